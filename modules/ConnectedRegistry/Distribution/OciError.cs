@@ -1,0 +1,103 @@
+using System.Net;
+using Newtonsoft.Json;
+
+namespace ConnectedRegistry.Distribution;
+
+/// <summary>
+/// The one table of OCI error codes: each code once, with its HTTP status and default message
+/// (OCI distribution spec, "Error Codes"; distribution/distribution errcode/register.go).
+/// Handlers throw <see cref="OciException"/> with a code and optional detail; one writer emits the envelope.
+/// </summary>
+public sealed record OciErrorCode(string Code, HttpStatusCode Status, string Message)
+{
+    public static readonly OciErrorCode BlobUnknown = new("BLOB_UNKNOWN", HttpStatusCode.NotFound, "blob unknown to registry");
+    public static readonly OciErrorCode BlobUploadInvalid = new("BLOB_UPLOAD_INVALID", HttpStatusCode.BadRequest, "blob upload invalid");
+    public static readonly OciErrorCode BlobUploadUnknown = new("BLOB_UPLOAD_UNKNOWN", HttpStatusCode.NotFound, "blob upload unknown to registry");
+    public static readonly OciErrorCode DigestInvalid = new("DIGEST_INVALID", HttpStatusCode.BadRequest, "provided digest did not match uploaded content");
+    public static readonly OciErrorCode ManifestBlobUnknown = new("MANIFEST_BLOB_UNKNOWN", HttpStatusCode.BadRequest, "manifest references a manifest or blob unknown to registry");
+    public static readonly OciErrorCode ManifestInvalid = new("MANIFEST_INVALID", HttpStatusCode.BadRequest, "manifest invalid");
+    public static readonly OciErrorCode ManifestUnknown = new("MANIFEST_UNKNOWN", HttpStatusCode.NotFound, "manifest unknown to registry");
+    public static readonly OciErrorCode NameInvalid = new("NAME_INVALID", HttpStatusCode.BadRequest, "invalid repository name");
+    public static readonly OciErrorCode NameUnknown = new("NAME_UNKNOWN", HttpStatusCode.NotFound, "repository name not known to registry");
+    public static readonly OciErrorCode SizeInvalid = new("SIZE_INVALID", HttpStatusCode.BadRequest, "provided length did not match content length");
+    public static readonly OciErrorCode Unauthorized = new("UNAUTHORIZED", HttpStatusCode.Unauthorized, "authentication required");
+    public static readonly OciErrorCode Denied = new("DENIED", HttpStatusCode.Forbidden, "requested access to the resource is denied");
+    public static readonly OciErrorCode Unsupported = new("UNSUPPORTED", HttpStatusCode.MethodNotAllowed, "the operation is unsupported");
+    public static readonly OciErrorCode TooManyRequests = new("TOOMANYREQUESTS", HttpStatusCode.TooManyRequests, "too many requests");
+    public static readonly OciErrorCode RangeInvalid = new("RANGE_INVALID", HttpStatusCode.RequestedRangeNotSatisfiable, "invalid content range");
+    public static readonly OciErrorCode PayloadTooLarge = new("MANIFEST_INVALID", HttpStatusCode.RequestEntityTooLarge, "manifest too large");
+    public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", HttpStatusCode.ServiceUnavailable, "service unavailable");
+
+    /// <summary>The same code with another HTTP status (the spec lets some codes travel with several statuses).</summary>
+    public OciErrorCode WithStatus(HttpStatusCode status) => this with { Status = status };
+}
+
+/// <summary>A client-visible registry error. Message and detail must never contain secrets or host paths.</summary>
+public sealed class OciException : Exception
+{
+    public OciException(OciErrorCode error, string? message = null, object? detail = null)
+        : base(message ?? error.Message)
+    {
+        Error = error;
+        Detail = detail;
+    }
+
+    public OciErrorCode Error { get; }
+
+    public object? Detail { get; }
+
+    /// <summary>Extra response headers (for example <c>WWW-Authenticate</c>, <c>Range</c>, <c>Retry-After</c>).</summary>
+    public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>The one writer of the OCI error envelope <c>{"errors":[{code,message,detail}]}</c>.</summary>
+public static class OciErrorWriter
+{
+    public static string Envelope(OciErrorCode error, string? message = null, object? detail = null)
+    {
+        var entry = new Dictionary<string, object?>
+        {
+            ["code"] = error.Code,
+            ["message"] = message ?? error.Message,
+        };
+        if (detail is not null)
+        {
+            entry["detail"] = detail;
+        }
+
+        return JsonConvert.SerializeObject(new { errors = new[] { entry } });
+    }
+
+    public static async Task WriteAsync(HttpContext context, OciErrorCode error, string? message = null, object? detail = null, IDictionary<string, string>? headers = null)
+    {
+        var response = context.Response;
+        if (response.HasStarted)
+        {
+            // Nothing more can be said to this client; abort so it sees a broken body, not a truncated success.
+            context.Abort();
+            return;
+        }
+
+        response.Clear();
+        response.StatusCode = (int)error.Status;
+        if (headers is not null)
+        {
+            foreach (var (name, value) in headers)
+            {
+                response.Headers[name] = value;
+            }
+        }
+
+        response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+        if (context.Request.Method == HttpMethods.Head)
+        {
+            return;
+        }
+
+        response.ContentType = "application/json; charset=utf-8";
+        await response.WriteAsync(Envelope(error, message, detail), context.RequestAborted);
+    }
+
+    public static Task WriteAsync(HttpContext context, OciException exception) =>
+        WriteAsync(context, exception.Error, exception.Message, exception.Detail, exception.Headers);
+}

@@ -1,0 +1,48 @@
+using Microsoft.AspNetCore.Http;
+
+namespace ConnectedRegistry.Distribution;
+
+/// <summary>
+/// Turns every failure into the OCI error envelope: <see cref="OciException"/> with its code,
+/// Kestrel's own request errors (bad framing, body too large) as client errors, a client that went
+/// away as nothing, and anything else as a 500 whose message says nothing about internals.
+/// </summary>
+public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<OciErrorMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (OciException ex)
+        {
+            await OciErrorWriter.WriteAsync(context, ex);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            var code = ex.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? OciErrorCode.SizeInvalid.WithStatus(System.Net.HttpStatusCode.RequestEntityTooLarge)
+                : OciErrorCode.BlobUploadInvalid.WithStatus((System.Net.HttpStatusCode)ex.StatusCode);
+            await OciErrorWriter.WriteAsync(context, code, "bad request");
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; there is nobody to answer.
+        }
+        catch (IOException) when (context.RequestAborted.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.Unhandled(logger, ex, context.Request.Method, context.Request.Path);
+            await OciErrorWriter.WriteAsync(context, new OciErrorCode("UNKNOWN", System.Net.HttpStatusCode.InternalServerError, "internal error"));
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
+        public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+    }
+}

@@ -1,0 +1,59 @@
+using ConnectedRegistry.Distribution;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace ConnectedRegistry.Hosting;
+
+/// <summary>
+/// Builds and runs the registry. Program.cs calls <see cref="RunAsync"/>; tests call <see cref="Build"/>
+/// with their own arguments (for example <c>--urls http://127.0.0.1:0 --data DIR</c>).
+/// </summary>
+public static partial class RegistryHost
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        await using var app = Build(args);
+        await app.RunAsync();
+        return 0;
+    }
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(RegistryOptions.DefaultUrl);
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null; // blobs are streamed; limits are per endpoint
+        });
+
+        var options = RegistryOptions.FromConfiguration(builder.Configuration);
+        builder.Services.AddSingleton(options);
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseMiddleware<OciErrorMiddleware>();
+        app.MapGet("/v2/", (HttpContext context) =>
+        {
+            context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+            return Results.Json(new { });
+        });
+
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+            Log.Started(app.Logger, string.Join(", ", addresses ?? []), options.DataRoot);
+        });
+        return app;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Registry listening on {Addresses}, data in {DataRoot}")]
+        public static partial void Started(ILogger logger, string addresses, string dataRoot);
+    }
+}

@@ -1,0 +1,18 @@
+namespace ConnectedRegistry.Oci;
+
+public static class MediaTypes
+{
+    public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
+    public const string OciIndex = "application/vnd.oci.image.index.v1+json";
+    public const string OciConfig = "application/vnd.oci.image.config.v1+json";
+    public const string OciEmpty = "application/vnd.oci.empty.v1+json";
+    public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+    public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
+    public const string DockerConfig = "application/vnd.docker.container.image.v1+json";
+
+    public static readonly IReadOnlyList<string> Manifests = [OciManifest, OciIndex, DockerManifest, DockerManifestList];
+
+    public static bool IsIndex(string mediaType) => mediaType is OciIndex or DockerManifestList;
+
+    public static bool IsManifest(string mediaType) => Manifests.Contains(mediaType);
+}

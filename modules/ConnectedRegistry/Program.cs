@@ -1,0 +1,3 @@
+using ConnectedRegistry.Hosting;
+
+return await RegistryHost.RunAsync(args);

@@ -1,0 +1,82 @@
+using ConnectedRegistry.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// The real registry on real Kestrel at 127.0.0.1:0 with its own data folder. Dispose stops it; the
+/// data folder is kept until <see cref="DeleteData"/> so that restart tests can start a second instance on it.
+/// </summary>
+public sealed class RegistryInstance : IAsyncDisposable
+{
+    private RegistryInstance(WebApplication app, string dataRoot, Uri baseAddress)
+    {
+        App = app;
+        DataRoot = dataRoot;
+        BaseAddress = baseAddress;
+        Client = new HttpClient { BaseAddress = baseAddress };
+    }
+
+    public WebApplication App { get; }
+
+    public string DataRoot { get; }
+
+    public Uri BaseAddress { get; }
+
+    /// <summary>host:port, as skopeo wants it.</summary>
+    public string HostPort => $"{BaseAddress.Host}:{BaseAddress.Port}";
+
+    public HttpClient Client { get; }
+
+    public static async Task<RegistryInstance> StartAsync(string? dataRoot = null, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        dataRoot ??= TempDirectory.Create("registry");
+        var args = new List<string> { "--urls", "http://127.0.0.1:0", "--data", dataRoot };
+        if (extraArgs is not null)
+        {
+            args.AddRange(extraArgs);
+        }
+
+        var app = RegistryHost.Build([.. args], builder =>
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            configure?.Invoke(builder);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new RegistryInstance(app, dataRoot, new Uri(address));
+    }
+
+    public void DeleteData() => TempDirectory.Delete(DataRoot);
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+public static class TempDirectory
+{
+    public static string Create(string prefix)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "ecr-tests", $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    public static void Delete(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+}
