@@ -33,6 +33,10 @@ public static partial class RegistryHost
 
         var options = RegistryOptions.FromConfiguration(builder.Configuration);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<RegistrySettingsStore>();
+        builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
+        builder.Services.AddSingleton<ModuleState>();
         configure?.Invoke(builder);
 
         var app = builder.Build();
