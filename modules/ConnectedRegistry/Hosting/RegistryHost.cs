@@ -1,3 +1,4 @@
+using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -12,6 +13,11 @@ public static partial class RegistryHost
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args.Length > 0 && args[0] == "token")
+        {
+            return TokenCommand.Run(args[1..], Console.Out, Console.Error);
+        }
+
         await using var app = Build(args);
         await app.RunAsync();
         return 0;
@@ -37,10 +43,12 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<RegistrySettingsStore>();
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
+        builder.AddRegistryAuth();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseMiddleware<OciErrorMiddleware>();
+        app.UseRegistryAuth();
         app.MapGet("/v2/", (HttpContext context) =>
         {
             context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
