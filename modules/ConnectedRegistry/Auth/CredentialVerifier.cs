@@ -19,12 +19,17 @@ public sealed class CredentialVerifier(TimeProvider time, AuthOptions options)
     private static readonly Lazy<string> DummyHash = new(() => PasswordHasher.Hash(Convert.ToBase64String(RandomNumberGenerator.GetBytes(24))));
 
     private readonly ConcurrentDictionary<string, DateTimeOffset> _recent = new(StringComparer.Ordinal);
+    private long _kdfRuns;
+
+    /// <summary>How many times the slow KDF ran (for tests and diagnostics).</summary>
+    internal long KdfRuns => Interlocked.Read(ref _kdfRuns);
 
     /// <summary>Verify <paramref name="password"/> for <paramref name="name"/>; <paramref name="storedHash"/> null means "no such identity".</summary>
     public bool Verify(string name, string password, string? storedHash)
     {
         if (storedHash is null)
         {
+            Interlocked.Increment(ref _kdfRuns);
             PasswordHasher.Verify(password, DummyHash.Value);
             return false;
         }
@@ -36,6 +41,7 @@ public sealed class CredentialVerifier(TimeProvider time, AuthOptions options)
             return true;
         }
 
+        Interlocked.Increment(ref _kdfRuns);
         if (!PasswordHasher.Verify(password, storedHash))
         {
             _recent.TryRemove(key, out _);
