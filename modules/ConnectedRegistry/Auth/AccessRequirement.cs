@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Oci;
 using Microsoft.Extensions.Primitives;
@@ -24,62 +24,56 @@ public enum AccessKind
 public sealed record AccessNeed(string Repository, string Action);
 
 /// <summary>
-/// What a /v2 request needs, derived from its method, path and query with the spec's route grammar
-/// (names may be nested: <c>/v2/a/b/c/manifests/latest</c>). <see cref="IsClientWrite"/> marks the
-/// requests a ReadOnly registry refuses.
+/// What a /v2 request needs, derived from its method, path and query. The path is read by the
+/// Distribution API's own route parser (<see cref="DistributionRoute"/>), so access control and the
+/// endpoints can never disagree about which repository a request touches (names may be nested:
+/// <c>/v2/a/b/c/manifests/latest</c>). <see cref="IsClientWrite"/> marks the requests a ReadOnly
+/// registry refuses. A verb no endpoint serves on a repository route still needs content/write there,
+/// so a new verb added to the endpoints later can never slip past access control.
 /// </summary>
-public sealed partial record AccessRequirement(AccessKind Kind, IReadOnlyList<AccessNeed> Needs, bool IsClientWrite)
+public sealed record AccessRequirement(AccessKind Kind, IReadOnlyList<AccessNeed> Needs, bool IsClientWrite)
 {
-    private const string Name = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*)*";
-
-    [GeneratedRegex("^/v2/(?<name>" + Name + ")/blobs/uploads/?(?<id>[^/]*)$", RegexOptions.CultureInvariant)]
-    private static partial Regex UploadsRoute();
-
-    [GeneratedRegex("^/v2/(?<name>" + Name + ")/blobs/(?<digest>[^/]+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex BlobRoute();
-
-    [GeneratedRegex("^/v2/(?<name>" + Name + ")/manifests/(?<reference>[^/]+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex ManifestRoute();
-
-    [GeneratedRegex("^/v2/(?<name>" + Name + ")/tags/list$", RegexOptions.CultureInvariant)]
-    private static partial Regex TagsRoute();
-
-    [GeneratedRegex("^/v2/(?<name>" + Name + ")/referrers/(?<digest>[^/]+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex ReferrersRoute();
-
     private static readonly AccessRequirement BaseRequirement = new(AccessKind.Base, [], false);
     private static readonly AccessRequirement CatalogRequirement = new(AccessKind.Catalog, [], false);
     private static readonly AccessRequirement UnknownRequirement = new(AccessKind.Unknown, [], false);
 
-    /// <summary>The repository named by the route, when there is one (the target for mounts).</summary>
-    public string? Repository => Needs.Count > 0 ? Needs[0].Repository : null;
-
     /// <summary><paramref name="path"/> is the decoded request path, starting with <c>/v2</c>.</summary>
     public static AccessRequirement For(string method, string path, Func<string, StringValues>? query = null)
     {
-        if (path is "/v2" or "/v2/")
+        var relative = path.Length > 4 ? path[4..] : string.Empty; // after "/v2/"
+        var route = DistributionRoute.Parse(relative);
+        if (route is null)
         {
-            return BaseRequirement;
+            return UnknownRequirement; // the endpoints answer 404 to every verb
         }
 
-        if (path is "/v2/_catalog")
+        var name = route.Name;
+        var read = method == HttpMethods.Get || method == HttpMethods.Head;
+        switch (route.Resource)
         {
-            return IsRead(method) ? CatalogRequirement : UnknownRequirement;
-        }
+            case DistributionResource.Base:
+                return BaseRequirement;
+            case DistributionResource.Catalog:
+                return CatalogRequirement;
+            case DistributionResource.Tags:
+                return read ? Repo(name, RegistryActions.MetadataRead, write: false) : Unserved(name);
+            case DistributionResource.Referrers:
+                return read ? Repo(name, RegistryActions.ContentRead, write: false) : Unserved(name);
+            case DistributionResource.Manifest:
+                return read ? Repo(name, RegistryActions.ContentRead, write: false)
+                    : method == HttpMethods.Put ? Repo(name, RegistryActions.ContentWrite, write: true)
+                    : method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentDelete, write: true)
+                    : Unserved(name);
+            case DistributionResource.Blob:
+                return read ? Repo(name, RegistryActions.ContentRead, write: false)
+                    : method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentDelete, write: true)
+                    : Unserved(name);
+            case DistributionResource.UploadStart:
+                if (method != HttpMethods.Post)
+                {
+                    return Unserved(name);
+                }
 
-        Match m;
-        if ((m = UploadsRoute().Match(path)).Success)
-        {
-            var name = m.Groups["name"].Value;
-            var hasId = m.Groups["id"].Value.Length > 0;
-            if (IsRead(method) && hasId)
-            {
-                // Upload status is part of a push.
-                return Repo(name, RegistryActions.ContentWrite, write: false);
-            }
-
-            if (method == HttpMethods.Post && !hasId)
-            {
                 var from = query?.Invoke("from").ToString();
                 var mount = query?.Invoke("mount").ToString();
                 if (!string.IsNullOrEmpty(mount) && RepositoryName.IsValid(from))
@@ -88,47 +82,18 @@ public sealed partial record AccessRequirement(AccessKind Kind, IReadOnlyList<Ac
                 }
 
                 return Repo(name, RegistryActions.ContentWrite, write: true);
-            }
-
-            if (hasId && (method == HttpMethods.Patch || method == HttpMethods.Put || method == HttpMethods.Delete))
-            {
-                return Repo(name, RegistryActions.ContentWrite, write: true);
-            }
-
-            return UnknownRequirement;
+            case DistributionResource.Upload:
+                // Upload status (GET) is part of a push but changes nothing.
+                return method == HttpMethods.Get ? Repo(name, RegistryActions.ContentWrite, write: false)
+                    : method == HttpMethods.Patch || method == HttpMethods.Put || method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentWrite, write: true)
+                    : Unserved(name);
+            default:
+                return Unserved(name);
         }
-
-        if ((m = BlobRoute().Match(path)).Success)
-        {
-            return ReadOrDelete(method, m.Groups["name"].Value);
-        }
-
-        if ((m = ManifestRoute().Match(path)).Success)
-        {
-            var name = m.Groups["name"].Value;
-            return method == HttpMethods.Put ? Repo(name, RegistryActions.ContentWrite, write: true) : ReadOrDelete(method, name);
-        }
-
-        if ((m = TagsRoute().Match(path)).Success)
-        {
-            return IsRead(method) ? Repo(m.Groups["name"].Value, RegistryActions.MetadataRead, write: false) : UnknownRequirement;
-        }
-
-        if ((m = ReferrersRoute().Match(path)).Success)
-        {
-            return IsRead(method) ? Repo(m.Groups["name"].Value, RegistryActions.ContentRead, write: false) : UnknownRequirement;
-        }
-
-        return UnknownRequirement;
     }
-
-    private static bool IsRead(string method) => method == HttpMethods.Get || method == HttpMethods.Head;
-
-    private static AccessRequirement ReadOrDelete(string method, string name) =>
-        IsRead(method) ? Repo(name, RegistryActions.ContentRead, write: false)
-        : method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentDelete, write: true)
-        : UnknownRequirement;
 
     private static AccessRequirement Repo(string name, string action, bool write) =>
         new(AccessKind.Repository, [new AccessNeed(name, action)], write);
+
+    private static AccessRequirement Unserved(string name) => Repo(name, RegistryActions.ContentWrite, write: false);
 }

@@ -176,14 +176,13 @@ public sealed partial class RegistryAuthMiddleware(
             case AccessKind.Catalog:
                 return "registry:catalog:*";
             case AccessKind.Repository:
-                var target = requirement.Needs[0];
-                var actions = target.Action switch
+                // Several scopes are space separated (a mount also needs pull on its source).
+                return string.Join(' ', requirement.Needs.Select(need => $"repository:{need.Repository}:{need.Action switch
                 {
                     RegistryActions.ContentWrite or RegistryActions.MetadataWrite => "pull,push",
                     RegistryActions.ContentDelete => "delete",
                     _ => "pull",
-                };
-                return $"repository:{target.Repository}:{actions}";
+                }}"));
             default:
                 return null;
         }

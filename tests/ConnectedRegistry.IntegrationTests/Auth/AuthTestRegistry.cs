@@ -6,23 +6,17 @@ using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 
 /// <summary>
-/// The real registry (real Kestrel, real data root, real auth middleware and token endpoint) with
-/// settings applied through the real <see cref="RegistrySettingsStore"/>. Requests that pass
-/// authentication and reach the end of the pipeline without a registry endpoint are answered by a
-/// probe that echoes what the endpoints would see (status 299, the subject, and catalog visibility),
-/// so these tests do not depend on the Distribution endpoints.
+/// The real registry (real Kestrel, real data root, real Distribution endpoints, real auth middleware
+/// and token endpoint) with settings applied through the real <see cref="RegistrySettingsStore"/>.
+/// Content can be pushed over HTTP while the registry is still open, before the settings are applied.
 /// </summary>
 internal sealed class AuthTestRegistry : IAsyncDisposable
 {
-    public const int Reached = 299;
-
     private AuthTestRegistry(RegistryInstance instance, LogCapture logs)
     {
         Instance = instance;
@@ -37,7 +31,7 @@ internal sealed class AuthTestRegistry : IAsyncDisposable
 
     public string TokenUrl => new Uri(Instance.BaseAddress, "/oauth2/token").ToString();
 
-    public static async Task<AuthTestRegistry> StartAsync(RegistrySettings settings, AuthOptions? options = null, string? dataRoot = null, TimeProvider? time = null)
+    public static async Task<AuthTestRegistry> StartAsync(RegistrySettings settings, AuthOptions? options = null, string? dataRoot = null, TimeProvider? time = null, Func<HttpClient, Task>? seed = null)
     {
         var logs = new LogCapture();
         var instance = await RegistryInstance.StartAsync(dataRoot, configure: builder =>
@@ -53,9 +47,12 @@ internal sealed class AuthTestRegistry : IAsyncDisposable
             {
                 builder.Services.AddSingleton(time);
             }
-
-            builder.Services.AddSingleton<IStartupFilter, ProbeStartupFilter>();
         });
+        if (seed is not null)
+        {
+            await seed(instance.Client);
+        }
+
         instance.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(settings);
         return new AuthTestRegistry(instance, logs);
     }
@@ -65,11 +62,16 @@ internal sealed class AuthTestRegistry : IAsyncDisposable
     public static AuthenticationHeaderValue Basic(string user, string password) =>
         new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
 
-    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, AuthenticationHeaderValue? auth = null)
+    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, AuthenticationHeaderValue? auth = null, TestBlob? body = null)
     {
         using var request = new HttpRequestMessage(method, path);
         request.Headers.Authorization = auth;
-        if (method == HttpMethod.Put || method == HttpMethod.Patch || method == HttpMethod.Post)
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body.Bytes);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(body.MediaType);
+        }
+        else if (method == HttpMethod.Put || method == HttpMethod.Patch || method == HttpMethod.Post)
         {
             request.Content = new ByteArrayContent([]);
         }
@@ -104,26 +106,6 @@ internal sealed class AuthTestRegistry : IAsyncDisposable
     {
         await Instance.DisposeAsync();
         Instance.DeleteData();
-    }
-
-    private sealed class ProbeStartupFilter : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            next(app);
-            app.Run(async context =>
-            {
-                context.Response.StatusCode = Reached;
-                var access = context.Features.Get<IRepositoryAccessFeature>();
-                var visible = context.Request.Query["visible"].Where(r => r is not null && (access?.Can(r, RegistryActions.MetadataRead) ?? true));
-                await context.Response.WriteAsync(new JsonObject
-                {
-                    ["subject"] = access?.Subject,
-                    ["feature"] = access is not null,
-                    ["visible"] = new JsonArray([.. visible.Select(v => (JsonNode)JsonValue.Create(v!))]),
-                }.ToJsonString());
-            });
-        };
     }
 }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
@@ -13,9 +14,7 @@ public class AuthenticationTests
     {
         await using var registry = await AuthTestRegistry.StartAsync(With());
         using var push = await registry.SendAsync(HttpMethod.Post, "/v2/app/blobs/uploads/");
-        Assert.Equal(AuthTestRegistry.Reached, (int)push.StatusCode);
-        var body = JsonNode.Parse(await push.Content.ReadAsStringAsync())!;
-        Assert.False((bool)body["feature"]!);
+        Assert.Equal(HttpStatusCode.Accepted, push.StatusCode);
         Assert.Contains(registry.Logs.Lines, l => l.Contains("Authentication is OFF", StringComparison.Ordinal));
     }
 
@@ -29,13 +28,15 @@ public class AuthenticationTests
     }
 
     [Fact]
-    public async Task Basic_credentials_work_on_the_api_itself_and_set_the_access_feature()
+    public async Task Basic_credentials_work_on_the_api_itself()
     {
-        await using var registry = await AuthTestRegistry.StartAsync(With(tokens: new() { ["line-puller"] = Token("pw-12345", new() { ["app"] = [RegistryActions.ContentRead] }) }));
-        using var response = await registry.SendAsync(HttpMethod.Get, "/v2/app/manifests/latest", AuthTestRegistry.Basic("line-puller", "pw-12345"));
-        Assert.Equal(AuthTestRegistry.Reached, (int)response.StatusCode);
-        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-        Assert.Equal("line-puller", (string?)body["subject"]);
+        var image = TestContent.Image("basic-on-api", layers: 1, layerSize: 256);
+        await using var registry = await AuthTestRegistry.StartAsync(
+            With(tokens: new() { ["line-puller"] = Token("pw-12345", new() { ["app"] = [RegistryActions.ContentRead] }) }),
+            seed: client => client.PushImageAsync("app", "v1", image));
+        using var response = await registry.SendAsync(HttpMethod.Get, "/v2/app/manifests/v1", AuthTestRegistry.Basic("line-puller", "pw-12345"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(image.Manifest.Bytes, await response.Content.ReadAsByteArrayAsync());
     }
 
     [Fact]
@@ -59,9 +60,9 @@ public class AuthenticationTests
             tokens: new() { ["line-puller"] = Token("pw-12345", new() { ["app"] = [RegistryActions.ContentRead] }) },
             anonymousPull: true));
         using var read = await registry.SendAsync(HttpMethod.Get, "/v2/any/repo/manifests/latest");
-        Assert.Equal(AuthTestRegistry.Reached, (int)read.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, read.StatusCode);
         using var tags = await registry.SendAsync(HttpMethod.Get, "/v2/any/repo/tags/list");
-        Assert.Equal(AuthTestRegistry.Reached, (int)tags.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, tags.StatusCode);
         using var write = await registry.SendAsync(HttpMethod.Put, "/v2/any/repo/manifests/latest");
         Assert.Equal(HttpStatusCode.Unauthorized, write.StatusCode);
         using var catalog = await registry.SendAsync(HttpMethod.Get, "/v2/_catalog");
@@ -83,17 +84,17 @@ public class AuthenticationTests
 
         var ro = AuthTestRegistry.Basic("cell-reader", "sync-ro");
         var rw = AuthTestRegistry.Basic("cell-writer", "sync-rw");
-        Assert.Equal(AuthTestRegistry.Reached, (int)(await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/manifests/latest", ro)).StatusCode);
-        Assert.Equal(AuthTestRegistry.Reached, (int)(await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/tags/list", ro)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/manifests/latest", ro)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/tags/list", ro)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await registry.SendAsync(HttpMethod.Put, "/v2/factory/line/manifests/latest", ro)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await registry.SendAsync(HttpMethod.Get, "/v2/other/manifests/latest", ro)).StatusCode);
-        Assert.Equal(AuthTestRegistry.Reached, (int)(await registry.SendAsync(HttpMethod.Put, "/v2/factory/line/manifests/latest", rw)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await registry.SendAsync(HttpMethod.Post, "/v2/factory/line/blobs/uploads/", rw)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await registry.SendAsync(HttpMethod.Delete, "/v2/factory/line/manifests/latest", rw)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await registry.SendAsync(HttpMethod.Post, "/v2/other/blobs/uploads/", rw)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/manifests/latest", AuthTestRegistry.Basic("cell-reader", "sync-rw"))).StatusCode);
 
         var token = await registry.AccessTokenAsync("cell-writer", "sync-rw", "repository:factory/line:pull,push");
-        Assert.Equal(AuthTestRegistry.Reached, (int)(await registry.SendAsync(HttpMethod.Post, "/v2/factory/line/blobs/uploads/", new("Bearer", token))).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await registry.SendAsync(HttpMethod.Post, "/v2/factory/line/blobs/uploads/", new("Bearer", token))).StatusCode);
     }
 
     [Fact]
@@ -118,9 +119,9 @@ public class AuthenticationTests
         await using var registry = await AuthTestRegistry.StartAsync(With(tokens: new() { ["line-puller"] = token }));
         var access = await registry.AccessTokenAsync("line-puller", password, "repository:factory/line:pull");
         using var pull = await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/manifests/latest", new("Bearer", access));
-        Assert.Equal(AuthTestRegistry.Reached, (int)pull.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, pull.StatusCode); // passed access control; nothing pushed yet
         using var basic = await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/tags/list", AuthTestRegistry.Basic("line-puller", password));
-        Assert.Equal(AuthTestRegistry.Reached, (int)basic.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, basic.StatusCode);
     }
 
     [Fact]
@@ -139,7 +140,7 @@ public class AuthenticationTests
 
         await using var registry = await AuthTestRegistry.StartAsync(With(children: new() { ["cell-three"] = child }));
         using var pull = await registry.SendAsync(HttpMethod.Get, "/v2/factory/line/manifests/latest", AuthTestRegistry.Basic("cell-three", (string)output["password"]!));
-        Assert.Equal(AuthTestRegistry.Reached, (int)pull.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, pull.StatusCode); // passed access control; nothing pushed yet
     }
 
     [Fact]

@@ -1,6 +1,9 @@
 using System.Net;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
@@ -20,16 +23,6 @@ public class ReadOnlyTests
         { "PATCH", "/v2/app/blobs/uploads/5f1e" },
         { "PUT", "/v2/app/blobs/uploads/5f1e?digest=" + D },
         { "DELETE", "/v2/app/blobs/uploads/5f1e" },
-    };
-
-    public static TheoryData<string, string> Reads => new()
-    {
-        { "GET", "/v2/app/manifests/latest" },
-        { "HEAD", "/v2/app/manifests/latest" },
-        { "GET", "/v2/app/blobs/" + D },
-        { "HEAD", "/v2/app/blobs/" + D },
-        { "GET", "/v2/app/tags/list" },
-        { "GET", "/v2/app/referrers/" + D },
     };
 
     [Theory]
@@ -60,15 +53,44 @@ public class ReadOnlyTests
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
     }
 
-    [Theory]
-    [MemberData(nameof(Reads))]
-    public async Task Every_read_is_allowed(string method, string path)
+    [Fact]
+    public async Task Sync_still_writes_through_the_store_and_every_read_is_served()
     {
         await using var registry = await AuthTestRegistry.StartAsync(With(
             tokens: new() { ["all-powerful"] = Token("pw-all", new() { ["*"] = [.. RegistryActions.All] }) },
             mode: RegistryMode.ReadOnly));
-        using var response = await registry.SendAsync(new HttpMethod(method), path, AuthTestRegistry.Basic("all-powerful", "pw-all"));
-        Assert.Equal(AuthTestRegistry.Reached, (int)response.StatusCode);
+
+        // What the sync engine does: write through the storage facade, not over HTTP.
+        var image = TestContent.Image("readonly-sync", layers: 1, layerSize: 512);
+        var store = registry.Instance.App.Services.GetRequiredService<RegistryStore>();
+        foreach (var blob in image.Blobs)
+        {
+            await store.WriteBlobAsync("app", blob.Digest, new MemoryStream(blob.Bytes));
+        }
+
+        await store.PutManifestAsync("app", image.Manifest.Bytes, image.Manifest.MediaType, tag: "latest");
+
+        var auth = AuthTestRegistry.Basic("all-powerful", "pw-all");
+        foreach (var (method, path) in new[]
+        {
+            ("GET", "/v2/app/manifests/latest"),
+            ("HEAD", "/v2/app/manifests/latest"),
+            ("GET", $"/v2/app/manifests/{image.Manifest.Digest}"),
+            ("GET", $"/v2/app/blobs/{image.Config.Digest}"),
+            ("HEAD", $"/v2/app/blobs/{image.Layers[0].Digest}"),
+            ("GET", "/v2/app/tags/list"),
+            ("GET", $"/v2/app/referrers/{image.Manifest.Digest}"),
+            ("GET", "/v2/_catalog"),
+        })
+        {
+            using var response = await registry.SendAsync(new HttpMethod(method), path, auth);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{method} {path} → {(int)response.StatusCode}");
+        }
+
+        // And the refusal still holds for the content sync wrote.
+        using var delete = await registry.SendAsync(HttpMethod.Delete, $"/v2/app/manifests/{image.Manifest.Digest}", auth);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, delete.StatusCode);
+        Assert.NotNull(store.GetManifest("app", "latest"));
     }
 
     [Fact]
@@ -82,6 +104,6 @@ public class ReadOnlyTests
 
         registry.Apply(With(mode: RegistryMode.ReadWrite));
         using var allowed = await registry.SendAsync(HttpMethod.Post, "/v2/app/blobs/uploads/");
-        Assert.Equal(AuthTestRegistry.Reached, (int)allowed.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, allowed.StatusCode);
     }
 }

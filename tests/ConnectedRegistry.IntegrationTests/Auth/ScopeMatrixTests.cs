@@ -2,14 +2,18 @@ using System.Net;
 using System.Net.Http.Headers;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 
-/// <summary>One registry with four tokens, shared by the whole matrix.</summary>
+/// <summary>One registry with four tokens and one image in <c>app</c> and <c>factory/line/cell</c>, shared by the whole matrix.</summary>
 public sealed class ScopeMatrixFixture : IAsyncLifetime
 {
-    public const string Digest = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
+    /// <summary>A digest nothing in the registry has.</summary>
+    public const string Absent = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
+
+    public static readonly TestImage Image = TestContent.Image("scope-matrix", layers: 1, layerSize: 300);
 
     internal AuthTestRegistry Registry { get; private set; } = null!;
 
@@ -24,7 +28,14 @@ public sealed class ScopeMatrixFixture : IAsyncLifetime
                 ["disabled-token"] = Token("disabled-pw", new() { ["*"] = everything }, enabled: false),
                 ["expired-token"] = Token("expired-pw", new() { ["*"] = everything }, expiry: DateTimeOffset.UtcNow.AddDays(-1)),
             }),
-            new AuthOptions { MaxFailuresPerWindow = 10_000 });
+            new AuthOptions { MaxFailuresPerWindow = 10_000 },
+            seed: async client =>
+            {
+                foreach (var repository in new[] { "app", "factory/line/cell", "factory/a", "factory/b/c", "other" })
+                {
+                    await client.PushImageAsync(repository, "latest", Image);
+                }
+            });
     }
 
     public async Task DisposeAsync() => await Registry.DisposeAsync();
@@ -32,24 +43,28 @@ public sealed class ScopeMatrixFixture : IAsyncLifetime
 
 public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeMatrixFixture>
 {
-    private const string D = ScopeMatrixFixture.Digest;
+    private const string D = ScopeMatrixFixture.Absent;
+    private static readonly string Config = ScopeMatrixFixture.Image.Config.Digest.ToString();
+    private static readonly string Manifest = ScopeMatrixFixture.Image.Manifest.Digest.ToString();
 
-    // Endpoint classes: R content/read, T metadata/read (tags), W content/write, X content/delete.
-    private static readonly (string Method, string Path, char Class)[] Endpoints =
+    // Endpoint classes: R content/read, T metadata/read (tags), W content/write, X content/delete; Ok is what the
+    // endpoint itself answers once access control let the request through (deletes target absent content so the
+    // shared image stays in place).
+    private static readonly (string Method, string Path, char Class, string Ok)[] Endpoints =
     [
-        ("GET", "/v2/{0}/manifests/latest", 'R'),
-        ("HEAD", "/v2/{0}/manifests/latest", 'R'),
-        ("GET", "/v2/{0}/blobs/" + D, 'R'),
-        ("HEAD", "/v2/{0}/blobs/" + D, 'R'),
-        ("GET", "/v2/{0}/referrers/" + D, 'R'),
-        ("GET", "/v2/{0}/tags/list", 'T'),
-        ("PUT", "/v2/{0}/manifests/latest", 'W'),
-        ("POST", "/v2/{0}/blobs/uploads/", 'W'),
-        ("PATCH", "/v2/{0}/blobs/uploads/5f1e", 'W'),
-        ("PUT", "/v2/{0}/blobs/uploads/5f1e?digest=" + D, 'W'),
-        ("GET", "/v2/{0}/blobs/uploads/5f1e", 'W'),
-        ("DELETE", "/v2/{0}/manifests/" + D, 'X'),
-        ("DELETE", "/v2/{0}/blobs/" + D, 'X'),
+        ("GET", "/v2/{0}/manifests/latest", 'R', "200"),
+        ("HEAD", "/v2/{0}/manifests/latest", 'R', "200"),
+        ("GET", "/v2/{0}/blobs/" + Config, 'R', "200"),
+        ("HEAD", "/v2/{0}/blobs/" + Config, 'R', "200"),
+        ("GET", "/v2/{0}/referrers/" + Manifest, 'R', "200"),
+        ("GET", "/v2/{0}/tags/list", 'T', "200"),
+        ("PUT", "/v2/{0}/manifests/latest", 'W', "201"),
+        ("POST", "/v2/{0}/blobs/uploads/", 'W', "202"),
+        ("PATCH", "/v2/{0}/blobs/uploads/5f1e", 'W', "404 BLOB_UPLOAD_UNKNOWN"),
+        ("PUT", "/v2/{0}/blobs/uploads/5f1e?digest=" + D, 'W', "404 BLOB_UPLOAD_UNKNOWN"),
+        ("GET", "/v2/{0}/blobs/uploads/5f1e", 'W', "404 BLOB_UPLOAD_UNKNOWN"),
+        ("DELETE", "/v2/{0}/manifests/" + D, 'X', "404 MANIFEST_UNKNOWN"),
+        ("DELETE", "/v2/{0}/blobs/" + D, 'X', "404 BLOB_UNKNOWN"),
     ];
 
     // Who asks, on which repository, and the expected outcome per endpoint class (ok = passes to the endpoint).
@@ -70,10 +85,10 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
         var data = new TheoryData<string, string, string, string>();
         foreach (var caller in Callers)
         {
-            foreach (var (method, path, cls) in Endpoints)
+            foreach (var (method, path, cls, ok) in Endpoints)
             {
                 var expected = cls switch { 'R' => caller.R, 'T' => caller.T, 'W' => caller.W, _ => caller.X };
-                data.Add(caller.Case, method, path, expected);
+                data.Add(caller.Case, method, path, expected == "ok" ? ok : expected);
             }
         }
 
@@ -115,11 +130,16 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
 
     private async Task AssertOutcome(string method, string path, AuthenticationHeaderValue? auth, string expected)
     {
-        using var response = await fixture.Registry.SendAsync(new HttpMethod(method), path, auth);
+        var body = method == "PUT" && path.Contains("/manifests/", StringComparison.Ordinal) ? ScopeMatrixFixture.Image.Manifest : null;
+        using var response = await fixture.Registry.SendAsync(new HttpMethod(method), path, auth, body);
         switch (expected)
         {
-            case "ok":
-                Assert.Equal(AuthTestRegistry.Reached, (int)response.StatusCode);
+            case "200" or "201" or "202":
+                Assert.Equal(int.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), (int)response.StatusCode);
+                break;
+            case ['4', '0', '4', ' ', ..]:
+                Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+                Assert.Equal(expected[4..], await AuthTestRegistry.ErrorCodeAsync(response));
                 break;
             case "403":
                 Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
@@ -149,8 +169,9 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("factory/line", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
-        using var allowed = await fixture.Registry.SendAsync(HttpMethod.Post, $"/v2/app/blobs/uploads/?mount={D}&from=app", AuthTestRegistry.Basic("app-writer", "writer-pw"));
-        Assert.Equal(AuthTestRegistry.Reached, (int)allowed.StatusCode);
+        // Source readable: the blob is mounted (201), no upload needed.
+        using var allowed = await fixture.Registry.SendAsync(HttpMethod.Post, $"/v2/app/blobs/uploads/?mount={Config}&from=app", AuthTestRegistry.Basic("app-writer", "writer-pw"));
+        Assert.Equal(HttpStatusCode.Created, allowed.StatusCode);
     }
 
     [Fact]
@@ -160,11 +181,15 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
         Assert.Contains("scope=\"registry:catalog:*\"", anonymous.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
 
-        using var reader = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/_catalog?visible=app&visible=factory/a&visible=factory/b/c&visible=other", AuthTestRegistry.Basic("factory-reader", "reader-pw"));
-        Assert.Equal(AuthTestRegistry.Reached, (int)reader.StatusCode);
+        using var reader = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/_catalog", AuthTestRegistry.Basic("factory-reader", "reader-pw"));
+        Assert.Equal(HttpStatusCode.OK, reader.StatusCode);
         var body = System.Text.Json.Nodes.JsonNode.Parse(await reader.Content.ReadAsStringAsync())!;
-        Assert.Equal("factory-reader", (string?)body["subject"]);
-        Assert.Equal(["factory/a", "factory/b/c"], body["visible"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal(["factory/a", "factory/b/c", "factory/line/cell"], body["repositories"]!.AsArray().Select(n => (string)n!).Order());
+
+        var token = await fixture.Registry.AccessTokenAsync("app-writer", "writer-pw", "registry:catalog:*");
+        using var writer = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/_catalog", new AuthenticationHeaderValue("Bearer", token));
+        var writerBody = System.Text.Json.Nodes.JsonNode.Parse(await writer.Content.ReadAsStringAsync())!;
+        Assert.Equal(["app"], writerBody["repositories"]!.AsArray().Select(n => (string)n!));
     }
 
     [Fact]

@@ -16,6 +16,7 @@ public class AccessRequirementTests
     [InlineData("PUT", "/v2/a/b/c/manifests/v1", "a/b/c", "content/write", true)]
     [InlineData("DELETE", "/v2/a/b/c/manifests/v1", "a/b/c", "content/delete", true)]
     [InlineData("GET", "/v2/factory/line/tags/list", "factory/line", "metadata/read", false)]
+    [InlineData("GET", "/v2/factory/line/tags/list/", "factory/line", "metadata/read", false)]
     [InlineData("GET", "/v2/app/referrers/" + D, "app", "content/read", false)]
     [InlineData("POST", "/v2/app/blobs/uploads/", "app", "content/write", true)]
     [InlineData("POST", "/v2/app/blobs/uploads", "app", "content/write", true)]
@@ -58,18 +59,36 @@ public class AccessRequirementTests
     [InlineData("GET", "/v2/", AccessKind.Base)]
     [InlineData("HEAD", "/v2/", AccessKind.Base)]
     [InlineData("GET", "/v2/_catalog", AccessKind.Catalog)]
-    [InlineData("DELETE", "/v2/_catalog", AccessKind.Unknown)]
-    [InlineData("GET", "/v2/UPPER/manifests/latest", AccessKind.Unknown)]
+    [InlineData("GET", "/v2/_catalog/", AccessKind.Catalog)]
+    [InlineData("DELETE", "/v2/_catalog", AccessKind.Catalog)]
     [InlineData("GET", "/v2/app/nothing/here", AccessKind.Unknown)]
-    [InlineData("POST", "/v2/app/manifests/latest", AccessKind.Unknown)]
-    [InlineData("PUT", "/v2/app/tags/list", AccessKind.Unknown)]
-    [InlineData("POST", "/v2/app/blobs/uploads/0a1b2c", AccessKind.Unknown)]
-    public void Other_paths_have_no_repository_needs(string method, string path, AccessKind kind)
+    [InlineData("GET", "/v2/app", AccessKind.Unknown)]
+    public void Non_repository_paths_have_no_repository_needs(string method, string path, AccessKind kind)
     {
         var requirement = AccessRequirement.For(method, path);
         Assert.Equal(kind, requirement.Kind);
         Assert.Empty(requirement.Needs);
         Assert.False(requirement.IsClientWrite);
+    }
+
+    [Theory]
+    [InlineData("POST", "/v2/app/manifests/latest", "app")]
+    [InlineData("PUT", "/v2/app/tags/list", "app")]
+    [InlineData("POST", "/v2/app/blobs/uploads/0a1b2c", "app")]
+    [InlineData("PATCH", "/v2/app/blobs/" + D, "app")]
+    [InlineData("OPTIONS", "/v2/app/manifests/latest", "app")]
+    public void Verbs_no_endpoint_serves_still_need_write_on_the_repository(string method, string path, string repository)
+    {
+        var requirement = AccessRequirement.For(method, path);
+        Assert.Equal([new AccessNeed(repository, "content/write")], requirement.Needs);
+        Assert.False(requirement.IsClientWrite);
+    }
+
+    [Fact]
+    public void Invalid_names_are_checked_as_written_so_only_a_star_pattern_lets_them_reach_the_endpoint()
+    {
+        var requirement = AccessRequirement.For("GET", "/v2/UPPER/manifests/latest");
+        Assert.Equal([new AccessNeed("UPPER", "content/read")], requirement.Needs);
     }
 
     [Theory]
@@ -81,5 +100,12 @@ public class AccessRequirementTests
     public void Challenge_scope_follows_the_request(string method, string path, string? scope)
     {
         Assert.Equal(scope, RegistryAuthMiddleware.ChallengeScope(AccessRequirement.For(method, path)));
+    }
+
+    [Fact]
+    public void Mount_challenge_asks_for_both_repositories()
+    {
+        var query = new Dictionary<string, StringValues> { ["mount"] = D, ["from"] = "base" };
+        Assert.Equal("repository:app:pull,push repository:base:pull", RegistryAuthMiddleware.ChallengeScope(AccessRequirement.For("POST", "/v2/app/blobs/uploads/", k => query.GetValueOrDefault(k))));
     }
 }
