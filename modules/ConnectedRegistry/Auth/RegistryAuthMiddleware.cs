@@ -31,7 +31,8 @@ public sealed partial class RegistryAuthMiddleware(
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!request.Path.StartsWithSegments("/v2", StringComparison.Ordinal))
+        // Routing matches literal segments case-insensitively, so must this: /V2/... reaches the same endpoints.
+        if (!request.Path.StartsWithSegments("/v2", StringComparison.OrdinalIgnoreCase))
         {
             await next(context);
             return;

@@ -64,7 +64,16 @@ public static partial class TokenEndpoint
             throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the token endpoint takes an application/x-www-form-urlencoded body");
         }
 
-        var form = await request.ReadFormAsync(context.RequestAborted);
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (InvalidDataException)
+        {
+            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the form body is malformed or too large");
+        }
+
         var policy = policies.Current;
         var address = RegistryAuthMiddleware.SourceAddress(context);
         var grantType = form["grant_type"].ToString();

@@ -207,6 +207,9 @@ public class TokenEndpointTests
         Assert.Equal("UNSUPPORTED", await AuthTestRegistry.ErrorCodeAsync(unknown));
         using var json = await registry.Client.PostAsync("/oauth2/token", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, json.StatusCode);
+        using var oversized = await registry.Client.PostAsync("/oauth2/token", new StringContent(new string('k', 5000) + "=v", System.Text.Encoding.ASCII, "application/x-www-form-urlencoded"));
+        Assert.Equal(HttpStatusCode.BadRequest, oversized.StatusCode);
+        Assert.Equal("UNSUPPORTED", await AuthTestRegistry.ErrorCodeAsync(oversized));
     }
 
     [Fact]
