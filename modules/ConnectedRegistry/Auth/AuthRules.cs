@@ -13,8 +13,8 @@ public static partial class AuthRules
     public const int MaxClientTokens = 20;
     public const int MaxRepositoryPermissions = 500;
 
-    /// <summary>Token names: 5–50 characters, letters, digits, '-' and '_', starting with a letter or digit (as Azure's tokens).</summary>
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{4,49}$", RegexOptions.CultureInvariant)]
+    /// <summary>Token names: 1–50 characters, letters, digits, '-' and '_', starting with a letter or digit (the twin's rule).</summary>
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", RegexOptions.CultureInvariant)]
     private static partial Regex TokenNameRegex();
 
     /// <summary>Registry names: 5–40 characters, letters, digits, '-' and '_', starting with a letter.</summary>
@@ -70,7 +70,7 @@ public static partial class AuthRules
         var owner = $"clientTokens.{name}";
         if (!IsValidTokenName(name))
         {
-            errors.Add($"{owner}: the name must be 5-50 letters, digits, '-' or '_', starting with a letter or digit");
+            errors.Add($"{owner}: the name must be 1-50 letters, digits, '-' or '_', starting with a letter or digit");
         }
 
         if (!PasswordHasher.IsWellFormed(token.PasswordHash))
@@ -124,9 +124,10 @@ public static partial class AuthRules
 
         foreach (var repository in child.Repositories)
         {
-            if (!RepositoryPattern.TryParse(repository, out _))
+            // As sync.repositories: names and prefix/* wildcards; '*' would hand a child the whole registry.
+            if (repository == "*" || !RepositoryPattern.TryParse(repository, out _))
             {
-                errors.Add($"{owner}: '{repository}' is not a repository name, 'prefix/*' or '*'");
+                errors.Add($"{owner}: '{repository}' is not a repository name or 'prefix/*'");
             }
         }
 

@@ -35,18 +35,18 @@ public class AuthRulesTests
     [Fact]
     public void Every_problem_is_reported_with_a_clear_reason()
     {
-        var errors = AuthRules.ValidateClientToken("x", new ClientTokenSettings
+        var errors = AuthRules.ValidateClientToken("x y", new ClientTokenSettings
         {
             PasswordHash = "plain",
             ScopeMap = new Dictionary<string, IReadOnlyList<string>> { ["Bad Name"] = ["content/read"], ["ok"] = ["pull"], ["empty"] = [] },
         });
         Assert.Equal(
             [
-                "clientTokens.x: the name must be 5-50 letters, digits, '-' or '_', starting with a letter or digit",
-                "clientTokens.x: passwordHash is not a hash made by the 'token create' command",
-                "clientTokens.x: 'Bad Name' is not a repository name, 'prefix/*' or '*'",
-                "clientTokens.x: 'ok' has unknown action 'pull' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
-                "clientTokens.x: 'empty' has no actions",
+                "clientTokens.x y: the name must be 1-50 letters, digits, '-' or '_', starting with a letter or digit",
+                "clientTokens.x y: passwordHash is not a hash made by the 'token create' command",
+                "clientTokens.x y: 'Bad Name' is not a repository name, 'prefix/*' or '*'",
+                "clientTokens.x y: 'ok' has unknown action 'pull' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
+                "clientTokens.x y: 'empty' has no actions",
             ],
             errors);
     }
@@ -57,6 +57,24 @@ public class AuthRulesTests
         var child = new ChildRegistrySettings { Mode = RegistryMode.ReadWrite, SyncTokenPasswordHash = Hash, Repositories = ["factory/*"] };
         Assert.Equal(["children.cell-three: a ReadOnly registry may only have ReadOnly children"], AuthRules.ValidateChild("cell-three", child, RegistryMode.ReadOnly));
         Assert.Empty(AuthRules.ValidateChild("cell-three", child, RegistryMode.ReadWrite));
+    }
+
+    [Fact]
+    public void Child_repositories_are_names_or_prefix_wildcards_never_everything()
+    {
+        var child = new ChildRegistrySettings { Mode = RegistryMode.ReadOnly, SyncTokenPasswordHash = Hash, Repositories = ["*", "factory/*", "base", "Bad"] };
+        Assert.Equal(
+            ["children.cell-three: '*' is not a repository name or 'prefix/*'", "children.cell-three: 'Bad' is not a repository name or 'prefix/*'"],
+            AuthRules.ValidateChild("cell-three", child, RegistryMode.ReadWrite));
+    }
+
+    [Theory]
+    [InlineData("ci", true)]
+    [InlineData("-ci", false)]
+    [InlineData("line_puller-2", true)]
+    public void Token_names_follow_the_twin_rule(string name, bool valid)
+    {
+        Assert.Equal(valid, AuthRules.IsValidTokenName(name));
     }
 
     [Theory]
