@@ -12,8 +12,11 @@ public sealed class AuthOptions
     /// <summary>How long a successful password check is remembered.</summary>
     public TimeSpan VerificationCacheLifetime { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Failed logins per source address within <see cref="FailureWindow"/> before further attempts are refused.</summary>
+    /// <summary>Failed logins per source address and user name within <see cref="FailureWindow"/> before that name's attempts from that address are refused.</summary>
     public int MaxFailuresPerWindow { get; init; } = 10;
+
+    /// <summary>Failed logins per source address (any names) within <see cref="FailureWindow"/> before every attempt from that address is refused.</summary>
+    public int MaxFailuresPerAddress { get; init; } = 50;
 
     public TimeSpan FailureWindow { get; init; } = TimeSpan.FromMinutes(1);
 }

@@ -100,14 +100,9 @@ public sealed partial class RegistryAuthMiddleware(
         }
 
         var address = SourceAddress(context);
-        if (limiter.IsBlocked(address, out var retryAfter))
-        {
-            Log.RateLimited(logger, address);
-            throw TooManyRequests(retryAfter);
-        }
-
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
+            ThrowIfBlocked(address, null);
             var token = header["Bearer ".Length..].Trim();
             if (tokens.TryValidate(token, TokenUse.Access, out var claims))
             {
@@ -123,19 +118,30 @@ public sealed partial class RegistryAuthMiddleware(
 
         if (RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
         {
+            ThrowIfBlocked(address, user);
             var identity = authenticator.CheckPassword(policy, user, password);
             if (identity is not null)
             {
                 return (identity, null);
             }
 
-            limiter.RecordFailure(address);
+            limiter.RecordFailure(address, user);
             Log.LoginFailed(logger, user, address);
             throw Challenge(context, requirement, null, "authentication failed: unknown name, wrong password, or a disabled or expired token");
         }
 
-        limiter.RecordFailure(address);
+        ThrowIfBlocked(address, null);
+        limiter.RecordFailure(address, null);
         throw Challenge(context, requirement, null, "unsupported Authorization scheme; use Basic or Bearer");
+    }
+
+    private void ThrowIfBlocked(string address, string? user)
+    {
+        if (limiter.IsBlocked(address, user, out var retryAfter))
+        {
+            Log.RateLimited(logger, address);
+            throw TooManyRequests(retryAfter);
+        }
     }
 
     internal static string SourceAddress(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";

@@ -42,13 +42,14 @@ public static partial class TokenEndpoint
         else
         {
             var address = RegistryAuthMiddleware.SourceAddress(context);
-            ThrowIfBlocked(limiter, address, loggers);
             if (!RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
             {
-                limiter.RecordFailure(address);
+                ThrowIfBlocked(limiter, address, null, loggers);
+                limiter.RecordFailure(address, null);
                 throw BasicChallenge(context, "the token endpoint takes Basic credentials");
             }
 
+            ThrowIfBlocked(limiter, address, user, loggers);
             identity = authenticator.CheckPassword(policy, user, password) ?? throw Failed(context, limiter, address, user, loggers);
         }
 
@@ -90,12 +91,12 @@ public static partial class TokenEndpoint
                     break;
                 }
 
-                ThrowIfBlocked(limiter, address, loggers);
+                ThrowIfBlocked(limiter, address, user, loggers);
                 identity = (user.Length > 0 ? authenticator.CheckPassword(policy, user, password) : null)
                     ?? throw Failed(context, limiter, address, user, loggers);
                 break;
             case "refresh_token":
-                ThrowIfBlocked(limiter, address, loggers);
+                ThrowIfBlocked(limiter, address, null, loggers);
                 existingRefresh = form["refresh_token"].ToString();
                 RegistryIdentity? confirmed = null;
                 if (tokens.TryValidate(existingRefresh, TokenUse.Refresh, out var claims))
@@ -103,7 +104,7 @@ public static partial class TokenEndpoint
                     confirmed = policy.Reconfirm(claims, time.GetUtcNow());
                 }
 
-                identity = confirmed ?? throw Failed(context, limiter, address, "(refresh token)", loggers);
+                identity = confirmed ?? throw Failed(context, limiter, address, null, loggers);
                 break;
             default:
                 throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "unsupported grant_type: use password or refresh_token");
@@ -141,19 +142,20 @@ public static partial class TokenEndpoint
         return Results.Json(body);
     }
 
-    private static void ThrowIfBlocked(LoginRateLimiter limiter, string address, ILoggerFactory loggers)
+    private static void ThrowIfBlocked(LoginRateLimiter limiter, string address, string? user, ILoggerFactory loggers)
     {
-        if (limiter.IsBlocked(address, out var retryAfter))
+        if (limiter.IsBlocked(address, user, out var retryAfter))
         {
             Log.RateLimited(loggers.CreateLogger(typeof(TokenEndpoint)), address);
             throw RegistryAuthMiddleware.TooManyRequests(retryAfter);
         }
     }
 
-    private static OciException Failed(HttpContext context, LoginRateLimiter limiter, string address, string user, ILoggerFactory loggers)
+    /// <summary><paramref name="user"/> is null for a refresh token.</summary>
+    private static OciException Failed(HttpContext context, LoginRateLimiter limiter, string address, string? user, ILoggerFactory loggers)
     {
-        limiter.RecordFailure(address);
-        Log.LoginFailed(loggers.CreateLogger(typeof(TokenEndpoint)), user, address);
+        limiter.RecordFailure(address, user);
+        Log.LoginFailed(loggers.CreateLogger(typeof(TokenEndpoint)), user ?? "(refresh token)", address);
         return BasicChallenge(context, "authentication failed: unknown name, wrong password, or a disabled or expired token");
     }
 

@@ -28,7 +28,7 @@ public sealed class ScopeMatrixFixture : IAsyncLifetime
                 ["disabled-token"] = Token("disabled-pw", new() { ["*"] = everything }, enabled: false),
                 ["expired-token"] = Token("expired-pw", new() { ["*"] = everything }, expiry: DateTimeOffset.UtcNow.AddDays(-1)),
             }),
-            new AuthOptions { MaxFailuresPerWindow = 10_000 },
+            new AuthOptions { MaxFailuresPerWindow = 10_000, MaxFailuresPerAddress = 10_000 },
             seed: async client =>
             {
                 foreach (var repository in new[] { "app", "factory/line/cell", "factory/a", "factory/b/c", "other" })

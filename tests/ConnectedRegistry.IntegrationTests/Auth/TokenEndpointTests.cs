@@ -215,7 +215,10 @@ public class TokenEndpointTests
     [Fact]
     public async Task Failed_logins_are_rate_limited_per_address_with_retry_after()
     {
-        await using var registry = await AuthTestRegistry.StartAsync(Settings(), new AuthOptions { MaxFailuresPerWindow = 3 });
+        var settings = Settings();
+        await using var registry = await AuthTestRegistry.StartAsync(
+            settings with { ClientTokens = new Dictionary<string, ClientTokenSettings>(settings.ClientTokens) { ["tool-puller"] = Token("tool-password", new() { ["tools"] = [RegistryActions.ContentRead] }) } },
+            new AuthOptions { MaxFailuresPerWindow = 3 });
         for (var i = 0; i < 3; i++)
         {
             using var bad = await registry.GetTokenAsync("line-puller", "wrong-" + i, "repository:factory/line:pull");
@@ -235,6 +238,10 @@ public class TokenEndpointTests
             ["grant_type"] = "password", ["username"] = "line-puller", ["password"] = Password,
         }));
         Assert.Equal(HttpStatusCode.TooManyRequests, post.StatusCode);
+
+        // Another token behind the same address (an API proxy) still signs in.
+        using var other = await registry.GetTokenAsync("tool-puller", "tool-password", "repository:tools:pull");
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
     }
 
     [Fact]
