@@ -135,14 +135,15 @@ public sealed class BlobApiTests(RegistryFixture fixture) : IClassFixture<Regist
     }
 
     [Theory]
-    [InlineData("mount/empty-source")]
-    [InlineData("Not/A/Valid/Name")]
+    [InlineData("&from=mount/empty-source")]
+    [InlineData("&from=Not/A/Valid/Name")]
+    [InlineData("")]
     public async Task Mount_that_cannot_be_done_falls_back_to_an_upload_session(string from)
     {
         var blob = new TestBlob(TestContent.Bytes("mount-fallback", 128), "application/octet-stream");
         await _client.PushBlobAsync("mount/elsewhere", blob);
 
-        var response = await _client.PostAsync($"/v2/mount/fallback/blobs/uploads/?mount={blob.Digest}&from={from}", null);
+        var response = await _client.PostAsync($"/v2/mount/fallback/blobs/uploads/?mount={blob.Digest}{from}", null);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.StartsWith("/v2/mount/fallback/blobs/uploads/", response.Headers.Location!.OriginalString);
