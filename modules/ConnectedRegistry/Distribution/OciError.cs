@@ -26,6 +26,7 @@ public sealed record OciErrorCode(string Code, HttpStatusCode Status, string Mes
     public static readonly OciErrorCode TooManyRequests = new("TOOMANYREQUESTS", HttpStatusCode.TooManyRequests, "too many requests");
     public static readonly OciErrorCode RangeInvalid = new("RANGE_INVALID", HttpStatusCode.RequestedRangeNotSatisfiable, "invalid content range");
     public static readonly OciErrorCode PayloadTooLarge = new("MANIFEST_INVALID", HttpStatusCode.RequestEntityTooLarge, "manifest too large");
+    public static readonly OciErrorCode PaginationNumberInvalid = new("PAGINATION_NUMBER_INVALID", HttpStatusCode.BadRequest, "invalid number of results requested");
     public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", HttpStatusCode.ServiceUnavailable, "service unavailable");
 
     /// <summary>The same code with another HTTP status (the spec lets some codes travel with several statuses).</summary>

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -37,15 +38,12 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<RegistrySettingsStore>();
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
+        builder.AddRegistryCore();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseMiddleware<OciErrorMiddleware>();
-        app.MapGet("/v2/", (HttpContext context) =>
-        {
-            context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
-            return Results.Json(new { });
-        });
+        app.MapDistributionApi();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -1,0 +1,103 @@
+using ConnectedRegistry.Oci;
+using Microsoft.Extensions.Primitives;
+
+namespace ConnectedRegistry.Distribution;
+
+/// <summary>
+/// The OCI Distribution API under <c>/v2/</c>: every request goes through one dispatcher that parses the
+/// path (<see cref="DistributionRoute"/>) and hands it to the handler of its resource, one file per resource.
+/// </summary>
+public static class DistributionEndpoints
+{
+    public const string ApiVersionHeader = "Docker-Distribution-API-Version";
+    public const string ApiVersion = "registry/2.0";
+
+    private static readonly string[] Methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
+    public static IEndpointRouteBuilder MapDistributionApi(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapMethods("/v2", Methods, DispatchAsync).WithDisplayName("OCI distribution (base)");
+        endpoints.MapMethods("/v2/{**path}", Methods, DispatchAsync).WithDisplayName("OCI distribution");
+        return endpoints;
+    }
+
+    private static Task DispatchAsync(HttpContext context)
+    {
+        context.Response.Headers[ApiVersionHeader] = ApiVersion;
+        var raw = context.Request.Path.Value ?? string.Empty;
+        var path = raw.Length > 4 ? raw[4..] : string.Empty; // after "/v2/"
+        var route = DistributionRoute.Parse(path)
+            ?? throw new OciException(OciErrorCode.NameUnknown.WithStatus(System.Net.HttpStatusCode.NotFound), "no such API resource");
+        var method = context.Request.Method;
+        return route.Resource switch
+        {
+            DistributionResource.Base => Only(method, ["GET", "HEAD"], () => BaseAsync(context)),
+            DistributionResource.Catalog => Only(method, ["GET"], () => CatalogEndpoints.ListAsync(context)),
+            DistributionResource.Tags => Only(method, ["GET"], () => TagEndpoints.ListAsync(context, route)),
+            DistributionResource.Referrers => Only(method, ["GET"], () => ReferrerEndpoints.ListAsync(context, route)),
+            DistributionResource.Manifest => method switch
+            {
+                "GET" or "HEAD" => ManifestEndpoints.GetAsync(context, route),
+                "PUT" => ManifestEndpoints.PutAsync(context, route),
+                "DELETE" => ManifestEndpoints.DeleteAsync(context, route),
+                _ => throw Unsupported(),
+            },
+            DistributionResource.Blob => method switch
+            {
+                "GET" or "HEAD" => BlobEndpoints.GetAsync(context, route),
+                "DELETE" => BlobEndpoints.DeleteAsync(context, route),
+                _ => throw Unsupported(),
+            },
+            DistributionResource.UploadStart => Only(method, ["POST"], () => BlobUploadEndpoints.StartAsync(context, route)),
+            DistributionResource.Upload => method switch
+            {
+                "GET" => BlobUploadEndpoints.StatusAsync(context, route),
+                "PATCH" => BlobUploadEndpoints.PatchAsync(context, route),
+                "PUT" => BlobUploadEndpoints.PutAsync(context, route),
+                "DELETE" => BlobUploadEndpoints.DeleteAsync(context, route),
+                _ => throw Unsupported(),
+            },
+            _ => throw Unsupported(),
+        };
+    }
+
+    private static Task BaseAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = 2;
+        return context.Request.Method == "HEAD" ? Task.CompletedTask : context.Response.WriteAsync("{}", context.RequestAborted);
+    }
+
+    private static Task Only(string method, string[] allowed, Func<Task> handler) =>
+        allowed.Contains(method) ? handler() : throw Unsupported();
+
+    internal static OciException Unsupported() => new(OciErrorCode.Unsupported, "method not allowed on this resource");
+
+    /// <summary>The repository name of the route, validated against the spec's grammar (else <c>NAME_INVALID</c>).</summary>
+    internal static string RepositoryOf(DistributionRoute route) =>
+        RepositoryName.IsValid(route.Name) ? route.Name : throw new OciException(OciErrorCode.NameInvalid, "invalid repository name");
+
+    internal static Digest ParseDigest(string? text) =>
+        Digest.TryParse(text, out var digest) ? digest : throw new OciException(OciErrorCode.DigestInvalid, "invalid digest");
+
+    /// <summary>Reads the <c>n</c> pagination parameter: null when absent, else 0..10000 (else <c>PAGINATION_NUMBER_INVALID</c>).</summary>
+    internal static int? PageSize(HttpContext context)
+    {
+        var values = context.Request.Query["n"];
+        if (StringValues.IsNullOrEmpty(values))
+        {
+            return null;
+        }
+
+        if (!int.TryParse(values.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
+        {
+            throw new OciException(OciErrorCode.PaginationNumberInvalid);
+        }
+
+        return Math.Min(n, 10000);
+    }
+
+    internal static void SetNextLink(HttpContext context, string path, int n, string last) =>
+        context.Response.Headers.Link = $"<{path}?n={n}&last={Uri.EscapeDataString(last)}>; rel=\"next\"";
+}

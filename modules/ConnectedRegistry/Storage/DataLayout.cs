@@ -1,0 +1,70 @@
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// The one description of the data root (<c>--data</c> / <c>REGISTRY_DATA</c>). Everything lives on one
+/// volume so that a rename from a staging area into place is atomic.
+/// <code>
+/// &lt;root&gt;/
+///   registry.db (+ -wal, -shm)       SQLite metadata, WAL mode: repositories, manifests (exact bytes),
+///                                    manifest references, tags, repository↔blob links, referrers
+///                                    (subject column of manifests), upload sessions
+///   blobs/&lt;alg&gt;/&lt;2 hex&gt;/&lt;hex&gt;      a blob, named by its digest; exists only whole and verified
+///   staging/&lt;random&gt;.tmp             a blob being written while hashed; fsynced, verified, then renamed
+///                                    into blobs/ (leftovers from a crash are deleted at start-up)
+///   uploads/&lt;session id&gt;/data         the bytes of a client's upload session so far (chunked pushes
+///                                    survive a restart); purged after the configured age
+///   partial/&lt;alg&gt;/&lt;hex&gt;              a blob the sync engine is still fetching; resumed from its
+///                                    length with an HTTP Range, verified and renamed when complete
+/// </code>
+/// Repository names, digests and session ids are validated before they become part of a path: a
+/// repository name is never a path here at all (it lives only in SQLite).
+/// </summary>
+public sealed class DataLayout
+{
+    public const string DatabaseFile = "registry.db";
+
+    public DataLayout(string root)
+    {
+        Root = Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+
+    public string Database => Path.Combine(Root, DatabaseFile);
+
+    public string BlobsDirectory => Path.Combine(Root, "blobs");
+
+    public string StagingDirectory => Path.Combine(Root, "staging");
+
+    public string UploadsDirectory => Path.Combine(Root, "uploads");
+
+    public string PartialDirectory => Path.Combine(Root, "partial");
+
+    public string BlobPath(Digest digest) => Path.Combine(BlobsDirectory, digest.Algorithm, digest.Hex[..2], digest.Hex);
+
+    public string PartialPath(Digest digest) => Path.Combine(PartialDirectory, digest.Algorithm, digest.Hex);
+
+    public string UploadDirectory(string sessionId) => Path.Combine(UploadsDirectory, CheckSessionId(sessionId));
+
+    public string UploadDataPath(string sessionId) => Path.Combine(UploadDirectory(sessionId), "data");
+
+    public string NewStagingPath() => Path.Combine(StagingDirectory, Guid.NewGuid().ToString("N") + ".tmp");
+
+    public void EnsureCreated()
+    {
+        Directory.CreateDirectory(Root);
+        Directory.CreateDirectory(BlobsDirectory);
+        Directory.CreateDirectory(StagingDirectory);
+        Directory.CreateDirectory(UploadsDirectory);
+        Directory.CreateDirectory(PartialDirectory);
+    }
+
+    /// <summary>Session ids are 32 lower-case hex characters (a GUID without dashes).</summary>
+    public static bool IsValidSessionId(string? id) =>
+        id is { Length: 32 } && id.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f');
+
+    private static string CheckSessionId(string id) =>
+        IsValidSessionId(id) ? id : throw new ArgumentException("invalid upload session id", nameof(id));
+}

@@ -1,0 +1,36 @@
+using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Hosting;
+
+namespace ConnectedRegistry.Storage;
+
+public static class RegistryCoreServiceExtensions
+{
+    /// <summary>
+    /// Registers the registry core: storage under <see cref="RegistryOptions.DataRoot"/> (blob files, SQLite
+    /// metadata, upload sessions), the <see cref="RegistryStore"/> facade, garbage collection
+    /// (<see cref="IGarbageCollector"/> plus its cron schedule), storage housekeeping and the Distribution API's services.
+    /// </summary>
+    public static WebApplicationBuilder AddRegistryCore(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton(StorageOptions.FromConfiguration(builder.Configuration));
+        services.AddSingleton(sp =>
+        {
+            var layout = new DataLayout(sp.GetRequiredService<RegistryOptions>().DataRoot);
+            layout.EnsureCreated();
+            return layout;
+        });
+        services.AddSingleton<MetadataDatabase>();
+        services.AddSingleton<BlobStore>();
+        services.AddSingleton<RegistryStore>();
+        services.AddSingleton<UploadSessionStore>();
+        services.AddSingleton<GarbageCollector>();
+        services.AddSingleton<IGarbageCollector>(sp => sp.GetRequiredService<GarbageCollector>());
+        services.AddSingleton<RegistryEventPublisher>();
+        services.AddSingleton<StorageMaintenanceService>();
+        services.AddHostedService(sp => sp.GetRequiredService<StorageMaintenanceService>());
+        services.AddSingleton<GarbageCollectionScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<GarbageCollectionScheduler>());
+        return builder;
+    }
+}

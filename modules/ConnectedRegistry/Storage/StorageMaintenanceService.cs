@@ -1,0 +1,166 @@
+using ConnectedRegistry.Hosting;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// Storage housekeeping in the background: clears crash leftovers at start-up, purges expired upload
+/// sessions and stale partial blobs, and keeps the storage section of <see cref="ModuleState"/> current
+/// (counters maintained on blob create/delete, refreshed on an interval, never per request).
+/// </summary>
+public sealed partial class StorageMaintenanceService : BackgroundService
+{
+    private readonly RegistryStore _store;
+    private readonly UploadSessionStore _uploads;
+    private readonly GarbageCollector _collector;
+    private readonly ModuleState _state;
+    private readonly StorageOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<StorageMaintenanceService> _logger;
+    private long _blobCount;
+    private long _blobBytes;
+
+    public StorageMaintenanceService(RegistryStore store, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger)
+    {
+        _store = store;
+        _uploads = uploads;
+        _collector = collector;
+        _state = state;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Before the first request: nothing in staging belongs to anybody after a restart.
+        var purged = _store.Blobs.PurgeStaging(TimeSpan.Zero, DateTime.UtcNow);
+        if (purged > 0)
+        {
+            Log.StagingPurged(_logger, purged);
+        }
+
+        _store.BlobCreated += OnBlobCreated;
+        _collector.Collected += OnCollected;
+        return base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _store.BlobCreated -= OnBlobCreated;
+        _collector.Collected -= OnCollected;
+        await base.StopAsync(cancellationToken);
+    }
+
+    /// <summary>Recounts blobs on disk and publishes the storage section now.</summary>
+    public void Refresh()
+    {
+        long count = 0;
+        long bytes = 0;
+        foreach (var blob in _store.Blobs.Enumerate())
+        {
+            count++;
+            bytes += blob.Size;
+        }
+
+        Interlocked.Exchange(ref _blobCount, count);
+        Interlocked.Exchange(ref _blobBytes, bytes);
+        Publish();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        try
+        {
+            Refresh();
+            await PurgeAsync(stoppingToken);
+            using var timer = new PeriodicTimer(_options.StatusInterval, _time);
+            var lastPurge = _time.GetUtcNow();
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Publish();
+                if (_time.GetUtcNow() - lastPurge >= TimeSpan.FromMinutes(15))
+                {
+                    lastPurge = _time.GetUtcNow();
+                    await PurgeAsync(stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task PurgeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var sessions = await _uploads.PurgeAsync(_options.UploadMaxAge, cancellationToken);
+            var partials = 0;
+            if (Directory.Exists(_store.Layout.PartialDirectory))
+            {
+                var cutoff = _time.GetUtcNow().UtcDateTime - _options.UploadMaxAge;
+                foreach (var file in new DirectoryInfo(_store.Layout.PartialDirectory).EnumerateFiles("*", SearchOption.AllDirectories))
+                {
+                    if (file.LastWriteTimeUtc < cutoff)
+                    {
+                        BlobStore.TryDelete(file.FullName);
+                        partials++;
+                    }
+                }
+            }
+
+            if (sessions + partials > 0)
+            {
+                Log.UploadsPurged(_logger, sessions, partials);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            Log.PurgeFailed(_logger, ex);
+        }
+    }
+
+    private void Publish()
+    {
+        long free = 0;
+        try
+        {
+            free = new DriveInfo(_store.Layout.Root).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+        }
+
+        _state.SetStorage(new StorageStatus(
+            Interlocked.Read(ref _blobBytes),
+            free,
+            Interlocked.Read(ref _blobCount),
+            _store.CountRepositories()));
+    }
+
+    private void OnBlobCreated(BlobInfo blob)
+    {
+        Interlocked.Increment(ref _blobCount);
+        Interlocked.Add(ref _blobBytes, blob.Size);
+    }
+
+    private void OnCollected(GarbageCollectionResult result)
+    {
+        Interlocked.Add(ref _blobCount, -result.BlobsDeleted);
+        Interlocked.Add(ref _blobBytes, -result.BytesFreed);
+        Publish();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Removed {Count} staging files left by an interrupted run")]
+        public static partial void StagingPurged(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Purged {Sessions} expired upload sessions and {Partials} stale partial blobs")]
+        public static partial void UploadsPurged(ILogger logger, int sessions, int partials);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Purging expired uploads failed")]
+        public static partial void PurgeFailed(ILogger logger, Exception exception);
+    }
+}

@@ -1,0 +1,44 @@
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// Storage tuning that is not in the twin. Read from configuration: <c>--upload-max-age</c> /
+/// <c>REGISTRY_UPLOAD_MAX_AGE</c> (a TimeSpan, default 1 day) and <c>--gc-grace</c> / <c>REGISTRY_GC_GRACE</c>
+/// (how long an uploaded blob no manifest references yet is safe from garbage collection, default 1 hour).
+/// </summary>
+public sealed class StorageOptions
+{
+    public TimeSpan UploadMaxAge { get; init; } = TimeSpan.FromDays(1);
+
+    public TimeSpan GarbageCollectionGrace { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often storage statistics are refreshed into the module state.</summary>
+    public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The smallest chunk size the registry asks clients for (<c>OCI-Chunk-Min-Length</c>).</summary>
+    public long ChunkMinLength { get; init; } = 0;
+
+    public static StorageOptions FromConfiguration(IConfiguration configuration)
+    {
+        static TimeSpan Read(IConfiguration c, TimeSpan fallback, params string[] keys)
+        {
+            foreach (var key in keys)
+            {
+                var value = c[key];
+                if (!string.IsNullOrWhiteSpace(value))
+                {
+                    return TimeSpan.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var span) && span >= TimeSpan.Zero
+                        ? span
+                        : throw new InvalidOperationException($"{key} must be a non-negative time span such as 1.00:00:00");
+                }
+            }
+
+            return fallback;
+        }
+
+        return new StorageOptions
+        {
+            UploadMaxAge = Read(configuration, TimeSpan.FromDays(1), "upload-max-age", "REGISTRY_UPLOAD_MAX_AGE"),
+            GarbageCollectionGrace = Read(configuration, TimeSpan.FromHours(1), "gc-grace", "REGISTRY_GC_GRACE"),
+        };
+    }
+}

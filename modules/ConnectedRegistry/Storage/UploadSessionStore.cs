@@ -1,0 +1,204 @@
+using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>A client's blob upload session: its repository and how many bytes it holds so far.</summary>
+public sealed record UploadSession(string Id, string Repository, DateTimeOffset Created, long Length);
+
+/// <summary>
+/// Upload sessions that survive a restart: the row lives in SQLite, the bytes in <c>uploads/&lt;id&gt;/data</c>
+/// (its length is the session's offset). Appends to one session are serialised.
+/// </summary>
+public sealed class UploadSessionStore
+{
+    private readonly RegistryStore _store;
+    private readonly DataLayout _layout;
+    private readonly TimeProvider _time;
+    private readonly KeyedLock _locks = new();
+
+    public UploadSessionStore(RegistryStore store, TimeProvider time)
+    {
+        _store = store;
+        _layout = store.Layout;
+        _time = time;
+    }
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public async Task<UploadSession> CreateAsync(string repository, CancellationToken cancellationToken)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        Directory.CreateDirectory(_layout.UploadDirectory(id));
+        await File.WriteAllBytesAsync(_layout.UploadDataPath(id), [], cancellationToken);
+        var now = Now;
+        await _store.Database.WriteAsync((c, t) =>
+        {
+            _store.EnsureRepository(c, t, repository);
+            c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
+        }, cancellationToken);
+        return new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(now), 0);
+    }
+
+    /// <summary>The session when it exists and belongs to <paramref name="repository"/>, else null.</summary>
+    public UploadSession? Get(string repository, string id)
+    {
+        if (!DataLayout.IsValidSessionId(id))
+        {
+            return null;
+        }
+
+        return _store.Database.Read(c =>
+        {
+            using var command = c.Command("SELECT repository, created FROM uploads WHERE id=$id", null, ("$id", id));
+            using var reader = command.ExecuteReader();
+            if (!reader.Read() || reader.GetString(0) != repository)
+            {
+                return null;
+            }
+
+            var path = _layout.UploadDataPath(id);
+            return File.Exists(path)
+                ? new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), BlobStore.LengthOf(path))
+                : null;
+        });
+    }
+
+    /// <summary>
+    /// Appends a chunk. With <paramref name="rangeStart"/> (from <c>Content-Range</c>) it must equal the
+    /// session's length, else <c>RANGE_INVALID</c> (416). With <paramref name="declaredLength"/> the body must
+    /// carry exactly that many bytes, else <c>SIZE_INVALID</c> and nothing is kept.
+    /// </summary>
+    public async Task<UploadSession> AppendAsync(UploadSession session, Stream content, long? rangeStart, long? declaredLength, CancellationToken cancellationToken)
+    {
+        using var _ = await _locks.AcquireAsync(session.Id, cancellationToken);
+        var path = _layout.UploadDataPath(session.Id);
+        if (!File.Exists(path))
+        {
+            throw new OciException(OciErrorCode.BlobUploadUnknown);
+        }
+
+        var length = BlobStore.LengthOf(path);
+        if (rangeStart is { } start && start != length)
+        {
+            throw RangeInvalid(session, length, $"chunk starts at {start} but the upload holds {length} bytes");
+        }
+
+        long newLength;
+        try
+        {
+            newLength = await _store.Blobs.AppendAsync(path, content, declaredLength, cancellationToken);
+        }
+        catch (AppendLengthMismatchException ex)
+        {
+            throw new OciException(OciErrorCode.SizeInvalid, $"declared {ex.Expected} bytes but received {ex.Actual}");
+        }
+
+        await _store.Database.WriteAsync((c, t) => c.Execute("UPDATE uploads SET updated=$now WHERE id=$id", t, ("$now", Now), ("$id", session.Id)), cancellationToken);
+        return session with { Length = newLength };
+    }
+
+    /// <summary>Verifies the session's bytes against <paramref name="digest"/> and commits them as a blob of the session's repository.</summary>
+    public async Task<BlobInfo> CompleteAsync(UploadSession session, Digest digest, CancellationToken cancellationToken)
+    {
+        using var _ = await _locks.AcquireAsync(session.Id, cancellationToken);
+        var path = _layout.UploadDataPath(session.Id);
+        if (!File.Exists(path))
+        {
+            throw new OciException(OciErrorCode.BlobUploadUnknown);
+        }
+
+        var actual = await _store.Blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
+        if (actual != digest)
+        {
+            throw new OciException(OciErrorCode.DigestInvalid, "provided digest did not match uploaded content", new { expected = digest.ToString(), actual = actual.ToString() });
+        }
+
+        _store.Blobs.Forget(path);
+        var size = BlobStore.LengthOf(path);
+        var info = await _store.CommitVerifiedFileAsync(session.Repository, path, digest, size, cancellationToken);
+        await DeleteCoreAsync(session.Id, cancellationToken);
+        return info;
+    }
+
+    public async Task<bool> DeleteAsync(UploadSession session, CancellationToken cancellationToken)
+    {
+        using var _ = await _locks.AcquireAsync(session.Id, cancellationToken);
+        return await DeleteCoreAsync(session.Id, cancellationToken);
+    }
+
+    /// <summary>Removes sessions idle for longer than <paramref name="maxAge"/> and folders no session owns.</summary>
+    public async Task<int> PurgeAsync(TimeSpan maxAge, CancellationToken cancellationToken)
+    {
+        var cutoff = Now - (long)maxAge.TotalMilliseconds;
+        var known = _store.Database.Read(c =>
+        {
+            using var command = c.Command("SELECT id, updated FROM uploads");
+            using var reader = command.ExecuteReader();
+            var map = new Dictionary<string, long>(StringComparer.Ordinal);
+            while (reader.Read())
+            {
+                map[reader.GetString(0)] = reader.GetInt64(1);
+            }
+
+            return map;
+        });
+        var purged = 0;
+        foreach (var (id, updated) in known)
+        {
+            if (updated < cutoff)
+            {
+                using var _ = await _locks.AcquireAsync(id, cancellationToken);
+                if (await DeleteCoreAsync(id, cancellationToken))
+                {
+                    purged++;
+                }
+            }
+        }
+
+        if (Directory.Exists(_layout.UploadsDirectory))
+        {
+            foreach (var directory in Directory.GetDirectories(_layout.UploadsDirectory))
+            {
+                var id = Path.GetFileName(directory);
+                if (!known.ContainsKey(id) && (!DataLayout.IsValidSessionId(id) || Directory.GetLastWriteTimeUtc(directory) < DateTime.UtcNow - TimeSpan.FromMinutes(1)))
+                {
+                    TryDeleteDirectory(directory);
+                }
+            }
+        }
+
+        return purged;
+    }
+
+    private async Task<bool> DeleteCoreAsync(string id, CancellationToken cancellationToken)
+    {
+        var deleted = await _store.Database.WriteAsync((c, t) => c.Execute("DELETE FROM uploads WHERE id=$id", t, ("$id", id)) > 0, cancellationToken);
+        _store.Blobs.Forget(_layout.UploadDataPath(id));
+        TryDeleteDirectory(_layout.UploadDirectory(id));
+        return deleted;
+    }
+
+    private static void TryDeleteDirectory(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    internal static OciException RangeInvalid(UploadSession session, long length, string message)
+    {
+        var error = new OciException(OciErrorCode.RangeInvalid, message);
+        error.Headers["Range"] = length > 0 ? $"0-{length - 1}" : "0-0";
+        error.Headers["Location"] = $"/v2/{session.Repository}/blobs/uploads/{session.Id}";
+        error.Headers["Docker-Upload-UUID"] = session.Id;
+        return error;
+    }
+}
