@@ -1,5 +1,6 @@
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -39,6 +40,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
         builder.AddRegistryCore();
+        builder.AddParentSync();
         configure?.Invoke(builder);
 
         var app = builder.Build();

@@ -300,10 +300,11 @@ public sealed partial class ParentRegistryClient : IDisposable
     }
 
     /// <summary>
-    /// The manifests that refer to <paramref name="subject"/>: the referrers API, else the referrers tag schema
-    /// (<c>sha256-HEX</c>, an index) for parents that predate it.
+    /// The manifests that refer to <paramref name="subject"/> through the referrers API. When the parent has no
+    /// referrers API: with <paramref name="useTagSchema"/> the referrers tag schema (<c>sha256-HEX</c>, an index)
+    /// is read instead, else null is returned (then the schema's tags travel with the ordinary tags anyway).
     /// </summary>
-    public async Task<IReadOnlyList<OciDescriptor>> ReferrersAsync(string repository, Digest subject, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Descriptor>?> ReferrersAsync(string repository, Digest subject, CancellationToken cancellationToken, bool useTagSchema = true)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/referrers/{subject}"));
         request.Headers.TryAddWithoutValidation("Accept", MediaTypes.OciIndex);
@@ -312,7 +313,7 @@ public sealed partial class ParentRegistryClient : IDisposable
             if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType is MediaTypes.OciIndex or "application/json")
             {
                 var body = await ReadLimitedAsync(response.Content, _options.MaxManifestBytes, cancellationToken);
-                return [.. ManifestReferences.Descriptors(JObject.Parse(System.Text.Encoding.UTF8.GetString(body))["manifests"])];
+                return new ManifestContent(body, MediaTypes.OciIndex, Digest.Compute(body)).Parse().Manifests;
             }
 
             if (response.StatusCode is not (HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed or HttpStatusCode.BadRequest))
@@ -321,8 +322,13 @@ public sealed partial class ParentRegistryClient : IDisposable
             }
         }
 
+        if (!useTagSchema)
+        {
+            return null;
+        }
+
         var fallback = await GetManifestAsync(repository, $"{subject.Algorithm}-{subject.Hex}", cancellationToken);
-        return fallback is null || !MediaTypes.IsIndex(fallback.MediaType) ? [] : fallback.References().Manifests;
+        return fallback is null || !MediaTypes.IsIndex(fallback.MediaType) ? [] : fallback.Parse().Manifests;
     }
 
     /// <summary>Mounts a blob from another repository of the parent. True when mounted; false when the parent would rather have it uploaded.</summary>
@@ -384,6 +390,19 @@ public sealed partial class ParentRegistryClient : IDisposable
         {
             await EnsureSuccessAsync(response, cancellationToken);
         }
+    }
+
+    /// <summary>DELETE a manifest by digest (the parent removes the tags pointing at it). False when it was not there.</summary>
+    public async Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, Url($"v2/{repository}/manifests/{digest}")), cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken);
+        return true;
     }
 
     /// <summary>PUT a manifest (by tag or digest) with its exact bytes; returns the digest the parent reports, verified.</summary>

@@ -116,6 +116,14 @@ public sealed partial class SyncScheduler : BackgroundService
             _state.SetConnectionState(ConnectionStates.Offline);
             return false;
         }
+        catch (SyncIncompleteException ex)
+        {
+            // The parent answered; some content could not be copied. Reachable, so not Offline.
+            Log.SyncIncomplete(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetConnectionState(ConnectionStates.Online);
+            return false;
+        }
         catch (Exception ex)
         {
             Log.SyncFailed(_logger, ex.GetType().Name, ex.Message);
@@ -161,6 +169,9 @@ public sealed partial class SyncScheduler : BackgroundService
 
         [LoggerMessage(EventId = 4031, Level = LogLevel.Warning, Message = "Sync with the parent failed ({Kind}): {Reason}")]
         public static partial void SyncFailed(ILogger logger, string kind, string reason);
+
+        [LoggerMessage(EventId = 4033, Level = LogLevel.Warning, Message = "Sync pass incomplete: {Reason}")]
+        public static partial void SyncIncomplete(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4032, Level = LogLevel.Information, Message = "Sync requested now")]
         public static partial void SyncNowRequested(ILogger logger);

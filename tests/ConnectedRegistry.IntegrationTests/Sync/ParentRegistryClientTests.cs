@@ -74,9 +74,9 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         Assert.Equal(image.Digest, head!.Digest);
         Assert.Null(await client.GetManifestAsync("apps/one", "nope", default));
 
-        var references = byTag.References();
-        Assert.Equal(3, references.Blobs.Count);
-        var layer = references.Blobs[1];
+        var references = byTag.Parse();
+        Assert.Equal(3, references.RequiredBlobs.Count());
+        var layer = references.Layers[0];
         var expected = await File.ReadAllBytesAsync(Path.Combine(_layoutDir, "blobs", "sha256", layer.Digest.Hex));
         Assert.Equal(expected.LongLength, await client.HeadBlobAsync("apps/two", layer.Digest, default));
         await using (var whole = await client.GetBlobAsync("apps/two", layer.Digest, 0, default))
@@ -105,7 +105,7 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
 
         // Mount the image's blobs into another repository, then put the manifest there.
         var manifest = (await client.GetManifestAsync("src", "v1", default))!;
-        foreach (var blob in manifest.References().Blobs)
+        foreach (var blob in manifest.Parse().RequiredBlobs)
         {
             Assert.True(await client.MountBlobAsync("dst", blob.Digest, "src", default));
         }
@@ -130,12 +130,13 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         });
         await client.PutManifestAsync("src", $"sha256-{image.Digest.Hex}", referrersIndex, MediaTypes.OciIndex, default);
 
-        var referrers = await client.ReferrersAsync("src", image.Digest, default);
+        var referrers = (await client.ReferrersAsync("src", image.Digest, default))!;
         var referrer = Assert.Single(referrers);
         Assert.Equal(artifactDigest, referrer.Digest);
         Assert.Equal("application/vnd.example.signature", referrer.ArtifactType);
-        Assert.Equal(image.Digest, (await client.GetManifestAsync("src", artifactDigest.ToString(), default))!.References().Subject!.Digest);
-        Assert.Empty(await client.ReferrersAsync("dst", image.Digest, default));
+        Assert.Equal(image.Digest, (await client.GetManifestAsync("src", artifactDigest.ToString(), default))!.Parse().Subject!.Digest);
+        Assert.Empty((await client.ReferrersAsync("dst", image.Digest, default))!);
+        Assert.Null(await client.ReferrersAsync("src", image.Digest, default, useTagSchema: false));
     }
 
     internal static byte[] ArtifactManifest(OciBlob subject, Digest payload, long payloadSize) => OciLayoutBuilder.Json(new JObject
