@@ -138,7 +138,7 @@ public sealed class SyncDownTests
             return false;
         };
 
-        await Assert.ThrowsAnyAsync<Exception>(h.RunPassAsync);
+        await Assert.ThrowsAnyAsync<Exception>(() => h.RunPassAsync());
         Assert.Null(h.Store.GetManifest("apps/big", "v1"));
         Assert.False(h.Store.BlobExists(big.Digest));
         var partial = h.Store.GetPartialBlobLength(big.Digest);
@@ -163,6 +163,49 @@ public sealed class SyncDownTests
     }
 
     [Fact]
+    public async Task Window_closing_mid_blob_and_module_restart_resume_with_range()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var big = h.Layout.Layer(3_000_000);
+        var image = h.Layout.Image("amd64", big);
+        h.Layout.Tag(image, "v1");
+        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/slow", "v1");
+        var proxy = h.Proxy!;
+        var bigPath = "/blobs/" + big.Digest;
+        proxy.Throttle = TimeSpan.FromMilliseconds(5);
+
+        // The window closes (the pass is cancelled) while the blob is half way.
+        using var window = new CancellationTokenSource();
+        proxy.CutWhen = (path, sent) =>
+        {
+            if (path.EndsWith(bigPath, StringComparison.Ordinal) && sent >= 500_000)
+            {
+                window.Cancel();
+            }
+
+            return false;
+        };
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.RunPassAsync(window.Token));
+        var partial = h.Store.GetPartialBlobLength(big.Digest);
+        Assert.InRange(partial, 1, big.Size - 1);
+        Assert.Null(h.Store.GetManifest("apps/slow", "v1"));
+        Assert.Equal("Paused", h.State.Snapshot().Sync.Progress!.State);
+
+        // The module restarts; the next window resumes from the stored bytes.
+        proxy.CutWhen = null;
+        proxy.Throttle = TimeSpan.Zero;
+        await h.RestartChildAsync();
+        Assert.Equal(partial, h.Store.GetPartialBlobLength(big.Digest));
+        var result = await h.RunPassAsync();
+
+        Assert.Empty(result.Failures);
+        Assert.Equal(image.Digest, h.Store.GetManifest("apps/slow", "v1")!.Digest);
+        var resumed = proxy.RequestsFor(bigPath).Last();
+        Assert.Equal($"bytes={partial}-", resumed.Range);
+        Assert.Equal(big.Size - partial, result.BytesDownloaded);
+    }
+
+    [Fact]
     public async Task Corrupted_blob_is_rejected_retried_and_never_visible()
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
@@ -175,7 +218,7 @@ public sealed class SyncDownTests
         var corruptions = 0;
         proxy.Corrupt = p => p.EndsWith(path, StringComparison.Ordinal) && Interlocked.Increment(ref corruptions) <= SyncHarness.FastOptions.BlobAttempts;
 
-        var error = await Assert.ThrowsAsync<SyncIncompleteException>(h.RunPassAsync);
+        var error = await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
         Assert.Contains("apps/app:v1", error.Message, StringComparison.Ordinal);
         Assert.Equal(SyncHarness.FastOptions.BlobAttempts, proxy.RequestsFor(path).Count);
         Assert.False(h.Store.BlobExists(layer.Digest));

@@ -29,7 +29,7 @@ public sealed class SyncHarness : IAsyncDisposable
 
     public ForwardingProxy? Proxy { get; }
 
-    public RegistryInstance Child { get; }
+    public RegistryInstance Child { get; private set; }
 
     public string LayoutDir { get; }
 
@@ -56,15 +56,29 @@ public sealed class SyncHarness : IAsyncDisposable
     {
         var parent = await DockerRegistry.StartNewAsync();
         var forwarding = proxy ? await ForwardingProxy.StartAsync(parent.Endpoint) : null;
-        var child = await RegistryInstance.StartAsync(configure: builder =>
+        var child = await StartChildAsync(null, options);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options };
+        harness.Configure(["apps/*", "base"]);
+        return harness;
+    }
+
+    private SyncOptions? _options;
+
+    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options) =>
+        RegistryInstance.StartAsync(dataRoot, configure: builder =>
         {
             builder.Services.AddSingleton(options ?? FastOptions);
             builder.Services.AddSingleton(new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
         });
-        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout"));
-        harness.Configure(["apps/*", "base"]);
-        return harness;
+
+    /// <summary>Stops the child and starts a new process-equivalent on the same data folder, with the same settings.</summary>
+    public async Task RestartChildAsync()
+    {
+        var dataRoot = Child.DataRoot;
+        await Child.DisposeAsync();
+        Child = await StartChildAsync(dataRoot, _options);
+        Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 
     /// <summary>Applies settings naming the parent (through the proxy when there is one) and the subset.</summary>
@@ -81,9 +95,10 @@ public sealed class SyncHarness : IAsyncDisposable
     }
 
     /// <summary>One sync pass, run directly (not by the scheduler).</summary>
-    public async Task<SyncDownResult> RunPassAsync()
+    public async Task<SyncDownResult> RunPassAsync(CancellationToken cancellationToken = default)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
         await Sync.RunAsync(Settings, timeout.Token);
         return Sync.LastResult!;
     }
