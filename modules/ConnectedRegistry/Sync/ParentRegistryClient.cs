@@ -405,6 +405,16 @@ public sealed partial class ParentRegistryClient : IDisposable
         return true;
     }
 
+    /// <summary>DELETE a tag (OCI 1.1 allows a tag reference; older registries answer 400/405 UNSUPPORTED).</summary>
+    public async Task DeleteTagAsync(string repository, string tag, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, Url($"v2/{repository}/manifests/{tag}")), cancellationToken);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+        }
+    }
+
     /// <summary>PUT a manifest (by tag or digest) with its exact bytes; returns the digest the parent reports, verified.</summary>
     public async Task<Digest> PutManifestAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken)
     {

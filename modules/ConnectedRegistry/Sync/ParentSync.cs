@@ -10,6 +10,8 @@ namespace ConnectedRegistry.Sync;
 public sealed partial class ParentSync : ISyncWork, IDisposable
 {
     private readonly SyncDown _down;
+    private readonly SyncUp _up;
+    private readonly SyncOutbox _outbox;
     private readonly SyncOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ParentSync> _logger;
@@ -18,9 +20,11 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     private (Uri Endpoint, string? User, string? Password)? _clientKey;
     private ParentRegistryClient? _client;
 
-    public ParentSync(SyncDown down, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment)
+    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment)
     {
         _down = down;
+        _up = up;
+        _outbox = outbox;
         _options = options;
         _time = time;
         _logger = logger;
@@ -30,17 +34,34 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     /// <summary>The result of the last completed pass (for diagnostics and tests).</summary>
     public SyncDownResult? LastResult { get; private set; }
 
+    /// <summary>The result of the last sync-up part of a pass (ReadWrite only).</summary>
+    public SyncUpResult? LastUpResult { get; private set; }
+
     public bool IsConfigured(RegistrySettings settings) => ParentCredentials.ResolveEndpoint(settings, _environment.Get) is not null;
 
     public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
     {
+        _outbox.DropExpired(settings.Sync.MessageTtl); // also while the parent is unreachable
         var client = ClientFor(settings) ?? throw new InvalidOperationException("no parent is configured");
         await client.PingAsync(cancellationToken);
+        var failures = new List<string>();
+        if (settings.Mode == RegistryMode.ReadWrite)
+        {
+            // Up first: a tag pushed here reaches the parent before sync down compares tags.
+            var up = await _up.RunAsync(client, cancellationToken);
+            LastUpResult = up;
+            if (up.Failed > 0)
+            {
+                failures.Add($"{up.Failed} local change(s) could not be pushed to the parent");
+            }
+        }
+
         var result = await _down.RunAsync(client, settings, cancellationToken);
         LastResult = result;
-        if (result.Failures.Count > 0)
+        failures.AddRange(result.Failures);
+        if (failures.Count > 0)
         {
-            throw new SyncIncompleteException($"{result.Failures.Count} item(s) could not be synced; first: {result.Failures[0]}");
+            throw new SyncIncompleteException($"{failures.Count} item(s) could not be synced; first: {failures[0]}");
         }
     }
 

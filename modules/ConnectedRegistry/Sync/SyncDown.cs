@@ -22,15 +22,17 @@ public sealed partial class SyncDown
     private const int MaxDepth = 4;
     private readonly RegistryStore _store;
     private readonly SyncStateStore _syncState;
+    private readonly SyncOutbox _outbox;
     private readonly ModuleState _module;
     private readonly SyncOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SyncDown> _logger;
 
-    public SyncDown(RegistryStore store, SyncStateStore syncState, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger)
+    public SyncDown(RegistryStore store, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger)
     {
         _store = store;
         _syncState = syncState;
+        _outbox = outbox;
         _module = module;
         _options = options;
         _time = time;
@@ -199,7 +201,7 @@ public sealed partial class SyncDown
             var parentSet = parentTags.ToHashSet(StringComparer.Ordinal);
             foreach (var (tag, digest) in local)
             {
-                if (parentSet.Contains(tag))
+                if (parentSet.Contains(tag) || _owner._outbox.HasPendingTag(repository, tag))
                 {
                     continue;
                 }
@@ -223,6 +225,11 @@ public sealed partial class SyncDown
         /// <summary>Brings one tag up to date; true when it moved.</summary>
         private async Task<bool> SyncTagAsync(string repository, string tag, Digest? localDigest, Digest? syncedDigest)
         {
+            if (_owner._outbox.HasPendingTag(repository, tag))
+            {
+                return false; // a local push of this tag waits for delivery: it wins until it reached the parent
+            }
+
             var head = await _parent.HeadManifestAsync(repository, tag, _cancel);
             if (head is null)
             {

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Hosting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace ConnectedRegistry.Sync;
@@ -5,7 +6,8 @@ namespace ConnectedRegistry.Sync;
 public static class SyncServiceExtensions
 {
     /// <summary>
-    /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, the
+    /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, sync up with
+    /// its outbox (an <see cref="IRegistryEventSink"/>), the
     /// scheduler (a hosted service; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
     /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
     /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/> or <see cref="SyncEnvironment"/> afterwards.
@@ -17,7 +19,10 @@ public static class SyncServiceExtensions
         services.TryAddSingleton(new SyncSchedulerOptions());
         services.TryAddSingleton(new SyncEnvironment());
         services.AddSingleton<SyncStateStore>();
+        services.AddSingleton<SyncOutbox>();
+        services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
         services.AddSingleton<SyncDown>();
+        services.AddSingleton<SyncUp>();
         services.AddSingleton<ParentSync>();
         services.AddSingleton<ISyncWork>(sp => sp.GetRequiredService<ParentSync>());
         services.AddSingleton<SyncScheduler>();
