@@ -30,9 +30,6 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         _logger = logger;
     }
 
-    /// <summary>Token requests made so far (tests check caching with it).</summary>
-    internal int TokenRequests;
-
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var scope = ScopeOf(request);
@@ -149,7 +146,6 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
             scopes.Add(scope);
         }
 
-        Interlocked.Increment(ref TokenRequests);
         var token = await GetTokenAsync(realm, challenge.Service, scopes, cancellationToken)
             ?? (_credentials is not null ? await PostTokenAsync(realm, challenge.Service, scopes, cancellationToken) : null);
         if (token is null)
