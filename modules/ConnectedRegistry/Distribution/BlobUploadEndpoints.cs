@@ -25,10 +25,10 @@ internal static partial class BlobUploadEndpoints
         var mount = query["mount"].ToString();
         if (!string.IsNullOrEmpty(mount))
         {
-            var digest = DistributionEndpoints.ParseDigest(mount);
             var from = query["from"].ToString();
             var access = context.Features.Get<IRepositoryAccessFeature>();
-            if (RepositoryName.IsValid(from)
+            if (Digest.TryParse(mount, out var digest)
+                && RepositoryName.IsValid(from)
                 && (access is null || access.Can(from, RegistryActions.ContentRead))
                 && store.IsBlobInRepository(from, digest)
                 && await store.LinkBlobAsync(repository, digest, context.RequestAborted))
@@ -37,7 +37,7 @@ internal static partial class BlobUploadEndpoints
                 return;
             }
 
-            // Cannot mount: fall back to a new upload session, as the spec allows.
+            // Cannot mount (no or unknown source, bad digest, no read access): fall back to a new upload session, as the spec allows.
         }
 
         var digestText = query["digest"].ToString();

@@ -1,0 +1,220 @@
+using System.Net;
+using System.Security.Cryptography;
+using ConnectedRegistry.IntegrationTests.Distribution;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Oci;
+using Microsoft.Data.Sqlite;
+
+namespace ConnectedRegistry.IntegrationTests.Storage;
+
+public sealed class CrashAndRestartTests
+{
+    [Fact]
+    public async Task Chunked_upload_continues_after_a_restart()
+    {
+        var data = TestContent.Bytes("restart-upload", 200_000);
+        var digest = Digest.Compute(data);
+        string location;
+        string dataRoot;
+        await using (var first = await RegistryInstance.StartAsync())
+        {
+            dataRoot = first.DataRoot;
+            location = await BlobUploadApiTests.StartAsync(first.Client, "restart/upload");
+            var patch = await BlobUploadApiTests.PatchAsync(first.Client, location, data[..120_000], 0);
+            Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+        }
+
+        await using var second = await RegistryInstance.StartAsync(dataRoot);
+        try
+        {
+            var status = await second.Client.GetAsync(location);
+            Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+            Assert.Equal("0-119999", Assert.Single(status.Headers.GetValues("Range")));
+
+            var rest = await BlobUploadApiTests.PatchAsync(second.Client, location, data[120_000..], 120_000);
+            Assert.Equal(HttpStatusCode.Accepted, rest.StatusCode);
+            var put = await second.Client.PutAsync($"{location}?digest={digest}", null);
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+            Assert.Equal(data, await second.Client.GetByteArrayAsync($"/v2/restart/upload/blobs/{digest}"));
+        }
+        finally
+        {
+            second.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Content_is_intact_after_a_restart()
+    {
+        var image = TestContent.Image("restart-intact");
+        var artifact = TestContent.Artifact("restart-sig", "application/vnd.example.sig", image.Manifest);
+        string dataRoot;
+        await using (var first = await RegistryInstance.StartAsync())
+        {
+            dataRoot = first.DataRoot;
+            await first.Client.PushImageAsync("restart/app", "v1", image);
+            await first.Client.PushImageAsync("restart/app", artifact.Manifest.Digest.ToString(), artifact);
+        }
+
+        await using var second = await RegistryInstance.StartAsync(dataRoot);
+        try
+        {
+            Assert.Equal(image.Manifest.Bytes, await second.Client.GetByteArrayAsync("/v2/restart/app/manifests/v1"));
+            foreach (var blob in image.Blobs)
+            {
+                Assert.Equal(blob.Bytes, await second.Client.GetByteArrayAsync($"/v2/restart/app/blobs/{blob.Digest}"));
+            }
+
+            Assert.Contains("\"v1\"", await second.Client.GetStringAsync("/v2/restart/app/tags/list"));
+            Assert.Contains(artifact.Manifest.Digest.ToString(), await second.Client.GetStringAsync($"/v2/restart/app/referrers/{image.Manifest.Digest}"));
+            Assert.Contains("restart/app", await second.Client.GetStringAsync("/v2/_catalog"));
+        }
+        finally
+        {
+            second.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Kill_9_mid_push_leaves_a_consistent_store()
+    {
+        var dataRoot = TempDirectory.Create("crash");
+        try
+        {
+            var pushed = 0;
+            for (var round = 0; round < 3; round++)
+            {
+                using var registry = await RegistryProcess.StartAsync(dataRoot);
+                using var stop = new CancellationTokenSource();
+                var pushers = Enumerable.Range(0, 4).Select(worker => PushUntilKilledAsync(registry.Client, round, worker, () => Interlocked.Increment(ref pushed), stop.Token)).ToList();
+                await Task.Delay(TimeSpan.FromMilliseconds(700 + (round * 400)));
+                registry.KillHard();
+                await stop.CancelAsync();
+                await Task.WhenAll(pushers);
+            }
+
+            Assert.True(pushed > 0, "no push completed before the kills: the test proved nothing");
+
+            // The store opens cleanly and serves everything it lists.
+            await using (var restarted = await RegistryInstance.StartAsync(dataRoot))
+            {
+                Assert.Empty(Directory.GetFiles(Path.Combine(dataRoot, "staging")));
+                foreach (var (repository, tag, digest) in ReadTags(dataRoot))
+                {
+                    var response = await restarted.Client.GetAsync($"/v2/{repository}/manifests/{tag}");
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    Assert.Equal(digest, Digest.Compute(await response.Content.ReadAsByteArrayAsync()).ToString());
+                }
+            }
+
+            VerifyStore(dataRoot);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            TempDirectory.Delete(dataRoot);
+        }
+    }
+
+    private static async Task PushUntilKilledAsync(HttpClient client, int round, int worker, Action completed, CancellationToken stop)
+    {
+        for (var i = 0; !stop.IsCancellationRequested; i++)
+        {
+            try
+            {
+                var image = TestContent.Image($"crash-{round}-{worker}-{i}", layers: 2, layerSize: 600_000 + (i * 1000));
+                var repository = $"crash/w{worker}";
+                foreach (var (blob, n) in image.Blobs.Select((b, n) => (b, n)))
+                {
+                    if (n % 2 == 0)
+                    {
+                        await client.PushBlobAsync(repository, blob);
+                    }
+                    else
+                    {
+                        var location = await BlobUploadApiTests.StartAsync(client, repository);
+                        var half = blob.Bytes.Length / 2;
+                        var patch = await BlobUploadApiTests.PatchAsync(client, location, blob.Bytes[..half], 0);
+                        location = patch.Headers.Location!.OriginalString;
+                        await BlobUploadApiTests.PatchAsync(client, location, blob.Bytes[half..], half);
+                        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"{location}?digest={blob.Digest}", null, stop)).StatusCode);
+                    }
+                }
+
+                Assert.Equal(HttpStatusCode.Created, (await client.PutManifestAsync(repository, $"r{round}-{i % 3}", image.Manifest)).StatusCode);
+                completed();
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or OperationCanceledException or IOException)
+            {
+                return; // the registry died under us: that is the point
+            }
+        }
+    }
+
+    private static List<(string Repository, string Tag, string Digest)> ReadTags(string dataRoot)
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(dataRoot, "registry.db")};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT repository, tag, digest FROM tags";
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, string)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Every blob's bytes hash to its name; every manifest's references exist; the database is sound.</summary>
+    private static void VerifyStore(string dataRoot)
+    {
+        var blobs = Path.Combine(dataRoot, "blobs", "sha256");
+        var stored = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var file in Directory.Exists(blobs) ? Directory.GetFiles(blobs, "*", SearchOption.AllDirectories) : [])
+        {
+            using var stream = File.OpenRead(file);
+            var hex = Convert.ToHexStringLower(SHA256.HashData(stream));
+            Assert.Equal(Path.GetFileName(file), hex);
+            Assert.Equal(Path.GetFileName(Path.GetDirectoryName(file)), hex[..2]);
+            stored.Add("sha256:" + hex);
+        }
+
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(dataRoot, "registry.db")};Pooling=False");
+        connection.Open();
+        using (var check = connection.CreateCommand())
+        {
+            check.CommandText = "PRAGMA integrity_check";
+            Assert.Equal("ok", check.ExecuteScalar());
+            check.CommandText = "PRAGMA foreign_key_check";
+            using var violations = check.ExecuteReader();
+            Assert.False(violations.Read(), "foreign key violations in the database");
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT repository, digest, media_type, content FROM manifests";
+        using var reader = command.ExecuteReader();
+        var manifests = new List<(string Repository, string Digest, string MediaType, byte[] Content)>();
+        while (reader.Read())
+        {
+            manifests.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), (byte[])reader[3]));
+        }
+
+        var byRepository = manifests.Select(m => (m.Repository, m.Digest)).ToHashSet();
+        foreach (var manifest in manifests)
+        {
+            Assert.Equal(manifest.Digest, Digest.Compute(manifest.Content).ToString());
+            var parsed = ManifestParser.Parse(manifest.Content, manifest.MediaType);
+            foreach (var blob in parsed.RequiredBlobs)
+            {
+                Assert.Contains(blob.Digest.ToString(), stored);
+            }
+
+            foreach (var child in parsed.Manifests)
+            {
+                Assert.Contains((manifest.Repository, child.Digest.ToString()), byRepository);
+            }
+        }
+    }
+}
