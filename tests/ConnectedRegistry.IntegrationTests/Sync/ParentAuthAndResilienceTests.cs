@@ -121,6 +121,37 @@ public sealed class ParentAuthAndResilienceTests
     }
 
     [Fact]
+    public async Task Https_parent_is_trusted_through_the_ca_file_and_an_https_realm_elsewhere_gets_credentials()
+    {
+        using var certificate = FakeHttpServer.SelfSignedCertificate();
+        var caFile = Path.Combine(TempDirectory.Create("ca"), "parent-ca.pem");
+        await File.WriteAllTextAsync(caFile, certificate.ExportCertificatePem());
+        try
+        {
+            var tokens = new TokenParent();
+            await using var realmHost = await FakeHttpServer.StartAsync(tokens.Handle, certificate);
+            // The parent (https, 127.0.0.1) sends clients to a realm on another host name, over https: allowed.
+            var parent = new TokenParent { Realm = $"https://localhost:{realmHost.Address.Port}/token" };
+            await using var server = await FakeHttpServer.StartAsync(parent.Handle, certificate);
+            Assert.Equal(Uri.UriSchemeHttps, server.Address.Scheme);
+
+            using (var untrusting = ParentRegistryClientTests.Client(server.Address, Sync))
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.PingAsync(default));
+            }
+
+            using var trusting = ParentRegistryClientTests.Client(server.Address, Sync, ParentRegistryClientTests.FastOptions with { CaFile = caFile });
+            Assert.Equal(["a", "b"], await trusting.ListTagsAsync("app", default));
+            Assert.Equal(1, tokens.TokenGets);
+            Assert.Equal(1, parent.AuthorizedCalls);
+        }
+        finally
+        {
+            TempDirectory.Delete(Path.GetDirectoryName(caFile)!);
+        }
+    }
+
+    [Fact]
     public async Task Throttling_and_server_errors_are_retried_honouring_retry_after()
     {
         var calls = 0;
