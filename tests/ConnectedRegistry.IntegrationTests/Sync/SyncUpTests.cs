@@ -80,12 +80,26 @@ public sealed class SyncUpTests
     }
 
     [Fact]
-    public async Task ReadOnly_registry_records_nothing_to_push()
+    public async Task Only_a_ReadWrite_registry_with_a_parent_records_changes()
     {
         await using var h = await SyncHarness.StartAsync();
+        var outbox = h.Child.App.Services.GetRequiredService<SyncOutbox>();
+        var digest = ConnectedRegistry.Oci.Digest.Compute("m"u8);
+
         h.Configure(["apps/*"], mode: RegistryMode.ReadOnly);
-        h.Layout.SimpleImage("ro", layerCount: 1);
-        await PushToChildAsync(h, "ro", "apps/ro", "v1"); // Auth refuses this in a real ReadOnly registry; the outbox must not record it either
-        Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+        outbox.ManifestPushed("apps/ro", digest, ConnectedRegistry.Oci.MediaTypes.OciManifest, "v1");
+        Assert.Equal(0, outbox.Count());
+
+        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(RegistrySettings.Default); // no parent
+        outbox.TagDeleted("apps/ro", "v1");
+        Assert.Equal(0, outbox.Count());
+
+        h.Configure(["apps/*"]);
+        outbox.ManifestPushed("apps/rw", digest, ConnectedRegistry.Oci.MediaTypes.OciManifest, "v1");
+        outbox.TagDeleted("apps/rw", "old");
+        Assert.Equal(2, outbox.Count());
+        Assert.True(outbox.HasPendingTag("apps/rw", "v1"));
+        Assert.Equal([OutboxKind.PushManifest, OutboxKind.DeleteTag], outbox.Pending().Select(i => i.Kind));
+        Assert.Equal(2, h.State.Snapshot().Sync.PendingPushes);
     }
 }
