@@ -1,6 +1,7 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -46,6 +47,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<ModuleState>();
         builder.AddRegistryCore();
         builder.AddRegistryAuth();
+        builder.AddParentSync();
         configure?.Invoke(builder);
 
         var app = builder.Build();

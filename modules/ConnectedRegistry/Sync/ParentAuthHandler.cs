@@ -1,0 +1,261 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Answers the parent's authentication challenges. On a 401 it reads <c>WWW-Authenticate</c>: for Basic it
+/// resends with the sync token; for Bearer it gets a token from the realm (GET with Basic credentials, then the
+/// OAuth2 <c>grant_type=password</c> POST as a fallback), caches it per scope until <c>expires_in</c>, and resends.
+/// Credentials only go to a realm on the parent's own host, or to any https realm: never in clear to another host.
+/// Later requests for the same scope carry the cached token up front, so a large upload is not sent twice.
+/// </summary>
+public sealed partial class ParentAuthHandler : DelegatingHandler
+{
+    private readonly Uri _parent;
+    private readonly ParentCredentials? _credentials;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, CachedToken> _tokens = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private volatile bool _basic;
+
+    public ParentAuthHandler(Uri parent, ParentCredentials? credentials, TimeProvider time, ILogger logger, HttpMessageHandler inner)
+        : base(inner)
+    {
+        _parent = parent;
+        _credentials = credentials;
+        _time = time;
+        _logger = logger;
+    }
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var scope = ScopeOf(request);
+        Authorize(request, scope);
+        var response = await base.SendAsync(request, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.Unauthorized)
+        {
+            return response;
+        }
+
+        var challenge = AuthChallenge.From(response.Headers);
+        if (challenge is null || !CanReplay(request))
+        {
+            return response;
+        }
+
+        if (challenge.IsBasic)
+        {
+            if (_credentials is null || _basic)
+            {
+                return response; // nothing (new) to offer
+            }
+
+            _basic = true;
+        }
+        else
+        {
+            var token = await FetchTokenAsync(challenge, scope, cancellationToken);
+            if (token is null)
+            {
+                return response;
+            }
+        }
+
+        response.Dispose();
+        Authorize(request, scope);
+        return await base.SendAsync(request, cancellationToken);
+    }
+
+    private static bool CanReplay(HttpRequestMessage request) => request.Content is null or ByteArrayContent;
+
+    private void Authorize(HttpRequestMessage request, string scope)
+    {
+        lock (_gate)
+        {
+            if (_tokens.TryGetValue(scope, out var cached) && cached.ExpiresAt > _time.GetUtcNow())
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", cached.Token);
+                return;
+            }
+        }
+
+        if (_basic && _credentials is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", _credentials.BasicParameter);
+        }
+    }
+
+    /// <summary>
+    /// The scope a request needs: <c>registry:catalog:*</c> for the catalog, <c>repository:NAME:pull</c> for
+    /// reads and <c>repository:NAME:pull,push</c> for writes; the empty scope for <c>/v2/</c>.
+    /// </summary>
+    internal static string ScopeOf(HttpRequestMessage request)
+    {
+        var path = request.RequestUri?.AbsolutePath ?? string.Empty;
+        var v2 = path.IndexOf("/v2/", StringComparison.Ordinal);
+        if (v2 < 0)
+        {
+            return string.Empty;
+        }
+
+        var rest = path[(v2 + 4)..];
+        if (rest.StartsWith("_catalog", StringComparison.Ordinal))
+        {
+            return "registry:catalog:*";
+        }
+
+        foreach (var marker in new[] { "/manifests/", "/blobs/", "/tags/", "/referrers/" })
+        {
+            var at = rest.IndexOf(marker, StringComparison.Ordinal);
+            if (at > 0)
+            {
+                var name = Uri.UnescapeDataString(rest[..at]);
+                var write = request.Method != HttpMethod.Get && request.Method != HttpMethod.Head;
+                return $"repository:{name}:{(write ? "pull,push" : "pull")}";
+            }
+        }
+
+        return string.Empty;
+    }
+
+    private async Task<string?> FetchTokenAsync(AuthChallenge challenge, string scope, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(challenge.Realm, UriKind.Absolute, out var realm) || (realm.Scheme != Uri.UriSchemeHttps && realm.Scheme != Uri.UriSchemeHttp))
+        {
+            Log.RealmInvalid(_logger);
+            return null;
+        }
+
+        if (_credentials is not null && !RealmIsSafe(realm))
+        {
+            Log.RealmRefused(_logger, realm.Host);
+            throw new ParentRegistryException(HttpStatusCode.Unauthorized, "DENIED", "the parent's token realm is neither https nor on the parent's own host; credentials were not sent");
+        }
+
+        var scopes = new List<string>();
+        if (!string.IsNullOrEmpty(challenge.Scope))
+        {
+            scopes.AddRange(challenge.Scope.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        if (scope.Length > 0 && !scopes.Contains(scope))
+        {
+            scopes.Add(scope);
+        }
+
+        var token = await GetTokenAsync(realm, challenge.Service, scopes, cancellationToken)
+            ?? (_credentials is not null ? await PostTokenAsync(realm, challenge.Service, scopes, cancellationToken) : null);
+        if (token is null)
+        {
+            Log.TokenRefused(_logger, realm.Host);
+            return null;
+        }
+
+        lock (_gate)
+        {
+            _tokens[scope] = token;
+        }
+
+        return token.Token;
+    }
+
+    /// <summary>https anywhere, or the very host and port of the parent (whose scheme the operator chose).</summary>
+    internal bool RealmIsSafe(Uri realm) =>
+        realm.Scheme == Uri.UriSchemeHttps ||
+        (string.Equals(realm.Host, _parent.Host, StringComparison.OrdinalIgnoreCase) && realm.Port == _parent.Port);
+
+    private async Task<CachedToken?> GetTokenAsync(Uri realm, string? service, List<string> scopes, CancellationToken cancellationToken)
+    {
+        var query = new List<string>();
+        if (!string.IsNullOrEmpty(service))
+        {
+            query.Add("service=" + Uri.EscapeDataString(service));
+        }
+
+        query.AddRange(scopes.Select(s => "scope=" + Uri.EscapeDataString(s)));
+        var builder = new UriBuilder(realm);
+        var existing = builder.Query.TrimStart('?');
+        builder.Query = string.Join('&', (existing.Length > 0 ? new[] { existing } : []).Concat(query));
+        using var request = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
+        if (_credentials is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", _credentials.BasicParameter);
+        }
+
+        return await SendTokenRequestAsync(request, cancellationToken);
+    }
+
+    private async Task<CachedToken?> PostTokenAsync(Uri realm, string? service, List<string> scopes, CancellationToken cancellationToken)
+    {
+        var form = new List<KeyValuePair<string, string>>
+        {
+            new("grant_type", "password"),
+            new("username", _credentials!.UserName),
+            new("password", _credentials.Password),
+            new("client_id", "edge-connected-registry"),
+        };
+        if (!string.IsNullOrEmpty(service))
+        {
+            form.Add(new("service", service));
+        }
+
+        if (scopes.Count > 0)
+        {
+            form.Add(new("scope", string.Join(' ', scopes)));
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, realm) { Content = new FormUrlEncodedContent(form) };
+        return await SendTokenRequestAsync(request, cancellationToken);
+    }
+
+    private async Task<CachedToken?> SendTokenRequestAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using var response = await base.SendAsync(request, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            return null;
+        }
+
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        JObject json;
+        try
+        {
+            json = JObject.Parse(body);
+        }
+        catch (Newtonsoft.Json.JsonException)
+        {
+            return null;
+        }
+
+        var token = (string?)json["token"] ?? (string?)json["access_token"];
+        if (string.IsNullOrEmpty(token))
+        {
+            return null;
+        }
+
+        // The distribution token spec: 60 s when absent. Renew a little early so a request never carries a stale token.
+        var lifetime = TimeSpan.FromSeconds(Math.Max(1, (int?)json["expires_in"] ?? 60));
+        var margin = TimeSpan.FromSeconds(Math.Min(30, lifetime.TotalSeconds / 10));
+        return new CachedToken(token, _time.GetUtcNow() + lifetime - margin);
+    }
+
+    private sealed record CachedToken(string Token, DateTimeOffset ExpiresAt)
+    {
+        public override string ToString() => $"token until {ExpiresAt:O}";
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Parent token realm on {Host} refused: not https and not the parent's host; credentials were not sent")]
+        public static partial void RealmRefused(ILogger logger, string host);
+
+        [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Parent sent a Bearer challenge without a usable realm")]
+        public static partial void RealmInvalid(ILogger logger);
+
+        [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Parent token endpoint on {Host} refused the sync token")]
+        public static partial void TokenRefused(ILogger logger, string host);
+    }
+}

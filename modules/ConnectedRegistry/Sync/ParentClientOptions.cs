@@ -1,0 +1,37 @@
+namespace ConnectedRegistry.Sync;
+
+/// <summary>How the parent client connects and how hard it tries. Defaults suit a slow, flaky link.</summary>
+public sealed record ParentClientOptions
+{
+    /// <summary>Environment variable naming an extra PEM file of trusted root certificates for the parent.</summary>
+    public const string CaFileVariable = "PARENT_CA_FILE";
+
+    /// <summary>A PEM file whose certificates are trusted for the parent in addition to the system store.</summary>
+    public string? CaFile { get; init; }
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Retries after the first attempt for network errors, 429 and 5xx.</summary>
+    public int MaxRetries { get; init; } = 4;
+
+    /// <summary>First retry delay; doubled each time, with jitter.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Upper bound for one delay, also for a parent's <c>Retry-After</c>.</summary>
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Consecutive-ish failures (within <see cref="BreakerSamplingDuration"/>) that open the circuit.</summary>
+    public int BreakerMinimumThroughput { get; init; } = 6;
+
+    public TimeSpan BreakerSamplingDuration { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long an open circuit refuses calls without touching the network.</summary>
+    public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Largest manifest accepted from the parent.</summary>
+    public int MaxManifestBytes { get; init; } = 4 * 1024 * 1024;
+
+    public int PageSize { get; init; } = 1000;
+
+    public string UserAgent { get; init; } = "EdgeConnectedRegistry/0.1";
+}

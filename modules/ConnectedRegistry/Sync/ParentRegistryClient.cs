@@ -1,0 +1,530 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using ConnectedRegistry.Oci;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// An OCI Distribution client for the parent registry (a cloud registry, CNCF distribution, or another
+/// instance of this module). Authentication is <see cref="ParentAuthHandler"/>, resilience is
+/// <see cref="ParentResilienceHandler"/>; this class only speaks the API. Manifests come back as their exact
+/// bytes, verified against their digest; blobs come back as streams (the caller verifies while storing).
+/// </summary>
+public sealed partial class ParentRegistryClient : IDisposable
+{
+    private const string AcceptManifests = MediaTypes.OciIndex + ", " + MediaTypes.OciManifest + ", " + MediaTypes.DockerManifestList + ", " + MediaTypes.DockerManifest;
+    private readonly HttpClient _http;
+    private readonly ParentClientOptions _options;
+    private readonly ILogger _logger;
+
+    public ParentRegistryClient(Uri endpoint, ParentCredentials? credentials, ParentClientOptions options, TimeProvider time, ILogger logger, HttpMessageHandler? transport = null)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (endpoint.Scheme != Uri.UriSchemeHttps && endpoint.Scheme != Uri.UriSchemeHttp)
+        {
+            throw new ArgumentException("the parent endpoint must be http:// or https://", nameof(endpoint));
+        }
+
+        Endpoint = new Uri(endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
+        _options = options;
+        _logger = logger;
+        var resilience = new ParentResilienceHandler(options, time, logger, transport ?? CreateTransport(options));
+        Auth = new ParentAuthHandler(Endpoint, credentials, time, logger, resilience);
+        _http = new HttpClient(Auth) { Timeout = Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
+    }
+
+    /// <summary>The parent's base address (always ends with <c>/</c>).</summary>
+    public Uri Endpoint { get; }
+
+    internal ParentAuthHandler Auth { get; }
+
+    /// <summary>
+    /// The network transport: system trust store, plus the certificates of <see cref="ParentClientOptions.CaFile"/>
+    /// when set. Redirects (blob storage) are followed; .NET drops the Authorization header on a redirect and
+    /// never follows https → http.
+    /// </summary>
+    public static SocketsHttpHandler CreateTransport(ParentClientOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            AllowAutoRedirect = true,
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        if (!string.IsNullOrWhiteSpace(options.CaFile))
+        {
+            var extra = new X509Certificate2Collection();
+            extra.ImportFromPemFile(options.CaFile);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                if (errors == SslPolicyErrors.None)
+                {
+                    return true;
+                }
+
+                if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+                {
+                    return false;
+                }
+
+                using var custom = new X509Chain();
+                custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                custom.ChainPolicy.CustomTrustStore.AddRange(extra);
+                custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                if (chain is not null)
+                {
+                    foreach (var element in chain.ChainElements.Skip(1))
+                    {
+                        custom.ChainPolicy.ExtraStore.Add(element.Certificate);
+                    }
+                }
+
+                return custom.Build(new X509Certificate2(certificate));
+            };
+        }
+
+        return handler;
+    }
+
+    /// <summary>GET /v2/: true when the parent answers (authenticated) with 200.</summary>
+    public async Task PingAsync(CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, Url("v2/")), cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+    }
+
+    /// <summary>Every repository in the parent's catalog (all pages, following <c>Link</c>).</summary>
+    public Task<IReadOnlyList<string>> CatalogAsync(CancellationToken cancellationToken) =>
+        PagedAsync(Url($"v2/_catalog?n={_options.PageSize}"), "repositories", cancellationToken)!;
+
+    /// <summary>Every tag of <paramref name="repository"/> (all pages), or null when the parent does not know it.</summary>
+    public Task<IReadOnlyList<string>?> ListTagsAsync(string repository, CancellationToken cancellationToken) =>
+        PagedAsync(Url($"v2/{repository}/tags/list?n={_options.PageSize}"), "tags", cancellationToken, nullOnNotFound: true);
+
+    private async Task<IReadOnlyList<string>?> PagedAsync(Uri first, string member, CancellationToken cancellationToken, bool nullOnNotFound = false)
+    {
+        var items = new List<string>();
+        Uri? next = first;
+        var pages = 0;
+        while (next is not null)
+        {
+            if (++pages > 100_000)
+            {
+                throw new ParentContentException("the parent's pagination does not end");
+            }
+
+            using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, next), cancellationToken);
+            if (nullOnNotFound && response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+
+            await EnsureSuccessAsync(response, cancellationToken);
+            var json = JObject.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+            if (json[member] is JArray array)
+            {
+                items.AddRange(array.Values<string>().OfType<string>());
+            }
+
+            next = NextLink(response, next);
+        }
+
+        return items;
+    }
+
+    /// <summary>The <c>rel="next"</c> target of a <c>Link</c> header, resolved against the request.</summary>
+    internal static Uri? NextLink(HttpResponseMessage response, Uri requestUri)
+    {
+        if (!response.Headers.TryGetValues("Link", out var links))
+        {
+            return null;
+        }
+
+        foreach (var link in links.SelectMany(l => l.Split(',')))
+        {
+            var open = link.IndexOf('<');
+            var close = link.IndexOf('>');
+            if (open < 0 || close <= open || !link[close..].Contains("rel=\"next\"", StringComparison.OrdinalIgnoreCase) && !link[close..].Contains("rel=next", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            return Uri.TryCreate(requestUri, link[(open + 1)..close], out var target) ? target : null;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// GET a manifest by tag or digest: its exact bytes, media type and digest. The digest is computed over the
+    /// bytes and must equal the requested digest, and <c>Docker-Content-Digest</c> when the parent sent it.
+    /// Null when the parent does not have it.
+    /// </summary>
+    public async Task<ManifestContent?> GetManifestAsync(string repository, string reference, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/manifests/{reference}"));
+        request.Headers.TryAddWithoutValidation("Accept", AcceptManifests);
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken);
+        if (response.Content.Headers.ContentLength > _options.MaxManifestBytes)
+        {
+            throw new ParentContentException("manifest larger than the limit");
+        }
+
+        var bytes = await ReadLimitedAsync(response.Content, _options.MaxManifestBytes, cancellationToken);
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        if (string.IsNullOrEmpty(mediaType) || !MediaTypes.IsManifest(mediaType))
+        {
+            mediaType = MediaTypeFromBody(bytes) ?? mediaType ?? MediaTypes.OciManifest;
+        }
+
+        Digest expected;
+        var algorithm = Digest.Sha256;
+        if (Digest.TryParse(reference, out var requested))
+        {
+            expected = requested;
+            algorithm = requested.Algorithm;
+        }
+        else if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var header))
+        {
+            expected = header;
+            algorithm = header.Algorithm;
+        }
+        else
+        {
+            expected = default;
+        }
+
+        var actual = Digest.Compute(bytes, algorithm);
+        if (expected != default && expected != actual)
+        {
+            throw new ParentContentException($"manifest {repository}:{reference} does not match its digest");
+        }
+
+        return new ManifestContent(bytes, mediaType, actual);
+    }
+
+    /// <summary>HEAD a manifest: digest, media type and size, or null when the parent does not have it.</summary>
+    public async Task<ManifestInfo?> HeadManifestAsync(string repository, string reference, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Head, Url($"v2/{repository}/manifests/{reference}"));
+        request.Headers.TryAddWithoutValidation("Accept", AcceptManifests);
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken);
+        Digest digest;
+        if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var header))
+        {
+            digest = header;
+        }
+        else if (Digest.TryParse(reference, out var requested))
+        {
+            digest = requested;
+        }
+        else
+        {
+            // No digest header: only a GET can tell.
+            var full = await GetManifestAsync(repository, reference, cancellationToken);
+            return full is null ? null : new ManifestInfo(full.Digest, full.MediaType, full.Bytes.Length);
+        }
+
+        return new ManifestInfo(digest, response.Content.Headers.ContentType?.MediaType ?? MediaTypes.OciManifest, response.Content.Headers.ContentLength ?? -1);
+    }
+
+    /// <summary>
+    /// GET a blob as a stream, from byte <paramref name="offset"/> on when the parent honours <c>Range</c>
+    /// (<see cref="BlobDownload.Offset"/> says where the stream really starts). The caller verifies the digest.
+    /// </summary>
+    public async Task<BlobDownload> GetBlobAsync(string repository, Digest digest, long offset, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/blobs/{digest}"));
+        if (offset > 0)
+        {
+            request.Headers.Range = new RangeHeaderValue(offset, null);
+        }
+
+        var response = await SendAsync(request, cancellationToken);
+        try
+        {
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && offset > 0)
+            {
+                response.Dispose();
+                return await GetBlobAsync(repository, digest, 0, cancellationToken);
+            }
+
+            await EnsureSuccessAsync(response, cancellationToken);
+            var start = 0L;
+            long? total = response.Content.Headers.ContentLength;
+            if (response.StatusCode == HttpStatusCode.PartialContent)
+            {
+                var range = response.Content.Headers.ContentRange;
+                start = range?.From ?? offset;
+                total = range?.Length;
+            }
+
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            return new BlobDownload(response, stream, start, total);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>HEAD a blob: its size, or null when the parent does not have it in <paramref name="repository"/>.</summary>
+    public async Task<long?> HeadBlobAsync(string repository, Digest digest, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Head, Url($"v2/{repository}/blobs/{digest}")), cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken);
+        return response.Content.Headers.ContentLength ?? 0;
+    }
+
+    /// <summary>
+    /// The manifests that refer to <paramref name="subject"/> through the referrers API. When the parent has no
+    /// referrers API: with <paramref name="useTagSchema"/> the referrers tag schema (<c>sha256-HEX</c>, an index)
+    /// is read instead, else null is returned (then the schema's tags travel with the ordinary tags anyway).
+    /// </summary>
+    public async Task<IReadOnlyList<Descriptor>?> ReferrersAsync(string repository, Digest subject, CancellationToken cancellationToken, bool useTagSchema = true)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/referrers/{subject}"));
+        request.Headers.TryAddWithoutValidation("Accept", MediaTypes.OciIndex);
+        using (var response = await SendAsync(request, cancellationToken))
+        {
+            if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType is MediaTypes.OciIndex or "application/json")
+            {
+                var body = await ReadLimitedAsync(response.Content, _options.MaxManifestBytes, cancellationToken);
+                return new ManifestContent(body, MediaTypes.OciIndex, Digest.Compute(body)).Parse().Manifests;
+            }
+
+            if (response.StatusCode is not (HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed or HttpStatusCode.BadRequest))
+            {
+                await EnsureSuccessAsync(response, cancellationToken);
+            }
+        }
+
+        if (!useTagSchema)
+        {
+            return null;
+        }
+
+        var fallback = await GetManifestAsync(repository, $"{subject.Algorithm}-{subject.Hex}", cancellationToken);
+        return fallback is null || !MediaTypes.IsIndex(fallback.MediaType) ? [] : fallback.Parse().Manifests;
+    }
+
+    /// <summary>Mounts a blob from another repository of the parent. True when mounted; false when the parent would rather have it uploaded.</summary>
+    public async Task<bool> MountBlobAsync(string repository, Digest digest, string fromRepository, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, Url($"v2/{repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(fromRepository)}"));
+        request.Content = new ByteArrayContent([]);
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.Created)
+        {
+            return true;
+        }
+
+        if (response.StatusCode == HttpStatusCode.Accepted)
+        {
+            // An upload session was opened instead; cancel it so it does not linger.
+            if (response.Headers.Location is { } location)
+            {
+                using var cancel = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, new Uri(response.RequestMessage!.RequestUri!, location)), cancellationToken);
+            }
+
+            return false;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken);
+        return false;
+    }
+
+    /// <summary>
+    /// Uploads a blob: POST to open a session, PATCH with the whole stream, PUT <c>?digest=</c> to close it,
+    /// following the <c>Location</c> the parent returns at every step.
+    /// </summary>
+    public async Task UploadBlobAsync(string repository, Digest digest, Stream content, long size, CancellationToken cancellationToken)
+    {
+        var open = new HttpRequestMessage(HttpMethod.Post, Url($"v2/{repository}/blobs/uploads/")) { Content = new ByteArrayContent([]) };
+        Uri location;
+        using (var response = await SendAsync(open, cancellationToken))
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+            location = LocationOf(response);
+        }
+
+        var patch = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new StreamContent(content, 81920) };
+        patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        patch.Content.Headers.ContentLength = size;
+
+        using (var response = await SendAsync(patch, cancellationToken))
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+            location = LocationOf(response);
+        }
+
+        var separator = string.IsNullOrEmpty(location.Query) ? "?" : "&";
+        var close = new HttpRequestMessage(HttpMethod.Put, new Uri(location + separator + "digest=" + Uri.EscapeDataString(digest.ToString())))
+        {
+            Content = new ByteArrayContent([]),
+        };
+        using (var response = await SendAsync(close, cancellationToken))
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+        }
+    }
+
+    /// <summary>DELETE a manifest by digest (the parent removes the tags pointing at it). False when it was not there.</summary>
+    public async Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, Url($"v2/{repository}/manifests/{digest}")), cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken);
+        return true;
+    }
+
+    /// <summary>DELETE a tag (OCI 1.1 allows a tag reference; older registries answer 400/405 UNSUPPORTED).</summary>
+    public async Task DeleteTagAsync(string repository, string tag, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, Url($"v2/{repository}/manifests/{tag}")), cancellationToken);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+        }
+    }
+
+    /// <summary>PUT a manifest (by tag or digest) with its exact bytes; returns the digest the parent reports, verified.</summary>
+    public async Task<Digest> PutManifestAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Put, Url($"v2/{repository}/manifests/{reference}")) { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+        using var response = await SendAsync(request, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        var digest = Digest.Compute(bytes);
+        if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var reported)
+            && reported.Algorithm == digest.Algorithm && reported != digest)
+        {
+            throw new ParentContentException("the parent stored the manifest under another digest");
+        }
+
+        return digest;
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private Uri Url(string relative) => new(Endpoint, relative);
+
+    private static Uri LocationOf(HttpResponseMessage response) =>
+        response.Headers.Location is { } location
+            ? new Uri(response.RequestMessage!.RequestUri!, location)
+            : throw new ParentContentException("the parent did not return an upload location");
+
+    private Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+
+    private static async Task<byte[]> ReadLimitedAsync(HttpContent content, int limit, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16384];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                throw new ParentContentException("manifest larger than the limit");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static string? MediaTypeFromBody(byte[] bytes)
+    {
+        try
+        {
+            var json = JObject.Parse(System.Text.Encoding.UTF8.GetString(bytes));
+            return (string?)json["mediaType"] ?? (json["manifests"] is JArray ? MediaTypes.OciIndex : MediaTypes.OciManifest);
+        }
+        catch (Newtonsoft.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        string? code = null;
+        string? message = null;
+        if (response.RequestMessage?.Method != HttpMethod.Head)
+        {
+            try
+            {
+                var body = await ReadLimitedAsync(response.Content, 64 * 1024, cancellationToken);
+                var error = JObject.Parse(System.Text.Encoding.UTF8.GetString(body))["errors"]?.First;
+                code = (string?)error?["code"];
+                message = (string?)error?["message"];
+            }
+            catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or ParentContentException or InvalidOperationException)
+            {
+            }
+        }
+
+        var what = $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.AbsolutePath}";
+        Log.ParentError(_logger, what, (int)response.StatusCode, code ?? "-");
+        throw new ParentRegistryException(response.StatusCode, code, $"parent answered {(int)response.StatusCode} {code} for {what}{(message is null ? string.Empty : ": " + message)}");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4020, Level = LogLevel.Debug, Message = "Parent error for {Request}: {Status} {Code}")]
+        public static partial void ParentError(ILogger logger, string request, int status, string code);
+    }
+}
+
+/// <summary>A blob stream from the parent; disposing it releases the connection.</summary>
+public sealed class BlobDownload(HttpResponseMessage response, Stream content, long offset, long? totalLength) : IAsyncDisposable
+{
+    public Stream Content { get; } = content;
+
+    /// <summary>The byte of the blob the stream starts at (0 unless a Range was honoured).</summary>
+    public long Offset { get; } = offset;
+
+    /// <summary>The whole blob's length when the parent said it.</summary>
+    public long? TotalLength { get; } = totalLength;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Content.DisposeAsync();
+        response.Dispose();
+    }
+}

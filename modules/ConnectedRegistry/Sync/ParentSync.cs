@@ -1,0 +1,117 @@
+using ConnectedRegistry.Hosting;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// The sync pass the scheduler runs: connects to the parent named by the settings (rebuilding the client when
+/// the endpoint or credentials change), checks it answers, then syncs down. Content errors on single tags do not
+/// stop the pass; they end it with <see cref="SyncIncompleteException"/> so that <c>lastError</c> says so.
+/// </summary>
+public sealed partial class ParentSync : ISyncWork, IDisposable
+{
+    private readonly SyncDown _down;
+    private readonly SyncUp _up;
+    private readonly SyncOutbox _outbox;
+    private readonly SyncOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ParentSync> _logger;
+    private readonly SyncEnvironment _environment;
+    private readonly Lock _gate = new();
+    private (Uri Endpoint, string? User, string? Password)? _clientKey;
+    private ParentRegistryClient? _client;
+
+    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment)
+    {
+        _down = down;
+        _up = up;
+        _outbox = outbox;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _environment = environment;
+    }
+
+    /// <summary>The result of the last completed pass (for diagnostics and tests).</summary>
+    public SyncDownResult? LastResult { get; private set; }
+
+    /// <summary>The result of the last sync-up part of a pass (ReadWrite only).</summary>
+    public SyncUpResult? LastUpResult { get; private set; }
+
+    public bool IsConfigured(RegistrySettings settings) => ParentCredentials.ResolveEndpoint(settings, _environment.Get) is not null;
+
+    public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
+    {
+        _outbox.DropExpired(settings.Sync.MessageTtl); // also while the parent is unreachable
+        var client = ClientFor(settings) ?? throw new InvalidOperationException("no parent is configured");
+        await client.PingAsync(cancellationToken);
+        var failures = new List<string>();
+        if (settings.Mode == RegistryMode.ReadWrite)
+        {
+            // Up first: a tag pushed here reaches the parent before sync down compares tags.
+            var up = await _up.RunAsync(client, cancellationToken);
+            LastUpResult = up;
+            if (up.Failed > 0)
+            {
+                failures.Add($"{up.Failed} local change(s) could not be pushed to the parent");
+            }
+        }
+
+        var result = await _down.RunAsync(client, settings, cancellationToken);
+        LastResult = result;
+        failures.AddRange(result.Failures);
+        if (failures.Count > 0)
+        {
+            throw new SyncIncompleteException($"{failures.Count} item(s) could not be synced; first: {failures[0]}");
+        }
+    }
+
+    /// <summary>The client for the settings' parent; the same instance (and its token cache and circuit) while nothing changes.</summary>
+    internal ParentRegistryClient? ClientFor(RegistrySettings settings)
+    {
+        var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
+        if (endpoint is null)
+        {
+            return null;
+        }
+
+        var credentials = ParentCredentials.Resolve(settings, _environment.Get);
+        var key = (endpoint, credentials?.UserName, credentials?.Password);
+        lock (_gate)
+        {
+            if (_client is not null && _clientKey == key)
+            {
+                return _client;
+            }
+
+            _client?.Dispose();
+            _client = new ParentRegistryClient(endpoint, credentials, _options.Client, _time, _logger);
+            _clientKey = key;
+            Log.ParentConfigured(_logger, endpoint.GetLeftPart(UriPartial.Authority), credentials?.UserName ?? "(anonymous)");
+            return _client;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _client?.Dispose();
+            _client = null;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4050, Level = LogLevel.Information, Message = "Parent registry {Parent} as {User}")]
+        public static partial void ParentConfigured(ILogger logger, string parent, string user);
+    }
+}
+
+/// <summary>A pass that reached the parent but could not copy everything (bad content, missing references).</summary>
+public sealed class SyncIncompleteException(string message) : Exception(message);
+
+/// <summary>Where the sync engine reads its secrets (the process environment; tests give their own).</summary>
+public sealed class SyncEnvironment(Func<string, string?>? get = null)
+{
+    public Func<string, string?> Get { get; } = get ?? Environment.GetEnvironmentVariable;
+}

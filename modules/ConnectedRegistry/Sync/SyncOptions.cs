@@ -1,0 +1,43 @@
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Start-up tuning of the sync engine (not in the twin): command line <c>--sync-parallel-blobs</c> or the
+/// environment <c>SYNC_PARALLEL_BLOBS</c>, and <c>PARENT_CA_FILE</c> for an extra trusted root of the parent.
+/// </summary>
+public sealed record SyncOptions
+{
+    /// <summary>Blobs transferred at the same time.</summary>
+    public int ParallelBlobs { get; init; } = 4;
+
+    /// <summary>Attempts per blob within one pass (a broken transfer resumes from the bytes already stored).</summary>
+    public int BlobAttempts { get; init; } = 3;
+
+    /// <summary>Pause before a blob is tried again in the same pass.</summary>
+    public TimeSpan BlobRetryPause { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often progress goes into the module state (and so the reported properties) at most.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Tags whose manifests are checked at the same time (HEAD requests).</summary>
+    public int ParallelTags { get; init; } = 4;
+
+    public ParentClientOptions Client { get; init; } = new();
+
+    public static SyncOptions FromConfiguration(IConfiguration configuration)
+    {
+        var options = new SyncOptions();
+        var parallel = configuration["sync-parallel-blobs"] ?? configuration["SYNC_PARALLEL_BLOBS"];
+        if (int.TryParse(parallel, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 64)
+        {
+            options = options with { ParallelBlobs = n };
+        }
+
+        var caFile = configuration["parent-ca-file"] ?? configuration[ParentClientOptions.CaFileVariable];
+        if (!string.IsNullOrWhiteSpace(caFile))
+        {
+            options = options with { Client = options.Client with { CaFile = caFile } };
+        }
+
+        return options;
+    }
+}

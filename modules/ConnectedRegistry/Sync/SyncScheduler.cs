@@ -1,0 +1,188 @@
+using ConnectedRegistry.Hosting;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Decides when sync runs. The cron schedule opens windows (<see cref="SyncWindow"/>); inside a window sync runs,
+/// idles briefly, and runs again until the window closes, at which point running work is cancelled (it resumes
+/// in the next window). <see cref="SyncNow"/> starts a pass at once, inside or outside the schedule. Settings
+/// changes wake the loop, so a new schedule, window or subset applies without a restart. Reports
+/// <c>connectionState</c>, <c>nextSyncTime</c>, <c>windowEndTime</c>, <c>lastSyncTime</c> and <c>lastError</c>.
+/// </summary>
+public sealed partial class SyncScheduler : BackgroundService
+{
+    private readonly IRegistrySettingsSource _settings;
+    private readonly ModuleState _state;
+    private readonly ISyncWork _work;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SyncScheduler> _logger;
+    private readonly SyncSchedulerOptions _options;
+    private TaskCompletionSource _wake = NewSignal();
+    private int _syncNowRequested;
+    private int _waits;
+
+    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null)
+    {
+        _settings = settings;
+        _state = state;
+        _work = work;
+        _time = time;
+        _logger = logger;
+        _options = options ?? new SyncSchedulerOptions();
+        _settings.Changed += _ => Wake();
+    }
+
+    /// <summary>How many times the loop has started waiting (tests advance a fake clock only once it waits).</summary>
+    internal int Waits => Volatile.Read(ref _waits);
+
+    /// <summary>Starts a sync pass at once (the <c>syncNow</c> direct method). Returns immediately.</summary>
+    public void SyncNow()
+    {
+        Interlocked.Exchange(ref _syncNowRequested, 1);
+        Log.SyncNowRequested(_logger);
+        Wake();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var settings = _settings.Current;
+            var now = _time.GetUtcNow();
+            var forced = Interlocked.Exchange(ref _syncNowRequested, 0) == 1;
+            if (!_work.IsConfigured(settings))
+            {
+                _state.SetConnectionState(ConnectionStates.Offline);
+                _state.UpdateSync(s => s with { NextSyncTime = null, WindowEndTime = null });
+                await WaitAsync(null, stoppingToken);
+                continue;
+            }
+
+            var window = SyncWindow.At(settings.Sync, now);
+            if (!window.Open && !forced)
+            {
+                _state.SetConnectionState(ConnectionStates.Offline);
+                _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = null });
+                await WaitAsync(window.NextStart is { } start ? start - now : null, stoppingToken);
+                continue;
+            }
+
+            var windowEnd = window.Open ? window.WindowEnd : null; // a forced pass outside the schedule runs to completion
+            _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = windowEnd });
+            var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
+            if (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+
+            now = _time.GetUtcNow();
+            if (windowEnd is { } close && now >= close)
+            {
+                continue; // the window closed: re-plan (reports Offline until the next one)
+            }
+
+            var idle = succeeded ? _options.IdleDelay : _options.RetryDelay;
+            if (windowEnd is { } closing && closing - now < idle)
+            {
+                idle = closing - now;
+            }
+
+            await WaitAsync(window.Open ? idle : null, stoppingToken);
+        }
+    }
+
+    private async Task<bool> RunOnceAsync(RegistrySettings settings, TimeSpan? untilWindowEnd, CancellationToken stoppingToken)
+    {
+        using var windowCts = untilWindowEnd is { } left ? new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time) : new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, windowCts.Token);
+        _state.SetConnectionState(ConnectionStates.Syncing);
+        try
+        {
+            await _work.RunAsync(settings, linked.Token);
+            var finished = _time.GetUtcNow();
+            _state.UpdateSync(s => s with { LastSyncTime = finished, LastError = null });
+            _state.SetConnectionState(ConnectionStates.Online);
+            return true;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            _state.SetConnectionState(ConnectionStates.Offline);
+            return false;
+        }
+        catch (OperationCanceledException) when (windowCts.IsCancellationRequested)
+        {
+            Log.WindowClosed(_logger);
+            _state.SetConnectionState(ConnectionStates.Offline);
+            return false;
+        }
+        catch (SyncIncompleteException ex)
+        {
+            // The parent answered; some content could not be copied. Reachable, so not Offline.
+            Log.SyncIncomplete(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetConnectionState(ConnectionStates.Online);
+            return false;
+        }
+        catch (Exception ex)
+        {
+            Log.SyncFailed(_logger, ex.GetType().Name, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetConnectionState(ConnectionStates.Offline);
+            return false;
+        }
+    }
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    private async Task WaitAsync(TimeSpan? delay, CancellationToken stoppingToken)
+    {
+        var wake = Volatile.Read(ref _wake);
+        if (!wake.Task.IsCompleted)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var tasks = new List<Task> { wake.Task };
+            if (delay is { } d)
+            {
+                tasks.Add(Task.Delay(d > TimeSpan.Zero ? d : TimeSpan.Zero, _time, cts.Token));
+            }
+
+            var stopped = Task.Delay(Timeout.InfiniteTimeSpan, cts.Token);
+            tasks.Add(stopped);
+            Interlocked.Increment(ref _waits);
+            await Task.WhenAny(tasks);
+            await cts.CancelAsync();
+        }
+
+        if (wake.Task.IsCompleted)
+        {
+            Interlocked.CompareExchange(ref _wake, NewSignal(), wake);
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4030, Level = LogLevel.Information, Message = "Sync window closed; unfinished work resumes in the next window")]
+        public static partial void WindowClosed(ILogger logger);
+
+        [LoggerMessage(EventId = 4031, Level = LogLevel.Warning, Message = "Sync with the parent failed ({Kind}): {Reason}")]
+        public static partial void SyncFailed(ILogger logger, string kind, string reason);
+
+        [LoggerMessage(EventId = 4033, Level = LogLevel.Warning, Message = "Sync pass incomplete: {Reason}")]
+        public static partial void SyncIncomplete(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4032, Level = LogLevel.Information, Message = "Sync requested now")]
+        public static partial void SyncNowRequested(ILogger logger);
+    }
+}
+
+public sealed record SyncSchedulerOptions
+{
+    /// <summary>Pause between passes while a window is open (continuous sync).</summary>
+    public TimeSpan IdleDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Pause after a failed pass before trying again inside the window.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,32 @@
+using ConnectedRegistry.Hosting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace ConnectedRegistry.Sync;
+
+public static class SyncServiceExtensions
+{
+    /// <summary>
+    /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, sync up with
+    /// its outbox (an <see cref="IRegistryEventSink"/>), the
+    /// scheduler (a hosted service; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
+    /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
+    /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/> or <see cref="SyncEnvironment"/> afterwards.
+    /// </summary>
+    public static WebApplicationBuilder AddParentSync(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.TryAddSingleton(SyncOptions.FromConfiguration(builder.Configuration));
+        services.TryAddSingleton(new SyncSchedulerOptions());
+        services.TryAddSingleton(new SyncEnvironment());
+        services.AddSingleton<SyncStateStore>();
+        services.AddSingleton<SyncOutbox>();
+        services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
+        services.AddSingleton<SyncDown>();
+        services.AddSingleton<SyncUp>();
+        services.AddSingleton<ParentSync>();
+        services.AddSingleton<ISyncWork>(sp => sp.GetRequiredService<ParentSync>());
+        services.AddSingleton<SyncScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<SyncScheduler>());
+        return builder;
+    }
+}

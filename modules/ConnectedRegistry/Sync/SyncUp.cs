@@ -1,0 +1,150 @@
+using System.Net;
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Sync up: delivers the outbox to the parent in order. A manifest goes up with everything under it first:
+/// blobs (HEAD, skipped when the parent has them; else a cross-repository mount from a repository this pass
+/// already pushed the blob to; else an upload streamed from local storage), then child manifests, then the
+/// manifest itself, by tag when it was pushed by tag. Deletions follow. An item that fails stays for the next
+/// pass until its message TTL expires (then it is dropped and reported by <see cref="SyncOutbox.DropExpired"/>).
+/// </summary>
+public sealed partial class SyncUp
+{
+    private readonly RegistryStore _store;
+    private readonly SyncOutbox _outbox;
+    private readonly ILogger<SyncUp> _logger;
+
+    public SyncUp(RegistryStore store, SyncOutbox outbox, ILogger<SyncUp> logger)
+    {
+        _store = store;
+        _outbox = outbox;
+        _logger = logger;
+    }
+
+    public async Task<SyncUpResult> RunAsync(ParentRegistryClient parent, CancellationToken cancellationToken)
+    {
+        var delivered = 0;
+        var failed = 0;
+        var bytes = 0L;
+        var knownAt = new Dictionary<Digest, string>(); // blob → a parent repository known to hold it (mount source)
+        foreach (var item in _outbox.Pending())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                switch (item.Kind)
+                {
+                    case OutboxKind.PushManifest when item.Digest is { } digest:
+                        var manifest = _store.GetManifest(item.Repository, Reference.FromDigest(digest));
+                        if (manifest is not null)
+                        {
+                            bytes += await PushManifestAsync(parent, item.Repository, manifest, item.Tag, knownAt, 0, cancellationToken);
+                        }
+
+                        break;
+                    case OutboxKind.DeleteManifest when item.Digest is { } digest:
+                        await parent.DeleteManifestAsync(item.Repository, digest, cancellationToken);
+                        break;
+                    case OutboxKind.DeleteTag when item.Tag is { } tag:
+                        await DeleteTagAsync(parent, item.Repository, tag, cancellationToken);
+                        break;
+                }
+
+                _outbox.Delivered(item.Id);
+                delivered++;
+            }
+            catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException)
+            {
+                failed++;
+                _outbox.Failed(item.Id, ex.Message);
+                Log.PushFailed(_logger, item.Kind.ToString(), item.Repository, item.Tag ?? item.Digest?.ToString() ?? "-", ex.Message);
+            }
+        }
+
+        if (delivered + failed > 0)
+        {
+            Log.Pushed(_logger, delivered, failed, bytes);
+        }
+
+        return new SyncUpResult(delivered, failed, bytes);
+    }
+
+    private async Task<long> PushManifestAsync(ParentRegistryClient parent, string repository, StoredManifest manifest, string? tag, Dictionary<Digest, string> knownAt, int depth, CancellationToken cancellationToken)
+    {
+        if (depth > 4)
+        {
+            throw new ParentContentException("manifests nest too deep");
+        }
+
+        var bytes = 0L;
+        if (tag is null && await parent.HeadManifestAsync(repository, manifest.Digest.ToString(), cancellationToken) is not null)
+        {
+            return 0; // already there, and so is everything under it
+        }
+
+        var parsed = ManifestParser.Parse(manifest.Content, manifest.MediaType);
+        foreach (var blob in parsed.RequiredBlobs)
+        {
+            bytes += await PushBlobAsync(parent, repository, blob, knownAt, cancellationToken);
+        }
+
+        foreach (var child in parsed.Manifests)
+        {
+            var stored = _store.GetManifest(repository, Reference.FromDigest(child.Digest))
+                ?? throw new ParentContentException($"child manifest {child.Digest} is not stored locally");
+            bytes += await PushManifestAsync(parent, repository, stored, null, knownAt, depth + 1, cancellationToken);
+        }
+
+        await parent.PutManifestAsync(repository, tag ?? manifest.Digest.ToString(), manifest.Content, manifest.MediaType, cancellationToken);
+        return bytes + manifest.Size;
+    }
+
+    private async Task<long> PushBlobAsync(ParentRegistryClient parent, string repository, Descriptor blob, Dictionary<Digest, string> knownAt, CancellationToken cancellationToken)
+    {
+        if (await parent.HeadBlobAsync(repository, blob.Digest, cancellationToken) is not null)
+        {
+            knownAt.TryAdd(blob.Digest, repository);
+            return 0;
+        }
+
+        if (knownAt.TryGetValue(blob.Digest, out var from) && from != repository && await parent.MountBlobAsync(repository, blob.Digest, from, cancellationToken))
+        {
+            return 0;
+        }
+
+        await using var content = _store.OpenBlob(blob.Digest);
+        await parent.UploadBlobAsync(repository, blob.Digest, content, content.Length, cancellationToken);
+        knownAt[blob.Digest] = repository;
+        return content.Length;
+    }
+
+    /// <summary>Deletes a tag at the parent; registries that cannot delete a bare tag (distribution) keep it, which is logged.</summary>
+    private async Task DeleteTagAsync(ParentRegistryClient parent, string repository, string tag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await parent.DeleteTagAsync(repository, tag, cancellationToken);
+        }
+        catch (ParentRegistryException ex) when (ex.Status is HttpStatusCode.BadRequest or HttpStatusCode.MethodNotAllowed || ex.Code == "UNSUPPORTED")
+        {
+            Log.TagDeleteUnsupported(_logger, repository, tag);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4070, Level = LogLevel.Information, Message = "Pushed local changes to the parent: {Delivered} delivered, {Failed} failed, {Bytes} bytes")]
+        public static partial void Pushed(ILogger logger, int delivered, int failed, long bytes);
+
+        [LoggerMessage(EventId = 4071, Level = LogLevel.Warning, Message = "Could not push {Kind} of {Repository} ({Reference}) to the parent: {Reason}; retried next pass")]
+        public static partial void PushFailed(ILogger logger, string kind, string repository, string reference, string reason);
+
+        [LoggerMessage(EventId = 4072, Level = LogLevel.Information, Message = "The parent cannot delete tag {Repository}:{Tag} on its own; it stays there")]
+        public static partial void TagDeleteUnsupported(ILogger logger, string repository, string tag);
+    }
+}
+
+public sealed record SyncUpResult(int Delivered, int Failed, long BytesUploaded);

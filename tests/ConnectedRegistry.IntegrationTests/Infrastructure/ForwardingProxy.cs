@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Http;
+
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real HTTP proxy (Kestrel on 127.0.0.1:0) in front of a parent registry. It records every request with the
+/// bytes it passed on, and lets a test misbehave on the wire: corrupt a blob, or act on the stream after a number
+/// of bytes (kill the parent mid-transfer). Upstream unreachable → 502, as a gateway would answer.
+/// </summary>
+public sealed class ForwardingProxy : IAsyncDisposable
+{
+    private static readonly HashSet<string> HopHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "TE", "Trailer", "Host",
+    };
+
+    private readonly Uri _upstream;
+    private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+    private FakeHttpServer? _server;
+
+    private ForwardingProxy(Uri upstream) => _upstream = upstream;
+
+    public Uri Address => _server!.Address;
+
+    public ConcurrentQueue<ProxiedRequest> Requests { get; } = new();
+
+    /// <summary>Called while a response body is copied: (request path, bytes sent so far) → true to cut the connection now.</summary>
+    public Func<string, long, bool>? CutWhen { get; set; }
+
+    /// <summary>Request paths whose response body gets one byte flipped, while the function says so.</summary>
+    public Func<string, bool>? Corrupt { get; set; }
+
+    /// <summary>Delay per 64 KiB of body, to keep a transfer running long enough to interrupt it.</summary>
+    public TimeSpan Throttle { get; set; }
+
+    public static async Task<ForwardingProxy> StartAsync(Uri upstream)
+    {
+        var proxy = new ForwardingProxy(upstream);
+        proxy._server = await FakeHttpServer.StartAsync(proxy.HandleAsync);
+        return proxy;
+    }
+
+    /// <summary>Bytes of response bodies passed on for paths containing <paramref name="fragment"/>.</summary>
+    public long BytesFor(string fragment) => Requests.Where(r => r.Path.Contains(fragment, StringComparison.Ordinal)).Sum(r => r.BodyBytes);
+
+    public IReadOnlyList<ProxiedRequest> RequestsFor(string fragment, string method = "GET") =>
+        [.. Requests.Where(r => r.Method == method && r.Path.Contains(fragment, StringComparison.Ordinal))];
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var record = new ProxiedRequest(request.Method, request.Path + request.QueryString, request.Headers.Range.ToString());
+        Requests.Enqueue(record);
+        using var forward = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_upstream, record.Path.TrimStart('/')));
+        if (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
+        {
+            forward.Content = new StreamContent(request.Body);
+        }
+
+        foreach (var (name, values) in request.Headers)
+        {
+            if (HopHeaders.Contains(name))
+            {
+                continue;
+            }
+
+            if (!forward.Headers.TryAddWithoutValidation(name, (IEnumerable<string>)values) && forward.Content is not null)
+            {
+                forward.Content.Headers.TryAddWithoutValidation(name, (IEnumerable<string>)values);
+            }
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
+        }
+        catch (HttpRequestException)
+        {
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            return;
+        }
+
+        using (response)
+        {
+            context.Response.StatusCode = (int)response.StatusCode;
+            foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
+            {
+                if (!HopHeaders.Contains(name))
+                {
+                    context.Response.Headers[name] = values.ToArray();
+                }
+            }
+
+            if (request.Method == HttpMethods.Head)
+            {
+                return;
+            }
+
+            var corrupt = Corrupt?.Invoke(record.Path) == true;
+            await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted);
+            var buffer = new byte[64 * 1024];
+            int read;
+            try
+            {
+                while ((read = await body.ReadAsync(buffer, context.RequestAborted)) > 0)
+                {
+                    if (corrupt)
+                    {
+                        buffer[0] ^= 0xFF;
+                        corrupt = false;
+                    }
+
+                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                    record.BodyBytes += read;
+                    if (CutWhen?.Invoke(record.Path, record.BodyBytes) == true)
+                    {
+                        context.Abort();
+                        return;
+                    }
+
+                    if (Throttle > TimeSpan.Zero)
+                    {
+                        await Task.Delay(Throttle, context.RequestAborted);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
+            {
+                context.Abort();
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        _http.Dispose();
+    }
+}
+
+public sealed class ProxiedRequest(string method, string path, string range)
+{
+    public string Method { get; } = method;
+
+    public string Path { get; } = path;
+
+    public string Range { get; } = range;
+
+    public long BodyBytes { get; set; }
+}

@@ -1,0 +1,211 @@
+using System.Net;
+using System.Text;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Sync;
+using Microsoft.AspNetCore.Http;
+using Polly.CircuitBreaker;
+
+namespace ConnectedRegistry.IntegrationTests.Sync;
+
+/// <summary>The Bearer token flow, the realm check and retries/circuit breaking, against small real Kestrel servers.</summary>
+public sealed class ParentAuthAndResilienceTests
+{
+    private static readonly ParentCredentials Sync = new("child-sync", "s3cret-pass");
+
+    /// <summary>A parent that wants Bearer tokens from <paramref name="realm"/> and a token endpoint (GET and/or POST).</summary>
+    private sealed class TokenParent
+    {
+        public int TokenGets;
+        public int TokenPosts;
+        public int AuthorizedCalls;
+        public string? LastScope;
+        public bool AcceptGet = true;
+        public string? Realm;
+
+        public async Task Handle(HttpContext context)
+        {
+            var request = context.Request;
+            if (request.Path == "/token")
+            {
+                if (request.Method == "GET")
+                {
+                    Interlocked.Increment(ref TokenGets);
+                    if (!AcceptGet)
+                    {
+                        context.Response.StatusCode = 405;
+                        return;
+                    }
+
+                    var basic = request.Headers.Authorization.ToString();
+                    if (basic != "Basic " + Sync.BasicParameter)
+                    {
+                        context.Response.StatusCode = 401;
+                        return;
+                    }
+
+                    LastScope = string.Join(' ', request.Query["scope"].ToArray());
+                    await context.Response.WriteAsync("""{"token":"tok-123","expires_in":300}""");
+                    return;
+                }
+
+                Interlocked.Increment(ref TokenPosts);
+                var form = await request.ReadFormAsync();
+                if (form["grant_type"] != "password" || form["username"] != Sync.UserName || form["password"] != Sync.Password)
+                {
+                    context.Response.StatusCode = 401;
+                    return;
+                }
+
+                LastScope = form["scope"];
+                await context.Response.WriteAsync("""{"access_token":"tok-123","expires_in":300}""");
+                return;
+            }
+
+            if (request.Headers.Authorization.ToString() != "Bearer tok-123")
+            {
+                var realm = Realm ?? $"http://{request.Host}/token";
+                context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{realm}\",service=\"parent\",scope=\"repository:app:pull\"";
+                context.Response.StatusCode = 401;
+                return;
+            }
+
+            Interlocked.Increment(ref AuthorizedCalls);
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("""{"name":"app","tags":["a","b"]}""");
+        }
+    }
+
+    [Fact]
+    public async Task Bearer_token_is_fetched_with_basic_credentials_and_cached_per_scope()
+    {
+        var parent = new TokenParent();
+        await using var server = await FakeHttpServer.StartAsync(parent.Handle);
+        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+
+        Assert.Equal(["a", "b"], await client.ListTagsAsync("app", default));
+        Assert.Equal(["a", "b"], await client.ListTagsAsync("app", default));
+        Assert.Equal(1, parent.TokenGets);
+        Assert.Equal(0, parent.TokenPosts);
+        Assert.Equal(2, parent.AuthorizedCalls);
+        Assert.Equal("repository:app:pull", parent.LastScope);
+    }
+
+    [Fact]
+    public async Task Token_endpoint_refusing_get_falls_back_to_oauth2_password_post()
+    {
+        var parent = new TokenParent { AcceptGet = false };
+        await using var server = await FakeHttpServer.StartAsync(parent.Handle);
+        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+
+        Assert.Equal(["a", "b"], await client.ListTagsAsync("app", default));
+        Assert.Equal(1, parent.TokenGets);
+        Assert.Equal(1, parent.TokenPosts);
+        Assert.Equal(1, parent.AuthorizedCalls);
+    }
+
+    [Fact]
+    public async Task Credentials_are_never_sent_to_a_plain_http_realm_on_another_host()
+    {
+        var tokenServer = new TokenParent();
+        await using var realmHost = await FakeHttpServer.StartAsync(tokenServer.Handle);
+        // Same machine, but another host name and port over plain http: not the parent, not https.
+        var parent = new TokenParent { Realm = $"http://localhost:{realmHost.Address.Port}/token" };
+        await using var server = await FakeHttpServer.StartAsync(parent.Handle);
+        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+
+        var error = await Assert.ThrowsAsync<ParentRegistryException>(() => client.ListTagsAsync("app", default));
+        Assert.Equal(HttpStatusCode.Unauthorized, error.Status);
+        Assert.Equal(0, tokenServer.TokenGets + tokenServer.TokenPosts);
+        Assert.Equal(0, parent.AuthorizedCalls);
+    }
+
+    [Fact]
+    public async Task Https_parent_is_trusted_through_the_ca_file_and_an_https_realm_elsewhere_gets_credentials()
+    {
+        using var certificate = FakeHttpServer.SelfSignedCertificate();
+        var caFile = Path.Combine(TempDirectory.Create("ca"), "parent-ca.pem");
+        await File.WriteAllTextAsync(caFile, certificate.ExportCertificatePem());
+        try
+        {
+            var tokens = new TokenParent();
+            await using var realmHost = await FakeHttpServer.StartAsync(tokens.Handle, certificate);
+            // The parent (https, 127.0.0.1) sends clients to a realm on another host name, over https: allowed.
+            var parent = new TokenParent { Realm = $"https://localhost:{realmHost.Address.Port}/token" };
+            await using var server = await FakeHttpServer.StartAsync(parent.Handle, certificate);
+            Assert.Equal(Uri.UriSchemeHttps, server.Address.Scheme);
+
+            using (var untrusting = ParentRegistryClientTests.Client(server.Address, Sync))
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.PingAsync(default));
+            }
+
+            using var trusting = ParentRegistryClientTests.Client(server.Address, Sync, ParentRegistryClientTests.FastOptions with { CaFile = caFile });
+            Assert.Equal(["a", "b"], await trusting.ListTagsAsync("app", default));
+            Assert.Equal(1, tokens.TokenGets);
+            Assert.Equal(1, parent.AuthorizedCalls);
+        }
+        finally
+        {
+            TempDirectory.Delete(Path.GetDirectoryName(caFile)!);
+        }
+    }
+
+    [Fact]
+    public async Task Throttling_and_server_errors_are_retried_honouring_retry_after()
+    {
+        var calls = 0;
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            var n = Interlocked.Increment(ref calls);
+            if (n == 1)
+            {
+                context.Response.StatusCode = 429;
+                context.Response.Headers.RetryAfter = "1";
+                return;
+            }
+
+            if (n == 2)
+            {
+                context.Response.StatusCode = 503;
+                return;
+            }
+
+            await context.Response.WriteAsync("""{"name":"app","tags":["x"]}""");
+        });
+        using var client = ParentRegistryClientTests.Client(server.Address, null, ParentRegistryClientTests.FastOptions with { MaxRetryDelay = TimeSpan.FromSeconds(5) });
+
+        var started = DateTime.UtcNow;
+        Assert.Equal(["x"], await client.ListTagsAsync("app", default));
+        Assert.Equal(3, calls);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(0.9), "Retry-After of 1 s was not honoured");
+    }
+
+    [Fact]
+    public async Task Unreachable_parent_opens_the_circuit_and_later_calls_fail_fast()
+    {
+        var port = DockerRegistry.FreePort(); // nothing listens there
+        using var client = ParentRegistryClientTests.Client(new Uri($"http://127.0.0.1:{port}/"), Sync);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => client.PingAsync(default));
+        await Assert.ThrowsAsync<BrokenCircuitException>(() => client.PingAsync(default));
+    }
+
+    [Fact]
+    public async Task Manifest_whose_bytes_do_not_match_the_digest_header_is_rejected()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}""");
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            context.Response.ContentType = MediaTypes.OciManifest;
+            context.Response.Headers["Docker-Content-Digest"] = Digest.Compute("something else"u8).ToString();
+            await context.Response.Body.WriteAsync(body);
+        });
+        using var client = ParentRegistryClientTests.Client(server.Address, null);
+
+        await Assert.ThrowsAsync<ParentContentException>(() => client.GetManifestAsync("app", "v1", default));
+        await Assert.ThrowsAsync<ParentContentException>(() => client.GetManifestAsync("app", Digest.Compute("other"u8).ToString(), default));
+        var ok = await client.GetManifestAsync("app", Digest.Compute(body).ToString(), default);
+        Assert.Equal(body, ok!.Bytes);
+    }
+}

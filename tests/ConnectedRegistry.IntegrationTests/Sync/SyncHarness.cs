@@ -1,0 +1,122 @@
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConnectedRegistry.IntegrationTests.Sync;
+
+/// <summary>
+/// A real docker-registry parent (Basic auth, content pushed with skopeo) and a real instance of this module
+/// as the child, syncing from it (optionally through a <see cref="ForwardingProxy"/>). By default the child's
+/// schedule never opens during a test: tests run passes themselves with <see cref="RunPassAsync"/>.
+/// </summary>
+public sealed class SyncHarness : IAsyncDisposable
+{
+    /// <summary>A schedule that opens on 1 January only: the scheduler stays idle while a test drives passes.</summary>
+    public static readonly SyncSettings Idle = new() { Schedule = "0 0 1 1 *", Window = TimeSpan.FromHours(1) };
+
+    private SyncHarness(DockerRegistry parent, ForwardingProxy? proxy, RegistryInstance child, string layoutDir)
+    {
+        Parent = parent;
+        Proxy = proxy;
+        Child = child;
+        LayoutDir = layoutDir;
+        Layout = new OciLayoutBuilder(layoutDir);
+    }
+
+    public DockerRegistry Parent { get; }
+
+    public ForwardingProxy? Proxy { get; }
+
+    public RegistryInstance Child { get; private set; }
+
+    public string LayoutDir { get; }
+
+    public OciLayoutBuilder Layout { get; }
+
+    public RegistryStore Store => Child.App.Services.GetRequiredService<RegistryStore>();
+
+    public ModuleState State => Child.App.Services.GetRequiredService<ModuleState>();
+
+    public ParentSync Sync => Child.App.Services.GetRequiredService<ParentSync>();
+
+    public SyncScheduler Scheduler => Child.App.Services.GetRequiredService<SyncScheduler>();
+
+    public RegistrySettings Settings { get; private set; } = RegistrySettings.Default;
+
+    public static readonly SyncOptions FastOptions = new()
+    {
+        BlobRetryPause = TimeSpan.FromMilliseconds(50),
+        ProgressInterval = TimeSpan.FromMilliseconds(100),
+        Client = ParentRegistryClientTests.FastOptions with { BreakerDuration = TimeSpan.FromMilliseconds(500) },
+    };
+
+    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null)
+    {
+        var parent = await DockerRegistry.StartNewAsync();
+        var forwarding = proxy ? await ForwardingProxy.StartAsync(parent.Endpoint) : null;
+        var child = await StartChildAsync(null, options);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options };
+        harness.Configure(["apps/*", "base"]);
+        return harness;
+    }
+
+    private SyncOptions? _options;
+
+    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options) =>
+        RegistryInstance.StartAsync(dataRoot, configure: builder =>
+        {
+            builder.Services.AddSingleton(options ?? FastOptions);
+            builder.Services.AddSingleton(new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
+            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
+        });
+
+    /// <summary>Stops the child and starts a new process-equivalent on the same data folder, with the same settings.</summary>
+    public async Task RestartChildAsync()
+    {
+        var dataRoot = Child.DataRoot;
+        await Child.DisposeAsync();
+        Child = await StartChildAsync(dataRoot, _options);
+        Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
+    }
+
+    /// <summary>Applies settings naming the parent (through the proxy when there is one) and the subset.</summary>
+    public void Configure(IReadOnlyList<string> repositories, SyncSettings? sync = null, RegistryMode mode = RegistryMode.ReadWrite)
+    {
+        Settings = new RegistrySettings
+        {
+            Name = "edge-child",
+            Mode = mode,
+            Parent = new ParentSettings { Endpoint = Proxy?.Address ?? Parent.Endpoint, SyncTokenName = DockerRegistry.User },
+            Sync = (sync ?? Idle) with { Repositories = repositories },
+        };
+        Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
+    }
+
+    /// <summary>One sync pass, run directly (not by the scheduler).</summary>
+    public async Task<SyncDownResult> RunPassAsync(CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        await Sync.RunAsync(Settings, timeout.Token);
+        return Sync.LastResult!;
+    }
+
+    /// <summary>A client for the parent that talks to it directly (not through the proxy).</summary>
+    public ParentRegistryClient ParentClient() =>
+        ParentRegistryClientTests.Client(Parent.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+
+    public async ValueTask DisposeAsync()
+    {
+        await Child.DisposeAsync();
+        Child.DeleteData();
+        if (Proxy is not null)
+        {
+            await Proxy.DisposeAsync();
+        }
+
+        await Parent.DisposeAsync();
+        TempDirectory.Delete(LayoutDir);
+    }
+}

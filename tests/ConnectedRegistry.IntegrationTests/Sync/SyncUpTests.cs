@@ -1,0 +1,105 @@
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Sync;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConnectedRegistry.IntegrationTests.Sync;
+
+/// <summary>Sync up: client pushes to a ReadWrite child go through the outbox to a real docker-registry parent.</summary>
+public sealed class SyncUpTests
+{
+    private static Task PushToChildAsync(SyncHarness h, string layoutTag, string repository, string tag) =>
+        Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:{layoutTag}", $"docker://{h.Child.HostPort}/{repository}:{tag}"]);
+
+    [Fact]
+    public async Task Local_pushes_reach_the_parent_in_order_and_win_over_a_concurrent_parent_change()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var atParent = h.Layout.SimpleImage("a", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "a", "apps/x", "v1");
+        await h.RunPassAsync();
+        Assert.Equal(atParent.Digest, h.Store.GetManifest("apps/x", "v1")!.Digest);
+
+        // Both sides change apps/x:v1 before the next pass; the child also gets a new multi-platform image.
+        var local = h.Layout.SimpleImage("b", layerCount: 2);
+        var amd = h.Layout.Image("amd64", h.Layout.Layer(5000));
+        var arm = h.Layout.Image("arm64", h.Layout.Layer(5000));
+        var index = h.Layout.Index(amd, arm);
+        h.Layout.Tag(index, "multi");
+        var parentSide = h.Layout.SimpleImage("c", layerCount: 1);
+        await PushToChildAsync(h, "b", "apps/x", "v1");
+        await PushToChildAsync(h, "multi", "apps/x", "multi");
+        await h.Parent.PushAsync(h.LayoutDir, "c", "apps/x", "v1");
+        var outbox = h.Child.App.Services.GetRequiredService<SyncOutbox>();
+        Assert.True(outbox.Count() >= 2);
+        Assert.Equal(outbox.Count(), h.State.Snapshot().Sync.PendingPushes);
+
+        await h.RunPassAsync();
+
+        using var parent = h.ParentClient();
+        Assert.Equal(local.Digest, (await parent.HeadManifestAsync("apps/x", "v1", default))!.Digest);
+        Assert.Equal(local.Digest, h.Store.GetManifest("apps/x", "v1")!.Digest);
+        Assert.Equal(index.Digest, (await parent.HeadManifestAsync("apps/x", "multi", default))!.Digest);
+        Assert.NotNull(await parent.GetManifestAsync("apps/x", amd.Digest.ToString(), default));
+        Assert.NotNull(await parent.GetManifestAsync("apps/x", arm.Digest.ToString(), default));
+        Assert.Equal(0, outbox.Count());
+        Assert.Equal(0, h.State.Snapshot().Sync.PendingPushes);
+        Assert.True(h.Sync.LastUpResult!.Delivered >= 2);
+        Assert.NotEqual(parentSide.Digest, local.Digest);
+
+        // Nothing pending: the next pass pushes nothing and pulls nothing.
+        await h.RunPassAsync();
+        Assert.Equal(0, h.Sync.LastUpResult!.Delivered);
+        Assert.Equal(0, h.Sync.LastResult!.BytesDownloaded);
+    }
+
+    [Fact]
+    public async Task Changes_outliving_the_message_ttl_are_dropped_and_reported()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        h.Configure(["apps/*"], SyncHarness.Idle with { MessageTtl = TimeSpan.FromSeconds(1) });
+        h.Layout.SimpleImage("late", layerCount: 1);
+        await h.Parent.StopAsync();
+        await PushToChildAsync(h, "late", "apps/late", "v1");
+        var outbox = h.Child.App.Services.GetRequiredService<SyncOutbox>();
+        Assert.Equal(1, outbox.Count());
+
+        await Task.Delay(1200);
+        await Assert.ThrowsAnyAsync<Exception>(() => h.RunPassAsync()); // parent still down, the item expires anyway
+        Assert.Equal(0, outbox.Count());
+        Assert.Equal(0, h.State.Snapshot().Sync.PendingPushes);
+        var detail = Assert.Single(h.State.Snapshot().StatusDetails, d => d.Code == "SyncPushExpired");
+        Assert.Contains("1 local change", detail.Description, StringComparison.Ordinal);
+
+        await h.Parent.StartAsync();
+        await Task.Delay(600); // the open circuit half-opens
+        await h.RunPassAsync();
+        using var parent = h.ParentClient();
+        Assert.Null(await parent.HeadManifestAsync("apps/late", "v1", default));
+        Assert.NotNull(h.Store.GetManifest("apps/late", "v1")); // still here locally
+    }
+
+    [Fact]
+    public async Task Only_a_ReadWrite_registry_with_a_parent_records_changes()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var outbox = h.Child.App.Services.GetRequiredService<SyncOutbox>();
+        var digest = ConnectedRegistry.Oci.Digest.Compute("m"u8);
+
+        h.Configure(["apps/*"], mode: RegistryMode.ReadOnly);
+        outbox.ManifestPushed("apps/ro", digest, ConnectedRegistry.Oci.MediaTypes.OciManifest, "v1");
+        Assert.Equal(0, outbox.Count());
+
+        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(RegistrySettings.Default); // no parent
+        outbox.TagDeleted("apps/ro", "v1");
+        Assert.Equal(0, outbox.Count());
+
+        h.Configure(["apps/*"]);
+        outbox.ManifestPushed("apps/rw", digest, ConnectedRegistry.Oci.MediaTypes.OciManifest, "v1");
+        outbox.TagDeleted("apps/rw", "old");
+        Assert.Equal(2, outbox.Count());
+        Assert.True(outbox.HasPendingTag("apps/rw", "v1"));
+        Assert.Equal([OutboxKind.PushManifest, OutboxKind.DeleteTag], outbox.Pending().Select(i => i.Kind));
+        Assert.Equal(2, h.State.Snapshot().Sync.PendingPushes);
+    }
+}

@@ -1,0 +1,265 @@
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Sync;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ConnectedRegistry.Tests.Sync;
+
+/// <summary>The scheduler driven by a fake clock: cron windows, continuous mode, syncNow, window close, settings changes.</summary>
+public sealed class SyncSchedulerTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Start = new(2026, 3, 1, 0, 10, 0, TimeSpan.Zero);
+    private readonly FakeTimeProvider _time = new(Start);
+    private readonly ModuleState _state = new();
+    private readonly RegistrySettingsStore _settings = new();
+    private readonly RecordingWork _work;
+    private SyncScheduler _scheduler = null!;
+
+    public SyncSchedulerTests() => _work = new RecordingWork(_time);
+
+    private static RegistrySettings WithSync(SyncSettings sync) => new()
+    {
+        Name = "edge-one",
+        Parent = new ParentSettings { Endpoint = new Uri("http://parent.invalid") },
+        Sync = sync,
+    };
+
+    private async Task StartAsync(SyncSettings sync)
+    {
+        _settings.Apply(WithSync(sync));
+        _scheduler = new SyncScheduler(_settings, _state, _work, _time, NullLogger<SyncScheduler>.Instance,
+            new SyncSchedulerOptions { IdleDelay = TimeSpan.FromSeconds(10), RetryDelay = TimeSpan.FromSeconds(20) });
+        await _scheduler.StartAsync(default);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_scheduler is not null)
+        {
+            await _scheduler.StopAsync(default);
+            _scheduler.Dispose();
+        }
+    }
+
+    /// <summary>Waits (real time) until the loop has parked on a wait <paramref name="count"/> times.</summary>
+    private async Task WaitForWaits(int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (_scheduler.Waits < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"scheduler did not reach wait {count} (at {_scheduler.Waits})");
+            await Task.Delay(5);
+        }
+    }
+
+    private static async Task Until(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
+            await Task.Delay(5);
+        }
+    }
+
+    [Fact]
+    public async Task Continuous_sync_runs_idles_and_runs_again()
+    {
+        await StartAsync(new SyncSettings());
+        await WaitForWaits(1);
+        Assert.Equal([Start], _work.Runs);
+        Assert.Equal(ConnectionStates.Online, _state.Snapshot().ConnectionState);
+        Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
+
+        _time.Advance(TimeSpan.FromSeconds(9));
+        await Task.Delay(50);
+        Assert.Single(_work.Runs);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await WaitForWaits(2);
+        Assert.Equal([Start, Start.AddSeconds(10)], _work.Runs);
+    }
+
+    [Fact]
+    public async Task Cron_window_opens_at_occurrence_and_reports_times()
+    {
+        // At 00:10 with "0 2 * * *" and a 30-minute window: outside; the next window opens at 02:00.
+        await StartAsync(new SyncSettings { Schedule = "0 2 * * *", Window = TimeSpan.FromMinutes(30) });
+        await WaitForWaits(1);
+        Assert.Empty(_work.Runs);
+        var snapshot = _state.Snapshot();
+        Assert.Equal(ConnectionStates.Offline, snapshot.ConnectionState);
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 2, 0, 0, TimeSpan.Zero), snapshot.Sync.NextSyncTime);
+        Assert.Null(snapshot.Sync.WindowEndTime);
+
+        _time.Advance(TimeSpan.FromMinutes(110)); // 02:00
+        await WaitForWaits(2);
+        Assert.Equal([new DateTimeOffset(2026, 3, 1, 2, 0, 0, TimeSpan.Zero)], _work.Runs);
+        snapshot = _state.Snapshot();
+        Assert.Equal(ConnectionStates.Online, snapshot.ConnectionState);
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 2, 30, 0, TimeSpan.Zero), snapshot.Sync.WindowEndTime);
+        Assert.Equal(new DateTimeOffset(2026, 3, 2, 2, 0, 0, TimeSpan.Zero), snapshot.Sync.NextSyncTime);
+
+        // Inside the window it keeps syncing every idle period; after 02:30 it stops and reports Offline.
+        for (var i = 0; i < 3; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(10));
+            await WaitForWaits(3 + i);
+        }
+
+        Assert.Equal(4, _work.Runs.Count);
+        _time.Advance(TimeSpan.FromMinutes(30));
+        await Until(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline after the window");
+        var runs = _work.Runs.Count;
+        _time.Advance(TimeSpan.FromMinutes(60)); // 03:30+: still outside
+        await Task.Delay(50);
+        Assert.Equal(runs, _work.Runs.Count);
+        Assert.Null(_state.Snapshot().Sync.WindowEndTime);
+    }
+
+    [Fact]
+    public async Task Work_still_running_when_the_window_closes_is_cancelled_and_resumes_next_window()
+    {
+        _work.BlockUntilCancelled = true;
+        await StartAsync(new SyncSettings { Schedule = "0 * * * *", Window = TimeSpan.FromMinutes(30) }); // 00:10: inside 00:00–00:30
+        await Until(() => _work.Runs.Count == 1 && _state.Snapshot().ConnectionState == ConnectionStates.Syncing, "a running pass");
+
+        _time.Advance(TimeSpan.FromMinutes(20)); // 00:30: window closes
+        await Until(() => _work.Cancelled >= 1, "the pass to be cancelled");
+        await Until(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline");
+        await Task.Delay(50);
+        Assert.Equal(1, _work.Cancelled);
+        Assert.Single(_work.Runs);
+        Assert.Null(_state.Snapshot().Sync.LastSyncTime);
+
+        _work.BlockUntilCancelled = false;
+        _time.Advance(TimeSpan.FromMinutes(30)); // 01:00: next window
+        await Until(() => _work.Runs.Count == 2 && _state.Snapshot().ConnectionState == ConnectionStates.Online, "the next window's pass");
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 1, 0, 0, TimeSpan.Zero), _work.Runs[1]);
+    }
+
+    [Fact]
+    public async Task SyncNow_runs_at_once_outside_the_window()
+    {
+        await StartAsync(new SyncSettings { Schedule = "0 3 * * *", Window = TimeSpan.FromHours(1) });
+        await WaitForWaits(1);
+        Assert.Empty(_work.Runs);
+
+        _scheduler.SyncNow();
+        await Until(() => _work.Runs.Count == 1, "the syncNow pass");
+        await WaitForWaits(2);
+        Assert.Equal(Start, _work.Runs[0]);
+        Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
+        await Task.Delay(50);
+        Assert.Single(_work.Runs);
+    }
+
+    [Fact]
+    public async Task SyncNow_inside_a_continuous_idle_runs_without_waiting()
+    {
+        await StartAsync(new SyncSettings());
+        await WaitForWaits(1);
+        _scheduler.SyncNow();
+        await Until(() => _work.Runs.Count == 2, "the syncNow pass");
+        Assert.Equal(Start, _work.Runs[1]);
+    }
+
+    [Fact]
+    public async Task Changed_schedule_applies_without_restart()
+    {
+        await StartAsync(new SyncSettings { Schedule = "0 3 * * *", Window = TimeSpan.FromHours(1) });
+        await WaitForWaits(1);
+        Assert.Empty(_work.Runs);
+
+        _settings.Apply(WithSync(new SyncSettings())); // continuous now
+        await Until(() => _work.Runs.Count == 1, "a pass after the change");
+        Assert.Null(_state.Snapshot().Sync.NextSyncTime);
+    }
+
+    [Fact]
+    public async Task Failed_pass_reports_offline_and_error_then_retries()
+    {
+        _work.Failure = new HttpRequestException("Connection refused");
+        await StartAsync(new SyncSettings());
+        await WaitForWaits(1);
+        var snapshot = _state.Snapshot();
+        Assert.Equal(ConnectionStates.Offline, snapshot.ConnectionState);
+        Assert.Equal("Connection refused", snapshot.Sync.LastError);
+
+        _work.Failure = null;
+        _time.Advance(TimeSpan.FromSeconds(10)); // idle delay: not yet (retry delay is 20 s)
+        await Task.Delay(50);
+        Assert.Single(_work.Runs);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        await WaitForWaits(2);
+        snapshot = _state.Snapshot();
+        Assert.Equal(ConnectionStates.Online, snapshot.ConnectionState);
+        Assert.Null(snapshot.Sync.LastError);
+    }
+
+    [Fact]
+    public async Task Without_a_parent_nothing_runs()
+    {
+        _settings.Apply(RegistrySettings.Default);
+        _scheduler = new SyncScheduler(_settings, _state, _work, _time, NullLogger<SyncScheduler>.Instance);
+        await _scheduler.StartAsync(default);
+        await WaitForWaits(1);
+        _time.Advance(TimeSpan.FromHours(1));
+        await Task.Delay(50);
+        Assert.Empty(_work.Runs);
+        Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
+    }
+
+    private sealed class RecordingWork(TimeProvider time) : ISyncWork
+    {
+        private readonly List<DateTimeOffset> _runs = [];
+        private int _cancelled;
+
+        public IReadOnlyList<DateTimeOffset> Runs
+        {
+            get
+            {
+                lock (_runs)
+                {
+                    return [.. _runs];
+                }
+            }
+        }
+
+        public int Cancelled => Volatile.Read(ref _cancelled);
+
+        public volatile bool BlockUntilCancelled;
+
+        public volatile Exception? Failure;
+
+        public bool IsConfigured(RegistrySettings settings) => settings.Parent is not null;
+
+        public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
+        {
+            lock (_runs)
+            {
+                _runs.Add(time.GetUtcNow());
+            }
+
+            if (Failure is { } failure)
+            {
+                throw failure;
+            }
+
+            if (BlockUntilCancelled)
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    Interlocked.Increment(ref _cancelled);
+                    throw;
+                }
+            }
+        }
+    }
+}
