@@ -1,4 +1,5 @@
 using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -37,6 +38,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<RegistrySettingsStore>();
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
+        builder.AddModuleTwin();
         configure?.Invoke(builder);
 
         var app = builder.Build();
