@@ -41,8 +41,15 @@ public static partial class DesiredPropertiesParser
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", RegexOptions.CultureInvariant)]
     private static partial Regex TokenNameRegex();
 
-    /// <summary>Parses a whole desired document (service <c>$</c>-members are ignored).</summary>
-    public static DesiredParseResult Parse(JObject desired)
+    /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
+    public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
+
+    /// <summary>
+    /// Parses a whole desired document (service <c>$</c>-members are ignored). <paramref name="environment"/>
+    /// resolves <c>$IOTEDGE_PARENTHOSTNAME</c> (or <c>$upstream</c>) in <c>parent.endpoint</c>, so a lower-layer
+    /// deployment can name its parent device without knowing its host name.
+    /// </summary>
+    public static DesiredParseResult Parse(JObject desired, Func<string, string?>? environment = null)
     {
         var doc = JsonMergePatch.WithoutMetadata(desired);
         var errors = new List<string>();
@@ -76,7 +83,7 @@ public static partial class DesiredPropertiesParser
         }
 
         var mode = ParseMode(doc, "mode", "mode", RegistryMode.ReadWrite, errors);
-        var parent = ParseParent(doc, errors);
+        var parent = ParseParent(doc, environment, errors);
         var sync = ParseSync(doc, errors);
         var tokens = ParseClientTokens(doc, errors);
         var children = ParseChildren(doc, mode, errors);
@@ -161,7 +168,7 @@ public static partial class DesiredPropertiesParser
         return fallback;
     }
 
-    private static ParentSettings? ParseParent(JObject doc, List<string> errors)
+    private static ParentSettings? ParseParent(JObject doc, Func<string, string?>? environment, List<string> errors)
     {
         if (Obj(doc, "parent", "parent", errors) is not { } parent)
         {
@@ -170,9 +177,28 @@ public static partial class DesiredPropertiesParser
 
         Uri? endpoint = null;
         var text = Str(parent, "endpoint", "parent.endpoint", errors);
+        var placeholder = text is null ? null : ParentHostPlaceholders.FirstOrDefault(p => text.Contains(p, StringComparison.Ordinal));
+        if (placeholder is not null)
+        {
+            var parentHost = environment?.Invoke("IOTEDGE_PARENTHOSTNAME");
+            if (string.IsNullOrWhiteSpace(parentHost))
+            {
+                errors.Add($"parent.endpoint uses {placeholder} but IOTEDGE_PARENTHOSTNAME is not set (the device is not a nested IoT Edge device)");
+                text = null;
+                placeholder = "reported";
+            }
+            else
+            {
+                text = text!.Replace(placeholder, parentHost.Trim(), StringComparison.Ordinal);
+            }
+        }
+
         if (text is null)
         {
-            errors.Add("parent.endpoint is required when parent is set");
+            if (placeholder is null)
+            {
+                errors.Add("parent.endpoint is required when parent is set");
+            }
         }
         else if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || string.IsNullOrEmpty(uri.Host))
         {

@@ -24,9 +24,12 @@ public sealed partial class DesiredPropertiesPipeline
     private JObject _desired = new();
     private DesiredStatus _status = DesiredStatus.Initial;
 
-    public DesiredPropertiesPipeline(RegistrySettingsStore store, ILogger<DesiredPropertiesPipeline> logger, LogLevelSwitch? logLevel = null)
+    private readonly ModuleEnvironment? _environment;
+
+    public DesiredPropertiesPipeline(RegistrySettingsStore store, ILogger<DesiredPropertiesPipeline> logger, LogLevelSwitch? logLevel = null, ModuleEnvironment? environment = null)
     {
         _store = store;
+        _environment = environment;
         _logger = logger;
         _logLevel = logLevel;
     }
@@ -84,7 +87,7 @@ public sealed partial class DesiredPropertiesPipeline
 
     private DesiredStatus Process(JObject merged, long version)
     {
-        var result = DesiredPropertiesParser.Parse(merged);
+        var result = DesiredPropertiesParser.Parse(merged, _environment is null ? null : name => _environment[name]);
         DesiredStatus status;
         lock (_gate)
         {

@@ -241,3 +241,26 @@ public class DesiredPropertiesParserTests
         Assert.Equal(RegistryActions.All, token.ScopeMap["*"]);
     }
 }
+
+public class ParentHostPlaceholderTests
+{
+    [Theory]
+    [InlineData("https://$IOTEDGE_PARENTHOSTNAME:8000")]
+    [InlineData("https://$upstream:8000")]
+    public void A_nested_parent_endpoint_resolves_the_parent_host_name(string endpoint)
+    {
+        var doc = new Newtonsoft.Json.Linq.JObject { ["mode"] = "ReadOnly", ["parent"] = new Newtonsoft.Json.Linq.JObject { ["endpoint"] = endpoint } };
+
+        var result = DesiredPropertiesParser.Parse(doc, name => name == "IOTEDGE_PARENTHOSTNAME" ? "top-layer-device" : null);
+
+        Assert.Equal(new Uri("https://top-layer-device:8000"), result.Settings!.Parent!.Endpoint);
+    }
+
+    [Fact]
+    public void A_nested_parent_endpoint_on_a_device_without_a_parent_is_an_error()
+    {
+        var doc = new Newtonsoft.Json.Linq.JObject { ["parent"] = new Newtonsoft.Json.Linq.JObject { ["endpoint"] = "https://$IOTEDGE_PARENTHOSTNAME:8000" } };
+
+        Assert.Equal(["parent.endpoint uses $IOTEDGE_PARENTHOSTNAME but IOTEDGE_PARENTHOSTNAME is not set (the device is not a nested IoT Edge device)"], DesiredPropertiesParser.Parse(doc, _ => null).Errors);
+    }
+}
