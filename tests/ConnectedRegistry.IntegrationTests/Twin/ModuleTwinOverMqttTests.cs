@@ -347,3 +347,51 @@ public sealed class UntrustedEdgeHubTests
         Assert.Null(edge.Settings.Current.Name);
     }
 }
+
+/// <summary>When edgeHub's MQTT port cannot be reached the module falls back to MQTT over a secure WebSocket.</summary>
+public sealed class WebSocketFallbackTests
+{
+    [Fact]
+    public async Task The_module_connects_over_a_secure_websocket_when_the_mqtt_port_is_closed()
+    {
+        await using var edge = await EdgeHarness.StartAsync();
+        edge.Hub.SetDesired(TwinJson.ParseObject("""{ "name": "over-websocket" }"""), 2);
+        await using var bridge = await WebSocketBridge.StartAsync(edge.Pki.Server, edge.Pki.Ca, edge.Hub.Port);
+        var closedPort = FreePortNobodyListensOn();
+
+        await edge.StartModuleAsync(extraArgs:
+        [
+            "--Twin:MqttPort", closedPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Twin:WebSocketPort", bridge.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ]);
+
+        await EdgeHarness.EventuallyAsync(() => edge.Settings.Current.Name == "over-websocket", "twin applied over the WebSocket");
+        Assert.True(bridge.Sessions >= 1);
+        Assert.Single(edge.Hub.AcceptedConnects);
+    }
+
+    [Fact]
+    public async Task The_websocket_fallback_also_refuses_a_certificate_from_another_ca()
+    {
+        await using var edge = await EdgeHarness.StartAsync();
+        var other = TestPki.Create("Some Other CA");
+        await using var bridge = await WebSocketBridge.StartAsync(other.Server, edge.Pki.Ca, edge.Hub.Port);
+
+        await edge.StartModuleAsync(extraArgs:
+        [
+            "--Twin:MqttPort", FreePortNobodyListensOn().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Twin:WebSocketPort", bridge.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ]);
+        await Task.Delay(1500);
+
+        Assert.Equal(0, bridge.Sessions);
+        Assert.Empty(edge.Hub.Connects);
+    }
+
+    private static int FreePortNobodyListensOn()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
