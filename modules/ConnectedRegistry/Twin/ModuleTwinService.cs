@@ -26,6 +26,8 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly DateTimeOffset _startedAt;
+    private readonly TaskCompletionSource _firstTwin = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly LastGoodDesired _lastGood;
     private Task _reporting = Task.CompletedTask;
     private IModuleClient? _client;
     private ModuleIdentity? _identity;
@@ -53,6 +55,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         _state = state;
         _logger = logger;
         _startedAt = time.GetUtcNow();
+        _lastGood = new LastGoodDesired(Path.Combine(registryOptions.DataRoot, "twin", "last-good-desired.json"));
     }
 
     /// <summary>The running client (null before start).</summary>
@@ -74,6 +77,13 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         {
             Log.IotEdge(_logger, _identity.DeviceId, _identity.ModuleId, _identity.ConnectHost, _identity.Source);
             _client = new MqttModuleClient(_identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
+
+            // Until edgeHub answers, run with the settings the twin last gave (a device restarted while offline keeps its tokens).
+            if (_lastGood.TryLoad(out var saved, out var savedVersion))
+            {
+                Log.LastGoodLoaded(_logger, savedVersion);
+                _pipeline.ApplyFull(saved, savedVersion);
+            }
         }
 
         _services.GetService<IHostApplicationLifetime>()?.ApplicationStarted.Register(ReportLoginServer);
@@ -89,6 +99,15 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
             }
         }, CancellationToken.None);
         await _client.StartAsync(this, cancellationToken);
+        if (_identity is not null && _options.InitialTwinTimeoutMs > 0)
+        {
+            // Serve only once the twin's settings are in force (mode, tokens), or after the timeout without them.
+            var waited = await Task.WhenAny(_firstTwin.Task, Task.Delay(TimeSpan.FromMilliseconds(_options.InitialTwinTimeoutMs), _time, cancellationToken));
+            if (waited != _firstTwin.Task)
+            {
+                Log.NoTwinYet(_logger, _options.InitialTwinTimeoutMs);
+            }
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -116,14 +135,33 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     public Task OnTwinAsync(JObject desired, JObject reported, CancellationToken cancellationToken)
     {
         _reporter.Rebase(reported);
-        _pipeline.ApplyFull(desired, JsonMergePatch.Version(desired) ?? 0);
+        var version = JsonMergePatch.Version(desired) ?? 0;
+        Remember(_pipeline.ApplyFull(desired, version));
+        _firstTwin.TrySetResult();
         return Task.CompletedTask;
     }
 
     public Task OnDesiredPatchAsync(JObject patch, long version, CancellationToken cancellationToken)
     {
-        _pipeline.ApplyPatch(patch, version);
+        Remember(_pipeline.ApplyPatch(patch, version));
         return Task.CompletedTask;
+    }
+
+    private void Remember(DesiredStatus status)
+    {
+        if (status.Code != 200 || _identity is null)
+        {
+            return; // standalone mode has its file already
+        }
+
+        try
+        {
+            _lastGood.Save(_pipeline.Desired, status.Version);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.LastGoodNotSaved(_logger, ex.Message);
+        }
     }
 
     public Task OnDesiredUnreadableAsync(long version, string reason, CancellationToken cancellationToken)
@@ -156,6 +194,15 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
         [LoggerMessage(EventId = 352, Level = LogLevel.Debug, Message = "Twin {State}")]
         public static partial void TwinConnection(ILogger logger, string state);
+
+        [LoggerMessage(EventId = 353, Level = LogLevel.Information, Message = "Running with the last good desired properties (version {Version}) until the twin arrives")]
+        public static partial void LastGoodLoaded(ILogger logger, long version);
+
+        [LoggerMessage(EventId = 354, Level = LogLevel.Warning, Message = "No twin within {TimeoutMs} ms of start; serving with the current settings and applying the twin when it arrives")]
+        public static partial void NoTwinYet(ILogger logger, int timeoutMs);
+
+        [LoggerMessage(EventId = 355, Level = LogLevel.Warning, Message = "Last good desired properties not saved: {Reason}")]
+        public static partial void LastGoodNotSaved(ILogger logger, string reason);
     }
 }
 

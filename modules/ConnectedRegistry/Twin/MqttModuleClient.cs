@@ -170,19 +170,9 @@ public sealed partial class MqttModuleClient : IModuleClient
     {
         var token = await _tokens.CreateAsync(_options.SasTokenTtl, cancellationToken);
         var roots = await _identity.GetTrustedRootsAsync(cancellationToken);
-        var client = _factory.CreateMqttClient();
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        client.ApplicationMessageReceivedAsync += e => OnMessageAsync(client, e);
-        client.DisconnectedAsync += _ =>
-        {
-            closed.TrySetResult();
-            MarkOffline(client);
-            return Task.CompletedTask;
-        };
-
+        var (client, closed) = await ConnectTransportAsync(token, roots, cancellationToken);
         try
         {
-            await ConnectTransportAsync(client, token, roots, cancellationToken);
             var subscribe = new MqttClientSubscribeOptionsBuilder()
                 .WithTopicFilter(IotHubTopics.TwinResponses, MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(IotHubTopics.DesiredPatches, MqttQualityOfServiceLevel.AtLeastOnce)
@@ -205,7 +195,7 @@ public sealed partial class MqttModuleClient : IModuleClient
             _online.TrySetResult();
             Log.Connected(_logger, _identity.ConnectHost, ClientId, token.ExpiresAt);
             _handler!.OnConnectionChanged(true);
-            return new Session(client, token, closed.Task);
+            return new Session(client, token, closed);
         }
         catch
         {
@@ -215,12 +205,12 @@ public sealed partial class MqttModuleClient : IModuleClient
         }
     }
 
-    private async Task ConnectTransportAsync(IMqttClient client, SasToken token, X509Certificate2Collection? roots, CancellationToken cancellationToken)
+    /// <summary>MQTT over TLS first; MQTT over a secure WebSocket when that port cannot be reached. A fresh client per attempt.</summary>
+    private async Task<(IMqttClient Client, Task Closed)> ConnectTransportAsync(SasToken token, X509Certificate2Collection? roots, CancellationToken cancellationToken)
     {
         try
         {
-            await client.ConnectAsync(BuildOptions(token, roots, webSocket: false), cancellationToken);
-            return;
+            return await ConnectClientAsync(BuildOptions(token, roots, webSocket: false), cancellationToken);
         }
         catch (MqttConnectingFailedException)
         {
@@ -231,12 +221,40 @@ public sealed partial class MqttModuleClient : IModuleClient
             Log.WebSocketFallback(_logger, _options.MqttPort, _options.WebSocketPort, tcpError.Message);
             try
             {
-                await client.ConnectAsync(BuildOptions(token, roots, webSocket: true), cancellationToken);
+                return await ConnectClientAsync(BuildOptions(token, roots, webSocket: true), cancellationToken);
             }
             catch (Exception wsError) when (wsError is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 throw new IOException($"MQTT on port {_options.MqttPort} failed ({tcpError.Message}); MQTT over WebSocket on port {_options.WebSocketPort} failed ({wsError.Message}).", wsError);
             }
+        }
+    }
+
+    private async Task<(IMqttClient Client, Task Closed)> ConnectClientAsync(MqttClientOptions options, CancellationToken cancellationToken)
+    {
+        var client = _factory.CreateMqttClient();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.ApplicationMessageReceivedAsync += e => OnMessageAsync(client, e);
+        client.DisconnectedAsync += e =>
+        {
+            if (e.ClientWasConnected)
+            {
+                closed.TrySetResult();
+                MarkOffline(client);
+            }
+
+            return Task.CompletedTask;
+        };
+
+        try
+        {
+            await client.ConnectAsync(options, cancellationToken);
+            return (client, closed.Task);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
         }
     }
 

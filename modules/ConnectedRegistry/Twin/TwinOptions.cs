@@ -32,6 +32,12 @@ public sealed class TwinOptions
     /// <summary>Standalone mode: how often the desired-properties file is checked for changes.</summary>
     public int FilePollIntervalMs { get; set; } = 1000;
 
+    /// <summary>
+    /// IoT Edge mode: how long start-up waits for the first whole twin before the registry serves with the
+    /// last good settings it saved (or the defaults). 0 = do not wait.
+    /// </summary>
+    public int InitialTwinTimeoutMs { get; set; } = 10_000;
+
     /// <summary>Reported properties are trimmed to stay below this many bytes (the twin limit is 32 KB).</summary>
     public int MaxReportedBytes { get; set; } = 16 * 1024;
 

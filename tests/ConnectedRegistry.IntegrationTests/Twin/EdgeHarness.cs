@@ -66,7 +66,7 @@ public sealed class EdgeHarness : IAsyncDisposable
     };
 
     /// <summary>Starts the real registry with <paramref name="environment"/> (the IoT Edge one by default) against this edgeHub.</summary>
-    public async Task<RegistryInstance> StartModuleAsync(IDictionary<string, string>? environment = null, int reportIntervalMs = 100, params string[] extraArgs)
+    public async Task<RegistryInstance> StartModuleAsync(IDictionary<string, string>? environment = null, int reportIntervalMs = 100, string? dataRoot = null, params string[] extraArgs)
     {
         var env = new Dictionary<string, string>(environment ?? EdgeEnvironment(), StringComparer.Ordinal);
         string[] args =
@@ -79,14 +79,19 @@ public sealed class EdgeHarness : IAsyncDisposable
             "--Twin:RequestTimeoutMs", "3000",
             .. extraArgs,
         ];
-        var dataRoot = TempDirectory.Create("twin-module");
+        var ownsData = dataRoot is null;
+        dataRoot ??= TempDirectory.Create("twin-module");
         try
         {
             Module = await RegistryInstance.StartAsync(dataRoot, args, b => b.Services.AddSingleton(new ModuleEnvironment(env)));
         }
         catch
         {
-            TempDirectory.Delete(dataRoot);
+            if (ownsData)
+            {
+                TempDirectory.Delete(dataRoot);
+            }
+
             throw;
         }
 
@@ -105,6 +110,15 @@ public sealed class EdgeHarness : IAsyncDisposable
 
             await Task.Delay(20);
         }
+    }
+
+    /// <summary>Stops the module and keeps its data folder (for a restart on the same data).</summary>
+    public async Task<string> StopModuleAsync()
+    {
+        var module = Module ?? throw new InvalidOperationException("no module running");
+        Module = null;
+        await module.DisposeAsync();
+        return module.DataRoot;
     }
 
     public async ValueTask DisposeAsync()

@@ -28,7 +28,8 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     {
         var module = await _edge.StartModuleAsync();
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "the twin's settings applied");
+        // Start-up waits for the first twin: the registry serves with the twin's settings from its first request.
+        Assert.Equal("factory-line-1", _edge.Settings.Current.Name);
         Assert.Equal(["factory/*"], _edge.Settings.Current.Sync.Repositories);
 
         var connect = Assert.Single(_edge.Hub.AcceptedConnects);
@@ -157,6 +158,28 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
 
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }"""));
         await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.AnonymousPull, "patches flow again after the reconnect");
+    }
+
+    [Fact]
+    public async Task A_module_restarted_while_edgeHub_is_down_serves_with_the_last_good_settings()
+    {
+        await _edge.StartModuleAsync();
+        await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }"""));
+        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.AnonymousPull, "patch applied");
+        await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "Broken" }""")); // rejected: not remembered
+        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 7, "rejection reported");
+        var dataRoot = await _edge.StopModuleAsync();
+        await _edge.Hub.StopAsync();
+
+        await _edge.StartModuleAsync(dataRoot: dataRoot, extraArgs: ["--Twin:InitialTwinTimeoutMs", "300"]);
+
+        Assert.Equal("factory-line-1", _edge.Settings.Current.Name);
+        Assert.True(_edge.Settings.Current.AnonymousPull);
+        Assert.Equal(RegistryMode.ReadWrite, _edge.Settings.Current.Mode);
+
+        _edge.Hub.ChangeDesiredSilently(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""));
+        await _edge.Hub.StartAsync();
+        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "the twin applied once edgeHub is back");
     }
 
     [Fact]
@@ -339,7 +362,7 @@ public sealed class UntrustedEdgeHubTests
     {
         await using var edge = await EdgeHarness.StartAsync(edgeHubCertificateIssuer: TestPki.Create("Some Other CA"));
 
-        await edge.StartModuleAsync();
+        await edge.StartModuleAsync(extraArgs: ["--Twin:InitialTwinTimeoutMs", "300"]);
         await Task.Delay(1500);
 
         Assert.Empty(edge.Hub.Connects);
@@ -381,6 +404,7 @@ public sealed class WebSocketFallbackTests
         [
             "--Twin:MqttPort", FreePortNobodyListensOn().ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--Twin:WebSocketPort", bridge.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Twin:InitialTwinTimeoutMs", "300",
         ]);
         await Task.Delay(1500);
 

@@ -90,6 +90,22 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_log_level_from_the_twin_is_applied_to_the_running_logger()
+    {
+        var settings = await StartAsync(); // the test host logs Warning and above
+        var logger = _module!.App.Services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("ConnectedRegistry.Sync.Probe");
+        Assert.False(logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug));
+
+        Directory.CreateDirectory(Path.GetDirectoryName(DesiredFile)!);
+        await File.WriteAllTextAsync(DesiredFile, """{ "logLevel": "Debug" }""");
+        await EdgeHarness.EventuallyAsync(() => logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug), "Debug enabled");
+        Assert.Equal("Debug", settings.Current.LogLevel);
+
+        await File.WriteAllTextAsync(DesiredFile, """{ "logLevel": "Error" }""");
+        await EdgeHarness.EventuallyAsync(() => !logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Warning), "Warning disabled");
+    }
+
+    [Fact]
     public async Task Without_a_desired_file_the_defaults_run_and_are_reported()
     {
         var settings = await StartAsync();

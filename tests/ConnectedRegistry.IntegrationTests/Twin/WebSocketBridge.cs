@@ -18,6 +18,7 @@ namespace ConnectedRegistry.IntegrationTests.Twin;
 public sealed class WebSocketBridge : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly CancellationTokenSource _closing = new();
     private int _sessions;
 
     private WebSocketBridge(WebApplication app) => _app = app;
@@ -59,7 +60,7 @@ public sealed class WebSocketBridge : IAsyncDisposable
                 return cert is X509Certificate2 c && verify.Build(c);
             });
             await tls.AuthenticateAsClientAsync("localhost");
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, bridge._closing.Token);
             var up = Task.Run(async () =>
             {
                 var buffer = new byte[16 * 1024];
@@ -102,7 +103,9 @@ public sealed class WebSocketBridge : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _closing.CancelAsync(); // end the relayed sessions, or Kestrel waits for them to finish
         await _app.StopAsync();
+        _closing.Dispose();
         await _app.DisposeAsync();
     }
 }
