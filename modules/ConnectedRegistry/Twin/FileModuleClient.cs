@@ -125,6 +125,11 @@ public sealed partial class FileModuleClient : IModuleClient
         _lastHash = hash;
         if (text is null)
         {
+            if (!force)
+            {
+                _counter++; // the file was removed: back to the defaults, as a new version
+            }
+
             await _handler!.OnTwinAsync(new JObject { ["$version"] = _counter }, _reported, cancellationToken);
             return;
         }

@@ -121,6 +121,16 @@ public sealed partial class ReportedPropertiesReporter
             {
                 throw;
             }
+            catch (TwinRequestRejectedException ex)
+            {
+                // The twin refused this patch for good (for example too large): sending it again cannot help,
+                // so count it as done and let the next change send what differs after it.
+                Log.ReportRejected(_logger, ex.Status, ex.Message);
+                lock (_gate)
+                {
+                    _lastReported = JsonMergePatch.Apply(_lastReported, patch);
+                }
+            }
             catch (Exception ex)
             {
                 // Not confirmed: the diff is still pending and goes out with the next one.
@@ -137,5 +147,8 @@ public sealed partial class ReportedPropertiesReporter
 
         [LoggerMessage(EventId = 321, Level = LogLevel.Warning, Message = "Reported properties not confirmed, retrying with the next patch: {Reason}")]
         public static partial void ReportFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 322, Level = LogLevel.Error, Message = "Reported properties patch refused with {Status}: {Reason}")]
+        public static partial void ReportRejected(ILogger logger, int status, string reason);
     }
 }

@@ -274,6 +274,28 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Password_hashes_from_the_twin_never_appear_in_reported_properties_or_status()
+    {
+        const string hash = "$2y$05$vxzqtVnKUd8lx8kWT0SL5.A8Pc6Odj0G98Vg7GiRuod3PV3o3x6zi";
+        await _edge.StartModuleAsync();
+        await _edge.Hub.PushDesiredPatchAsync(new JObject
+        {
+            ["clientTokens"] = new JObject { ["puller"] = new JObject { ["passwordHash"] = hash, ["scopeMap"] = new JObject { ["factory/*"] = new JArray("content/read") } } },
+            ["children"] = new JObject { ["cell-three"] = new JObject { ["syncTokenPasswordHash"] = hash } },
+            ["mode"] = "Sideways", // rejected: the 400 description must not echo the hashes either
+        });
+        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredStatus"]?["code"]?.Value<int>() == 400, "rejection reported");
+        await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""));
+        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.ClientTokens.ContainsKey("puller"), "tokens applied");
+
+        var (_, status) = await _edge.Hub.InvokeMethodAsync("getStatus", "");
+
+        Assert.Contains("puller", status.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("vxzqtVnKUd8lx8kWT0SL5", status.ToString(), StringComparison.Ordinal);
+        Assert.All(_edge.Hub.ReportedPatches, p => Assert.DoesNotContain("vxzqtVnKUd8lx8kWT0SL5", p.Patch.ToString(), StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Garbage_collect_runs_the_registered_collector()
     {
         var collector = new RecordingCollector();
