@@ -11,7 +11,8 @@ namespace ConnectedRegistry.Auth;
 /// limit → 429 TOOMANYREQUESTS with Retry-After); none → anonymous when anonymous pull is on;</item>
 /// <item>unauthenticated callers that need more than anonymous pull → 401 with a Bearer challenge;</item>
 /// <item>in ReadOnly mode, client writes → 405 UNSUPPORTED (also when authentication is off);</item>
-/// <item>missing permissions → 403 DENIED (or 401 insufficient_scope when only the bearer token's scope is short);</item>
+/// <item>missing permissions → 403 DENIED (or 401 insufficient_scope when only the bearer token's scope is short);
+/// a mount whose source the caller may not read is let through for the endpoint to decline the mount;</item>
 /// <item>the caller's <see cref="IRepositoryAccessFeature"/> is set for the endpoints.</item>
 /// </list>
 /// With no client token and no child in the settings, authentication is off and only ReadOnly applies.
@@ -64,6 +65,12 @@ public sealed partial class RegistryAuthMiddleware(
                     throw Challenge(context, requirement, "insufficient_scope", "the access token does not cover this request");
                 }
 
+                continue;
+            }
+
+            if (need.Optional)
+            {
+                // The endpoint sees the same answer through IRepositoryAccessFeature and does not mount.
                 continue;
             }
 
