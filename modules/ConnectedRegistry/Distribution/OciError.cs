@@ -29,6 +29,10 @@ public sealed record OciErrorCode(string Code, HttpStatusCode Status, string Mes
     public static readonly OciErrorCode PaginationNumberInvalid = new("PAGINATION_NUMBER_INVALID", HttpStatusCode.BadRequest, "invalid number of results requested");
     public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", HttpStatusCode.ServiceUnavailable, "service unavailable");
 
+    // Connected registry hierarchy (/connected-registry/v1/): not OCI codes, but the same envelope.
+    public static readonly OciErrorCode AlreadyActivated = new("ALREADY_ACTIVATED", HttpStatusCode.Conflict, "the registry identity is already active on another instance");
+    public static readonly OciErrorCode RequestInvalid = new("REQUEST_INVALID", HttpStatusCode.BadRequest, "request invalid");
+
     /// <summary>The same code with another HTTP status (the spec lets some codes travel with several statuses).</summary>
     public OciErrorCode WithStatus(HttpStatusCode status) => this with { Status = status };
 }

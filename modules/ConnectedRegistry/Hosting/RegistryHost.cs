@@ -1,5 +1,6 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
@@ -50,12 +51,14 @@ public static partial class RegistryHost
         builder.AddRegistryAuth();
         builder.AddParentSync();
         builder.AddModuleTwin();
+        builder.AddHierarchy();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseMiddleware<OciErrorMiddleware>();
         app.UseRegistryAuth();
         app.MapDistributionApi();
+        app.MapHierarchyApi();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -16,12 +16,14 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<ParentSync> _logger;
     private readonly SyncEnvironment _environment;
+    private readonly IParentActivation? _activation;
     private readonly Lock _gate = new();
     private (Uri Endpoint, string? User, string? Password)? _clientKey;
     private ParentRegistryClient? _client;
 
-    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment)
+    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentActivation? activation = null)
     {
+        _activation = activation;
         _down = down;
         _up = up;
         _outbox = outbox;
@@ -43,6 +45,12 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     {
         _outbox.DropExpired(settings.Sync.MessageTtl); // also while the parent is unreachable
         var client = ClientFor(settings) ?? throw new InvalidOperationException("no parent is configured");
+        if (_activation is not null)
+        {
+            // Only the instance that holds this registry's identity at the parent syncs.
+            await _activation.EnsureActiveAsync(settings, client.Endpoint, ParentCredentials.Resolve(settings, _environment.Get), cancellationToken);
+        }
+
         await client.PingAsync(cancellationToken);
         var failures = new List<string>();
         if (settings.Mode == RegistryMode.ReadWrite)

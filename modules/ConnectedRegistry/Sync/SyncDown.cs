@@ -27,9 +27,11 @@ public sealed partial class SyncDown
     private readonly SyncOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SyncDown> _logger;
+    private readonly ISyncChangeSink[] _changes;
 
-    public SyncDown(RegistryStore store, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger)
+    public SyncDown(RegistryStore store, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, IEnumerable<ISyncChangeSink>? changes = null)
     {
+        _changes = [.. changes ?? []];
         _store = store;
         _syncState = syncState;
         _outbox = outbox;
@@ -106,6 +108,22 @@ public sealed partial class SyncDown
         }
 
         return [.. result];
+    }
+
+    /// <summary>Tells the change sinks (the change feed for children) about a tag sync moved; they must not throw, but never fail a pass.</summary>
+    private void Changed(Action<ISyncChangeSink> notify)
+    {
+        foreach (var sink in _changes)
+        {
+            try
+            {
+                notify(sink);
+            }
+            catch (Exception ex)
+            {
+                Log.ChangeSinkFailed(_logger, ex, sink.GetType().Name);
+            }
+        }
     }
 
     private static bool IsWildcard(string pattern) =>
@@ -211,6 +229,7 @@ public sealed partial class SyncDown
                 {
                     await _owner._store.DeleteTagAsync(repository, tag, _cancel);
                     _owner._syncState.Forget(repository, tag);
+                    _owner.Changed(sink => sink.TagRemoved(repository, tag));
                     removed++;
                 }
             }
@@ -253,6 +272,7 @@ public sealed partial class SyncDown
             await _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, _cancel);
             Interlocked.Increment(ref _manifestsStored);
             _owner._syncState.SetSynced(repository, tag, manifest.Digest);
+            _owner.Changed(sink => sink.TagSynced(repository, tag, manifest.Digest));
             await SyncReferrersAsync(repository, manifest.Digest, 0);
             return true;
         }
@@ -493,6 +513,9 @@ public sealed partial class SyncDown
     {
         [LoggerMessage(EventId = 4040, Level = LogLevel.Information, Message = "Synced {Repository}: {Tags} tags at the parent, {Updated} updated, {Removed} removed, {Failed} failed; {Manifests} manifests, {Blobs} blobs, {Bytes} bytes in {Seconds:0.0} s")]
         public static partial void RepositorySynced(ILogger logger, string repository, int tags, int updated, int removed, int failed, int manifests, int blobs, long bytes, double seconds);
+
+        [LoggerMessage(EventId = 4048, Level = LogLevel.Error, Message = "Sync change sink {Sink} failed")]
+        public static partial void ChangeSinkFailed(ILogger logger, Exception exception, string sink);
 
         [LoggerMessage(EventId = 4041, Level = LogLevel.Warning, Message = "Could not sync {Repository}:{Tag}: {Reason}")]
         public static partial void TagFailed(ILogger logger, string repository, string tag, string reason);

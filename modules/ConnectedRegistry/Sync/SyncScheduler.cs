@@ -17,9 +17,12 @@ public sealed partial class SyncScheduler : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<SyncScheduler> _logger;
     private readonly SyncSchedulerOptions _options;
+    private readonly Lock _targetedGate = new();
     private TaskCompletionSource _wake = NewSignal();
+    private HashSet<string> _targeted = new(StringComparer.Ordinal);
     private int _syncNowRequested;
     private int _waits;
+    private bool _lastPassSucceeded;
 
     public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null)
     {
@@ -43,6 +46,35 @@ public sealed partial class SyncScheduler : BackgroundService
         Wake();
     }
 
+    /// <summary>
+    /// Starts a pass at once for just <paramref name="repositories"/> (the parent's change feed named them), when the
+    /// schedule's window is open; outside it the next window's full pass picks the changes up.
+    /// </summary>
+    public void SyncRepositoriesNow(IEnumerable<string> repositories)
+    {
+        lock (_targetedGate)
+        {
+            _targeted.UnionWith(repositories);
+        }
+
+        Wake();
+    }
+
+    private IReadOnlyList<string> TakeTargeted()
+    {
+        lock (_targetedGate)
+        {
+            if (_targeted.Count == 0)
+            {
+                return [];
+            }
+
+            var taken = _targeted.Order(StringComparer.Ordinal).ToList();
+            _targeted = new HashSet<string>(StringComparer.Ordinal);
+            return taken;
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
@@ -62,6 +94,7 @@ public sealed partial class SyncScheduler : BackgroundService
             var window = SyncWindow.At(settings.Sync, now);
             if (!window.Open && !forced)
             {
+                TakeTargeted(); // the next window's full pass covers them
                 _state.SetConnectionState(ConnectionStates.Offline);
                 _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = null });
                 await WaitAsync(window.NextStart is { } start ? start - now : null, stoppingToken);
@@ -70,7 +103,15 @@ public sealed partial class SyncScheduler : BackgroundService
 
             var windowEnd = window.Open ? window.WindowEnd : null; // a forced pass outside the schedule runs to completion
             _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = windowEnd });
+            var targeted = TakeTargeted();
+            if (targeted.Count > 0 && !forced && _lastPassSucceeded)
+            {
+                // Only what the change feed named; the regular full pass follows after the usual idle time.
+                settings = settings with { Sync = settings.Sync with { Repositories = targeted }, Children = new Dictionary<string, ChildRegistrySettings>() };
+            }
+
             var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
+            _lastPassSucceeded = succeeded;
             if (stoppingToken.IsCancellationRequested)
             {
                 break;
@@ -114,6 +155,14 @@ public sealed partial class SyncScheduler : BackgroundService
         {
             Log.WindowClosed(_logger);
             _state.SetConnectionState(ConnectionStates.Offline);
+            return false;
+        }
+        catch (ActivationRefusedException ex)
+        {
+            // Another instance holds this registry's identity, the parent refused it, or the operator deactivated it.
+            Log.ActivationRefused(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetConnectionState(ex.Deactivated ? ConnectionStates.Offline : ConnectionStates.Unhealthy);
             return false;
         }
         catch (SyncIncompleteException ex)
@@ -172,6 +221,9 @@ public sealed partial class SyncScheduler : BackgroundService
 
         [LoggerMessage(EventId = 4033, Level = LogLevel.Warning, Message = "Sync pass incomplete: {Reason}")]
         public static partial void SyncIncomplete(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4034, Level = LogLevel.Warning, Message = "Not syncing: {Reason}")]
+        public static partial void ActivationRefused(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4032, Level = LogLevel.Information, Message = "Sync requested now")]
         public static partial void SyncNowRequested(ILogger logger);

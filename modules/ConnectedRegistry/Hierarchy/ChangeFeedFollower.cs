@@ -1,0 +1,183 @@
+using System.Net;
+using ConnectedRegistry.Auth;
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Sync;
+
+namespace ConnectedRegistry.Hierarchy;
+
+/// <summary>
+/// Child side of the change feed. While this registry is Active at a parent that is this module, it long-polls the
+/// parent's <c>changes</c> and, for changes to repositories in its subset (its own and its children's), asks the
+/// scheduler for a pass over just those repositories at once (inside the sync window). A cursor the parent no longer
+/// holds asks for a full pass. A plain OCI parent offers no feed: the schedule and the full listing do the work then.
+/// </summary>
+public sealed partial class ChangeFeedFollower : BackgroundService
+{
+    private readonly IRegistrySettingsSource _settings;
+    private readonly LocalActivation _activation;
+    private readonly SyncScheduler _scheduler;
+    private readonly SyncOptions _syncOptions;
+    private readonly HierarchyOptions _options;
+    private readonly SyncEnvironment _environment;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ChangeFeedFollower> _logger;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _cursor = -1;
+
+    public ChangeFeedFollower(IRegistrySettingsSource settings, LocalActivation activation, SyncScheduler scheduler, SyncOptions syncOptions, HierarchyOptions options,
+        SyncEnvironment environment, TimeProvider time, ILogger<ChangeFeedFollower> logger)
+    {
+        _settings = settings;
+        _activation = activation;
+        _scheduler = scheduler;
+        _syncOptions = syncOptions;
+        _options = options;
+        _environment = environment;
+        _time = time;
+        _logger = logger;
+        _activation.ActivatedAtParent += cursor =>
+        {
+            Interlocked.Exchange(ref _cursor, cursor); // the pass that just activated covers everything before it
+            Wake();
+        };
+        _settings.Changed += _ => Wake();
+    }
+
+    /// <summary>Changes this follower has turned into targeted passes (tests read it).</summary>
+    public long ChangesSeen => Interlocked.Read(ref _changesSeen);
+
+    private long _changesSeen;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        var failures = 0;
+        HierarchyClient? client = null;
+        (Uri, string?, string?)? clientKey = null;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var settings = _settings.Current;
+                var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
+                if (endpoint is null || !_activation.ActiveAtParent)
+                {
+                    await WaitAsync(TimeSpan.FromSeconds(30), stoppingToken);
+                    continue;
+                }
+
+                var credentials = ParentCredentials.Resolve(settings, _environment.Get);
+                var key = (endpoint, credentials?.UserName, credentials?.Password);
+                if (client is null || clientKey != key)
+                {
+                    client?.Dispose();
+                    client = new HierarchyClient(endpoint, credentials, _syncOptions.Client);
+                    clientKey = key;
+                }
+
+                try
+                {
+                    var more = await PollAsync(client, settings, stoppingToken);
+                    failures = 0;
+                    if (!more)
+                    {
+                        continue; // the long poll itself was the wait
+                    }
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or FeedException)
+                {
+                    failures++;
+                    Log.FeedFailed(_logger, ex.Message);
+                    var delay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.FeedRetryDelay.Ticks << Math.Min(failures - 1, 5)));
+                    await WaitAsync(delay, stoppingToken);
+                }
+            }
+        }
+        finally
+        {
+            client?.Dispose();
+        }
+    }
+
+    /// <summary>One long poll; true when the parent has more changes waiting.</summary>
+    private async Task<bool> PollAsync(HierarchyClient client, RegistrySettings settings, CancellationToken stoppingToken)
+    {
+        var since = Interlocked.Read(ref _cursor);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(_options.FeedWaitSeconds + 15));
+        var response = await client.ChangesAsync(since, since < 0 ? 0 : _options.FeedWaitSeconds, timeout.Token);
+        if (!response.Ok)
+        {
+            if (response.NotOffered)
+            {
+                await WaitAsync(TimeSpan.FromMinutes(5), stoppingToken); // the next sync pass notices the plain parent
+                return false;
+            }
+
+            throw new FeedException($"the parent answered {response.Describe()}");
+        }
+
+        var body = response.Body ?? throw new FeedException("the parent's change feed answered without a body");
+        var last = (long?)body["last"] ?? throw new FeedException("the parent's change feed answered without 'last'");
+        if ((bool?)body["truncated"] == true && since >= 0)
+        {
+            Log.FeedTruncated(_logger);
+            _scheduler.SyncNow();
+        }
+        else if (since >= 0)
+        {
+            var patterns = settings.Sync.Repositories.Concat(settings.Children.Values.SelectMany(c => c.Repositories))
+                .Select(p => RepositoryPattern.TryParse(p.Trim(), out var pattern) ? pattern : null)
+                .OfType<RepositoryPattern>()
+                .ToList();
+            var changed = (body["changes"] as Newtonsoft.Json.Linq.JArray ?? [])
+                .Select(c => (string?)c["repository"])
+                .OfType<string>()
+                .Where(r => patterns.Any(p => p.Matches(r)))
+                .Distinct(StringComparer.Ordinal)
+                .ToList();
+            if (changed.Count > 0 && SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)
+            {
+                Interlocked.Add(ref _changesSeen, changed.Count);
+                Log.Changes(_logger, changed.Count, string.Join(", ", changed.Take(5)));
+                _scheduler.SyncRepositoriesNow(changed);
+            }
+        }
+
+        // Only move the cursor if nobody reset it meanwhile (a new activation sets its own).
+        Interlocked.CompareExchange(ref _cursor, last, since);
+        return (bool?)body["more"] == true;
+    }
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    private async Task WaitAsync(TimeSpan delay, CancellationToken stoppingToken)
+    {
+        var wake = Volatile.Read(ref _wake);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        await Task.WhenAny(wake.Task, Task.Delay(delay, _time, cts.Token));
+        await cts.CancelAsync();
+        if (wake.Task.IsCompleted)
+        {
+            Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), wake);
+        }
+    }
+
+    private sealed class FeedException(string message) : Exception(message);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5040, Level = LogLevel.Information, Message = "The parent reports changes in {Count} repositories ({Repositories}); syncing them now")]
+        public static partial void Changes(ILogger logger, int count, string repositories);
+
+        [LoggerMessage(EventId = 5041, Level = LogLevel.Warning, Message = "The parent's change feed failed: {Reason}")]
+        public static partial void FeedFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 5042, Level = LogLevel.Information, Message = "The parent no longer holds this registry's change feed position; running a full pass")]
+        public static partial void FeedTruncated(ILogger logger);
+    }
+}

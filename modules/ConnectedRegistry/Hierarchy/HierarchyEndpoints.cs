@@ -1,0 +1,282 @@
+using System.Globalization;
+using ConnectedRegistry.Auth;
+using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Hosting;
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Hierarchy;
+
+/// <summary>
+/// The parent side of the hierarchy protocol, under <c>/connected-registry/v1/</c>. Only child registries may call it:
+/// each request authenticates here (Basic with the child's registry name and sync token password, or a bearer token
+/// the token endpoint issued to the child), since the <c>/v2</c> middleware does not cover these routes. Errors use the
+/// OCI envelope.
+/// <list type="bullet">
+/// <item><c>POST activate</c> <c>{instanceId, deviceId, moduleId, generationId, mode}</c> → 200 <c>{activationState, activated, changes}</c>,
+/// 409 <c>ALREADY_ACTIVATED</c>, 403 <c>DENIED</c> (mode not allowed);</item>
+/// <item><c>POST deactivate</c> (same body) → 200 <c>{released}</c>;</item>
+/// <item><c>GET changes?since=SEQ&amp;wait=SECONDS&amp;n=LIMIT</c> → 200 <c>{last, truncated, more, changes: [{sequence, repository, tag, digest, operation, time}]}</c>,
+/// only for repositories the child may read; waits up to <c>wait</c> seconds for a change when there is none.</item>
+/// </list>
+/// </summary>
+public static partial class HierarchyEndpoints
+{
+    public const string Prefix = "/connected-registry/v1";
+    private const int MaxBodyBytes = 16 * 1024;
+
+    public static IEndpointRouteBuilder MapHierarchyApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup(Prefix);
+        group.MapPost("/activate", ActivateAsync);
+        group.MapPost("/deactivate", DeactivateAsync);
+        group.MapGet("/changes", ChangesAsync);
+        return app;
+    }
+
+    private static async Task ActivateAsync(HttpContext context, ChildAuthentication auth, ChildActivations activations, ChangeLog changes, IRegistrySettingsSource settings)
+    {
+        var child = auth.Authenticate(context);
+        var claim = await ReadClaimAsync(context);
+        var current = settings.Current;
+        if (claim.Mode == RegistryMode.ReadWrite && current.Mode == RegistryMode.ReadOnly)
+        {
+            throw new OciException(OciErrorCode.Denied, "a ReadWrite registry cannot be the child of a ReadOnly registry; deploy the child as ReadOnly");
+        }
+
+        if (claim.Mode == RegistryMode.ReadWrite && current.Children.TryGetValue(child, out var registered) && registered.Mode != RegistryMode.ReadWrite)
+        {
+            throw new OciException(OciErrorCode.Denied, $"'{child}' is registered as {registered.Mode} at its parent; it cannot activate as ReadWrite");
+        }
+
+        var result = activations.Activate(child, claim);
+        if (!result.Activated)
+        {
+            throw new OciException(
+                OciErrorCode.AlreadyActivated,
+                $"the registry '{child}' is already active on another instance (device '{result.Holder.DeviceId ?? "unknown"}', last seen {HierarchyStore.Time(result.Holder.LastSeen)}); deactivate it there, or call deactivateChild on this parent if that device is gone",
+                new { deviceId = result.Holder.DeviceId, moduleId = result.Holder.ModuleId, lastSeen = result.Holder.LastSeen });
+        }
+
+        await WriteJsonAsync(context, new JObject
+        {
+            ["activationState"] = result.Holder.State,
+            ["activated"] = result.Holder.Activated,
+            ["changes"] = changes.Last,
+        });
+    }
+
+    private static async Task DeactivateAsync(HttpContext context, ChildAuthentication auth, ChildActivations activations)
+    {
+        var child = auth.Authenticate(context);
+        var claim = await ReadClaimAsync(context);
+        var released = activations.Deactivate(child, claim);
+        await WriteJsonAsync(context, new JObject { ["released"] = released, ["activationState"] = activations.Get(child)?.State ?? ActivationStates.Inactive });
+    }
+
+    private static async Task ChangesAsync(HttpContext context, ChildAuthentication auth, ChangeLog changes, HierarchyOptions options, IHostApplicationLifetime lifetime)
+    {
+        var identity = auth.AuthenticateIdentity(context);
+        var query = context.Request.Query;
+        var since = ParseLong(query["since"], "since", -1, long.MaxValue, defaultValue: -1);
+        var wait = (int)ParseLong(query["wait"], "wait", 0, int.MaxValue, defaultValue: 0);
+        var limit = (int)ParseLong(query["n"], "n", 1, 1000, defaultValue: 500);
+        wait = Math.Min(wait, options.MaxWaitSeconds);
+        bool Visible(string repository) => identity.Permissions.Allows(repository, RegistryActions.MetadataRead);
+
+        ChangePage page;
+        if (since < 0)
+        {
+            page = new ChangePage([], changes.Last, Truncated: false, More: false); // a new reader starts from now
+        }
+        else
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+            var deadline = DateTimeOffset.UtcNow.AddSeconds(wait);
+            page = changes.Read(since, limit, Visible);
+            while (page.Changes.Count == 0 && !page.Truncated && !stop.IsCancellationRequested && deadline > DateTimeOffset.UtcNow)
+            {
+                await changes.WaitAsync(page.Last, deadline - DateTimeOffset.UtcNow, stop.Token);
+                page = changes.Read(page.Last, limit, Visible);
+            }
+        }
+
+        var list = new JArray();
+        foreach (var change in page.Changes)
+        {
+            list.Add(new JObject
+            {
+                ["sequence"] = change.Sequence,
+                ["repository"] = change.Repository,
+                ["tag"] = change.Tag,
+                ["digest"] = change.Digest,
+                ["operation"] = change.Operation,
+                ["time"] = change.Time,
+            });
+        }
+
+        await WriteJsonAsync(context, new JObject { ["last"] = page.Last, ["truncated"] = page.Truncated, ["more"] = page.More, ["changes"] = list });
+    }
+
+    private static long ParseLong(string? text, string name, long min, long max, long defaultValue)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return defaultValue;
+        }
+
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' must be a whole number from {min} to {max}");
+        }
+
+        return value;
+    }
+
+    private static async Task<ActivationClaim> ReadClaimAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength > MaxBodyBytes)
+        {
+            throw new OciException(OciErrorCode.RequestInvalid, "the request body is too large");
+        }
+
+        JObject body;
+        try
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            var buffer = new char[MaxBodyBytes + 1];
+            var read = await reader.ReadBlockAsync(buffer, context.RequestAborted);
+            if (read > MaxBodyBytes)
+            {
+                throw new OciException(OciErrorCode.RequestInvalid, "the request body is too large");
+            }
+
+            body = JObject.Parse(new string(buffer, 0, read));
+        }
+        catch (JsonException)
+        {
+            throw new OciException(OciErrorCode.RequestInvalid, "the body must be a JSON object");
+        }
+
+        var instanceId = Text(body, "instanceId", required: true)!;
+        var modeText = Text(body, "mode", required: false);
+        var mode = RegistryMode.ReadOnly;
+        if (modeText is not null && !Enum.TryParse(modeText, ignoreCase: true, out mode))
+        {
+            throw new OciException(OciErrorCode.RequestInvalid, "'mode' must be ReadWrite or ReadOnly");
+        }
+
+        return new ActivationClaim(instanceId, Text(body, "deviceId", false), Text(body, "moduleId", false), Text(body, "generationId", false), mode);
+    }
+
+    private static string? Text(JObject body, string name, bool required)
+    {
+        var token = body[name];
+        if (token is null || token.Type == JTokenType.Null)
+        {
+            return required ? throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' is required") : null;
+        }
+
+        var value = token.Type == JTokenType.String ? (string?)token : null;
+        if (value is null || value.Length is 0 or > 128 || value.Any(char.IsControl))
+        {
+            throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' must be a string of 1 to 128 printable characters");
+        }
+
+        return value;
+    }
+
+    private static async Task WriteJsonAsync(HttpContext context, JObject body)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        await context.Response.WriteAsync(body.ToString(Formatting.None), context.RequestAborted);
+    }
+}
+
+/// <summary>
+/// Authenticates a caller of <c>/connected-registry/v1/</c>: a child registry by name and sync token password (Basic),
+/// or a bearer token issued to a child. Failures count towards the same per-address limits as logins on <c>/v2</c>.
+/// </summary>
+public sealed partial class ChildAuthentication(
+    AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, LoginRateLimiter limiter, ChildActivations activations, TimeProvider time, ILogger<ChildAuthentication> logger)
+{
+    public const string Challenge = "Basic realm=\"connected-registry\"";
+
+    /// <summary>The child's registry name; throws the OCI error to answer otherwise.</summary>
+    public string Authenticate(HttpContext context) => AuthenticateIdentity(context).Subject!;
+
+    public RegistryIdentity AuthenticateIdentity(HttpContext context)
+    {
+        var policy = policies.Current;
+        if (!policy.Enabled)
+        {
+            // An open registry (no client token, no child) has no children to activate: they activate locally.
+            throw new OciException(OciErrorCode.NameUnknown.WithStatus(System.Net.HttpStatusCode.NotFound), "this registry lists no child registries; activation is local");
+        }
+
+        var header = context.Request.Headers.Authorization.ToString();
+        if (string.IsNullOrEmpty(header))
+        {
+            throw Unauthorized("a child registry must authenticate with its registry name and sync token");
+        }
+
+        var address = RegistryAuthMiddleware.SourceAddress(context);
+        RegistryIdentity? identity = null;
+        string? user = null;
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            ThrowIfBlocked(address, null);
+            if (tokens.TryValidate(header["Bearer ".Length..].Trim(), TokenUse.Access, out var claims))
+            {
+                identity = policy.Reconfirm(claims, time.GetUtcNow());
+            }
+        }
+        else if (RegistryAuthenticator.TryParseBasic(header, out user, out var password))
+        {
+            ThrowIfBlocked(address, user);
+            identity = authenticator.CheckPassword(policy, user, password);
+        }
+        else
+        {
+            ThrowIfBlocked(address, null);
+        }
+
+        if (identity is null)
+        {
+            limiter.RecordFailure(address, user);
+            Log.LoginFailed(logger, user ?? "(token)", address);
+            throw Unauthorized("authentication failed: unknown child registry or wrong sync token password");
+        }
+
+        if (identity.Kind != IdentityKind.Child)
+        {
+            throw new OciException(OciErrorCode.Denied, "only child registries (sync tokens listed under children) may use this API");
+        }
+
+        activations.Touch(identity.Subject!);
+        return identity;
+    }
+
+    private void ThrowIfBlocked(string address, string? user)
+    {
+        if (limiter.IsBlocked(address, user, out var retryAfter))
+        {
+            throw RegistryAuthMiddleware.TooManyRequests(retryAfter);
+        }
+    }
+
+    private static OciException Unauthorized(string message)
+    {
+        var error = new OciException(OciErrorCode.Unauthorized, message);
+        error.Headers["WWW-Authenticate"] = Challenge;
+        return error;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5020, Level = LogLevel.Information, Message = "Child registry login failed for '{User}' from {Address}")]
+        public static partial void LoginFailed(ILogger logger, string user, string address);
+    }
+}

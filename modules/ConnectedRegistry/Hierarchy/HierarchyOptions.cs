@@ -1,0 +1,38 @@
+namespace ConnectedRegistry.Hierarchy;
+
+/// <summary>Tunables of the hierarchy (configuration section <c>Hierarchy</c>, e.g. <c>--Hierarchy:FeedWaitSeconds 30</c>).</summary>
+public sealed record HierarchyOptions
+{
+    /// <summary>Changes kept in the change log at most.</summary>
+    public int ChangeLogMaxEntries { get; init; } = 10_000;
+
+    /// <summary>Changes older than this are dropped from the change log.</summary>
+    public TimeSpan ChangeLogMaxAge { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Longest long-poll the parent grants (<c>wait</c> is capped to it).</summary>
+    public int MaxWaitSeconds { get; init; } = 60;
+
+    /// <summary>How long the child's change feed waits per request.</summary>
+    public int FeedWaitSeconds { get; init; } = 30;
+
+    /// <summary>Pause of the child's change feed after an error (doubles up to 60 s).</summary>
+    public TimeSpan FeedRetryDelay { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often a child's last contact is written to the database and the reported properties.</summary>
+    public TimeSpan LastSeenInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Timeout of one activation or deactivation request to the parent.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public static HierarchyOptions FromConfiguration(IConfiguration configuration)
+    {
+        var options = new HierarchyOptions();
+        var section = configuration.GetSection("Hierarchy");
+        return options with
+        {
+            ChangeLogMaxEntries = section.GetValue("ChangeLogMaxEntries", options.ChangeLogMaxEntries),
+            MaxWaitSeconds = section.GetValue("MaxWaitSeconds", options.MaxWaitSeconds),
+            FeedWaitSeconds = section.GetValue("FeedWaitSeconds", options.FeedWaitSeconds),
+        };
+    }
+}

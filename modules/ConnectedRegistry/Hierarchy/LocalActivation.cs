@@ -1,0 +1,350 @@
+using System.Net;
+using System.Security.Cryptography;
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Sync;
+using ConnectedRegistry.Twin;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Hierarchy;
+
+/// <summary>
+/// Child side of activation. Every sync pass first claims this registry's identity at the parent with this instance's
+/// identity (device, module and generation id from IoT Edge, plus a random instance id kept in <c>hierarchy.db</c>):
+/// <list type="bullet">
+/// <item>the parent accepts → <c>activationState: Active</c>, sync runs, the change feed is followed;</item>
+/// <item>the parent is a plain OCI registry (no <c>/connected-registry/v1/</c>) → activated locally, said in a status detail
+/// <c>ActivatedLocally</c> (Information), sync runs;</item>
+/// <item><c>ALREADY_ACTIVATED</c>, or the parent refuses the mode → <c>Inactive</c>, a status detail, <c>connectionState: Unhealthy</c>
+/// and no sync; the claim is tried again every pass, so once the identity is freed (<c>deactivate</c> on the other
+/// instance, <c>deactivateChild</c> at the parent) this instance becomes Active by itself;</item>
+/// <item>the <c>deactivate</c> method → <c>Inactive</c>, no sync, identity released at the parent. It stays so across restarts
+/// until the <c>activate</c> method is called or the module is deployed again with a new generation id.</item>
+/// </list>
+/// The state is kept in <c>hierarchy.db</c> and reported at start-up, before the parent is reached.
+/// </summary>
+public sealed partial class LocalActivation : IParentActivation, IHostedService
+{
+    public const string DetailActivatedLocally = "ActivatedLocally";
+    public const string DetailAlreadyActivated = "AlreadyActivated";
+    public const string DetailActivationDenied = "ActivationDenied";
+    public const string DetailDeactivated = "Deactivated";
+    public const string ViaParent = "parent";
+    public const string ViaLocal = "local";
+    private static readonly string[] Details = [DetailActivatedLocally, DetailAlreadyActivated, DetailActivationDenied, DetailDeactivated];
+    private readonly HierarchyStore _store;
+    private readonly ModuleState _state;
+    private readonly IRegistrySettingsSource _settings;
+    private readonly SyncOptions _syncOptions;
+    private readonly HierarchyOptions _options;
+    private readonly SyncEnvironment _environment;
+    private readonly TimeProvider _time;
+    private readonly ILogger<LocalActivation> _logger;
+    private readonly Lock _gate = new();
+    private LocalActivationRecord _record;
+
+    public LocalActivation(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, SyncOptions syncOptions, HierarchyOptions options,
+        SyncEnvironment environment, ModuleEnvironment moduleEnvironment, TimeProvider time, ILogger<LocalActivation> logger)
+    {
+        _store = store;
+        _state = state;
+        _settings = settings;
+        _syncOptions = syncOptions;
+        _options = options;
+        _environment = environment;
+        _time = time;
+        _logger = logger;
+        _record = Load();
+        Identity = new InstanceIdentity(
+            moduleEnvironment[ModuleIdentityFactory.DeviceId] ?? Environment.MachineName,
+            moduleEnvironment[ModuleIdentityFactory.ModuleId] ?? "standalone",
+            moduleEnvironment[ModuleIdentityFactory.GenerationId],
+            _record.InstanceId);
+        if (_record.Reason == DetailDeactivated && Identity.GenerationId is not null && _record.GenerationId is not null && _record.GenerationId != Identity.GenerationId)
+        {
+            Log.Redeployed(_logger);
+            Save(_record with { State = ActivationStates.Inactive, Reason = null, GenerationId = Identity.GenerationId });
+        }
+    }
+
+    /// <summary>Raised when this instance became Active at a parent that offers the change feed, with the feed's cursor then.</summary>
+    public event Action<long>? ActivatedAtParent;
+
+    public InstanceIdentity Identity { get; }
+
+    public LocalActivationRecord Current
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _record;
+            }
+        }
+    }
+
+    /// <summary>Active at a parent that is this module (so it offers the change feed).</summary>
+    public bool ActiveAtParent => Current is { State: ActivationStates.Active, Via: ViaParent };
+
+    public bool IsDeactivated => Current.Reason == DetailDeactivated;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _settings.Changed += OnSettingsChanged;
+        Publish(Current);
+        OnSettingsChanged(_settings.Current);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _settings.Changed -= OnSettingsChanged;
+        return Task.CompletedTask;
+    }
+
+    public async Task EnsureActiveAsync(RegistrySettings settings, Uri parent, ParentCredentials? credentials, CancellationToken cancellationToken)
+    {
+        if (IsDeactivated)
+        {
+            throw new ActivationRefusedException("this registry was deactivated (deactivate method); call the activate method to sync again", deactivated: true);
+        }
+
+        HierarchyResponse response;
+        using (var client = new HierarchyClient(parent, credentials, _syncOptions.Client))
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(_options.RequestTimeout);
+            response = await client.ActivateAsync(Claim(settings), timeout.Token);
+        }
+
+        var endpoint = parent.GetLeftPart(UriPartial.Authority);
+        if (response.Ok)
+        {
+            var wasActive = ActiveAtParent && Current.Parent == endpoint;
+            Save(Current with { State = ActivationStates.Active, Via = ViaParent, Parent = endpoint, Reason = null, Message = null });
+            if (!wasActive)
+            {
+                Log.ActivatedAtParent(_logger, endpoint);
+                ActivatedAtParent?.Invoke((long?)response.Body?["changes"] ?? 0);
+            }
+
+            return;
+        }
+
+        if (response.NotOffered)
+        {
+            if (Current is not { State: ActivationStates.Active, Via: ViaLocal } || Current.Parent != endpoint)
+            {
+                Log.ActivatedLocally(_logger, endpoint);
+            }
+
+            Save(Current with
+            {
+                State = ActivationStates.Active,
+                Via = ViaLocal,
+                Parent = endpoint,
+                Reason = DetailActivatedLocally,
+                Message = "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally",
+            });
+            return;
+        }
+
+        if (response.Code == OciCodes.AlreadyActivated || response is { Status: HttpStatusCode.Forbidden, Code: OciCodes.Denied })
+        {
+            var reason = response.Code == OciCodes.AlreadyActivated ? DetailAlreadyActivated : DetailActivationDenied;
+            var message = reason == DetailAlreadyActivated
+                ? $"the parent refused activation: this registry's identity '{settings.Name}' is already active on another instance ({response.Message}). Deactivate the other instance (deactivate method) or, if its device is gone, call deactivateChild with {{\"name\": \"{settings.Name}\"}} on the parent; this instance retries on its schedule."
+                : $"the parent refused activation: {response.Message}";
+            if (Current.Reason != reason)
+            {
+                Log.Refused(_logger, endpoint, response.Describe());
+            }
+
+            Save(Current with { State = ActivationStates.Inactive, Via = ViaParent, Parent = endpoint, Reason = reason, Message = message });
+            throw new ActivationRefusedException(message, deactivated: false);
+        }
+
+        if ((int)response.Status >= 500)
+        {
+            throw new HttpRequestException($"the parent answered {response.Describe()} to activation", null, response.Status);
+        }
+
+        throw new ParentRegistryException(response.Status, response.Code, $"activation at the parent failed: {response.Describe()}");
+    }
+
+    /// <summary>The <c>deactivate</c> method: stop syncing, and release the identity at the parent when there is one.</summary>
+    public async Task<JObject> DeactivateAsync(CancellationToken cancellationToken)
+    {
+        var settings = _settings.Current;
+        var before = Current;
+        Save(before with
+        {
+            State = ActivationStates.Inactive,
+            Reason = DetailDeactivated,
+            GenerationId = Identity.GenerationId,
+            Message = "deactivated by the deactivate method: this registry does not sync until the activate method is called or the module is deployed again",
+        });
+        Log.Deactivated(_logger);
+        var result = new JObject { ["activationState"] = ActivationStates.Inactive, ["releasedAtParent"] = false };
+        var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
+        if (endpoint is null || before.Via == ViaLocal)
+        {
+            result["parent"] = endpoint is null ? "none" : "plain OCI registry (nothing to release)";
+            return result;
+        }
+
+        try
+        {
+            using var client = new HierarchyClient(endpoint, ParentCredentials.Resolve(settings, _environment.Get), _syncOptions.Client);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.RequestTimeout);
+            var response = await client.DeactivateAsync(Claim(settings), timeout.Token);
+            if (response.Ok)
+            {
+                result["releasedAtParent"] = (bool?)response.Body?["released"] ?? false;
+            }
+            else if (response.NotOffered)
+            {
+                result["parent"] = "plain OCI registry (nothing to release)";
+            }
+            else
+            {
+                result["error"] = $"the parent answered {response.Describe()}; call deactivate again to retry the release";
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            result["error"] = "the parent could not be reached; call deactivate again to retry the release, or deactivateChild on the parent";
+        }
+
+        return result;
+    }
+
+    /// <summary>The <c>activate</c> method: lifts a deactivation; the next sync pass claims the identity again.</summary>
+    public JObject Reactivate()
+    {
+        if (IsDeactivated)
+        {
+            Save(Current with { Reason = null, Message = null });
+            Log.Reactivated(_logger);
+        }
+
+        return new JObject { ["activationState"] = Current.State, ["deactivated"] = false };
+    }
+
+    private JObject Claim(RegistrySettings settings) => new()
+    {
+        ["instanceId"] = Identity.InstanceId,
+        ["deviceId"] = Identity.DeviceId,
+        ["moduleId"] = Identity.ModuleId,
+        ["generationId"] = Identity.GenerationId,
+        ["mode"] = settings.Mode.ToString(),
+    };
+
+    /// <summary>A registry without a parent is the top of its tree: it holds its identity itself.</summary>
+    private void OnSettingsChanged(RegistrySettings settings)
+    {
+        if (ParentCredentials.ResolveEndpoint(settings, _environment.Get) is null && !IsDeactivated && Current is not { State: ActivationStates.Active, Via: null })
+        {
+            Save(Current with { State = ActivationStates.Active, Via = null, Parent = null, Reason = null, Message = null });
+        }
+    }
+
+    private void Save(LocalActivationRecord record)
+    {
+        record = record with { Updated = _time.GetUtcNow() };
+        lock (_gate)
+        {
+            using var connection = _store.Open();
+            HierarchyStore.Execute(connection, """
+                INSERT INTO local_activation(id, instance_id, state, via, parent, generation_id, reason, updated) VALUES (1, $i, $s, $v, $p, $g, $r, $u)
+                ON CONFLICT(id) DO UPDATE SET state=excluded.state, via=excluded.via, parent=excluded.parent, generation_id=excluded.generation_id, reason=excluded.reason, updated=excluded.updated
+                """,
+                ("$i", record.InstanceId), ("$s", record.State), ("$v", record.Via), ("$p", record.Parent), ("$g", record.GenerationId), ("$r", record.Reason), ("$u", HierarchyStore.Time(record.Updated)));
+            _record = record;
+        }
+
+        Publish(record);
+    }
+
+    private void Publish(LocalActivationRecord record)
+    {
+        _state.SetActivationState(record.State);
+        foreach (var code in Details.Where(c => c != record.Reason))
+        {
+            _state.ClearStatusDetail(code);
+        }
+
+        if (record.Reason is { } reason)
+        {
+            var type = reason switch
+            {
+                DetailActivatedLocally => "Information",
+                DetailDeactivated => "Warning",
+                _ => "Error",
+            };
+            _state.SetStatusDetail(new StatusDetail(reason, type, record.Message ?? DefaultMessage(reason), record.Updated));
+        }
+    }
+
+    private static string DefaultMessage(string reason) => reason switch
+    {
+        DetailActivatedLocally => "the parent registry does not offer connected-registry activation; this registry activated itself locally",
+        DetailDeactivated => "deactivated by the deactivate method: this registry does not sync until the activate method is called",
+        DetailAlreadyActivated => "the parent refused activation: this registry's identity is already active on another instance; deactivate it there or call deactivateChild on the parent",
+        _ => "the parent refused activation",
+    };
+
+    private LocalActivationRecord Load()
+    {
+        using var connection = _store.Open();
+        using (var command = HierarchyStore.Command(connection, "SELECT instance_id, state, via, parent, generation_id, reason, updated FROM local_activation WHERE id=1"))
+        using (var reader = command.ExecuteReader())
+        {
+            if (reader.Read())
+            {
+                var reason = HierarchyStore.NullableString(reader, 5);
+                return new LocalActivationRecord(reader.GetString(0), reader.GetString(1), HierarchyStore.NullableString(reader, 2), HierarchyStore.NullableString(reader, 3),
+                    HierarchyStore.NullableString(reader, 4), reason, reason is null ? null : DefaultMessage(reason), HierarchyStore.ParseTime(reader.GetString(6)));
+            }
+        }
+
+        var record = new LocalActivationRecord(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), ActivationStates.Inactive, null, null, null, null, null, _time.GetUtcNow());
+        HierarchyStore.Execute(connection, "INSERT INTO local_activation(id, instance_id, state, updated) VALUES (1, $i, $s, $u)",
+            ("$i", record.InstanceId), ("$s", record.State), ("$u", HierarchyStore.Time(record.Updated)));
+        return record;
+    }
+
+    private static class OciCodes
+    {
+        public const string AlreadyActivated = "ALREADY_ACTIVATED";
+        public const string Denied = "DENIED";
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5030, Level = LogLevel.Information, Message = "Activated at the parent {Parent}")]
+        public static partial void ActivatedAtParent(ILogger logger, string parent);
+
+        [LoggerMessage(EventId = 5031, Level = LogLevel.Information, Message = "The parent {Parent} is a plain OCI registry: activated locally")]
+        public static partial void ActivatedLocally(ILogger logger, string parent);
+
+        [LoggerMessage(EventId = 5032, Level = LogLevel.Error, Message = "The parent {Parent} refused activation ({Answer}); not syncing, retrying on the schedule")]
+        public static partial void Refused(ILogger logger, string parent, string answer);
+
+        [LoggerMessage(EventId = 5033, Level = LogLevel.Warning, Message = "Deactivated: sync stops until the activate method is called")]
+        public static partial void Deactivated(ILogger logger);
+
+        [LoggerMessage(EventId = 5034, Level = LogLevel.Information, Message = "Activate method called: the next sync pass claims the identity at the parent again")]
+        public static partial void Reactivated(ILogger logger);
+
+        [LoggerMessage(EventId = 5035, Level = LogLevel.Information, Message = "Deployed with a new generation id: the earlier deactivation no longer applies")]
+        public static partial void Redeployed(ILogger logger);
+    }
+}
+
+/// <summary>Who this instance is: from IoT Edge (<c>IOTEDGE_DEVICEID</c>, <c>IOTEDGE_MODULEID</c>, <c>IOTEDGE_MODULEGENERATIONID</c>) or the machine name standalone, plus a persisted random id.</summary>
+public sealed record InstanceIdentity(string DeviceId, string ModuleId, string? GenerationId, string InstanceId);
+
+/// <param name="Via"><c>parent</c> (the parent is this module), <c>local</c> (a plain OCI parent), or null (no parent).</param>
+/// <param name="Reason">The status detail code in force, or null.</param>
+public sealed record LocalActivationRecord(string InstanceId, string State, string? Via, string? Parent, string? GenerationId, string? Reason, string? Message, DateTimeOffset Updated);
