@@ -90,7 +90,6 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _settings.Changed += OnSettingsChanged;
-        Publish(Current);
         OnSettingsChanged(_settings.Current);
         return Task.CompletedTask;
     }
@@ -240,12 +239,23 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         ["mode"] = settings.Mode.ToString(),
     };
 
-    /// <summary>A registry without a parent is the top of its tree: it holds its identity itself.</summary>
+    /// <summary>
+    /// A registry without a parent is the top of its tree: it holds its identity itself. Not stored, so that the state
+    /// kept for a parent survives a start-up that runs briefly without settings.
+    /// </summary>
     private void OnSettingsChanged(RegistrySettings settings)
     {
-        if (ParentCredentials.ResolveEndpoint(settings, _environment.Get) is null && !IsDeactivated && Current is not { State: ActivationStates.Active, Via: null })
+        if (ParentCredentials.ResolveEndpoint(settings, _environment.Get) is null && !IsDeactivated)
         {
-            Save(Current with { State = ActivationStates.Active, Via = null, Parent = null, Reason = null, Message = null });
+            _state.SetActivationState(ActivationStates.Active);
+            foreach (var code in Details)
+            {
+                _state.ClearStatusDetail(code);
+            }
+        }
+        else
+        {
+            Publish(Current);
         }
     }
 

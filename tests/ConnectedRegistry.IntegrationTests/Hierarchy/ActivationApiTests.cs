@@ -1,0 +1,216 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Twin;
+using Microsoft.Extensions.DependencyInjection;
+using Newtonsoft.Json.Linq;
+using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+
+namespace ConnectedRegistry.IntegrationTests.Hierarchy;
+
+/// <summary>The parent side of <c>/connected-registry/v1/</c> spoken to over HTTP, as a child would.</summary>
+public sealed class ActivationApiTests
+{
+    private const string Child = "edge-child-a";
+    private const string ChildPassword = "child-a-sync-Passw0rd";
+
+    private static Dictionary<string, ChildRegistrySettings> Children(RegistryMode mode = RegistryMode.ReadOnly) => new()
+    {
+        [Child] = new() { Mode = mode, SyncTokenPasswordHash = Hash(ChildPassword), Repositories = ["apps/*"] },
+    };
+
+    private static async Task<(HttpStatusCode Status, JObject Body, HttpResponseMessage Response)> PostAsync(RegistryInstance parent, string path, AuthenticationHeaderValue? auth, object claim)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/connected-registry/v1/" + path)
+        {
+            Content = new StringContent(JObject.FromObject(claim).ToString(), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = auth;
+        var response = await parent.Client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, JObject.Parse(text), response);
+    }
+
+    private static object Claim(string instance, string mode = "ReadOnly", string device = "device-1") =>
+        new { instanceId = instance, deviceId = device, moduleId = "registry", generationId = (string?)null, mode };
+
+    private static string ErrorCode(JObject body) => (string)body["errors"]![0]!["code"]!;
+
+    [Fact]
+    public async Task Handshake_authenticates_children_records_the_instance_refuses_a_second_one_and_keeps_it_across_a_parent_restart()
+    {
+        var parent = await StartAsync();
+        var dataRoot = parent.DataRoot;
+        try
+        {
+            var settings = ParentSettings("edge-parent", Children());
+            parent.Apply(settings);
+            var child = Basic(Child, ChildPassword);
+
+            var (status, body, response) = await PostAsync(parent, "activate", null, Claim("instance-x"));
+            Assert.Equal(HttpStatusCode.Unauthorized, status);
+            Assert.Equal("UNAUTHORIZED", ErrorCode(body));
+            Assert.Contains("realm=\"connected-registry\"", response.Headers.WwwAuthenticate.ToString());
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(parent, "activate", Basic(Child, "wrong-Passw0rd"), Claim("instance-x"))).Status);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(parent, "activate", Basic("edge-unknown", ChildPassword), Claim("instance-x"))).Status);
+            (status, body, _) = await PostAsync(parent, "activate", Basic("admin", AdminPassword), Claim("instance-x"));
+            Assert.Equal(HttpStatusCode.Forbidden, status);
+            Assert.Equal("DENIED", ErrorCode(body));
+            Assert.Equal(ActivationStates.Inactive, parent.State().Children[Child].ActivationState);
+            Assert.Null(parent.State().Children[Child].LastSeen);
+
+            (status, body, _) = await PostAsync(parent, "activate", child, Claim("instance-x"));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal("Active", (string?)body["activationState"]);
+            Assert.Equal(ActivationStates.Active, parent.State().Children[Child].ActivationState);
+            Assert.NotNull(parent.State().Children[Child].LastSeen);
+
+            // The same instance again (a restart of the child) is fine; another instance is refused.
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(parent, "activate", child, Claim("instance-x"))).Status);
+            (status, body, _) = await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"));
+            Assert.Equal(HttpStatusCode.Conflict, status);
+            Assert.Equal("ALREADY_ACTIVATED", ErrorCode(body));
+            Assert.Contains("device-1", (string)body["errors"]![0]!["message"]!);
+            Assert.DoesNotContain(ChildPassword, body.ToString());
+
+            // The parent restarts on the same data: the identity is still held.
+            await parent.DisposeAsync();
+            parent = await StartAsync(dataRoot);
+            parent.Apply(settings);
+            Assert.Equal(ActivationStates.Active, parent.State().Children[Child].ActivationState);
+            Assert.Equal(HttpStatusCode.Conflict, (await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"))).Status);
+
+            // Only the holder can release it; then the other instance gets it.
+            (status, body, _) = await PostAsync(parent, "deactivate", child, Claim("instance-y", device: "device-2"));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.False((bool)body["released"]!);
+            (status, body, _) = await PostAsync(parent, "deactivate", child, Claim("instance-x"));
+            Assert.True((bool)body["released"]!);
+            Assert.Equal(ActivationStates.Inactive, parent.State().Children[Child].ActivationState);
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"))).Status);
+
+            // deactivateChild frees it for a replacement device.
+            var dispatcher = parent.App.Services.GetRequiredService<DirectMethodDispatcher>();
+            var freed = await parent.InvokeAsync("deactivateChild", new JObject { ["name"] = Child });
+            Assert.True((bool)freed["wasActive"]!);
+            Assert.Equal("device-2", (string?)freed["previousDeviceId"]);
+            Assert.Equal(ActivationStates.Inactive, parent.State().Children[Child].ActivationState);
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(parent, "activate", child, Claim("instance-z", device: "device-3"))).Status);
+            Assert.Equal(404, (await dispatcher.DispatchAsync("deactivateChild", "{\"name\":\"edge-nobody\"}", default)).Status);
+            Assert.Equal(400, (await dispatcher.DispatchAsync("deactivateChild", "{}", default)).Status);
+
+            (status, body, _) = await PostAsync(parent, "activate", child, new { deviceId = "device-3" });
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+            Assert.Equal("REQUEST_INVALID", ErrorCode(body));
+        }
+        finally
+        {
+            await parent.DisposeAsync();
+            parent.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task A_ReadWrite_child_is_refused_by_a_ReadOnly_parent_and_when_registered_ReadOnly()
+    {
+        await using var parent = await StartAsync();
+        try
+        {
+            parent.Apply(ParentSettings("edge-parent", Children(), RegistryMode.ReadOnly));
+            var (status, body, _) = await PostAsync(parent, "activate", Basic(Child, ChildPassword), Claim("instance-x", mode: "ReadWrite"));
+            Assert.Equal(HttpStatusCode.Forbidden, status);
+            Assert.Equal("DENIED", ErrorCode(body));
+            Assert.Contains("ReadOnly", (string)body["errors"]![0]!["message"]!);
+
+            parent.Apply(ParentSettings("edge-parent", Children(RegistryMode.ReadOnly)));
+            (status, _, _) = await PostAsync(parent, "activate", Basic(Child, ChildPassword), Claim("instance-x", mode: "ReadWrite"));
+            Assert.Equal(HttpStatusCode.Forbidden, status);
+
+            parent.Apply(ParentSettings("edge-parent", Children(RegistryMode.ReadWrite)));
+            (status, _, _) = await PostAsync(parent, "activate", Basic(Child, ChildPassword), Claim("instance-x", mode: "ReadWrite"));
+            Assert.Equal(HttpStatusCode.OK, status);
+        }
+        finally
+        {
+            parent.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Change_feed_shows_a_child_only_its_repositories_and_answers_a_long_poll_when_content_arrives()
+    {
+        await using var parent = await StartAsync();
+        var layout = TempDirectory.Create("layout");
+        try
+        {
+            parent.Apply(ParentSettings("edge-parent", Children()));
+            var builder = new OciLayoutBuilder(layout);
+            var one = builder.SimpleImage("one", layerCount: 1);
+            builder.SimpleImage("two", layerCount: 1);
+            var auth = Basic(Child, ChildPassword);
+
+            var start = await GetChangesAsync(parent, auth, "");
+            var cursor = (long)start["last"]!;
+            await PushAsync(parent, layout, "one", "apps/one", "v1");
+            await PushAsync(parent, layout, "two", "other/two", "v1");
+
+            var page = await GetChangesAsync(parent, auth, $"?since={cursor}");
+            var change = Assert.Single((JArray)page["changes"]!);
+            Assert.Equal("apps/one", (string?)change["repository"]);
+            Assert.Equal("v1", (string?)change["tag"]);
+            Assert.Equal(one.Digest.ToString(), (string?)change["digest"]);
+            Assert.Equal("push", (string?)change["operation"]);
+            Assert.False((bool)page["truncated"]!);
+            cursor = (long)page["last"]!;
+
+            // Nothing new for this child: the request waits until something is pushed.
+            var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+            var poll = GetChangesAsync(parent, auth, $"?since={cursor}&wait=20");
+            await Task.Delay(700);
+            Assert.False(poll.IsCompleted);
+            await PushAsync(parent, layout, "two", "other/two", "v2"); // not the child's: keeps waiting
+            await Task.Delay(300);
+            Assert.False(poll.IsCompleted);
+            await PushAsync(parent, layout, "one", "apps/three", "latest");
+            page = await poll;
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(15), $"the long poll took {stopwatch.Elapsed}");
+            Assert.Equal("apps/three", (string?)Assert.Single((JArray)page["changes"]!)["repository"]);
+
+            // A cursor from the future (another database) says: resync everything.
+            Assert.True((bool)(await GetChangesAsync(parent, auth, "?since=999999"))["truncated"]!);
+
+            using var bad = new HttpRequestMessage(HttpMethod.Get, "/connected-registry/v1/changes?since=abc");
+            bad.Headers.Authorization = auth;
+            using var badResponse = await parent.Client.SendAsync(bad);
+            Assert.Equal(HttpStatusCode.BadRequest, badResponse.StatusCode);
+            Assert.Equal("REQUEST_INVALID", ErrorCode(JObject.Parse(await badResponse.Content.ReadAsStringAsync())));
+
+            // Through /v2 the child sees only its repositories too.
+            using var catalog = new HttpRequestMessage(HttpMethod.Get, "/v2/_catalog");
+            catalog.Headers.Authorization = auth;
+            using var catalogResponse = await parent.Client.SendAsync(catalog);
+            Assert.Equal(["apps/one", "apps/three"], JObject.Parse(await catalogResponse.Content.ReadAsStringAsync())["repositories"]!.Select(r => (string)r!).ToArray());
+            using var pull = new HttpRequestMessage(HttpMethod.Get, "/v2/other/two/manifests/v1");
+            pull.Headers.Authorization = auth;
+            using var pullResponse = await parent.Client.SendAsync(pull);
+            Assert.Equal(HttpStatusCode.Forbidden, pullResponse.StatusCode);
+        }
+        finally
+        {
+            TempDirectory.Delete(layout);
+            parent.DeleteData();
+        }
+    }
+
+    private static async Task<JObject> GetChangesAsync(RegistryInstance parent, AuthenticationHeaderValue auth, string query)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/connected-registry/v1/changes" + query);
+        request.Headers.Authorization = auth;
+        using var response = await parent.Client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, text);
+        return JObject.Parse(text);
+    }
+}
