@@ -17,6 +17,7 @@ public static class HierarchyServiceExtensions
     {
         var services = builder.Services;
         services.TryAddSingleton(HierarchyOptions.FromConfiguration(builder.Configuration));
+        services.TryAddSingleton(sp => EdgeInstance.From(sp.GetRequiredService<ModuleEnvironment>()));
         services.AddSingleton<HierarchyStore>();
         services.AddSingleton<ChangeLog>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<ChangeLog>());

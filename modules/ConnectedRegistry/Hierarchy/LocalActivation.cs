@@ -43,7 +43,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     private LocalActivationRecord _record;
 
     public LocalActivation(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, SyncOptions syncOptions, HierarchyOptions options,
-        SyncEnvironment environment, ModuleEnvironment moduleEnvironment, TimeProvider time, ILogger<LocalActivation> logger)
+        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger)
     {
         _store = store;
         _state = state;
@@ -54,11 +54,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         _time = time;
         _logger = logger;
         _record = Load();
-        Identity = new InstanceIdentity(
-            moduleEnvironment[ModuleIdentityFactory.DeviceId] ?? Environment.MachineName,
-            moduleEnvironment[ModuleIdentityFactory.ModuleId] ?? "standalone",
-            moduleEnvironment[ModuleIdentityFactory.GenerationId],
-            _record.InstanceId);
+        Identity = new InstanceIdentity(edge.DeviceId ?? Environment.MachineName, edge.ModuleId ?? "standalone", edge.GenerationId, _record.InstanceId);
         if (_record.Reason == DetailDeactivated && Identity.GenerationId is not null && _record.GenerationId is not null && _record.GenerationId != Identity.GenerationId)
         {
             Log.Redeployed(_logger);
@@ -350,6 +346,13 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         [LoggerMessage(EventId = 5035, Level = LogLevel.Information, Message = "Deployed with a new generation id: the earlier deactivation no longer applies")]
         public static partial void Redeployed(ILogger logger);
     }
+}
+
+/// <summary>The IoT Edge identity of this module instance (all null outside IoT Edge).</summary>
+public sealed record EdgeInstance(string? DeviceId, string? ModuleId, string? GenerationId)
+{
+    public static EdgeInstance From(ModuleEnvironment environment) => new(
+        environment[ModuleIdentityFactory.DeviceId], environment[ModuleIdentityFactory.ModuleId], environment[ModuleIdentityFactory.GenerationId]);
 }
 
 /// <summary>Who this instance is: from IoT Edge (<c>IOTEDGE_DEVICEID</c>, <c>IOTEDGE_MODULEID</c>, <c>IOTEDGE_MODULEGENERATIONID</c>) or the machine name standalone, plus a persisted random id.</summary>

@@ -23,13 +23,17 @@ internal static class HierarchyHarness
     /// <summary>Hashes are made with the minimum iterations to keep the tests quick.</summary>
     public static string Hash(string password) => PasswordHasher.Hash(password, PasswordHasher.MinIterations);
 
-    public static Task<RegistryInstance> StartAsync(string? dataRoot = null, string? syncPassword = null, SyncSchedulerOptions? scheduler = null, IReadOnlyDictionary<string, string>? edge = null, HierarchyOptions? options = null) =>
+    public static Task<RegistryInstance> StartAsync(string? dataRoot = null, string? syncPassword = null, SyncSchedulerOptions? scheduler = null, EdgeInstance? edge = null, HierarchyOptions? options = null) =>
         RegistryInstance.StartAsync(dataRoot, configure: builder =>
         {
             builder.Services.AddSingleton(SyncHarness.FastOptions);
             builder.Services.AddSingleton(scheduler ?? Fast);
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? syncPassword : null));
-            builder.Services.AddSingleton(new ModuleEnvironment(edge ?? new Dictionary<string, string>()));
+            if (edge is not null)
+            {
+                builder.Services.AddSingleton(edge);
+            }
+
             if (options is not null)
             {
                 builder.Services.AddSingleton(options);
