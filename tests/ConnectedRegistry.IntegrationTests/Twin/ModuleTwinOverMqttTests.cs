@@ -185,9 +185,10 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     [Fact]
     public async Task The_token_is_renewed_by_reconnecting_before_it_expires()
     {
-        await _edge.StartModuleAsync(extraArgs: ["--Twin:SasTokenTtlSeconds", "3"]);
+        // A 6 s token is renewed when 0.9 s of it remain: the new connection must be up before the old token expires.
+        await _edge.StartModuleAsync(extraArgs: ["--Twin:SasTokenTtlSeconds", "6"]);
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Hub.AcceptedConnects.Count >= 2, "a second connection with a fresh token", timeoutMs: 8000);
+        await EdgeHarness.EventuallyAsync(() => _edge.Hub.AcceptedConnects.Count >= 2, "a second connection with a fresh token", timeoutMs: 12_000);
 
         var connects = _edge.Hub.AcceptedConnects;
         Assert.DoesNotContain(_edge.Hub.Connects, c => !c.Accepted);
