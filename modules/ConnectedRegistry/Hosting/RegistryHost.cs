@@ -1,3 +1,4 @@
+using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
@@ -14,6 +15,11 @@ public static partial class RegistryHost
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args.Length > 0 && args[0] == "token")
+        {
+            return TokenCommand.Run(args[1..], Console.Out, Console.Error);
+        }
+
         await using var app = Build(args);
         await app.RunAsync();
         return 0;
@@ -40,11 +46,13 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
         builder.AddRegistryCore();
+        builder.AddRegistryAuth();
         builder.AddParentSync();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseMiddleware<OciErrorMiddleware>();
+        app.UseRegistryAuth();
         app.MapDistributionApi();
 
         app.Lifetime.ApplicationStarted.Register(() =>

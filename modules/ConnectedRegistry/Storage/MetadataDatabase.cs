@@ -8,7 +8,7 @@ namespace ConnectedRegistry.Storage;
 /// Tags and manifest references point at manifests with foreign keys (ON DELETE CASCADE), so the
 /// database itself forbids a tag that points at a manifest it does not hold.
 /// </summary>
-public sealed class MetadataDatabase
+public sealed class MetadataDatabase : IDisposable
 {
     private const int SchemaVersion = 1;
 
@@ -27,6 +27,13 @@ public sealed class MetadataDatabase
             DefaultTimeout = 60,
         }.ToString();
         Initialize();
+    }
+
+    /// <summary>Closes the pooled connections of this database (the host disposes the singleton at shutdown).</summary>
+    public void Dispose()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
     }
 
     public SqliteConnection Open()

@@ -16,6 +16,11 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private readonly StorageOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<StorageMaintenanceService> _logger;
+    /// <summary>The status detail raised while the data volume has less than 5% or 256 MiB free.</summary>
+    public const string DiskSpaceLowCode = "DiskSpaceLow";
+
+    private const long LowSpaceBytes = 256L * 1024 * 1024;
+
     private long _blobCount;
     private long _blobBytes;
 
@@ -124,12 +129,24 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private void Publish()
     {
         long free = 0;
+        long total = 0;
         try
         {
-            free = new DriveInfo(_store.Layout.Root).AvailableFreeSpace;
+            var drive = new DriveInfo(_store.Layout.Root);
+            free = drive.AvailableFreeSpace;
+            total = drive.TotalSize;
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {
+        }
+
+        if (total > 0 && (free < LowSpaceBytes || free < total / 20))
+        {
+            _state.SetStatusDetail(new StatusDetail(DiskSpaceLowCode, "Warning", $"only {free / (1024 * 1024)} MiB free on the data volume", _time.GetUtcNow()));
+        }
+        else
+        {
+            _state.ClearStatusDetail(DiskSpaceLowCode);
         }
 
         _state.SetStorage(new StorageStatus(

@@ -248,5 +248,53 @@ public sealed class ManifestApiTests(RegistryFixture fixture) : IClassFixture<Re
         Assert.Equal(second.Manifest.Bytes, await _client.GetByteArrayAsync("/v2/manifests/retag/manifests/latest"));
     }
 
+    [Fact]
+    public async Task Referrers_fallback_tag_is_stored_and_served_like_any_tag()
+    {
+        var image = TestContent.Image("fallback-subject");
+        await _client.PushImageAsync("manifests/fallback", "app", image);
+        var artifact = TestContent.Artifact("fallback-sig", "application/vnd.example.sig", image.Manifest);
+        await _client.PushImageAsync("manifests/fallback", artifact.Manifest.Digest.ToString(), artifact);
+        var fallback = new TestBlob(TestContent.Json(new Dictionary<string, object>
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = MediaTypes.OciIndex,
+            ["manifests"] = new[] { artifact.Manifest.Descriptor(artifactType: "application/vnd.example.sig") },
+        }), MediaTypes.OciIndex);
+        var tag = $"sha256-{image.Manifest.Digest.Hex}";
+
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutManifestAsync("manifests/fallback", tag, fallback)).StatusCode);
+
+        Assert.Equal(fallback.Bytes, await _client.GetByteArrayAsync($"/v2/manifests/fallback/manifests/{tag}"));
+    }
+
+    [Fact]
+    public async Task Sha512_digests_are_accepted_for_blobs_and_manifests()
+    {
+        var data = TestContent.Bytes("sha512", 50_000);
+        var digest = Digest.Compute(data, Digest.Sha512);
+        var post = await _client.PostAsync($"/v2/manifests/sha512/blobs/uploads/?digest={digest}", new ByteArrayContent(data));
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        Assert.Equal(data, await _client.GetByteArrayAsync($"/v2/manifests/sha512/blobs/{digest}"));
+
+        var chunked = TestContent.Bytes("sha512-chunked", 30_000);
+        var chunkedDigest = Digest.Compute(chunked, Digest.Sha512);
+        var location = await BlobUploadApiTests.StartAsync(_client, "manifests/sha512");
+        await BlobUploadApiTests.PatchAsync(_client, location, chunked, 0);
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutAsync($"{location}?digest={chunkedDigest}", null)).StatusCode);
+
+        var image = TestContent.Image("sha512-manifest");
+        foreach (var blob in image.Blobs)
+        {
+            await _client.PushBlobAsync("manifests/sha512", blob);
+        }
+
+        var manifestDigest = Digest.Compute(image.Manifest.Bytes, Digest.Sha512);
+        var put = await _client.PutManifestAsync("manifests/sha512", manifestDigest.ToString(), image.Manifest);
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal(manifestDigest.ToString(), Assert.Single(put.Headers.GetValues("Docker-Content-Digest")));
+        Assert.Equal(image.Manifest.Bytes, await _client.GetByteArrayAsync($"/v2/manifests/sha512/manifests/{manifestDigest}"));
+    }
+
     private const int RegistryStoreLimit = ConnectedRegistry.Storage.RegistryStore.MaxManifestBytes;
 }

@@ -1,0 +1,216 @@
+using System.Globalization;
+using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Hosting;
+
+namespace ConnectedRegistry.Auth;
+
+/// <summary>
+/// Authentication, authorization and ReadOnly enforcement for every <c>/v2</c> request, in this order:
+/// <list type="number">
+/// <item>credentials (Basic or Bearer) are checked; bad ones → 401 (counted per source address; at the
+/// limit → 429 TOOMANYREQUESTS with Retry-After); none → anonymous when anonymous pull is on;</item>
+/// <item>unauthenticated callers that need more than anonymous pull → 401 with a Bearer challenge;</item>
+/// <item>in ReadOnly mode, client writes → 405 UNSUPPORTED (also when authentication is off);</item>
+/// <item>missing permissions → 403 DENIED (or 401 insufficient_scope when only the bearer token's scope is short);</item>
+/// <item>the caller's <see cref="IRepositoryAccessFeature"/> is set for the endpoints.</item>
+/// </list>
+/// With no client token and no child in the settings, authentication is off and only ReadOnly applies.
+/// Nothing here logs a password, a token or an Authorization header.
+/// </summary>
+public sealed partial class RegistryAuthMiddleware(
+    RequestDelegate next,
+    AuthPolicyProvider policies,
+    RegistryAuthenticator authenticator,
+    RegistryTokenService tokens,
+    LoginRateLimiter limiter,
+    TimeProvider time,
+    ILogger<RegistryAuthMiddleware> logger)
+{
+    public const string ReadOnlyMessage = "this registry is ReadOnly: pushes, mounts and deletes are refused";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        // Routing matches literal segments case-insensitively, so must this: /V2/... reaches the same endpoints.
+        if (!request.Path.StartsWithSegments("/v2", StringComparison.OrdinalIgnoreCase))
+        {
+            await next(context);
+            return;
+        }
+
+        var requirement = AccessRequirement.For(request.Method, request.Path.Value ?? "/v2", key => request.Query[key]);
+        var policy = policies.Current;
+        if (!policy.Enabled)
+        {
+            RefuseWriteWhenReadOnly(policy, requirement);
+            await next(context);
+            return;
+        }
+
+        var (identity, tokenAccess) = Authenticate(context, policy, requirement);
+        if (identity is null || (identity.IsAnonymous && !AnonymousSuffices(identity, requirement)))
+        {
+            throw Challenge(context, requirement, null, "authentication required");
+        }
+
+        RefuseWriteWhenReadOnly(policy, requirement);
+        foreach (var need in requirement.Needs)
+        {
+            if (identity.Permissions.Allows(need.Repository, need.Action))
+            {
+                if (tokenAccess is not null && !RegistryAuthenticator.TokenCovers(tokenAccess, need.Repository, need.Action))
+                {
+                    // The caller may do this, but the bearer token was issued for less: ask for a new one.
+                    throw Challenge(context, requirement, "insufficient_scope", "the access token does not cover this request");
+                }
+
+                continue;
+            }
+
+            Log.Denied(logger, identity.Subject ?? "anonymous", need.Action, need.Repository);
+            throw new OciException(OciErrorCode.Denied, $"requested access to the resource is denied: {need.Action} on repository '{need.Repository}'");
+        }
+
+        context.Features.Set<IRepositoryAccessFeature>(new RepositoryAccessFeature(identity));
+        await next(context);
+    }
+
+    private static void RefuseWriteWhenReadOnly(AuthPolicy policy, AccessRequirement requirement)
+    {
+        if (policy.IsReadOnly && requirement.IsClientWrite)
+        {
+            throw new OciException(OciErrorCode.Unsupported, ReadOnlyMessage);
+        }
+    }
+
+    /// <summary>Anonymous callers may read repositories (and see 404/405 for unknown routes); never the base or catalog.</summary>
+    private static bool AnonymousSuffices(RegistryIdentity anonymous, AccessRequirement requirement) => requirement.Kind switch
+    {
+        AccessKind.Repository => requirement.Needs.All(n => anonymous.Permissions.Allows(n.Repository, n.Action)),
+        AccessKind.Unknown => true,
+        _ => false,
+    };
+
+    private (RegistryIdentity? Identity, IReadOnlyList<TokenAccess>? TokenAccess) Authenticate(HttpContext context, AuthPolicy policy, AccessRequirement requirement)
+    {
+        string header = context.Request.Headers.Authorization.ToString();
+        if (string.IsNullOrEmpty(header))
+        {
+            return (policy.AnonymousPull ? RegistryIdentity.Anonymous : null, null);
+        }
+
+        var address = SourceAddress(context);
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            ThrowIfBlocked(address, null);
+            var token = header["Bearer ".Length..].Trim();
+            if (tokens.TryValidate(token, TokenUse.Access, out var claims))
+            {
+                var identity = policy.Reconfirm(claims, time.GetUtcNow());
+                if (identity is not null)
+                {
+                    return (identity, claims.Access);
+                }
+            }
+
+            throw Challenge(context, requirement, "invalid_token", "the access token is invalid or expired");
+        }
+
+        if (RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
+        {
+            ThrowIfBlocked(address, user);
+            var identity = authenticator.CheckPassword(policy, user, password);
+            if (identity is not null)
+            {
+                return (identity, null);
+            }
+
+            limiter.RecordFailure(address, user);
+            Log.LoginFailed(logger, user, address);
+            throw Challenge(context, requirement, null, "authentication failed: unknown name, wrong password, or a disabled or expired token");
+        }
+
+        ThrowIfBlocked(address, null);
+        limiter.RecordFailure(address, null);
+        throw Challenge(context, requirement, null, "unsupported Authorization scheme; use Basic or Bearer");
+    }
+
+    private void ThrowIfBlocked(string address, string? user)
+    {
+        if (limiter.IsBlocked(address, user, out var retryAfter))
+        {
+            Log.RateLimited(logger, address);
+            throw TooManyRequests(retryAfter);
+        }
+    }
+
+    internal static string SourceAddress(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+
+    internal static OciException TooManyRequests(TimeSpan retryAfter)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        var error = new OciException(OciErrorCode.TooManyRequests, $"too many failed logins from this address; retry in {seconds} s");
+        error.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
+        return error;
+    }
+
+    private static OciException Challenge(HttpContext context, AccessRequirement requirement, string? error, string message)
+    {
+        var request = context.Request;
+        var service = request.Host.Value ?? "registry";
+        var challenge = $"Bearer realm=\"{request.Scheme}://{service}/oauth2/token\",service=\"{service}\"";
+        var scope = ChallengeScope(requirement);
+        if (scope is not null)
+        {
+            challenge += $",scope=\"{scope}\"";
+        }
+
+        if (error is not null)
+        {
+            challenge += $",error=\"{error}\"";
+        }
+
+        var exception = new OciException(OciErrorCode.Unauthorized, message);
+        exception.Headers["WWW-Authenticate"] = challenge;
+        return exception;
+    }
+
+    /// <summary>The Docker scope a client should ask the token endpoint for to make this request.</summary>
+    internal static string? ChallengeScope(AccessRequirement requirement)
+    {
+        switch (requirement.Kind)
+        {
+            case AccessKind.Catalog:
+                return "registry:catalog:*";
+            case AccessKind.Repository:
+                // Several scopes are space separated (a mount also needs pull on its source).
+                return string.Join(' ', requirement.Needs.Select(need => $"repository:{need.Repository}:{need.Action switch
+                {
+                    RegistryActions.ContentWrite or RegistryActions.MetadataWrite => "pull,push",
+                    RegistryActions.ContentDelete => "delete",
+                    _ => "pull",
+                }}"));
+            default:
+                return null;
+        }
+    }
+
+    private sealed class RepositoryAccessFeature(RegistryIdentity identity) : IRepositoryAccessFeature
+    {
+        public string? Subject => identity.Subject;
+
+        public bool Can(string repository, string action) => identity.Permissions.Allows(repository, action);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Login failed for '{User}' from {Address}")]
+        public static partial void LoginFailed(ILogger logger, string user, string address);
+
+        [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "Too many failed logins from {Address}; refusing its attempts for now")]
+        public static partial void RateLimited(ILogger logger, string address);
+
+        [LoggerMessage(EventId = 502, Level = LogLevel.Information, Message = "Denied {Action} on '{Repository}' to '{Subject}'")]
+        public static partial void Denied(ILogger logger, string subject, string action, string repository);
+    }
+}

@@ -1,0 +1,177 @@
+using System.Globalization;
+using ConnectedRegistry.Distribution;
+using Microsoft.Extensions.Primitives;
+
+namespace ConnectedRegistry.Auth;
+
+/// <summary>
+/// The Docker token endpoint at <c>/oauth2/token</c>:
+/// <list type="bullet">
+/// <item><c>GET ?service=…&amp;scope=…[&amp;scope=…][&amp;offline_token=true]</c> with Basic credentials
+/// (or none, for an anonymous token when anonymous pull is on) → <c>{token, access_token, expires_in, issued_at[, refresh_token]}</c>;</item>
+/// <item><c>POST</c> form <c>grant_type=password</c> (username, password) or <c>grant_type=refresh_token</c>
+/// (refresh_token), with service and scope (space separated) → <c>{access_token, token, expires_in, issued_at, scope, refresh_token}</c>.</item>
+/// </list>
+/// Tokens carry the intersection of the requested scopes and the identity's permissions.
+/// </summary>
+public static partial class TokenEndpoint
+{
+    public const string Path = "/oauth2/token";
+
+    public static IEndpointRouteBuilder MapTokenEndpoint(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet(Path, HandleGet);
+        endpoints.MapPost(Path, HandlePostAsync);
+        return endpoints;
+    }
+
+    private static IResult HandleGet(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, LoginRateLimiter limiter, AuthOptions options, ILoggerFactory loggers)
+    {
+        var request = context.Request;
+        var policy = policies.Current;
+        var header = request.Headers.Authorization.ToString();
+        RegistryIdentity identity;
+        if (!policy.Enabled)
+        {
+            identity = RegistryIdentity.Anonymous;
+        }
+        else if (string.IsNullOrEmpty(header))
+        {
+            identity = policy.AnonymousPull ? RegistryIdentity.Anonymous : throw BasicChallenge(context, "credentials required");
+        }
+        else
+        {
+            var address = RegistryAuthMiddleware.SourceAddress(context);
+            if (!RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
+            {
+                ThrowIfBlocked(limiter, address, null, loggers);
+                limiter.RecordFailure(address, null);
+                throw BasicChallenge(context, "the token endpoint takes Basic credentials");
+            }
+
+            ThrowIfBlocked(limiter, address, user, loggers);
+            identity = authenticator.CheckPassword(policy, user, password) ?? throw Failed(context, limiter, address, user, loggers);
+        }
+
+        var offline = string.Equals(request.Query["offline_token"], "true", StringComparison.OrdinalIgnoreCase);
+        return Issue(context, tokens, options, identity, !policy.Enabled, request.Query["scope"], request.Query["service"], withRefresh: offline && !identity.IsAnonymous, existingRefresh: null, oauth: false);
+    }
+
+    private static async Task<IResult> HandlePostAsync(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, LoginRateLimiter limiter, AuthOptions options, TimeProvider time, ILoggerFactory loggers)
+    {
+        var request = context.Request;
+        if (!request.HasFormContentType)
+        {
+            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the token endpoint takes an application/x-www-form-urlencoded body");
+        }
+
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (InvalidDataException)
+        {
+            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the form body is malformed or too large");
+        }
+
+        var policy = policies.Current;
+        var address = RegistryAuthMiddleware.SourceAddress(context);
+        var grantType = form["grant_type"].ToString();
+        RegistryIdentity identity;
+        string? existingRefresh = null;
+        switch (grantType)
+        {
+            case "password":
+                var user = form["username"].ToString();
+                var password = form["password"].ToString();
+                if (!policy.Enabled)
+                {
+                    identity = RegistryIdentity.Anonymous;
+                    break;
+                }
+
+                ThrowIfBlocked(limiter, address, user, loggers);
+                identity = (user.Length > 0 ? authenticator.CheckPassword(policy, user, password) : null)
+                    ?? throw Failed(context, limiter, address, user, loggers);
+                break;
+            case "refresh_token":
+                ThrowIfBlocked(limiter, address, null, loggers);
+                existingRefresh = form["refresh_token"].ToString();
+                RegistryIdentity? confirmed = null;
+                if (tokens.TryValidate(existingRefresh, TokenUse.Refresh, out var claims))
+                {
+                    confirmed = policy.Reconfirm(claims, time.GetUtcNow());
+                }
+
+                identity = confirmed ?? throw Failed(context, limiter, address, null, loggers);
+                break;
+            default:
+                throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "unsupported grant_type: use password or refresh_token");
+        }
+
+        return Issue(context, tokens, options, identity, !policy.Enabled, form["scope"], form["service"], withRefresh: !identity.IsAnonymous, existingRefresh, oauth: true);
+    }
+
+    private static IResult Issue(HttpContext context, RegistryTokenService tokens, AuthOptions options, RegistryIdentity identity, bool open, StringValues scopes, StringValues service, bool withRefresh, string? existingRefresh, bool oauth)
+    {
+        var audience = service.ToString() is { Length: > 0 } s ? s : context.Request.Host.Value ?? "";
+        var subject = identity.Subject ?? "";
+        var access = RegistryAuthenticator.Grant(identity, open, scopes.Where(v => v is not null).Select(v => v!));
+        var claims = tokens.NewClaims(TokenUse.Access, subject, identity.Kind, identity.Fingerprint, audience, options.AccessTokenLifetime, access);
+        var accessToken = tokens.Issue(claims);
+        var issuedAt = DateTimeOffset.FromUnixTimeSeconds(claims.IssuedAt).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        var body = new Dictionary<string, object>
+        {
+            ["token"] = accessToken,
+            ["access_token"] = accessToken,
+            ["expires_in"] = (int)options.AccessTokenLifetime.TotalSeconds,
+            ["issued_at"] = issuedAt,
+        };
+        if (oauth)
+        {
+            body["scope"] = string.Join(' ', access.Select(a => $"{a.Type}:{a.Name}:{string.Join(',', a.Actions)}"));
+        }
+
+        if (withRefresh)
+        {
+            body["refresh_token"] = existingRefresh ?? tokens.Issue(tokens.NewClaims(TokenUse.Refresh, subject, identity.Kind, identity.Fingerprint, audience, options.RefreshTokenLifetime, []));
+        }
+
+        context.Response.Headers.CacheControl = "no-store";
+        return Results.Json(body);
+    }
+
+    private static void ThrowIfBlocked(LoginRateLimiter limiter, string address, string? user, ILoggerFactory loggers)
+    {
+        if (limiter.IsBlocked(address, user, out var retryAfter))
+        {
+            Log.RateLimited(loggers.CreateLogger(typeof(TokenEndpoint)), address);
+            throw RegistryAuthMiddleware.TooManyRequests(retryAfter);
+        }
+    }
+
+    /// <summary><paramref name="user"/> is null for a refresh token.</summary>
+    private static OciException Failed(HttpContext context, LoginRateLimiter limiter, string address, string? user, ILoggerFactory loggers)
+    {
+        limiter.RecordFailure(address, user);
+        Log.LoginFailed(loggers.CreateLogger(typeof(TokenEndpoint)), user ?? "(refresh token)", address);
+        return BasicChallenge(context, "authentication failed: unknown name, wrong password, or a disabled or expired token");
+    }
+
+    private static OciException BasicChallenge(HttpContext context, string message)
+    {
+        var exception = new OciException(OciErrorCode.Unauthorized, message);
+        exception.Headers["WWW-Authenticate"] = $"Basic realm=\"{context.Request.Host.Value ?? "registry"}\"";
+        return exception;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 510, Level = LogLevel.Information, Message = "Token request failed for '{User}' from {Address}")]
+        public static partial void LoginFailed(ILogger logger, string user, string address);
+
+        [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Too many failed logins from {Address}; refusing its token requests for now")]
+        public static partial void RateLimited(ILogger logger, string address);
+    }
+}

@@ -1,0 +1,103 @@
+using ConnectedRegistry.Auth;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ConnectedRegistry.Tests.Auth;
+
+public class PasswordHasherTests
+{
+    [Fact]
+    public void Hash_is_self_describing_pbkdf2_with_at_least_100k_iterations()
+    {
+        var hash = PasswordHasher.Hash("s3cret");
+        var parts = hash.Split('$');
+        Assert.Equal(4, parts.Length);
+        Assert.Equal("pbkdf2-sha256", parts[0]);
+        Assert.True(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) >= 100_000);
+        Assert.Equal(16, Convert.FromBase64String(parts[2]).Length);
+        Assert.Equal(32, Convert.FromBase64String(parts[3]).Length);
+    }
+
+    [Fact]
+    public void Right_password_verifies_and_wrong_one_does_not()
+    {
+        var hash = PasswordHasher.Hash("correct horse");
+        Assert.True(PasswordHasher.Verify("correct horse", hash));
+        Assert.False(PasswordHasher.Verify("correct hors", hash));
+        Assert.False(PasswordHasher.Verify("", hash));
+    }
+
+    [Fact]
+    public void Same_password_gets_a_different_salt_each_time()
+    {
+        Assert.NotEqual(PasswordHasher.Hash("same"), PasswordHasher.Hash("same"));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("plaintext")]
+    [InlineData("sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")]
+    [InlineData("pbkdf2-sha256$99$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")]
+    [InlineData("pbkdf2-sha256$999999999$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")]
+    [InlineData("pbkdf2-sha256$100000$not-base64!$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")]
+    [InlineData("pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==")]
+    public void Malformed_hashes_never_verify_and_never_throw(string? stored)
+    {
+        Assert.False(PasswordHasher.IsWellFormed(stored));
+        Assert.False(PasswordHasher.Verify("anything", stored));
+    }
+
+    [Fact]
+    public void Changing_the_iteration_count_of_a_hash_breaks_it()
+    {
+        var hash = PasswordHasher.Hash("pw");
+        var parts = hash.Split('$');
+        var tampered = $"{parts[0]}$150000${parts[2]}${parts[3]}";
+        Assert.True(PasswordHasher.IsWellFormed(tampered));
+        Assert.False(PasswordHasher.Verify("pw", tampered));
+    }
+
+    [Fact]
+    public void Verifier_runs_the_kdf_once_for_repeated_successful_logins_until_the_cache_expires()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var options = new AuthOptions();
+        var verifier = new CredentialVerifier(time, options);
+        var hash = PasswordHasher.Hash("pw");
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.True(verifier.Verify("puller", "pw", hash));
+        }
+
+        Assert.Equal(1, verifier.KdfRuns);
+
+        time.Advance(options.VerificationCacheLifetime + TimeSpan.FromSeconds(1));
+        Assert.True(verifier.Verify("puller", "pw", hash));
+        Assert.Equal(2, verifier.KdfRuns);
+    }
+
+    [Fact]
+    public void Verifier_never_caches_failures_and_keys_the_cache_on_name_password_and_hash()
+    {
+        var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions());
+        var hash = PasswordHasher.Hash("pw");
+        Assert.True(verifier.Verify("puller", "pw", hash));
+        Assert.False(verifier.Verify("puller", "wrong", hash));
+        Assert.False(verifier.Verify("puller", "wrong", hash));
+        Assert.Equal(3, verifier.KdfRuns);
+
+        // Another name, or the same password against a rotated hash, is a new check.
+        Assert.True(verifier.Verify("other", "pw", hash));
+        Assert.False(verifier.Verify("puller", "pw", PasswordHasher.Hash("new")));
+        Assert.Equal(5, verifier.KdfRuns);
+    }
+
+    [Fact]
+    public void Verifier_spends_a_kdf_run_on_unknown_names_too()
+    {
+        var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions());
+        Assert.False(verifier.Verify("nobody", "pw", null));
+        Assert.Equal(1, verifier.KdfRuns);
+    }
+}

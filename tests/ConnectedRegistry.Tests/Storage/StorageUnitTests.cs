@@ -1,0 +1,88 @@
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
+using Microsoft.Extensions.Configuration;
+
+namespace ConnectedRegistry.Tests.Storage;
+
+public class DataLayoutTests
+{
+    [Fact]
+    public void Blob_paths_are_sharded_by_the_first_two_hex_characters()
+    {
+        var layout = new DataLayout(Path.Combine(Path.GetTempPath(), "layout-test"));
+        var digest = Digest.Compute("hello"u8);
+
+        var path = layout.BlobPath(digest);
+
+        Assert.Equal(Path.Combine(layout.Root, "blobs", "sha256", digest.Hex[..2], digest.Hex), path);
+    }
+
+    [Theory]
+    [InlineData("0123456789abcdef0123456789abcdef", true)]
+    [InlineData("0123456789ABCDEF0123456789abcdef", false)]
+    [InlineData("../../../../etc/passwd00000000000", false)]
+    [InlineData("0123456789abcdef", false)]
+    [InlineData(null, false)]
+    public void Only_plain_hex_session_ids_become_paths(string? id, bool valid)
+    {
+        Assert.Equal(valid, DataLayout.IsValidSessionId(id));
+        if (!valid && id is not null)
+        {
+            Assert.Throws<ArgumentException>(() => new DataLayout(Path.GetTempPath()).UploadDirectory(id));
+        }
+    }
+}
+
+public class StorageOptionsTests
+{
+    [Fact]
+    public void Defaults_apply_when_nothing_is_configured()
+    {
+        var options = StorageOptions.FromConfiguration(new ConfigurationBuilder().Build());
+
+        Assert.Equal(TimeSpan.FromDays(1), options.UploadMaxAge);
+        Assert.Equal(TimeSpan.FromHours(1), options.GarbageCollectionGrace);
+    }
+
+    [Fact]
+    public void Command_line_keys_and_environment_names_are_read()
+    {
+        var options = StorageOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["upload-max-age"] = "02:00:00",
+            ["REGISTRY_GC_GRACE"] = "00:00:30",
+        }).Build());
+
+        Assert.Equal(TimeSpan.FromHours(2), options.UploadMaxAge);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.GarbageCollectionGrace);
+    }
+
+    [Fact]
+    public void Invalid_values_are_refused_at_start_up()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["gc-grace"] = "soon" }).Build();
+
+        Assert.Throws<InvalidOperationException>(() => StorageOptions.FromConfiguration(configuration));
+    }
+}
+
+public class GarbageCollectionScheduleTests
+{
+    [Fact]
+    public void Next_occurrence_follows_the_cron_expression_in_utc()
+    {
+        var from = new DateTimeOffset(2026, 3, 1, 2, 59, 0, TimeSpan.Zero);
+
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), GarbageCollectionScheduler.NextOccurrence("0 3 * * *", from));
+        Assert.Equal(new DateTimeOffset(2026, 3, 2, 3, 0, 0, TimeSpan.Zero), GarbageCollectionScheduler.NextOccurrence("0 3 * * *", from.AddMinutes(1)));
+    }
+
+    [Theory]
+    [InlineData("not cron")]
+    [InlineData("61 * * * *")]
+    [InlineData("* * * * * *")]
+    public void Invalid_schedules_plan_nothing(string schedule)
+    {
+        Assert.Null(GarbageCollectionScheduler.NextOccurrence(schedule, DateTimeOffset.UtcNow));
+    }
+}
