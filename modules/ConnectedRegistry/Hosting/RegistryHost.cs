@@ -2,6 +2,7 @@ using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -48,6 +49,7 @@ public static partial class RegistryHost
         builder.AddRegistryCore();
         builder.AddRegistryAuth();
         builder.AddParentSync();
+        builder.AddModuleTwin();
         configure?.Invoke(builder);
 
         var app = builder.Build();

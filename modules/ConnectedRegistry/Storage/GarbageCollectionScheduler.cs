@@ -66,7 +66,7 @@ public sealed partial class GarbageCollectionScheduler : BackgroundService
                     continue;
                 }
 
-                var wait = next - now;
+                var wait = next - _time.GetUtcNow();
                 if (wait > TimeSpan.FromDays(1))
                 {
                     // Task.Delay has an upper bound; wake daily and plan again.

@@ -101,6 +101,9 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         try
         {
             var sessions = await _uploads.PurgeAsync(_options.UploadMaxAge, cancellationToken);
+
+            // A staging file lives for the length of one request; one an hour old was abandoned.
+            _store.Blobs.PurgeStaging(TimeSpan.FromHours(1), DateTime.UtcNow);
             var partials = 0;
             if (Directory.Exists(_store.Layout.PartialDirectory))
             {

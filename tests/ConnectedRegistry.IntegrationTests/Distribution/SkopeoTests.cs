@@ -47,6 +47,22 @@ public sealed class SkopeoTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Skopeo_pushes_a_docker_schema2_manifest_it_converted_itself()
+    {
+        var image = TestContent.Image("skopeo-convert", layers: 1, layerSize: 50_000);
+        var source = new OciLayout(Path.Combine(_work, "src"));
+        source.AddImage(image, "v1");
+
+        await Skopeo.CopyAsync($"oci:{source.Directory}:v1", $"docker://{_registry.HostPort}/converted:v1", preserveDigests: false, extraArgs: ["--format", "v2s2"]);
+
+        var raw = await Skopeo.InspectRawAsync($"docker://{_registry.HostPort}/converted:v1");
+        Assert.Equal(MediaTypes.DockerManifest, (string)JObject.Parse(System.Text.Encoding.UTF8.GetString(raw))["mediaType"]!);
+        var get = await _registry.Client.GetAsync("/v2/converted/manifests/v1");
+        Assert.Equal(MediaTypes.DockerManifest, get.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(raw, await get.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
     public async Task Docker_schema2_image_round_trips()
     {
         var image = TestContent.Image("skopeo-docker", mediaType: MediaTypes.DockerManifest);

@@ -40,6 +40,17 @@ public sealed class RegistryInstance : IAsyncDisposable
             args.AddRange(extraArgs);
         }
 
+        // Standalone twin files live in the instance's own data folder unless a test names them.
+        if (!args.Contains("--desired"))
+        {
+            args.AddRange(["--desired", Path.Combine(dataRoot, "twin", "desired.json")]);
+        }
+
+        if (!args.Contains("--reported"))
+        {
+            args.AddRange(["--reported", Path.Combine(dataRoot, "twin", "reported.json")]);
+        }
+
         var app = RegistryHost.Build([.. args], builder =>
         {
             builder.Logging.SetMinimumLevel(LogLevel.Warning);

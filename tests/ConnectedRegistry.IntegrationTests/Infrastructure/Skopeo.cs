@@ -47,9 +47,10 @@ public static class Skopeo
     }
 
     /// <summary>Copies between any two skopeo transports (oci:DIR:tag, docker://host/repo:tag), TLS verification off.</summary>
-    public static Task<string> CopyAsync(string source, string destination, bool all = false, bool preserveDigests = true)
+    public static Task<string> CopyAsync(string source, string destination, bool all = false, bool preserveDigests = true, IEnumerable<string>? extraArgs = null)
     {
         var args = new List<string> { "copy", "--src-tls-verify=false", "--dest-tls-verify=false" };
+        args.AddRange(extraArgs ?? []);
         if (all)
         {
             args.Add("--all");

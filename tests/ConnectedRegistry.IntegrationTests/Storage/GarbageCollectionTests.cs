@@ -142,6 +142,7 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         var scheduler = Services.GetRequiredService<GarbageCollectionScheduler>();
         await WaitUntilAsync(() => scheduler.NextRun is { } next && next > now);
         Assert.Equal(new DateTimeOffset(at.Year, at.Month, at.Day, at.Hour, at.Minute, 0, TimeSpan.Zero), scheduler.NextRun);
+        await Task.Delay(200); // let the scheduler arm its timer on the fake clock before the clock moves
 
         _time.Advance(TimeSpan.FromMinutes(5));
         await Task.Delay(200);
@@ -180,8 +181,7 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         await Client.PushBlobAsync("gc/stats-orphan", orphan);
         var expectedBytes = image.Blobs.Sum(b => b.Size) + orphan.Size;
 
-        _time.Advance(TimeSpan.FromSeconds(31));
-        await WaitUntilAsync(() => state.Snapshot().Storage.Blobs == 4);
+        await WaitUntilAsync(() => state.Snapshot().Storage.Blobs == 4, () => _time.Advance(TimeSpan.FromSeconds(31)));
         var storage = state.Snapshot().Storage;
         Assert.Equal(expectedBytes, storage.UsedBytes);
         Assert.Equal(1, storage.Repositories);
@@ -202,10 +202,11 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         store.Apply(store.Current with { GarbageCollection = gc });
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    private static async Task WaitUntilAsync(Func<bool> condition, Action? step = null)
     {
         for (var i = 0; i < 100 && !condition(); i++)
         {
+            step?.Invoke();
             await Task.Delay(50);
         }
 

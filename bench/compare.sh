@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the shared skopeo benchmark harness against docker-registry (the anchor) and against this
+# registry, in the same run on the same machine, and prints the ratios (ours / anchor).
+#
+#   bench/compare.sh            # defaults: BIG_LAYER_MB=1024, 3 repeats (about 10 minutes on 2 cores)
+#   BIG_LAYER_MB=256 REPEAT=1 bench/compare.sh   # a quick look
+#
+# env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300],
+#      PORT_OURS [5301], BASE [a fresh temporary folder], plus every size variable of the harness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BENCH_DIR="${BENCH_DIR:-$ROOT/../shared/bench}"
+PORT_ANCHOR="${PORT_ANCHOR:-5300}"
+PORT_OURS="${PORT_OURS:-5301}"
+BASE="${BASE:-$(mktemp -d)}"
+mkdir -p "$BASE"
+[[ -x "$BENCH_DIR/registry-bench.sh" ]] || { echo "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
+command -v docker-registry >/dev/null || { echo "apt-get install docker-registry skopeo" >&2; exit 1; }
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+wait_up() { # PORT PID LOG
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "nothing listening on 127.0.0.1:$1" >&2; exit 1
+}
+
+dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
+OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+
+# The anchor: CNCF distribution with the filesystem driver, as the harness's baseline runner sets it up.
+mkdir -p "$BASE/anchor-data"
+cat > "$BASE/anchor.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: $BASE/anchor-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$PORT_ANCHOR
+  secret: regbench-not-a-secret
+YML
+
+run_one() { # NAME PORT CMD... : start a fresh process, run the harness, stop it
+  local name=$1 port=$2; shift 2
+  "$@" > "$BASE/$name.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_up "$port" "$pid" "$BASE/$name.log"
+  "$BENCH_DIR/registry-bench.sh" "127.0.0.1:$port" --pid "$pid" --phases "${PHASES:-push,pull,small,parallel,latency}" \
+    --label "$name" --json-out "$BASE/$name.json" > "$BASE/$name.txt"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run_one anchor "$PORT_ANCHOR" docker-registry serve "$BASE/anchor.yml"
+run_one ours "$PORT_OURS" dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours-data" \
+  --desired "$BASE/desired.json" --reported "$BASE/reported.json" --Logging:LogLevel:Default=Warning
+
+python3 - "$BASE/anchor.json" "$BASE/ours.json" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))["metrics"]; o = json.load(open(sys.argv[2]))["metrics"]
+higher = {"push_big_MBps", "pull_big_MBps", "raw_get_big_MBps", "small_push_images_per_s", "small_push_MBps",
+          "par_pull_aggregate_MBps", "par_raw_get_aggregate_MBps"}
+print(f"{'metric':34} {'anchor':>12} {'ours':>12} {'ours/anchor':>12}  better")
+for k in sorted(set(a) & set(o)):
+    av, ov = a[k]["median"], o[k]["median"]
+    if not isinstance(av, (int, float)) or not isinstance(ov, (int, float)) or av == 0:
+        continue
+    better = "higher" if k in higher else ("lower" if k.endswith(("_s", "_ms_p50", "_ms_p99", "_kb")) else "")
+    print(f"{k:34} {av:12.2f} {ov:12.2f} {ov/av:12.2f}  {better}")
+PY
+echo "raw results in $BASE" >&2

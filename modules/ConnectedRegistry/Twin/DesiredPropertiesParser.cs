@@ -1,0 +1,580 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using System.Xml;
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Oci;
+using Cronos;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Twin;
+
+/// <summary>The outcome of parsing desired properties: settings when valid, else every reason it is not.</summary>
+public sealed record DesiredParseResult(RegistrySettings? Settings, IReadOnlyList<string> Errors, LogLevel? ExplicitLogLevel)
+{
+    public bool IsValid => Settings is not null;
+}
+
+/// <summary>
+/// Desired properties (schema 1.x) → <see cref="RegistrySettings"/>. Validates every field and collects
+/// every error (as edgeHub's config parser does) so an operator fixes a twin in one go. Error messages
+/// name the field by its JSON path and never repeat a secret (password hashes are not echoed).
+/// Unknown members are ignored so that a newer minor schema still applies.
+/// </summary>
+public static partial class DesiredPropertiesParser
+{
+    public const int SupportedMajorVersion = 1;
+    public const int MaxClientTokens = 20;
+    public const int MaxScopeMapPermissions = 500;
+    public const int MinNameLength = 5;
+    public const int MaxNameLength = 40;
+
+    public static readonly TimeSpan MinWindow = TimeSpan.FromHours(1);
+    public static readonly TimeSpan MaxWindow = TimeSpan.FromDays(7);
+    public static readonly TimeSpan MinMessageTtl = TimeSpan.FromDays(1);
+    public static readonly TimeSpan MaxMessageTtl = TimeSpan.FromDays(90);
+
+    private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_-]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex RegistryNameRegex();
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TokenNameRegex();
+
+    /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
+    public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
+
+    /// <summary>
+    /// Parses a whole desired document (service <c>$</c>-members are ignored). <paramref name="environment"/>
+    /// resolves <c>$IOTEDGE_PARENTHOSTNAME</c> (or <c>$upstream</c>) in <c>parent.endpoint</c>, so a lower-layer
+    /// deployment can name its parent device without knowing its host name.
+    /// </summary>
+    public static DesiredParseResult Parse(JObject desired, Func<string, string?>? environment = null)
+    {
+        var doc = JsonMergePatch.WithoutMetadata(desired);
+        var errors = new List<string>();
+
+        var schemaVersion = "1.0";
+        if (doc.TryGetValue("schemaVersion", out var schemaToken))
+        {
+            schemaVersion = schemaToken.Type == JTokenType.String ? schemaToken.Value<string>()! : schemaToken.ToString();
+            if (!TryMajor(schemaVersion, out var major))
+            {
+                return Reject($"schemaVersion '{schemaVersion}' is not a version (expected for example '1.0')");
+            }
+
+            if (major != SupportedMajorVersion)
+            {
+                return Reject($"schemaVersion '{schemaVersion}' is not supported (this module reads {SupportedMajorVersion}.x)");
+            }
+        }
+
+        string? name = null;
+        if (Str(doc, "name", "name", errors) is { } nameValue)
+        {
+            if (nameValue.Length < MinNameLength || nameValue.Length > MaxNameLength || !RegistryNameRegex().IsMatch(nameValue))
+            {
+                errors.Add($"name '{Shorten(nameValue)}' must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
+            }
+            else
+            {
+                name = nameValue;
+            }
+        }
+
+        var mode = ParseMode(doc, "mode", "mode", RegistryMode.ReadWrite, errors);
+        var parent = ParseParent(doc, environment, errors);
+        var sync = ParseSync(doc, errors);
+        var tokens = ParseClientTokens(doc, errors);
+        var children = ParseChildren(doc, mode, errors);
+        var gc = ParseGarbageCollection(doc, errors);
+
+        var anonymousPull = false;
+        if (doc.TryGetValue("anonymousPull", out var anonymous) && anonymous.Type != JTokenType.Null)
+        {
+            if (anonymous.Type == JTokenType.Boolean)
+            {
+                anonymousPull = anonymous.Value<bool>();
+            }
+            else
+            {
+                errors.Add("anonymousPull must be true or false");
+            }
+        }
+
+        LogLevel? explicitLevel = null;
+        if (Str(doc, "logLevel", "logLevel", errors) is { } level)
+        {
+            var known = LogLevels.FirstOrDefault(l => string.Equals(l, level, StringComparison.OrdinalIgnoreCase));
+            if (known is null)
+            {
+                errors.Add($"logLevel '{Shorten(level)}' must be one of {string.Join(", ", LogLevels)}");
+            }
+            else
+            {
+                explicitLevel = Enum.Parse<LogLevel>(known);
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return new DesiredParseResult(null, errors, null);
+        }
+
+        var settings = new RegistrySettings
+        {
+            SchemaVersion = schemaVersion,
+            Name = name,
+            Mode = mode,
+            Parent = parent,
+            Sync = sync,
+            ClientTokens = tokens,
+            Children = children,
+            GarbageCollection = gc,
+            AnonymousPull = anonymousPull,
+            LogLevel = explicitLevel?.ToString() ?? RegistrySettings.Default.LogLevel,
+        };
+        return new DesiredParseResult(settings, [], explicitLevel);
+
+        static DesiredParseResult Reject(string error) => new(null, [error], null);
+    }
+
+    private static bool TryMajor(string version, out int major)
+    {
+        var dot = version.IndexOf('.', StringComparison.Ordinal);
+        var head = dot < 0 ? version : version[..dot];
+        return int.TryParse(head, NumberStyles.None, CultureInfo.InvariantCulture, out major);
+    }
+
+    private static RegistryMode ParseMode(JObject owner, string member, string path, RegistryMode fallback, List<string> errors)
+    {
+        var value = Str(owner, member, path, errors);
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        if (string.Equals(value, nameof(RegistryMode.ReadWrite), StringComparison.OrdinalIgnoreCase))
+        {
+            return RegistryMode.ReadWrite;
+        }
+
+        if (string.Equals(value, nameof(RegistryMode.ReadOnly), StringComparison.OrdinalIgnoreCase))
+        {
+            return RegistryMode.ReadOnly;
+        }
+
+        errors.Add($"{path} '{Shorten(value)}' must be ReadWrite or ReadOnly");
+        return fallback;
+    }
+
+    private static ParentSettings? ParseParent(JObject doc, Func<string, string?>? environment, List<string> errors)
+    {
+        if (Obj(doc, "parent", "parent", errors) is not { } parent)
+        {
+            return null;
+        }
+
+        Uri? endpoint = null;
+        var text = Str(parent, "endpoint", "parent.endpoint", errors);
+        var placeholder = text is null ? null : ParentHostPlaceholders.FirstOrDefault(p => text.Contains(p, StringComparison.Ordinal));
+        if (placeholder is not null)
+        {
+            var parentHost = environment?.Invoke("IOTEDGE_PARENTHOSTNAME");
+            if (string.IsNullOrWhiteSpace(parentHost))
+            {
+                errors.Add($"parent.endpoint uses {placeholder} but IOTEDGE_PARENTHOSTNAME is not set (the device is not a nested IoT Edge device)");
+                text = null;
+                placeholder = "reported";
+            }
+            else
+            {
+                text = text!.Replace(placeholder, parentHost.Trim(), StringComparison.Ordinal);
+            }
+        }
+
+        if (text is null)
+        {
+            if (placeholder is null)
+            {
+                errors.Add("parent.endpoint is required when parent is set");
+            }
+        }
+        else if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || string.IsNullOrEmpty(uri.Host))
+        {
+            errors.Add("parent.endpoint must be an absolute http or https URL");
+        }
+        else if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            // Never echo it: the user info may hold a password.
+            errors.Add("parent.endpoint must not contain credentials (the sync token password comes from the environment)");
+        }
+        else
+        {
+            endpoint = uri;
+        }
+
+        var tokenName = Str(parent, "syncTokenName", "parent.syncTokenName", errors);
+        if (tokenName is not null && !TokenNameRegex().IsMatch(tokenName))
+        {
+            errors.Add($"parent.syncTokenName '{Shorten(tokenName)}' must be 1 to 50 letters, digits, '-' or '_'");
+        }
+
+        return endpoint is null ? null : new ParentSettings { Endpoint = endpoint, SyncTokenName = tokenName };
+    }
+
+    private static SyncSettings ParseSync(JObject doc, List<string> errors)
+    {
+        var defaults = new SyncSettings();
+        if (Obj(doc, "sync", "sync", errors) is not { } sync)
+        {
+            return defaults;
+        }
+
+        var schedule = Str(sync, "schedule", "sync.schedule", errors) ?? defaults.Schedule;
+        if (!IsCron(schedule))
+        {
+            errors.Add($"sync.schedule '{Shorten(schedule)}' is not a valid 5-field cron expression");
+        }
+
+        var window = Duration(sync, "window", "sync.window", MinWindow, MaxWindow, "PT1H", "P7D", errors);
+        var ttl = Duration(sync, "messageTtl", "sync.messageTtl", MinMessageTtl, MaxMessageTtl, "P1D", "P90D", errors) ?? defaults.MessageTtl;
+        var repositories = RepositoryList(sync, "repositories", "sync.repositories", errors);
+        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories };
+    }
+
+    private static Dictionary<string, ClientTokenSettings> ParseClientTokens(JObject doc, List<string> errors)
+    {
+        var result = new Dictionary<string, ClientTokenSettings>(StringComparer.Ordinal);
+        if (Obj(doc, "clientTokens", "clientTokens", errors) is not { } tokens)
+        {
+            return result;
+        }
+
+        var entries = tokens.Properties().Where(p => p.Value.Type != JTokenType.Null).ToList();
+        if (entries.Count > MaxClientTokens)
+        {
+            errors.Add($"clientTokens has {entries.Count} tokens; at most {MaxClientTokens} are allowed");
+        }
+
+        foreach (var entry in entries)
+        {
+            var path = $"clientTokens.{entry.Name}";
+            if (!TokenNameRegex().IsMatch(entry.Name))
+            {
+                errors.Add($"{path}: a token name must be 1 to 50 letters, digits, '-' or '_'");
+            }
+
+            if (entry.Value is not JObject token)
+            {
+                errors.Add($"{path} must be an object");
+                continue;
+            }
+
+            var hash = Str(token, "passwordHash", $"{path}.passwordHash", errors);
+            if (string.IsNullOrWhiteSpace(hash))
+            {
+                errors.Add($"{path}.passwordHash is required");
+            }
+
+            var scopeMap = ScopeMap(token, $"{path}.scopeMap", errors);
+            var enabled = true;
+            if (Str(token, "status", $"{path}.status", errors) is { } status)
+            {
+                if (string.Equals(status, "enabled", StringComparison.OrdinalIgnoreCase))
+                {
+                    enabled = true;
+                }
+                else if (string.Equals(status, "disabled", StringComparison.OrdinalIgnoreCase))
+                {
+                    enabled = false;
+                }
+                else
+                {
+                    errors.Add($"{path}.status '{Shorten(status)}' must be enabled or disabled");
+                }
+            }
+
+            DateTimeOffset? expiry = null;
+            if (token.TryGetValue("expiry", out var expiryToken) && expiryToken.Type != JTokenType.Null)
+            {
+                if (expiryToken.Type == JTokenType.String && DateTimeOffset.TryParse(expiryToken.Value<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+                {
+                    expiry = parsed;
+                }
+                else
+                {
+                    errors.Add($"{path}.expiry must be an ISO-8601 date and time");
+                }
+            }
+
+            if (!string.IsNullOrWhiteSpace(hash) && scopeMap is not null)
+            {
+                result[entry.Name] = new ClientTokenSettings { PasswordHash = hash, ScopeMap = scopeMap, Enabled = enabled, Expiry = expiry };
+            }
+        }
+
+        return result;
+    }
+
+    private static Dictionary<string, IReadOnlyList<string>>? ScopeMap(JObject token, string path, List<string> errors)
+    {
+        if (!token.TryGetValue("scopeMap", out var value) || value.Type == JTokenType.Null)
+        {
+            errors.Add($"{path} is required");
+            return null;
+        }
+
+        if (value is not JObject map)
+        {
+            errors.Add($"{path} must be an object of repository pattern to actions");
+            return null;
+        }
+
+        var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var entries = map.Properties().Where(p => p.Value.Type != JTokenType.Null).ToList();
+        if (entries.Count > MaxScopeMapPermissions)
+        {
+            errors.Add($"{path} has {entries.Count} repository permissions; at most {MaxScopeMapPermissions} are allowed");
+        }
+
+        var ok = true;
+        foreach (var entry in entries)
+        {
+            if (entry.Name != "*" && !IsRepositoryPattern(entry.Name))
+            {
+                errors.Add($"{path}: '{Shorten(entry.Name)}' is not a repository name, a 'prefix/*' wildcard or '*'");
+                ok = false;
+            }
+
+            if (entry.Value is not JArray actions || actions.Any(a => a.Type != JTokenType.String))
+            {
+                errors.Add($"{path}.{entry.Name} must be an array of action names");
+                ok = false;
+                continue;
+            }
+
+            var list = new List<string>();
+            foreach (var action in actions.Select(a => a.Value<string>()!))
+            {
+                if (!RegistryActions.All.Contains(action, StringComparer.Ordinal))
+                {
+                    errors.Add($"{path}.{entry.Name}: unknown action '{Shorten(action)}' (known: {string.Join(", ", RegistryActions.All)})");
+                    ok = false;
+                }
+                else if (!list.Contains(action, StringComparer.Ordinal))
+                {
+                    list.Add(action);
+                }
+            }
+
+            result[entry.Name] = list;
+        }
+
+        return ok ? result : null;
+    }
+
+    private static Dictionary<string, ChildRegistrySettings> ParseChildren(JObject doc, RegistryMode mode, List<string> errors)
+    {
+        var result = new Dictionary<string, ChildRegistrySettings>(StringComparer.Ordinal);
+        if (Obj(doc, "children", "children", errors) is not { } children)
+        {
+            return result;
+        }
+
+        foreach (var entry in children.Properties().Where(p => p.Value.Type != JTokenType.Null))
+        {
+            var path = $"children.{entry.Name}";
+            if (entry.Name.Length < MinNameLength || entry.Name.Length > MaxNameLength || !RegistryNameRegex().IsMatch(entry.Name))
+            {
+                errors.Add($"{path}: a child registry name must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
+            }
+
+            if (entry.Value is not JObject child)
+            {
+                errors.Add($"{path} must be an object");
+                continue;
+            }
+
+            var childMode = ParseMode(child, "mode", $"{path}.mode", RegistryMode.ReadOnly, errors);
+            if (mode == RegistryMode.ReadOnly && childMode != RegistryMode.ReadOnly)
+            {
+                errors.Add($"{path}.mode must be ReadOnly because this registry is ReadOnly");
+            }
+
+            var hash = Str(child, "syncTokenPasswordHash", $"{path}.syncTokenPasswordHash", errors);
+            if (string.IsNullOrWhiteSpace(hash))
+            {
+                errors.Add($"{path}.syncTokenPasswordHash is required");
+            }
+
+            var repositories = RepositoryList(child, "repositories", $"{path}.repositories", errors);
+            if (!string.IsNullOrWhiteSpace(hash))
+            {
+                result[entry.Name] = new ChildRegistrySettings { Mode = childMode, SyncTokenPasswordHash = hash, Repositories = repositories };
+            }
+        }
+
+        return result;
+    }
+
+    private static GarbageCollectionSettings ParseGarbageCollection(JObject doc, List<string> errors)
+    {
+        var defaults = new GarbageCollectionSettings();
+        if (Obj(doc, "garbageCollection", "garbageCollection", errors) is not { } gc)
+        {
+            return defaults;
+        }
+
+        var enabled = Bool(gc, "enabled", "garbageCollection.enabled", errors) ?? defaults.Enabled;
+        var schedule = Str(gc, "schedule", "garbageCollection.schedule", errors) ?? defaults.Schedule;
+        if (!IsCron(schedule))
+        {
+            errors.Add($"garbageCollection.schedule '{Shorten(schedule)}' is not a valid 5-field cron expression");
+        }
+
+        var untagged = Bool(gc, "deleteUntaggedManifests", "garbageCollection.deleteUntaggedManifests", errors) ?? defaults.DeleteUntaggedManifests;
+        return new GarbageCollectionSettings { Enabled = enabled, Schedule = schedule.Trim(), DeleteUntaggedManifests = untagged };
+    }
+
+    private static List<string> RepositoryList(JObject owner, string member, string path, List<string> errors)
+    {
+        var result = new List<string>();
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        {
+            return result;
+        }
+
+        if (value is not JArray array)
+        {
+            errors.Add($"{path} must be an array of repository names");
+            return result;
+        }
+
+        for (var i = 0; i < array.Count; i++)
+        {
+            var item = array[i];
+            if (item.Type != JTokenType.String || !IsRepositoryPattern(item.Value<string>()!))
+            {
+                errors.Add($"{path}[{i}] '{Shorten(item.ToString())}' is not a repository name or a 'prefix/*' wildcard");
+                continue;
+            }
+
+            if (!result.Contains(item.Value<string>()!, StringComparer.Ordinal))
+            {
+                result.Add(item.Value<string>()!);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>An exact repository name, or <c>prefix/*</c> where the prefix is a repository name.</summary>
+    public static bool IsRepositoryPattern(string value) =>
+        value.EndsWith("/*", StringComparison.Ordinal) ? RepositoryName.IsValid(value[..^2]) : RepositoryName.IsValid(value);
+
+    private static bool IsCron(string expression)
+    {
+        try
+        {
+            // Standard = exactly five fields (minute hour day month weekday).
+            CronExpression.Parse(expression.Trim(), CronFormat.Standard);
+            return true;
+        }
+        catch (CronFormatException)
+        {
+            return false;
+        }
+    }
+
+    private static TimeSpan? Duration(JObject owner, string member, string path, TimeSpan min, TimeSpan max, string minText, string maxText, List<string> errors)
+    {
+        var text = Str(owner, member, path, errors);
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (TryParseDuration(text, out var value) && value >= min && value <= max)
+        {
+            return value;
+        }
+
+        errors.Add($"{path} '{Shorten(text)}' must be an ISO-8601 duration from {minText} to {maxText}");
+        return null;
+    }
+
+    /// <summary>ISO-8601 durations such as PT3H, P2D, P1DT12H (no years or months: their length varies).</summary>
+    public static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        value = default;
+        if (string.IsNullOrWhiteSpace(text) || !text.StartsWith('P') || text.Contains('Y', StringComparison.Ordinal) || text.Split('T')[0].Contains('M', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        try
+        {
+            value = XmlConvert.ToTimeSpan(text);
+            return value > TimeSpan.Zero;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+        catch (OverflowException)
+        {
+            return false;
+        }
+    }
+
+    private static JObject? Obj(JObject owner, string member, string path, List<string> errors)
+    {
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        {
+            return null;
+        }
+
+        if (value is JObject obj)
+        {
+            return obj;
+        }
+
+        errors.Add($"{path} must be an object");
+        return null;
+    }
+
+    private static string? Str(JObject owner, string member, string path, List<string> errors)
+    {
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        {
+            return null;
+        }
+
+        if (value.Type == JTokenType.String)
+        {
+            return value.Value<string>();
+        }
+
+        errors.Add($"{path} must be a string");
+        return null;
+    }
+
+    private static bool? Bool(JObject owner, string member, string path, List<string> errors)
+    {
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        {
+            return null;
+        }
+
+        if (value.Type == JTokenType.Boolean)
+        {
+            return value.Value<bool>();
+        }
+
+        errors.Add($"{path} must be true or false");
+        return null;
+    }
+
+    private static string Shorten(string value) => value.Length <= 64 ? value : value[..61] + "...";
+}

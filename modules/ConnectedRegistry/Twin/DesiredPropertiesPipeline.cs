@@ -1,0 +1,140 @@
+using ConnectedRegistry.Hosting;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Twin;
+
+/// <summary>What the last desired document did: reported as <c>lastDesiredVersion</c> and <c>lastDesiredStatus</c>.</summary>
+public sealed record DesiredStatus(long Version, int Code, string Description)
+{
+    public static DesiredStatus Initial { get; } = new(0, 200, "defaults");
+}
+
+/// <summary>
+/// The one path desired properties take, in both IoT Edge and standalone mode: merge the patch into the
+/// last full desired document → parse by schemaVersion → validate everything → apply atomically to
+/// <see cref="RegistrySettingsStore"/>. A rejected document leaves the last good settings running; the
+/// merged document is still kept, so a later patch that fixes the error applies on top of it.
+/// </summary>
+public sealed partial class DesiredPropertiesPipeline
+{
+    private readonly RegistrySettingsStore _store;
+    private readonly LogLevelSwitch? _logLevel;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private JObject _desired = new();
+    private DesiredStatus _status = DesiredStatus.Initial;
+
+    private readonly ModuleEnvironment? _environment;
+
+    public DesiredPropertiesPipeline(RegistrySettingsStore store, ILogger<DesiredPropertiesPipeline> logger, LogLevelSwitch? logLevel = null, ModuleEnvironment? environment = null)
+    {
+        _store = store;
+        _environment = environment;
+        _logger = logger;
+        _logLevel = logLevel;
+    }
+
+    /// <summary>Raised after every document was processed (applied or rejected).</summary>
+    public event Action<DesiredStatus>? StatusChanged;
+
+    public DesiredStatus Status
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _status;
+            }
+        }
+    }
+
+    /// <summary>The merged desired document (without <c>$</c>-members), as last received.</summary>
+    public JObject Desired
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (JObject)_desired.DeepClone();
+            }
+        }
+    }
+
+    /// <summary>A whole desired document replaces the previous one (twin GET, standalone file).</summary>
+    public DesiredStatus ApplyFull(JObject desired, long version) =>
+        Process(JsonMergePatch.WithoutMetadata(desired), version);
+
+    /// <summary>A desired patch merged into the last whole document (null members delete).</summary>
+    public DesiredStatus ApplyPatch(JObject patch, long version)
+    {
+        JObject merged;
+        lock (_gate)
+        {
+            merged = JsonMergePatch.Apply(_desired, JsonMergePatch.WithoutMetadata(patch));
+        }
+
+        return Process(merged, version);
+    }
+
+    /// <summary>The desired document could not even be read (for example a standalone file that is not JSON).</summary>
+    public DesiredStatus Reject(long version, string reason)
+    {
+        var status = new DesiredStatus(version, 400, reason);
+        Log.Rejected(_logger, version, reason);
+        Publish(status);
+        return status;
+    }
+
+    private DesiredStatus Process(JObject merged, long version)
+    {
+        var result = DesiredPropertiesParser.Parse(merged, _environment is null ? null : name => _environment[name]);
+        DesiredStatus status;
+        lock (_gate)
+        {
+            _desired = merged;
+            if (result.Settings is not null)
+            {
+                _store.Apply(result.Settings);
+                _logLevel?.Set(result.ExplicitLogLevel);
+                status = new DesiredStatus(version, 200, "applied");
+            }
+            else
+            {
+                status = new DesiredStatus(version, 400, "rejected, the last good settings stay in force: " + string.Join("; ", result.Errors));
+            }
+
+            _status = status;
+        }
+
+        if (status.Code == 200)
+        {
+            Log.Applied(_logger, version, result.Settings!.Mode.ToString(), result.Settings.Name ?? "(unnamed)");
+        }
+        else
+        {
+            Log.Rejected(_logger, version, status.Description);
+        }
+
+        StatusChanged?.Invoke(status);
+        return status;
+    }
+
+    private void Publish(DesiredStatus status)
+    {
+        lock (_gate)
+        {
+            _status = status;
+        }
+
+        StatusChanged?.Invoke(status);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "Desired properties version {Version} applied: registry {Name}, mode {Mode}")]
+        public static partial void Applied(ILogger logger, long version, string mode, string name);
+
+        [LoggerMessage(EventId = 311, Level = LogLevel.Warning, Message = "Desired properties version {Version} not applied: {Reason}")]
+        public static partial void Rejected(ILogger logger, long version, string reason);
+    }
+}

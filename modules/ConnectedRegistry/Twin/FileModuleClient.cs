@@ -1,0 +1,173 @@
+using System.Security.Cryptography;
+using System.Text;
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Twin;
+
+/// <summary>
+/// Standalone mode: the twin is two local files. The desired file is read at start and again whenever
+/// it changes (the whole file is the desired document, as a full twin GET would be; an absent file means
+/// defaults); reported patches are merged into the reported file, written atomically (temporary file,
+/// then rename) so a reader never sees half a document. The version is the file's <c>$version</c> when it
+/// has one, else a counter that moves on every change.
+/// </summary>
+public sealed partial class FileModuleClient : IModuleClient
+{
+    private readonly string _desiredPath;
+    private readonly string _reportedPath;
+    private readonly TwinOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private JObject _reported = new();
+    private string? _lastHash;
+    private long _counter;
+    private Task _poll = Task.CompletedTask;
+    private IModuleClientHandler? _handler;
+
+    public FileModuleClient(string desiredPath, string reportedPath, TwinOptions options, TimeProvider time, ILogger<FileModuleClient> logger)
+    {
+        _desiredPath = desiredPath;
+        _reportedPath = reportedPath;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    public string Kind => "standalone";
+
+    public bool IsConnected => true;
+
+    public async Task StartAsync(IModuleClientHandler handler, CancellationToken cancellationToken)
+    {
+        _handler = handler;
+        _reported = ReadReported();
+        handler.OnConnectionChanged(true);
+        await CheckDesiredAsync(force: true, cancellationToken);
+        _poll = Task.Run(() => PollAsync(_stop.Token), CancellationToken.None);
+    }
+
+    public async Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            _reported = JsonMergePatch.Apply(_reported, patch);
+            var directory = Path.GetDirectoryName(_reportedPath)!;
+            Directory.CreateDirectory(directory);
+            var temp = Path.Combine(directory, $".{Path.GetFileName(_reportedPath)}.{Guid.NewGuid():N}.tmp");
+            await File.WriteAllTextAsync(temp, TwinJson.Serialize(_reported, indented: true) + "\n", cancellationToken);
+            File.Move(temp, _reportedPath, overwrite: true);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private JObject ReadReported()
+    {
+        try
+        {
+            return File.Exists(_reportedPath) ? TwinJson.ParseObject(File.ReadAllText(_reportedPath)) : new JObject();
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return new JObject(); // rewritten whole with the next report
+        }
+    }
+
+    private async Task PollAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(50, _options.FilePollIntervalMs)), _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                try
+                {
+                    await CheckDesiredAsync(force: false, cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.ReadFailed(_logger, ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task CheckDesiredAsync(bool force, CancellationToken cancellationToken)
+    {
+        string? text = null;
+        try
+        {
+            if (File.Exists(_desiredPath))
+            {
+                text = await File.ReadAllTextAsync(_desiredPath, cancellationToken);
+            }
+        }
+        catch (IOException)
+        {
+            return; // being written: the next tick reads it
+        }
+
+        var hash = text is null ? "absent" : Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        if (!force && hash == _lastHash)
+        {
+            return;
+        }
+
+        _lastHash = hash;
+        if (text is null)
+        {
+            if (!force)
+            {
+                _counter++; // the file was removed: back to the defaults, as a new version
+            }
+
+            await _handler!.OnTwinAsync(new JObject { ["$version"] = _counter }, _reported, cancellationToken);
+            return;
+        }
+
+        _counter++;
+        JObject desired;
+        try
+        {
+            desired = TwinJson.ParseObject(text);
+        }
+        catch (JsonException ex)
+        {
+            await _handler!.OnDesiredUnreadableAsync(_counter, $"the desired properties file is not a JSON object: {ex.Message}", cancellationToken);
+            return;
+        }
+
+        if (JsonMergePatch.Version(desired) is null)
+        {
+            desired["$version"] = _counter;
+        }
+
+        Log.DesiredRead(_logger, JsonMergePatch.Version(desired)!.Value);
+        await _handler!.OnTwinAsync(desired, _reported, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _poll;
+        _stop.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 340, Level = LogLevel.Information, Message = "Desired properties file read (version {Version})")]
+        public static partial void DesiredRead(ILogger logger, long version);
+
+        [LoggerMessage(EventId = 341, Level = LogLevel.Warning, Message = "Desired properties file not read: {Reason}")]
+        public static partial void ReadFailed(ILogger logger, string reason);
+    }
+}

@@ -1,0 +1,50 @@
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Twin;
+
+/// <summary>
+/// The last desired document that applied, kept in the data volume (temporary file, then rename) so that
+/// a module restarted while edgeHub is unreachable serves with its last good settings, not the defaults.
+/// It holds what the twin holds: password hashes, never passwords.
+/// </summary>
+public sealed class LastGoodDesired(string path)
+{
+    public string Path { get; } = path;
+
+    public void Save(JObject desired, long version)
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path)!;
+        Directory.CreateDirectory(directory);
+        var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(Path)}.{Guid.NewGuid():N}.tmp");
+        File.WriteAllText(temp, TwinJson.Serialize(new JObject { ["version"] = version, ["desired"] = desired }));
+        File.Move(temp, Path, overwrite: true);
+    }
+
+    public bool TryLoad(out JObject desired, out long version)
+    {
+        desired = new JObject();
+        version = 0;
+        try
+        {
+            if (!File.Exists(Path))
+            {
+                return false;
+            }
+
+            var saved = TwinJson.ParseObject(File.ReadAllText(Path));
+            if (saved["desired"] is not JObject document || saved["version"] is not JValue { Type: JTokenType.Integer } v)
+            {
+                return false;
+            }
+
+            desired = document;
+            version = v.Value<long>();
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}

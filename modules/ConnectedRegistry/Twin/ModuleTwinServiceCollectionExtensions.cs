@@ -1,0 +1,34 @@
+using ConnectedRegistry.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace ConnectedRegistry.Twin;
+
+public static class ModuleTwinServiceCollectionExtensions
+{
+    /// <summary>
+    /// The module twin: desired properties → <see cref="RegistrySettingsStore"/>, <see cref="ModuleState"/> →
+    /// reported properties, direct methods. Needs <see cref="RegistryOptions"/>, <see cref="ModuleState"/>,
+    /// <see cref="RegistrySettingsStore"/> and <see cref="TimeProvider"/> registered (RegistryHost does).
+    /// Other parts add their methods with <c>services.AddDirectMethod&lt;T&gt;("name")</c>.
+    /// </summary>
+    public static WebApplicationBuilder AddModuleTwin(this WebApplicationBuilder builder)
+    {
+        var options = new TwinOptions();
+        builder.Configuration.GetSection("Twin").Bind(options);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(ModuleEnvironment.FromProcess());
+        services.AddSingleton<LogLevelSwitch>();
+        services.AddSingleton<IConfigureOptions<LoggerFilterOptions>>(sp => sp.GetRequiredService<LogLevelSwitch>());
+        services.AddSingleton<IOptionsChangeTokenSource<LoggerFilterOptions>>(sp => sp.GetRequiredService<LogLevelSwitch>());
+        services.AddSingleton(sp => new DesiredPropertiesPipeline(
+            sp.GetRequiredService<RegistrySettingsStore>(), sp.GetRequiredService<ILogger<DesiredPropertiesPipeline>>(), sp.GetRequiredService<LogLevelSwitch>(), sp.GetRequiredService<ModuleEnvironment>()));
+        services.AddSingleton<ReportedPropertiesReporter>();
+        services.AddSingleton<DirectMethodDispatcher>();
+        services.AddSingleton<ModuleTwinService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ModuleTwinService>());
+        services.AddDirectMethod<GetStatusMethod>("getStatus");
+        services.AddDirectMethod<GarbageCollectMethod>("garbageCollect");
+        return builder;
+    }
+}

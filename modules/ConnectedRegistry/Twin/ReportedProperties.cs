@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using ConnectedRegistry.Hosting;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Twin;
+
+/// <summary>
+/// Builds the reported properties (ARCHITECTURE.md, schema 1.0) from a <see cref="ModuleStateSnapshot"/>
+/// and the last desired status. Only state goes in, never settings, so no secret can leak; the result
+/// is trimmed to stay well under the 32 KB twin limit.
+/// </summary>
+public static class ReportedProperties
+{
+    public const string SchemaVersion = "1.0";
+    public const int MaxStatusDetails = 10;
+    public const int MaxTextLength = 256;
+    public const int MaxChildren = 50;
+
+    public static string ModuleVersion { get; } =
+        typeof(ReportedProperties).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+        ?? typeof(ReportedProperties).Assembly.GetName().Version?.ToString(3)
+        ?? "0.0.0";
+
+    public static JObject Build(ModuleStateSnapshot state, DesiredStatus desired, int maxBytes = 16 * 1024)
+    {
+        var details = new JArray(state.StatusDetails.Take(MaxStatusDetails).Select(d => new JObject
+        {
+            ["code"] = Text(d.Code),
+            ["type"] = d.Type,
+            ["description"] = Text(d.Description),
+            ["timestamp"] = Time(d.Timestamp),
+        }));
+
+        var sync = state.Sync;
+        var progress = sync.Progress is null ? null : new JObject
+        {
+            ["state"] = sync.Progress.State,
+            ["repositoriesDone"] = sync.Progress.RepositoriesDone,
+            ["repositoriesTotal"] = sync.Progress.RepositoriesTotal,
+            ["bytesDone"] = sync.Progress.BytesDone,
+            ["bytesTotal"] = sync.Progress.BytesTotal,
+            ["etaSeconds"] = sync.Progress.EtaSeconds,
+        };
+
+        var reported = new JObject
+        {
+            ["schemaVersion"] = SchemaVersion,
+            ["version"] = ModuleVersion,
+            ["lastDesiredVersion"] = desired.Version,
+            ["lastDesiredStatus"] = new JObject { ["code"] = desired.Code, ["description"] = Text(desired.Description, 2048) },
+            ["activationState"] = state.ActivationState,
+            ["connectionState"] = state.ConnectionState,
+            ["statusDetails"] = details,
+            ["loginServer"] = state.LoginServer is null ? null : new JObject { ["host"] = state.LoginServer.Host, ["tls"] = state.LoginServer.Tls },
+            ["sync"] = new JObject
+            {
+                ["lastSyncTime"] = Time(sync.LastSyncTime),
+                ["nextSyncTime"] = Time(sync.NextSyncTime),
+                ["windowEndTime"] = Time(sync.WindowEndTime),
+                ["progress"] = progress,
+                ["pendingPushes"] = sync.PendingPushes,
+                ["lastError"] = sync.LastError is null ? null : Text(sync.LastError),
+            },
+            ["storage"] = new JObject
+            {
+                ["usedBytes"] = state.Storage.UsedBytes,
+                ["freeBytes"] = state.Storage.FreeBytes,
+                ["blobs"] = state.Storage.Blobs,
+                ["repositories"] = state.Storage.Repositories,
+            },
+            ["children"] = Children(state.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Take(MaxChildren)),
+        };
+
+        if (state.Children.Count > MaxChildren)
+        {
+            reported["childrenOmitted"] = state.Children.Count - MaxChildren;
+        }
+
+        if (Size(reported) > maxBytes)
+        {
+            reported["children"] = new JObject();
+            reported["childrenOmitted"] = state.Children.Count;
+        }
+
+        if (Size(reported) > maxBytes)
+        {
+            reported["statusDetails"] = new JArray();
+            reported["lastDesiredStatus"]!["description"] = Text(desired.Description);
+        }
+
+        return reported;
+    }
+
+    /// <summary>UTF-8 size of the serialized document, as the twin limit counts it.</summary>
+    public static int Size(JToken token) => Encoding.UTF8.GetByteCount(TwinJson.Serialize(token));
+
+    /// <summary>Twin keys may not hold '.', '$', spaces or control characters.</summary>
+    public static string TwinKey(string name)
+    {
+        var builder = new StringBuilder(name.Length);
+        foreach (var c in name)
+        {
+            builder.Append(c is '.' or '$' or ' ' || char.IsControl(c) ? '_' : c);
+        }
+
+        return builder.ToString();
+    }
+
+    private static JObject Children(IEnumerable<KeyValuePair<string, ChildStatus>> children)
+    {
+        var result = new JObject();
+        foreach (var (name, child) in children)
+        {
+            result[TwinKey(name)] = new JObject { ["activationState"] = child.ActivationState, ["lastSeen"] = Time(child.LastSeen) };
+        }
+
+        return result;
+    }
+
+    private static JToken Time(DateTimeOffset? value) =>
+        value is null ? JValue.CreateNull() : new JValue(value.Value.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
+
+    private static string Text(string value, int max = MaxTextLength) => value.Length <= max ? value : value[..(max - 3)] + "...";
+}

@@ -1,0 +1,93 @@
+using System.Security.Cryptography;
+using System.Text;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.IntegrationTests.Twin;
+
+/// <summary>The IoT Edge workload API on a Unix socket (real Kestrel): signs with the module key, serves the trust bundle.</summary>
+public sealed class FakeWorkloadApi : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly string _folder;
+    private int _signRequests;
+    private int _trustBundleRequests;
+    private int _failNextSigns;
+
+    private FakeWorkloadApi(WebApplication app, string folder, string socketPath)
+    {
+        _app = app;
+        _folder = folder;
+        SocketPath = socketPath;
+    }
+
+    public string SocketPath { get; }
+
+    public string Uri => "unix://" + SocketPath;
+
+    public int SignRequests => Volatile.Read(ref _signRequests);
+
+    public int TrustBundleRequests => Volatile.Read(ref _trustBundleRequests);
+
+    /// <summary>The next <paramref name="count"/> sign requests answer 500 (the client must retry).</summary>
+    public void FailNextSigns(int count) => Volatile.Write(ref _failNextSigns, count);
+
+    public static async Task<FakeWorkloadApi> StartAsync(string moduleId, string generationId, byte[] moduleKey, string trustBundlePem)
+    {
+        var folder = TempDirectory.Create("wl");
+        var socketPath = Path.Combine(folder, "workload.sock");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath));
+        var app = builder.Build();
+        FakeWorkloadApi? self = null;
+
+        app.MapPost("/modules/{module}/genid/{generation}/sign", async (HttpContext context, string module, string generation) =>
+        {
+            Interlocked.Increment(ref self!._signRequests);
+            if (context.Request.Query["api-version"] != "2018-06-28")
+            {
+                return Results.Json(new { message = "api-version required" }, statusCode: 400);
+            }
+
+            if (module != moduleId || generation != generationId)
+            {
+                return Results.Json(new { message = "module not found" }, statusCode: 404);
+            }
+
+            if (Interlocked.Decrement(ref self._failNextSigns) >= 0)
+            {
+                return Results.Json(new { message = "temporarily unavailable" }, statusCode: 500);
+            }
+
+            using var reader = new StreamReader(context.Request.Body);
+            var body = JObject.Parse(await reader.ReadToEndAsync());
+            if (body["keyId"]?.Value<string>() != "primary" || body["algo"]?.Value<string>() != "HMACSHA256")
+            {
+                return Results.Json(new { message = "bad request" }, statusCode: 400);
+            }
+
+            var data = Convert.FromBase64String(body["data"]!.Value<string>()!);
+            return Results.Json(new { digest = Convert.ToBase64String(HMACSHA256.HashData(moduleKey, data)) });
+        });
+        app.MapGet("/trust-bundle", () =>
+        {
+            Interlocked.Increment(ref self!._trustBundleRequests);
+            return Results.Json(new { certificate = trustBundlePem });
+        });
+
+        self = new FakeWorkloadApi(app, folder, socketPath);
+        await app.StartAsync();
+        return self;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        TempDirectory.Delete(_folder);
+    }
+}

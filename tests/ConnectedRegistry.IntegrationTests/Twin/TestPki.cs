@@ -1,0 +1,50 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace ConnectedRegistry.IntegrationTests.Twin;
+
+/// <summary>A test edge CA and a server certificate for localhost issued by it, made in memory.</summary>
+public sealed class TestPki
+{
+    private TestPki(X509Certificate2 ca, X509Certificate2 server)
+    {
+        Ca = ca;
+        Server = server;
+    }
+
+    public X509Certificate2 Ca { get; }
+
+    /// <summary>Server certificate (with private key) for localhost and 127.0.0.1, chained to <see cref="Ca"/>.</summary>
+    public X509Certificate2 Server { get; }
+
+    public string CaPem => Ca.ExportCertificatePem() + "\n";
+
+    public static TestPki Create(string caName = "Test Edge CA")
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest($"CN={caName}", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
+        using var caWithKey = caRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(2));
+        var ca = X509CertificateLoader.LoadCertificate(caWithKey.RawData);
+
+        using var serverKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var serverRequest = new CertificateRequest("CN=localhost", serverKey, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("localhost");
+        san.AddIpAddress(IPAddress.Loopback);
+        serverRequest.CertificateExtensions.Add(san.Build());
+        serverRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        serverRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        serverRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        serverRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(caWithKey, true, false));
+        var serial = RandomNumberGenerator.GetBytes(12);
+        using var issued = serverRequest.Create(caWithKey, now.AddHours(-1), now.AddDays(1), serial);
+        using var withKey = issued.CopyWithPrivateKey(serverKey);
+        var server = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return new TestPki(ca, server);
+    }
+}

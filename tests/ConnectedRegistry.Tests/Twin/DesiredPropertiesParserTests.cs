@@ -1,0 +1,266 @@
+using Microsoft.Extensions.Logging;
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Twin;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Tests.Twin;
+
+public class DesiredPropertiesParserTests
+{
+    private static DesiredParseResult Parse(string json) => DesiredPropertiesParser.Parse(TwinJson.ParseObject(json));
+
+    [Fact]
+    public void The_architecture_example_parses_into_settings()
+    {
+        var result = Parse("""
+        {
+          "schemaVersion": "1.0",
+          "name": "factory-line-1",
+          "mode": "ReadWrite",
+          "parent": { "endpoint": "https://contoso.example", "syncTokenName": "factory-line-1-sync" },
+          "sync": { "schedule": "0 */2 * * *", "window": "PT3H", "messageTtl": "P2D", "repositories": ["azureiotedge-agent", "factory/*"] },
+          "clientTokens": {
+            "line-puller": { "passwordHash": "h1", "scopeMap": { "factory/*": ["content/read", "metadata/read"] }, "status": "enabled", "expiry": "2030-01-02T03:04:05Z" }
+          },
+          "children": { "factory-line-1-cell-3": { "mode": "ReadOnly", "syncTokenPasswordHash": "h2", "repositories": ["factory/*"] } },
+          "garbageCollection": { "enabled": false, "schedule": "0 3 * * *" },
+          "anonymousPull": true,
+          "logLevel": "debug",
+          "$version": 7
+        }
+        """);
+
+        Assert.Empty(result.Errors);
+        var s = result.Settings!;
+        Assert.Equal("factory-line-1", s.Name);
+        Assert.Equal(RegistryMode.ReadWrite, s.Mode);
+        Assert.Equal(new Uri("https://contoso.example"), s.Parent!.Endpoint);
+        Assert.Equal("factory-line-1-sync", s.Parent.SyncTokenName);
+        Assert.Equal("0 */2 * * *", s.Sync.Schedule);
+        Assert.Equal(TimeSpan.FromHours(3), s.Sync.Window);
+        Assert.Equal(TimeSpan.FromDays(2), s.Sync.MessageTtl);
+        Assert.Equal(["azureiotedge-agent", "factory/*"], s.Sync.Repositories);
+        var token = s.ClientTokens["line-puller"];
+        Assert.Equal("h1", token.PasswordHash);
+        Assert.True(token.Enabled);
+        Assert.Equal(new DateTimeOffset(2030, 1, 2, 3, 4, 5, TimeSpan.Zero), token.Expiry);
+        Assert.Equal(["content/read", "metadata/read"], token.ScopeMap["factory/*"]);
+        Assert.Equal(RegistryMode.ReadOnly, s.Children["factory-line-1-cell-3"].Mode);
+        Assert.False(s.GarbageCollection.Enabled);
+        Assert.True(s.AnonymousPull);
+        Assert.Equal("Debug", s.LogLevel);
+        Assert.Equal(LogLevel.Debug, result.ExplicitLogLevel);
+    }
+
+    [Fact]
+    public void An_empty_document_gives_the_defaults()
+    {
+        var result = Parse("{}");
+        var s = result.Settings!;
+        var d = RegistrySettings.Default;
+        Assert.Equal((d.Name, d.Mode, d.Parent, d.Sync.Schedule, d.Sync.Window, d.Sync.MessageTtl, d.GarbageCollection, d.AnonymousPull, d.LogLevel),
+            (s.Name, s.Mode, s.Parent, s.Sync.Schedule, s.Sync.Window, s.Sync.MessageTtl, s.GarbageCollection, s.AnonymousPull, s.LogLevel));
+        Assert.Empty(s.Sync.Repositories);
+        Assert.Empty(s.ClientTokens);
+        Assert.Empty(s.Children);
+        Assert.Null(result.ExplicitLogLevel);
+    }
+
+    [Fact]
+    public void Every_error_is_reported_with_its_exact_message()
+    {
+        var result = Parse("""
+        {
+          "name": "1abc",
+          "mode": "Sideways",
+          "parent": { "endpoint": "ftp://parent.example" },
+          "sync": { "schedule": "* * * *", "window": "PT30M", "messageTtl": "P91D", "repositories": ["Factory", "ok/*", "bad/**"] },
+          "clientTokens": {
+            "t1": { "passwordHash": "secret-hash-value", "scopeMap": { "repo": ["content/read", "content/fly"] }, "status": "paused", "expiry": "soon" },
+            "t2": { "scopeMap": { "UPPER": ["content/read"] } }
+          },
+          "garbageCollection": { "enabled": "yes", "schedule": "every night" },
+          "anonymousPull": "true",
+          "logLevel": "Loud"
+        }
+        """);
+
+        Assert.Null(result.Settings);
+        Assert.Equal(
+        [
+            "name '1abc' must be 5 to 40 characters, start with a letter and contain only letters, digits, '-' or '_'",
+            "mode 'Sideways' must be ReadWrite or ReadOnly",
+            "parent.endpoint must be an absolute http or https URL",
+            "sync.schedule '* * * *' is not a valid 5-field cron expression",
+            "sync.window 'PT30M' must be an ISO-8601 duration from PT1H to P7D",
+            "sync.messageTtl 'P91D' must be an ISO-8601 duration from P1D to P90D",
+            "sync.repositories[0] 'Factory' is not a repository name or a 'prefix/*' wildcard",
+            "sync.repositories[2] 'bad/**' is not a repository name or a 'prefix/*' wildcard",
+            "clientTokens.t1.scopeMap.repo: unknown action 'content/fly' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
+            "clientTokens.t1.status 'paused' must be enabled or disabled",
+            "clientTokens.t1.expiry must be an ISO-8601 date and time",
+            "clientTokens.t2.passwordHash is required",
+            "clientTokens.t2.scopeMap: 'UPPER' is not a repository name, a 'prefix/*' wildcard or '*'",
+            "garbageCollection.enabled must be true or false",
+            "garbageCollection.schedule 'every night' is not a valid 5-field cron expression",
+            "anonymousPull must be true or false",
+            "logLevel 'Loud' must be one of Trace, Debug, Information, Warning, Error, Critical, None",
+        ], result.Errors);
+        Assert.DoesNotContain(result.Errors, e => e.Contains("secret-hash-value", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("2.0")]
+    [InlineData("0.9")]
+    public void An_unknown_major_schema_version_is_rejected(string version)
+    {
+        var result = Parse($$"""{ "schemaVersion": "{{version}}", "mode": "Nonsense" }""");
+        Assert.Equal([$"schemaVersion '{version}' is not supported (this module reads 1.x)"], result.Errors);
+    }
+
+    [Fact]
+    public void A_newer_minor_schema_version_is_read()
+    {
+        var result = Parse("""{ "schemaVersion": "1.7", "mode": "ReadOnly", "futureFeature": { "x": 1 } }""");
+        Assert.Equal(RegistryMode.ReadOnly, result.Settings!.Mode);
+        Assert.Equal("1.7", result.Settings.SchemaVersion);
+    }
+
+    [Theory]
+    [InlineData("PT59M", false)]
+    [InlineData("PT1H", true)]
+    [InlineData("P1DT12H", true)]
+    [InlineData("P7D", true)]
+    [InlineData("P7DT1M", false)]
+    [InlineData("P1M", false)]
+    [InlineData("3h", false)]
+    public void The_sync_window_must_be_between_one_hour_and_seven_days(string window, bool valid)
+    {
+        var result = Parse($$"""{ "sync": { "window": "{{window}}" } }""");
+        Assert.Equal(valid, result.IsValid);
+        if (!valid)
+        {
+            Assert.Equal([$"sync.window '{window}' must be an ISO-8601 duration from PT1H to P7D"], result.Errors);
+        }
+    }
+
+    [Theory]
+    [InlineData("PT23H", false)]
+    [InlineData("P1D", true)]
+    [InlineData("P90D", true)]
+    [InlineData("P91D", false)]
+    public void The_message_ttl_must_be_between_one_and_ninety_days(string ttl, bool valid) =>
+        Assert.Equal(valid, Parse($$"""{ "sync": { "messageTtl": "{{ttl}}" } }""").IsValid);
+
+    [Theory]
+    [InlineData("* * * * *", true)]
+    [InlineData("*/5 1-3 * * MON-FRI", true)]
+    [InlineData("0 0 * * * *", false)]
+    [InlineData("61 * * * *", false)]
+    [InlineData("", false)]
+    public void Schedules_must_be_five_field_cron(string schedule, bool valid) =>
+        Assert.Equal(valid, Parse($$"""{ "sync": { "schedule": "{{schedule}}" } }""").IsValid);
+
+    [Theory]
+    [InlineData("abcd", false)]
+    [InlineData("abcde", true)]
+    [InlineData("a234567890123456789012345678901234567890", true)]
+    [InlineData("a2345678901234567890123456789012345678901", false)]
+    [InlineData("line_1-a", true)]
+    [InlineData("line.1", false)]
+    public void The_name_must_be_5_to_40_characters_starting_with_a_letter(string name, bool valid) =>
+        Assert.Equal(valid, Parse($$"""{ "name": "{{name}}" }""").IsValid);
+
+    [Fact]
+    public void At_most_20_client_tokens_are_allowed()
+    {
+        var tokens = new JObject();
+        for (var i = 0; i < 21; i++)
+        {
+            tokens[$"token{i}"] = new JObject { ["passwordHash"] = "h", ["scopeMap"] = new JObject { ["repo"] = new JArray("content/read") } };
+        }
+
+        var result = DesiredPropertiesParser.Parse(new JObject { ["clientTokens"] = tokens });
+        Assert.Equal(["clientTokens has 21 tokens; at most 20 are allowed"], result.Errors);
+
+        tokens.Remove("token20");
+        Assert.True(DesiredPropertiesParser.Parse(new JObject { ["clientTokens"] = tokens }).IsValid);
+    }
+
+    [Fact]
+    public void At_most_500_repository_permissions_per_scope_map_are_allowed()
+    {
+        var map = new JObject();
+        for (var i = 0; i < 501; i++)
+        {
+            map[$"repo{i}"] = new JArray("content/read");
+        }
+
+        var doc = new JObject { ["clientTokens"] = new JObject { ["big"] = new JObject { ["passwordHash"] = "h", ["scopeMap"] = map } } };
+        Assert.Equal(["clientTokens.big.scopeMap has 501 repository permissions; at most 500 are allowed"], DesiredPropertiesParser.Parse(doc).Errors);
+
+        map.Remove("repo500");
+        Assert.True(DesiredPropertiesParser.Parse(doc).IsValid);
+    }
+
+    [Fact]
+    public void A_read_only_registry_may_only_have_read_only_children()
+    {
+        var result = Parse("""
+        { "mode": "ReadOnly", "children": {
+            "cell-one": { "mode": "ReadWrite", "syncTokenPasswordHash": "h" },
+            "cell-two": { "syncTokenPasswordHash": "h" } } }
+        """);
+        Assert.Equal(["children.cell-one.mode must be ReadOnly because this registry is ReadOnly"], result.Errors);
+    }
+
+    [Fact]
+    public void A_parent_endpoint_with_credentials_is_rejected_without_echoing_them()
+    {
+        var result = Parse("""{ "parent": { "endpoint": "https://user:hunter2@parent.example" } }""");
+        Assert.Equal(["parent.endpoint must not contain credentials (the sync token password comes from the environment)"], result.Errors);
+        Assert.DoesNotContain("hunter2", string.Join(" ", result.Errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Wrong_types_are_reported_by_path()
+    {
+        var result = Parse("""{ "sync": [], "children": { "cell-one": "x" }, "name": 5 }""");
+        Assert.Equal(["name must be a string", "sync must be an object", "children.cell-one must be an object"], result.Errors);
+    }
+
+    [Fact]
+    public void The_scope_map_accepts_the_star_pattern_and_every_known_action()
+    {
+        var result = Parse("""
+        { "clientTokens": { "admin": { "passwordHash": "h", "status": "disabled",
+            "scopeMap": { "*": ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"] } } } }
+        """);
+        var token = result.Settings!.ClientTokens["admin"];
+        Assert.False(token.Enabled);
+        Assert.Equal(RegistryActions.All, token.ScopeMap["*"]);
+    }
+}
+
+public class ParentHostPlaceholderTests
+{
+    [Theory]
+    [InlineData("https://$IOTEDGE_PARENTHOSTNAME:8000")]
+    [InlineData("https://$upstream:8000")]
+    public void A_nested_parent_endpoint_resolves_the_parent_host_name(string endpoint)
+    {
+        var doc = new Newtonsoft.Json.Linq.JObject { ["mode"] = "ReadOnly", ["parent"] = new Newtonsoft.Json.Linq.JObject { ["endpoint"] = endpoint } };
+
+        var result = DesiredPropertiesParser.Parse(doc, name => name == "IOTEDGE_PARENTHOSTNAME" ? "top-layer-device" : null);
+
+        Assert.Equal(new Uri("https://top-layer-device:8000"), result.Settings!.Parent!.Endpoint);
+    }
+
+    [Fact]
+    public void A_nested_parent_endpoint_on_a_device_without_a_parent_is_an_error()
+    {
+        var doc = new Newtonsoft.Json.Linq.JObject { ["parent"] = new Newtonsoft.Json.Linq.JObject { ["endpoint"] = "https://$IOTEDGE_PARENTHOSTNAME:8000" } };
+
+        Assert.Equal(["parent.endpoint uses $IOTEDGE_PARENTHOSTNAME but IOTEDGE_PARENTHOSTNAME is not set (the device is not a nested IoT Edge device)"], DesiredPropertiesParser.Parse(doc, _ => null).Errors);
+    }
+}

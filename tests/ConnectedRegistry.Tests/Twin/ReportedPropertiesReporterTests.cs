@@ -1,0 +1,97 @@
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Twin;
+using Microsoft.Extensions.Logging.Abstractions;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Tests.Twin;
+
+public class ReportedPropertiesReporterTests
+{
+    private readonly ModuleState _state = new();
+    private readonly DesiredPropertiesPipeline _pipeline = new(new RegistrySettingsStore(), NullLogger<DesiredPropertiesPipeline>.Instance);
+
+    private ReportedPropertiesReporter Reporter(int intervalMs = 0) =>
+        new(_state, _pipeline, new TwinOptions { ReportIntervalMs = intervalMs }, TimeProvider.System, NullLogger<ReportedPropertiesReporter>.Instance);
+
+    [Fact]
+    public async Task Only_the_difference_against_the_twin_is_sent_with_nulls_for_stale_members()
+    {
+        var reporter = Reporter();
+        var current = reporter.Current();
+        current.Remove("storage");
+        current["oldMember"] = "from a previous version";
+        reporter.Rebase(current);
+        var client = new RecordingClient();
+        using var stop = new CancellationTokenSource();
+        var run = reporter.RunAsync(client, stop.Token);
+
+        await WaitAsync(() => client.Patches.Count >= 1);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+
+        var patch = client.Patches[0];
+        Assert.Equal(["storage", "oldMember"], patch.Properties().Select(p => p.Name).Order(StringComparer.Ordinal).Reverse());
+        Assert.Equal(JTokenType.Null, patch["oldMember"]!.Type);
+    }
+
+    [Fact]
+    public async Task A_refused_patch_is_not_sent_again_but_an_unconfirmed_one_is()
+    {
+        var reporter = Reporter();
+        var client = new RecordingClient { Failures = new Queue<Exception>([new TwinRequestRejectedException(400, "too large"), new TimeoutException()]) };
+        using var stop = new CancellationTokenSource();
+        var run = reporter.RunAsync(client, stop.Token);
+
+        reporter.Signal();
+        await WaitAsync(() => client.Attempts >= 1);
+        await Task.Delay(200);
+        Assert.Equal(1, client.Attempts); // refused: nothing changed since, nothing resent
+
+        _state.SetStorage(new StorageStatus(Blobs: 5));
+        await WaitAsync(() => client.Patches.Count >= 1); // the timeout was retried with the next signal
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+
+        Assert.Equal(3, client.Attempts);
+        Assert.Equal(["storage"], client.Patches[^1].Properties().Select(p => p.Name));
+    }
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    private sealed class RecordingClient : IModuleClient
+    {
+        public List<JObject> Patches { get; } = [];
+
+        public Queue<Exception> Failures { get; init; } = new();
+
+        public int Attempts { get; private set; }
+
+        public string Kind => "recording";
+
+        public bool IsConnected => true;
+
+        public Task StartAsync(IModuleClientHandler handler, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken)
+        {
+            Attempts++;
+            if (Failures.TryDequeue(out var failure))
+            {
+                throw failure;
+            }
+
+            Patches.Add(patch);
+            return Task.CompletedTask;
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
