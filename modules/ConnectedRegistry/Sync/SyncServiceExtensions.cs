@@ -1,4 +1,5 @@
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace ConnectedRegistry.Sync;
@@ -7,7 +8,7 @@ public static class SyncServiceExtensions
 {
     /// <summary>
     /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, sync up with
-    /// its outbox (an <see cref="IRegistryEventSink"/>), the
+    /// its outbox (an <see cref="IRegistryEventSink"/>), the <c>syncNow</c> direct method, the
     /// scheduler (a hosted service; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
     /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
     /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/> or <see cref="SyncEnvironment"/> afterwards.
@@ -27,6 +28,7 @@ public static class SyncServiceExtensions
         services.AddSingleton<ISyncWork>(sp => sp.GetRequiredService<ParentSync>());
         services.AddSingleton<SyncScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<SyncScheduler>());
+        services.AddDirectMethod<SyncNowMethod>("syncNow");
         return builder;
     }
 }
