@@ -11,7 +11,8 @@ public static class SyncServiceExtensions
     /// its outbox (an <see cref="IRegistryEventSink"/>), the <c>syncNow</c> direct method, the
     /// scheduler (a hosted service; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
     /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
-    /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/> or <see cref="SyncEnvironment"/> afterwards.
+    /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/>, <see cref="SyncEnvironment"/> or
+    /// <see cref="IParentTrustSource"/> afterwards.
     /// </summary>
     public static WebApplicationBuilder AddParentSync(this WebApplicationBuilder builder)
     {
@@ -19,6 +20,7 @@ public static class SyncServiceExtensions
         services.TryAddSingleton(SyncOptions.FromConfiguration(builder.Configuration));
         services.TryAddSingleton(new SyncSchedulerOptions());
         services.TryAddSingleton(new SyncEnvironment());
+        services.TryAddSingleton<IParentTrustSource, EdgeTrustBundleSource>();
         services.AddSingleton<SyncStateStore>();
         services.AddSingleton<SyncOutbox>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());

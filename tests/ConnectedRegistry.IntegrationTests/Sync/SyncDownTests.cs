@@ -269,6 +269,22 @@ public sealed class SyncDownTests
     }
 
     [Fact]
+    public async Task Https_parent_behind_an_edge_proxy_is_trusted_through_the_trust_bundle()
+    {
+        using var certificate = FakeHttpServer.SelfSignedCertificate();
+        await using var h = await SyncHarness.StartAsync(proxyCertificate: certificate);
+        Assert.Equal(Uri.UriSchemeHttps, h.Settings.Parent!.Endpoint.Scheme);
+        var image = h.Layout.SimpleImage("v1", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "v1", "base", "v1");
+
+        var result = await h.RunPassAsync();
+
+        Assert.Empty(result.Failures);
+        Assert.Equal(image.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.NotEmpty(h.Proxy!.RequestsFor("/manifests/"));
+    }
+
+    [Fact]
     public async Task SyncNow_direct_method_starts_a_pass_outside_the_schedule()
     {
         await using var h = await SyncHarness.StartAsync();
