@@ -20,8 +20,12 @@ public enum AccessKind
     Unknown,
 }
 
-/// <summary>One needed permission.</summary>
-public sealed record AccessNeed(string Repository, string Action);
+/// <summary>
+/// One needed permission. An <see cref="Optional"/> need (the source of a cross-repository mount) is
+/// not refused when the identity lacks it: the endpoint then declines the mount and opens a normal
+/// upload session, as the spec allows, so clients that try mounts opportunistically keep working.
+/// </summary>
+public sealed record AccessNeed(string Repository, string Action, bool Optional = false);
 
 /// <summary>
 /// What a /v2 request needs, derived from its method, path and query. The path is read by the
@@ -78,7 +82,7 @@ public sealed record AccessRequirement(AccessKind Kind, IReadOnlyList<AccessNeed
                 var mount = query?.Invoke("mount").ToString();
                 if (!string.IsNullOrEmpty(mount) && RepositoryName.IsValid(from))
                 {
-                    return new AccessRequirement(AccessKind.Repository, [new(name, RegistryActions.ContentWrite), new(from, RegistryActions.ContentRead)], true);
+                    return new AccessRequirement(AccessKind.Repository, [new(name, RegistryActions.ContentWrite), new(from, RegistryActions.ContentRead, Optional: true)], true);
                 }
 
                 return Repo(name, RegistryActions.ContentWrite, write: true);

@@ -11,7 +11,8 @@ namespace ConnectedRegistry.Auth;
 /// limit → 429 TOOMANYREQUESTS with Retry-After); none → anonymous when anonymous pull is on;</item>
 /// <item>unauthenticated callers that need more than anonymous pull → 401 with a Bearer challenge;</item>
 /// <item>in ReadOnly mode, client writes → 405 UNSUPPORTED (also when authentication is off);</item>
-/// <item>missing permissions → 403 DENIED (or 401 insufficient_scope when only the bearer token's scope is short);</item>
+/// <item>missing permissions → 403 DENIED (or 401 insufficient_scope when only the bearer token's scope is short);
+/// a mount whose source the caller may not read is let through for the endpoint to decline the mount;</item>
 /// <item>the caller's <see cref="IRepositoryAccessFeature"/> is set for the endpoints.</item>
 /// </list>
 /// With no client token and no child in the settings, authentication is off and only ReadOnly applies.
@@ -64,6 +65,12 @@ public sealed partial class RegistryAuthMiddleware(
                     throw Challenge(context, requirement, "insufficient_scope", "the access token does not cover this request");
                 }
 
+                continue;
+            }
+
+            if (need.Optional)
+            {
+                // The endpoint sees the same answer through IRepositoryAccessFeature and does not mount.
                 continue;
             }
 
@@ -156,9 +163,8 @@ public sealed partial class RegistryAuthMiddleware(
 
     private static OciException Challenge(HttpContext context, AccessRequirement requirement, string? error, string message)
     {
-        var request = context.Request;
-        var service = request.Host.Value ?? "registry";
-        var challenge = $"Bearer realm=\"{request.Scheme}://{service}/oauth2/token\",service=\"{service}\"";
+        var (scheme, service) = PublicOrigin(context.Request);
+        var challenge = $"Bearer realm=\"{scheme}://{service}{TokenEndpoint.Path}\",service=\"{service}\"";
         var scope = ChallengeScope(requirement);
         if (scope is not null)
         {
@@ -174,6 +180,34 @@ public sealed partial class RegistryAuthMiddleware(
         exception.Headers["WWW-Authenticate"] = challenge;
         return exception;
     }
+
+    /// <summary>
+    /// The scheme and host clients used to reach this registry: the request's own, or those a reverse proxy
+    /// (such as the IoT Edge API proxy terminating TLS) put in <c>X-Forwarded-Proto</c>/<c>X-Forwarded-Host</c>.
+    /// Used only to tell the client where the token endpoint is, so a client that forges them only misleads
+    /// itself; values that are not a plain scheme or host[:port] are ignored.
+    /// </summary>
+    internal static (string Scheme, string Host) PublicOrigin(HttpRequest request)
+    {
+        var scheme = request.Scheme;
+        var forwardedProto = request.Headers["X-Forwarded-Proto"].ToString().Split(',')[0].Trim();
+        if (forwardedProto is "http" or "https")
+        {
+            scheme = forwardedProto;
+        }
+
+        var host = request.Host.Value is { Length: > 0 } h && IsPlainHost(h) ? h : "localhost";
+        var forwardedHost = request.Headers["X-Forwarded-Host"].ToString().Split(',')[0].Trim();
+        if (forwardedHost.Length > 0 && IsPlainHost(forwardedHost))
+        {
+            host = forwardedHost;
+        }
+
+        return (scheme, host);
+    }
+
+    private static bool IsPlainHost(string host) =>
+        host.Length <= 255 && host.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':' or '[' or ']' or '_');
 
     /// <summary>The Docker scope a client should ask the token endpoint for to make this request.</summary>
     internal static string? ChallengeScope(AccessRequirement requirement)

@@ -165,4 +165,22 @@ public class AuthenticationTests
             Assert.DoesNotContain(token.Split('.')[2], line, StringComparison.Ordinal);
         });
     }
+
+    [Fact]
+    public async Task Challenge_points_at_the_address_a_tls_terminating_proxy_forwarded()
+    {
+        await using var registry = await AuthTestRegistry.StartAsync(With(tokens: new() { ["line-puller"] = Token("pw-12345", new() { ["app"] = [RegistryActions.ContentRead] }) }));
+        using var proxied = new HttpRequestMessage(HttpMethod.Get, "/v2/");
+        proxied.Headers.Add("X-Forwarded-Proto", "https");
+        proxied.Headers.Add("X-Forwarded-Host", "parent-device:443");
+        using var response = await registry.Client.SendAsync(proxied);
+        Assert.Equal("Bearer realm=\"https://parent-device:443/oauth2/token\",service=\"parent-device:443\"", response.Headers.WwwAuthenticate.ToString());
+
+        using var forged = new HttpRequestMessage(HttpMethod.Get, "/v2/");
+        forged.Headers.Add("X-Forwarded-Proto", "javascript");
+        forged.Headers.TryAddWithoutValidation("X-Forwarded-Host", "evil\",x=\"y");
+        using var plain = await registry.Client.SendAsync(forged);
+        var host = registry.Instance.HostPort;
+        Assert.Equal($"Bearer realm=\"http://{host}/oauth2/token\",service=\"{host}\"", plain.Headers.WwwAuthenticate.ToString());
+    }
 }

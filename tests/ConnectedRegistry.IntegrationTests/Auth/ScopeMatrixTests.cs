@@ -15,6 +15,9 @@ public sealed class ScopeMatrixFixture : IAsyncLifetime
 
     public static readonly TestImage Image = TestContent.Image("scope-matrix", layers: 1, layerSize: 300);
 
+    /// <summary>A blob only <c>factory/a</c> has.</summary>
+    public static readonly TestBlob FactoryOnlyBlob = new(TestContent.Bytes("factory-only", 700), TestContent.LayerType);
+
     internal AuthTestRegistry Registry { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -35,6 +38,8 @@ public sealed class ScopeMatrixFixture : IAsyncLifetime
                 {
                     await client.PushImageAsync(repository, "latest", Image);
                 }
+
+                await client.PushBlobAsync("factory/a", FactoryOnlyBlob);
             });
     }
 
@@ -162,16 +167,24 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
     }
 
     [Fact]
-    public async Task Mount_needs_read_on_the_source_repository_too()
+    public async Task Mount_happens_only_when_the_source_is_readable_and_otherwise_falls_back_to_an_upload()
     {
-        var path = $"/v2/app/blobs/uploads/?mount={D}&from=factory/line";
-        using var refused = await fixture.Registry.SendAsync(HttpMethod.Post, path, AuthTestRegistry.Basic("app-writer", "writer-pw"));
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
-        Assert.Contains("factory/line", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var writer = AuthTestRegistry.Basic("app-writer", "writer-pw");
+        var onlyInFactory = ScopeMatrixFixture.FactoryOnlyBlob.Digest;
+
+        // Source not readable by this token: no mount, a plain upload session instead (202), nothing linked.
+        using var declined = await fixture.Registry.SendAsync(HttpMethod.Post, $"/v2/app/blobs/uploads/?mount={onlyInFactory}&from=factory/a", writer);
+        Assert.Equal(HttpStatusCode.Accepted, declined.StatusCode);
+        using var notLinked = await fixture.Registry.SendAsync(HttpMethod.Head, $"/v2/app/blobs/{onlyInFactory}", writer);
+        Assert.Equal(HttpStatusCode.NotFound, notLinked.StatusCode);
 
         // Source readable: the blob is mounted (201), no upload needed.
-        using var allowed = await fixture.Registry.SendAsync(HttpMethod.Post, $"/v2/app/blobs/uploads/?mount={Config}&from=app", AuthTestRegistry.Basic("app-writer", "writer-pw"));
+        using var allowed = await fixture.Registry.SendAsync(HttpMethod.Post, $"/v2/app/blobs/uploads/?mount={Config}&from=app", writer);
         Assert.Equal(HttpStatusCode.Created, allowed.StatusCode);
+
+        // The target still needs write: a reader cannot mount anywhere.
+        using var refused = await fixture.Registry.SendAsync(HttpMethod.Post, $"/v2/factory/x/blobs/uploads/?mount={Config}&from=factory/a", AuthTestRegistry.Basic("factory-reader", "reader-pw"));
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public class AccessRequirementTests
         var query = new Dictionary<string, StringValues> { ["mount"] = D, ["from"] = "base/image" };
         var requirement = AccessRequirement.For("POST", "/v2/app/blobs/uploads/", k => query.GetValueOrDefault(k));
         Assert.True(requirement.IsClientWrite);
-        Assert.Equal([new AccessNeed("app", "content/write"), new AccessNeed("base/image", "content/read")], requirement.Needs);
+        Assert.Equal([new AccessNeed("app", "content/write"), new AccessNeed("base/image", "content/read", Optional: true)], requirement.Needs);
     }
 
     [Fact]
