@@ -82,13 +82,18 @@ public sealed partial class SyncScheduler : BackgroundService
                 continue; // the window closed: re-plan (reports Offline until the next one)
             }
 
+            if (!window.Open)
+            {
+                continue; // a syncNow pass outside the schedule: re-plan, which waits for the next window
+            }
+
             var idle = succeeded ? _options.IdleDelay : _options.RetryDelay;
             if (windowEnd is { } closing && closing - now < idle)
             {
                 idle = closing - now;
             }
 
-            await WaitAsync(window.Open ? idle : null, stoppingToken);
+            await WaitAsync(idle, stoppingToken);
         }
     }
 

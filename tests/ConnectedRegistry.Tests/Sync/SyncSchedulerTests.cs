@@ -154,6 +154,13 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
         Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
         await Task.Delay(50);
         Assert.Single(_work.Runs);
+
+        // The schedule still holds afterwards: the 03:00 window opens as planned.
+        Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), _state.Snapshot().Sync.NextSyncTime);
+        _time.Advance(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero) - _time.GetUtcNow());
+        await Until(() => _work.Runs.Count == 2, "the scheduled pass after syncNow");
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), _work.Runs[1]);
     }
 
     [Fact]
