@@ -207,6 +207,20 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unexpected_error_is_reported_and_the_scheduler_keeps_going()
+    {
+        _work.BrokenConfiguration = true;
+        await StartAsync(new SyncSettings());
+        await WaitForWaits(1);
+        Assert.Equal("sync scheduler error: broken", _state.Snapshot().Sync.LastError);
+        Assert.Empty(_work.Runs);
+
+        _work.BrokenConfiguration = false;
+        _time.Advance(TimeSpan.FromSeconds(20)); // the retry delay
+        await Until(() => _work.Runs.Count == 1 && _state.Snapshot().Sync.LastError is null, "a pass once the error is gone");
+    }
+
+    [Fact]
     public async Task Without_a_parent_nothing_runs()
     {
         _settings.Apply(RegistrySettings.Default);
@@ -241,7 +255,10 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
 
         public volatile Exception? Failure;
 
-        public bool IsConfigured(RegistrySettings settings) => settings.Parent is not null;
+        public volatile bool BrokenConfiguration;
+
+        public bool IsConfigured(RegistrySettings settings) =>
+            BrokenConfiguration ? throw new InvalidOperationException("broken") : settings.Parent is not null;
 
         public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
         {
