@@ -16,7 +16,6 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     private readonly IRegistrySettingsSource _settings;
     private readonly LocalActivation _activation;
     private readonly SyncScheduler _scheduler;
-    private readonly SyncOptions _syncOptions;
     private readonly HierarchyOptions _options;
     private readonly SyncEnvironment _environment;
     private readonly TimeProvider _time;
@@ -24,13 +23,12 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _cursor = -1;
 
-    public ChangeFeedFollower(IRegistrySettingsSource settings, LocalActivation activation, SyncScheduler scheduler, SyncOptions syncOptions, HierarchyOptions options,
+    public ChangeFeedFollower(IRegistrySettingsSource settings, LocalActivation activation, SyncScheduler scheduler, HierarchyOptions options,
         SyncEnvironment environment, TimeProvider time, ILogger<ChangeFeedFollower> logger)
     {
         _settings = settings;
         _activation = activation;
         _scheduler = scheduler;
-        _syncOptions = syncOptions;
         _options = options;
         _environment = environment;
         _time = time;
@@ -53,7 +51,7 @@ public sealed partial class ChangeFeedFollower : BackgroundService
         await Task.Yield();
         var failures = 0;
         HierarchyClient? client = null;
-        (Uri, string?, string?)? clientKey = null;
+        (Uri, string?, string?, ParentClientOptions)? clientKey = null;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -67,11 +65,12 @@ public sealed partial class ChangeFeedFollower : BackgroundService
                 }
 
                 var credentials = ParentCredentials.Resolve(settings, _environment.Get);
-                var key = (endpoint, credentials?.UserName, credentials?.Password);
+                var clientOptions = _activation.ClientOptions;
+                var key = (endpoint, credentials?.UserName, credentials?.Password, clientOptions);
                 if (client is null || clientKey != key)
                 {
                     client?.Dispose();
-                    client = new HierarchyClient(endpoint, credentials, _syncOptions.Client);
+                    client = new HierarchyClient(endpoint, credentials, clientOptions);
                     clientKey = key;
                 }
 

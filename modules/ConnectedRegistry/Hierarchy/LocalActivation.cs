@@ -67,6 +67,15 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
     public InstanceIdentity Identity { get; }
 
+    /// <summary>The sync client's options for the parent (its TLS trust included) as of the last pass.</summary>
+    public ParentClientOptions ClientOptions
+    {
+        get => Volatile.Read(ref _clientOptions) ?? _syncOptions.Client;
+        private set => Volatile.Write(ref _clientOptions, value);
+    }
+
+    private ParentClientOptions? _clientOptions;
+
     public LocalActivationRecord Current
     {
         get
@@ -96,15 +105,16 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         return Task.CompletedTask;
     }
 
-    public async Task EnsureActiveAsync(RegistrySettings settings, Uri parent, ParentCredentials? credentials, CancellationToken cancellationToken)
+    public async Task EnsureActiveAsync(RegistrySettings settings, Uri parent, ParentCredentials? credentials, ParentClientOptions clientOptions, CancellationToken cancellationToken)
     {
+        ClientOptions = clientOptions;
         if (IsDeactivated)
         {
             throw new ActivationRefusedException("this registry was deactivated (deactivate method); call the activate method to sync again", deactivated: true);
         }
 
         HierarchyResponse response;
-        using (var client = new HierarchyClient(parent, credentials, _syncOptions.Client))
+        using (var client = new HierarchyClient(parent, credentials, clientOptions))
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             timeout.CancelAfter(_options.RequestTimeout);
@@ -189,7 +199,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
         try
         {
-            using var client = new HierarchyClient(endpoint, ParentCredentials.Resolve(settings, _environment.Get), _syncOptions.Client);
+            using var client = new HierarchyClient(endpoint, ParentCredentials.Resolve(settings, _environment.Get), ClientOptions);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.RequestTimeout);
             var response = await client.DeactivateAsync(Claim(settings), timeout.Token);

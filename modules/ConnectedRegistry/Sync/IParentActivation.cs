@@ -9,7 +9,8 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public interface IParentActivation
 {
-    Task EnsureActiveAsync(RegistrySettings settings, Uri parent, ParentCredentials? credentials, CancellationToken cancellationToken);
+    /// <param name="clientOptions">The options of the sync client for this parent (its TLS trust included).</param>
+    Task EnsureActiveAsync(RegistrySettings settings, Uri parent, ParentCredentials? credentials, ParentClientOptions clientOptions, CancellationToken cancellationToken);
 }
 
 /// <summary>This instance may not sync: the identity is active elsewhere, the parent refused it, or it was deactivated.</summary>

@@ -276,6 +276,10 @@ public static partial class DesiredPropertiesParser
             {
                 errors.Add($"{path}.passwordHash is required");
             }
+            else if (!Auth.PasswordHasher.IsWellFormed(hash))
+            {
+                errors.Add($"{path}.passwordHash is not a hash made by 'token create'");
+            }
 
             var scopeMap = ScopeMap(token, $"{path}.scopeMap", errors);
             var enabled = true;
@@ -406,6 +410,10 @@ public static partial class DesiredPropertiesParser
             if (string.IsNullOrWhiteSpace(hash))
             {
                 errors.Add($"{path}.syncTokenPasswordHash is required");
+            }
+            else if (!Auth.PasswordHasher.IsWellFormed(hash))
+            {
+                errors.Add($"{path}.syncTokenPasswordHash is not a hash made by 'token create --sync'");
             }
 
             var repositories = RepositoryList(child, "repositories", $"{path}.repositories", errors);

@@ -23,6 +23,7 @@ public sealed partial class FileModuleClient : IModuleClient
     private readonly CancellationTokenSource _stop = new();
     private JObject _reported = new();
     private string? _lastHash;
+    private string? _brokenCandidate;
     private long _counter;
     private Task _poll = Task.CompletedTask;
     private IModuleClientHandler? _handler;
@@ -122,6 +123,13 @@ public sealed partial class FileModuleClient : IModuleClient
             return;
         }
 
+        if (text is not null && !force && !IsJsonObject(text) && hash != _brokenCandidate)
+        {
+            // Maybe caught half-written: judge it at the next tick, when the writer is done.
+            _brokenCandidate = hash;
+            return;
+        }
+
         _lastHash = hash;
         if (text is null)
         {
@@ -153,6 +161,19 @@ public sealed partial class FileModuleClient : IModuleClient
 
         Log.DesiredRead(_logger, JsonMergePatch.Version(desired)!.Value);
         await _handler!.OnTwinAsync(desired, _reported, cancellationToken);
+    }
+
+    private static bool IsJsonObject(string text)
+    {
+        try
+        {
+            TwinJson.ParseObject(text);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     public async ValueTask DisposeAsync()

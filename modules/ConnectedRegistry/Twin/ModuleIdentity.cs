@@ -10,8 +10,10 @@ public sealed class ModuleIdentity
 {
     private readonly Func<CancellationToken, Task<X509Certificate2Collection?>> _trust;
 
-    public ModuleIdentity(string iotHubHostName, string deviceId, string moduleId, string? gatewayHostName, ISasSigner signer, Func<CancellationToken, Task<X509Certificate2Collection?>> trust, string source)
+    public ModuleIdentity(string iotHubHostName, string deviceId, string moduleId, string? gatewayHostName, ISasSigner signer, Func<CancellationToken, Task<X509Certificate2Collection?>> trust, string source, WorkloadApiClient? workload = null, string? generationId = null)
     {
+        Workload = workload;
+        GenerationId = generationId;
         IotHubHostName = iotHubHostName;
         DeviceId = deviceId;
         ModuleId = moduleId;
@@ -34,6 +36,12 @@ public sealed class ModuleIdentity
     public string ConnectHost => GatewayHostName ?? IotHubHostName;
 
     public ISasSigner Signer { get; }
+
+    /// <summary>The workload API (IoT Edge mode only): for example a TLS server certificate from the edge CA.</summary>
+    public WorkloadApiClient? Workload { get; }
+
+    /// <summary>IOTEDGE_MODULEGENERATIONID (IoT Edge mode only), part of every workload API path.</summary>
+    public string? GenerationId { get; }
 
     /// <summary>"IoT Edge workload API" or the name of the connection-string variable.</summary>
     public string Source { get; }
@@ -122,7 +130,7 @@ public static class ModuleIdentityFactory
         Func<CancellationToken, Task<X509Certificate2Collection?>> trust = gateway is null
             ? _ => Task.FromResult<X509Certificate2Collection?>(null)
             : async ct => await workload.GetTrustBundleAsync(ct);
-        return new ModuleIdentity(hub, environment[DeviceId]!, moduleId, gateway, signer, trust, "IoT Edge workload API");
+        return new ModuleIdentity(hub, environment[DeviceId]!, moduleId, gateway, signer, trust, "IoT Edge workload API", workload, environment[GenerationId]);
     }
 
     private static ModuleIdentity FromConnectionString(string variable, string connectionString, string? caFile)

@@ -16,6 +16,7 @@ namespace ConnectedRegistry.Twin;
 public sealed class WorkloadApiClient : IDisposable
 {
     public const string ApiVersion = "2018-06-28";
+    public const string ServerCertificateApiVersion = "2019-01-30";
 
     private readonly HttpClient _http;
     private readonly ResiliencePipeline _retry;
@@ -93,6 +94,31 @@ public sealed class WorkloadApiClient : IDisposable
             return TrustBundle.FromPem(pem);
         }, cancellationToken).AsTask();
 
+    /// <summary>
+    /// A server certificate for <paramref name="commonName"/> issued by the edge CA (what edgeHub itself serves
+    /// with), so the registry can serve TLS that every module and child device on the edge already trusts.
+    /// </summary>
+    public Task<WorkloadServerCertificate> CreateServerCertificateAsync(string moduleId, string generationId, string commonName, DateTimeOffset expiration, CancellationToken cancellationToken) =>
+        _retry.ExecuteAsync(async ct =>
+        {
+            var path = $"modules/{Uri.EscapeDataString(moduleId)}/genid/{Uri.EscapeDataString(generationId)}/certificate/server?api-version={ServerCertificateApiVersion}";
+            var body = new JObject { ["commonName"] = commonName, ["expiration"] = expiration.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) };
+            using var content = new StringContent(body.ToString(Newtonsoft.Json.Formatting.None), Encoding.UTF8, "application/json");
+            using var response = await _http.PostAsync(path, content, ct);
+            var answer = TwinJson.ParseObject(await ReadAsync(response, "server certificate", ct));
+            var keyPem = answer["privateKey"]?["bytes"]?.Value<string>() ?? throw new InvalidOperationException("The workload API's certificate response has no private key.");
+            var chainPem = answer["certificate"]?.Value<string>() ?? throw new InvalidOperationException("The workload API's certificate response has no certificate.");
+            var chain = TrustBundle.FromPem(chainPem);
+            using var leaf = X509Certificate2.CreateFromPem(chainPem, keyPem);
+            // Re-import so the key is usable by SslStream on every platform.
+            var withKey = X509CertificateLoader.LoadPkcs12(leaf.Export(X509ContentType.Pkcs12), null);
+            var expires = DateTimeOffset.TryParse(answer["expiration"]?.Value<string>(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)
+                ? parsed
+                : new DateTimeOffset(withKey.NotAfter.ToUniversalTime());
+            chain.RemoveAt(0);
+            return new WorkloadServerCertificate(withKey, chain, expires);
+        }, cancellationToken).AsTask();
+
     private static async Task<string> ReadAsync(HttpResponseMessage response, string operation, CancellationToken cancellationToken)
     {
         var text = await response.Content.ReadAsStringAsync(cancellationToken);
@@ -127,6 +153,9 @@ public sealed class WorkloadApiClient : IDisposable
 
     private sealed class WorkloadServerException(string message) : Exception(message);
 }
+
+/// <summary>A TLS server certificate with its private key, the intermediate certificates above it, and when it expires.</summary>
+public sealed record WorkloadServerCertificate(X509Certificate2 Certificate, X509Certificate2Collection Chain, DateTimeOffset Expiration);
 
 /// <summary>Signs through the workload API with the module's identity.</summary>
 public sealed class WorkloadSasSigner(WorkloadApiClient client, string moduleId, string generationId) : ISasSigner

@@ -47,7 +47,7 @@ public sealed class EdgeHarness : IAsyncDisposable
     {
         var pki = SharedPki.Value;
         var key = RandomNumberGenerator.GetBytes(32);
-        var workload = await FakeWorkloadApi.StartAsync(ModuleId, GenerationId, key, pki.CaPem);
+        var workload = await FakeWorkloadApi.StartAsync(ModuleId, GenerationId, key, pki.CaPem, pki);
         var hub = new FakeEdgeHub((edgeHubCertificateIssuer ?? pki).Server, HubName, DeviceId, ModuleId, key);
         await hub.StartAsync();
         return new EdgeHarness(pki, key, workload, hub);

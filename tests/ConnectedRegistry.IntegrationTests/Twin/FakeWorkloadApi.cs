@@ -35,7 +35,7 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
     /// <summary>The next <paramref name="count"/> sign requests answer 500 (the client must retry).</summary>
     public void FailNextSigns(int count) => Volatile.Write(ref _failNextSigns, count);
 
-    public static async Task<FakeWorkloadApi> StartAsync(string moduleId, string generationId, byte[] moduleKey, string trustBundlePem)
+    public static async Task<FakeWorkloadApi> StartAsync(string moduleId, string generationId, byte[] moduleKey, string trustBundlePem, TestPki? issuer = null)
     {
         var folder = TempDirectory.Create("wl");
         var socketPath = Path.Combine(folder, "workload.sock");
@@ -72,6 +72,19 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
 
             var data = Convert.FromBase64String(body["data"]!.Value<string>()!);
             return Results.Json(new { digest = Convert.ToBase64String(HMACSHA256.HashData(moduleKey, data)) });
+        });
+        app.MapPost("/modules/{module}/genid/{generation}/certificate/server", async (HttpContext context, string module, string generation) =>
+        {
+            if (issuer is null || module != moduleId || generation != generationId || context.Request.Query["api-version"] != "2019-01-30")
+            {
+                return Results.Json(new { message = "not found" }, statusCode: 404);
+            }
+
+            using var reader = new StreamReader(context.Request.Body);
+            var body = JObject.Parse(await reader.ReadToEndAsync());
+            var expiration = DateTimeOffset.Parse(body["expiration"]!.Value<string>()!, System.Globalization.CultureInfo.InvariantCulture);
+            var (certificate, key) = issuer.IssueServer(body["commonName"]!.Value<string>()!, expiration);
+            return Results.Json(new { privateKey = new { type = "key", bytes = key }, certificate, expiration = expiration.ToString("o") }, statusCode: 201);
         });
         app.MapGet("/trust-bundle", () =>
         {

@@ -7,11 +7,15 @@ namespace ConnectedRegistry.IntegrationTests.Twin;
 /// <summary>A test edge CA and a server certificate for localhost issued by it, made in memory.</summary>
 public sealed class TestPki
 {
-    private TestPki(X509Certificate2 ca, X509Certificate2 server)
+    private TestPki(X509Certificate2 ca, X509Certificate2 caWithKey, X509Certificate2 server)
     {
         Ca = ca;
+        CaWithKey = caWithKey;
         Server = server;
     }
+
+    /// <summary>The CA with its private key, to issue more certificates (the workload API's server certificates).</summary>
+    public X509Certificate2 CaWithKey { get; }
 
     public X509Certificate2 Ca { get; }
 
@@ -19,6 +23,19 @@ public sealed class TestPki
     public X509Certificate2 Server { get; }
 
     public string CaPem => Ca.ExportCertificatePem() + "\n";
+
+    /// <summary>Issues a server certificate for <paramref name="commonName"/>, as the edge security daemon does.</summary>
+    public (string CertificatePem, string KeyPem) IssueServer(string commonName, DateTimeOffset notAfter)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(commonName);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var issued = request.Create(CaWithKey, DateTimeOffset.UtcNow.AddMinutes(-5), notAfter, RandomNumberGenerator.GetBytes(12));
+        return (issued.ExportCertificatePem() + "\n" + CaPem, key.ExportPkcs8PrivateKeyPem());
+    }
 
     public static TestPki Create(string caName = "Test Edge CA")
     {
@@ -28,7 +45,7 @@ public sealed class TestPki
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
-        using var caWithKey = caRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(2));
+        var caWithKey = caRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(2));
         var ca = X509CertificateLoader.LoadCertificate(caWithKey.RawData);
 
         using var serverKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -45,6 +62,6 @@ public sealed class TestPki
         using var issued = serverRequest.Create(caWithKey, now.AddHours(-1), now.AddDays(1), serial);
         using var withKey = issued.CopyWithPrivateKey(serverKey);
         var server = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
-        return new TestPki(ca, server);
+        return new TestPki(ca, caWithKey, server);
     }
 }

@@ -20,9 +20,9 @@ public class DesiredPropertiesParserTests
           "parent": { "endpoint": "https://contoso.example", "syncTokenName": "factory-line-1-sync" },
           "sync": { "schedule": "0 */2 * * *", "window": "PT3H", "messageTtl": "P2D", "repositories": ["azureiotedge-agent", "factory/*"] },
           "clientTokens": {
-            "line-puller": { "passwordHash": "h1", "scopeMap": { "factory/*": ["content/read", "metadata/read"] }, "status": "enabled", "expiry": "2030-01-02T03:04:05Z" }
+            "line-puller": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "factory/*": ["content/read", "metadata/read"] }, "status": "enabled", "expiry": "2030-01-02T03:04:05Z" }
           },
-          "children": { "factory-line-1-cell-3": { "mode": "ReadOnly", "syncTokenPasswordHash": "h2", "repositories": ["factory/*"] } },
+          "children": { "factory-line-1-cell-3": { "mode": "ReadOnly", "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "repositories": ["factory/*"] } },
           "garbageCollection": { "enabled": false, "schedule": "0 3 * * *" },
           "anonymousPull": true,
           "logLevel": "debug",
@@ -41,7 +41,7 @@ public class DesiredPropertiesParserTests
         Assert.Equal(TimeSpan.FromDays(2), s.Sync.MessageTtl);
         Assert.Equal(["azureiotedge-agent", "factory/*"], s.Sync.Repositories);
         var token = s.ClientTokens["line-puller"];
-        Assert.Equal("h1", token.PasswordHash);
+        Assert.Equal("pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", token.PasswordHash);
         Assert.True(token.Enabled);
         Assert.Equal(new DateTimeOffset(2030, 1, 2, 3, 4, 5, TimeSpan.Zero), token.Expiry);
         Assert.Equal(["content/read", "metadata/read"], token.ScopeMap["factory/*"]);
@@ -96,6 +96,7 @@ public class DesiredPropertiesParserTests
             "sync.messageTtl 'P91D' must be an ISO-8601 duration from P1D to P90D",
             "sync.repositories[0] 'Factory' is not a repository name or a 'prefix/*' wildcard",
             "sync.repositories[2] 'bad/**' is not a repository name or a 'prefix/*' wildcard",
+            "clientTokens.t1.passwordHash is not a hash made by 'token create'",
             "clientTokens.t1.scopeMap.repo: unknown action 'content/fly' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
             "clientTokens.t1.status 'paused' must be enabled or disabled",
             "clientTokens.t1.expiry must be an ISO-8601 date and time",
@@ -177,7 +178,7 @@ public class DesiredPropertiesParserTests
         var tokens = new JObject();
         for (var i = 0; i < 21; i++)
         {
-            tokens[$"token{i}"] = new JObject { ["passwordHash"] = "h", ["scopeMap"] = new JObject { ["repo"] = new JArray("content/read") } };
+            tokens[$"token{i}"] = new JObject { ["passwordHash"] = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", ["scopeMap"] = new JObject { ["repo"] = new JArray("content/read") } };
         }
 
         var result = DesiredPropertiesParser.Parse(new JObject { ["clientTokens"] = tokens });
@@ -196,7 +197,7 @@ public class DesiredPropertiesParserTests
             map[$"repo{i}"] = new JArray("content/read");
         }
 
-        var doc = new JObject { ["clientTokens"] = new JObject { ["big"] = new JObject { ["passwordHash"] = "h", ["scopeMap"] = map } } };
+        var doc = new JObject { ["clientTokens"] = new JObject { ["big"] = new JObject { ["passwordHash"] = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", ["scopeMap"] = map } } };
         Assert.Equal(["clientTokens.big.scopeMap has 501 repository permissions; at most 500 are allowed"], DesiredPropertiesParser.Parse(doc).Errors);
 
         map.Remove("repo500");
@@ -208,8 +209,8 @@ public class DesiredPropertiesParserTests
     {
         var result = Parse("""
         { "mode": "ReadOnly", "children": {
-            "cell-one": { "mode": "ReadWrite", "syncTokenPasswordHash": "h" },
-            "cell-two": { "syncTokenPasswordHash": "h" } } }
+            "cell-one": { "mode": "ReadWrite", "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=" },
+            "cell-two": { "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=" } } }
         """);
         Assert.Equal(["children.cell-one.mode must be ReadOnly because this registry is ReadOnly"], result.Errors);
     }
@@ -233,7 +234,7 @@ public class DesiredPropertiesParserTests
     public void The_scope_map_accepts_the_star_pattern_and_every_known_action()
     {
         var result = Parse("""
-        { "clientTokens": { "admin": { "passwordHash": "h", "status": "disabled",
+        { "clientTokens": { "admin": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "status": "disabled",
             "scopeMap": { "*": ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"] } } } }
         """);
         var token = result.Settings!.ClientTokens["admin"];
@@ -262,5 +263,20 @@ public class ParentHostPlaceholderTests
         var doc = new Newtonsoft.Json.Linq.JObject { ["parent"] = new Newtonsoft.Json.Linq.JObject { ["endpoint"] = "https://$IOTEDGE_PARENTHOSTNAME:8000" } };
 
         Assert.Equal(["parent.endpoint uses $IOTEDGE_PARENTHOSTNAME but IOTEDGE_PARENTHOSTNAME is not set (the device is not a nested IoT Edge device)"], DesiredPropertiesParser.Parse(doc, _ => null).Errors);
+    }
+
+    [Fact]
+    public void A_password_hash_not_made_by_the_token_command_is_rejected_with_its_path()
+    {
+        var doc = Newtonsoft.Json.Linq.JObject.Parse("""
+        { "clientTokens": { "puller": { "passwordHash": "$2y$05$vxzqtVnKUd8lx8kWT0SL5.A8Pc6Odj0G98Vg7GiRuod3PV3o3x6zi", "scopeMap": { "a": ["content/read"] } } },
+          "children": { "cell-three": { "syncTokenPasswordHash": "plain-text-password" } } }
+        """);
+
+        Assert.Equal(
+        [
+            "clientTokens.puller.passwordHash is not a hash made by 'token create'",
+            "children.cell-three.syncTokenPasswordHash is not a hash made by 'token create --sync'",
+        ], DesiredPropertiesParser.Parse(doc).Errors);
     }
 }

@@ -69,16 +69,16 @@ public class ReportedPropertiesTests
     {
         var settings = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""
         { "name": "line-one",
-          "clientTokens": { "puller": { "passwordHash": "$2a$10$secrethashvalue", "scopeMap": { "a/*": ["content/read"] } } },
-          "children": { "cell-three": { "syncTokenPasswordHash": "$2a$10$childsecret" } } }
+          "clientTokens": { "puller": { "passwordHash": "pbkdf2-sha256$100000$c2VjcmV0aGFzaHZhbHVl$c2VjcmV0aGFzaHZhbHVlc2VjcmV0aGFzaHZhbHVl", "scopeMap": { "a/*": ["content/read"] } } },
+          "children": { "cell-three": { "syncTokenPasswordHash": "pbkdf2-sha256$100000$Y2hpbGRzZWNyZXQx$Y2hpbGRzZWNyZXRjaGlsZHNlY3JldGNoaWxkc2VjcmV0" } } }
         """)).Settings!;
 
         var text = GetStatusMethod.Describe(settings).ToString();
 
         Assert.Contains("puller", text, StringComparison.Ordinal);
         Assert.Contains("cell-three", text, StringComparison.Ordinal);
-        Assert.DoesNotContain("secrethashvalue", text, StringComparison.Ordinal);
-        Assert.DoesNotContain("childsecret", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0aGFzaHZhbHVl", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("Y2hpbGRzZWNyZXQx", text, StringComparison.Ordinal);
     }
 
     [Theory]
