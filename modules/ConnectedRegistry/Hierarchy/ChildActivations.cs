@@ -61,6 +61,13 @@ public sealed partial class ChildActivations : IHostedService
                 return new ActivationResult(false, existing);
             }
 
+            if (existing is { State: ActivationStates.Active } && existing.InstanceId == claim.InstanceId && existing.DeviceId == claim.DeviceId &&
+                existing.ModuleId == claim.ModuleId && existing.GenerationId == claim.GenerationId && existing.Mode == claim.Mode.ToString() &&
+                _lastWritten.TryGetValue(child, out var written) && now - written < _options.LastSeenInterval)
+            {
+                return new ActivationResult(true, existing); // the holder claims again every pass: written at most once a minute
+            }
+
             record = new ChildActivation(child, ActivationStates.Active, claim.InstanceId, claim.DeviceId, claim.ModuleId, claim.GenerationId,
                 claim.Mode.ToString(), existing is { State: ActivationStates.Active } ? existing.Activated : now, now);
             using var connection = _store.Open();

@@ -76,7 +76,7 @@ public static partial class HierarchyEndpoints
 
     private static async Task ChangesAsync(HttpContext context, ChildAuthentication auth, ChangeLog changes, HierarchyOptions options, IHostApplicationLifetime lifetime)
     {
-        var identity = auth.AuthenticateIdentity(context);
+        var identity = auth.AuthenticateIdentity(context, touch: true);
         var query = context.Request.Query;
         var since = ParseLong(query["since"], "since", -1, long.MaxValue, defaultValue: -1);
         var wait = (int)ParseLong(query["wait"], "wait", 0, int.MaxValue, defaultValue: 0);
@@ -204,10 +204,11 @@ public sealed partial class ChildAuthentication(
 {
     public const string Challenge = "Basic realm=\"connected-registry\"";
 
-    /// <summary>The child's registry name; throws the OCI error to answer otherwise.</summary>
-    public string Authenticate(HttpContext context) => AuthenticateIdentity(context).Subject!;
+    /// <summary>The child's registry name; throws the OCI error to answer otherwise. Activation records the contact itself.</summary>
+    public string Authenticate(HttpContext context) => AuthenticateIdentity(context, touch: false).Subject!;
 
-    public RegistryIdentity AuthenticateIdentity(HttpContext context)
+    /// <param name="touch">Record the call as a contact of the child (only the active instance follows the change feed).</param>
+    public RegistryIdentity AuthenticateIdentity(HttpContext context, bool touch)
     {
         var policy = policies.Current;
         if (!policy.Enabled)
@@ -255,7 +256,11 @@ public sealed partial class ChildAuthentication(
             throw new OciException(OciErrorCode.Denied, "only child registries (sync tokens listed under children) may use this API");
         }
 
-        activations.Touch(identity.Subject!);
+        if (touch)
+        {
+            activations.Touch(identity.Subject!);
+        }
+
         return identity;
     }
 

@@ -267,9 +267,14 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
     private void Save(LocalActivationRecord record)
     {
-        record = record with { Updated = _time.GetUtcNow() };
         lock (_gate)
         {
+            if (record with { Updated = _record.Updated, Message = _record.Message } == _record)
+            {
+                return; // nothing changed (every pass claims again): no write
+            }
+
+            record = record with { Updated = _time.GetUtcNow() };
             using var connection = _store.Open();
             HierarchyStore.Execute(connection, """
                 INSERT INTO local_activation(id, instance_id, state, via, parent, generation_id, reason, updated) VALUES (1, $i, $s, $v, $p, $g, $r, $u)
