@@ -74,7 +74,7 @@ public static partial class HierarchyEndpoints
         await WriteJsonAsync(context, new JObject { ["released"] = released, ["activationState"] = activations.Get(child)?.State ?? ActivationStates.Inactive });
     }
 
-    private static async Task ChangesAsync(HttpContext context, ChildAuthentication auth, ChangeLog changes, HierarchyOptions options, IHostApplicationLifetime lifetime)
+    private static async Task ChangesAsync(HttpContext context, ChildAuthentication auth, ChangeLog changes, HierarchyOptions options, IHostApplicationLifetime lifetime, TimeProvider time)
     {
         var identity = auth.AuthenticateIdentity(context, touch: true);
         var query = context.Request.Query;
@@ -92,11 +92,11 @@ public static partial class HierarchyEndpoints
         else
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
-            var deadline = DateTimeOffset.UtcNow.AddSeconds(wait);
+            var deadline = time.GetUtcNow().AddSeconds(wait);
             page = changes.Read(since, limit, Visible);
-            while (page.Changes.Count == 0 && !page.Truncated && !stop.IsCancellationRequested && deadline > DateTimeOffset.UtcNow)
+            while (page.Changes.Count == 0 && !page.Truncated && !stop.IsCancellationRequested && deadline > time.GetUtcNow())
             {
-                await changes.WaitAsync(page.Last, deadline - DateTimeOffset.UtcNow, stop.Token);
+                await changes.WaitAsync(page.Last, deadline - time.GetUtcNow(), stop.Token);
                 page = changes.Read(page.Last, limit, Visible);
             }
         }
