@@ -6,7 +6,7 @@ using Newtonsoft.Json.Linq;
 namespace ConnectedRegistry.Hierarchy;
 
 /// <summary><c>deactivate</c>: this registry stops syncing and releases its identity at the parent (no payload).</summary>
-public sealed class DeactivateMethod(LocalActivation activation) : IDirectMethod
+public sealed class DeactivateMethod(LocalActivation activation, SyncScheduler scheduler) : IDirectMethod
 {
     public async Task<DirectMethodResult> InvokeAsync(JToken? payload, CancellationToken cancellationToken)
     {
@@ -15,7 +15,9 @@ public sealed class DeactivateMethod(LocalActivation activation) : IDirectMethod
             throw new DirectMethodException(400, "BadPayload", "deactivate takes no payload or an empty object.");
         }
 
-        return DirectMethodResult.Ok(await activation.DeactivateAsync(cancellationToken));
+        var result = await activation.DeactivateAsync(cancellationToken);
+        scheduler.SyncNow(); // the scheduler notices at once (no pass runs; it reports Offline)
+        return DirectMethodResult.Ok(result);
     }
 }
 

@@ -113,6 +113,34 @@ public sealed class ActivationApiTests
     }
 
     [Fact]
+    public async Task Last_seen_follows_the_holder_and_not_a_refused_instance()
+    {
+        await using var parent = await StartAsync(options: new ConnectedRegistry.Hierarchy.HierarchyOptions { LastSeenInterval = TimeSpan.Zero });
+        try
+        {
+            parent.Apply(ParentSettings("edge-parent", Children()));
+            var child = Basic(Child, ChildPassword);
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(parent, "activate", child, Claim("instance-x"))).Status);
+            var activated = parent.State().Children[Child].LastSeen;
+            Assert.NotNull(activated);
+
+            await Task.Delay(30);
+            Assert.Equal(HttpStatusCode.Conflict, (await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"))).Status);
+            Assert.Equal(activated, parent.State().Children[Child].LastSeen);
+
+            using var poll = new HttpRequestMessage(HttpMethod.Get, "/connected-registry/v1/changes");
+            poll.Headers.Authorization = child;
+            using var response = await parent.Client.SendAsync(poll);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.True(parent.State().Children[Child].LastSeen > activated);
+        }
+        finally
+        {
+            parent.DeleteData();
+        }
+    }
+
+    [Fact]
     public async Task A_ReadWrite_child_is_refused_by_a_ReadOnly_parent_and_when_registered_ReadOnly()
     {
         await using var parent = await StartAsync();

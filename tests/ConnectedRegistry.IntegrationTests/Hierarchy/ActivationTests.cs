@@ -61,6 +61,7 @@ public sealed class ActivationTests
             Assert.True((bool)answer["releasedAtParent"]!);
             Assert.Equal(ActivationStates.Inactive, first.State().ActivationState);
             Assert.True(first.State().HasDetail(LocalActivation.DetailDeactivated, "Warning"));
+            await EventuallyAsync(() => first.State().ConnectionState == ConnectionStates.Offline, "the deactivated instance reports Offline");
             await EventuallyAsync(() => second.State().ActivationState == ActivationStates.Active && second.Store().GetManifest("apps/web", "v1") is not null, "the second instance activates and syncs");
             Assert.DoesNotContain(second.State().StatusDetails, d => d.Code == LocalActivation.DetailAlreadyActivated);
             Assert.Equal(image.Digest, second.Store().GetManifest("apps/web", "v1")!.Digest);
