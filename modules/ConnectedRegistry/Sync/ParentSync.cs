@@ -4,7 +4,8 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// The sync pass the scheduler runs: connects to the parent named by the settings (rebuilding the client when
-/// the endpoint or credentials change), checks it answers, then syncs down. Content errors on single tags do not
+/// the endpoint or credentials change), claims the registry's identity at the parent (<see cref="IParentActivation"/>),
+/// checks the parent answers, then syncs up (ReadWrite) and down. Content errors on single tags do not
 /// stop the pass; they end it with <see cref="SyncIncompleteException"/> so that <c>lastError</c> says so.
 /// </summary>
 public sealed partial class ParentSync : ISyncWork, IDisposable
