@@ -184,7 +184,7 @@ public sealed partial class SyncDown
                         Interlocked.Increment(ref updated);
                     }
                 }
-                catch (Exception ex) when (!IsUnreachable(ex) && ex is not OperationCanceledException)
+                catch (Exception ex) when (!IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException)
                 {
                     Interlocked.Increment(ref failed);
                     Failures.Enqueue($"{repository}:{tag}: {ex.Message}");
@@ -209,8 +209,8 @@ public sealed partial class SyncDown
                 var fromSync = synced.TryGetValue(tag, out var syncedDigest) && syncedDigest == digest;
                 if (fromSync || _settings.Mode == RegistryMode.ReadOnly)
                 {
-                    await _owner._store.DeleteTagAsync(repository, tag, _cancel);
-                    _owner._syncState.Forget(repository, tag);
+                    await LocalAsync(() => _owner._store.DeleteTagAsync(repository, tag, _cancel));
+                    await LocalAsync(() => _owner._syncState.Forget(repository, tag));
                     removed++;
                 }
             }
@@ -247,7 +247,7 @@ public sealed partial class SyncDown
             {
                 if (syncedDigest != head.Digest)
                 {
-                    _owner._syncState.SetSynced(repository, tag, head.Digest);
+                    await LocalAsync(() => _owner._syncState.SetSynced(repository, tag, head.Digest));
                 }
 
                 await SyncReferrersAsync(repository, head.Digest, 0);
@@ -257,9 +257,9 @@ public sealed partial class SyncDown
             var manifest = await _parent.GetManifestAsync(repository, head.Digest.ToString(), _cancel)
                 ?? throw new ParentContentException($"manifest {head.Digest} vanished from the parent");
             await EnsureContentAsync(repository, manifest, 0);
-            await _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, _cancel);
+            await LocalAsync(() => _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, _cancel));
             Interlocked.Increment(ref _manifestsStored);
-            _owner._syncState.SetSynced(repository, tag, manifest.Digest);
+            await LocalAsync(() => _owner._syncState.SetSynced(repository, tag, manifest.Digest));
             await SyncReferrersAsync(repository, manifest.Digest, 0);
             return true;
         }
@@ -288,7 +288,7 @@ public sealed partial class SyncDown
             var manifest = await _parent.GetManifestAsync(repository, digest.ToString(), _cancel)
                 ?? throw new ParentContentException($"manifest {digest} is referenced but the parent does not have it");
             await EnsureContentAsync(repository, manifest, depth);
-            await _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, null, manifest.Digest, _cancel);
+            await LocalAsync(() => _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, null, manifest.Digest, _cancel));
             Interlocked.Increment(ref _manifestsStored);
         }
 
@@ -375,10 +375,10 @@ public sealed partial class SyncDown
                                 counted += n;
                                 Report("Running");
                             });
-                            await _owner._store.AppendPartialBlobAsync(blob.Digest, download.Offset, content, _cancel);
+                            await LocalAsync(() => _owner._store.AppendPartialBlobAsync(blob.Digest, download.Offset, content, _cancel));
                         }
 
-                        await _owner._store.CommitPartialBlobAsync(repository, blob.Digest, _cancel);
+                        await LocalAsync(() => _owner._store.CommitPartialBlobAsync(repository, blob.Digest, _cancel));
                         Interlocked.Increment(ref _blobsFetched);
                         Log.BlobFetched(_owner._logger, blob.Digest.ToString(), blob.Size);
                         return;
@@ -423,6 +423,25 @@ public sealed partial class SyncDown
             }
         }
 
+        /// <summary>A write to the local store or sync.db: a disk error becomes <see cref="LocalStorageException"/>, which ends the pass.</summary>
+        private static async Task LocalAsync(Func<Task> write)
+        {
+            try
+            {
+                await write();
+            }
+            catch (Exception ex) when (LocalStorageException.IsDiskError(ex))
+            {
+                throw new LocalStorageException(ex);
+            }
+        }
+
+        private static Task LocalAsync(Action write) => LocalAsync(() =>
+        {
+            write();
+            return Task.CompletedTask;
+        });
+
         public void Report(string state, bool force = false)
         {
             var now = _owner._time.GetUtcNow();
@@ -446,7 +465,10 @@ public sealed partial class SyncDown
         }
     }
 
-    /// <summary>Counts bytes as they are read, and refuses more than the descriptor's size.</summary>
+    /// <summary>
+    /// Counts bytes as they are read, and refuses more than the descriptor's size. A failed read of the parent's
+    /// stream becomes <see cref="ParentReadException"/>, so that the store's write errors stay told apart from it.
+    /// </summary>
     private sealed class CountingStream(Stream inner, long limit, Action<int> onRead) : Stream
     {
         private long _read;
@@ -461,10 +483,29 @@ public sealed partial class SyncDown
 
         public override long Position { get => _read; set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            try
+            {
+                return Counted(inner.Read(buffer, offset, count));
+            }
+            catch (Exception ex) when (IsReadFailure(ex))
+            {
+                throw new ParentReadException(ex);
+            }
+        }
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Counted(await inner.ReadAsync(buffer, cancellationToken));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return Counted(await inner.ReadAsync(buffer, cancellationToken));
+            }
+            catch (Exception ex) when (IsReadFailure(ex))
+            {
+                throw new ParentReadException(ex);
+            }
+        }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -478,6 +519,8 @@ public sealed partial class SyncDown
         public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private static bool IsReadFailure(Exception ex) => ex is IOException or HttpRequestException && ex is not ParentReadException;
 
         private int Counted(int n)
         {

@@ -2,6 +2,7 @@ using System.Net;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;
@@ -266,6 +267,42 @@ public sealed class SyncDownTests
         // The parent comes back: the next pass reports Online again.
         await h.Parent.StartAsync();
         await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Online && h.State.Snapshot().Sync.LastError is null, "Online again");
+    }
+
+    [Fact]
+    public async Task Disk_error_while_storing_a_blob_is_reported_unhealthy_not_offline()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var layer = h.Layout.Layer(50_000);
+        var image = h.Layout.Image("amd64", layer);
+        h.Layout.Tag(image, "v1");
+        await h.Parent.PushAsync(h.LayoutDir, "v1", "base", "v1");
+
+        // The folder fetched blobs are written into is broken (a file stands where it should be): every blob write
+        // fails on the local disk while the parent answers fine.
+        var partial = new DataLayout(h.Child.DataRoot).PartialDirectory;
+        Directory.Delete(partial, recursive: true);
+        await File.WriteAllTextAsync(partial, "not a folder");
+        h.Configure(["base"], new SyncSettings());
+        await Until(() => h.State.Snapshot().StatusDetails.Any(d => d.Code == LocalStorageException.StatusCode), "DiskError");
+        await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Unhealthy, "Unhealthy");
+
+        var snapshot = h.State.Snapshot();
+        var detail = Assert.Single(snapshot.StatusDetails, d => d.Code == LocalStorageException.StatusCode);
+        Assert.Equal("Error", detail.Type);
+        Assert.StartsWith("writing to the data folder failed", detail.Description, StringComparison.Ordinal);
+        Assert.Equal(detail.Description, snapshot.Sync.LastError);
+        Assert.DoesNotContain(DockerRegistry.Password, detail.Description, StringComparison.Ordinal);
+        Assert.False(h.Store.BlobExists(layer.Digest));
+        Assert.Null(h.Store.GetManifest("base", "v1"));
+
+        // The disk is repaired: the next pass stores everything, the registry is Online and the detail is gone.
+        File.Delete(partial);
+        Directory.CreateDirectory(partial);
+        h.Scheduler.SyncNow();
+        await Until(() => h.State.Snapshot() is { ConnectionState: ConnectionStates.Online } s && s.StatusDetails.Count == 0 && s.Sync.LastError is null, "healthy again");
+        Assert.Equal(image.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.True(h.Store.BlobExists(layer.Digest));
     }
 
     [Fact]
