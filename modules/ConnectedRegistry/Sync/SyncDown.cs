@@ -11,8 +11,8 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// Sync down: makes the local registry hold what the parent holds for the repositories in the subset.
-/// For each repository it lists the parent's tags, HEADs each to compare digests, and copies what is missing:
-/// child manifests of an index first, their configs and layers (several blobs at a time, never a blob that is
+/// Several repositories at a time (<see cref="SyncOptions.ParallelRepositories"/>), for each it lists the parent's
+/// tags, HEADs each to compare digests, and copies what is missing: child manifests of an index first, their configs and layers (several blobs at a time, never a blob that is
 /// already stored in any repository, resuming a partial blob with <c>Range</c>), then the manifest itself with
 /// its tag in one transaction — so a tag never points at incomplete content — then referrers of what it synced.
 /// Tags removed or repointed at the parent follow. Progress goes into <see cref="ModuleState"/> every few seconds.
@@ -42,28 +42,51 @@ public sealed partial class SyncDown
     /// <summary>Runs one pass over the subset. Throws when the parent is unreachable; content errors are collected in the result.</summary>
     public async Task<SyncDownResult> RunAsync(ParentRegistryClient parent, RegistrySettings settings, CancellationToken cancellationToken)
     {
-        var pass = new Pass(this, parent, settings, cancellationToken);
+        // The first failure that ends the pass (parent unreachable, disk error) stops the other repositories too.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pass = new Pass(this, parent, settings, stop.Token);
         var repositories = await ResolveRepositoriesAsync(parent, settings, cancellationToken);
         pass.RepositoriesTotal = repositories.Count;
         pass.Report("Running", force: true);
-        try
+        Exception? failure = null;
+        using var repositorySlots = new SemaphoreSlim(Math.Max(1, _options.ParallelRepositories));
+        await Task.WhenAll(repositories.Select(async repository =>
         {
-            foreach (var repository in repositories)
+            try
             {
-                await pass.SyncRepositoryAsync(repository);
-                pass.RepositoriesDone++;
-                pass.Report("Running");
+                await repositorySlots.WaitAsync(stop.Token);
+                try
+                {
+                    await pass.SyncRepositoryAsync(repository);
+                }
+                finally
+                {
+                    repositorySlots.Release();
+                }
+
+                pass.RepositoryDone();
             }
-        }
-        catch (OperationCanceledException)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // the pass was cancelled (window closed) or another repository ended it
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref failure, ex, null);
+                await stop.CancelAsync();
+            }
+        }));
+
+        if (cancellationToken.IsCancellationRequested)
         {
             pass.Report("Paused", force: true);
-            throw;
+            cancellationToken.ThrowIfCancellationRequested();
         }
-        catch
+
+        if (failure is not null)
         {
             pass.Report("Failed", force: true);
-            throw;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
 
         pass.Report(pass.Failures.IsEmpty ? "Completed" : "CompletedWithErrors", force: true);
@@ -134,6 +157,9 @@ public sealed partial class SyncDown
         private long _bytesDownloaded;
         private int _blobsFetched;
         private int _manifestsStored;
+        private int _repositoriesDone;
+        private int _tagsUpdated;
+        private int _tagsRemoved;
 
         public Pass(SyncDown owner, ParentRegistryClient parent, RegistrySettings settings, CancellationToken cancellationToken)
         {
@@ -147,7 +173,7 @@ public sealed partial class SyncDown
 
         public int RepositoriesTotal { get; set; }
 
-        public int RepositoriesDone { get; set; }
+        public int RepositoriesDone => Volatile.Read(ref _repositoriesDone);
 
         public long BytesDownloaded => Interlocked.Read(ref _bytesDownloaded);
 
@@ -155,9 +181,15 @@ public sealed partial class SyncDown
 
         public int ManifestsStored => Volatile.Read(ref _manifestsStored);
 
-        public int TagsUpdated { get; private set; }
+        public int TagsUpdated => Volatile.Read(ref _tagsUpdated);
 
-        public int TagsRemoved { get; private set; }
+        public int TagsRemoved => Volatile.Read(ref _tagsRemoved);
+
+        public void RepositoryDone()
+        {
+            Interlocked.Increment(ref _repositoriesDone);
+            Report("Running");
+        }
 
         public ConcurrentQueue<string> Failures { get; } = new();
 
@@ -215,8 +247,8 @@ public sealed partial class SyncDown
                 }
             }
 
-            TagsUpdated += updated;
-            TagsRemoved += removed;
+            Interlocked.Add(ref _tagsUpdated, updated);
+            Interlocked.Add(ref _tagsRemoved, removed);
             if (updated + removed + failed > 0)
             {
                 Log.RepositorySynced(_owner._logger, repository, parentTags.Count, updated, removed, failed,
