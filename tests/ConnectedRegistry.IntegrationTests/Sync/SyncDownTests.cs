@@ -123,9 +123,7 @@ public sealed class SyncDownTests
         var small1 = h.Layout.Layer(50_000);
         var small2 = h.Layout.Layer(60_000);
         var big = h.Layout.Layer(6_000_000);
-        var image = h.Layout.Image("amd64", small1, small2, big);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/big", "v1");
+        var image = await h.PushImageToParentAsync("apps/big", small1, small2, big);
         var proxy = h.Proxy!;
         var bigPath = "/blobs/" + big.Digest;
         var killed = 0;
@@ -165,9 +163,7 @@ public sealed class SyncDownTests
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
         var big = h.Layout.Layer(3_000_000);
-        var image = h.Layout.Image("amd64", big);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/slow", "v1");
+        var image = await h.PushImageToParentAsync("apps/slow", big);
         var proxy = h.Proxy!;
         var bigPath = "/blobs/" + big.Digest;
         proxy.Throttle = TimeSpan.FromMilliseconds(5);
@@ -215,9 +211,7 @@ public sealed class SyncDownTests
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
         var layer = h.Layout.Layer(40_000);
-        var image = h.Layout.Image("amd64", layer);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/app", "v1");
+        var image = await h.PushImageToParentAsync("apps/app", layer);
         var proxy = h.Proxy!;
         var path = "/blobs/" + layer.Digest;
         var corruptions = 0;
@@ -276,9 +270,7 @@ public sealed class SyncDownTests
     {
         await using var h = await SyncHarness.StartAsync();
         var layer = h.Layout.Layer(50_000);
-        var image = h.Layout.Image("amd64", layer);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "base", "v1");
+        var image = await h.PushImageToParentAsync("base", layer);
 
         // The folder fetched blobs are written into is broken (a file stands where it should be): every blob write
         // fails on the local disk while the parent answers fine.
