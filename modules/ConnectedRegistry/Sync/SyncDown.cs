@@ -12,10 +12,11 @@ namespace ConnectedRegistry.Sync;
 /// <summary>
 /// Sync down: makes the local registry hold what the parent holds for the repositories in the subset.
 /// Several repositories at a time (<see cref="SyncOptions.ParallelRepositories"/>), for each it lists the parent's
-/// tags, HEADs each to compare digests, and copies what is missing: child manifests of an index first, their configs and layers (several blobs at a time, never a blob that is
-/// already stored in any repository, resuming a partial blob with <c>Range</c>), then the manifest itself with
-/// its tag in one transaction — so a tag never points at incomplete content — then referrers of what it synced.
-/// Tags removed or repointed at the parent follow. Progress goes into <see cref="ModuleState"/> every few seconds.
+/// tags, HEADs each to compare digests, and copies what is missing: child manifests of an index first, their
+/// configs and layers (several blobs at a time, never a blob that is already stored in any repository, resuming a
+/// partial blob with <c>Range</c>), then the manifest itself with its tag in one transaction — so a tag never points
+/// at incomplete content — then referrers of what it synced. Tags removed or repointed at the parent follow.
+/// Progress goes into <see cref="ModuleState"/> every few seconds.
 /// </summary>
 public sealed partial class SyncDown
 {
