@@ -21,12 +21,12 @@ fi
 IMAGES="${IMAGES:-50}"; LAYERS="${LAYERS:-5}"; LAYER_SIZE="${LAYER_SIZE:-1M}"; SHARED_FRACTION="${SHARED_FRACTION:-0.2}"
 PORT_A="${PORT_A:-5310}"; PORT_B="${PORT_B:-5311}"; PORT_PROXY="${PORT_PROXY:-5312}"; PORT_OURS="${PORT_OURS:-5313}"
 LIMIT_S="${LIMIT_S:-900}"
-BASE="${BASE:-$(mktemp -d)}"
-mkdir -p "$BASE"
 [[ -f "$BENCH_DIR/make-images.py" ]] || { echo "make-images.py not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 for tool in docker-registry skopeo python3 curl dotnet; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install docker-registry skopeo)" >&2; exit 1; }
 done
+BASE="${BASE:-$(mktemp -d)}"
+mkdir -p "$BASE"
 
 DEADLINE=$(( $(date +%s) + LIMIT_S ))
 PIDS=()
