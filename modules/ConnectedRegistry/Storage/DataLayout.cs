@@ -17,6 +17,12 @@ namespace ConnectedRegistry.Storage;
 ///                                    survive a restart); purged after the configured age
 ///   partial/&lt;alg&gt;/&lt;hex&gt;              a blob the sync engine is still fetching; resumed from its
 ///                                    length with an HTTP Range, verified and renamed when complete
+///   sync.db (+ -wal, -shm)           the sync engine's SQLite database, WAL mode (Sync/SyncDatabase):
+///                                    synced_tags (the tags sync down set, so a client's tags are never
+///                                    removed by it) and outbox (client changes waiting to go up to the parent)
+///   auth/token-signing.key           the key that signs this registry's bearer tokens (Auth/SigningKey)
+///   twin/last-good-desired.json      the last desired properties that applied, password hashes only
+///                                    (Twin/), so a restart without edgeHub serves with them
 /// </code>
 /// Repository names, digests and session ids are validated before they become part of a path: a
 /// repository name is never a path here at all (it lives only in SQLite).

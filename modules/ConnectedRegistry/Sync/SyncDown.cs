@@ -11,11 +11,12 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// Sync down: makes the local registry hold what the parent holds for the repositories in the subset.
-/// For each repository it lists the parent's tags, HEADs each to compare digests, and copies what is missing:
-/// child manifests of an index first, their configs and layers (several blobs at a time, never a blob that is
-/// already stored in any repository, resuming a partial blob with <c>Range</c>), then the manifest itself with
-/// its tag in one transaction — so a tag never points at incomplete content — then referrers of what it synced.
-/// Tags removed or repointed at the parent follow. Progress goes into <see cref="ModuleState"/> every few seconds.
+/// Several repositories at a time (<see cref="SyncOptions.ParallelRepositories"/>), for each it lists the parent's
+/// tags, HEADs each to compare digests, and copies what is missing: child manifests of an index first, their
+/// configs and layers (several blobs at a time, never a blob that is already stored in any repository, resuming a
+/// partial blob with <c>Range</c>), then the manifest itself with its tag in one transaction — so a tag never points
+/// at incomplete content — then referrers of what it synced. Tags removed or repointed at the parent follow.
+/// Progress goes into <see cref="ModuleState"/> every few seconds.
 /// </summary>
 public sealed partial class SyncDown
 {
@@ -44,28 +45,51 @@ public sealed partial class SyncDown
     /// <summary>Runs one pass over the subset. Throws when the parent is unreachable; content errors are collected in the result.</summary>
     public async Task<SyncDownResult> RunAsync(ParentRegistryClient parent, RegistrySettings settings, CancellationToken cancellationToken)
     {
-        var pass = new Pass(this, parent, settings, cancellationToken);
+        // The first failure that ends the pass (parent unreachable, disk error) stops the other repositories too.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pass = new Pass(this, parent, settings, stop.Token);
         var repositories = await ResolveRepositoriesAsync(parent, settings, cancellationToken);
         pass.RepositoriesTotal = repositories.Count;
         pass.Report("Running", force: true);
-        try
+        Exception? failure = null;
+        using var repositorySlots = new SemaphoreSlim(Math.Max(1, _options.ParallelRepositories));
+        await Task.WhenAll(repositories.Select(async repository =>
         {
-            foreach (var repository in repositories)
+            try
             {
-                await pass.SyncRepositoryAsync(repository);
-                pass.RepositoriesDone++;
-                pass.Report("Running");
+                await repositorySlots.WaitAsync(stop.Token);
+                try
+                {
+                    await pass.SyncRepositoryAsync(repository);
+                }
+                finally
+                {
+                    repositorySlots.Release();
+                }
+
+                pass.RepositoryDone();
             }
-        }
-        catch (OperationCanceledException)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // the pass was cancelled (window closed) or another repository ended it
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref failure, ex, null);
+                await stop.CancelAsync();
+            }
+        }));
+
+        if (cancellationToken.IsCancellationRequested)
         {
             pass.Report("Paused", force: true);
-            throw;
+            cancellationToken.ThrowIfCancellationRequested();
         }
-        catch
+
+        if (failure is not null)
         {
             pass.Report("Failed", force: true);
-            throw;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
 
         pass.Report(pass.Failures.IsEmpty ? "Completed" : "CompletedWithErrors", force: true);
@@ -152,6 +176,9 @@ public sealed partial class SyncDown
         private long _bytesDownloaded;
         private int _blobsFetched;
         private int _manifestsStored;
+        private int _repositoriesDone;
+        private int _tagsUpdated;
+        private int _tagsRemoved;
 
         public Pass(SyncDown owner, ParentRegistryClient parent, RegistrySettings settings, CancellationToken cancellationToken)
         {
@@ -165,7 +192,7 @@ public sealed partial class SyncDown
 
         public int RepositoriesTotal { get; set; }
 
-        public int RepositoriesDone { get; set; }
+        public int RepositoriesDone => Volatile.Read(ref _repositoriesDone);
 
         public long BytesDownloaded => Interlocked.Read(ref _bytesDownloaded);
 
@@ -173,9 +200,15 @@ public sealed partial class SyncDown
 
         public int ManifestsStored => Volatile.Read(ref _manifestsStored);
 
-        public int TagsUpdated { get; private set; }
+        public int TagsUpdated => Volatile.Read(ref _tagsUpdated);
 
-        public int TagsRemoved { get; private set; }
+        public int TagsRemoved => Volatile.Read(ref _tagsRemoved);
+
+        public void RepositoryDone()
+        {
+            Interlocked.Increment(ref _repositoriesDone);
+            Report("Running");
+        }
 
         public ConcurrentQueue<string> Failures { get; } = new();
 
@@ -202,7 +235,7 @@ public sealed partial class SyncDown
                         Interlocked.Increment(ref updated);
                     }
                 }
-                catch (Exception ex) when (!IsUnreachable(ex) && ex is not OperationCanceledException)
+                catch (Exception ex) when (!IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException)
                 {
                     Interlocked.Increment(ref failed);
                     Failures.Enqueue($"{repository}:{tag}: {ex.Message}");
@@ -227,15 +260,15 @@ public sealed partial class SyncDown
                 var fromSync = synced.TryGetValue(tag, out var syncedDigest) && syncedDigest == digest;
                 if (fromSync || _settings.Mode == RegistryMode.ReadOnly)
                 {
-                    await _owner._store.DeleteTagAsync(repository, tag, _cancel);
-                    _owner._syncState.Forget(repository, tag);
+                    await LocalAsync(() => _owner._store.DeleteTagAsync(repository, tag, _cancel));
+                    await LocalAsync(() => _owner._syncState.Forget(repository, tag));
                     _owner.Changed(sink => sink.TagRemoved(repository, tag));
                     removed++;
                 }
             }
 
-            TagsUpdated += updated;
-            TagsRemoved += removed;
+            Interlocked.Add(ref _tagsUpdated, updated);
+            Interlocked.Add(ref _tagsRemoved, removed);
             if (updated + removed + failed > 0)
             {
                 Log.RepositorySynced(_owner._logger, repository, parentTags.Count, updated, removed, failed,
@@ -266,7 +299,7 @@ public sealed partial class SyncDown
             {
                 if (syncedDigest != head.Digest)
                 {
-                    _owner._syncState.SetSynced(repository, tag, head.Digest);
+                    await LocalAsync(() => _owner._syncState.SetSynced(repository, tag, head.Digest));
                 }
 
                 await SyncReferrersAsync(repository, head.Digest, 0);
@@ -276,9 +309,9 @@ public sealed partial class SyncDown
             var manifest = await _parent.GetManifestAsync(repository, head.Digest.ToString(), _cancel)
                 ?? throw new ParentContentException($"manifest {head.Digest} vanished from the parent");
             await EnsureContentAsync(repository, manifest, 0);
-            await _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, _cancel);
+            await LocalAsync(() => _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, _cancel));
             Interlocked.Increment(ref _manifestsStored);
-            _owner._syncState.SetSynced(repository, tag, manifest.Digest);
+            await LocalAsync(() => _owner._syncState.SetSynced(repository, tag, manifest.Digest));
             _owner.Changed(sink => sink.TagSynced(repository, tag, manifest.Digest));
             await SyncReferrersAsync(repository, manifest.Digest, 0);
             return true;
@@ -308,7 +341,7 @@ public sealed partial class SyncDown
             var manifest = await _parent.GetManifestAsync(repository, digest.ToString(), _cancel)
                 ?? throw new ParentContentException($"manifest {digest} is referenced but the parent does not have it");
             await EnsureContentAsync(repository, manifest, depth);
-            await _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, null, manifest.Digest, _cancel);
+            await LocalAsync(() => _owner._store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, null, manifest.Digest, _cancel));
             Interlocked.Increment(ref _manifestsStored);
         }
 
@@ -395,10 +428,10 @@ public sealed partial class SyncDown
                                 counted += n;
                                 Report("Running");
                             });
-                            await _owner._store.AppendPartialBlobAsync(blob.Digest, download.Offset, content, _cancel);
+                            await LocalAsync(() => _owner._store.AppendPartialBlobAsync(blob.Digest, download.Offset, content, _cancel));
                         }
 
-                        await _owner._store.CommitPartialBlobAsync(repository, blob.Digest, _cancel);
+                        await LocalAsync(() => _owner._store.CommitPartialBlobAsync(repository, blob.Digest, _cancel));
                         Interlocked.Increment(ref _blobsFetched);
                         Log.BlobFetched(_owner._logger, blob.Digest.ToString(), blob.Size);
                         return;
@@ -443,6 +476,25 @@ public sealed partial class SyncDown
             }
         }
 
+        /// <summary>A write to the local store or sync.db: a disk error becomes <see cref="LocalStorageException"/>, which ends the pass.</summary>
+        private static async Task LocalAsync(Func<Task> write)
+        {
+            try
+            {
+                await write();
+            }
+            catch (Exception ex) when (LocalStorageException.IsDiskError(ex))
+            {
+                throw new LocalStorageException(ex);
+            }
+        }
+
+        private static Task LocalAsync(Action write) => LocalAsync(() =>
+        {
+            write();
+            return Task.CompletedTask;
+        });
+
         public void Report(string state, bool force = false)
         {
             var now = _owner._time.GetUtcNow();
@@ -466,7 +518,10 @@ public sealed partial class SyncDown
         }
     }
 
-    /// <summary>Counts bytes as they are read, and refuses more than the descriptor's size.</summary>
+    /// <summary>
+    /// Counts bytes as they are read, and refuses more than the descriptor's size. A failed read of the parent's
+    /// stream becomes <see cref="ParentReadException"/>, so that the store's write errors stay told apart from it.
+    /// </summary>
     private sealed class CountingStream(Stream inner, long limit, Action<int> onRead) : Stream
     {
         private long _read;
@@ -481,10 +536,29 @@ public sealed partial class SyncDown
 
         public override long Position { get => _read; set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            try
+            {
+                return Counted(inner.Read(buffer, offset, count));
+            }
+            catch (Exception ex) when (IsReadFailure(ex))
+            {
+                throw new ParentReadException(ex);
+            }
+        }
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Counted(await inner.ReadAsync(buffer, cancellationToken));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return Counted(await inner.ReadAsync(buffer, cancellationToken));
+            }
+            catch (Exception ex) when (IsReadFailure(ex))
+            {
+                throw new ParentReadException(ex);
+            }
+        }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -498,6 +572,8 @@ public sealed partial class SyncDown
         public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private static bool IsReadFailure(Exception ex) => ex is IOException or HttpRequestException && ex is not ParentReadException;
 
         private int Counted(int n)
         {

@@ -21,6 +21,12 @@ public sealed record SyncOptions
     /// <summary>Tags whose manifests are checked at the same time (HEAD requests).</summary>
     public int ParallelTags { get; init; } = 4;
 
+    /// <summary>
+    /// Repositories synced at the same time (their blobs share the <see cref="ParallelBlobs"/> slots): a pass over many
+    /// small repositories is bound by round trips to the parent, not by bandwidth.
+    /// </summary>
+    public int ParallelRepositories { get; init; } = 4;
+
     public ParentClientOptions Client { get; init; } = new();
 
     public static SyncOptions FromConfiguration(IConfiguration configuration)

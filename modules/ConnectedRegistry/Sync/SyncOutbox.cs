@@ -12,7 +12,7 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public sealed partial class SyncOutbox : IRegistryEventSink
 {
-    private readonly string _connectionString;
+    private readonly SyncDatabase _db;
     private readonly IRegistrySettingsSource _settings;
     private readonly ModuleState _state;
     private readonly TimeProvider _time;
@@ -26,16 +26,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink
         _time = time;
         _environment = environment;
         _logger = logger;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(layout.Root, SyncStateStore.FileName),
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 60,
-        }.ToString();
-        using var connection = Open();
-        Execute(connection, """
-            PRAGMA journal_mode=WAL;
+        _db = new SyncDatabase(layout, """
             CREATE TABLE IF NOT EXISTS outbox(
               id INTEGER PRIMARY KEY AUTOINCREMENT,
               kind TEXT NOT NULL,
@@ -60,7 +51,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink
     /// <summary>Pending items, oldest first.</summary>
     public IReadOnlyList<OutboxItem> Pending(int limit = 1000)
     {
-        using var connection = Open();
+        using var connection = _db.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT id, kind, repository, digest, media_type, tag, created, attempts FROM outbox ORDER BY id LIMIT $n";
         command.Parameters.AddWithValue("$n", limit);
@@ -85,7 +76,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink
 
     public int Count()
     {
-        using var connection = Open();
+        using var connection = _db.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT COUNT(*) FROM outbox";
         return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
@@ -94,7 +85,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink
     /// <summary>True when a push of <paramref name="repository"/>:<paramref name="tag"/> waits for delivery (sync down leaves that tag alone).</summary>
     public bool HasPendingTag(string repository, string tag)
     {
-        using var connection = Open();
+        using var connection = _db.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT 1 FROM outbox WHERE repository=$r AND tag=$t LIMIT 1";
         command.Parameters.AddWithValue("$r", repository);
@@ -104,9 +95,9 @@ public sealed partial class SyncOutbox : IRegistryEventSink
 
     public void Delivered(long id)
     {
-        using (var connection = Open())
+        using (var connection = _db.Open())
         {
-            Execute(connection, "DELETE FROM outbox WHERE id=$id", ("$id", id));
+            SyncDatabase.Execute(connection, "DELETE FROM outbox WHERE id=$id", ("$id", id));
         }
 
         ReportPending();
@@ -114,8 +105,8 @@ public sealed partial class SyncOutbox : IRegistryEventSink
 
     public void Failed(long id, string error)
     {
-        using var connection = Open();
-        Execute(connection, "UPDATE outbox SET attempts=attempts+1, last_error=$e WHERE id=$id", ("$id", id), ("$e", error));
+        using var connection = _db.Open();
+        SyncDatabase.Execute(connection, "UPDATE outbox SET attempts=attempts+1, last_error=$e WHERE id=$id", ("$id", id), ("$e", error));
     }
 
     /// <summary>Drops the items older than <paramref name="ttl"/>; returns them (they are reported, never silently lost).</summary>
@@ -128,9 +119,9 @@ public sealed partial class SyncOutbox : IRegistryEventSink
             return expired;
         }
 
-        using (var connection = Open())
+        using (var connection = _db.Open())
         {
-            Execute(connection, "DELETE FROM outbox WHERE created < $c", ("$c", cutoff));
+            SyncDatabase.Execute(connection, "DELETE FROM outbox WHERE created < $c", ("$c", cutoff));
         }
 
         foreach (var item in expired)
@@ -152,9 +143,9 @@ public sealed partial class SyncOutbox : IRegistryEventSink
             return; // nothing goes up from a ReadOnly registry or one without a parent
         }
 
-        using (var connection = Open())
+        using (var connection = _db.Open())
         {
-            Execute(connection, "INSERT INTO outbox(kind, repository, digest, media_type, tag, created) VALUES ($k, $r, $d, $m, $t, $c)",
+            SyncDatabase.Execute(connection, "INSERT INTO outbox(kind, repository, digest, media_type, tag, created) VALUES ($k, $r, $d, $m, $t, $c)",
                 ("$k", kind.ToString()), ("$r", repository), ("$d", digest?.ToString()), ("$m", mediaType), ("$t", tag), ("$c", _time.GetUtcNow().ToUnixTimeMilliseconds()));
         }
 
@@ -165,25 +156,6 @@ public sealed partial class SyncOutbox : IRegistryEventSink
     {
         var count = Count();
         _state.UpdateSync(s => s with { PendingPushes = count });
-    }
-
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
-
-    private static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        command.ExecuteNonQuery();
     }
 
     private static partial class Log

@@ -7,7 +7,8 @@ namespace ConnectedRegistry.Sync;
 /// idles briefly, and runs again until the window closes, at which point running work is cancelled (it resumes
 /// in the next window). <see cref="SyncNow"/> starts a pass at once, inside or outside the schedule. Settings
 /// changes wake the loop, so a new schedule, window or subset applies without a restart. Reports
-/// <c>connectionState</c>, <c>nextSyncTime</c>, <c>windowEndTime</c>, <c>lastSyncTime</c> and <c>lastError</c>.
+/// <c>connectionState</c>, <c>nextSyncTime</c>, <c>windowEndTime</c>, <c>lastSyncTime</c> and <c>lastError</c>; a disk error
+/// while storing is <c>Unhealthy</c> with the status detail <c>DiskError</c> until a pass completes again.
 /// </summary>
 public sealed partial class SyncScheduler : BackgroundService
 {
@@ -168,6 +169,7 @@ public sealed partial class SyncScheduler : BackgroundService
             await _work.RunAsync(settings, linked.Token);
             var finished = _time.GetUtcNow();
             _state.UpdateSync(s => s with { LastSyncTime = finished, LastError = null });
+            _state.ClearStatusDetail(LocalStorageException.StatusCode);
             _state.SetConnectionState(ConnectionStates.Online);
             return true;
         }
@@ -188,6 +190,15 @@ public sealed partial class SyncScheduler : BackgroundService
             Log.ActivationRefused(_logger, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetConnectionState(ex.Deactivated ? ConnectionStates.Offline : ConnectionStates.Unhealthy);
+            return false;
+        }
+        catch (LocalStorageException ex)
+        {
+            // The parent may be fine; this registry cannot store what it sends. Not Offline: Unhealthy, with the reason.
+            Log.DiskError(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetStatusDetail(new StatusDetail(LocalStorageException.StatusCode, "Error", ex.Message, _time.GetUtcNow()));
+            _state.SetConnectionState(ConnectionStates.Unhealthy);
             return false;
         }
         catch (SyncIncompleteException ex)
@@ -246,6 +257,9 @@ public sealed partial class SyncScheduler : BackgroundService
 
         [LoggerMessage(EventId = 4033, Level = LogLevel.Warning, Message = "Sync pass incomplete: {Reason}")]
         public static partial void SyncIncomplete(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4035, Level = LogLevel.Error, Message = "Sync cannot store content: {Reason}")]
+        public static partial void DiskError(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4034, Level = LogLevel.Error, Message = "Sync scheduler error; retrying shortly")]
         public static partial void SchedulerError(ILogger logger, Exception exception);

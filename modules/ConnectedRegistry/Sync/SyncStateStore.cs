@@ -11,21 +11,12 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public sealed class SyncStateStore
 {
-    public const string FileName = "sync.db";
-    private readonly string _connectionString;
+    public const string FileName = SyncDatabase.FileName;
+    private readonly SyncDatabase _db;
 
     public SyncStateStore(DataLayout layout)
     {
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(layout.Root, FileName),
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 60,
-        }.ToString();
-        using var connection = Open();
-        Execute(connection, """
-            PRAGMA journal_mode=WAL;
+        _db = new SyncDatabase(layout, """
             CREATE TABLE IF NOT EXISTS synced_tags(
               repository TEXT NOT NULL,
               tag TEXT NOT NULL,
@@ -36,7 +27,7 @@ public sealed class SyncStateStore
 
     public IReadOnlyDictionary<string, Digest> SyncedTags(string repository)
     {
-        using var connection = Open();
+        using var connection = _db.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT tag, digest FROM synced_tags WHERE repository=$r";
         command.Parameters.AddWithValue("$r", repository);
@@ -55,33 +46,14 @@ public sealed class SyncStateStore
 
     public void SetSynced(string repository, string tag, Digest digest)
     {
-        using var connection = Open();
-        Execute(connection, "INSERT INTO synced_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
+        using var connection = _db.Open();
+        SyncDatabase.Execute(connection, "INSERT INTO synced_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
             ("$r", repository), ("$t", tag), ("$d", digest.ToString()));
     }
 
     public void Forget(string repository, string tag)
     {
-        using var connection = Open();
-        Execute(connection, "DELETE FROM synced_tags WHERE repository=$r AND tag=$t", ("$r", repository), ("$t", tag));
-    }
-
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
-
-    private static void Execute(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        command.ExecuteNonQuery();
+        using var connection = _db.Open();
+        SyncDatabase.Execute(connection, "DELETE FROM synced_tags WHERE repository=$r AND tag=$t", ("$r", repository), ("$t", tag));
     }
 }

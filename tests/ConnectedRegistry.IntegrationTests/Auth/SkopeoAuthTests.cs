@@ -37,12 +37,12 @@ public sealed class SkopeoAuthTests : IAsyncLifetime
     public async Task Push_with_dest_creds_of_a_token_allowed_to_then_pull_with_src_creds()
     {
         var image = TestContent.Image("skopeo-auth-push", layers: 2, layerSize: 50_000);
-        var source = new OciLayout(Path.Combine(_work, "push-src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "push-src"));
         source.AddImage(image, "v1");
 
         await Skopeo.RunAsync("copy", "--dest-tls-verify=false", "--preserve-digests", "--dest-creds", "factory-pusher:pusher-pw", $"oci:{source.Directory}:v1", Ref("factory/line:v1"));
 
-        var pulled = new OciLayout(Path.Combine(_work, "push-pulled"));
+        var pulled = new OciLayoutBuilder(Path.Combine(_work, "push-pulled"));
         await Skopeo.RunAsync("copy", "--src-tls-verify=false", "--preserve-digests", "--src-creds", "factory-puller:puller-pw", Ref("factory/line:v1"), $"oci:{pulled.Directory}:v1");
         Assert.Equal(image.Manifest.Bytes, pulled.ReadBlob(image.Manifest.Digest));
         foreach (var blob in image.Blobs)
@@ -58,7 +58,7 @@ public sealed class SkopeoAuthTests : IAsyncLifetime
     public async Task Push_with_a_read_only_token_is_refused()
     {
         var image = TestContent.Image("skopeo-auth-refused-push", layers: 1, layerSize: 1000);
-        var source = new OciLayout(Path.Combine(_work, "refused-src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "refused-src"));
         source.AddImage(image, "v1");
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
@@ -82,7 +82,7 @@ public sealed class SkopeoAuthTests : IAsyncLifetime
     [InlineData(null)]
     public async Task Pull_with_a_token_for_other_repositories_a_wrong_password_or_none_is_refused(string? creds)
     {
-        var target = new OciLayout(Path.Combine(_work, $"refused-pull-{Guid.NewGuid():N}"));
+        var target = new OciLayoutBuilder(Path.Combine(_work, $"refused-pull-{Guid.NewGuid():N}"));
         var args = new List<string> { "copy", "--src-tls-verify=false" };
         if (creds is not null)
         {

@@ -8,7 +8,7 @@ public sealed class ReferenceRegistryInteropTests
     [Fact]
     public async Task Multi_platform_image_copies_from_docker_registry_and_back_unchanged()
     {
-        using var reference = await ReferenceRegistryProcess.StartAsync();
+        await using var reference = await DockerRegistry.StartNewAsync(auth: false);
         await using var registry = await RegistryInstance.StartAsync();
         var work = TempDirectory.Create("interop");
         try
@@ -16,7 +16,7 @@ public sealed class ReferenceRegistryInteropTests
             var amd64 = TestContent.Image("interop-amd64", architecture: "amd64");
             var arm64 = TestContent.Image("interop-arm64", architecture: "arm64");
             var index = TestContent.Index([(amd64, "amd64"), (arm64, "arm64")]);
-            var source = new OciLayout(Path.Combine(work, "src"));
+            var source = new OciLayoutBuilder(Path.Combine(work, "src"));
             source.AddImage(amd64);
             source.AddImage(arm64);
             source.AddBlob(index);

@@ -28,13 +28,13 @@ public sealed class SkopeoTests : IAsyncLifetime
     public async Task Single_platform_image_round_trips_with_identical_digests()
     {
         var image = TestContent.Image("skopeo-single", layers: 3, layerSize: 300_000);
-        var source = new OciLayout(Path.Combine(_work, "src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "src"));
         source.AddImage(image, "v1");
 
         await Skopeo.CopyAsync($"oci:{source.Directory}:v1", $"docker://{_registry.HostPort}/library/app:v1");
 
         Assert.Equal(image.Manifest.Bytes, await Skopeo.InspectRawAsync($"docker://{_registry.HostPort}/library/app:v1"));
-        var pulled = new OciLayout(Path.Combine(_work, "pulled"));
+        var pulled = new OciLayoutBuilder(Path.Combine(_work, "pulled"));
         await Skopeo.CopyAsync($"docker://{_registry.HostPort}/library/app:v1", $"oci:{pulled.Directory}:v1");
         Assert.Equal(image.Manifest.Bytes, pulled.ReadBlob(image.Manifest.Digest));
         foreach (var blob in image.Blobs)
@@ -50,7 +50,7 @@ public sealed class SkopeoTests : IAsyncLifetime
     public async Task Skopeo_pushes_a_docker_schema2_manifest_it_converted_itself()
     {
         var image = TestContent.Image("skopeo-convert", layers: 1, layerSize: 50_000);
-        var source = new OciLayout(Path.Combine(_work, "src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "src"));
         source.AddImage(image, "v1");
 
         await Skopeo.CopyAsync($"oci:{source.Directory}:v1", $"docker://{_registry.HostPort}/converted:v1", preserveDigests: false, extraArgs: ["--format", "v2s2"]);
@@ -81,7 +81,7 @@ public sealed class SkopeoTests : IAsyncLifetime
         var amd64 = TestContent.Image("skopeo-amd64", architecture: "amd64");
         var arm64 = TestContent.Image("skopeo-arm64", architecture: "arm64");
         var index = TestContent.Index([(amd64, "amd64"), (arm64, "arm64")]);
-        var source = new OciLayout(Path.Combine(_work, "src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "src"));
         source.AddImage(amd64);
         source.AddImage(arm64);
         source.AddBlob(index);
@@ -95,7 +95,7 @@ public sealed class SkopeoTests : IAsyncLifetime
             Assert.Equal(image.Manifest.Bytes, await Skopeo.InspectRawAsync($"docker://{_registry.HostPort}/nested/path/multi@{image.Manifest.Digest}"));
         }
 
-        var pulled = new OciLayout(Path.Combine(_work, "pulled"));
+        var pulled = new OciLayoutBuilder(Path.Combine(_work, "pulled"));
         await Skopeo.CopyAsync($"docker://{_registry.HostPort}/nested/path/multi:1.0", $"oci:{pulled.Directory}:multi", all: true);
         Assert.Equal(index.Bytes, pulled.ReadBlob(index.Digest));
         foreach (var blob in amd64.Blobs.Concat(arm64.Blobs))
@@ -109,7 +109,7 @@ public sealed class SkopeoTests : IAsyncLifetime
     {
         var image = TestContent.Image("skopeo-subject");
         var artifact = TestContent.Artifact("skopeo-signature", "application/vnd.example.sig", image.Manifest);
-        var source = new OciLayout(Path.Combine(_work, "src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "src"));
         source.AddImage(image, "app");
         source.AddImage(artifact, "sig");
 
@@ -123,7 +123,7 @@ public sealed class SkopeoTests : IAsyncLifetime
         Assert.Equal(artifact.Manifest.Digest.ToString(), (string)listed["digest"]!);
         Assert.Equal("application/vnd.example.sig", (string)listed["artifactType"]!);
 
-        var pulled = new OciLayout(Path.Combine(_work, "pulled"));
+        var pulled = new OciLayoutBuilder(Path.Combine(_work, "pulled"));
         await Skopeo.CopyAsync($"docker://{_registry.HostPort}/signed:sig", $"oci:{pulled.Directory}:sig");
         Assert.Equal(artifact.Manifest.Bytes, pulled.ReadBlob(artifact.Manifest.Digest));
     }

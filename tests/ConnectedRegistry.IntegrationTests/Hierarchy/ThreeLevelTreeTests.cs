@@ -138,7 +138,7 @@ public sealed class ThreeLevelTreeTests
     }
 
     /// <summary>Puts a signature artifact for <paramref name="subject"/> at the top (distribution 2.x: the referrers tag schema).</summary>
-    private static async Task<Digest> SignAsync(DockerRegistry top, OciBlob subject)
+    private static async Task<Digest> SignAsync(DockerRegistry top, TestBlob subject)
     {
         using var client = ParentRegistryClientTests.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
         var signature = System.Text.Encoding.UTF8.GetBytes("signed " + subject.Digest);
@@ -147,7 +147,7 @@ public sealed class ThreeLevelTreeTests
         await client.UploadBlobAsync("apps/web", Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
         var artifact = ParentRegistryClientTests.ArtifactManifest(subject, signatureDigest, signature.Length);
         var artifactDigest = await client.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
-        await client.PutManifestAsync("apps/web", $"sha256-{subject.Digest.Hex}", OciLayoutBuilder.Json(new JObject
+        await client.PutManifestAsync("apps/web", $"sha256-{subject.Digest.Hex}", TestContent.Json(new JObject
         {
             ["schemaVersion"] = 2,
             ["mediaType"] = MediaTypes.OciIndex,

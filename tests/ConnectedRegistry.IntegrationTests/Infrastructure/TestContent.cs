@@ -13,6 +13,9 @@ public sealed record TestBlob(byte[] Bytes, string MediaType)
 
     public long Size => Bytes.LongLength;
 
+    /// <summary>The architecture of an image manifest (for the index that lists it); null for anything else.</summary>
+    public string? Platform { get; init; }
+
     public object Descriptor(string? artifactType = null, IDictionary<string, string>? annotations = null, object? platform = null)
     {
         var d = new Dictionary<string, object> { ["mediaType"] = MediaType, ["digest"] = Digest.ToString(), ["size"] = Size };

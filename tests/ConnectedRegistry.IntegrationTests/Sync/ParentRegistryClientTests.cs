@@ -122,7 +122,7 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         Assert.Equal(payload.LongLength, await client.HeadBlobAsync("src", payloadDigest, default));
         var artifact = ArtifactManifest(image, payloadDigest, payload.Length);
         var artifactDigest = await client.PutManifestAsync("src", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
-        var referrersIndex = OciLayoutBuilder.Json(new JObject
+        var referrersIndex = TestContent.Json(new JObject
         {
             ["schemaVersion"] = 2,
             ["mediaType"] = MediaTypes.OciIndex,
@@ -139,14 +139,14 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         Assert.Null(await client.ReferrersAsync("src", image.Digest, default, useTagSchema: false));
     }
 
-    internal static byte[] ArtifactManifest(OciBlob subject, Digest payload, long payloadSize) => OciLayoutBuilder.Json(new JObject
+    internal static byte[] ArtifactManifest(TestBlob subject, Digest payload, long payloadSize) => TestContent.Json(new JObject
     {
         ["schemaVersion"] = 2,
         ["mediaType"] = MediaTypes.OciManifest,
         ["artifactType"] = "application/vnd.example.signature",
         ["config"] = new JObject { ["mediaType"] = MediaTypes.OciEmpty, ["digest"] = Digest.Compute("{}"u8).ToString(), ["size"] = 2 },
         ["layers"] = new JArray(new JObject { ["mediaType"] = "application/vnd.example.signature.v1", ["digest"] = payload.ToString(), ["size"] = payloadSize }),
-        ["subject"] = subject.Descriptor(),
+        ["subject"] = JObject.FromObject(subject.Descriptor()),
     });
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed class SyncChainTests
             await top.UploadBlobAsync("apps/web", Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
             var artifact = ParentRegistryClientTests.ArtifactManifest(index, signatureDigest, signature.Length);
             var artifactDigest = await top.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
-            await top.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", OciLayoutBuilder.Json(new JObject
+            await top.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", TestContent.Json(new JObject
             {
                 ["schemaVersion"] = 2,
                 ["mediaType"] = MediaTypes.OciIndex,
@@ -68,7 +68,7 @@ public sealed class SyncChainTests
             },
         };
         h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
-        await Tools.RunAsync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:mid", $"docker://{h.Child.HostPort}/apps/mid:v1", "--dest-creds", $"pusher:{PusherPassword}"]);
+        await Skopeo.RunAsync(["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:mid", $"docker://{h.Child.HostPort}/apps/mid:v1", "--dest-creds", $"pusher:{PusherPassword}"]);
 
         var bottom = await RegistryInstance.StartAsync(configure: builder =>
         {
@@ -110,7 +110,7 @@ public sealed class SyncChainTests
             var pulled = TempDirectory.Create("pulled");
             try
             {
-                await Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--src-tls-verify=false", $"docker://{bottom.HostPort}/apps/web:v1", $"oci:{pulled}:v1"]);
+                await Skopeo.RunAsync(["copy", "--all", "--quiet", "--src-tls-verify=false", $"docker://{bottom.HostPort}/apps/web:v1", $"oci:{pulled}:v1"]);
             }
             finally
             {

@@ -2,6 +2,7 @@ using System.Net;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,7 +38,7 @@ public sealed class SyncDownTests
         await parent.UploadBlobAsync("apps/web", Digest.Compute(empty), new MemoryStream(empty), 2, default);
         var artifact = ParentRegistryClientTests.ArtifactManifest(index, signatureDigest, signature.Length);
         var artifactDigest = await parent.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
-        await parent.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", OciLayoutBuilder.Json(new JObject
+        await parent.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", TestContent.Json(new JObject
         {
             ["schemaVersion"] = 2,
             ["mediaType"] = MediaTypes.OciIndex,
@@ -67,7 +68,7 @@ public sealed class SyncDownTests
         var pulled = TempDirectory.Create("pulled");
         try
         {
-            await Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--src-tls-verify=false", $"docker://{h.Child.HostPort}/apps/web:v1", $"oci:{pulled}:v1"]);
+            await Skopeo.RunAsync(["copy", "--all", "--quiet", "--src-tls-verify=false", $"docker://{h.Child.HostPort}/apps/web:v1", $"oci:{pulled}:v1"]);
             var pulledIndex = JObject.Parse(await File.ReadAllTextAsync(Path.Combine(pulled, "index.json")));
             Assert.Equal(index.Digest.ToString(), (string?)pulledIndex["manifests"]![0]!["digest"]);
         }
@@ -100,7 +101,7 @@ public sealed class SyncDownTests
         Assert.Equal(second.Digest, h.Store.GetManifest("apps/api", "old")!.Digest);
 
         // A client pushes its own tag to the child (ReadWrite): sync down must leave it alone.
-        await Tools.RunAsync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:first", $"docker://{h.Child.HostPort}/apps/api:local"]);
+        await Skopeo.RunAsync(["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:first", $"docker://{h.Child.HostPort}/apps/api:local"]);
 
         using var parent = h.ParentClient();
         var third = h.Layout.SimpleImage("third", layerCount: 1);
@@ -122,9 +123,7 @@ public sealed class SyncDownTests
         var small1 = h.Layout.Layer(50_000);
         var small2 = h.Layout.Layer(60_000);
         var big = h.Layout.Layer(6_000_000);
-        var image = h.Layout.Image("amd64", small1, small2, big);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/big", "v1");
+        var image = await h.PushImageToParentAsync("apps/big", small1, small2, big);
         var proxy = h.Proxy!;
         var bigPath = "/blobs/" + big.Digest;
         var killed = 0;
@@ -140,7 +139,8 @@ public sealed class SyncDownTests
             return false;
         };
 
-        await Assert.ThrowsAnyAsync<Exception>(() => h.RunPassAsync());
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => h.RunPassAsync());
+        Assert.IsNotType<LocalStorageException>(error); // a broken transfer is the network's, never a disk error
         Assert.Null(h.Store.GetManifest("apps/big", "v1"));
         Assert.False(h.Store.BlobExists(big.Digest));
         var partial = h.Store.GetPartialBlobLength(big.Digest);
@@ -153,15 +153,10 @@ public sealed class SyncDownTests
         await Task.Delay(600); // let the open circuit half-open
         var result = await h.RunPassAsync();
 
-        Assert.Empty(result.Failures);
-        Assert.Equal(image.Digest, h.Store.GetManifest("apps/big", "v1")!.Digest);
+        AssertResumed(h, result, "apps/big", image, big, partial);
         Assert.True(h.Store.BlobExists(big.Digest));
         Assert.Single(proxy.RequestsFor("/blobs/" + small1.Digest));
         Assert.Single(proxy.RequestsFor("/blobs/" + small2.Digest));
-        var resumed = proxy.RequestsFor(bigPath).Last();
-        Assert.Equal($"bytes={partial}-", resumed.Range);
-        Assert.Equal(big.Size - partial, resumed.BodyBytes);
-        Assert.Equal(big.Size - partial, result.BytesDownloaded);
     }
 
     [Fact]
@@ -169,9 +164,7 @@ public sealed class SyncDownTests
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
         var big = h.Layout.Layer(3_000_000);
-        var image = h.Layout.Image("amd64", big);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/slow", "v1");
+        var image = await h.PushImageToParentAsync("apps/slow", big);
         var proxy = h.Proxy!;
         var bigPath = "/blobs/" + big.Digest;
         proxy.Throttle = TimeSpan.FromMilliseconds(5);
@@ -200,10 +193,17 @@ public sealed class SyncDownTests
         Assert.Equal(partial, h.Store.GetPartialBlobLength(big.Digest));
         var result = await h.RunPassAsync();
 
+        AssertResumed(h, result, "apps/slow", image, big, partial);
+    }
+
+    /// <summary>The pass after an interruption completed the image, asking the parent only for the rest of the blob.</summary>
+    private static void AssertResumed(SyncHarness h, SyncDownResult result, string repository, TestBlob image, TestBlob big, long partial)
+    {
         Assert.Empty(result.Failures);
-        Assert.Equal(image.Digest, h.Store.GetManifest("apps/slow", "v1")!.Digest);
-        var resumed = proxy.RequestsFor(bigPath).Last();
+        Assert.Equal(image.Digest, h.Store.GetManifest(repository, "v1")!.Digest);
+        var resumed = h.Proxy!.RequestsFor("/blobs/" + big.Digest).Last();
         Assert.Equal($"bytes={partial}-", resumed.Range);
+        Assert.Equal(big.Size - partial, resumed.BodyBytes);
         Assert.Equal(big.Size - partial, result.BytesDownloaded);
     }
 
@@ -212,9 +212,7 @@ public sealed class SyncDownTests
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
         var layer = h.Layout.Layer(40_000);
-        var image = h.Layout.Image("amd64", layer);
-        h.Layout.Tag(image, "v1");
-        await h.Parent.PushAsync(h.LayoutDir, "v1", "apps/app", "v1");
+        var image = await h.PushImageToParentAsync("apps/app", layer);
         var proxy = h.Proxy!;
         var path = "/blobs/" + layer.Digest;
         var corruptions = 0;
@@ -266,6 +264,41 @@ public sealed class SyncDownTests
         // The parent comes back: the next pass reports Online again.
         await h.Parent.StartAsync();
         await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Online && h.State.Snapshot().Sync.LastError is null, "Online again");
+    }
+
+    [Fact]
+    public async Task Disk_error_while_storing_a_blob_is_reported_unhealthy_not_offline()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var layer = h.Layout.Layer(50_000);
+        var image = await h.PushImageToParentAsync("base", layer);
+
+        // The folder fetched blobs are written into is broken (a file stands where it should be): every blob write
+        // fails on the local disk while the parent answers fine.
+        var partial = new DataLayout(h.Child.DataRoot).PartialDirectory;
+        Directory.Delete(partial, recursive: true);
+        await File.WriteAllTextAsync(partial, "not a folder");
+        h.Configure(["base"], new SyncSettings());
+        await Until(() => h.State.Snapshot().StatusDetails.Any(d => d.Code == LocalStorageException.StatusCode), "DiskError");
+        await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Unhealthy, "Unhealthy");
+
+        var snapshot = h.State.Snapshot();
+        var detail = Assert.Single(snapshot.StatusDetails, d => d.Code == LocalStorageException.StatusCode);
+        Assert.Equal("Error", detail.Type);
+        Assert.StartsWith("writing to the data folder failed", detail.Description, StringComparison.Ordinal);
+        Assert.Equal(detail.Description, snapshot.Sync.LastError);
+        Assert.DoesNotContain(DockerRegistry.Password, detail.Description, StringComparison.Ordinal);
+        Assert.False(h.Store.BlobExists(layer.Digest));
+        Assert.Null(h.Store.GetManifest("base", "v1"));
+
+        // The disk is repaired: the next pass stores everything, the registry is Online and the detail is gone.
+        File.Delete(partial);
+        Directory.CreateDirectory(partial);
+        h.Scheduler.SyncNow();
+        // (an Information detail such as ActivatedLocally may stay: the parent is a plain OCI registry)
+        await Until(() => h.State.Snapshot() is { ConnectionState: ConnectionStates.Online } s && !s.StatusDetails.Any(d => d.Type == "Error") && s.Sync.LastError is null, "healthy again");
+        Assert.Equal(image.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.True(h.Store.BlobExists(layer.Digest));
     }
 
     [Fact]

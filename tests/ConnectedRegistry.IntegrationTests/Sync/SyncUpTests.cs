@@ -9,7 +9,7 @@ namespace ConnectedRegistry.IntegrationTests.Sync;
 public sealed class SyncUpTests
 {
     private static Task PushToChildAsync(SyncHarness h, string layoutTag, string repository, string tag) =>
-        Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:{layoutTag}", $"docker://{h.Child.HostPort}/{repository}:{tag}"]);
+        Skopeo.RunAsync(["copy", "--all", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:{layoutTag}", $"docker://{h.Child.HostPort}/{repository}:{tag}"]);
 
     [Fact]
     public async Task Local_pushes_reach_the_parent_in_order_and_win_over_a_concurrent_parent_change()

@@ -5,9 +5,10 @@ using System.Net.Sockets;
 namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// A real CNCF distribution registry (Debian's <c>docker-registry</c>) on a free 127.0.0.1 port, with htpasswd
-/// Basic auth and its own storage folder. <see cref="StopAsync"/> kills it (a parent going away mid-transfer);
-/// <see cref="StartAsync"/> brings it back on the same port with the same content.
+/// A real CNCF distribution registry (Debian's <c>docker-registry</c>, the reference implementation) on a free
+/// 127.0.0.1 port with its own storage folder, with htpasswd Basic auth (or anonymous, for interoperability
+/// tests). <see cref="StopAsync"/> kills it (a parent going away mid-transfer); <see cref="StartAsync"/> brings it
+/// back on the same port with the same content. Dispose stops it and deletes its data.
 /// </summary>
 public sealed class DockerRegistry : IAsyncDisposable
 {
@@ -36,10 +37,15 @@ public sealed class DockerRegistry : IAsyncDisposable
     {
         var root = TempDirectory.Create("docker-registry");
         var registry = new DockerRegistry(root, FreePort());
-        var htpasswd = Path.Combine(root, "htpasswd");
-        var line = await Tools.RunAsync("htpasswd", ["-Bbn", User, Password]);
-        await File.WriteAllTextAsync(htpasswd, line.Trim() + "\n");
-        var authBlock = auth ? $"auth:\n  htpasswd:\n    realm: test-parent\n    path: {htpasswd}\n" : string.Empty;
+        var authBlock = string.Empty;
+        if (auth)
+        {
+            var htpasswd = Path.Combine(root, "htpasswd");
+            var line = await Tools.RunAsync("htpasswd", ["-Bbn", User, Password]);
+            await File.WriteAllTextAsync(htpasswd, line.Trim() + "\n");
+            authBlock = $"auth:\n  htpasswd:\n    realm: test-parent\n    path: {htpasswd}\n";
+        }
+
         await File.WriteAllTextAsync(registry._config, $"""
             version: 0.1
             log:
@@ -124,8 +130,8 @@ public sealed class DockerRegistry : IAsyncDisposable
 
     /// <summary>Copies an OCI layout's image (all platforms) into <paramref name="repository"/>:<paramref name="tag"/> with skopeo.</summary>
     public Task PushAsync(string ociLayout, string layoutTag, string repository, string tag) =>
-        Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--dest-creds", $"{User}:{Password}", "--dest-tls-verify=false",
-            $"oci:{ociLayout}:{layoutTag}", $"docker://{HostPort}/{repository}:{tag}"]);
+        Skopeo.CopyAsync($"oci:{ociLayout}:{layoutTag}", $"docker://{HostPort}/{repository}:{tag}", all: true, preserveDigests: false,
+            extraArgs: ["--quiet", "--dest-creds", $"{User}:{Password}"]);
 
     public async ValueTask DisposeAsync()
     {
@@ -138,39 +144,5 @@ public sealed class DockerRegistry : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-}
-
-public static class Tools
-{
-    /// <summary>Runs a tool to completion; returns its standard output, throws with its standard error on failure.</summary>
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException(file + " did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException(file + " timed out");
-        }
-
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} failed ({process.ExitCode}): {await stderr}");
-        }
-
-        return await stdout;
     }
 }

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Sync benchmark: the same content synced from one docker-registry (A, the parent) by `skopeo sync` into a
+# second docker-registry (B) and by this module (standalone, A as its parent), in the same run on the same
+# machine. Measures the wall time, the bytes and requests read from A (through a counting TCP proxy in front
+# of A), and the same again for a repeat with nothing changed. Prints the ratios ours/skopeo.
+#
+#   bench/sync-compare.sh                 # defaults: 50 images of 5 layers of 1 MiB, one layer shared by all
+#   IMAGES=10 bench/sync-compare.sh       # a quick look
+#
+# env: IMAGES [50], LAYERS [5], LAYER_SIZE [1M], SHARED_FRACTION [0.2] (one of five layers shared),
+#      BENCH_DIR (the shared harness, for make-images.py; default ../shared/bench beside the clone, or
+#      beside its parent folder for a worktree),
+#      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], BASE [a fresh temporary folder,
+#      deleted at the end unless KEEP=1], LIMIT_S [900] (the whole run; every wait is bounded by it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+if [[ -z "${BENCH_DIR:-}" ]]; then  # beside the clone, or beside the folder of worktrees
+  BENCH_DIR="$ROOT/../shared/bench"; [[ -d "$BENCH_DIR" ]] || BENCH_DIR="$ROOT/../../shared/bench"
+fi
+IMAGES="${IMAGES:-50}"; LAYERS="${LAYERS:-5}"; LAYER_SIZE="${LAYER_SIZE:-1M}"; SHARED_FRACTION="${SHARED_FRACTION:-0.2}"
+PORT_A="${PORT_A:-5310}"; PORT_B="${PORT_B:-5311}"; PORT_PROXY="${PORT_PROXY:-5312}"; PORT_OURS="${PORT_OURS:-5313}"
+LIMIT_S="${LIMIT_S:-900}"
+[[ -f "$BENCH_DIR/make-images.py" ]] || { echo "make-images.py not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
+for tool in docker-registry skopeo python3 curl dotnet; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install docker-registry skopeo)" >&2; exit 1; }
+done
+BASE="${BASE:-$(mktemp -d)}"
+mkdir -p "$BASE"
+
+DEADLINE=$(( $(date +%s) + LIMIT_S ))
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [[ "${KEEP:-0}" == 1 ]] && echo "kept $BASE" >&2 || rm -rf "$BASE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+die() { echo "sync-compare: $*" >&2; exit 1; }
+left() { local l=$(( DEADLINE - $(date +%s) )); (( l > 0 )) || die "time limit of ${LIMIT_S}s reached"; echo "$l"; }
+now() { date +%s.%N; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+
+wait_up() { # PORT PID LOG
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process on port $1 exited"; }
+    sleep 0.1
+  done
+  die "nothing listening on 127.0.0.1:$1"
+}
+
+start_distribution() { # NAME PORT : a docker-registry with its own storage, no auth
+  mkdir -p "$BASE/$1-data"
+  cat > "$BASE/$1.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $BASE/$1-data
+http:
+  addr: 127.0.0.1:$2
+YML
+  docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "$2" "$!" "$BASE/$1.log"
+}
+
+# --- the counting proxy: loopback only, bench only. Counts the bytes A sends (and requests it gets) since the
+# last reset; SIGUSR1 writes the counters to STATS and resets them. Exits by itself after its time limit or
+# when the script that started it is gone.
+cat > "$BASE/proxy.py" <<'PY'
+import asyncio, json, os, signal, sys, time
+listen, upstream, stats_path, limit = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+parent = os.getppid()
+c = {}
+def reset():
+    c.update(down=0, up=0, requests=0, connections=0, first=None, last=None)
+reset()
+def mark(t):
+    if c["first"] is None: c["first"] = t
+    c["last"] = t
+def dump():
+    tmp = stats_path + ".tmp"
+    with open(tmp, "w") as f: json.dump(c, f)
+    os.replace(tmp, stats_path)
+    reset()
+async def pump(reader, writer, key):
+    try:
+        while data := await reader.read(1 << 16):
+            t = time.time()
+            c[key] += len(data)
+            if key == "up":  # GET and HEAD only from a sync client: each request line ends like this once
+                c["requests"] += data.count(b" HTTP/1.1\r\n")
+            mark(t)
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        try: writer.close()
+        except Exception: pass
+async def handle(cr, cw):
+    c["connections"] += 1
+    try:
+        ur, uw = await asyncio.open_connection("127.0.0.1", upstream)
+    except OSError:
+        cw.close(); return
+    await asyncio.gather(pump(cr, uw, "up"), pump(ur, cw, "down"))
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, dump)
+    server = await asyncio.start_server(handle, "127.0.0.1", listen)
+    end = time.time() + limit
+    async with server:
+        while time.time() < end and os.getppid() == parent:
+            await asyncio.sleep(0.5)
+asyncio.run(main())
+PY
+
+PROXY_PID=""
+proxy_stats() { # OUT : counters since the last call, into OUT (json)
+  rm -f "$BASE/proxy-stats.json"
+  kill -USR1 "$PROXY_PID"
+  for _ in $(seq 1 100); do [[ -s "$BASE/proxy-stats.json" ]] && { mv "$BASE/proxy-stats.json" "$1"; return 0; }; sleep 0.05; done
+  die "the counting proxy did not answer"
+}
+proxy_quiet() { # SECONDS : waits until A saw no traffic for SECONDS (and some traffic happened since the last reset)
+  python3 - "$PROXY_PID" "$BASE" "$1" "$(left)" <<'PY'
+import json, os, signal, sys, time
+pid, base, quiet, limit = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+# each sample resets the proxy's counters, so the samples are added up
+total = {"down": 0, "up": 0, "requests": 0, "connections": 0, "first": None, "last": None}
+path = os.path.join(base, "proxy-stats.json")
+end = time.time() + limit
+while time.time() < end:
+    if os.path.exists(path): os.remove(path)
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(100):
+        if os.path.exists(path) and os.path.getsize(path) > 0: break
+        time.sleep(0.02)
+    s = json.load(open(path)); os.remove(path)
+    for k in ("down", "up", "requests", "connections"): total[k] += s[k]
+    if s["first"] is not None and total["first"] is None: total["first"] = s["first"]
+    if s["last"] is not None: total["last"] = s["last"]
+    if total["last"] is not None and time.time() - total["last"] >= quiet:
+        json.dump(total, open(os.path.join(base, "quiet.json"), "w")); sys.exit(0)
+    time.sleep(0.1)
+sys.exit("no quiet period before the time limit")
+PY
+}
+jq_() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v if v is not None else 0)' "$@"; }
+
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $IMAGES images x $LAYERS layers of $LAYER_SIZE, shared fraction $SHARED_FRACTION" >&2
+
+dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
+OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+
+start_distribution a "$PORT_A"
+start_distribution b "$PORT_B"
+python3 "$BASE/proxy.py" "$PORT_PROXY" "$PORT_A" "$BASE/proxy-stats.json" "$LIMIT_S" &
+PROXY_PID=$!
+PIDS+=("$PROXY_PID")
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT_PROXY/v2/" && break; sleep 0.1; done
+
+# --- content: IMAGES images pushed into A as bench/img-NNN:v1 (directly, not through the proxy)
+python3 "$BENCH_DIR/make-images.py" --out "$BASE/layout" --seed "sync-compare" --images "$IMAGES" --layers "$LAYERS" \
+  --layer-size "$LAYER_SIZE" --shared-fraction "$SHARED_FRACTION" --quiet --stats "$BASE/layout.json"
+UNIQUE=$(jq_ "$BASE/layout.json" unique_bytes); LOGICAL=$(jq_ "$BASE/layout.json" logical_bytes)
+seq 0 $((IMAGES - 1)) | timeout "$(left)" xargs -P 2 -I{} sh -c \
+  'i=$(printf %03d "$1"); exec skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$2:img-$i" "docker://$3/bench/img-$i:v1"' \
+  _ {} "$BASE/layout" "127.0.0.1:$PORT_A"
+REPOS=$(for i in $(seq 0 $((IMAGES - 1))); do printf 'bench/img-%03d\n' "$i"; done)
+echo "== A holds $IMAGES images: $LOGICAL bytes of content, $UNIQUE unique" >&2
+
+# --- (a) skopeo sync A (through the proxy) -> B, then again with nothing changed. The repository list is given
+# up front (skopeo cannot resolve a wildcard); all tags of each repository.
+{
+  echo "127.0.0.1:$PORT_PROXY:"
+  echo "  tls-verify: false"
+  echo "  images:"
+  while read -r r; do echo "    $r: []"; done <<<"$REPOS"
+} > "$BASE/sync.yaml"
+skopeo_sync() { # NAME
+  proxy_stats "$BASE/discard.json"
+  local t0 t1
+  t0=$(now)
+  timeout "$(left)" skopeo --insecure-policy sync --src yaml --dest docker --dest-tls-verify=false \
+    "$BASE/sync.yaml" "127.0.0.1:$PORT_B/mirror" > "$BASE/$1.log" 2>&1 || { cat "$BASE/$1.log" >&2; die "skopeo sync failed"; }
+  t1=$(now)
+  proxy_stats "$BASE/$1.json"
+  sub "$t1" "$t0" > "$BASE/$1.time"
+}
+skopeo_sync skopeo-full
+got=$(curl -s "http://127.0.0.1:$PORT_B/v2/_catalog?n=1000" | python3 -c 'import json,sys; print(sum(r.startswith("mirror/") for r in json.load(sys.stdin)["repositories"]))')
+(( got == IMAGES )) || die "B lists $got of $IMAGES repositories after skopeo sync"
+skopeo_sync skopeo-noop
+
+# --- (b) this module, standalone, A (through the proxy) as its parent, continuous schedule
+mkdir -p "$BASE/ours"
+desired() { # TTL : the desired document; the TTL only serves to make a change that wakes the scheduler
+  cat > "$BASE/ours/desired.json.tmp" <<JSON
+{ "schemaVersion": "1.0", "name": "benchmirror", "mode": "ReadOnly", "anonymousPull": true,
+  "parent": { "endpoint": "http://127.0.0.1:$PORT_PROXY" },
+  "sync": { "schedule": "* * * * *", "repositories": ["bench/*"], "messageTtl": "$1" } }
+JSON
+  mv "$BASE/ours/desired.json.tmp" "$BASE/ours/desired.json"
+}
+echo '{ "schemaVersion": "1.0", "name": "benchmirror", "mode": "ReadOnly", "anonymousPull": true }' > "$BASE/ours/desired.json"
+dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours/data" \
+  --desired "$BASE/ours/desired.json" --reported "$BASE/ours/reported.json" \
+  --Twin:FilePollIntervalMs=100 --Logging:LogLevel:Default=Warning > "$BASE/ours.log" 2>&1 &
+OURS_PID=$!
+PIDS+=("$OURS_PID")
+wait_up "$PORT_OURS" "$OURS_PID" "$BASE/ours.log"
+cpu() { awk '{ print $14 + $15 }' "/proc/$OURS_PID/stat"; }
+TICKS=$(getconf CLK_TCK)
+
+proxy_stats "$BASE/discard.json"
+CPU0=$(cpu)
+t0=$(now)
+desired P2D
+# complete when every image's tag answers at our registry (the tag moves only once all its content is there)
+python3 - "$PORT_OURS" "$(left)" $REPOS <<'PY' || die "our registry did not get every image in time"
+import http.client, sys, time
+port, limit, missing = int(sys.argv[1]), float(sys.argv[2]), list(sys.argv[3:])
+end = time.time() + limit
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+while missing and time.time() < end:
+    still = []
+    for i, repo in enumerate(missing):  # repositories are synced in order: stop at the first one not there yet
+        conn.request("HEAD", f"/v2/{repo}/manifests/v1", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        r = conn.getresponse(); r.read()
+        if r.status != 200:
+            still = missing[i:]
+            break
+    missing = still
+    if missing: time.sleep(0.05)
+sys.exit(1 if missing else 0)
+PY
+t1=$(now)
+sub "$t1" "$t0" > "$BASE/ours-full.time"
+proxy_quiet 2   # the rest of the pass (nothing but its end) and its traffic
+mv "$BASE/quiet.json" "$BASE/ours-full.json"
+awk -v a="$(cpu)" -v b="$CPU0" -v t="$TICKS" 'BEGIN { printf "%.2f", (a - b) / t }' > "$BASE/ours-full.cpu"
+
+CPU0=$(cpu)
+t0=$(now)
+desired P3D   # a settings change wakes the scheduler: one more pass, with nothing changed at the parent
+proxy_quiet 2
+mv "$BASE/quiet.json" "$BASE/ours-noop.json"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("%.3f" % (s["last"] - float(sys.argv[2])))' "$BASE/ours-noop.json" "$t0" > "$BASE/ours-noop.time"
+awk -v a="$(cpu)" -v b="$CPU0" -v t="$TICKS" 'BEGIN { printf "%.2f", (a - b) / t }' > "$BASE/ours-noop.cpu"
+
+# every image the same at both ends: the manifest digests of ours equal A's
+python3 - "$PORT_A" "$PORT_OURS" $REPOS <<'PY' || die "our registry does not hold the same manifests as A"
+import http.client, sys
+a, o = (http.client.HTTPConnection("127.0.0.1", int(p), timeout=10) for p in sys.argv[1:3])
+accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+for repo in sys.argv[3:]:
+    digests = []
+    for c in (a, o):
+        c.request("HEAD", f"/v2/{repo}/manifests/v1", headers=accept); r = c.getresponse(); r.read()
+        digests.append(r.getheader("Docker-Content-Digest"))
+    if digests[0] is None or digests[0] != digests[1]: sys.exit(f"{repo}: {digests}")
+PY
+
+python3 - "$BASE" "$UNIQUE" "$LOGICAL" "$IMAGES" <<'PY'
+import json, os, sys
+base, unique, logical, images = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def load(name):
+    s = json.load(open(os.path.join(base, name + ".json")))
+    s["time"] = float(open(os.path.join(base, name + ".time")).read())
+    s["span"] = (s["last"] - s["first"]) if s["first"] is not None else 0.0
+    cpu = os.path.join(base, name + ".cpu")
+    s["cpu"] = float(open(cpu).read()) if os.path.exists(cpu) else None
+    return s
+sk, skn, ou, oun = load("skopeo-full"), load("skopeo-noop"), load("ours-full"), load("ours-noop")
+print(f"content: {images} images, {logical} bytes ({logical / 1e6:.1f} MB), unique blob bytes {unique} ({unique / 1e6:.1f} MB)")
+print(f"{'':40} {'skopeo sync':>14} {'ours':>14} {'ours/skopeo':>12}")
+def row(label, a, b, fmt="{:14.2f}"):
+    ratio = f"{b / a:12.2f}" if a else f"{'-':>12}"
+    print(f"{label:40} {fmt.format(a)} {fmt.format(b)} {ratio}")
+row("full sync: time (s)", sk["time"], ou["time"])
+row("full sync: bytes read from A", sk["down"], ou["down"], "{:14d}")
+row("full sync: requests to A", sk["requests"], ou["requests"], "{:14d}")
+row("no-change sync: time (s)", skn["time"], oun["time"])
+row("no-change sync: parent traffic span (s)", skn["span"], oun["span"])
+row("no-change sync: bytes read from A", skn["down"], oun["down"], "{:14d}")
+row("no-change sync: requests to A", skn["requests"], oun["requests"], "{:14d}")
+print(f"ours: bytes read from A / unique blob bytes = {ou['down'] / unique:.4f}; CPU of our process: full {ou['cpu']} s, no-change {oun['cpu']} s")
+print("time: skopeo = the command's wall time; ours = from the desired change to every tag answering (full), "
+      "to the last byte from A (no-change). Span = first to last byte exchanged with A.")
+PY
+echo "== load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

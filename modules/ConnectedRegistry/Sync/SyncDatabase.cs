@@ -1,0 +1,48 @@
+using ConnectedRegistry.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// <c>sync.db</c> in the data root (SQLite, WAL): the sync engine's own database, next to the registry's. Its
+/// tables belong to <see cref="SyncStateStore"/> (<c>synced_tags</c>) and <see cref="SyncOutbox"/> (<c>outbox</c>);
+/// this is the one place that says where the file is and how it is opened.
+/// </summary>
+internal sealed class SyncDatabase
+{
+    public const string FileName = "sync.db";
+    private readonly string _connectionString;
+
+    /// <summary>Opens (creating when missing) the file and runs <paramref name="schema"/> (idempotent DDL) after turning WAL on.</summary>
+    public SyncDatabase(DataLayout layout, string schema)
+    {
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(layout.Root, FileName),
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 60,
+        }.ToString();
+        using var connection = Open();
+        Execute(connection, "PRAGMA journal_mode=WAL;\n" + schema);
+    }
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        command.ExecuteNonQuery();
+    }
+}
