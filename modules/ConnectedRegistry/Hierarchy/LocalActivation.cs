@@ -110,7 +110,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         ClientOptions = clientOptions;
         if (IsDeactivated)
         {
-            throw new ActivationRefusedException("this registry was deactivated (deactivate method); call the activate method to sync again", deactivated: true);
+            throw DeactivatedMeanwhile();
         }
 
         HierarchyResponse response;
@@ -125,7 +125,10 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         if (response.Ok)
         {
             var wasActive = ActiveAtParent && Current.Parent == endpoint;
-            Save(Current with { State = ActivationStates.Active, Via = ViaParent, Parent = endpoint, Reason = null, Message = null });
+            if (!Save(Current with { State = ActivationStates.Active, Via = ViaParent, Parent = endpoint, Reason = null, Message = null }, unlessDeactivated: true))
+            {
+                throw DeactivatedMeanwhile();
+            }
             if (!wasActive)
             {
                 Log.ActivatedAtParent(_logger, endpoint);
@@ -142,14 +145,20 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
                 Log.ActivatedLocally(_logger, endpoint);
             }
 
-            Save(Current with
+            if (!Save(
+                Current with
+                {
+                    State = ActivationStates.Active,
+                    Via = ViaLocal,
+                    Parent = endpoint,
+                    Reason = DetailActivatedLocally,
+                    Message = "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally",
+                },
+                unlessDeactivated: true))
             {
-                State = ActivationStates.Active,
-                Via = ViaLocal,
-                Parent = endpoint,
-                Reason = DetailActivatedLocally,
-                Message = "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally",
-            });
+                throw DeactivatedMeanwhile();
+            }
+
             return;
         }
 
@@ -164,7 +173,11 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
                 Log.Refused(_logger, endpoint, response.Describe());
             }
 
-            Save(Current with { State = ActivationStates.Inactive, Via = ViaParent, Parent = endpoint, Reason = reason, Message = message });
+            if (!Save(Current with { State = ActivationStates.Inactive, Via = ViaParent, Parent = endpoint, Reason = reason, Message = message }, unlessDeactivated: true))
+            {
+                throw DeactivatedMeanwhile();
+            }
+
             throw new ActivationRefusedException(message, deactivated: false);
         }
 
@@ -265,13 +278,26 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         }
     }
 
-    private void Save(LocalActivationRecord record)
+    private static ActivationRefusedException DeactivatedMeanwhile() =>
+        new("this registry was deactivated (deactivate method); call the activate method to sync again", deactivated: true);
+
+    /// <summary>
+    /// Stores and publishes the record. With <paramref name="unlessDeactivated"/> it stores nothing (and answers false)
+    /// when a <c>deactivate</c> landed in the meantime: a pass that claimed the identity before the method ran must not
+    /// write Active (or another reason) over the deactivation.
+    /// </summary>
+    private bool Save(LocalActivationRecord record, bool unlessDeactivated = false)
     {
         lock (_gate)
         {
+            if (unlessDeactivated && _record.Reason == DetailDeactivated)
+            {
+                return false;
+            }
+
             if (record with { Updated = _record.Updated, Message = _record.Message } == _record)
             {
-                return; // nothing changed (every pass claims again): no write
+                return true; // nothing changed (every pass claims again): no write
             }
 
             record = record with { Updated = _time.GetUtcNow() };
@@ -282,9 +308,12 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
                 """,
                 ("$i", record.InstanceId), ("$s", record.State), ("$v", record.Via), ("$p", record.Parent), ("$g", record.GenerationId), ("$r", record.Reason), ("$u", HierarchyStore.Time(record.Updated)));
             _record = record;
+
+            // Published under the lock, so that two saves racing cannot publish in the opposite order of their writes.
+            Publish(record);
         }
 
-        Publish(record);
+        return true;
     }
 
     private void Publish(LocalActivationRecord record)
