@@ -50,6 +50,7 @@ public static partial class RegistryHost
         builder.AddRegistryAuth();
         builder.AddParentSync();
         builder.AddModuleTwin();
+        builder.AddRegistryTls();
         configure?.Invoke(builder);
 
         var app = builder.Build();

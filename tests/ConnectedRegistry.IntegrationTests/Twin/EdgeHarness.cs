@@ -66,7 +66,7 @@ public sealed class EdgeHarness : IAsyncDisposable
     };
 
     /// <summary>Starts the real registry with <paramref name="environment"/> (the IoT Edge one by default) against this edgeHub.</summary>
-    public async Task<RegistryInstance> StartModuleAsync(IDictionary<string, string>? environment = null, int reportIntervalMs = 100, string? dataRoot = null, params string[] extraArgs)
+    public async Task<RegistryInstance> StartModuleAsync(IDictionary<string, string>? environment = null, int reportIntervalMs = 100, string? dataRoot = null, Action<WebApplicationBuilder>? configure = null, params string[] extraArgs)
     {
         var env = new Dictionary<string, string>(environment ?? EdgeEnvironment(), StringComparer.Ordinal);
         string[] args =
@@ -83,7 +83,11 @@ public sealed class EdgeHarness : IAsyncDisposable
         dataRoot ??= TempDirectory.Create("twin-module");
         try
         {
-            Module = await RegistryInstance.StartAsync(dataRoot, args, b => b.Services.AddSingleton(new ModuleEnvironment(env)));
+            Module = await RegistryInstance.StartAsync(dataRoot, args, b =>
+            {
+                b.Services.AddSingleton(new ModuleEnvironment(env));
+                configure?.Invoke(b);
+            });
         }
         catch
         {

@@ -1,0 +1,454 @@
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using ConnectedRegistry.Twin;
+using Microsoft.AspNetCore.Connections;
+
+namespace ConnectedRegistry.Hosting;
+
+/// <summary>
+/// The certificate Kestrel serves HTTPS with. Decides the source at start-up (before Kestrel binds):
+/// PEM files when <c>--tls-cert</c>/<c>--tls-key</c> are given, else the IoT Edge workload API when the
+/// module has an IoT Edge identity and an https:// address (or <c>--tls workload</c>) is configured.
+/// Files are re-read when they change; workload certificates are renewed at <see cref="TlsOptions.RenewAfter"/>
+/// of their lifetime, and a failed renewal keeps the old certificate and raises a status detail.
+/// </summary>
+public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
+{
+    public const string RenewalStatusCode = "TlsCertificateRenewal";
+    public const string ReloadStatusCode = "TlsCertificateReload";
+    private static readonly Oid ServerAuthentication = new("1.3.6.1.5.5.7.3.1");
+
+    private readonly TlsOptions _options;
+    private readonly ModuleEnvironment _environment;
+    private readonly TimeProvider _time;
+    private readonly ModuleState _state;
+    private readonly ILogger _logger;
+    private readonly Lock _reloadGate = new();
+    private readonly CancellationTokenSource _stop = new();
+    private ServedCertificate? _current;
+    private ModuleIdentity? _identity;
+    private Task _renewal = Task.CompletedTask;
+    private FileStamp? _stamp;
+    private FileStamp? _failedStamp;
+    private DateTimeOffset _lastCheck;
+    private int _disposed;
+
+    public TlsCertificateProvider(TlsOptions options, ModuleEnvironment environment, TimeProvider time, ModuleState state, ILogger<TlsCertificateProvider> logger)
+    {
+        _options = options;
+        _environment = environment;
+        _time = time;
+        _state = state;
+        _logger = logger;
+    }
+
+    public TlsSource Source { get; private set; }
+
+    /// <summary>The name the workload certificate was issued for (clients should use it); null for files or no TLS.</summary>
+    public string? HostName { get; private set; }
+
+    /// <summary>The certificate served now (null before start or without TLS).</summary>
+    public ServedCertificate? Current => Volatile.Read(ref _current);
+
+    /// <summary>Raised after a new certificate replaced the served one.</summary>
+    public event Action<ServedCertificate>? CertificateChanged;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Source = Decide();
+        switch (Source)
+        {
+            case TlsSource.Files:
+                _stamp = FileStamp.Of(_options.CertificateFile!, _options.KeyFile!);
+                _current = LoadFiles(_options.CertificateFile!, _options.KeyFile!, _time.GetUtcNow());
+                _lastCheck = _time.GetUtcNow();
+                Log.FromFiles(_logger, _current.Certificate.Subject, _current.Certificate.Thumbprint, _current.Expires);
+                break;
+            case TlsSource.Workload:
+                try
+                {
+                    _current = await FetchAsync(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    throw new TlsConfigurationException($"HTTPS ({ModeOption()}): the IoT Edge workload API did not issue a server certificate for '{HostName}': {ex.Message}", ex);
+                }
+
+                Log.FromWorkload(_logger, HostName!, _current.Certificate.Thumbprint, _current.Expires);
+                _renewal = Task.Run(() => RenewLoopAsync(_stop.Token), CancellationToken.None);
+                break;
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stop.CancelAsync();
+        await _renewal.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    public void Dispose()
+    {
+        // Registered as a singleton and as a hosted service: disposed once per registration.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        _stop.Dispose();
+        _identity?.Workload?.Dispose();
+    }
+
+    /// <summary>
+    /// Kestrel's <c>ServerCertificateSelector</c>: the current certificate (files re-read when they changed).
+    /// </summary>
+    public X509Certificate2? Select(ConnectionContext? connection, string? serverName) => CurrentForHandshake()?.Certificate;
+
+    /// <summary>
+    /// Kestrel's <c>OnAuthenticate</c>: hands SslStream the current certificate together with its intermediates
+    /// (an edge CA below an owner root, or the chain in the PEM file), which a bare selector cannot carry.
+    /// SslStream accepts a certificate context or a selection callback, not both.
+    /// </summary>
+    public void OnAuthenticate(ConnectionContext connection, SslServerAuthenticationOptions options)
+    {
+        if (CurrentForHandshake() is { } current)
+        {
+            options.ServerCertificateSelectionCallback = null;
+            options.ServerCertificate = null;
+            options.ServerCertificateContext = current.Context;
+        }
+    }
+
+    private ServedCertificate? CurrentForHandshake()
+    {
+        if (Source == TlsSource.Files)
+        {
+            ReloadFilesIfChanged();
+        }
+
+        return Current;
+    }
+
+    private string ModeOption() => string.Equals(_options.Mode, "workload", StringComparison.OrdinalIgnoreCase) ? TlsOptions.ModeOption : TlsOptions.UrlsOption;
+
+    private TlsSource Decide()
+    {
+        var mode = _options.Mode;
+        if (mode is not null && !string.Equals(mode, "workload", StringComparison.OrdinalIgnoreCase) && !string.Equals(mode, "auto", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new TlsConfigurationException($"{TlsOptions.ModeOption} must be 'workload' (certificate from the IoT Edge workload API) or 'auto', got '{mode}'. For certificate files use {TlsOptions.CertOption} and {TlsOptions.KeyOption}.");
+        }
+
+        var workloadAsked = string.Equals(mode, "workload", StringComparison.OrdinalIgnoreCase);
+        var hasCert = _options.CertificateFile is not null;
+        var hasKey = _options.KeyFile is not null;
+        if (hasCert != hasKey)
+        {
+            throw new TlsConfigurationException(hasCert
+                ? $"{TlsOptions.CertOption} is set but {TlsOptions.KeyOption} is missing: give the server certificate's private key file too."
+                : $"{TlsOptions.KeyOption} is set but {TlsOptions.CertOption} is missing: give the server certificate file too.");
+        }
+
+        if (hasCert && workloadAsked)
+        {
+            throw new TlsConfigurationException($"{TlsOptions.ModeOption}=workload and {TlsOptions.CertOption} are both set: choose the certificate files or the IoT Edge workload API.");
+        }
+
+        var https = _options.HttpsUrls.Count > 0;
+        if (!https)
+        {
+            if (hasCert || workloadAsked)
+            {
+                throw new TlsConfigurationException($"{(hasCert ? TlsOptions.CertOption : TlsOptions.ModeOption)} is set but {TlsOptions.UrlsOption} has no https:// address to serve it on (for example --urls https://0.0.0.0:8443).");
+            }
+
+            return TlsSource.None;
+        }
+
+        if (hasCert)
+        {
+            return TlsSource.Files;
+        }
+
+        var edge = ModuleIdentityFactory.IsConfigured(_environment);
+        if (!edge && !workloadAsked)
+        {
+            throw new TlsConfigurationException($"{TlsOptions.UrlsOption} has an https:// address ({_options.HttpsUrls[0]}) but no certificate: give {TlsOptions.CertOption} and {TlsOptions.KeyOption} (PEM files), or run as an IoT Edge module, where the workload API issues one.");
+        }
+
+        var identity = edge ? ModuleIdentityFactory.Create(_environment, _time) : null;
+        if (identity?.Workload is null || identity.GenerationId is null)
+        {
+            throw new TlsConfigurationException(workloadAsked
+                ? $"{TlsOptions.ModeOption}=workload needs the IoT Edge workload API: the IOTEDGE_* variables edgeAgent gives a module ({ModuleIdentityFactory.WorkloadUri}, {ModuleIdentityFactory.ModuleId}, {ModuleIdentityFactory.GenerationId}, ...). Outside IoT Edge, or with a connection string, give {TlsOptions.CertOption} and {TlsOptions.KeyOption}."
+                : $"{TlsOptions.UrlsOption} has an https:// address but no certificate: with a connection string there is no workload API; give {TlsOptions.CertOption} and {TlsOptions.KeyOption}.");
+        }
+
+        _identity = identity;
+        var hostName = _options.HostName ?? _environment[ModuleIdentityFactory.GatewayHostName] ?? identity.ModuleId;
+        if (Uri.CheckHostName(hostName) == UriHostNameType.Unknown)
+        {
+            throw new TlsConfigurationException($"{TlsOptions.HostNameOption} must be a host name or IP address, got '{hostName}'.");
+        }
+
+        HostName = hostName;
+        return TlsSource.Workload;
+    }
+
+    private async Task<ServedCertificate> FetchAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var issued = await _identity!.Workload!.CreateServerCertificateAsync(_identity.ModuleId, _identity.GenerationId!, HostName!, now + _options.Validity, cancellationToken);
+        var notAfter = new DateTimeOffset(issued.Certificate.NotAfter.ToUniversalTime());
+        var expires = issued.Expiration < notAfter ? issued.Expiration : notAfter;
+        return ServedCertificate.Create(issued.Certificate, issued.Chain, now, expires);
+    }
+
+    /// <summary>When a certificate obtained at <paramref name="obtained"/> and expiring at <paramref name="expires"/> is renewed.</summary>
+    public static DateTimeOffset RenewalTime(DateTimeOffset obtained, DateTimeOffset expires, double renewAfter) =>
+        expires <= obtained ? obtained : obtained + ((expires - obtained) * renewAfter);
+
+    private async Task RenewLoopAsync(CancellationToken cancellationToken)
+    {
+        // Absolute times, so a clock that jumps past them (a suspended device, a test's fake clock) renews at once.
+        var retry = TimeSpan.Zero;
+        DateTimeOffset? retryAt = null;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var current = Current!;
+                var due = retryAt ?? RenewalTime(current.ObtainedAt, current.Expires, _options.RenewAfter);
+                var wait = due - _time.GetUtcNow();
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, _time, cancellationToken);
+                }
+
+                try
+                {
+                    var renewed = await FetchAsync(cancellationToken);
+                    Swap(renewed);
+                    retry = TimeSpan.Zero;
+                    retryAt = null;
+                    _state.ClearStatusDetail(RenewalStatusCode);
+                    Log.Renewed(_logger, HostName!, renewed.Certificate.Thumbprint, renewed.Expires);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    retry = retry == TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, _options.RetryMaxDelay.Ticks));
+                    if (retry <= TimeSpan.Zero)
+                    {
+                        retry = TimeSpan.FromSeconds(1);
+                    }
+
+                    var now = _time.GetUtcNow();
+                    retryAt = now + retry;
+                    var expired = current.Expires <= now;
+                    var description = $"Renewing the TLS server certificate from the IoT Edge workload API failed: {ex.Message} "
+                        + (expired ? $"The served certificate expired at {current.Expires:o}" : $"Still serving the certificate that expires at {current.Expires:o}")
+                        + $"; retrying in {retry}.";
+                    _state.SetStatusDetail(new StatusDetail(RenewalStatusCode, expired ? "Error" : "Warning", description, now));
+                    Log.RenewalFailed(_logger, ex.Message, current.Expires, retry);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void ReloadFilesIfChanged()
+    {
+        var now = _time.GetUtcNow();
+        if (now - _lastCheck < _options.ReloadInterval || !_reloadGate.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            _lastCheck = now;
+            var stamp = FileStamp.Of(_options.CertificateFile!, _options.KeyFile!);
+            if (stamp == _stamp || stamp == _failedStamp)
+            {
+                return;
+            }
+
+            try
+            {
+                var loaded = LoadFiles(_options.CertificateFile!, _options.KeyFile!, now);
+                _stamp = stamp;
+                _failedStamp = null;
+                Swap(loaded);
+                _state.ClearStatusDetail(ReloadStatusCode);
+                Log.Reloaded(_logger, loaded.Certificate.Subject, loaded.Certificate.Thumbprint, loaded.Expires);
+            }
+            catch (TlsConfigurationException ex)
+            {
+                // A renewal tool may write the certificate and the key one after the other: retry at the next change.
+                _failedStamp = stamp;
+                _state.SetStatusDetail(new StatusDetail(ReloadStatusCode, "Warning", $"The changed TLS certificate files were not loaded, the previous certificate is still served: {ex.Message}", now));
+                Log.ReloadFailed(_logger, ex.Message);
+            }
+        }
+        finally
+        {
+            _reloadGate.Exit();
+        }
+    }
+
+    private void Swap(ServedCertificate next)
+    {
+        Interlocked.Exchange(ref _current, next);
+        CertificateChanged?.Invoke(next);
+    }
+
+    /// <summary>Reads a PEM certificate (chain) and its private key; every failure names the option and the file.</summary>
+    public static ServedCertificate LoadFiles(string certificateFile, string keyFile, DateTimeOffset now)
+    {
+        var certificatePem = ReadFile(certificateFile, TlsOptions.CertOption);
+        var keyPem = ReadFile(keyFile, TlsOptions.KeyOption);
+        X509Certificate2Collection chain;
+        try
+        {
+            chain = TrustBundle.FromPem(certificatePem);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or CryptographicException or ArgumentException)
+        {
+            throw new TlsConfigurationException($"{TlsOptions.CertOption}: '{certificateFile}' holds no readable PEM certificate (-----BEGIN CERTIFICATE-----).", ex);
+        }
+
+        var leaf = chain[0];
+        chain.RemoveAt(0);
+        if (leaf.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is { } usage
+            && !usage.EnhancedKeyUsages.Cast<Oid>().Any(o => o.Value == ServerAuthentication.Value))
+        {
+            throw new TlsConfigurationException($"{TlsOptions.CertOption}: the certificate in '{certificateFile}' ({leaf.Subject}) is not for server authentication (its extended key usage lacks serverAuth).");
+        }
+
+        if (now > leaf.NotAfter.ToUniversalTime())
+        {
+            throw new TlsConfigurationException($"{TlsOptions.CertOption}: the certificate in '{certificateFile}' ({leaf.Subject}) expired at {leaf.NotAfter.ToUniversalTime():o}.");
+        }
+
+        X509Certificate2 withKey;
+        try
+        {
+            withKey = WithPrivateKey(leaf, keyPem);
+        }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+        {
+            var mismatch = ex.Message.Contains("does not match", StringComparison.OrdinalIgnoreCase);
+            throw new TlsConfigurationException(mismatch
+                ? $"{TlsOptions.KeyOption}: the private key in '{keyFile}' does not belong to the certificate in '{certificateFile}' ({leaf.Subject})."
+                : $"{TlsOptions.KeyOption}: '{keyFile}' holds no readable unencrypted PEM private key (PKCS#8, RSA or EC) for the certificate's {leaf.PublicKey.Oid.FriendlyName} key.", ex);
+        }
+
+        return ServedCertificate.Create(withKey, chain, now, new DateTimeOffset(leaf.NotAfter.ToUniversalTime()));
+    }
+
+    private static X509Certificate2 WithPrivateKey(X509Certificate2 leaf, string keyPem)
+    {
+        X509Certificate2 combined;
+        if (leaf.GetRSAPublicKey() is { } rsaPublic)
+        {
+            rsaPublic.Dispose();
+            using var rsa = RSA.Create();
+            rsa.ImportFromPem(keyPem);
+            combined = leaf.CopyWithPrivateKey(rsa);
+        }
+        else if (leaf.GetECDsaPublicKey() is { } ecPublic)
+        {
+            ecPublic.Dispose();
+            using var ec = ECDsa.Create();
+            ec.ImportFromPem(keyPem);
+            combined = leaf.CopyWithPrivateKey(ec);
+        }
+        else
+        {
+            throw new ArgumentException($"unsupported key algorithm {leaf.PublicKey.Oid.FriendlyName}");
+        }
+
+        // Re-import so the key is usable by SslStream on every platform.
+        using (combined)
+        {
+            return X509CertificateLoader.LoadPkcs12(combined.Export(X509ContentType.Pkcs12), null);
+        }
+    }
+
+    private static string ReadFile(string path, string option)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new TlsConfigurationException($"{option}: the file '{path}' does not exist.", ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new TlsConfigurationException($"{option}: the file '{path}' cannot be read: {ex.Message}", ex);
+        }
+    }
+
+    private sealed record FileStamp(DateTime CertWritten, long CertLength, DateTime KeyWritten, long KeyLength)
+    {
+        public static FileStamp Of(string cert, string key)
+        {
+            var c = new FileInfo(cert);
+            var k = new FileInfo(key);
+            return new FileStamp(c.Exists ? c.LastWriteTimeUtc : default, c.Exists ? c.Length : -1, k.Exists ? k.LastWriteTimeUtc : default, k.Exists ? k.Length : -1);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "HTTPS with the certificate files: {Subject} ({Thumbprint}), expires {Expires:o}")]
+        public static partial void FromFiles(ILogger logger, string subject, string thumbprint, DateTimeOffset expires);
+
+        [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "HTTPS with a certificate for {HostName} from the IoT Edge workload API ({Thumbprint}), expires {Expires:o}")]
+        public static partial void FromWorkload(ILogger logger, string hostName, string thumbprint, DateTimeOffset expires);
+
+        [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "TLS certificate for {HostName} renewed from the IoT Edge workload API ({Thumbprint}), expires {Expires:o}")]
+        public static partial void Renewed(ILogger logger, string hostName, string thumbprint, DateTimeOffset expires);
+
+        [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "TLS certificate renewal failed ({Reason}); still serving the certificate that expires {Expires:o}, retrying in {Retry}")]
+        public static partial void RenewalFailed(ILogger logger, string reason, DateTimeOffset expires, TimeSpan retry);
+
+        [LoggerMessage(EventId = 14, Level = LogLevel.Information, Message = "TLS certificate files changed, now serving {Subject} ({Thumbprint}), expires {Expires:o}")]
+        public static partial void Reloaded(ILogger logger, string subject, string thumbprint, DateTimeOffset expires);
+
+        [LoggerMessage(EventId = 15, Level = LogLevel.Warning, Message = "TLS certificate files changed but were not loaded, the previous certificate is still served: {Reason}")]
+        public static partial void ReloadFailed(ILogger logger, string reason);
+    }
+}
+
+/// <summary>A server certificate with its private key, the intermediates sent with it, and its lifetime as the registry sees it.</summary>
+public sealed class ServedCertificate
+{
+    private ServedCertificate(X509Certificate2 certificate, X509Certificate2Collection intermediates, SslStreamCertificateContext context, DateTimeOffset obtainedAt, DateTimeOffset expires)
+    {
+        Certificate = certificate;
+        Intermediates = intermediates;
+        Context = context;
+        ObtainedAt = obtainedAt;
+        Expires = expires;
+    }
+
+    public X509Certificate2 Certificate { get; }
+
+    public X509Certificate2Collection Intermediates { get; }
+
+    /// <summary>What SslStream sends: the certificate and its chain, built once.</summary>
+    public SslStreamCertificateContext Context { get; }
+
+    public DateTimeOffset ObtainedAt { get; }
+
+    public DateTimeOffset Expires { get; }
+
+    public static ServedCertificate Create(X509Certificate2 certificate, X509Certificate2Collection intermediates, DateTimeOffset obtainedAt, DateTimeOffset expires) =>
+        new(certificate, intermediates, SslStreamCertificateContext.Create(certificate, intermediates, offline: true), obtainedAt, expires);
+}
