@@ -219,7 +219,9 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
             while (!cancellationToken.IsCancellationRequested)
             {
                 var current = Current!;
-                var due = retryAt ?? RenewalTime(current.ObtainedAt, current.Expires, _options.RenewAfter);
+                var renewal = RenewalTime(current.ObtainedAt, current.Expires, _options.RenewAfter);
+                var earliest = current.ObtainedAt + _options.RetryDelay; // an edge CA near its own end issues short certificates: never spin
+                var due = retryAt ?? (renewal > earliest ? renewal : earliest);
                 var wait = due - _time.GetUtcNow();
                 if (wait > TimeSpan.Zero)
                 {

@@ -98,6 +98,12 @@ public sealed class TlsOptions
             throw new TlsConfigurationException($"--tls-renew-after (REGISTRY_TLS_RENEW_AFTER) must be a fraction of the lifetime between 0 and 1, got '{renewText}'.");
         }
 
+        var validity = Duration(configuration, TimeSpan.FromDays(30), "--tls-validity (REGISTRY_TLS_VALIDITY)", "tls-validity", "REGISTRY_TLS_VALIDITY");
+        if (validity < TimeSpan.FromMinutes(1))
+        {
+            throw new TlsConfigurationException($"--tls-validity (REGISTRY_TLS_VALIDITY) must be at least one minute, got {validity}.");
+        }
+
         var urls = (configuration["urls"] ?? string.Empty)
             .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(u => u.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
@@ -109,7 +115,7 @@ public sealed class TlsOptions
             KeyFile = Pick(configuration, "tls-key", "REGISTRY_TLS_KEY") is { } key ? Path.GetFullPath(key) : null,
             Mode = Pick(configuration, "tls", "REGISTRY_TLS"),
             HostName = Pick(configuration, "tls-host-name", "REGISTRY_TLS_HOSTNAME"),
-            Validity = Duration(configuration, TimeSpan.FromDays(30), "--tls-validity (REGISTRY_TLS_VALIDITY)", "tls-validity", "REGISTRY_TLS_VALIDITY"),
+            Validity = validity,
             RenewAfter = renewAfter,
             RetryDelay = Duration(configuration, TimeSpan.FromMinutes(1), "--tls-retry-delay (REGISTRY_TLS_RETRY_DELAY)", "tls-retry-delay", "REGISTRY_TLS_RETRY_DELAY"),
             ReloadInterval = Duration(configuration, TimeSpan.FromSeconds(10), "--tls-reload-interval (REGISTRY_TLS_RELOAD_INTERVAL)", "tls-reload-interval", "REGISTRY_TLS_RELOAD_INTERVAL"),

@@ -60,6 +60,14 @@ public class TlsOptionsTests
         Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration such as 30.00:00:00 or P30D, got 'soon'.", error.Message);
     }
 
+    [Fact]
+    public void A_validity_under_a_minute_is_refused()
+    {
+        var error = Assert.Throws<TlsConfigurationException>(() => Parse(("tls-validity", "00:00:10")));
+
+        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be at least one minute, got 00:00:10.", error.Message);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("1")]
