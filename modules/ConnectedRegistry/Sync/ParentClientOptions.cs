@@ -9,6 +9,9 @@ public sealed record ParentClientOptions
     /// <summary>A PEM file whose certificates are trusted for the parent in addition to the system store.</summary>
     public string? CaFile { get; init; }
 
+    /// <summary>More trusted roots, in addition to the system store and <see cref="CaFile"/> (the IoT Edge trust bundle).</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ExtraTrust { get; init; }
+
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Retries after the first attempt for network errors, 429 and 5xx.</summary>

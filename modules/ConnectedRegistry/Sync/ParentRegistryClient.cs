@@ -44,7 +44,7 @@ public sealed partial class ParentRegistryClient : IDisposable
 
     /// <summary>
     /// The network transport: system trust store, plus the certificates of <see cref="ParentClientOptions.CaFile"/>
-    /// when set. Redirects (blob storage) are followed; .NET drops the Authorization header on a redirect and
+    /// and <see cref="ParentClientOptions.ExtraTrust"/> when set. Redirects (blob storage) are followed; .NET drops the Authorization header on a redirect and
     /// never follows https → http.
     /// </summary>
     public static SocketsHttpHandler CreateTransport(ParentClientOptions options)
@@ -56,10 +56,19 @@ public sealed partial class ParentRegistryClient : IDisposable
             AllowAutoRedirect = true,
             AutomaticDecompression = DecompressionMethods.None,
         };
+        var extra = new X509Certificate2Collection();
         if (!string.IsNullOrWhiteSpace(options.CaFile))
         {
-            var extra = new X509Certificate2Collection();
             extra.ImportFromPemFile(options.CaFile);
+        }
+
+        if (options.ExtraTrust is { Count: > 0 } roots)
+        {
+            extra.AddRange(roots);
+        }
+
+        if (extra.Count > 0)
+        {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
                 if (errors == SslPolicyErrors.None)

@@ -16,12 +16,14 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<ParentSync> _logger;
     private readonly SyncEnvironment _environment;
+    private readonly IParentTrustSource? _trust;
     private readonly Lock _gate = new();
     private (Uri Endpoint, string? User, string? Password)? _clientKey;
     private ParentRegistryClient? _client;
 
-    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment)
+    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null)
     {
+        _trust = trust;
         _down = down;
         _up = up;
         _outbox = outbox;
@@ -42,7 +44,7 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
     {
         _outbox.DropExpired(settings.Sync.MessageTtl); // also while the parent is unreachable
-        var client = ClientFor(settings) ?? throw new InvalidOperationException("no parent is configured");
+        var client = await ClientForAsync(settings, cancellationToken) ?? throw new InvalidOperationException("no parent is configured");
         await client.PingAsync(cancellationToken);
         var failures = new List<string>();
         if (settings.Mode == RegistryMode.ReadWrite)
@@ -65,8 +67,11 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
         }
     }
 
-    /// <summary>The client for the settings' parent; the same instance (and its token cache and circuit) while nothing changes.</summary>
-    internal ParentRegistryClient? ClientFor(RegistrySettings settings)
+    /// <summary>
+    /// The client for the settings' parent; the same instance (and its token cache and circuit) while the endpoint
+    /// and credentials stay the same. The extra trusted roots are read when a client is made.
+    /// </summary>
+    internal async Task<ParentRegistryClient?> ClientForAsync(RegistrySettings settings, CancellationToken cancellationToken)
     {
         var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
         if (endpoint is null)
@@ -82,13 +87,19 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
             {
                 return _client;
             }
-
-            _client?.Dispose();
-            _client = new ParentRegistryClient(endpoint, credentials, _options.Client, _time, _logger);
-            _clientKey = key;
-            Log.ParentConfigured(_logger, endpoint.GetLeftPart(UriPartial.Authority), credentials?.UserName ?? "(anonymous)");
-            return _client;
         }
+
+        var roots = endpoint.Scheme == Uri.UriSchemeHttps && _trust is not null ? await _trust.GetRootsAsync(cancellationToken) : null;
+        var client = new ParentRegistryClient(endpoint, credentials, _options.Client with { ExtraTrust = roots }, _time, _logger);
+        lock (_gate)
+        {
+            _client?.Dispose();
+            _client = client;
+            _clientKey = key;
+        }
+
+        Log.ParentConfigured(_logger, endpoint.GetLeftPart(UriPartial.Authority), credentials?.UserName ?? "(anonymous)", roots?.Count ?? 0);
+        return client;
     }
 
     public void Dispose()
@@ -102,8 +113,8 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4050, Level = LogLevel.Information, Message = "Parent registry {Parent} as {User}")]
-        public static partial void ParentConfigured(ILogger logger, string parent, string user);
+        [LoggerMessage(EventId = 4050, Level = LogLevel.Information, Message = "Parent registry {Parent} as {User} ({ExtraRoots} extra trusted roots)")]
+        public static partial void ParentConfigured(ILogger logger, string parent, string user, int extraRoots);
     }
 }
 

@@ -217,9 +217,16 @@ public sealed partial class SyncDown
 
             TagsUpdated += updated;
             TagsRemoved += removed;
-            Log.RepositorySynced(_owner._logger, repository, parentTags.Count, updated, removed, failed,
-                ManifestsStored - manifestsBefore, BlobsFetched - blobsBefore, BytesDownloaded - bytesBefore,
-                Stopwatch.GetElapsedTime(started).TotalSeconds);
+            if (updated + removed + failed > 0)
+            {
+                Log.RepositorySynced(_owner._logger, repository, parentTags.Count, updated, removed, failed,
+                    ManifestsStored - manifestsBefore, BlobsFetched - blobsBefore, BytesDownloaded - bytesBefore,
+                    Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+            else
+            {
+                Log.RepositoryUnchanged(_owner._logger, repository, parentTags.Count);
+            }
         }
 
         /// <summary>Brings one tag up to date; true when it moved.</summary>
@@ -493,6 +500,9 @@ public sealed partial class SyncDown
     {
         [LoggerMessage(EventId = 4040, Level = LogLevel.Information, Message = "Synced {Repository}: {Tags} tags at the parent, {Updated} updated, {Removed} removed, {Failed} failed; {Manifests} manifests, {Blobs} blobs, {Bytes} bytes in {Seconds:0.0} s")]
         public static partial void RepositorySynced(ILogger logger, string repository, int tags, int updated, int removed, int failed, int manifests, int blobs, long bytes, double seconds);
+
+        [LoggerMessage(EventId = 4047, Level = LogLevel.Debug, Message = "{Repository} is up to date ({Tags} tags)")]
+        public static partial void RepositoryUnchanged(ILogger logger, string repository, int tags);
 
         [LoggerMessage(EventId = 4041, Level = LogLevel.Warning, Message = "Could not sync {Repository}:{Tag}: {Reason}")]
         public static partial void TagFailed(ILogger logger, string repository, string tag, string reason);

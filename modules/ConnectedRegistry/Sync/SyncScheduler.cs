@@ -48,48 +48,73 @@ public sealed partial class SyncScheduler : BackgroundService
         await Task.Yield();
         while (!stoppingToken.IsCancellationRequested)
         {
-            var settings = _settings.Current;
-            var now = _time.GetUtcNow();
-            var forced = Interlocked.Exchange(ref _syncNowRequested, 0) == 1;
-            if (!_work.IsConfigured(settings))
+            try
             {
-                _state.SetConnectionState(ConnectionStates.Offline);
-                _state.UpdateSync(s => s with { NextSyncTime = null, WindowEndTime = null });
-                await WaitAsync(null, stoppingToken);
-                continue;
+                await StepAsync(stoppingToken);
             }
-
-            var window = SyncWindow.At(settings.Sync, now);
-            if (!window.Open && !forced)
-            {
-                _state.SetConnectionState(ConnectionStates.Offline);
-                _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = null });
-                await WaitAsync(window.NextStart is { } start ? start - now : null, stoppingToken);
-                continue;
-            }
-
-            var windowEnd = window.Open ? window.WindowEnd : null; // a forced pass outside the schedule runs to completion
-            _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = windowEnd });
-            var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
-            if (stoppingToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
             }
-
-            now = _time.GetUtcNow();
-            if (windowEnd is { } close && now >= close)
+            catch (Exception ex)
             {
-                continue; // the window closed: re-plan (reports Offline until the next one)
+                // Never let a scheduling bug stop the registry (a BackgroundService failure stops the host): report, pause, go on.
+                Log.SchedulerError(_logger, ex);
+                _state.UpdateSync(s => s with { LastError = "sync scheduler error: " + ex.Message });
+                await WaitAsync(_options.RetryDelay, stoppingToken);
             }
-
-            var idle = succeeded ? _options.IdleDelay : _options.RetryDelay;
-            if (windowEnd is { } closing && closing - now < idle)
-            {
-                idle = closing - now;
-            }
-
-            await WaitAsync(window.Open ? idle : null, stoppingToken);
         }
+    }
+
+    /// <summary>One turn of the loop: plan, maybe run a pass, then wait.</summary>
+    private async Task StepAsync(CancellationToken stoppingToken)
+    {
+        var settings = _settings.Current;
+        var now = _time.GetUtcNow();
+        var forced = Interlocked.Exchange(ref _syncNowRequested, 0) == 1;
+        if (!_work.IsConfigured(settings))
+        {
+            _state.SetConnectionState(ConnectionStates.Offline);
+            _state.UpdateSync(s => s with { NextSyncTime = null, WindowEndTime = null });
+            await WaitAsync(null, stoppingToken);
+            return;
+        }
+
+        var window = SyncWindow.At(settings.Sync, now);
+        if (!window.Open && !forced)
+        {
+            _state.SetConnectionState(ConnectionStates.Offline);
+            _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = null });
+            await WaitAsync(window.NextStart is { } start ? start - now : null, stoppingToken);
+            return;
+        }
+
+        var windowEnd = window.Open ? window.WindowEnd : null; // a forced pass outside the schedule runs to completion
+        _state.UpdateSync(s => s with { NextSyncTime = window.NextStart, WindowEndTime = windowEnd });
+        var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
+        if (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        now = _time.GetUtcNow();
+        if (windowEnd is { } close && now >= close)
+        {
+            return; // the window closed: re-plan (reports Offline until the next one)
+        }
+
+        if (!window.Open)
+        {
+            return; // a syncNow pass outside the schedule: re-plan, which waits for the next window
+        }
+
+        var idle = succeeded ? _options.IdleDelay : _options.RetryDelay;
+        if (windowEnd is { } closing && closing - now < idle)
+        {
+            idle = closing - now;
+        }
+
+        await WaitAsync(idle, stoppingToken);
     }
 
     private async Task<bool> RunOnceAsync(RegistrySettings settings, TimeSpan? untilWindowEnd, CancellationToken stoppingToken)
@@ -172,6 +197,9 @@ public sealed partial class SyncScheduler : BackgroundService
 
         [LoggerMessage(EventId = 4033, Level = LogLevel.Warning, Message = "Sync pass incomplete: {Reason}")]
         public static partial void SyncIncomplete(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4034, Level = LogLevel.Error, Message = "Sync scheduler error; retrying shortly")]
+        public static partial void SchedulerError(ILogger logger, Exception exception);
 
         [LoggerMessage(EventId = 4032, Level = LogLevel.Information, Message = "Sync requested now")]
         public static partial void SyncNowRequested(ILogger logger);

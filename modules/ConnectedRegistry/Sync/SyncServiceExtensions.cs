@@ -1,4 +1,5 @@
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace ConnectedRegistry.Sync;
@@ -7,10 +8,11 @@ public static class SyncServiceExtensions
 {
     /// <summary>
     /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, sync up with
-    /// its outbox (an <see cref="IRegistryEventSink"/>), the
+    /// its outbox (an <see cref="IRegistryEventSink"/>), the <c>syncNow</c> direct method, the
     /// scheduler (a hosted service; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
     /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
-    /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/> or <see cref="SyncEnvironment"/> afterwards.
+    /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/>, <see cref="SyncEnvironment"/> or
+    /// <see cref="IParentTrustSource"/> afterwards.
     /// </summary>
     public static WebApplicationBuilder AddParentSync(this WebApplicationBuilder builder)
     {
@@ -18,6 +20,7 @@ public static class SyncServiceExtensions
         services.TryAddSingleton(SyncOptions.FromConfiguration(builder.Configuration));
         services.TryAddSingleton(new SyncSchedulerOptions());
         services.TryAddSingleton(new SyncEnvironment());
+        services.TryAddSingleton<IParentTrustSource, EdgeTrustBundleSource>();
         services.AddSingleton<SyncStateStore>();
         services.AddSingleton<SyncOutbox>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
@@ -27,6 +30,7 @@ public static class SyncServiceExtensions
         services.AddSingleton<ISyncWork>(sp => sp.GetRequiredService<ParentSync>());
         services.AddSingleton<SyncScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<SyncScheduler>());
+        services.AddDirectMethod<SyncNowMethod>("syncNow");
         return builder;
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
+using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Sync;
 
@@ -8,7 +9,8 @@ namespace ConnectedRegistry.Sync;
 /// Sync up: delivers the outbox to the parent in order. A manifest goes up with everything under it first:
 /// blobs (HEAD, skipped when the parent has them; else a cross-repository mount from a repository this pass
 /// already pushed the blob to; else an upload streamed from local storage), then child manifests, then the
-/// manifest itself, by tag when it was pushed by tag. Deletions follow. An item that fails stays for the next
+/// manifest itself, by tag when it was pushed by tag; a manifest with a subject is added to the parent's referrers
+/// tag schema when the parent has no referrers API. Deletions follow. An item that fails stays for the next
 /// pass until its message TTL expires (then it is dropped and reported by <see cref="SyncOutbox.DropExpired"/>).
 /// </summary>
 public sealed partial class SyncUp
@@ -99,7 +101,55 @@ public sealed partial class SyncUp
         }
 
         await parent.PutManifestAsync(repository, tag ?? manifest.Digest.ToString(), manifest.Content, manifest.MediaType, cancellationToken);
+        if (parsed.Subject is { } subject)
+        {
+            await AddToReferrersTagAsync(parent, repository, subject.Digest, manifest, parsed, cancellationToken);
+        }
+
         return bytes + manifest.Size;
+    }
+
+    /// <summary>
+    /// For a parent without the referrers API, keeps the referrers tag schema (<c>sha256-HEX</c> → an index of the
+    /// subject's referrers) up to date, as the OCI distribution spec asks of a client pushing a manifest with a
+    /// subject to such a registry; a local client could not do it, having pushed to this registry, which has the API.
+    /// </summary>
+    private static async Task AddToReferrersTagAsync(ParentRegistryClient parent, string repository, Digest subject, StoredManifest referrer, ParsedManifest parsed, CancellationToken cancellationToken)
+    {
+        if (await parent.ReferrersAsync(repository, subject, cancellationToken, useTagSchema: false) is not null)
+        {
+            return; // the parent indexes referrers itself
+        }
+
+        var tag = $"{subject.Algorithm}-{subject.Hex}";
+        var existing = await parent.GetManifestAsync(repository, tag, cancellationToken);
+        var manifests = existing is not null && MediaTypes.IsIndex(existing.MediaType)
+            ? JObject.Parse(System.Text.Encoding.UTF8.GetString(existing.Bytes))["manifests"] as JArray ?? []
+            : [];
+        if (manifests.OfType<JObject>().Any(m => (string?)m["digest"] == referrer.Digest.ToString()))
+        {
+            return;
+        }
+
+        var descriptor = new JObject
+        {
+            ["mediaType"] = referrer.MediaType,
+            ["digest"] = referrer.Digest.ToString(),
+            ["size"] = referrer.Size,
+        };
+        if (parsed.EffectiveArtifactType is { } artifactType)
+        {
+            descriptor["artifactType"] = artifactType;
+        }
+
+        if (parsed.Annotations is { Count: > 0 } annotations)
+        {
+            descriptor["annotations"] = JObject.FromObject(annotations);
+        }
+
+        manifests.Add(descriptor);
+        var index = new JObject { ["schemaVersion"] = 2, ["mediaType"] = MediaTypes.OciIndex, ["manifests"] = manifests };
+        await parent.PutManifestAsync(repository, tag, System.Text.Encoding.UTF8.GetBytes(index.ToString(Newtonsoft.Json.Formatting.None)), MediaTypes.OciIndex, cancellationToken);
     }
 
     private async Task<long> PushBlobAsync(ParentRegistryClient parent, string repository, Descriptor blob, Dictionary<Digest, string> knownAt, CancellationToken cancellationToken)

@@ -34,10 +34,11 @@ public sealed class ForwardingProxy : IAsyncDisposable
     /// <summary>Delay per 64 KiB of body, to keep a transfer running long enough to interrupt it.</summary>
     public TimeSpan Throttle { get; set; }
 
-    public static async Task<ForwardingProxy> StartAsync(Uri upstream)
+    /// <param name="certificate">With a certificate the proxy serves https (as the IoT Edge API proxy does).</param>
+    public static async Task<ForwardingProxy> StartAsync(Uri upstream, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var proxy = new ForwardingProxy(upstream);
-        proxy._server = await FakeHttpServer.StartAsync(proxy.HandleAsync);
+        proxy._server = await FakeHttpServer.StartAsync(proxy.HandleAsync, certificate);
         return proxy;
     }
 

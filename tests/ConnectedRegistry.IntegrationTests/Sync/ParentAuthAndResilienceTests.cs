@@ -4,6 +4,8 @@ using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
 using Microsoft.AspNetCore.Http;
+using ConnectedRegistry.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Polly.CircuitBreaker;
 
 namespace ConnectedRegistry.IntegrationTests.Sync;
@@ -207,5 +209,60 @@ public sealed class ParentAuthAndResilienceTests
         await Assert.ThrowsAsync<ParentContentException>(() => client.GetManifestAsync("app", Digest.Compute("other"u8).ToString(), default));
         var ok = await client.GetManifestAsync("app", Digest.Compute(body).ToString(), default);
         Assert.Equal(body, ok!.Bytes);
+    }
+}
+
+/// <summary>How the subset is resolved against a parent that does or does not let us list its catalog.</summary>
+public sealed class SubsetResolutionTests
+{
+    private static async Task<IReadOnlyList<string>> ResolveAsync(bool catalogAllowed, RegistrySettings settings)
+    {
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            if (!catalogAllowed)
+            {
+                context.Response.StatusCode = 403;
+                await context.Response.WriteAsync("""{"errors":[{"code":"DENIED","message":"no catalog for you"}]}""");
+                return;
+            }
+
+            context.Response.Headers["Link"] = context.Request.Query["last"].Count == 0 ? "</v2/_catalog?n=3&last=c>; rel=\"next\"" : string.Empty;
+            await context.Response.WriteAsync(context.Request.Query["last"].Count == 0
+                ? """{"repositories":["factory/a","factory/b/c","factoryx"]}"""
+                : """{"repositories":["other/d","team/e"]}""");
+        });
+        var registry = await RegistryInstance.StartAsync();
+        try
+        {
+            using var client = ParentRegistryClientTests.Client(server.Address, null);
+            var down = registry.App.Services.GetRequiredService<SyncDown>();
+            return await down.ResolveRepositoriesAsync(client, settings, default);
+        }
+        finally
+        {
+            await registry.DisposeAsync();
+            registry.DeleteData();
+        }
+    }
+
+    private static readonly RegistrySettings Settings = new()
+    {
+        Sync = new SyncSettings { Repositories = ["factory/*", "base", "Not_Valid"] },
+        Children = new Dictionary<string, ChildRegistrySettings>
+        {
+            ["cell"] = new() { SyncTokenPasswordHash = "h", Repositories = ["team/e", "base"] },
+        },
+    };
+
+    [Fact]
+    public async Task Wildcards_resolve_against_every_catalog_page_plus_exact_names_and_children()
+    {
+        Assert.Equal(["base", "factory/a", "factory/b/c", "team/e"], await ResolveAsync(true, Settings));
+    }
+
+    [Fact]
+    public async Task Without_catalog_access_only_exact_names_are_synced()
+    {
+        Assert.Equal(["base", "team/e"], await ResolveAsync(false, Settings));
     }
 }

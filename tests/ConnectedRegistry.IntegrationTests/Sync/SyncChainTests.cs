@@ -1,3 +1,4 @@
+using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
@@ -9,8 +10,8 @@ using Newtonsoft.Json.Linq;
 namespace ConnectedRegistry.IntegrationTests.Sync;
 
 /// <summary>
-/// Three levels: docker-registry → this module (ReadWrite) → this module (ReadOnly, whose parent is the
-/// ReadWrite instance). Authentication between the two module instances belongs to Auth/ and is not on here.
+/// Three levels: docker-registry (htpasswd Basic) → this module (ReadWrite) → this module (ReadOnly, whose parent
+/// is the ReadWrite instance, authenticating with its registry name and sync token through the token flow).
 /// </summary>
 public sealed class SyncChainTests
 {
@@ -44,7 +45,9 @@ public sealed class SyncChainTests
             }), MediaTypes.OciIndex, default);
         }
 
-        // The middle syncs its own subset plus what its child needs.
+        // The middle syncs its own subset plus what its child needs; it requires credentials from clients and its child.
+        const string PusherPassword = "pusher-Passw0rd";
+        const string BottomPassword = "bottom-sync-Passw0rd";
         var middleSettings = new RegistrySettings
         {
             Name = "edge-middle",
@@ -53,16 +56,24 @@ public sealed class SyncChainTests
             Sync = SyncHarness.Idle with { Repositories = ["apps/mid"] },
             Children = new Dictionary<string, ChildRegistrySettings>
             {
-                ["edge-bottom"] = new() { SyncTokenPasswordHash = "unused-here", Repositories = ["apps/web", "apps/mid"] },
+                ["edge-bottom"] = new() { SyncTokenPasswordHash = PasswordHasher.Hash(BottomPassword, PasswordHasher.MinIterations), Repositories = ["apps/web", "apps/mid"] },
+            },
+            ClientTokens = new Dictionary<string, ClientTokenSettings>
+            {
+                ["pusher"] = new()
+                {
+                    PasswordHash = PasswordHasher.Hash(PusherPassword, PasswordHasher.MinIterations),
+                    ScopeMap = new Dictionary<string, IReadOnlyList<string>> { ["apps/*"] = RegistryActions.All },
+                },
             },
         };
         h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
-        await Tools.RunAsync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:mid", $"docker://{h.Child.HostPort}/apps/mid:v1"]);
+        await Tools.RunAsync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:mid", $"docker://{h.Child.HostPort}/apps/mid:v1", "--dest-creds", $"pusher:{PusherPassword}"]);
 
         var bottom = await RegistryInstance.StartAsync(configure: builder =>
         {
             builder.Services.AddSingleton(SyncHarness.FastOptions);
-            builder.Services.AddSingleton(new SyncEnvironment(_ => null));
+            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? BottomPassword : null));
         });
         try
         {
@@ -70,7 +81,7 @@ public sealed class SyncChainTests
             {
                 Name = "edge-bottom",
                 Mode = RegistryMode.ReadOnly,
-                Parent = new ParentSettings { Endpoint = h.Child.BaseAddress },
+                Parent = new ParentSettings { Endpoint = h.Child.BaseAddress }, // user: the registry name
                 Sync = SyncHarness.Idle with { Repositories = ["apps/web", "apps/mid"] },
             };
             bottom.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(bottomSettings);
@@ -90,6 +101,10 @@ public sealed class SyncChainTests
             Assert.Equal(mid.Digest, store.GetManifest("apps/mid", "v1")!.Digest);
             Assert.DoesNotContain("other/x", h.Store.ListRepositories());
             Assert.DoesNotContain("apps/unwanted", h.Store.ListRepositories());
+
+            // Without the right sync password the bottom gets nothing.
+            var wrong = bottomSettings with { Parent = new ParentSettings { Endpoint = h.Child.BaseAddress, SyncTokenName = "edge-intruder" } };
+            await Assert.ThrowsAsync<ParentRegistryException>(() => bottom.App.Services.GetRequiredService<ParentSync>().RunAsync(wrong, default));
 
             // The bottom pulls the signed image whole through a real client.
             var pulled = TempDirectory.Create("pulled");

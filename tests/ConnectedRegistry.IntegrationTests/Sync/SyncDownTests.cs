@@ -3,6 +3,8 @@ using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.Twin;
+using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Sync;
@@ -264,6 +266,43 @@ public sealed class SyncDownTests
         // The parent comes back: the next pass reports Online again.
         await h.Parent.StartAsync();
         await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Online && h.State.Snapshot().Sync.LastError is null, "Online again");
+    }
+
+    [Fact]
+    public async Task Https_parent_behind_an_edge_proxy_is_trusted_through_the_trust_bundle()
+    {
+        using var certificate = FakeHttpServer.SelfSignedCertificate();
+        await using var h = await SyncHarness.StartAsync(proxyCertificate: certificate);
+        Assert.Equal(Uri.UriSchemeHttps, h.Settings.Parent!.Endpoint.Scheme);
+        var image = h.Layout.SimpleImage("v1", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "v1", "base", "v1");
+
+        var result = await h.RunPassAsync();
+
+        Assert.Empty(result.Failures);
+        Assert.Equal(image.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.NotEmpty(h.Proxy!.RequestsFor("/manifests/"));
+    }
+
+    [Fact]
+    public async Task SyncNow_direct_method_starts_a_pass_outside_the_schedule()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var image = h.Layout.SimpleImage("v1", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "v1", "base", "v1");
+        var dispatcher = h.Child.App.Services.GetRequiredService<DirectMethodDispatcher>();
+
+        var answer = await dispatcher.DispatchAsync("syncNow", "{}", default);
+
+        Assert.Equal(200, answer.Status);
+        Assert.True((bool)answer.Payload["started"]!);
+        await Until(() => h.Store.GetManifest("base", "v1")?.Digest == image.Digest && h.State.Snapshot().Sync.LastSyncTime is not null, "the pass syncNow started");
+        Assert.Equal(400, (await dispatcher.DispatchAsync("syncNow", "[1]", default)).Status);
+
+        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(RegistrySettings.Default);
+        var noParent = await dispatcher.DispatchAsync("syncNow", string.Empty, default);
+        Assert.Equal(409, noParent.Status);
+        Assert.Equal("NoParent", (string?)noParent.Payload["error"]!["code"]);
     }
 
     private static async Task Until(Func<bool> condition, string what)

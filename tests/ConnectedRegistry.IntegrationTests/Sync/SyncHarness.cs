@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Storage;
@@ -13,8 +14,8 @@ namespace ConnectedRegistry.IntegrationTests.Sync;
 /// </summary>
 public sealed class SyncHarness : IAsyncDisposable
 {
-    /// <summary>A schedule that opens on 1 January only: the scheduler stays idle while a test drives passes.</summary>
-    public static readonly SyncSettings Idle = new() { Schedule = "0 0 1 1 *", Window = TimeSpan.FromHours(1) };
+    /// <summary>A schedule that never opens (30 February): the scheduler stays idle while a test drives passes.</summary>
+    public static readonly SyncSettings Idle = new() { Schedule = "0 0 30 2 *", Window = TimeSpan.FromHours(1) };
 
     private SyncHarness(DockerRegistry parent, ForwardingProxy? proxy, RegistryInstance child, string layoutDir)
     {
@@ -52,21 +53,30 @@ public sealed class SyncHarness : IAsyncDisposable
         Client = ParentRegistryClientTests.FastOptions with { BreakerDuration = TimeSpan.FromMilliseconds(500) },
     };
 
-    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null)
+    /// <param name="proxyCertificate">Serve the proxy over https with this certificate, and give the child an
+    /// <see cref="IParentTrustSource"/> (standing in for the IoT Edge trust bundle) that trusts it.</param>
+    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null)
     {
         var parent = await DockerRegistry.StartNewAsync();
-        var forwarding = proxy ? await ForwardingProxy.StartAsync(parent.Endpoint) : null;
-        var child = await StartChildAsync(null, options);
-        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options };
+        var forwarding = proxy || proxyCertificate is not null ? await ForwardingProxy.StartAsync(parent.Endpoint, proxyCertificate) : null;
+        var trust = proxyCertificate is null ? null : new FixedTrust(proxyCertificate);
+        var child = await StartChildAsync(null, options, trust);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust };
         harness.Configure(["apps/*", "base"]);
         return harness;
     }
 
     private SyncOptions? _options;
+    private IParentTrustSource? _trust;
 
-    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options) =>
+    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust) =>
         RegistryInstance.StartAsync(dataRoot, configure: builder =>
         {
+            if (trust is not null)
+            {
+                builder.Services.AddSingleton(trust);
+            }
+
             builder.Services.AddSingleton(options ?? FastOptions);
             builder.Services.AddSingleton(new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
@@ -77,7 +87,7 @@ public sealed class SyncHarness : IAsyncDisposable
     {
         var dataRoot = Child.DataRoot;
         await Child.DisposeAsync();
-        Child = await StartChildAsync(dataRoot, _options);
+        Child = await StartChildAsync(dataRoot, _options, _trust);
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 
@@ -106,6 +116,12 @@ public sealed class SyncHarness : IAsyncDisposable
     /// <summary>A client for the parent that talks to it directly (not through the proxy).</summary>
     public ParentRegistryClient ParentClient() =>
         ParentRegistryClientTests.Client(Parent.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+
+    private sealed class FixedTrust(X509Certificate2 root) : IParentTrustSource
+    {
+        public Task<X509Certificate2Collection?> GetRootsAsync(CancellationToken cancellationToken) =>
+            Task.FromResult<X509Certificate2Collection?>([X509CertificateLoader.LoadCertificate(root.RawData)]);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -54,6 +54,37 @@ public sealed class SyncUpTests
     }
 
     [Fact]
+    public async Task A_signature_pushed_locally_reaches_a_parent_without_referrers_api_through_the_tag_schema()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var image = h.Layout.SimpleImage("signed", layerCount: 1);
+        await PushToChildAsync(h, "signed", "apps/signed", "v1");
+
+        // A client signs the image at the child: blobs and a manifest whose subject is the image.
+        using (var child = ParentRegistryClientTests.Client(h.Child.BaseAddress, null))
+        {
+            var payload = System.Text.Encoding.UTF8.GetBytes("local signature");
+            var payloadDigest = ConnectedRegistry.Oci.Digest.Compute(payload);
+            await child.UploadBlobAsync("apps/signed", payloadDigest, new MemoryStream(payload), payload.Length, default);
+            await child.UploadBlobAsync("apps/signed", ConnectedRegistry.Oci.Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
+            var artifact = ParentRegistryClientTests.ArtifactManifest(image, payloadDigest, payload.Length);
+            await child.PutManifestAsync("apps/signed", ConnectedRegistry.Oci.Digest.Compute(artifact).ToString(), artifact, ConnectedRegistry.Oci.MediaTypes.OciManifest, default);
+        }
+
+        await h.RunPassAsync();
+
+        using var parent = h.ParentClient();
+        var referrers = await parent.ReferrersAsync("apps/signed", image.Digest, default);
+        var referrer = Assert.Single(referrers!);
+        Assert.Equal("application/vnd.example.signature", referrer.ArtifactType);
+        Assert.NotNull(await parent.GetManifestAsync("apps/signed", referrer.Digest.ToString(), default));
+
+        // The schema tag comes back down as an ordinary tag; nothing is duplicated and the pass is clean.
+        await h.RunPassAsync();
+        Assert.Single((await parent.ReferrersAsync("apps/signed", image.Digest, default))!);
+    }
+
+    [Fact]
     public async Task Changes_outliving_the_message_ttl_are_dropped_and_reported()
     {
         await using var h = await SyncHarness.StartAsync();

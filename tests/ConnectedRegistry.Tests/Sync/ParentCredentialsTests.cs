@@ -26,13 +26,13 @@ public class ParentCredentialsTests
     [Fact]
     public void Connection_string_supplies_password_user_and_endpoint()
     {
-        var env = Env(("ACR_REGISTRY_CONNECTION_STRING", "ConnectedRegistryName=myreg;SyncTokenName=myreg-sync-token;SyncTokenPassword=a=b;c;ParentGatewayEndpoint=contoso.azurecr.io;ParentEndpointProtocol=https"));
+        var env = Env(("ACR_REGISTRY_CONNECTION_STRING", "ConnectedRegistryName=myreg;SyncTokenName=myreg-sync-token;SyncTokenPassword=a=b;c;ParentGatewayEndpoint=parent.example;ParentEndpointProtocol=https"));
         var settings = RegistrySettings.Default;
         var credentials = ParentCredentials.Resolve(settings, env);
         Assert.NotNull(credentials);
         Assert.Equal("myreg-sync-token", credentials.UserName);
         Assert.Equal("a=b", credentials.Password);
-        Assert.Equal(new Uri("https://contoso.azurecr.io"), ParentCredentials.ResolveEndpoint(settings, env));
+        Assert.Equal(new Uri("https://parent.example"), ParentCredentials.ResolveEndpoint(settings, env));
     }
 
     [Fact]

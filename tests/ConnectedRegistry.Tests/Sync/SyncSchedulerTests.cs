@@ -154,6 +154,13 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
         Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
         await Task.Delay(50);
         Assert.Single(_work.Runs);
+
+        // The schedule still holds afterwards: the 03:00 window opens as planned.
+        Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), _state.Snapshot().Sync.NextSyncTime);
+        _time.Advance(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero) - _time.GetUtcNow());
+        await Until(() => _work.Runs.Count == 2, "the scheduled pass after syncNow");
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), _work.Runs[1]);
     }
 
     [Fact]
@@ -200,6 +207,20 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unexpected_error_is_reported_and_the_scheduler_keeps_going()
+    {
+        _work.BrokenConfiguration = true;
+        await StartAsync(new SyncSettings());
+        await WaitForWaits(1);
+        Assert.Equal("sync scheduler error: broken", _state.Snapshot().Sync.LastError);
+        Assert.Empty(_work.Runs);
+
+        _work.BrokenConfiguration = false;
+        _time.Advance(TimeSpan.FromSeconds(20)); // the retry delay
+        await Until(() => _work.Runs.Count == 1 && _state.Snapshot().Sync.LastError is null, "a pass once the error is gone");
+    }
+
+    [Fact]
     public async Task Without_a_parent_nothing_runs()
     {
         _settings.Apply(RegistrySettings.Default);
@@ -234,7 +255,10 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
 
         public volatile Exception? Failure;
 
-        public bool IsConfigured(RegistrySettings settings) => settings.Parent is not null;
+        public volatile bool BrokenConfiguration;
+
+        public bool IsConfigured(RegistrySettings settings) =>
+            BrokenConfiguration ? throw new InvalidOperationException("broken") : settings.Parent is not null;
 
         public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
         {

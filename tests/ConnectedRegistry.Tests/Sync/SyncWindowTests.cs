@@ -62,3 +62,14 @@ public class SyncWindowTests
         Assert.Null(window.NextStart);
     }
 }
+
+public class SyncWindowNeverTests
+{
+    [Fact]
+    public void A_schedule_without_any_occurrence_never_opens()
+    {
+        var window = SyncWindow.At(new SyncSettings { Schedule = "0 0 30 2 *", Window = TimeSpan.FromHours(1) }, DateTimeOffset.UtcNow);
+        Assert.False(window.Open);
+        Assert.Null(window.NextStart);
+    }
+}
