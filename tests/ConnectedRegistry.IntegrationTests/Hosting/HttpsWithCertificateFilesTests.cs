@@ -2,6 +2,8 @@ using System.Security.Authentication;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Twin;
+using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Hosting;
@@ -123,6 +125,51 @@ public sealed class HttpsWithCertificateFilesTests : IAsyncLifetime
         // Without the CA skopeo refuses the registry.
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => Skopeo.RunAsync("inspect", "--tls-verify=true", "--raw", target));
         Assert.Contains("certificate", refused.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_child_registry_syncs_from_an_https_parent_when_given_the_root_ca_and_not_without_it()
+    {
+        var parent = await StartAsync();
+        var image = TestContent.Image("tls-parent", layers: 2, layerSize: 50_000);
+        using (var client = TlsClient.TrustingOnly(OwnerRoot.Value.Root, parent.BaseAddress))
+        {
+            await client.PushImageAsync("secure/app", "v1", image);
+        }
+
+        var rootFile = Path.Combine(_work, "root.crt");
+        File.WriteAllText(rootFile, OwnerRoot.Value.CaPem);
+        var settings = new RegistrySettings
+        {
+            Name = "edge-child",
+            Mode = RegistryMode.ReadOnly,
+            Parent = new ParentSettings { Endpoint = parent.BaseAddress },
+            Sync = new SyncSettings { Schedule = "0 0 30 2 *", Window = TimeSpan.FromHours(1), Repositories = ["secure/app"] },
+        };
+
+        var trusting = await StartChildAsync(settings, ["--parent-ca-file", rootFile]);
+        await trusting.App.Services.GetRequiredService<ParentSync>().RunAsync(settings, default);
+        Assert.Equal(image.Manifest.Digest, trusting.App.Services.GetRequiredService<RegistryStore>().GetManifest("secure/app", "v1")!.Digest);
+
+        var untrusting = await StartChildAsync(settings, fast: true);
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => untrusting.App.Services.GetRequiredService<ParentSync>().RunAsync(settings, default));
+        Assert.Contains("certificate", refused.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Null(untrusting.App.Services.GetRequiredService<RegistryStore>().GetManifest("secure/app", "v1"));
+    }
+
+    private async Task<RegistryInstance> StartChildAsync(RegistrySettings settings, string[]? args = null, bool fast = false)
+    {
+        var child = await RegistryInstance.StartAsync(extraArgs: args, configure: b =>
+        {
+            b.Services.AddSingleton(new SyncEnvironment(_ => null));
+            if (fast)
+            {
+                b.Services.AddSingleton(Sync.SyncHarness.FastOptions); // short retries: the refusal is certain
+            }
+        });
+        _registries.Add(child);
+        child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(settings);
+        return child;
     }
 
     public static TheoryData<string, string> StartupErrors => new()
