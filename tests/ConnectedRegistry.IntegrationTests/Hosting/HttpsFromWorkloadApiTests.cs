@@ -86,6 +86,19 @@ public sealed class HttpsFromWorkloadApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_certificate_from_an_edge_ca_below_the_owner_root_is_served_with_its_chain()
+    {
+        var intermediate = EdgeHarness.EdgeCa.IssueIntermediate("Test Edge CA below the root");
+        await using var edge = await EdgeHarness.StartAsync(workloadIssuer: intermediate);
+        var module = await edge.StartModuleAsync(extraArgs: ["--urls", "https://127.0.0.1:0", "--tls-validity", "01:00:00"]);
+
+        var served = await TlsClient.ServedCertificateAsync(ByName(module), EdgeHarness.EdgeCa.Root);
+
+        Assert.Equal("CN=localhost", served.Subject);
+        Assert.Equal(intermediate.Ca.Subject, served.Issuer);
+    }
+
+    [Fact]
     public async Task A_workload_api_that_refuses_the_first_certificate_stops_the_start_with_a_clear_error()
     {
         _edge.Workload.RefuseCertificates = true;

@@ -31,6 +31,9 @@ public sealed class EdgeHarness : IAsyncDisposable
 
     public TestPki Pki { get; }
 
+    /// <summary>The test edge CA every harness shares (the trust bundle's root).</summary>
+    public static TestPki EdgeCa => SharedPki.Value;
+
     public byte[] ModuleKey { get; }
 
     public FakeWorkloadApi Workload { get; }
@@ -43,11 +46,13 @@ public sealed class EdgeHarness : IAsyncDisposable
 
     public ModuleState State => Module!.App.Services.GetRequiredService<ModuleState>();
 
-    public static async Task<EdgeHarness> StartAsync(TestPki? edgeHubCertificateIssuer = null)
+    /// <param name="edgeHubCertificateIssuer">Who issued edgeHub's certificate (another CA to test refusal).</param>
+    /// <param name="workloadIssuer">Who issues the workload API's server certificates: the edge CA by default, or an intermediate below it.</param>
+    public static async Task<EdgeHarness> StartAsync(TestPki? edgeHubCertificateIssuer = null, TestPki? workloadIssuer = null)
     {
         var pki = SharedPki.Value;
         var key = RandomNumberGenerator.GetBytes(32);
-        var workload = await FakeWorkloadApi.StartAsync(ModuleId, GenerationId, key, pki.CaPem, pki);
+        var workload = await FakeWorkloadApi.StartAsync(ModuleId, GenerationId, key, pki.CaPem, workloadIssuer ?? pki);
         var hub = new FakeEdgeHub((edgeHubCertificateIssuer ?? pki).Server, HubName, DeviceId, ModuleId, key);
         await hub.StartAsync();
         return new EdgeHarness(pki, key, workload, hub);
