@@ -1,5 +1,4 @@
 using System.Net.Security;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Connections;
@@ -17,7 +16,6 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 {
     public const string RenewalStatusCode = "TlsCertificateRenewal";
     public const string ReloadStatusCode = "TlsCertificateReload";
-    private static readonly Oid ServerAuthentication = new("1.3.6.1.5.5.7.3.1");
 
     private readonly TlsOptions _options;
     private readonly ModuleEnvironment _environment;
@@ -61,7 +59,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
         {
             case TlsSource.Files:
                 _stamp = FileStamp.Of(_options.CertificateFile!, _options.KeyFile!);
-                _current = LoadFiles(_options.CertificateFile!, _options.KeyFile!, _time.GetUtcNow());
+                _current = PemCertificateFiles.Load(_options.CertificateFile!, _options.KeyFile!, _time.GetUtcNow());
                 _lastCheck = _time.GetUtcNow();
                 Log.FromFiles(_logger, _current.Certificate.Subject, _current.Certificate.Thumbprint, _current.Expires);
                 break;
@@ -280,7 +278,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 
             try
             {
-                var loaded = LoadFiles(_options.CertificateFile!, _options.KeyFile!, now);
+                var loaded = PemCertificateFiles.Load(_options.CertificateFile!, _options.KeyFile!, now);
                 _stamp = stamp;
                 _failedStamp = null;
                 Swap(loaded);
@@ -305,95 +303,6 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
     {
         Interlocked.Exchange(ref _current, next);
         CertificateChanged?.Invoke(next);
-    }
-
-    /// <summary>Reads a PEM certificate (chain) and its private key; every failure names the option and the file.</summary>
-    public static ServedCertificate LoadFiles(string certificateFile, string keyFile, DateTimeOffset now)
-    {
-        var certificatePem = ReadFile(certificateFile, TlsOptions.CertOption);
-        var keyPem = ReadFile(keyFile, TlsOptions.KeyOption);
-        X509Certificate2Collection chain;
-        try
-        {
-            chain = TrustBundle.FromPem(certificatePem);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or CryptographicException or ArgumentException)
-        {
-            throw new TlsConfigurationException($"{TlsOptions.CertOption}: '{certificateFile}' holds no readable PEM certificate (-----BEGIN CERTIFICATE-----).", ex);
-        }
-
-        var leaf = chain[0];
-        chain.RemoveAt(0);
-        if (leaf.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is { } usage
-            && !usage.EnhancedKeyUsages.Cast<Oid>().Any(o => o.Value == ServerAuthentication.Value))
-        {
-            throw new TlsConfigurationException($"{TlsOptions.CertOption}: the certificate in '{certificateFile}' ({leaf.Subject}) is not for server authentication (its extended key usage lacks serverAuth).");
-        }
-
-        if (now > leaf.NotAfter.ToUniversalTime())
-        {
-            throw new TlsConfigurationException($"{TlsOptions.CertOption}: the certificate in '{certificateFile}' ({leaf.Subject}) expired at {leaf.NotAfter.ToUniversalTime():o}.");
-        }
-
-        X509Certificate2 withKey;
-        try
-        {
-            withKey = WithPrivateKey(leaf, keyPem);
-        }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-        {
-            var mismatch = ex.Message.Contains("does not match", StringComparison.OrdinalIgnoreCase);
-            throw new TlsConfigurationException(mismatch
-                ? $"{TlsOptions.KeyOption}: the private key in '{keyFile}' does not belong to the certificate in '{certificateFile}' ({leaf.Subject})."
-                : $"{TlsOptions.KeyOption}: '{keyFile}' holds no readable unencrypted PEM private key (PKCS#8, RSA or EC) for the certificate's {leaf.PublicKey.Oid.FriendlyName} key.", ex);
-        }
-
-        return ServedCertificate.Create(withKey, chain, now, new DateTimeOffset(leaf.NotAfter.ToUniversalTime()));
-    }
-
-    private static X509Certificate2 WithPrivateKey(X509Certificate2 leaf, string keyPem)
-    {
-        X509Certificate2 combined;
-        if (leaf.GetRSAPublicKey() is { } rsaPublic)
-        {
-            rsaPublic.Dispose();
-            using var rsa = RSA.Create();
-            rsa.ImportFromPem(keyPem);
-            combined = leaf.CopyWithPrivateKey(rsa);
-        }
-        else if (leaf.GetECDsaPublicKey() is { } ecPublic)
-        {
-            ecPublic.Dispose();
-            using var ec = ECDsa.Create();
-            ec.ImportFromPem(keyPem);
-            combined = leaf.CopyWithPrivateKey(ec);
-        }
-        else
-        {
-            throw new ArgumentException($"unsupported key algorithm {leaf.PublicKey.Oid.FriendlyName}");
-        }
-
-        // Re-import so the key is usable by SslStream on every platform.
-        using (combined)
-        {
-            return X509CertificateLoader.LoadPkcs12(combined.Export(X509ContentType.Pkcs12), null);
-        }
-    }
-
-    private static string ReadFile(string path, string option)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new TlsConfigurationException($"{option}: the file '{path}' does not exist.", ex);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new TlsConfigurationException($"{option}: the file '{path}' cannot be read: {ex.Message}", ex);
-        }
     }
 
     private sealed record FileStamp(DateTime CertWritten, long CertLength, DateTime KeyWritten, long KeyLength)
@@ -426,31 +335,4 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
         [LoggerMessage(EventId = 15, Level = LogLevel.Warning, Message = "TLS certificate files changed but were not loaded, the previous certificate is still served: {Reason}")]
         public static partial void ReloadFailed(ILogger logger, string reason);
     }
-}
-
-/// <summary>A server certificate with its private key, the intermediates sent with it, and its lifetime as the registry sees it.</summary>
-public sealed class ServedCertificate
-{
-    private ServedCertificate(X509Certificate2 certificate, X509Certificate2Collection intermediates, SslStreamCertificateContext context, DateTimeOffset obtainedAt, DateTimeOffset expires)
-    {
-        Certificate = certificate;
-        Intermediates = intermediates;
-        Context = context;
-        ObtainedAt = obtainedAt;
-        Expires = expires;
-    }
-
-    public X509Certificate2 Certificate { get; }
-
-    public X509Certificate2Collection Intermediates { get; }
-
-    /// <summary>What SslStream sends: the certificate and its chain, built once.</summary>
-    public SslStreamCertificateContext Context { get; }
-
-    public DateTimeOffset ObtainedAt { get; }
-
-    public DateTimeOffset Expires { get; }
-
-    public static ServedCertificate Create(X509Certificate2 certificate, X509Certificate2Collection intermediates, DateTimeOffset obtainedAt, DateTimeOffset expires) =>
-        new(certificate, intermediates, SslStreamCertificateContext.Create(certificate, intermediates, offline: true), obtainedAt, expires);
 }
