@@ -16,6 +16,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 {
     public const string RenewalStatusCode = "TlsCertificateRenewal";
     public const string ReloadStatusCode = "TlsCertificateReload";
+    public const string ExpiryStatusCode = "TlsCertificateExpiring";
 
     private readonly TlsOptions _options;
     private readonly ModuleEnvironment _environment;
@@ -62,6 +63,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
                 _current = PemCertificateFiles.Load(_options.CertificateFile!, _options.KeyFile!, _time.GetUtcNow());
                 _lastCheck = _time.GetUtcNow();
                 Log.FromFiles(_logger, _current.Certificate.Subject, _current.Certificate.Thumbprint, _current.Expires);
+                ReportFileExpiry(_lastCheck);
                 break;
             case TlsSource.Workload:
                 try
@@ -273,6 +275,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
             var stamp = FileStamp.Of(_options.CertificateFile!, _options.KeyFile!);
             if (stamp == _stamp || stamp == _failedStamp)
             {
+                ReportFileExpiry(now);
                 return;
             }
 
@@ -283,6 +286,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
                 _failedStamp = null;
                 Swap(loaded);
                 _state.ClearStatusDetail(ReloadStatusCode);
+                ReportFileExpiry(now);
                 Log.Reloaded(_logger, loaded.Certificate.Subject, loaded.Certificate.Thumbprint, loaded.Expires);
             }
             catch (TlsConfigurationException ex)
@@ -297,6 +301,29 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
         {
             _reloadGate.Exit();
         }
+    }
+
+    /// <summary>
+    /// Files are renewed by someone else: once less than <c>1 - RenewAfter</c> of the certificate's lifetime is
+    /// left (the point where a workload certificate would be renewed), say so in the reported status.
+    /// </summary>
+    private void ReportFileExpiry(DateTimeOffset now)
+    {
+        var current = Current!;
+        var notBefore = new DateTimeOffset(current.Certificate.NotBefore.ToUniversalTime());
+        var left = current.Expires - now;
+        if (left > (current.Expires - notBefore) * (1 - _options.RenewAfter))
+        {
+            _state.ClearStatusDetail(ExpiryStatusCode);
+            return;
+        }
+
+        var expired = left <= TimeSpan.Zero;
+        _state.SetStatusDetail(new StatusDetail(
+            ExpiryStatusCode,
+            expired ? "Error" : "Warning",
+            $"The TLS certificate from {TlsOptions.CertOption} ({current.Certificate.Subject}) {(expired ? "expired" : "expires")} at {current.Expires:o}: replace the files, they are picked up without a restart.",
+            now));
     }
 
     private void Swap(ServedCertificate next)

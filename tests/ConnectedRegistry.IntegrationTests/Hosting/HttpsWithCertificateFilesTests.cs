@@ -102,6 +102,26 @@ public sealed class HttpsWithCertificateFilesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_certificate_near_its_end_is_reported_until_the_files_are_replaced()
+    {
+        // 5 minutes old, 1 minute left: under the 20% of its lifetime at which a workload certificate is renewed.
+        var (shortPem, shortKey) = OwnerRoot.Value.IssueServer("localhost", DateTimeOffset.UtcNow.AddMinutes(1));
+        File.WriteAllText(CertFile, shortPem);
+        File.WriteAllText(KeyFile, shortKey);
+        var registry = await StartAsync(extra: ["--tls-reload-interval", "00:00:00"]);
+        var state = registry.App.Services.GetRequiredService<ModuleState>();
+
+        var detail = Assert.Single(state.Snapshot().StatusDetails, d => d.Code == TlsCertificateProvider.ExpiryStatusCode);
+        Assert.Equal("Warning", detail.Type);
+        Assert.StartsWith("The TLS certificate from --tls-cert (REGISTRY_TLS_CERT) (CN=localhost) expires at ", detail.Description, StringComparison.Ordinal);
+
+        Write(_pki);
+        var byName = new Uri($"https://localhost:{registry.BaseAddress.Port}");
+        Assert.Equal(_pki.Server.Thumbprint, (await TlsClient.ServedCertificateAsync(byName, OwnerRoot.Value.Root)).Thumbprint);
+        Assert.DoesNotContain(state.Snapshot().StatusDetails, d => d.Code == TlsCertificateProvider.ExpiryStatusCode);
+    }
+
+    [Fact]
     public async Task Skopeo_pushes_and_pulls_verifying_the_registry_against_a_cert_dir_holding_only_the_root_ca()
     {
         var registry = await StartAsync();
