@@ -52,6 +52,7 @@ public static partial class RegistryHost
         builder.AddParentSync();
         builder.AddModuleTwin();
         builder.AddHierarchy();
+        builder.AddRegistryTls();
         configure?.Invoke(builder);
 
         var app = builder.Build();

@@ -178,7 +178,9 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     private void ReportLoginServer()
     {
         var addresses = _services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses;
-        if (addresses?.FirstOrDefault() is { } address && LoginServer.FromAddress(address) is { } loginServer)
+        // Clients are told the HTTPS address when there is one, under the name its certificate was issued for.
+        var address = addresses?.FirstOrDefault(a => a.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) ?? addresses?.FirstOrDefault();
+        if (address is not null && LoginServer.FromAddress(address, _services.GetService<TlsCertificateProvider>()?.HostName) is { } loginServer)
         {
             _state.SetLoginServer(loginServer);
         }
@@ -209,7 +211,9 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 /// <summary>The registry's own address as clients should use it, from the address Kestrel listens on.</summary>
 public static class LoginServer
 {
-    public static LoginServerStatus? FromAddress(string address)
+    /// <param name="address">An address Kestrel listens on.</param>
+    /// <param name="wildcardHost">The name to report for a wildcard bind (the TLS certificate's name); null = the container's host name.</param>
+    public static LoginServerStatus? FromAddress(string address, string? wildcardHost = null)
     {
         // Kestrel reports wildcard binds as http://[::]:8080, http://0.0.0.0:8080 or http://+:8080.
         var normalized = address.Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal);
@@ -222,7 +226,7 @@ public static class LoginServer
         if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any)))
         {
             // In IoT Edge the container's host name is the module name, which other modules resolve.
-            host = Environment.MachineName.ToLowerInvariant();
+            host = wildcardHost ?? Environment.MachineName.ToLowerInvariant();
         }
 
         return new LoginServerStatus($"{host}:{uri.Port}", uri.Scheme == Uri.UriSchemeHttps ? "Enabled" : "Disabled");

@@ -56,9 +56,22 @@ public sealed class RegistryInstance : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             configure?.Invoke(builder);
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new RegistryInstance(app, dataRoot, new Uri(address));
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            // A start-up error (bad settings): stop what already started so no service outlives the test.
+            await app.StopAsync();
+            await app.DisposeAsync();
+            throw;
+        }
+
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var address = addresses.First();
+        var https = addresses.FirstOrDefault(a => a.StartsWith("https://", StringComparison.Ordinal));
+        return new RegistryInstance(app, dataRoot, new Uri(https ?? address));
     }
 
     public void DeleteData() => TempDirectory.Delete(DataRoot);

@@ -31,6 +31,9 @@ public sealed class EdgeHarness : IAsyncDisposable
 
     public TestPki Pki { get; }
 
+    /// <summary>The test edge CA every harness shares (the trust bundle's root).</summary>
+    public static TestPki EdgeCa => SharedPki.Value;
+
     public byte[] ModuleKey { get; }
 
     public FakeWorkloadApi Workload { get; }
@@ -43,11 +46,13 @@ public sealed class EdgeHarness : IAsyncDisposable
 
     public ModuleState State => Module!.App.Services.GetRequiredService<ModuleState>();
 
-    public static async Task<EdgeHarness> StartAsync(TestPki? edgeHubCertificateIssuer = null)
+    /// <param name="edgeHubCertificateIssuer">Who issued edgeHub's certificate (another CA to test refusal).</param>
+    /// <param name="workloadIssuer">Who issues the workload API's server certificates: the edge CA by default, or an intermediate below it.</param>
+    public static async Task<EdgeHarness> StartAsync(TestPki? edgeHubCertificateIssuer = null, TestPki? workloadIssuer = null)
     {
         var pki = SharedPki.Value;
         var key = RandomNumberGenerator.GetBytes(32);
-        var workload = await FakeWorkloadApi.StartAsync(ModuleId, GenerationId, key, pki.CaPem, pki);
+        var workload = await FakeWorkloadApi.StartAsync(ModuleId, GenerationId, key, pki.CaPem, workloadIssuer ?? pki);
         var hub = new FakeEdgeHub((edgeHubCertificateIssuer ?? pki).Server, HubName, DeviceId, ModuleId, key);
         await hub.StartAsync();
         return new EdgeHarness(pki, key, workload, hub);
@@ -66,7 +71,7 @@ public sealed class EdgeHarness : IAsyncDisposable
     };
 
     /// <summary>Starts the real registry with <paramref name="environment"/> (the IoT Edge one by default) against this edgeHub.</summary>
-    public async Task<RegistryInstance> StartModuleAsync(IDictionary<string, string>? environment = null, int reportIntervalMs = 100, string? dataRoot = null, params string[] extraArgs)
+    public async Task<RegistryInstance> StartModuleAsync(IDictionary<string, string>? environment = null, int reportIntervalMs = 100, string? dataRoot = null, Action<WebApplicationBuilder>? configure = null, params string[] extraArgs)
     {
         var env = new Dictionary<string, string>(environment ?? EdgeEnvironment(), StringComparer.Ordinal);
         string[] args =
@@ -83,7 +88,11 @@ public sealed class EdgeHarness : IAsyncDisposable
         dataRoot ??= TempDirectory.Create("twin-module");
         try
         {
-            Module = await RegistryInstance.StartAsync(dataRoot, args, b => b.Services.AddSingleton(new ModuleEnvironment(env)));
+            Module = await RegistryInstance.StartAsync(dataRoot, args, b =>
+            {
+                b.Services.AddSingleton(new ModuleEnvironment(env));
+                configure?.Invoke(b);
+            });
         }
         catch
         {

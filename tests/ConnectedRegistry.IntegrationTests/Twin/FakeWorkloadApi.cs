@@ -16,6 +16,8 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
     private int _signRequests;
     private int _trustBundleRequests;
     private int _failNextSigns;
+    private int _certificateRequests;
+    private volatile bool _refuseCertificates;
 
     private FakeWorkloadApi(WebApplication app, string folder, string socketPath)
     {
@@ -31,6 +33,15 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
     public int SignRequests => Volatile.Read(ref _signRequests);
 
     public int TrustBundleRequests => Volatile.Read(ref _trustBundleRequests);
+
+    public int CertificateRequests => Volatile.Read(ref _certificateRequests);
+
+    /// <summary>While true, server certificate requests are refused with 403 (as the daemon refuses a module it does not know).</summary>
+    public bool RefuseCertificates
+    {
+        get => _refuseCertificates;
+        set => _refuseCertificates = value;
+    }
 
     /// <summary>The next <paramref name="count"/> sign requests answer 500 (the client must retry).</summary>
     public void FailNextSigns(int count) => Volatile.Write(ref _failNextSigns, count);
@@ -75,6 +86,12 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
         });
         app.MapPost("/modules/{module}/genid/{generation}/certificate/server", async (HttpContext context, string module, string generation) =>
         {
+            Interlocked.Increment(ref self!._certificateRequests);
+            if (self._refuseCertificates)
+            {
+                return Results.Json(new { message = "certificate issuance refused" }, statusCode: 403);
+            }
+
             if (issuer is null || module != moduleId || generation != generationId || context.Request.Query["api-version"] != "2019-01-30")
             {
                 return Results.Json(new { message = "not found" }, statusCode: 404);

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Twin;
+using Microsoft.Extensions.Configuration;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -167,6 +168,24 @@ public partial class DeploymentTemplateTests
         Assert.NotNull(create["ExposedPorts"]!["8080/tcp"]);
         Assert.Equal("${PARENT_SYNC_TOKEN_PASSWORD}", module["env"]!["PARENT_SYNC_TOKEN_PASSWORD"]!["value"]!.Value<string>());
         Assert.Equal("/var/lib/connected-registry", module["env"]!["REGISTRY_DATA"]!["value"]!.Value<string>());
+    }
+
+    [Theory]
+    [InlineData("deployment.template.json")]
+    [InlineData("deployment.debug.template.json")]
+    public void The_single_layer_manifests_serve_https_on_8443_with_a_certificate_from_the_workload_api(string file)
+    {
+        var module = ModulesOf(Load(file))["ConnectedRegistry"]!;
+        var create = module["settings"]!["createOptions"]!;
+        Assert.Equal("8443", create["HostConfig"]!["PortBindings"]!["8443/tcp"]![0]!["HostPort"]!.Value<string>());
+        Assert.NotNull(create["ExposedPorts"]!["8443/tcp"]);
+        var environment = ((JObject)module["env"]!).Properties().ToDictionary(p => p.Name == "ASPNETCORE_URLS" ? "urls" : p.Name, p => (string?)p.Value["value"]!.Value<string>());
+
+        var tls = TlsOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(environment).Build());
+
+        Assert.Equal(["https://0.0.0.0:8443"], tls.HttpsUrls);
+        Assert.Equal("workload", tls.Mode);
+        Assert.Null(tls.CertificateFile);
     }
 
     [Fact]

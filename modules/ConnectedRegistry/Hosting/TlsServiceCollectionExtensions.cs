@@ -1,0 +1,26 @@
+namespace ConnectedRegistry.Hosting;
+
+public static class TlsServiceCollectionExtensions
+{
+    /// <summary>
+    /// HTTPS on the https:// addresses of <c>--urls</c> with the certificate of <see cref="TlsCertificateProvider"/>
+    /// (files or the IoT Edge workload API), picked per connection so a renewed certificate is served without a restart.
+    /// Needs <see cref="ModuleState"/>, <see cref="TimeProvider"/> and the twin's <c>ModuleEnvironment</c> registered.
+    /// </summary>
+    public static WebApplicationBuilder AddRegistryTls(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(TlsOptions.FromConfiguration(builder.Configuration));
+        builder.Services.AddSingleton<TlsCertificateProvider>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TlsCertificateProvider>());
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https =>
+        {
+            var provider = kestrel.ApplicationServices.GetRequiredService<TlsCertificateProvider>();
+            if (provider.Source != TlsSource.None)
+            {
+                https.ServerCertificateSelector = provider.Select;
+                https.OnAuthenticate = provider.OnAuthenticate;
+            }
+        }));
+        return builder;
+    }
+}
