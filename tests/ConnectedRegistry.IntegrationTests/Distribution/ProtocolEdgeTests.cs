@@ -1,0 +1,27 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+
+namespace ConnectedRegistry.IntegrationTests.Distribution;
+
+/// <summary>Protocol corners a reviewer of the core found wrong; each test failed before its fix.</summary>
+public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<RegistryFixture>
+{
+    private readonly HttpClient _client = fixture.Client;
+
+    [Fact]
+    public async Task Range_in_a_unit_other_than_bytes_is_ignored_and_the_whole_blob_is_sent()
+    {
+        var blob = new TestBlob(TestContent.Bytes("edge-items", 300), "application/octet-stream");
+        await _client.PushBlobAsync("edge/items", blob);
+
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/v2/edge/items/blobs/{blob.Digest}");
+        request.Headers.TryAddWithoutValidation("Range", "items=0-1");
+        var response = await _client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Null(response.Content.Headers.ContentRange);
+        Assert.Equal(blob.Bytes, await response.Content.ReadAsByteArrayAsync());
+    }
+}
