@@ -24,4 +24,17 @@ public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<R
         Assert.Null(response.Content.Headers.ContentRange);
         Assert.Equal(blob.Bytes, await response.Content.ReadAsByteArrayAsync());
     }
+
+    [Theory]
+    [InlineData("OPTIONS", "/v2/edge/any/tags/list")]
+    [InlineData("FROB", "/v2/edge/any/manifests/latest")]
+    [InlineData("OPTIONS", "/v2/")]
+    public async Task A_method_the_api_does_not_know_is_405_unsupported_in_the_envelope(string method, string path)
+    {
+        var response = await RawHttp.SendAsync(fixture.Registry.BaseAddress, $"{method} {path} HTTP/1.1");
+
+        Assert.NotNull(response);
+        Assert.Equal(405, response.Status);
+        Assert.Equal("UNSUPPORTED", response.ErrorCode);
+    }
 }
