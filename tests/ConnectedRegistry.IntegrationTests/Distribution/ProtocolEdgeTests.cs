@@ -37,4 +37,17 @@ public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<R
         Assert.Equal(405, response.Status);
         Assert.Equal("UNSUPPORTED", response.ErrorCode);
     }
+
+    [Theory]
+    [InlineData("/v2/%2e%2e/x/tags/list")]
+    [InlineData("/v2/a/%2E%2E/%2e%2e/%2e%2e/etc/manifests/latest")]
+    [InlineData("/nothing/here")]
+    public async Task A_path_resolved_outside_the_api_is_404_in_the_envelope(string target)
+    {
+        var response = await RawHttp.SendAsync(fixture.Registry.BaseAddress, $"GET {target} HTTP/1.1");
+
+        Assert.NotNull(response);
+        Assert.Equal(404, response.Status);
+        Assert.Equal("NAME_UNKNOWN", response.ErrorCode);
+    }
 }
