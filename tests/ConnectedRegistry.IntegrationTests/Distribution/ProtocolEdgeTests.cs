@@ -50,4 +50,27 @@ public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<R
         Assert.Equal(404, response.Status);
         Assert.Equal("NAME_UNKNOWN", response.ErrorCode);
     }
+
+    [Theory]
+    [InlineData("application/vnd.docker.distribution.manifest.v1+prettyjws")]
+    [InlineData("application/vnd.docker.distribution.manifest.v1+json")]
+    [InlineData("application/json")]
+    [InlineData(null)]
+    public async Task A_docker_schema1_manifest_is_refused_with_a_message_that_says_so(string? contentType)
+    {
+        const string Schema1 = """{"schemaVersion":1,"name":"edge/s1","tag":"v1","architecture":"amd64","fsLayers":[],"history":[],"signatures":[]}""";
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(Schema1));
+        if (contentType is not null)
+        {
+            content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        }
+
+        var response = await _client.PutAsync("/v2/edge/s1/manifests/v1", content);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal("MANIFEST_INVALID", await response.ErrorCodeAsync());
+        Assert.Contains("schema 1", body, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/v2/edge/s1/manifests/v1")).StatusCode);
+    }
 }
