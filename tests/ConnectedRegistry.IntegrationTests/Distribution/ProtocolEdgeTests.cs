@@ -5,7 +5,10 @@ using ConnectedRegistry.IntegrationTests.Infrastructure;
 
 namespace ConnectedRegistry.IntegrationTests.Distribution;
 
-/// <summary>Protocol corners a reviewer of the core found wrong; each test failed before its fix.</summary>
+/// <summary>
+/// Protocol corners from a review against the spec and its conformance suite: the first four were wrong and each
+/// test failed before its fix; the rest pin conformance points that were already right.
+/// </summary>
 public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<RegistryFixture>
 {
     private readonly HttpClient _client = fixture.Client;
@@ -72,5 +75,58 @@ public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<R
         Assert.Equal("MANIFEST_INVALID", await response.ErrorCodeAsync());
         Assert.Contains("schema 1", body, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/v2/edge/s1/manifests/v1")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_empty_blob_is_pushed_without_a_body_and_pulled_with_length_zero()
+    {
+        var empty = new TestBlob([], "application/octet-stream");
+        var monolithic = await _client.PostAsync($"/v2/edge/empty/blobs/uploads/?digest={empty.Digest}", null);
+        Assert.Equal(HttpStatusCode.Created, monolithic.StatusCode);
+
+        var session = (await _client.PostAsync("/v2/edge/empty2/blobs/uploads/", null)).Headers.Location!.OriginalString;
+        Assert.Equal(HttpStatusCode.Accepted, (await _client.PatchAsync(session, new ByteArrayContent([]))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutAsync($"{session}?digest={empty.Digest}", null)).StatusCode);
+
+        var head = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/v2/edge/empty2/blobs/{empty.Digest}"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(0, head.Content.Headers.ContentLength);
+        Assert.Empty(await _client.GetByteArrayAsync($"/v2/edge/empty/blobs/{empty.Digest}"));
+    }
+
+    [Fact]
+    public async Task Head_of_a_manifest_carries_the_headers_of_get_and_no_body()
+    {
+        var image = TestContent.Image("edge-head");
+        await _client.PushImageAsync("edge/head", "v1", image);
+
+        var get = await _client.GetAsync("/v2/edge/head/manifests/v1");
+        var head = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/v2/edge/head/manifests/v1"));
+
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+        Assert.Equal(get.Content.Headers.ContentType, head.Content.Headers.ContentType);
+        Assert.Equal(get.Content.Headers.ContentLength, head.Content.Headers.ContentLength);
+        Assert.Equal(image.Manifest.Size, head.Content.Headers.ContentLength);
+        Assert.Equal(get.Headers.GetValues("Docker-Content-Digest"), head.Headers.GetValues("Docker-Content-Digest"));
+        Assert.Equal(get.Headers.ETag, head.Headers.ETag);
+    }
+
+    [Fact]
+    public async Task A_tag_query_parameter_on_manifest_put_is_not_a_tag()
+    {
+        var image = TestContent.Image("edge-tagquery");
+        foreach (var blob in image.Blobs)
+        {
+            await _client.PushBlobAsync("edge/tagquery", blob);
+        }
+
+        using var content = new ByteArrayContent(image.Manifest.Bytes);
+        content.Headers.ContentType = new MediaTypeHeaderValue(image.Manifest.MediaType);
+        var response = await _client.PutAsync($"/v2/edge/tagquery/manifests/{image.Manifest.Digest}?tag=extra", content);
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/v2/edge/tagquery/manifests/extra")).StatusCode);
+        Assert.Equal("""{"name":"edge/tagquery","tags":[]}""", await _client.GetStringAsync("/v2/edge/tagquery/tags/list"));
     }
 }
