@@ -17,14 +17,8 @@ public static class DistributionEndpoints
         // Every method reaches the dispatcher, so an unknown one (OPTIONS, a made-up verb) is UNSUPPORTED in the envelope.
         endpoints.Map("/v2", DispatchAsync).WithDisplayName("OCI distribution (base)");
         endpoints.Map("/v2/{**path}", DispatchAsync).WithDisplayName("OCI distribution");
-
-        // A path no endpoint serves (for example one whose dot segments Kestrel resolved out of /v2/) is still an envelope.
-        endpoints.MapFallback(NotFoundAsync).WithDisplayName("OCI distribution (not found)");
         return endpoints;
     }
-
-    private static Task NotFoundAsync(HttpContext context) =>
-        OciErrorWriter.WriteAsync(context, OciErrorCode.NameUnknown, "no such API resource");
 
     private static Task DispatchAsync(HttpContext context)
     {

@@ -45,6 +45,7 @@ public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<R
     [InlineData("/v2/%2e%2e/x/tags/list")]
     [InlineData("/v2/a/%2E%2E/%2e%2e/%2e%2e/etc/manifests/latest")]
     [InlineData("/nothing/here")]
+    [InlineData("/favicon.ico")]
     public async Task A_path_resolved_outside_the_api_is_404_in_the_envelope(string target)
     {
         var response = await RawHttp.SendAsync(fixture.Registry.BaseAddress, $"GET {target} HTTP/1.1");
@@ -52,6 +53,15 @@ public sealed class ProtocolEdgeTests(RegistryFixture fixture) : IClassFixture<R
         Assert.NotNull(response);
         Assert.Equal(404, response.Status);
         Assert.Equal("NAME_UNKNOWN", response.ErrorCode);
+    }
+
+    [Fact]
+    public async Task A_path_outside_the_api_that_exists_for_another_method_keeps_its_405()
+    {
+        var response = await RawHttp.SendAsync(fixture.Registry.BaseAddress, "PUT /oauth2/token HTTP/1.1\r\nContent-Length: 0");
+
+        Assert.NotNull(response);
+        Assert.Equal(405, response.Status);
     }
 
     [Theory]
