@@ -30,10 +30,11 @@ internal static class BlobEndpoints
             return;
         }
 
-        CheckRange(context, file.Length);
+        var byteRange = CheckRange(context, file.Length);
         try
         {
-            await Results.File(file.FullName, "application/octet-stream", enableRangeProcessing: true).ExecuteAsync(context);
+            // Only a byte range is served partially: ASP.NET's range processing does not look at the unit.
+            await Results.File(file.FullName, "application/octet-stream", enableRangeProcessing: byteRange).ExecuteAsync(context);
         }
         catch (FileNotFoundException) when (!response.HasStarted)
         {
@@ -55,18 +56,21 @@ internal static class BlobEndpoints
         context.Response.ContentLength = 0;
     }
 
-    /// <summary>A single byte range that starts past the end is answered with <c>RANGE_INVALID</c> (416) in the OCI envelope.</summary>
-    private static void CheckRange(HttpContext context, long length)
+    /// <summary>
+    /// A single byte range that starts past the end is answered with <c>RANGE_INVALID</c> (416) in the OCI envelope.
+    /// Returns true when the request carries a byte range to serve, false when the whole blob is to be sent.
+    /// </summary>
+    private static bool CheckRange(HttpContext context, long length)
     {
         var header = context.Request.Headers.Range.ToString();
         if (string.IsNullOrEmpty(header))
         {
-            return;
+            return false;
         }
 
         if (!RangeHeaderValue.TryParse(header, out var range) || !string.Equals(range.Unit, "bytes", StringComparison.OrdinalIgnoreCase) || range.Ranges.Count == 0)
         {
-            return; // not a byte range we understand: serve the whole blob, as RFC 9110 allows
+            return false; // not a byte range we understand: serve the whole blob, as RFC 9110 allows
         }
 
         var satisfiable = range.Ranges.Any(r => r.From is { } from ? from < length : r.To is > 0 && length > 0);
@@ -76,5 +80,7 @@ internal static class BlobEndpoints
             error.Headers["Content-Range"] = $"bytes */{length}";
             throw error;
         }
+
+        return true;
     }
 }

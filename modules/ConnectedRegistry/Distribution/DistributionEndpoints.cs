@@ -12,12 +12,11 @@ public static class DistributionEndpoints
     public const string ApiVersionHeader = "Docker-Distribution-API-Version";
     public const string ApiVersion = "registry/2.0";
 
-    private static readonly string[] Methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-
     public static IEndpointRouteBuilder MapDistributionApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapMethods("/v2", Methods, DispatchAsync).WithDisplayName("OCI distribution (base)");
-        endpoints.MapMethods("/v2/{**path}", Methods, DispatchAsync).WithDisplayName("OCI distribution");
+        // Every method reaches the dispatcher, so an unknown one (OPTIONS, a made-up verb) is UNSUPPORTED in the envelope.
+        endpoints.Map("/v2", DispatchAsync).WithDisplayName("OCI distribution (base)");
+        endpoints.Map("/v2/{**path}", DispatchAsync).WithDisplayName("OCI distribution");
         return endpoints;
     }
 

@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Http;
 namespace ConnectedRegistry.Distribution;
 
 /// <summary>
-/// Turns every failure into the OCI error envelope: <see cref="OciException"/> with its code,
+/// Turns every failure into the OCI error envelope: <see cref="OciException"/> with its code, a path no endpoint serves as
+/// <c>NAME_UNKNOWN</c> (404),
 /// Kestrel's own request errors (bad framing, body too large) as client errors, a client that went
 /// away as nothing, and anything else as a 500 whose message says nothing about internals.
 /// </summary>
@@ -14,6 +15,13 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         try
         {
             await next(context);
+
+            // No endpoint matched the path at all (for example one whose dot segments Kestrel resolved out of
+            // /v2/): still the envelope. A path that matched with the wrong method keeps routing's own 405.
+            if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted && context.GetEndpoint() is null)
+            {
+                await OciErrorWriter.WriteAsync(context, OciErrorCode.NameUnknown, "no such API resource");
+            }
         }
         catch (OciException ex)
         {

@@ -39,6 +39,9 @@ public static class ManifestParser
         MaxDepth = 64,
     };
 
+    /// <summary>Why a Docker schema 1 manifest is refused, in words a user can act on.</summary>
+    public const string Schema1Refused = "Docker image manifest schema 1 is deprecated and not supported: push the image as Docker schema 2 or OCI (a current docker, skopeo or oras does)";
+
     /// <param name="content">The manifest bytes.</param>
     /// <param name="contentType">The request's Content-Type (media type only), or null.</param>
     public static ParsedManifest Parse(ReadOnlySpan<byte> content, string? contentType)
@@ -66,6 +69,12 @@ public static class ManifestParser
         }
 
         var schemaVersion = root["schemaVersion"];
+        if (contentType is MediaTypes.DockerSchema1 or MediaTypes.DockerSchema1Signed
+            || (schemaVersion is { Type: JTokenType.Integer } && schemaVersion.Value<long>() == 1))
+        {
+            throw new ManifestFormatException(Schema1Refused);
+        }
+
         if (schemaVersion is not { Type: JTokenType.Integer } || schemaVersion.Value<long>() != 2)
         {
             throw new ManifestFormatException("schemaVersion must be 2");

@@ -10,6 +10,11 @@ public static class MediaTypes
     public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
     public const string DockerConfig = "application/vnd.docker.container.image.v1+json";
 
+    /// <summary>Docker image manifest schema 1 (signed and unsigned): deprecated, refused on push.</summary>
+    public const string DockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+    public const string DockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
+
     public static readonly IReadOnlyList<string> Manifests = [OciManifest, OciIndex, DockerManifest, DockerManifestList];
 
     public static bool IsIndex(string mediaType) => mediaType is OciIndex or DockerManifestList;

@@ -148,8 +148,10 @@ public sealed class UploadSessionStore
         {
             if (updated < cutoff)
             {
+                // The snapshot may be stale by the time the lock is ours: a chunk that was being appended has made
+                // the session active again. Only a session still idle under the lock goes.
                 using var _ = await _locks.AcquireAsync(id, cancellationToken);
-                if (await DeleteCoreAsync(id, cancellationToken))
+                if (await DeleteCoreAsync(id, cancellationToken, idleBefore: cutoff))
                 {
                     purged++;
                 }
@@ -171,9 +173,16 @@ public sealed class UploadSessionStore
         return purged;
     }
 
-    private async Task<bool> DeleteCoreAsync(string id, CancellationToken cancellationToken)
+    /// <param name="idleBefore">When set, the session is only deleted if its last activity is older than this (Unix ms).</param>
+    private async Task<bool> DeleteCoreAsync(string id, CancellationToken cancellationToken, long? idleBefore = null)
     {
-        var deleted = await _store.Database.WriteAsync((c, t) => c.Execute("DELETE FROM uploads WHERE id=$id", t, ("$id", id)) > 0, cancellationToken);
+        var deleted = await _store.Database.WriteAsync((c, t) => c.Execute(
+            "DELETE FROM uploads WHERE id=$id AND ($idle IS NULL OR updated < $idle)", t, ("$id", id), ("$idle", idleBefore)) > 0, cancellationToken);
+        if (!deleted && idleBefore is not null)
+        {
+            return false; // active again (or already gone): its bytes stay
+        }
+
         _store.Blobs.Forget(_layout.UploadDataPath(id));
         TryDeleteDirectory(_layout.UploadDirectory(id));
         return deleted;
