@@ -128,13 +128,13 @@ public sealed class HttpsWithCertificateFilesTests : IAsyncLifetime
         var certDir = Directory.CreateDirectory(Path.Combine(_work, "certs.d")).FullName;
         File.WriteAllText(Path.Combine(certDir, "ca.crt"), OwnerRoot.Value.CaPem);
         var image = TestContent.Image("tls-skopeo", layers: 2, layerSize: 100_000);
-        var source = new OciLayout(Path.Combine(_work, "src"));
+        var source = new OciLayoutBuilder(Path.Combine(_work, "src"));
         source.AddImage(image, "v1");
         var target = $"docker://{registry.HostPort}/secure/app:v1";
 
         await Skopeo.RunAsync("copy", "--preserve-digests", "--dest-cert-dir", certDir, "--dest-tls-verify=true", $"oci:{source.Directory}:v1", target);
 
-        var pulled = new OciLayout(Path.Combine(_work, "pulled"));
+        var pulled = new OciLayoutBuilder(Path.Combine(_work, "pulled"));
         await Skopeo.RunAsync("copy", "--preserve-digests", "--src-cert-dir", certDir, "--src-tls-verify=true", target, $"oci:{pulled.Directory}:v1");
         Assert.Equal(image.Manifest.Bytes, pulled.ReadBlob(image.Manifest.Digest));
         foreach (var blob in image.Blobs)
