@@ -77,8 +77,18 @@ public sealed class BlobStore
             return false;
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        var folder = Path.GetDirectoryName(target)!;
+        var newFolder = !Directory.Exists(folder);
+        Directory.CreateDirectory(folder);
         File.Move(verifiedPath, target, overwrite: true);
+
+        // The rename (and a new 2-hex folder) must be on disk before any manifest that references the blob commits.
+        DurableDirectory.Sync(folder);
+        if (newFolder)
+        {
+            DurableDirectory.Sync(Path.GetDirectoryName(folder)!);
+        }
+
         return true;
     }
 

@@ -20,6 +20,9 @@ namespace ConnectedRegistry.Storage;
 ///   sync.db (+ -wal, -shm)           the sync engine's SQLite database, WAL mode (Sync/SyncDatabase):
 ///                                    synced_tags (the tags sync down set, so a client's tags are never
 ///                                    removed by it) and outbox (client changes waiting to go up to the parent)
+///   hierarchy.db (+ -wal, -shm)      Hierarchy/HierarchyStore, WAL mode: children's activations (parent
+///                                    side), this registry's own activation and instance id (child side),
+///                                    and the change log children long-poll
 ///   auth/token-signing.key           the key that signs this registry's bearer tokens (Auth/SigningKey)
 ///   twin/last-good-desired.json      the last desired properties that applied, password hashes only
 ///                                    (Twin/), so a restart without edgeHub serves with them
