@@ -20,16 +20,10 @@ public sealed class HierarchyStore
     public HierarchyStore(DataLayout layout)
     {
         Directory.CreateDirectory(layout.Root);
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(layout.Root, FileName),
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 60,
-        }.ToString();
+        _connectionString = SqliteFile.ConnectionString(Path.Combine(layout.Root, FileName));
         using var connection = Open();
+        SqliteFile.EnableWal(connection);
         Execute(connection, """
-            PRAGMA journal_mode=WAL;
             CREATE TABLE IF NOT EXISTS child_activations(
               name TEXT PRIMARY KEY,
               state TEXT NOT NULL,
@@ -59,30 +53,13 @@ public sealed class HierarchyStore
             """);
     }
 
-    public SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
+    public SqliteConnection Open() => SqliteFile.Open(_connectionString);
 
-    public static int Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(connection, sql, parameters);
-        return command.ExecuteNonQuery();
-    }
+    public static int Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
+        connection.Execute(sql, null, parameters);
 
-    public static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        return command;
-    }
+    public static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
+        connection.Command(sql, null, parameters);
 
     public static string Time(DateTimeOffset time) => time.UtcDateTime.ToString("o", CultureInfo.InvariantCulture);
 

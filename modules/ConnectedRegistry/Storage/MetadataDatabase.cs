@@ -17,15 +17,7 @@ public sealed class MetadataDatabase : IDisposable
 
     public MetadataDatabase(DataLayout layout)
     {
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = layout.Database,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            ForeignKeys = true,
-            Pooling = true,
-            DefaultTimeout = 60,
-        }.ToString();
+        _connectionString = SqliteFile.ConnectionString(layout.Database, foreignKeys: true);
         Initialize();
     }
 
@@ -36,15 +28,7 @@ public sealed class MetadataDatabase : IDisposable
         SqliteConnection.ClearPool(connection);
     }
 
-    public SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000;";
-        command.ExecuteNonQuery();
-        return connection;
-    }
+    public SqliteConnection Open() => SqliteFile.Open(_connectionString, "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000;");
 
     /// <summary>Runs <paramref name="work"/> in one write transaction, serialised with every other writer.</summary>
     public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken cancellationToken = default)
@@ -80,11 +64,7 @@ public sealed class MetadataDatabase : IDisposable
     private void Initialize()
     {
         using var connection = Open();
-        using (var wal = connection.CreateCommand())
-        {
-            wal.CommandText = "PRAGMA journal_mode=WAL;";
-            wal.ExecuteNonQuery();
-        }
+        SqliteFile.EnableWal(connection);
 
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Oci;
 using Newtonsoft.Json.Linq;
 
@@ -72,32 +73,9 @@ public sealed partial class ParentRegistryClient : IDisposable
 
         if (extra.Count > 0)
         {
+            // The machine's trust store still counts; the extra roots are tried when it alone does not trust the parent.
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
-            {
-                if (errors == SslPolicyErrors.None)
-                {
-                    return true;
-                }
-
-                if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
-                {
-                    return false;
-                }
-
-                using var custom = new X509Chain();
-                custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                custom.ChainPolicy.CustomTrustStore.AddRange(extra);
-                custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                if (chain is not null)
-                {
-                    foreach (var element in chain.ChainElements.Skip(1))
-                    {
-                        custom.ChainPolicy.ExtraStore.Add(element.Certificate);
-                    }
-                }
-
-                return custom.Build(new X509Certificate2(certificate));
-            };
+                errors == SslPolicyErrors.None || CustomRootTrust.Validate(certificate, chain, errors, extra);
         }
 
         return handler;

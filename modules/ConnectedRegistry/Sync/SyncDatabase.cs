@@ -16,33 +16,14 @@ internal sealed class SyncDatabase
     /// <summary>Opens (creating when missing) the file and runs <paramref name="schema"/> (idempotent DDL) after turning WAL on.</summary>
     public SyncDatabase(DataLayout layout, string schema)
     {
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(layout.Root, FileName),
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 60,
-        }.ToString();
+        _connectionString = SqliteFile.ConnectionString(Path.Combine(layout.Root, FileName));
         using var connection = Open();
-        Execute(connection, "PRAGMA journal_mode=WAL;\n" + schema);
+        SqliteFile.EnableWal(connection);
+        Execute(connection, schema);
     }
 
-    public SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
+    public SqliteConnection Open() => SqliteFile.Open(_connectionString);
 
-    public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        command.ExecuteNonQuery();
-    }
+    public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
+        connection.Execute(sql, null, parameters);
 }

@@ -1,11 +1,11 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
+using ConnectedRegistry.Hosting;
 using MQTTnet;
 using MQTTnet.Adapter;
 using MQTTnet.Formatter;
@@ -275,7 +275,7 @@ public sealed partial class MqttModuleClient : IModuleClient
                 if (roots is not null)
                 {
                     // The edge CA is the only root; validate the chain ourselves (the WebSocket channel ignores the trust chain option).
-                    tls.WithTrustChain(roots).WithCertificateValidationHandler(args => ValidateServerCertificate(args.Certificate, args.Chain, args.SslPolicyErrors, roots));
+                    tls.WithTrustChain(roots).WithCertificateValidationHandler(args => CustomRootTrust.Validate(args.Certificate, args.Chain, args.SslPolicyErrors, roots));
                 }
             });
         if (webSocket)
@@ -288,30 +288,6 @@ public sealed partial class MqttModuleClient : IModuleClient
         }
 
         return builder.Build();
-    }
-
-    /// <summary>Accepts a server certificate only when it names the host and chains to one of <paramref name="roots"/>.</summary>
-    public static bool ValidateServerCertificate(X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors, X509Certificate2Collection roots)
-    {
-        if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (presented is not null)
-        {
-            foreach (var element in presented.ChainElements)
-            {
-                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-            }
-        }
-
-        var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        return chain.Build(leaf);
     }
 
     private async Task RefreshTwinAsync(IMqttClient client, CancellationToken cancellationToken)

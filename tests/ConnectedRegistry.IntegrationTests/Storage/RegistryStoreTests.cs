@@ -121,43 +121,4 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
         var error = await Assert.ThrowsAsync<OciException>(() => _store.WriteBlobAsync("../escape", Digest.Compute([]), new MemoryStream()));
         Assert.Equal(OciErrorCode.NameInvalid, error.Error);
     }
-
-    /// <summary>Yields the first <c>failAfter</c> bytes, then fails like a dropped connection.</summary>
-    private sealed class FailingStream(byte[] data, int failAfter) : Stream
-    {
-        private int _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => data.Length;
-
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            if (_position >= failAfter)
-            {
-                throw new IOException("connection reset");
-            }
-
-            var n = Math.Min(count, failAfter - _position);
-            Array.Copy(data, _position, buffer, offset, n);
-            _position += n;
-            return n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }

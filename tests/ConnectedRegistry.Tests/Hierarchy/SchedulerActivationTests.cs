@@ -1,43 +1,23 @@
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Sync;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
+using ConnectedRegistry.Tests.Sync;
 
 namespace ConnectedRegistry.Tests.Hierarchy;
 
 /// <summary>What the hierarchy asks of the scheduler: targeted passes for the change feed, and no sync while activation is refused.</summary>
-public sealed class SchedulerActivationTests : IAsyncLifetime
+public sealed class SchedulerActivationTests : SchedulerTestBase
 {
-    private static readonly DateTimeOffset Start = new(2026, 3, 1, 0, 10, 0, TimeSpan.Zero);
-    private readonly FakeTimeProvider _time = new(Start);
-    private readonly ModuleState _state = new();
-    private readonly RegistrySettingsStore _settings = new();
     private readonly Work _work = new();
-    private SyncScheduler _scheduler = null!;
 
     private async Task StartAsync(SyncSettings sync)
     {
-        _settings.Apply(new RegistrySettings
+        await StartSchedulerAsync(new RegistrySettings
         {
             Name = "edge-one",
             Parent = new ParentSettings { Endpoint = new Uri("http://parent.invalid") },
             Sync = sync with { Repositories = ["apps/*", "base"] },
             Children = new Dictionary<string, ChildRegistrySettings> { ["edge-child"] = new() { SyncTokenPasswordHash = "x", Repositories = ["tools/*"] } },
-        });
-        _scheduler = new SyncScheduler(_settings, _state, _work, _time, NullLogger<SyncScheduler>.Instance,
-            new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMinutes(10), RetryDelay = TimeSpan.FromMinutes(10) });
-        await _scheduler.StartAsync(default);
-    }
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_scheduler is not null)
-        {
-            await _scheduler.StopAsync(default);
-            _scheduler.Dispose();
-        }
+        }, _work, new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMinutes(10), RetryDelay = TimeSpan.FromMinutes(10) });
     }
 
     [Fact]
@@ -90,16 +70,6 @@ public sealed class SchedulerActivationTests : IAsyncLifetime
         _scheduler.SyncNow();
         await Until(() => _state.Snapshot().ConnectionState == ConnectionStates.Online, "the pass after activation");
         Assert.Null(_state.Snapshot().Sync.LastError);
-    }
-
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            await Task.Delay(5);
-        }
     }
 
     /// <summary>Records each pass as "repositories+children".</summary>

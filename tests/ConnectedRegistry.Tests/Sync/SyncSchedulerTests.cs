@@ -1,19 +1,12 @@
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Sync;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.Tests.Sync;
 
 /// <summary>The scheduler driven by a fake clock: cron windows, continuous mode, syncNow, window close, settings changes.</summary>
-public sealed class SyncSchedulerTests : IAsyncLifetime
+public sealed class SyncSchedulerTests : SchedulerTestBase
 {
-    private static readonly DateTimeOffset Start = new(2026, 3, 1, 0, 10, 0, TimeSpan.Zero);
-    private readonly FakeTimeProvider _time = new(Start);
-    private readonly ModuleState _state = new();
-    private readonly RegistrySettingsStore _settings = new();
     private readonly RecordingWork _work;
-    private SyncScheduler _scheduler = null!;
 
     public SyncSchedulerTests() => _work = new RecordingWork(_time);
 
@@ -26,21 +19,8 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
 
     private async Task StartAsync(SyncSettings sync)
     {
-        _settings.Apply(WithSync(sync));
-        _scheduler = new SyncScheduler(_settings, _state, _work, _time, NullLogger<SyncScheduler>.Instance,
+        await StartSchedulerAsync(WithSync(sync), _work,
             new SyncSchedulerOptions { IdleDelay = TimeSpan.FromSeconds(10), RetryDelay = TimeSpan.FromSeconds(20) });
-        await _scheduler.StartAsync(default);
-    }
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_scheduler is not null)
-        {
-            await _scheduler.StopAsync(default);
-            _scheduler.Dispose();
-        }
     }
 
     /// <summary>Waits (real time) until the loop has parked on a wait <paramref name="count"/> times.</summary>
@@ -50,16 +30,6 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
         while (_scheduler.Waits < count)
         {
             Assert.True(DateTime.UtcNow < deadline, $"scheduler did not reach wait {count} (at {_scheduler.Waits})");
-            await Task.Delay(5);
-        }
-    }
-
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
             await Task.Delay(5);
         }
     }
@@ -223,9 +193,7 @@ public sealed class SyncSchedulerTests : IAsyncLifetime
     [Fact]
     public async Task Without_a_parent_nothing_runs()
     {
-        _settings.Apply(RegistrySettings.Default);
-        _scheduler = new SyncScheduler(_settings, _state, _work, _time, NullLogger<SyncScheduler>.Instance);
-        await _scheduler.StartAsync(default);
+        await StartSchedulerAsync(RegistrySettings.Default, _work);
         await WaitForWaits(1);
         _time.Advance(TimeSpan.FromHours(1));
         await Task.Delay(50);

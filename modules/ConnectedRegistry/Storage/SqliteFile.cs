@@ -1,0 +1,46 @@
+using Microsoft.Data.Sqlite;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// How every SQLite file of the data root is opened (the registry's metadata, <c>sync.db</c>, <c>hierarchy.db</c>):
+/// created when missing, pooled, a private cache, 60 s before a busy database gives up, and WAL journaling so
+/// readers never block the writer.
+/// </summary>
+internal static class SqliteFile
+{
+    /// <summary>The connection string for the file at <paramref name="path"/>; <paramref name="foreignKeys"/> turns foreign key enforcement on.</summary>
+    public static string ConnectionString(string path, bool foreignKeys = false)
+    {
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 60,
+        };
+        if (foreignKeys)
+        {
+            builder.ForeignKeys = true;
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>Opens a connection and runs <paramref name="pragmas"/> (per-connection settings) on it when given.</summary>
+    public static SqliteConnection Open(string connectionString, string? pragmas = null)
+    {
+        var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        if (pragmas is not null)
+        {
+            connection.Execute(pragmas);
+        }
+
+        return connection;
+    }
+
+    /// <summary>Turns WAL journaling on (it is stored in the file, so once at start is enough).</summary>
+    public static void EnableWal(SqliteConnection connection) => connection.Execute("PRAGMA journal_mode=WAL;");
+}
