@@ -258,7 +258,7 @@ public sealed partial class SyncScheduler : BackgroundService
         [LoggerMessage(EventId = 4033, Level = LogLevel.Warning, Message = "Sync pass incomplete: {Reason}")]
         public static partial void SyncIncomplete(ILogger logger, string reason);
 
-        [LoggerMessage(EventId = 4035, Level = LogLevel.Error, Message = "Sync cannot store content: {Reason}")]
+        [LoggerMessage(EventId = 4036, Level = LogLevel.Error, Message = "Sync cannot store content: {Reason}")]
         public static partial void DiskError(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4034, Level = LogLevel.Error, Message = "Sync scheduler error; retrying shortly")]
