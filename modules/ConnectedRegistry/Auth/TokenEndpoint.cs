@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.AspNetCore.Http.Features;
 using ConnectedRegistry.Distribution;
 using Microsoft.Extensions.Primitives;
 
@@ -17,6 +18,9 @@ namespace ConnectedRegistry.Auth;
 public static partial class TokenEndpoint
 {
     public const string Path = "/oauth2/token";
+
+    /// <summary>Largest token request form accepted (a few credentials, scopes and a refresh token).</summary>
+    public const int MaxFormBytes = 64 * 1024;
 
     public static IEndpointRouteBuilder MapTokenEndpoint(this IEndpointRouteBuilder endpoints)
     {
@@ -63,6 +67,17 @@ public static partial class TokenEndpoint
         if (!request.HasFormContentType)
         {
             throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the token endpoint takes an application/x-www-form-urlencoded body");
+        }
+
+        // Kestrel's global body limit is off (blobs stream), and this endpoint answers anyone: bound the form here.
+        if (request.ContentLength > MaxFormBytes)
+        {
+            throw new OciException(OciErrorCode.SizeInvalid.WithStatus(System.Net.HttpStatusCode.RequestEntityTooLarge), "the token request body is too large");
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = MaxFormBytes;
         }
 
         IFormCollection form;

@@ -285,4 +285,38 @@ public class TokenEndpointTests
             Infrastructure.TempDirectory.Delete(data);
         }
     }
+
+    [Fact]
+    public async Task An_oversized_token_request_body_is_refused_before_it_is_read_into_memory()
+    {
+        // The token endpoint is reachable without credentials; Kestrel's global body limit is off (blobs stream),
+        // so the endpoint must bound the form itself or any caller could make it buffer megabytes per request.
+        await using var registry = await AuthTestRegistry.StartAsync(Settings());
+        var huge = new string('x', 1024 * 1024);
+        using var declared = await registry.Client.PostAsync("/oauth2/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "password", ["username"] = "line-puller", ["password"] = huge, ["scope"] = "repository:factory/line:pull",
+        }));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, declared.StatusCode);
+        Assert.Equal("SIZE_INVALID", await AuthTestRegistry.ErrorCodeAsync(declared));
+
+        // Chunked (no Content-Length): the limit still applies while reading.
+        var form = "grant_type=password&username=line-puller&password=" + huge;
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token")
+        {
+            Content = new StreamContent(new MemoryStream(System.Text.Encoding.ASCII.GetBytes(form))),
+        };
+        chunked.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-www-form-urlencoded");
+        chunked.Headers.TransferEncodingChunked = true;
+        using var chunkedResponse = await registry.Client.SendAsync(chunked);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, chunkedResponse.StatusCode);
+        Assert.Equal("SIZE_INVALID", await AuthTestRegistry.ErrorCodeAsync(chunkedResponse));
+
+        // A normal form still works.
+        using var normal = await registry.Client.PostAsync("/oauth2/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "password", ["username"] = "line-puller", ["password"] = Password, ["scope"] = "repository:factory/line:pull",
+        }));
+        Assert.Equal(HttpStatusCode.OK, normal.StatusCode);
+    }
 }
