@@ -161,7 +161,8 @@ public static partial class HierarchyEndpoints
         var instanceId = Text(body, "instanceId", required: true)!;
         var modeText = Text(body, "mode", required: false);
         var mode = RegistryMode.ReadOnly;
-        if (modeText is not null && !Enum.TryParse(modeText, ignoreCase: true, out mode))
+        // Only the two names: Enum.TryParse alone would also take numbers ("7") and comma lists ("ReadOnly,ReadWrite").
+        if (modeText is not null && !(Enum.GetNames<RegistryMode>().Contains(modeText, StringComparer.OrdinalIgnoreCase) && Enum.TryParse(modeText, ignoreCase: true, out mode)))
         {
             throw new OciException(OciErrorCode.RequestInvalid, "'mode' must be ReadWrite or ReadOnly");
         }

@@ -112,6 +112,30 @@ public sealed class ActivationApiTests
         }
     }
 
+    [Theory]
+    [InlineData("1")]
+    [InlineData("7")]
+    [InlineData("ReadOnly,ReadWrite")]
+    [InlineData("ReadWrite, ReadOnly")]
+    public async Task A_mode_that_is_not_ReadWrite_or_ReadOnly_is_a_bad_request(string mode)
+    {
+        // Enum parsing also takes numbers and comma lists; the protocol only knows the two names.
+        var parent = await StartAsync();
+        try
+        {
+            parent.Apply(ParentSettings("edge-parent", Children()));
+            var (status, body, _) = await PostAsync(parent, "activate", Basic(Child, ChildPassword), Claim("instance-x", mode: mode));
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+            Assert.Equal("REQUEST_INVALID", ErrorCode(body));
+            Assert.Equal(ActivationStates.Inactive, parent.State().Children[Child].ActivationState);
+        }
+        finally
+        {
+            await parent.DisposeAsync();
+            parent.DeleteData();
+        }
+    }
+
     [Fact]
     public async Task Last_seen_follows_the_holder_and_not_a_refused_instance()
     {
