@@ -87,8 +87,10 @@ public sealed partial class ChangeFeedFollower : BackgroundService
                 {
                     break;
                 }
-                catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or FeedException)
+                catch (Exception ex)
                 {
+                    // Whatever went wrong (the network, a body that is JSON but not the feed's shape), the loop must
+                    // outlive it: an exception escaping ExecuteAsync would end the follower and stop the module.
                     failures++;
                     Log.FeedFailed(_logger, ex.Message);
                     var delay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.FeedRetryDelay.Ticks << Math.Min(failures - 1, 5)));
