@@ -55,6 +55,12 @@ public sealed partial class RegistryAuthMiddleware(
         }
 
         RefuseWriteWhenReadOnly(policy, requirement);
+        if (requirement.Kind == AccessKind.Catalog && tokenAccess is not null && !tokenAccess.Any(a => a is { Type: "registry", Name: "catalog" }))
+        {
+            // As for repositories: a bearer token lists the catalog only when it was issued for registry:catalog:*.
+            throw Challenge(context, requirement, "insufficient_scope", "the access token does not cover the catalog");
+        }
+
         foreach (var need in requirement.Needs)
         {
             if (identity.Permissions.Allows(need.Repository, need.Action))

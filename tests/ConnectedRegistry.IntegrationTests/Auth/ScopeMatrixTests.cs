@@ -206,6 +206,26 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
     }
 
     [Fact]
+    public async Task A_bearer_token_without_the_catalog_scope_does_not_list_the_catalog()
+    {
+        // A token issued for one repository must not reveal the names of the others the identity may read.
+        var narrow = await fixture.Registry.AccessTokenAsync("factory-reader", "reader-pw", "repository:factory/a:pull");
+        using var refused = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/_catalog", new AuthenticationHeaderValue("Bearer", narrow));
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        var challenge = refused.Headers.WwwAuthenticate.ToString();
+        Assert.Contains("error=\"insufficient_scope\"", challenge, StringComparison.Ordinal);
+        Assert.Contains("scope=\"registry:catalog:*\"", challenge, StringComparison.Ordinal);
+        Assert.DoesNotContain("factory/b/c", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // The same token still pulls what it was issued for; a token with the catalog scope lists.
+        using var pull = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/factory/a/tags/list", new AuthenticationHeaderValue("Bearer", narrow));
+        Assert.Equal(HttpStatusCode.OK, pull.StatusCode);
+        var wide = await fixture.Registry.AccessTokenAsync("factory-reader", "reader-pw", "registry:catalog:*");
+        using var listed = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/_catalog", new AuthenticationHeaderValue("Bearer", wide));
+        Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+    }
+
+    [Fact]
     public async Task Base_endpoint_challenges_without_credentials_and_answers_with_them()
     {
         using var challenge = await fixture.Registry.Client.GetAsync("/v2/");
