@@ -17,10 +17,19 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
             await next(context);
 
             // No endpoint matched the path at all (for example one whose dot segments Kestrel resolved out of
-            // /v2/): still the envelope. A path that matched with the wrong method keeps routing's own 405.
+            // /v2/): still the envelope.
             if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted && context.GetEndpoint() is null)
             {
                 await OciErrorWriter.WriteAsync(context, OciErrorCode.NameUnknown, "no such API resource");
+            }
+
+            // A path outside /v2 that matched with the wrong method (/oauth2/token, /connected-registry/v1/…): routing
+            // answers a bare 405; give it the envelope too, keeping its Allow header.
+            else if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed && !context.Response.HasStarted)
+            {
+                var allow = context.Response.Headers.Allow.ToString();
+                var headers = string.IsNullOrEmpty(allow) ? null : new Dictionary<string, string> { ["Allow"] = allow };
+                await OciErrorWriter.WriteAsync(context, OciErrorCode.Unsupported, "method not allowed on this resource", headers: headers);
             }
         }
         catch (OciException ex)

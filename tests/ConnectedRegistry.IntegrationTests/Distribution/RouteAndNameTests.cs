@@ -54,6 +54,20 @@ public sealed class RouteAndNameTests(RegistryFixture fixture) : IClassFixture<R
         Assert.Equal("UNSUPPORTED", await response.ErrorCodeAsync());
     }
 
+    [Theory]
+    [InlineData("PUT", "/oauth2/token", "GET, POST")]
+    [InlineData("DELETE", "/oauth2/token", "GET, POST")]
+    [InlineData("GET", "/connected-registry/v1/activate", "POST")]
+    [InlineData("PUT", "/connected-registry/v1/changes", "GET")]
+    public async Task Wrong_method_outside_v2_is_405_unsupported_in_the_envelope_with_allow(string method, string path, string allow)
+    {
+        using var response = await _client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal("UNSUPPORTED", await response.ErrorCodeAsync());
+        Assert.Equal(allow, string.Join(", ", response.Content.Headers.Allow));
+    }
+
     [Fact]
     public async Task Unknown_api_path_is_an_envelope_not_a_bare_404()
     {
