@@ -54,6 +54,30 @@ public sealed class SyncUpTests
     }
 
     [Fact]
+    public async Task A_failed_push_of_a_tag_holds_back_later_changes_of_that_tag_so_the_newest_push_wins()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var older = h.Layout.SimpleImage("older", layerCount: 1);
+        var newer = h.Layout.SimpleImage("newer", layerCount: 1);
+        await PushToChildAsync(h, "older", "apps/x", "v1");
+        await PushToChildAsync(h, "newer", "apps/x", "v1");
+
+        // The parent fails the first push of apps/x:v1 (every retry of it); it accepts what comes after.
+        var attempts = 0;
+        var retries = SyncHarness.FastOptions.Client.MaxRetries;
+        h.Proxy!.RespondWith = path => path == "/v2/apps/x/manifests/v1" && Interlocked.Increment(ref attempts) <= retries + 1 ? 500 : null;
+        await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
+
+        await h.RunPassAsync();
+
+        // Delivered in the order they happened: the parent and the child both end with the newer push.
+        using var parent = h.ParentClient();
+        Assert.Equal(newer.Digest, (await parent.HeadManifestAsync("apps/x", "v1", default))!.Digest);
+        Assert.Equal(newer.Digest, h.Store.GetManifest("apps/x", "v1")!.Digest);
+        Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+    }
+
+    [Fact]
     public async Task A_signature_pushed_locally_reaches_a_parent_without_referrers_api_through_the_tag_schema()
     {
         await using var h = await SyncHarness.StartAsync();
