@@ -65,6 +65,10 @@ public sealed class ForwardingProxy : IAsyncDisposable
         }
 
         using var forward = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_upstream, record.Path.TrimStart('/')));
+
+        // As a reverse proxy does: the parent builds absolute Locations and Links for the proxy's address, not its own.
+        forward.Headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
+        forward.Headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
         if (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
         {
             forward.Content = new StreamContent(request.Body);

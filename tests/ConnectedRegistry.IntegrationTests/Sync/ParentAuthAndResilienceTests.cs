@@ -123,6 +123,38 @@ public sealed class ParentAuthAndResilienceTests
     }
 
     [Fact]
+    public async Task Credentials_are_never_sent_in_clear_to_another_host_a_parent_link_points_at()
+    {
+        var foreignAuthorization = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var foreign = await FakeHttpServer.StartAsync(async context =>
+        {
+            foreignAuthorization.Enqueue(context.Request.Headers.Authorization.ToString());
+            await context.Response.WriteAsync("""{"repositories":["elsewhere"]}""");
+        });
+        var expected = "Basic " + Sync.BasicParameter;
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            if (context.Request.Headers.Authorization.ToString() != expected)
+            {
+                context.Response.Headers.WWWAuthenticate = "Basic realm=\"parent\"";
+                context.Response.StatusCode = 401;
+                return;
+            }
+
+            // The next page lives on another host over plain http (a hostile or misconfigured parent).
+            context.Response.Headers["Link"] = $"<http://localhost:{foreign.Address.Port}/v2/_catalog?last=app&n=100>; rel=\"next\"";
+            await context.Response.WriteAsync("""{"repositories":["app"]}""");
+        });
+        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+
+        var catalog = await client.CatalogAsync(default);
+
+        Assert.Equal(["app", "elsewhere"], catalog);
+        var sent = Assert.Single(foreignAuthorization);
+        Assert.Equal(string.Empty, sent);
+    }
+
+    [Fact]
     public async Task Https_parent_is_trusted_through_the_ca_file_and_an_https_realm_elsewhere_gets_credentials()
     {
         using var certificate = FakeHttpServer.SelfSignedCertificate();
