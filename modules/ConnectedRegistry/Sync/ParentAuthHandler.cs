@@ -58,7 +58,17 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         }
         else
         {
-            var token = await FetchTokenAsync(challenge, scope, cancellationToken);
+            string? token;
+            try
+            {
+                token = await FetchTokenAsync(challenge, scope, cancellationToken);
+            }
+            catch
+            {
+                response.Dispose(); // the challenge's connection goes back to the pool
+                throw;
+            }
+
             if (token is null)
             {
                 return response;
