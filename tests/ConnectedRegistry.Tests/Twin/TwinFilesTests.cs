@@ -3,9 +3,10 @@ using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Tests.Twin;
 
-public sealed class LastGoodDesiredTests : IDisposable
+/// <summary>The files the twin keeps in the data folder and beside it: the last good desired document and the standalone reported file.</summary>
+public sealed class TwinFilesTests : IDisposable
 {
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), "last-good-" + Guid.NewGuid().ToString("N"));
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "twin-files-" + Guid.NewGuid().ToString("N"));
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
@@ -32,5 +33,23 @@ public sealed class LastGoodDesiredTests : IDisposable
         Assert.ThrowsAny<IOException>(() => store.Save(new JObject { ["mode"] = "ReadOnly" }, 3));
 
         Assert.Empty(Directory.GetFiles(Path.Combine(_folder, "twin")));
+    }
+
+    [Fact]
+    public async Task A_reported_file_write_that_fails_leaves_no_temporary_file_behind()
+    {
+        // Standalone mode writes the reported file on every patch (retried every few seconds while it fails).
+        var reported = Path.Combine(_folder, "twin", "reported.json");
+        Directory.CreateDirectory(reported);
+        var client = new FileModuleClient(Path.Combine(_folder, "desired.json"), reported, new TwinOptions(), TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<FileModuleClient>.Instance);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await Assert.ThrowsAnyAsync<IOException>(() => client.UpdateReportedAsync(new JObject { ["attempt"] = i }, default));
+        }
+
+        Assert.Empty(Directory.GetFiles(Path.Combine(_folder, "twin")));
+        await client.DisposeAsync();
     }
 }
