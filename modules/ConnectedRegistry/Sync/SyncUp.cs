@@ -177,7 +177,18 @@ public sealed partial class SyncUp
             return 0;
         }
 
-        await using var content = _store.OpenBlob(blob.Digest);
+        Stream opened;
+        try
+        {
+            opened = _store.OpenBlob(blob.Digest);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // This change's failure, not the parent's: an IOException here would end the pass as "parent unreachable".
+            throw new InvalidOperationException($"blob {blob.Digest} cannot be read from local storage ({ex.GetType().Name})", ex);
+        }
+
+        await using var content = opened;
         await parent.UploadBlobAsync(repository, blob.Digest, content, content.Length, cancellationToken);
         knownAt[blob.Digest] = repository;
         return content.Length;

@@ -78,6 +78,29 @@ public sealed class SyncUpTests
     }
 
     [Fact]
+    public async Task A_local_change_whose_blob_cannot_be_read_fails_alone_and_sync_down_still_runs()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var layer = h.Layout.Layer(3000);
+        var local = h.Layout.Image("amd64", layer);
+        h.Layout.Tag(local, "local");
+        await PushToChildAsync(h, "local", "apps/lost", "v1");
+        var fromParent = h.Layout.SimpleImage("parent", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "parent", "base", "v1");
+
+        // The pushed layer's file is gone from the data folder (a damaged volume, an operator's mistake).
+        File.Delete(Path.Combine(h.Child.DataRoot, "blobs", layer.Digest.Algorithm, layer.Digest.Hex[..2], layer.Digest.Hex));
+        h.Configure(["base"]);
+
+        // A local read error is that change's failure, not "the parent is unreachable": sync down still runs.
+        var error = await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
+        Assert.Contains("could not be pushed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(fromParent.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.Equal(1, h.Sync.LastUpResult!.Failed);
+        Assert.Equal(1, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+    }
+
+    [Fact]
     public async Task A_signature_pushed_locally_reaches_a_parent_without_referrers_api_through_the_tag_schema()
     {
         await using var h = await SyncHarness.StartAsync();
