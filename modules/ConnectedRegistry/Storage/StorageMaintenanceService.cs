@@ -77,7 +77,15 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         await Task.Yield();
         try
         {
-            Refresh();
+            try
+            {
+                Refresh();
+            }
+            catch (Exception ex) when (IsStorageError(ex))
+            {
+                Log.PublishFailed(_logger, ex); // counted from the events until the next refresh
+            }
+
             await PurgeAsync(stoppingToken);
             using var timer = new PeriodicTimer(_options.StatusInterval, _time);
             var lastPurge = _time.GetUtcNow();
@@ -152,12 +160,27 @@ public sealed partial class StorageMaintenanceService : BackgroundService
             _state.ClearStatusDetail(DiskSpaceLowCode);
         }
 
+        long repositories;
+        try
+        {
+            repositories = _store.CountRepositories();
+        }
+        catch (Exception ex) when (IsStorageError(ex))
+        {
+            // A housekeeping loop that threw would stop the host: keep the last status, try again at the next tick.
+            Log.PublishFailed(_logger, ex);
+            return;
+        }
+
         _state.SetStorage(new StorageStatus(
             Interlocked.Read(ref _blobBytes),
             free,
             Interlocked.Read(ref _blobCount),
-            _store.CountRepositories()));
+            repositories));
     }
+
+    private static bool IsStorageError(Exception ex) =>
+        ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException;
 
     private void OnBlobCreated(BlobInfo blob)
     {
@@ -179,6 +202,9 @@ public sealed partial class StorageMaintenanceService : BackgroundService
 
         [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Purged {Sessions} expired upload sessions and {Partials} stale partial blobs")]
         public static partial void UploadsPurged(ILogger logger, int sessions, int partials);
+
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Storage status not refreshed")]
+        public static partial void PublishFailed(ILogger logger, Exception exception);
 
         [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Purging expired uploads failed")]
         public static partial void PurgeFailed(ILogger logger, Exception exception);

@@ -8,7 +8,8 @@ namespace ConnectedRegistry.Sync;
 /// Answers the parent's authentication challenges. On a 401 it reads <c>WWW-Authenticate</c>: for Basic it
 /// resends with the sync token; for Bearer it gets a token from the realm (GET with Basic credentials, then the
 /// OAuth2 <c>grant_type=password</c> POST as a fallback), caches it per scope until <c>expires_in</c>, and resends.
-/// Credentials only go to a realm on the parent's own host, or to any https realm: never in clear to another host.
+/// Credentials (to a realm or with a request a Link or Location sent elsewhere) only go to the parent's own host, or
+/// over https: never in clear to another host.
 /// Later requests for the same scope carry the cached token up front, so a large upload is not sent twice.
 /// </summary>
 public sealed partial class ParentAuthHandler : DelegatingHandler
@@ -57,7 +58,17 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         }
         else
         {
-            var token = await FetchTokenAsync(challenge, scope, cancellationToken);
+            string? token;
+            try
+            {
+                token = await FetchTokenAsync(challenge, scope, cancellationToken);
+            }
+            catch
+            {
+                response.Dispose(); // the challenge's connection goes back to the pool
+                throw;
+            }
+
             if (token is null)
             {
                 return response;
@@ -73,6 +84,11 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
 
     private void Authorize(HttpRequestMessage request, string scope)
     {
+        if (request.RequestUri is not { IsAbsoluteUri: true } target || !RealmIsSafe(target))
+        {
+            return; // a Link or Location on another host over plain http: no credentials in clear
+        }
+
         lock (_gate)
         {
             if (_tokens.TryGetValue(scope, out var cached) && cached.ExpiresAt > _time.GetUtcNow())

@@ -218,7 +218,20 @@ public sealed partial class SyncDown
             var bytesBefore = BytesDownloaded;
             var blobsBefore = BlobsFetched;
             var manifestsBefore = ManifestsStored;
-            var parentTags = (await _parent.ListTagsAsync(repository, _cancel) ?? []).Where(Tag.IsValid).Distinct(StringComparer.Ordinal).ToList();
+            IReadOnlyList<string>? listed;
+            try
+            {
+                listed = await _parent.ListTagsAsync(repository, _cancel);
+            }
+            catch (Exception ex) when (ex is ParentRegistryException or ParentContentException or Newtonsoft.Json.JsonException && !IsUnreachable(ex))
+            {
+                // This repository alone (no read permission, a name the parent refuses, a bad listing): the others go on.
+                Failures.Enqueue($"{repository}: {ex.Message}");
+                Log.RepositoryFailed(_owner._logger, repository, ex.Message);
+                return;
+            }
+
+            var parentTags = (listed ?? []).Where(Tag.IsValid).Distinct(StringComparer.Ordinal).ToList();
             var local = _owner._store.ListTags(repository).ToDictionary(t => t.Tag, t => t.Digest, StringComparer.Ordinal);
             var synced = _owner._syncState.SyncedTags(repository);
             var updated = 0;
@@ -605,6 +618,9 @@ public sealed partial class SyncDown
 
         [LoggerMessage(EventId = 4041, Level = LogLevel.Warning, Message = "Could not sync {Repository}:{Tag}: {Reason}")]
         public static partial void TagFailed(ILogger logger, string repository, string tag, string reason);
+
+        [LoggerMessage(EventId = 4049, Level = LogLevel.Warning, Message = "Could not list the tags of {Repository} at the parent: {Reason}")]
+        public static partial void RepositoryFailed(ILogger logger, string repository, string reason);
 
         [LoggerMessage(EventId = 4042, Level = LogLevel.Information, Message = "The parent does not allow listing its catalog ({Status}); wildcards in the subset are skipped, exact names are synced")]
         public static partial void CatalogUnavailable(ILogger logger, int status);

@@ -32,9 +32,16 @@ public sealed partial class SyncUp
         var failed = 0;
         var bytes = 0L;
         var knownAt = new Dictionary<Digest, string>(); // blob → a parent repository known to hold it (mount source)
+        var held = new HashSet<string>(StringComparer.Ordinal); // tags and manifests with an undelivered earlier change
         foreach (var item in _outbox.Pending())
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var keys = KeysOf(item);
+            if (keys.Any(held.Contains))
+            {
+                continue; // an earlier change of the same tag or manifest failed: delivering this one first would reorder them
+            }
+
             try
             {
                 switch (item.Kind)
@@ -61,6 +68,7 @@ public sealed partial class SyncUp
             catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException)
             {
                 failed++;
+                held.UnionWith(keys);
                 _outbox.Failed(item.Id, ex.Message);
                 Log.PushFailed(_logger, item.Kind.ToString(), item.Repository, item.Tag ?? item.Digest?.ToString() ?? "-", ex.Message);
             }
@@ -73,6 +81,10 @@ public sealed partial class SyncUp
 
         return new SyncUpResult(delivered, failed, bytes);
     }
+
+    /// <summary>What an outbox item changes at the parent: its tag and its manifest, per repository.</summary>
+    private static string[] KeysOf(OutboxItem item) =>
+        [.. new[] { item.Tag is { } tag ? $"{item.Repository}:{tag}" : null, item.Digest is { } digest ? $"{item.Repository}@{digest}" : null }.OfType<string>()];
 
     private async Task<long> PushManifestAsync(ParentRegistryClient parent, string repository, StoredManifest manifest, string? tag, Dictionary<Digest, string> knownAt, int depth, CancellationToken cancellationToken)
     {
@@ -165,7 +177,18 @@ public sealed partial class SyncUp
             return 0;
         }
 
-        await using var content = _store.OpenBlob(blob.Digest);
+        Stream opened;
+        try
+        {
+            opened = _store.OpenBlob(blob.Digest);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // This change's failure, not the parent's: an IOException here would end the pass as "parent unreachable".
+            throw new InvalidOperationException($"blob {blob.Digest} cannot be read from local storage ({ex.GetType().Name})", ex);
+        }
+
+        await using var content = opened;
         await parent.UploadBlobAsync(repository, blob.Digest, content, content.Length, cancellationToken);
         knownAt[blob.Digest] = repository;
         return content.Length;

@@ -59,8 +59,16 @@ public sealed partial class FileModuleClient : IModuleClient
             var directory = Path.GetDirectoryName(_reportedPath)!;
             Directory.CreateDirectory(directory);
             var temp = Path.Combine(directory, $".{Path.GetFileName(_reportedPath)}.{Guid.NewGuid():N}.tmp");
-            await File.WriteAllTextAsync(temp, TwinJson.Serialize(_reported, indented: true) + "\n", cancellationToken);
-            File.Move(temp, _reportedPath, overwrite: true);
+            try
+            {
+                await File.WriteAllTextAsync(temp, TwinJson.Serialize(_reported, indented: true) + "\n", cancellationToken);
+                File.Move(temp, _reportedPath, overwrite: true);
+            }
+            catch
+            {
+                File.Delete(temp); // the reporter retries every few seconds: a failing volume must not fill up with these
+                throw;
+            }
         }
         finally
         {

@@ -17,8 +17,21 @@ public sealed class LastGoodDesired(string path)
         var directory = System.IO.Path.GetDirectoryName(Path)!;
         Directory.CreateDirectory(directory);
         var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(Path)}.{Guid.NewGuid():N}.tmp");
-        File.WriteAllText(temp, TwinJson.Serialize(new JObject { ["version"] = version, ["desired"] = desired }));
-        File.Move(temp, Path, overwrite: true);
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                file.Write(System.Text.Encoding.UTF8.GetBytes(TwinJson.Serialize(new JObject { ["version"] = version, ["desired"] = desired })));
+                file.Flush(flushToDisk: true); // on disk before the rename: a power cut never leaves an empty document in place
+            }
+
+            File.Move(temp, Path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp); // a failed save (full volume) leaves no temporary file behind, however often it is tried
+            throw;
+        }
     }
 
     public bool TryLoad(out JObject desired, out long version)

@@ -31,6 +31,9 @@ public sealed class ForwardingProxy : IAsyncDisposable
     /// <summary>Request paths whose response body gets one byte flipped, while the function says so.</summary>
     public Func<string, bool>? Corrupt { get; set; }
 
+    /// <summary>Request path → a status to answer with (an OCI DENIED envelope) instead of forwarding; null forwards.</summary>
+    public Func<string, int?>? RespondWith { get; set; }
+
     /// <summary>Delay per 64 KiB of body, to keep a transfer running long enough to interrupt it.</summary>
     public TimeSpan Throttle { get; set; }
 
@@ -53,7 +56,19 @@ public sealed class ForwardingProxy : IAsyncDisposable
         var request = context.Request;
         var record = new ProxiedRequest(request.Method, request.Path + request.QueryString, request.Headers.Range.ToString());
         Requests.Enqueue(record);
+        if (RespondWith?.Invoke(record.Path) is { } status)
+        {
+            context.Response.StatusCode = status;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("""{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}""");
+            return;
+        }
+
         using var forward = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_upstream, record.Path.TrimStart('/')));
+
+        // As a reverse proxy does: the parent builds absolute Locations and Links for the proxy's address, not its own.
+        forward.Headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
+        forward.Headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
         if (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
         {
             forward.Content = new StreamContent(request.Body);

@@ -123,6 +123,111 @@ public sealed class ParentAuthAndResilienceTests
     }
 
     [Fact]
+    public async Task Credentials_are_never_sent_in_clear_to_another_host_a_parent_link_points_at()
+    {
+        var foreignAuthorization = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var foreign = await FakeHttpServer.StartAsync(async context =>
+        {
+            foreignAuthorization.Enqueue(context.Request.Headers.Authorization.ToString());
+            await context.Response.WriteAsync("""{"repositories":["elsewhere"]}""");
+        });
+        var expected = "Basic " + Sync.BasicParameter;
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            if (context.Request.Headers.Authorization.ToString() != expected)
+            {
+                context.Response.Headers.WWWAuthenticate = "Basic realm=\"parent\"";
+                context.Response.StatusCode = 401;
+                return;
+            }
+
+            // The next page lives on another host over plain http (a hostile or misconfigured parent).
+            context.Response.Headers["Link"] = $"<http://localhost:{foreign.Address.Port}/v2/_catalog?last=app&n=100>; rel=\"next\"";
+            await context.Response.WriteAsync("""{"repositories":["app"]}""");
+        });
+        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+
+        var catalog = await client.CatalogAsync(default);
+
+        Assert.Equal(["app", "elsewhere"], catalog);
+        var sent = Assert.Single(foreignAuthorization);
+        Assert.Equal(string.Empty, sent);
+    }
+
+    [Fact]
+    public async Task A_challenge_whose_token_cannot_be_had_releases_its_response()
+    {
+        // The realm is refused (plain http on another host): the 401 that carried the challenge must still be
+        // disposed, or its connection stays taken from the pool.
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"http://localhost:1/token\",service=\"parent\"";
+            context.Response.StatusCode = 401;
+            await context.Response.WriteAsync("""{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}""");
+        });
+        var transport = new TrackingTransport(ParentRegistryClient.CreateTransport(ParentRegistryClientTests.FastOptions));
+        using var client = new ParentRegistryClient(server.Address, Sync, ParentRegistryClientTests.FastOptions, TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, transport);
+
+        await Assert.ThrowsAsync<ParentRegistryException>(() => client.PingAsync(default));
+
+        var content = Assert.Single(transport.Contents);
+        Assert.True(content.Disposed);
+    }
+
+    /// <summary>The real network transport, remembering every response body it handed out and whether it was disposed.</summary>
+    private sealed class TrackingTransport(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<TrackingContent> Contents { get; } = new();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            var tracked = new TrackingContent(response.Content);
+            Contents.Enqueue(tracked);
+            response.Content = tracked;
+            return response;
+        }
+    }
+
+    private sealed class TrackingContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+
+        public TrackingContent(HttpContent inner)
+        {
+            _inner = inner;
+            foreach (var header in inner.Headers)
+            {
+                Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
+        }
+
+        public bool Disposed { get; private set; }
+
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => _inner.CopyToAsync(stream);
+
+        protected override Task<Stream> CreateContentReadStreamAsync() => _inner.ReadAsStreamAsync();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                Disposed = true;
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    [Fact]
     public async Task Https_parent_is_trusted_through_the_ca_file_and_an_https_realm_elsewhere_gets_credentials()
     {
         using var certificate = FakeHttpServer.SelfSignedCertificate();

@@ -208,6 +208,23 @@ public sealed class SyncDownTests
     }
 
     [Fact]
+    public async Task Repository_the_parent_refuses_fails_alone_and_the_others_still_sync()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var image = h.Layout.SimpleImage("v1", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "v1", "base", "v1");
+        h.Proxy!.RespondWith = path => path.StartsWith("/v2/apps/secret/", StringComparison.Ordinal) ? 403 : null;
+        h.Configure(["apps/secret", "base"]);
+
+        // One repository the sync token may not read (or that the parent refuses as a name) is that repository's
+        // failure: the others still sync, and the pass ends incomplete, not failed as if the parent were down.
+        var error = await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
+        Assert.Contains("apps/secret", error.Message, StringComparison.Ordinal);
+        Assert.Equal(image.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.Contains(h.Sync.LastResult!.Failures, f => f.StartsWith("apps/secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Corrupted_blob_is_rejected_retried_and_never_visible()
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);

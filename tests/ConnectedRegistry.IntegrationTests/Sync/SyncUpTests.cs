@@ -54,6 +54,53 @@ public sealed class SyncUpTests
     }
 
     [Fact]
+    public async Task A_failed_push_of_a_tag_holds_back_later_changes_of_that_tag_so_the_newest_push_wins()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var older = h.Layout.SimpleImage("older", layerCount: 1);
+        var newer = h.Layout.SimpleImage("newer", layerCount: 1);
+        await PushToChildAsync(h, "older", "apps/x", "v1");
+        await PushToChildAsync(h, "newer", "apps/x", "v1");
+
+        // The parent fails the first push of apps/x:v1 (every retry of it); it accepts what comes after.
+        var attempts = 0;
+        var retries = SyncHarness.FastOptions.Client.MaxRetries;
+        h.Proxy!.RespondWith = path => path == "/v2/apps/x/manifests/v1" && Interlocked.Increment(ref attempts) <= retries + 1 ? 500 : null;
+        await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
+
+        await h.RunPassAsync();
+
+        // Delivered in the order they happened: the parent and the child both end with the newer push.
+        using var parent = h.ParentClient();
+        Assert.Equal(newer.Digest, (await parent.HeadManifestAsync("apps/x", "v1", default))!.Digest);
+        Assert.Equal(newer.Digest, h.Store.GetManifest("apps/x", "v1")!.Digest);
+        Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+    }
+
+    [Fact]
+    public async Task A_local_change_whose_blob_cannot_be_read_fails_alone_and_sync_down_still_runs()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var layer = h.Layout.Layer(3000);
+        var local = h.Layout.Image("amd64", layer);
+        h.Layout.Tag(local, "local");
+        await PushToChildAsync(h, "local", "apps/lost", "v1");
+        var fromParent = h.Layout.SimpleImage("parent", layerCount: 1);
+        await h.Parent.PushAsync(h.LayoutDir, "parent", "base", "v1");
+
+        // The pushed layer's file is gone from the data folder (a damaged volume, an operator's mistake).
+        File.Delete(Path.Combine(h.Child.DataRoot, "blobs", layer.Digest.Algorithm, layer.Digest.Hex[..2], layer.Digest.Hex));
+        h.Configure(["base"]);
+
+        // A local read error is that change's failure, not "the parent is unreachable": sync down still runs.
+        var error = await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
+        Assert.Contains("could not be pushed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(fromParent.Digest, h.Store.GetManifest("base", "v1")!.Digest);
+        Assert.Equal(1, h.Sync.LastUpResult!.Failed);
+        Assert.Equal(1, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+    }
+
+    [Fact]
     public async Task A_signature_pushed_locally_reaches_a_parent_without_referrers_api_through_the_tag_schema()
     {
         await using var h = await SyncHarness.StartAsync();

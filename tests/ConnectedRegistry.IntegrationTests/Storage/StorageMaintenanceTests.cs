@@ -1,0 +1,60 @@
+using ConnectedRegistry.Hosting;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace ConnectedRegistry.IntegrationTests.Storage;
+
+/// <summary>Storage housekeeping in the running app: a failing refresh must not take the registry down.</summary>
+public sealed class StorageMaintenanceTests
+{
+    [Fact]
+    public async Task A_database_error_while_publishing_storage_status_is_survived_and_publishing_resumes()
+    {
+        var registry = await RegistryInstance.StartAsync(configure: builder =>
+            builder.Services.AddSingleton(new StorageOptions { StatusInterval = TimeSpan.FromMilliseconds(50) }));
+        try
+        {
+            var services = registry.App.Services;
+            var maintenance = services.GetRequiredService<StorageMaintenanceService>();
+            var state = services.GetRequiredService<ModuleState>();
+            var lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+            var database = Path.Combine(registry.DataRoot, DataLayout.DatabaseFile);
+
+            // The storage count's query fails for a while (as a disk or database error would make it).
+            Execute(database, "ALTER TABLE repositories RENAME TO repositories_away");
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            Assert.False(maintenance.ExecuteTask!.IsCompleted, "the housekeeping loop ended");
+            Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "the registry is stopping");
+            Execute(database, "ALTER TABLE repositories_away RENAME TO repositories");
+
+            // Once the database answers again, the status is published again.
+            var blob = new TestBlob(TestContent.Bytes("maintenance", 1234), "x");
+            await registry.Client.PushBlobAsync("maint/one", blob);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (state.Snapshot().Storage.UsedBytes < 1234 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.True(state.Snapshot().Storage.UsedBytes >= 1234);
+        }
+        finally
+        {
+            await registry.DisposeAsync();
+            registry.DeleteData();
+        }
+    }
+
+    private static void Execute(string database, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
