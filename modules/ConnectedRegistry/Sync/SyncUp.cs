@@ -33,7 +33,18 @@ public sealed partial class SyncUp
         var bytes = 0L;
         var knownAt = new Dictionary<Digest, string>(); // blob → a parent repository known to hold it (mount source)
         var held = new HashSet<string>(StringComparer.Ordinal); // tags and manifests with an undelivered earlier change
-        foreach (var item in _outbox.Pending())
+        var superseded = 0;
+        var pending = _outbox.Pending();
+        var lastChangeOfTag = new Dictionary<string, long>(StringComparer.Ordinal); // repository:tag → id of its newest change
+        foreach (var change in pending)
+        {
+            if (change.Tag is { } changedTag)
+            {
+                lastChangeOfTag[$"{change.Repository}:{changedTag}"] = change.Id;
+            }
+        }
+
+        foreach (var item in pending)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var keys = KeysOf(item);
@@ -67,6 +78,16 @@ public sealed partial class SyncUp
             }
             catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException)
             {
+                if (item.Tag is { } tag && lastChangeOfTag[$"{item.Repository}:{tag}"] != item.Id)
+                {
+                    // A newer change of this tag is queued: the tag's final state is that change, so this one is
+                    // dropped instead of holding the newer one back until its message TTL runs out.
+                    superseded++;
+                    _outbox.Delivered(item.Id);
+                    Log.PushSuperseded(_logger, item.Kind.ToString(), item.Repository, tag, ex.Message);
+                    continue;
+                }
+
                 failed++;
                 held.UnionWith(keys);
                 _outbox.Failed(item.Id, ex.Message);
@@ -74,12 +95,12 @@ public sealed partial class SyncUp
             }
         }
 
-        if (delivered + failed > 0)
+        if (delivered + failed + superseded > 0)
         {
             Log.Pushed(_logger, delivered, failed, bytes);
         }
 
-        return new SyncUpResult(delivered, failed, bytes);
+        return new SyncUpResult(delivered, failed, bytes, superseded);
     }
 
     /// <summary>What an outbox item changes at the parent: its tag and its manifest, per repository.</summary>
@@ -217,7 +238,11 @@ public sealed partial class SyncUp
 
         [LoggerMessage(EventId = 4072, Level = LogLevel.Information, Message = "The parent cannot delete tag {Repository}:{Tag} on its own; it stays there")]
         public static partial void TagDeleteUnsupported(ILogger logger, string repository, string tag);
+
+        [LoggerMessage(EventId = 4073, Level = LogLevel.Warning, Message = "Dropped a {Kind} of {Repository}:{Tag} the parent refused ({Reason}): a newer change of that tag is queued and goes up instead")]
+        public static partial void PushSuperseded(ILogger logger, string kind, string repository, string tag, string reason);
     }
 }
 
-public sealed record SyncUpResult(int Delivered, int Failed, long BytesUploaded);
+/// <summary>What a pass delivered; <paramref name="Superseded"/> counts refused changes dropped because a newer change of the same tag was queued.</summary>
+public sealed record SyncUpResult(int Delivered, int Failed, long BytesUploaded, int Superseded = 0);

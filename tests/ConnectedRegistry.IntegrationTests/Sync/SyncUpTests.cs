@@ -54,7 +54,7 @@ public sealed class SyncUpTests
     }
 
     [Fact]
-    public async Task A_failed_push_of_a_tag_holds_back_later_changes_of_that_tag_so_the_newest_push_wins()
+    public async Task A_refused_push_of_a_tag_with_a_newer_push_queued_is_dropped_so_the_newest_push_wins()
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
         var older = h.Layout.SimpleImage("older", layerCount: 1);
@@ -66,14 +66,42 @@ public sealed class SyncUpTests
         var attempts = 0;
         var retries = SyncHarness.FastOptions.Client.MaxRetries;
         h.Proxy!.RespondWith = path => path == "/v2/apps/x/manifests/v1" && Interlocked.Increment(ref attempts) <= retries + 1 ? 500 : null;
-        await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
 
         await h.RunPassAsync();
 
-        // Delivered in the order they happened: the parent and the child both end with the newer push.
+        // The older push is superseded, never delivered late: the parent and the child both end with the newer push,
+        // in one pass, instead of the newer push waiting behind the refused one until its message TTL.
         using var parent = h.ParentClient();
         Assert.Equal(newer.Digest, (await parent.HeadManifestAsync("apps/x", "v1", default))!.Digest);
         Assert.Equal(newer.Digest, h.Store.GetManifest("apps/x", "v1")!.Digest);
+        Assert.Equal(1, h.Sync.LastUpResult!.Superseded);
+        Assert.Equal(0, h.Sync.LastUpResult.Failed);
+        Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+
+        // And nothing brings the older image back: another pass leaves the newer push in place on both sides.
+        await h.RunPassAsync();
+        Assert.Equal(newer.Digest, (await parent.HeadManifestAsync("apps/x", "v1", default))!.Digest);
+        Assert.Equal(newer.Digest, h.Store.GetManifest("apps/x", "v1")!.Digest);
+    }
+
+    [Fact]
+    public async Task A_failed_push_of_a_tag_without_a_newer_change_stays_queued_and_is_delivered_later()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var image = h.Layout.SimpleImage("only", layerCount: 1);
+        await PushToChildAsync(h, "only", "apps/y", "v1");
+
+        var attempts = 0;
+        var retries = SyncHarness.FastOptions.Client.MaxRetries;
+        h.Proxy!.RespondWith = path => path == "/v2/apps/y/manifests/v1" && Interlocked.Increment(ref attempts) <= retries + 1 ? 500 : null;
+        await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
+        Assert.Equal(1, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+        Assert.Equal(0, h.Sync.LastUpResult!.Superseded);
+
+        await h.RunPassAsync();
+
+        using var parent = h.ParentClient();
+        Assert.Equal(image.Digest, (await parent.HeadManifestAsync("apps/y", "v1", default))!.Digest);
         Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
     }
 
