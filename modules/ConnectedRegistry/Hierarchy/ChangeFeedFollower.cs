@@ -50,57 +50,43 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     {
         await Task.Yield();
         var failures = 0;
-        HierarchyClient? client = null;
-        (Uri, string?, string?, ParentClientOptions)? clientKey = null;
-        try
+        using var clients = new HierarchyClientCache();
+        while (!stoppingToken.IsCancellationRequested)
         {
-            while (!stoppingToken.IsCancellationRequested)
+            var settings = _settings.Current;
+            var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
+            if (endpoint is null || !_activation.ActiveAtParent)
             {
-                var settings = _settings.Current;
-                var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
-                if (endpoint is null || !_activation.ActiveAtParent)
-                {
-                    await WaitAsync(TimeSpan.FromSeconds(30), stoppingToken);
-                    continue;
-                }
+                await WaitAsync(TimeSpan.FromSeconds(30), stoppingToken);
+                continue;
+            }
 
-                var credentials = ParentCredentials.Resolve(settings, _environment.Get);
-                var clientOptions = _activation.ClientOptions;
-                var key = (endpoint, credentials?.UserName, credentials?.Password, clientOptions);
-                if (client is null || clientKey != key)
-                {
-                    client?.Dispose();
-                    client = new HierarchyClient(endpoint, credentials, clientOptions);
-                    clientKey = key;
-                }
+            var credentials = ParentCredentials.Resolve(settings, _environment.Get);
+            var clientOptions = _activation.ClientOptions;
+            var client = clients.Get(endpoint, credentials, clientOptions);
 
-                try
+            try
+            {
+                var more = await PollAsync(client, settings, stoppingToken);
+                failures = 0;
+                if (!more)
                 {
-                    var more = await PollAsync(client, settings, stoppingToken);
-                    failures = 0;
-                    if (!more)
-                    {
-                        continue; // the long poll itself was the wait
-                    }
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    // Whatever went wrong (the network, a body that is JSON but not the feed's shape), the loop must
-                    // outlive it: an exception escaping ExecuteAsync would end the follower and stop the module.
-                    failures++;
-                    Log.FeedFailed(_logger, ex.Message);
-                    var delay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.FeedRetryDelay.Ticks << Math.Min(failures - 1, 5)));
-                    await WaitAsync(delay, stoppingToken);
+                    continue; // the long poll itself was the wait
                 }
             }
-        }
-        finally
-        {
-            client?.Dispose();
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                // Whatever went wrong (the network, a body that is JSON but not the feed's shape), the loop must
+                // outlive it: an exception escaping ExecuteAsync would end the follower and stop the module.
+                failures++;
+                Log.FeedFailed(_logger, ex.Message);
+                var delay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.FeedRetryDelay.Ticks << Math.Min(failures - 1, 5)));
+                await WaitAsync(delay, stoppingToken);
+            }
         }
     }
 

@@ -76,6 +76,8 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
     private ParentClientOptions? _clientOptions;
 
+    private readonly HierarchyClientCache _clients = new(); // one connection to the parent, reused by every pass
+
     public LocalActivationRecord Current
     {
         get
@@ -102,6 +104,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _settings.Changed -= OnSettingsChanged;
+        _clients.Dispose();
         return Task.CompletedTask;
     }
 
@@ -114,11 +117,10 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         }
 
         HierarchyResponse response;
-        using (var client = new HierarchyClient(parent, credentials, clientOptions))
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             timeout.CancelAfter(_options.RequestTimeout);
-            response = await client.ActivateAsync(Claim(settings), timeout.Token);
+            response = await _clients.Get(parent, credentials, clientOptions).ActivateAsync(Claim(settings), timeout.Token);
         }
 
         var endpoint = parent.GetLeftPart(UriPartial.Authority);
@@ -212,7 +214,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
         try
         {
-            using var client = new HierarchyClient(endpoint, ParentCredentials.Resolve(settings, _environment.Get), ClientOptions);
+            var client = _clients.Get(endpoint, ParentCredentials.Resolve(settings, _environment.Get), ClientOptions);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.RequestTimeout);
             var response = await client.DeactivateAsync(Claim(settings), timeout.Token);
