@@ -1,4 +1,5 @@
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Auth;
 

@@ -13,7 +13,7 @@ namespace ConnectedRegistry.Distribution;
 /// </summary>
 internal static partial class BlobUploadEndpoints
 {
-    [GeneratedRegex(@"^(?:bytes[ =])?(?<start>\d+)-(?<end>\d+)(?:/(?:\d+|\*))?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:bytes[ =])?(?<start>[0-9]+)-(?<end>[0-9]+)(?:/(?:[0-9]+|\*))?\z", RegexOptions.CultureInvariant)]
     private static partial Regex ContentRangeRegex();
 
     public static async Task StartAsync(HttpContext context, DistributionRoute route)

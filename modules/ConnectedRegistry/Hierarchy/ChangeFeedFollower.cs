@@ -1,6 +1,7 @@
 using System.Net;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
 
 namespace ConnectedRegistry.Hierarchy;

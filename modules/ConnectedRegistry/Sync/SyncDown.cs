@@ -109,9 +109,10 @@ public sealed partial class SyncDown
             .Where(p => p.Length > 0)
             .Distinct(StringComparer.Ordinal)
             .ToList();
-        var result = new SortedSet<string>(patterns.Where(RepositoryName.IsValid), StringComparer.Ordinal);
-        var prefixes = patterns.Where(IsWildcard).Select(p => p == "*" ? string.Empty : p[..^1]).ToList();
-        if (prefixes.Count == 0)
+        var parsed = patterns.Select(p => RepositoryPattern.TryParse(p, out var pattern) ? pattern : null).OfType<RepositoryPattern>().ToList();
+        var result = new SortedSet<string>(parsed.Where(p => !p.IsWildcard).Select(p => p.Text), StringComparer.Ordinal);
+        var wildcards = parsed.Where(p => p.IsWildcard).ToList();
+        if (wildcards.Count == 0)
         {
             return [.. result];
         }
@@ -120,7 +121,7 @@ public sealed partial class SyncDown
         {
             foreach (var name in await parent.CatalogAsync(cancellationToken))
             {
-                if (RepositoryName.IsValid(name) && prefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal)))
+                if (RepositoryName.IsValid(name) && wildcards.Any(p => p.Matches(name)))
                 {
                     result.Add(name);
                 }
@@ -149,9 +150,6 @@ public sealed partial class SyncDown
             }
         }
     }
-
-    private static bool IsWildcard(string pattern) =>
-        pattern == "*" || (pattern.EndsWith("/*", StringComparison.Ordinal) && RepositoryName.IsValid(pattern[..^2]));
 
     /// <summary>Errors that say the parent is unreachable (end the pass) rather than that one item is bad.</summary>
     internal static bool IsUnreachable(Exception ex) =>

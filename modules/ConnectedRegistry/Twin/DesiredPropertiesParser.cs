@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using System.Xml;
+using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Oci;
 using Cronos;
@@ -20,13 +20,13 @@ public sealed record DesiredParseResult(RegistrySettings? Settings, IReadOnlyLis
 /// name the field by its JSON path and never repeat a secret (password hashes are not echoed).
 /// Unknown members are ignored so that a newer minor schema still applies.
 /// </summary>
-public static partial class DesiredPropertiesParser
+public static class DesiredPropertiesParser
 {
     public const int SupportedMajorVersion = 1;
-    public const int MaxClientTokens = 20;
-    public const int MaxScopeMapPermissions = 500;
-    public const int MinNameLength = 5;
-    public const int MaxNameLength = 40;
+    public const int MaxClientTokens = AuthRules.MaxClientTokens;
+    public const int MaxScopeMapPermissions = AuthRules.MaxRepositoryPermissions;
+    public const int MinNameLength = AuthRules.MinRegistryNameLength;
+    public const int MaxNameLength = AuthRules.MaxRegistryNameLength;
 
     public static readonly TimeSpan MinWindow = TimeSpan.FromHours(1);
     public static readonly TimeSpan MaxWindow = TimeSpan.FromDays(7);
@@ -34,12 +34,6 @@ public static partial class DesiredPropertiesParser
     public static readonly TimeSpan MaxMessageTtl = TimeSpan.FromDays(90);
 
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
-
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_-]*$", RegexOptions.CultureInvariant)]
-    private static partial Regex RegistryNameRegex();
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TokenNameRegex();
 
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
     public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
@@ -72,7 +66,7 @@ public static partial class DesiredPropertiesParser
         string? name = null;
         if (Str(doc, "name", "name", errors) is { } nameValue)
         {
-            if (nameValue.Length < MinNameLength || nameValue.Length > MaxNameLength || !RegistryNameRegex().IsMatch(nameValue))
+            if (!AuthRules.IsValidRegistryName(nameValue))
             {
                 errors.Add($"name '{Shorten(nameValue)}' must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
             }
@@ -215,7 +209,7 @@ public static partial class DesiredPropertiesParser
         }
 
         var tokenName = Str(parent, "syncTokenName", "parent.syncTokenName", errors);
-        if (tokenName is not null && !TokenNameRegex().IsMatch(tokenName))
+        if (tokenName is not null && !AuthRules.IsValidTokenName(tokenName))
         {
             errors.Add($"parent.syncTokenName '{Shorten(tokenName)}' must be 1 to 50 letters, digits, '-' or '_'");
         }
@@ -260,7 +254,7 @@ public static partial class DesiredPropertiesParser
         foreach (var entry in entries)
         {
             var path = $"clientTokens.{entry.Name}";
-            if (!TokenNameRegex().IsMatch(entry.Name))
+            if (!AuthRules.IsValidTokenName(entry.Name))
             {
                 errors.Add($"{path}: a token name must be 1 to 50 letters, digits, '-' or '_'");
             }
@@ -276,7 +270,7 @@ public static partial class DesiredPropertiesParser
             {
                 errors.Add($"{path}.passwordHash is required");
             }
-            else if (!Auth.PasswordHasher.IsWellFormed(hash))
+            else if (!PasswordHasher.IsWellFormed(hash))
             {
                 errors.Add($"{path}.passwordHash is not a hash made by 'token create'");
             }
@@ -345,7 +339,7 @@ public static partial class DesiredPropertiesParser
         var ok = true;
         foreach (var entry in entries)
         {
-            if (entry.Name != "*" && !IsRepositoryPattern(entry.Name))
+            if (!RepositoryPattern.TryParse(entry.Name, out _))
             {
                 errors.Add($"{path}: '{Shorten(entry.Name)}' is not a repository name, a 'prefix/*' wildcard or '*'");
                 ok = false;
@@ -361,7 +355,7 @@ public static partial class DesiredPropertiesParser
             var list = new List<string>();
             foreach (var action in actions.Select(a => a.Value<string>()!))
             {
-                if (!RegistryActions.All.Contains(action, StringComparer.Ordinal))
+                if (!AuthRules.IsKnownAction(action))
                 {
                     errors.Add($"{path}.{entry.Name}: unknown action '{Shorten(action)}' (known: {string.Join(", ", RegistryActions.All)})");
                     ok = false;
@@ -389,7 +383,7 @@ public static partial class DesiredPropertiesParser
         foreach (var entry in children.Properties().Where(p => p.Value.Type != JTokenType.Null))
         {
             var path = $"children.{entry.Name}";
-            if (entry.Name.Length < MinNameLength || entry.Name.Length > MaxNameLength || !RegistryNameRegex().IsMatch(entry.Name))
+            if (!AuthRules.IsValidRegistryName(entry.Name))
             {
                 errors.Add($"{path}: a child registry name must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
             }
@@ -411,7 +405,7 @@ public static partial class DesiredPropertiesParser
             {
                 errors.Add($"{path}.syncTokenPasswordHash is required");
             }
-            else if (!Auth.PasswordHasher.IsWellFormed(hash))
+            else if (!PasswordHasher.IsWellFormed(hash))
             {
                 errors.Add($"{path}.syncTokenPasswordHash is not a hash made by 'token create --sync'");
             }
@@ -462,7 +456,7 @@ public static partial class DesiredPropertiesParser
         for (var i = 0; i < array.Count; i++)
         {
             var item = array[i];
-            if (item.Type != JTokenType.String || !IsRepositoryPattern(item.Value<string>()!))
+            if (item.Type != JTokenType.String || !RepositoryPattern.IsNameOrPrefix(item.Value<string>()))
             {
                 errors.Add($"{path}[{i}] '{Shorten(item.ToString())}' is not a repository name or a 'prefix/*' wildcard");
                 continue;
@@ -476,10 +470,6 @@ public static partial class DesiredPropertiesParser
 
         return result;
     }
-
-    /// <summary>An exact repository name, or <c>prefix/*</c> where the prefix is a repository name.</summary>
-    public static bool IsRepositoryPattern(string value) =>
-        value.EndsWith("/*", StringComparison.Ordinal) ? RepositoryName.IsValid(value[..^2]) : RepositoryName.IsValid(value);
 
     private static bool IsCron(string expression)
     {

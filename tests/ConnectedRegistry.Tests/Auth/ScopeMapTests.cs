@@ -1,5 +1,6 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Tests.Auth;
 
