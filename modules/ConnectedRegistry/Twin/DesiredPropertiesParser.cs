@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Xml;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using Cronos;
 using Newtonsoft.Json.Linq;
