@@ -1,3 +1,4 @@
+using System.Globalization;
 using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Storage;
@@ -14,13 +15,15 @@ public sealed class UploadSessionStore
     private readonly RegistryStore _store;
     private readonly DataLayout _layout;
     private readonly TimeProvider _time;
+    private readonly StorageOptions _options;
     private readonly KeyedLock _locks = new();
 
-    public UploadSessionStore(RegistryStore store, TimeProvider time)
+    public UploadSessionStore(RegistryStore store, TimeProvider time, StorageOptions options)
     {
         _store = store;
         _layout = store.Layout;
         _time = time;
+        _options = options;
     }
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -31,12 +34,53 @@ public sealed class UploadSessionStore
         Directory.CreateDirectory(_layout.UploadDirectory(id));
         await File.WriteAllBytesAsync(_layout.UploadDataPath(id), [], cancellationToken);
         var now = Now;
-        await _store.Database.WriteAsync((c, t) =>
+        try
         {
-            _store.EnsureRepository(c, t, repository);
-            c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
-        }, cancellationToken);
+            await _store.Database.WriteAsync((c, t) =>
+            {
+                // Counted in the same write transaction as the insert: the caps hold under any number of concurrent POSTs.
+                var inRepository = Convert.ToInt64(c.Scalar("SELECT COUNT(*) FROM uploads WHERE repository=$r", t, ("$r", repository)), CultureInfo.InvariantCulture);
+                if (inRepository >= _options.UploadMaxSessionsPerRepository)
+                {
+                    throw TooManySessions($"repository '{repository}' has {inRepository} open upload sessions, the most allowed; finish or cancel one, or wait for idle ones to expire");
+                }
+
+                var total = Convert.ToInt64(c.Scalar("SELECT COUNT(*) FROM uploads", t), CultureInfo.InvariantCulture);
+                if (total >= _options.UploadMaxSessions)
+                {
+                    throw TooManySessions($"the registry has {total} open upload sessions, the most allowed; try again later");
+                }
+
+                _store.EnsureRepository(c, t, repository);
+                c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
+            }, cancellationToken);
+        }
+        catch (OciException)
+        {
+            TryDeleteDirectory(_layout.UploadDirectory(id));
+            throw;
+        }
+
         return new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(now), 0);
+    }
+
+    /// <summary>
+    /// True when open sessions are at 80 % or more of a cap (in total, or in any one repository): then idle sessions
+    /// are purged after <see cref="StorageOptions.UploadIdleAgeNearCap"/> instead of <see cref="StorageOptions.UploadMaxAge"/>.
+    /// </summary>
+    public bool NearCap()
+    {
+        var (total, busiest) = _store.Database.Read(c => (
+            Convert.ToInt64(c.Scalar("SELECT COUNT(*) FROM uploads"), CultureInfo.InvariantCulture),
+            Convert.ToInt64(c.Scalar("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM uploads GROUP BY repository)") ?? 0L, CultureInfo.InvariantCulture)));
+        return total * 5 >= _options.UploadMaxSessions * 4L || busiest * 5 >= _options.UploadMaxSessionsPerRepository * 4L;
+    }
+
+    private static OciException TooManySessions(string message)
+    {
+        var error = new OciException(OciErrorCode.TooManyRequests, message);
+        error.Headers["Retry-After"] = "60";
+        return error;
     }
 
     /// <summary>The session when it exists and belongs to <paramref name="repository"/>, else null.</summary>

@@ -12,13 +12,18 @@ namespace ConnectedRegistry.Twin;
 public sealed record DesiredParseResult(RegistrySettings? Settings, IReadOnlyList<string> Errors, LogLevel? ExplicitLogLevel)
 {
     public bool IsValid => Settings is not null;
+
+    /// <summary>Members this module does not know (by JSON path): applied all the same, as a newer minor schema needs.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>
 /// Desired properties (schema 1.x) → <see cref="RegistrySettings"/>. Validates every field and collects
 /// every error (as edgeHub's config parser does) so an operator fixes a twin in one go. Error messages
 /// name the field by its JSON path and never repeat a secret (password hashes are not echoed).
-/// Unknown members are ignored so that a newer minor schema still applies.
+/// Unknown members are ignored so that a newer minor schema still applies, and listed as warnings; a member
+/// that differs from a known one only by case (<c>ClientTokens</c>) is an error, since ignoring it could leave
+/// the registry running without the tokens the operator meant to set.
 /// </summary>
 public static class DesiredPropertiesParser
 {
@@ -35,6 +40,22 @@ public static class DesiredPropertiesParser
 
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
 
+    // The schema's member names, in one place: the top level, its fixed objects, and the entries of its maps.
+    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel"];
+
+    private static readonly (string Member, string[] Known)[] ObjectMembers =
+    [
+        ("parent", ["endpoint", "syncTokenName"]),
+        ("sync", ["schedule", "window", "messageTtl", "repositories"]),
+        ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
+    ];
+
+    private static readonly (string Member, string[] Known)[] MapEntryMembers =
+    [
+        ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
+        ("children", ["mode", "syncTokenPasswordHash", "repositories"]),
+    ];
+
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
     public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
 
@@ -47,6 +68,7 @@ public static class DesiredPropertiesParser
     {
         var doc = JsonMergePatch.WithoutMetadata(desired);
         var errors = new List<string>();
+        var warnings = new List<string>();
 
         var schemaVersion = "1.0";
         if (doc.TryGetValue("schemaVersion", out var schemaToken))
@@ -63,6 +85,7 @@ public static class DesiredPropertiesParser
             }
         }
 
+        CheckMembers(doc, errors, warnings);
         string? name = null;
         if (Str(doc, "name", "name", errors) is { } nameValue)
         {
@@ -128,9 +151,58 @@ public static class DesiredPropertiesParser
             AnonymousPull = anonymousPull,
             LogLevel = explicitLevel?.ToString() ?? RegistrySettings.Default.LogLevel,
         };
-        return new DesiredParseResult(settings, [], explicitLevel);
+        return new DesiredParseResult(settings, [], explicitLevel) { Warnings = warnings };
 
         static DesiredParseResult Reject(string error) => new(null, [error], null);
+    }
+
+    /// <summary>Case variants of known members are errors; members nobody knows are warnings.</summary>
+    private static void CheckMembers(JObject doc, List<string> errors, List<string> warnings)
+    {
+        CheckObject(doc, null, TopMembers, errors, warnings);
+        foreach (var (member, known) in ObjectMembers)
+        {
+            if (doc[member] is JObject obj)
+            {
+                CheckObject(obj, member, known, errors, warnings);
+            }
+        }
+
+        foreach (var (member, known) in MapEntryMembers)
+        {
+            if (doc[member] is JObject map)
+            {
+                foreach (var entry in map.Properties())
+                {
+                    if (entry.Value is JObject obj)
+                    {
+                        CheckObject(obj, $"{member}.{entry.Name}", known, errors, warnings);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void CheckObject(JObject obj, string? path, string[] known, List<string> errors, List<string> warnings)
+    {
+        foreach (var property in obj.Properties())
+        {
+            if (known.Contains(property.Name, StringComparer.Ordinal))
+            {
+                continue;
+            }
+
+            var name = path is null ? property.Name : $"{path}.{property.Name}";
+            var meant = known.FirstOrDefault(k => string.Equals(k, property.Name, StringComparison.OrdinalIgnoreCase));
+            if (meant is not null)
+            {
+                errors.Add($"'{Shorten(name)}' is not a member; did you mean '{(path is null ? meant : $"{path}.{meant}")}'? (member names are case-sensitive)");
+            }
+            else
+            {
+                warnings.Add(Shorten(name));
+            }
+        }
     }
 
     private static bool TryMajor(string version, out int major)
