@@ -325,6 +325,10 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
             yield return new("GET", $"{b}/tags/list?last=v1{end}", 200, Expect.Success);
         }
 
+        // Forwarded-for chains that are not addresses, too long, or forged: read for rate limiting only, never an error.
+        yield return new("GET", "/v2/", 200, Expect.Success, Headers: ["X-Forwarded-For: garbage, 999.1.1.1, ::::, [::1]:99999"]);
+        yield return new("GET", "/v2/", 200, Expect.Success, Headers: [$"X-Forwarded-For: {string.Join(", ", Enumerable.Range(0, 2000).Select(i => $"10.0.{i / 256}.{i % 256}"))}"]);
+
         // Methods a resource does not have, and verbs nobody has.
         yield return new("FROB", $"{b}/tags/list", 405, Expect.Envelope, "UNSUPPORTED");
         yield return new("PUT", "/v2/_catalog", 405, Expect.Envelope, "UNSUPPORTED", Body: []);
