@@ -22,6 +22,7 @@ public sealed partial class SyncDown
 {
     private const int MaxDepth = 4;
     private readonly RegistryStore _store;
+    private readonly PartialBlobStore _partials;
     private readonly SyncStateStore _syncState;
     private readonly SyncOutbox _outbox;
     private readonly ModuleState _module;
@@ -30,10 +31,11 @@ public sealed partial class SyncDown
     private readonly ILogger<SyncDown> _logger;
     private readonly ISyncChangeSink[] _changes;
 
-    public SyncDown(RegistryStore store, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, IEnumerable<ISyncChangeSink>? changes = null)
+    public SyncDown(RegistryStore store, PartialBlobStore partials, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, IEnumerable<ISyncChangeSink>? changes = null)
     {
         _changes = [.. changes ?? []];
         _store = store;
+        _partials = partials;
         _syncState = syncState;
         _outbox = outbox;
         _module = module;
@@ -409,10 +411,10 @@ public sealed partial class SyncDown
                 Exception? last = null;
                 for (var attempt = 1; attempt <= Math.Max(1, _owner._options.BlobAttempts); attempt++)
                 {
-                    var offset = _owner._store.GetPartialBlobLength(blob.Digest);
+                    var offset = _owner._partials.GetLength(blob.Digest);
                     if (offset > blob.Size)
                     {
-                        _owner._store.DeletePartialBlob(blob.Digest);
+                        _owner._partials.Delete(blob.Digest);
                         offset = 0;
                     }
 
@@ -441,10 +443,10 @@ public sealed partial class SyncDown
                                 counted += n;
                                 Report("Running");
                             });
-                            await LocalAsync(() => _owner._store.AppendPartialBlobAsync(blob.Digest, download.Offset, content, _cancel));
+                            await LocalAsync(() => _owner._partials.AppendAsync(blob.Digest, download.Offset, content, _cancel));
                         }
 
-                        await LocalAsync(() => _owner._store.CommitPartialBlobAsync(repository, blob.Digest, _cancel));
+                        await LocalAsync(() => _owner._partials.CommitAsync(repository, blob.Digest, _cancel));
                         Interlocked.Increment(ref _blobsFetched);
                         Log.BlobFetched(_owner._logger, blob.Digest.ToString(), blob.Size);
                         return;
@@ -459,7 +461,7 @@ public sealed partial class SyncDown
                     }
                     catch (ParentContentException ex)
                     {
-                        _owner._store.DeletePartialBlob(blob.Digest);
+                        _owner._partials.Delete(blob.Digest);
                         Interlocked.Add(ref _bytesDone, -counted);
                         counted = 0;
                         last = ex;
@@ -468,7 +470,7 @@ public sealed partial class SyncDown
                     catch (Exception ex) when (IsUnreachable(ex) && !_cancel.IsCancellationRequested)
                     {
                         last = ex; // the bytes that arrived stay in the partial file
-                        Log.BlobInterrupted(_owner._logger, blob.Digest.ToString(), _owner._store.GetPartialBlobLength(blob.Digest), ex.Message);
+                        Log.BlobInterrupted(_owner._logger, blob.Digest.ToString(), _owner._partials.GetLength(blob.Digest), ex.Message);
                         if (ex is BrokenCircuitException)
                         {
                             break;
