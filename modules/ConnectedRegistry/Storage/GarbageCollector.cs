@@ -67,32 +67,7 @@ public sealed partial class GarbageCollector : IGarbageCollector
 
             await _db.WriteAsync((c, t) => MetadataSql.DeleteUnreferencedLinks(c, t, cutoff), cancellationToken);
 
-            var graceStart = now.UtcDateTime - _options.GarbageCollectionGrace;
-            var candidates = _blobs.Enumerate().Where(b => b.LastWriteUtc < graceStart).ToList();
-            var blobsDeleted = 0;
-            long bytesFreed = 0;
-            foreach (var batch in candidates.Chunk(256))
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var (count, bytes) = await _db.WriteAsync((c, t) =>
-                {
-                    var n = 0;
-                    long freed = 0;
-                    foreach (var (digest, size, _) in batch)
-                    {
-                        if (!MetadataSql.IsBlobUsed(c, t, digest) && _blobs.Delete(digest))
-                        {
-                            n++;
-                            freed += size;
-                        }
-                    }
-
-                    return (n, freed);
-                }, cancellationToken);
-                blobsDeleted += count;
-                bytesFreed += bytes;
-            }
-
+            var (blobsDeleted, bytesFreed) = await DeleteUnusedBlobsAsync(now.UtcDateTime - _options.GarbageCollectionGrace, cancellationToken);
             var result = new GarbageCollectionResult(blobsDeleted, bytesFreed, manifestsDeleted, Stopwatch.GetElapsedTime(started));
             Log.Collected(_logger, blobsDeleted, bytesFreed, manifestsDeleted, result.Duration.TotalMilliseconds);
             Collected?.Invoke(result);
@@ -102,6 +77,37 @@ public sealed partial class GarbageCollector : IGarbageCollector
         {
             _single.Release();
         }
+    }
+
+    /// <summary>Deletes blob files older than <paramref name="graceStart"/> that no link and no manifest uses, re-checked in the write.</summary>
+    private async Task<(int Blobs, long Bytes)> DeleteUnusedBlobsAsync(DateTime graceStart, CancellationToken cancellationToken)
+    {
+        var candidates = _blobs.Enumerate().Where(b => b.LastWriteUtc < graceStart).ToList();
+        var blobsDeleted = 0;
+        long bytesFreed = 0;
+        foreach (var batch in candidates.Chunk(256))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (count, bytes) = await _db.WriteAsync((c, t) =>
+            {
+                var n = 0;
+                long freed = 0;
+                foreach (var (digest, size, _) in batch)
+                {
+                    if (!MetadataSql.IsBlobUsed(c, t, digest) && _blobs.Delete(digest))
+                    {
+                        n++;
+                        freed += size;
+                    }
+                }
+
+                return (n, freed);
+            }, cancellationToken);
+            blobsDeleted += count;
+            bytesFreed += bytes;
+        }
+
+        return (blobsDeleted, bytesFreed);
     }
 
     private static partial class Log
