@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Oci;
 using Polly.CircuitBreaker;
 

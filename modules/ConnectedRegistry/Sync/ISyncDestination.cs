@@ -31,7 +31,7 @@ public interface ISyncDestination
 
     /// <summary>
     /// Verifies the staged bytes against <paramref name="digest"/> and makes them a blob of <paramref name="repository"/>;
-    /// on a mismatch they are dropped and an <see cref="Distribution.OciException"/> <c>DIGEST_INVALID</c> is thrown.
+    /// on a mismatch they are dropped and an <see cref="OciException"/> <c>DIGEST_INVALID</c> is thrown.
     /// </summary>
     Task CommitBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);
 
