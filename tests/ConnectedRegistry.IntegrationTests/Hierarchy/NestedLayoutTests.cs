@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
 
