@@ -19,4 +19,30 @@ public sealed class AuthOptions
     public int MaxFailuresPerAddress { get; init; } = 50;
 
     public TimeSpan FailureWindow { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Password checks (PBKDF2 runs) at the same time; more wait in a short queue, past it a fast 429.</summary>
+    public int MaxConcurrentKdfRuns { get; init; } = 2 * Environment.ProcessorCount;
+
+    /// <summary>Password checks that may wait for a free slot; one more is answered 429 at once.</summary>
+    public int KdfQueueLength { get; init; } = 4 * Environment.ProcessorCount;
+
+    /// <summary>How long a queued password check waits for a slot before it is answered 429.</summary>
+    public TimeSpan KdfQueueTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Proxies whose <c>X-Forwarded-For</c> names the client (<c>--trusted-proxies</c>, <c>REGISTRY_TRUSTED_PROXIES</c>).</summary>
+    public TrustedProxies TrustedProxies { get; init; } = TrustedProxies.Parse(TrustedProxies.Default);
+
+    /// <summary>Reads <c>--trusted-proxies</c> (or <c>REGISTRY_TRUSTED_PROXIES</c>); everything else keeps its default.</summary>
+    public static AuthOptions FromConfiguration(IConfiguration configuration)
+    {
+        foreach (var key in new[] { "trusted-proxies", "REGISTRY_TRUSTED_PROXIES" })
+        {
+            if (configuration[key] is { } value)
+            {
+                return new AuthOptions { TrustedProxies = TrustedProxies.Parse(value, key == "trusted-proxies" ? "--trusted-proxies" : key) };
+            }
+        }
+
+        return new AuthOptions();
+    }
 }

@@ -1,24 +1,27 @@
 using System.Text.RegularExpressions;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Auth;
 
 /// <summary>
-/// The validation rules for client tokens and children, in one place: used by the <c>token</c> command
-/// and meant for the twin's validator. Every method returns all problems found, as clear sentences
-/// (empty when valid).
+/// The validation rules for client tokens and children, in one place: the <c>token</c> command and the twin's
+/// parser both use them (names, limits, actions; repository patterns are <see cref="RepositoryPattern"/>).
+/// Every Validate method returns all problems found, as clear sentences (empty when valid).
 /// </summary>
 public static partial class AuthRules
 {
     public const int MaxClientTokens = 20;
     public const int MaxRepositoryPermissions = 500;
+    public const int MinRegistryNameLength = 5;
+    public const int MaxRegistryNameLength = 40;
 
     /// <summary>Token names: 1–50 characters, letters, digits, '-' and '_', starting with a letter or digit (the twin's rule).</summary>
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}\z", RegexOptions.CultureInvariant)]
     private static partial Regex TokenNameRegex();
 
     /// <summary>Registry names: 5–40 characters, letters, digits, '-' and '_', starting with a letter.</summary>
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_-]{4,39}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9_-]{4,39}\z", RegexOptions.CultureInvariant)]
     private static partial Regex RegistryNameRegex();
 
     public static bool IsValidTokenName(string? name) => name is not null && TokenNameRegex().IsMatch(name);
@@ -125,7 +128,7 @@ public static partial class AuthRules
         foreach (var repository in child.Repositories)
         {
             // As sync.repositories: names and prefix/* wildcards; '*' would hand a child the whole registry.
-            if (repository == "*" || !RepositoryPattern.TryParse(repository, out _))
+            if (!RepositoryPattern.IsNameOrPrefix(repository))
             {
                 errors.Add($"{owner}: '{repository}' is not a repository name or 'prefix/*'");
             }

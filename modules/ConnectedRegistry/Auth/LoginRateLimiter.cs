@@ -1,114 +1,182 @@
-using System.Collections.Concurrent;
+using System.Globalization;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Auth;
 
 /// <summary>
-/// Counts failed logins in a sliding window, per source address and user name
-/// (<see cref="AuthOptions.MaxFailuresPerWindow"/>) and per source address alone
-/// (<see cref="AuthOptions.MaxFailuresPerAddress"/>). Once a count reaches its limit, further attempts
-/// with credentials are refused (429 with Retry-After) until the oldest failure leaves the window.
-/// The two levels matter on nested IoT Edge devices, where every lower-layer client arrives through
-/// the same API proxy address: one child retrying a wrong password must not lock out the others,
-/// while guessing across many names from one address stays slow. Successful logins reset nothing.
+/// Counts failed logins in a sliding window, per client address and user name
+/// (<see cref="AuthOptions.MaxFailuresPerWindow"/>) and per client address alone
+/// (<see cref="AuthOptions.MaxFailuresPerAddress"/>). An attempt that may fail (a password that needs the KDF,
+/// a refresh token that did not validate, a malformed header) first reserves its place with <see cref="Begin"/>:
+/// failures plus attempts still running never exceed a limit, so a burst of 300 concurrent bad logins gets
+/// exactly 50 through a limit of 50, not 52. Past a limit the attempt is refused (429 TOOMANYREQUESTS with
+/// Retry-After) until the oldest failure leaves the window.
+/// <para>
+/// Only attempts that can fail are counted or refused: a valid bearer token, a valid refresh token and a
+/// credential verified within the last minutes never ask the limiter, so they are never refused because of
+/// someone else's failures. The client address is the one <see cref="ClientAddress"/> resolves (behind a
+/// trusted proxy, from <c>X-Forwarded-For</c>); when a trusted proxy does not say who its client is, the
+/// address-wide level is skipped, since it would lock out every client behind that proxy at once.
+/// </para>
 /// </summary>
 public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options)
 {
     private const int MaxTrackedKeys = 10_000;
-    private readonly ConcurrentDictionary<string, Queue<DateTimeOffset>> _failures = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Window> _windows = new(StringComparer.Ordinal);
 
-    /// <summary>True when <paramref name="address"/> (or, when given, that address with <paramref name="user"/>) is over its limit.</summary>
-    public bool IsBlocked(string address, string? user, out TimeSpan retryAfter)
+    /// <summary>
+    /// Reserves a place for one attempt that may fail; throws the 429 <see cref="OciException"/> when
+    /// <paramref name="client"/> (or, with <paramref name="user"/>, that client with that name) is at its limit.
+    /// Dispose the attempt when it succeeded; call <see cref="LoginAttempt.Failed"/> when it did not.
+    /// </summary>
+    public LoginAttempt Begin(ClientAddress client, string? user)
     {
-        var now = time.GetUtcNow();
-        if (Over(AddressKey(address), options.MaxFailuresPerAddress, now, out retryAfter))
+        lock (_gate)
         {
-            return true;
-        }
+            var now = time.GetUtcNow();
+            if (_windows.Count >= MaxTrackedKeys)
+            {
+                Sweep(now);
+            }
 
-        return user is not null && Over(UserKey(address, user), options.MaxFailuresPerWindow, now, out retryAfter);
+            var address = client.Identified ? Get(AddressKey(client.Address), now) : null;
+            var named = user is null ? null : Get(UserKey(client.Address, user), now);
+            if (address is not null && address.Used >= options.MaxFailuresPerAddress)
+            {
+                throw TooManyRequests(address.RetryAfter(now, options.FailureWindow));
+            }
+
+            if (named is not null && named.Used >= options.MaxFailuresPerWindow)
+            {
+                throw TooManyRequests(named.RetryAfter(now, options.FailureWindow));
+            }
+
+            address?.Reserve();
+            named?.Reserve();
+            return new LoginAttempt(this, address, named);
+        }
     }
 
-    public void RecordFailure(string address, string? user)
+    /// <summary>The 429 answer for a client over its limit (or a login that found the password check full).</summary>
+    internal static OciException TooManyRequests(TimeSpan retryAfter, string message = "too many failed logins from this address")
     {
-        var now = time.GetUtcNow();
-        if (_failures.Count >= MaxTrackedKeys)
-        {
-            Sweep(now);
-        }
-
-        Add(AddressKey(address), now);
-        if (user is not null)
-        {
-            Add(UserKey(address, user), now);
-        }
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        var error = new OciException(OciErrorCode.TooManyRequests, $"{message}; retry in {seconds} s");
+        error.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
+        return error;
     }
 
     private static string AddressKey(string address) => address;
 
     private static string UserKey(string address, string user) => string.Concat(address, "\n", user);
 
-    private bool Over(string key, int limit, DateTimeOffset now, out TimeSpan retryAfter)
+    private Window Get(string key, DateTimeOffset now)
     {
-        retryAfter = TimeSpan.Zero;
-        if (!_failures.TryGetValue(key, out var queue))
+        if (!_windows.TryGetValue(key, out var window))
         {
-            return false;
+            _windows[key] = window = new Window();
         }
 
-        lock (queue)
-        {
-            Trim(queue, now);
-            if (queue.Count < limit)
-            {
-                return false;
-            }
-
-            retryAfter = queue.Peek() + options.FailureWindow - now;
-            if (retryAfter < TimeSpan.FromSeconds(1))
-            {
-                retryAfter = TimeSpan.FromSeconds(1);
-            }
-
-            return true;
-        }
+        window.Trim(now, options.FailureWindow);
+        return window;
     }
 
-    private void Add(string key, DateTimeOffset now)
+    private void Complete(Window? address, Window? named, bool failed)
     {
-        var queue = _failures.GetOrAdd(key, _ => new Queue<DateTimeOffset>());
-        lock (queue)
+        lock (_gate)
         {
-            Trim(queue, now);
-            queue.Enqueue(now);
-
-            // Nothing beyond the larger limit is ever needed to decide.
-            while (queue.Count > Math.Max(options.MaxFailuresPerWindow, options.MaxFailuresPerAddress))
-            {
-                queue.Dequeue();
-            }
-        }
-    }
-
-    private void Trim(Queue<DateTimeOffset> queue, DateTimeOffset now)
-    {
-        while (queue.Count > 0 && queue.Peek() + options.FailureWindow <= now)
-        {
-            queue.Dequeue();
+            var now = time.GetUtcNow();
+            var keep = Math.Max(options.MaxFailuresPerWindow, options.MaxFailuresPerAddress);
+            address?.Release(failed ? now : null, keep);
+            named?.Release(failed ? now : null, keep);
         }
     }
 
     private void Sweep(DateTimeOffset now)
     {
-        foreach (var (key, queue) in _failures)
+        foreach (var (key, window) in _windows.ToList())
         {
-            lock (queue)
+            window.Trim(now, options.FailureWindow);
+            if (window.Used == 0)
             {
-                Trim(queue, now);
-                if (queue.Count == 0)
+                _windows.Remove(key);
+            }
+        }
+    }
+
+    /// <summary>One attempt's place in the counts: dispose it on success, call <see cref="Failed"/> on failure.</summary>
+    public sealed class LoginAttempt : IDisposable
+    {
+        private readonly LoginRateLimiter _owner;
+        private readonly Window? _address;
+        private readonly Window? _named;
+        private int _done;
+
+        internal LoginAttempt(LoginRateLimiter owner, Window? address, Window? named)
+        {
+            _owner = owner;
+            _address = address;
+            _named = named;
+        }
+
+        /// <summary>The attempt failed: its reservation becomes a failure in the window.</summary>
+        public void Failed()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                _owner.Complete(_address, _named, failed: true);
+            }
+        }
+
+        /// <summary>Succeeded (or ended without a verdict): the reservation is released, nothing is counted.</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                _owner.Complete(_address, _named, failed: false);
+            }
+        }
+    }
+
+    /// <summary>Failures within the window and attempts still running, for one key. Guarded by the limiter's lock.</summary>
+    internal sealed class Window
+    {
+        private readonly Queue<DateTimeOffset> _failures = new();
+        private int _pending;
+
+        public int Used => _failures.Count + _pending;
+
+        public void Reserve() => _pending++;
+
+        public void Release(DateTimeOffset? failedAt, int keep)
+        {
+            _pending--;
+            if (failedAt is { } at)
+            {
+                _failures.Enqueue(at);
+
+                // Nothing beyond the larger limit is ever needed to decide.
+                while (_failures.Count > keep)
                 {
-                    _failures.TryRemove(key, out _);
+                    _failures.Dequeue();
                 }
             }
+        }
+
+        public void Trim(DateTimeOffset now, TimeSpan window)
+        {
+            while (_failures.Count > 0 && _failures.Peek() + window <= now)
+            {
+                _failures.Dequeue();
+            }
+        }
+
+        public TimeSpan RetryAfter(DateTimeOffset now, TimeSpan window)
+        {
+            // Full of attempts still running: they end within a KDF run or two.
+            var retry = _failures.Count > 0 ? _failures.Peek() + window - now : TimeSpan.Zero;
+            return retry < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retry;
         }
     }
 }

@@ -8,7 +8,7 @@ public static class RegistryAuthExtensions
     public static WebApplicationBuilder AddRegistryAuth(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddSingleton<AuthOptions>();
+        services.AddSingleton(AuthOptions.FromConfiguration(builder.Configuration));
         services.AddSingleton(sp => new SigningKey(sp.GetRequiredService<RegistryOptions>()));
         services.AddSingleton<RegistryTokenService>();
         services.AddSingleton<CredentialVerifier>();

@@ -23,7 +23,7 @@ public sealed partial class RegistryAuthMiddleware(
     AuthPolicyProvider policies,
     RegistryAuthenticator authenticator,
     RegistryTokenService tokens,
-    LoginRateLimiter limiter,
+    AuthOptions options,
     TimeProvider time,
     ILogger<RegistryAuthMiddleware> logger)
 {
@@ -80,7 +80,7 @@ public sealed partial class RegistryAuthMiddleware(
                 continue;
             }
 
-            Log.Denied(logger, identity.Subject ?? "anonymous", need.Action, need.Repository);
+            Log.Denied(logger, LogText.Escape(identity.Subject ?? "anonymous"), need.Action, LogText.Escape(need.Repository));
             throw new OciException(OciErrorCode.Denied, $"requested access to the resource is denied: {need.Action} on repository '{need.Repository}'");
         }
 
@@ -112,10 +112,9 @@ public sealed partial class RegistryAuthMiddleware(
             return (policy.AnonymousPull ? RegistryIdentity.Anonymous : null, null);
         }
 
-        var address = SourceAddress(context);
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            ThrowIfBlocked(address, null);
+            // A bearer token costs one HMAC to check: never rate limited, so a valid one always gets through.
             var token = header["Bearer ".Length..].Trim();
             if (tokens.TryValidate(token, TokenUse.Access, out var claims))
             {
@@ -129,42 +128,21 @@ public sealed partial class RegistryAuthMiddleware(
             throw Challenge(context, requirement, "invalid_token", "the access token is invalid or expired");
         }
 
+        var client = ClientAddress.Of(context, options.TrustedProxies);
         if (RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
         {
-            ThrowIfBlocked(address, user);
-            var identity = authenticator.CheckPassword(policy, user, password);
+            var identity = authenticator.Login(policy, client, user, password);
             if (identity is not null)
             {
                 return (identity, null);
             }
 
-            limiter.RecordFailure(address, user);
-            Log.LoginFailed(logger, user, address);
+            Log.LoginFailed(logger, LogText.Escape(user), client.Address);
             throw Challenge(context, requirement, null, "authentication failed: unknown name, wrong password, or a disabled or expired token");
         }
 
-        ThrowIfBlocked(address, null);
-        limiter.RecordFailure(address, null);
+        authenticator.Refused(client);
         throw Challenge(context, requirement, null, "unsupported Authorization scheme; use Basic or Bearer");
-    }
-
-    private void ThrowIfBlocked(string address, string? user)
-    {
-        if (limiter.IsBlocked(address, user, out var retryAfter))
-        {
-            Log.RateLimited(logger, address);
-            throw TooManyRequests(retryAfter);
-        }
-    }
-
-    internal static string SourceAddress(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-
-    internal static OciException TooManyRequests(TimeSpan retryAfter)
-    {
-        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-        var error = new OciException(OciErrorCode.TooManyRequests, $"too many failed logins from this address; retry in {seconds} s");
-        error.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
-        return error;
     }
 
     private static OciException Challenge(HttpContext context, AccessRequirement requirement, string? error, string message)
@@ -246,9 +224,6 @@ public sealed partial class RegistryAuthMiddleware(
     {
         [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Login failed for '{User}' from {Address}")]
         public static partial void LoginFailed(ILogger logger, string user, string address);
-
-        [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "Too many failed logins from {Address}; refusing its attempts for now")]
-        public static partial void RateLimited(ILogger logger, string address);
 
         [LoggerMessage(EventId = 502, Level = LogLevel.Information, Message = "Denied {Action} on '{Repository}' to '{Subject}'")]
         public static partial void Denied(ILogger logger, string subject, string action, string repository);

@@ -6,18 +6,75 @@ namespace ConnectedRegistry.Auth;
 
 /// <summary>
 /// Checks credentials against the running settings and turns requested Docker scopes into grants.
-/// A client token and a child with the same name are both tried.
+/// A client token and a child with the same name are both tried. <see cref="Login"/> is the one path a
+/// name and password take on every endpoint (the API, the token endpoint, the hierarchy API): a credential
+/// verified in the last minutes is accepted without asking the failure limiter; anything else reserves its
+/// place in the limiter, runs the KDF behind the process-wide gate, and counts as a failure when wrong.
 /// </summary>
-public sealed class RegistryAuthenticator(CredentialVerifier verifier, TimeProvider time)
+public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, LoginRateLimiter limiter, TimeProvider time, ILogger<RegistryAuthenticator> logger)
 {
-    /// <summary>The identity for a name and password, or null (wrong password, unknown, disabled or expired).</summary>
-    public RegistryIdentity? CheckPassword(AuthPolicy policy, string user, string password)
+    /// <summary>
+    /// The identity for a Basic login from <paramref name="client"/>, or null (wrong password, unknown, disabled or
+    /// expired; counted as a failure). Throws the 429 <see cref="OciException"/> when the client is over its limit
+    /// or the password check is full.
+    /// </summary>
+    public RegistryIdentity? Login(AuthPolicy policy, ClientAddress client, string user, string password)
+    {
+        if (Check(policy, user, password, rememberedOnly: true) is { } remembered)
+        {
+            return remembered;
+        }
+
+        LoginRateLimiter.LoginAttempt attempt;
+        try
+        {
+            attempt = limiter.Begin(client, user);
+        }
+        catch (OciException)
+        {
+            Log.RateLimited(logger, client.Address, LogText.Escape(user));
+            throw;
+        }
+
+        using (attempt)
+        {
+            var identity = Check(policy, user, password, rememberedOnly: false);
+            if (identity is null)
+            {
+                attempt.Failed();
+            }
+
+            return identity;
+        }
+    }
+
+    /// <summary>
+    /// Counts a failure that needed no KDF (a malformed header, a refresh token that did not validate) against
+    /// <paramref name="client"/>, and throws the 429 when the client was already over its limit.
+    /// </summary>
+    public void Refused(ClientAddress client)
+    {
+        try
+        {
+            limiter.Begin(client, null).Failed();
+        }
+        catch (OciException)
+        {
+            Log.RateLimited(logger, client.Address, "(none)");
+            throw;
+        }
+    }
+
+    /// <summary>The identity for a name and password, or null (wrong password, unknown, disabled or expired); no rate limiting.</summary>
+    public RegistryIdentity? CheckPassword(AuthPolicy policy, string user, string password) => Check(policy, user, password, rememberedOnly: false);
+
+    private RegistryIdentity? Check(AuthPolicy policy, string user, string password, bool rememberedOnly)
     {
         var known = false;
         if (policy.TryGetClientToken(user, out var token, out var tokenIdentity))
         {
             known = true;
-            if (verifier.Verify(user, password, token.PasswordHash) && AuthPolicy.IsUsable(token, time.GetUtcNow()))
+            if (verifier.Verify(user, password, token.PasswordHash, rememberedOnly) && AuthPolicy.IsUsable(token, time.GetUtcNow()))
             {
                 return tokenIdentity;
             }
@@ -26,7 +83,7 @@ public sealed class RegistryAuthenticator(CredentialVerifier verifier, TimeProvi
         if (policy.TryGetChild(user, out var child))
         {
             known = true;
-            if (verifier.Verify(user, password, child.PasswordHash))
+            if (verifier.Verify(user, password, child.PasswordHash, rememberedOnly))
             {
                 return child;
             }
@@ -34,7 +91,7 @@ public sealed class RegistryAuthenticator(CredentialVerifier verifier, TimeProvi
 
         if (!known)
         {
-            verifier.Verify(user, password, null);
+            verifier.Verify(user, password, null, rememberedOnly);
         }
 
         return null;
@@ -156,4 +213,10 @@ public sealed class RegistryAuthenticator(CredentialVerifier verifier, TimeProvi
         "delete" => identity.Permissions.Allows(repository, RegistryActions.ContentDelete),
         _ => false,
     };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "Too many failed logins from {Address} (user '{User}'); refusing its attempts for now")]
+        public static partial void RateLimited(ILogger logger, string address, string user);
+    }
 }

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Auth;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.Features;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using Microsoft.Extensions.Primitives;
 
@@ -38,7 +39,7 @@ public static partial class TokenEndpoint
         return endpoints;
     }
 
-    private static IResult HandleGet(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, LoginRateLimiter limiter, AuthOptions options, ILoggerFactory loggers)
+    private static IResult HandleGet(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, AuthOptions options, ILoggerFactory loggers)
     {
         var request = context.Request;
         var policy = policies.Current;
@@ -54,23 +55,21 @@ public static partial class TokenEndpoint
         }
         else
         {
-            var address = RegistryAuthMiddleware.SourceAddress(context);
+            var client = ClientAddress.Of(context, options.TrustedProxies);
             if (!RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
             {
-                ThrowIfBlocked(limiter, address, null, loggers);
-                limiter.RecordFailure(address, null);
+                authenticator.Refused(client);
                 throw BasicChallenge(context, "the token endpoint takes Basic credentials");
             }
 
-            ThrowIfBlocked(limiter, address, user, loggers);
-            identity = authenticator.CheckPassword(policy, user, password) ?? throw Failed(context, limiter, address, user, loggers);
+            identity = authenticator.Login(policy, client, user, password) ?? throw Failed(context, client, user, loggers);
         }
 
         var offline = string.Equals(request.Query["offline_token"], "true", StringComparison.OrdinalIgnoreCase);
         return Issue(context, tokens, options, identity, !policy.Enabled, request.Query["scope"], request.Query["service"], withRefresh: offline && !identity.IsAnonymous, existingRefresh: null, oauth: false);
     }
 
-    private static async Task<IResult> HandlePostAsync(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, LoginRateLimiter limiter, AuthOptions options, TimeProvider time, ILoggerFactory loggers)
+    private static async Task<IResult> HandlePostAsync(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, AuthOptions options, TimeProvider time, ILoggerFactory loggers)
     {
         var request = context.Request;
         if (!request.HasFormContentType)
@@ -100,7 +99,7 @@ public static partial class TokenEndpoint
         }
 
         var policy = policies.Current;
-        var address = RegistryAuthMiddleware.SourceAddress(context);
+        var client = ClientAddress.Of(context, options.TrustedProxies);
         var grantType = form["grant_type"].ToString();
         RegistryIdentity identity;
         string? existingRefresh = null;
@@ -115,12 +114,15 @@ public static partial class TokenEndpoint
                     break;
                 }
 
-                ThrowIfBlocked(limiter, address, user, loggers);
-                identity = (user.Length > 0 ? authenticator.CheckPassword(policy, user, password) : null)
-                    ?? throw Failed(context, limiter, address, user, loggers);
+                if (user.Length == 0)
+                {
+                    authenticator.Refused(client);
+                    throw Failed(context, client, user, loggers);
+                }
+
+                identity = authenticator.Login(policy, client, user, password) ?? throw Failed(context, client, user, loggers);
                 break;
             case "refresh_token":
-                ThrowIfBlocked(limiter, address, null, loggers);
                 existingRefresh = form["refresh_token"].ToString();
                 RegistryIdentity? confirmed = null;
                 if (tokens.TryValidate(existingRefresh, TokenUse.Refresh, out var claims))
@@ -128,7 +130,14 @@ public static partial class TokenEndpoint
                     confirmed = policy.Reconfirm(claims, time.GetUtcNow());
                 }
 
-                identity = confirmed ?? throw Failed(context, limiter, address, null, loggers);
+                if (confirmed is null)
+                {
+                    // A valid refresh token costs one HMAC and is never refused; a bad one counts against the client.
+                    authenticator.Refused(client);
+                    throw Failed(context, client, null, loggers);
+                }
+
+                identity = confirmed;
                 break;
             default:
                 throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "unsupported grant_type: use password or refresh_token");
@@ -166,20 +175,10 @@ public static partial class TokenEndpoint
         return Results.Json(body);
     }
 
-    private static void ThrowIfBlocked(LoginRateLimiter limiter, string address, string? user, ILoggerFactory loggers)
+    /// <summary>The failure was counted already; <paramref name="user"/> is null for a refresh token.</summary>
+    private static OciException Failed(HttpContext context, ClientAddress client, string? user, ILoggerFactory loggers)
     {
-        if (limiter.IsBlocked(address, user, out var retryAfter))
-        {
-            Log.RateLimited(loggers.CreateLogger(typeof(TokenEndpoint)), address);
-            throw RegistryAuthMiddleware.TooManyRequests(retryAfter);
-        }
-    }
-
-    /// <summary><paramref name="user"/> is null for a refresh token.</summary>
-    private static OciException Failed(HttpContext context, LoginRateLimiter limiter, string address, string? user, ILoggerFactory loggers)
-    {
-        limiter.RecordFailure(address, user);
-        Log.LoginFailed(loggers.CreateLogger(typeof(TokenEndpoint)), user ?? "(refresh token)", address);
+        Log.LoginFailed(loggers.CreateLogger(typeof(TokenEndpoint)), user is null ? "(refresh token)" : LogText.Escape(user), client.Address);
         return BasicChallenge(context, "authentication failed: unknown name, wrong password, or a disabled or expired token");
     }
 
@@ -195,7 +194,5 @@ public static partial class TokenEndpoint
         [LoggerMessage(EventId = 510, Level = LogLevel.Information, Message = "Token request failed for '{User}' from {Address}")]
         public static partial void LoginFailed(ILogger logger, string user, string address);
 
-        [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Too many failed logins from {Address}; refusing its token requests for now")]
-        public static partial void RateLimited(ILogger logger, string address);
     }
 }

@@ -13,7 +13,7 @@ namespace ConnectedRegistry.Distribution;
 /// </summary>
 internal static partial class BlobUploadEndpoints
 {
-    [GeneratedRegex(@"^(?:bytes[ =])?(?<start>\d+)-(?<end>\d+)(?:/(?:\d+|\*))?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:bytes[ =])?(?<start>[0-9]+)-(?<end>[0-9]+)(?:/(?:[0-9]+|\*))?\z", RegexOptions.CultureInvariant)]
     private static partial Regex ContentRangeRegex();
 
     public static async Task StartAsync(HttpContext context, DistributionRoute route)
@@ -123,10 +123,21 @@ internal static partial class BlobUploadEndpoints
         }
 
         var match = ContentRangeRegex().Match(header.Trim());
-        if (!match.Success
-            || !long.TryParse(match.Groups["start"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var start)
+        if (!match.Success)
+        {
+            throw new OciException(OciErrorCode.RangeInvalid, "invalid Content-Range");
+        }
+
+        // Digits that do not fit in 64 bits, or a range whose length does not (0-9223372036854775807), are a size
+        // no blob can have: refused as such, never computed with an overflow.
+        if (!long.TryParse(match.Groups["start"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var start)
             || !long.TryParse(match.Groups["end"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var end)
-            || end < start)
+            || (end >= start && end - start == long.MaxValue))
+        {
+            throw new OciException(OciErrorCode.SizeInvalid, "Content-Range is out of range: a chunk's offsets and length must fit in 64 bits");
+        }
+
+        if (end < start)
         {
             throw new OciException(OciErrorCode.RangeInvalid, "invalid Content-Range");
         }

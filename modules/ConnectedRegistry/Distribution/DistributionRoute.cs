@@ -21,22 +21,22 @@ public enum DistributionResource
 /// </summary>
 public sealed partial record DistributionRoute(DistributionResource Resource, string Name, string Reference)
 {
-    [GeneratedRegex(@"^(?<name>.*)/manifests/(?<ref>[^/]*)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>.*)/manifests/(?<ref>[^/]*)\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex ManifestPath();
 
-    [GeneratedRegex(@"^(?<name>.*)/blobs/uploads/?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>.*)/blobs/uploads/?\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex UploadStartPath();
 
-    [GeneratedRegex(@"^(?<name>.*)/blobs/uploads/(?<ref>[^/]+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>.*)/blobs/uploads/(?<ref>[^/]+)\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex UploadPath();
 
-    [GeneratedRegex(@"^(?<name>.*)/blobs/(?<ref>[^/]*)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>.*)/blobs/(?<ref>[^/]*)\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex BlobPath();
 
-    [GeneratedRegex(@"^(?<name>.*)/referrers/(?<ref>[^/]*)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>.*)/referrers/(?<ref>[^/]*)\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex ReferrersPath();
 
-    [GeneratedRegex(@"^(?<name>.*)/tags/list/?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>.*)/tags/list/?\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex TagsPath();
 
     /// <param name="path">The request path after <c>/v2/</c> (decoded, without a leading slash).</param>

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using Microsoft.AspNetCore.Http;
 
@@ -53,7 +54,7 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         }
         catch (Exception ex)
         {
-            Log.Unhandled(logger, ex, context.Request.Method, context.Request.Path);
+            Log.Unhandled(logger, ex, LogText.Escape(context.Request.Method), LogText.Escape(context.Request.Path.Value));
             await OciErrorWriter.WriteAsync(context, new OciErrorCode("UNKNOWN", System.Net.HttpStatusCode.InternalServerError, "internal error"));
         }
     }

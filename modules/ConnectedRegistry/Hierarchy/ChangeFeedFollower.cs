@@ -1,5 +1,6 @@
 using System.Net;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
 
 namespace ConnectedRegistry.Hierarchy;

@@ -211,7 +211,7 @@ public static partial class HierarchyEndpoints
 /// or a bearer token issued to a child. Failures count towards the same per-address limits as logins on <c>/v2</c>.
 /// </summary>
 public sealed partial class ChildAuthentication(
-    AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, LoginRateLimiter limiter, ChildActivations activations, TimeProvider time, ILogger<ChildAuthentication> logger)
+    AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, AuthOptions options, ChildActivations activations, TimeProvider time, ILogger<ChildAuthentication> logger)
 {
     public const string Challenge = "Basic realm=\"connected-registry\"";
 
@@ -234,31 +234,32 @@ public sealed partial class ChildAuthentication(
             throw Unauthorized("a child registry must authenticate with its registry name and sync token");
         }
 
-        var address = RegistryAuthMiddleware.SourceAddress(context);
+        var client = ClientAddress.Of(context, options.TrustedProxies);
         RegistryIdentity? identity = null;
         string? user = null;
-        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (RegistryAuthenticator.TryParseBasic(header, out var name, out var password))
         {
-            ThrowIfBlocked(address, null);
-            if (tokens.TryValidate(header["Bearer ".Length..].Trim(), TokenUse.Access, out var claims))
-            {
-                identity = policy.Reconfirm(claims, time.GetUtcNow());
-            }
-        }
-        else if (RegistryAuthenticator.TryParseBasic(header, out user, out var password))
-        {
-            ThrowIfBlocked(address, user);
-            identity = authenticator.CheckPassword(policy, user, password);
+            // Counted by the one login path: a failure here is a failure on /v2 and at the token endpoint too.
+            user = name;
+            identity = authenticator.Login(policy, client, name, password);
         }
         else
         {
-            ThrowIfBlocked(address, null);
+            // A bearer token costs one HMAC: a valid one is never refused; a bad one or a malformed header counts.
+            if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && tokens.TryValidate(header["Bearer ".Length..].Trim(), TokenUse.Access, out var claims))
+            {
+                identity = policy.Reconfirm(claims, time.GetUtcNow());
+            }
+
+            if (identity is null)
+            {
+                authenticator.Refused(client);
+            }
         }
 
         if (identity is null)
         {
-            limiter.RecordFailure(address, user);
-            Log.LoginFailed(logger, user ?? "(token)", address);
+            Log.LoginFailed(logger, user is null ? "(token)" : LogText.Escape(user), client.Address);
             throw Unauthorized("authentication failed: unknown child registry or wrong sync token password");
         }
 
@@ -273,14 +274,6 @@ public sealed partial class ChildAuthentication(
         }
 
         return identity;
-    }
-
-    private void ThrowIfBlocked(string address, string? user)
-    {
-        if (limiter.IsBlocked(address, user, out var retryAfter))
-        {
-            throw RegistryAuthMiddleware.TooManyRequests(retryAfter);
-        }
     }
 
     private static OciException Unauthorized(string message)

@@ -32,12 +32,17 @@ public sealed class ManifestFormatException(string message) : Exception(message)
 /// </summary>
 public static class ManifestParser
 {
+    private const int MaxDepth = 64;
+
     private static readonly JsonSerializerSettings Settings = new()
     {
         DateParseHandling = DateParseHandling.None,
         FloatParseHandling = FloatParseHandling.Decimal,
-        MaxDepth = 64,
+        MaxDepth = MaxDepth,
     };
+
+    // Strict decoding: an invalid byte is an error, not a silent U+FFFD.
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Why a Docker schema 1 manifest is refused, in words a user can act on.</summary>
     public const string Schema1Refused = "Docker image manifest schema 1 is deprecated and not supported: push the image as Docker schema 2 or OCI (a current docker, skopeo or oras does)";
@@ -46,10 +51,11 @@ public static class ManifestParser
     /// <param name="contentType">The request's Content-Type (media type only), or null.</param>
     public static ParsedManifest Parse(ReadOnlySpan<byte> content, string? contentType)
     {
+        var text = StrictJson(content);
         JObject root;
         try
         {
-            using var reader = new JsonTextReader(new StringReader(System.Text.Encoding.UTF8.GetString(content)))
+            using var reader = new JsonTextReader(new StringReader(text))
             {
                 DateParseHandling = Settings.DateParseHandling,
                 FloatParseHandling = Settings.FloatParseHandling,
@@ -70,12 +76,12 @@ public static class ManifestParser
 
         var schemaVersion = root["schemaVersion"];
         if (contentType is MediaTypes.DockerSchema1 or MediaTypes.DockerSchema1Signed
-            || (schemaVersion is { Type: JTokenType.Integer } && schemaVersion.Value<long>() == 1))
+            || (TryInt64(schemaVersion, out var version) && version == 1))
         {
             throw new ManifestFormatException(Schema1Refused);
         }
 
-        if (schemaVersion is not { Type: JTokenType.Integer } || schemaVersion.Value<long>() != 2)
+        if (!TryInt64(schemaVersion, out version) || version != 2)
         {
             throw new ManifestFormatException("schemaVersion must be 2");
         }
@@ -132,6 +138,51 @@ public static class ManifestParser
         return new ParsedManifest(mediaType, config, layers, [], subject, artifactType, annotations);
     }
 
+    /// <summary>
+    /// The manifest as text, when it is strict JSON in valid UTF-8, as distribution's decoder demands: no invalid
+    /// or overlong bytes, no byte order mark, no comments, no trailing commas, single quotes, bare names or NaN,
+    /// one value only. The lenient parser that extracts fields would otherwise accept all of these.
+    /// </summary>
+    private static string StrictJson(ReadOnlySpan<byte> content)
+    {
+        string text;
+        try
+        {
+            text = StrictUtf8.GetString(content);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw new ManifestFormatException("manifest is not valid UTF-8 JSON: it contains bytes that are not UTF-8");
+        }
+
+        try
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(content, new System.Text.Json.JsonReaderOptions { MaxDepth = MaxDepth });
+            while (reader.Read())
+            {
+            }
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new ManifestFormatException("manifest is not valid UTF-8 JSON: " + ex.Message);
+        }
+
+        return text;
+    }
+
+    /// <summary>An integer that fits in 64 bits (a larger one is held as a BigInteger, which is no count or version here).</summary>
+    private static bool TryInt64(JToken? token, out long value)
+    {
+        if (token is JValue { Type: JTokenType.Integer, Value: long number })
+        {
+            value = number;
+            return true;
+        }
+
+        value = 0;
+        return false;
+    }
+
     private static string? OptionalString(JObject obj, string name)
     {
         var token = obj[name];
@@ -185,8 +236,7 @@ public static class ManifestParser
             throw new ManifestFormatException($"{field}.digest is not a valid digest");
         }
 
-        var sizeToken = obj["size"];
-        if (sizeToken is not { Type: JTokenType.Integer } || sizeToken.Value<long>() < 0)
+        if (!TryInt64(obj["size"], out var size) || size < 0)
         {
             throw new ManifestFormatException($"{field}.size must be a non-negative integer");
         }
@@ -200,7 +250,7 @@ public static class ManifestParser
         return new Descriptor(
             mediaType,
             digest,
-            sizeToken.Value<long>(),
+            size,
             OptionalString(obj, "artifactType"),
             ParseAnnotations(obj["annotations"], field + ".annotations"),
             urls);

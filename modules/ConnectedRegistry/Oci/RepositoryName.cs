@@ -12,7 +12,7 @@ public static partial class RepositoryName
 {
     public const int MaxLength = 255;
 
-    [GeneratedRegex(@"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\z", RegexOptions.CultureInvariant)]
     private static partial Regex NameRegex();
 
     public static bool IsValid([NotNullWhen(true)] string? name) =>
@@ -22,7 +22,7 @@ public static partial class RepositoryName
 /// <summary>Tags: <c>[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}</c>.</summary>
 public static partial class Tag
 {
-    [GeneratedRegex(@"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\z", RegexOptions.CultureInvariant)]
     private static partial Regex TagRegex();
 
     public static bool IsValid([NotNullWhen(true)] string? tag) => !string.IsNullOrEmpty(tag) && TagRegex().IsMatch(tag);

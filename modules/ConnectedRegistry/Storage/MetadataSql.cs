@@ -192,6 +192,18 @@ internal static class MetadataSql
     public static void InsertUpload(SqliteConnection c, SqliteTransaction t, string id, string repository, long now) =>
         c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
 
+    /// <summary>Open sessions in <paramref name="repository"/>, or in the whole registry when it is null.</summary>
+    public static long CountUploads(SqliteConnection c, SqliteTransaction? t, string? repository) =>
+        Convert.ToInt64(
+            repository is null
+                ? c.Scalar("SELECT COUNT(*) FROM uploads", t)
+                : c.Scalar("SELECT COUNT(*) FROM uploads WHERE repository=$r", t, ("$r", repository)),
+            System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The open sessions of the repository that has the most.</summary>
+    public static long MostUploadsInOneRepository(SqliteConnection c) =>
+        Convert.ToInt64(c.Scalar("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM uploads GROUP BY repository)") ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The session's repository and creation time, or null when there is no such session.</summary>
     public static (string Repository, long Created)? GetUpload(SqliteConnection c, string id)
     {

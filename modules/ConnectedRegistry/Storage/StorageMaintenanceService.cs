@@ -92,7 +92,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
                 Log.PublishFailed(_logger, ex); // counted from the events until the next refresh
             }
 
-            await PurgeAsync(stoppingToken);
+            await PurgeAsync(_options.UploadMaxAge, stoppingToken);
             using var timer = new PeriodicTimer(_options.StatusInterval, _time);
             var lastPurge = _time.GetUtcNow();
             while (await timer.WaitForNextTickAsync(stoppingToken))
@@ -101,7 +101,13 @@ public sealed partial class StorageMaintenanceService : BackgroundService
                 if (_time.GetUtcNow() - lastPurge >= TimeSpan.FromMinutes(15))
                 {
                     lastPurge = _time.GetUtcNow();
-                    await PurgeAsync(stoppingToken);
+                    await PurgeAsync(_options.UploadMaxAge, stoppingToken);
+                }
+                else if (NearCap())
+                {
+                    // Near a session cap, idle sessions go after minutes instead of a day, so abandoned ones
+                    // cannot keep the cap full for long.
+                    await PurgeAsync(_options.UploadIdleAgeNearCap < _options.UploadMaxAge ? _options.UploadIdleAgeNearCap : _options.UploadMaxAge, stoppingToken);
                 }
             }
         }
@@ -110,11 +116,24 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         }
     }
 
-    private async Task PurgeAsync(CancellationToken cancellationToken)
+    private bool NearCap()
     {
         try
         {
-            var sessions = await _uploads.PurgeAsync(_options.UploadMaxAge, cancellationToken);
+            return _uploads.NearCap();
+        }
+        catch (Exception ex) when (IsStorageError(ex))
+        {
+            Log.PurgeFailed(_logger, ex);
+            return false;
+        }
+    }
+
+    private async Task PurgeAsync(TimeSpan sessionMaxAge, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var sessions = await _uploads.PurgeAsync(sessionMaxAge, cancellationToken);
 
             // A staging file lives for the length of one request; one an hour old was abandoned.
             _blobs.PurgeStaging(TimeSpan.FromHours(1), DateTime.UtcNow);

@@ -3,13 +3,24 @@ namespace ConnectedRegistry.Storage;
 /// <summary>
 /// Storage tuning that is not in the twin. Read from configuration: <c>--upload-max-age</c> /
 /// <c>REGISTRY_UPLOAD_MAX_AGE</c> (a TimeSpan, default 1 day) and <c>--gc-grace</c> / <c>REGISTRY_GC_GRACE</c>
-/// (how long an uploaded blob no manifest references yet is safe from garbage collection, default 1 hour).
+/// (how long an uploaded blob no manifest references yet is safe from garbage collection, default 1 hour),
+/// <c>--upload-max-sessions</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS</c> (open upload sessions in total, default 1000) and
+/// <c>--upload-max-sessions-per-repository</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY</c> (default 100).
 /// </summary>
 public sealed class StorageOptions
 {
     public TimeSpan UploadMaxAge { get; init; } = TimeSpan.FromDays(1);
 
     public TimeSpan GarbageCollectionGrace { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Open upload sessions in the whole registry; one more is refused with 429 TOOMANYREQUESTS.</summary>
+    public int UploadMaxSessions { get; init; } = 1000;
+
+    /// <summary>Open upload sessions in one repository; one more is refused with 429 TOOMANYREQUESTS.</summary>
+    public int UploadMaxSessionsPerRepository { get; init; } = 100;
+
+    /// <summary>How long a session may sit idle while open sessions are near a cap (80 %) before it is purged.</summary>
+    public TimeSpan UploadIdleAgeNearCap { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>How often storage statistics are refreshed into the module state.</summary>
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(30);
@@ -35,10 +46,28 @@ public sealed class StorageOptions
             return fallback;
         }
 
+        static int Count(IConfiguration c, int fallback, params string[] keys)
+        {
+            foreach (var key in keys)
+            {
+                var value = c[key];
+                if (!string.IsNullOrWhiteSpace(value))
+                {
+                    return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) && count >= 1
+                        ? count
+                        : throw new InvalidOperationException($"{key} must be a whole number of at least 1");
+                }
+            }
+
+            return fallback;
+        }
+
         return new StorageOptions
         {
             UploadMaxAge = Read(configuration, TimeSpan.FromDays(1), "upload-max-age", "REGISTRY_UPLOAD_MAX_AGE"),
             GarbageCollectionGrace = Read(configuration, TimeSpan.FromHours(1), "gc-grace", "REGISTRY_GC_GRACE"),
+            UploadMaxSessions = Count(configuration, 1000, "upload-max-sessions", "REGISTRY_UPLOAD_MAX_SESSIONS"),
+            UploadMaxSessionsPerRepository = Count(configuration, 100, "upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY"),
         };
     }
 }

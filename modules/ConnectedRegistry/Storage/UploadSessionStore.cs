@@ -18,15 +18,17 @@ public sealed class UploadSessionStore
     private readonly RepositoryBlobs _links;
     private readonly DataLayout _layout;
     private readonly TimeProvider _time;
+    private readonly StorageOptions _options;
     private readonly KeyedLock _locks = new();
 
-    public UploadSessionStore(DataLayout layout, MetadataDatabase db, BlobStore blobs, RepositoryBlobs links, TimeProvider time)
+    public UploadSessionStore(DataLayout layout, MetadataDatabase db, BlobStore blobs, RepositoryBlobs links, TimeProvider time, StorageOptions options)
     {
         _db = db;
         _blobs = blobs;
         _links = links;
         _layout = layout;
         _time = time;
+        _options = options;
     }
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -37,12 +39,51 @@ public sealed class UploadSessionStore
         Directory.CreateDirectory(_layout.UploadDirectory(id));
         await File.WriteAllBytesAsync(_layout.UploadDataPath(id), [], cancellationToken);
         var now = Now;
-        await _db.WriteAsync((c, t) =>
+        try
         {
-            MetadataSql.EnsureRepository(c, t, repository, now);
-            MetadataSql.InsertUpload(c, t, id, repository, now);
-        }, cancellationToken);
+            await _db.WriteAsync((c, t) =>
+            {
+                // Counted in the same write transaction as the insert: the caps hold under any number of concurrent POSTs.
+                var inRepository = MetadataSql.CountUploads(c, t, repository);
+                if (inRepository >= _options.UploadMaxSessionsPerRepository)
+                {
+                    throw TooManySessions($"repository '{repository}' has {inRepository} open upload sessions, the most allowed; finish or cancel one, or wait for idle ones to expire");
+                }
+
+                var total = MetadataSql.CountUploads(c, t, null);
+                if (total >= _options.UploadMaxSessions)
+                {
+                    throw TooManySessions($"the registry has {total} open upload sessions, the most allowed; try again later");
+                }
+
+                MetadataSql.EnsureRepository(c, t, repository, now);
+                MetadataSql.InsertUpload(c, t, id, repository, now);
+            }, cancellationToken);
+        }
+        catch (OciException)
+        {
+            TryDeleteDirectory(_layout.UploadDirectory(id));
+            throw;
+        }
+
         return new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(now), 0);
+    }
+
+    /// <summary>
+    /// True when open sessions are at 80 % or more of a cap (in total, or in any one repository): then idle sessions
+    /// are purged after <see cref="StorageOptions.UploadIdleAgeNearCap"/> instead of <see cref="StorageOptions.UploadMaxAge"/>.
+    /// </summary>
+    public bool NearCap()
+    {
+        var (total, busiest) = _db.Read(c => (MetadataSql.CountUploads(c, null, null), MetadataSql.MostUploadsInOneRepository(c)));
+        return total * 5 >= _options.UploadMaxSessions * 4L || busiest * 5 >= _options.UploadMaxSessionsPerRepository * 4L;
+    }
+
+    private static OciException TooManySessions(string message)
+    {
+        var error = new OciException(OciErrorCode.TooManyRequests, message);
+        error.Headers["Retry-After"] = "60";
+        return error;
     }
 
     /// <summary>The session when it exists and belongs to <paramref name="repository"/>, else null.</summary>

@@ -37,8 +37,8 @@ public sealed partial class SyncSet
     /// </summary>
     public async Task<IReadOnlyList<string>> ResolveAsync(IParentRegistry parent, ILogger logger, CancellationToken cancellationToken)
     {
-        var result = new SortedSet<string>(Patterns.Where(IsExact).Select(p => p.Text), StringComparer.Ordinal);
-        var wildcards = Patterns.Where(p => !IsExact(p)).ToList();
+        var result = new SortedSet<string>(Patterns.Where(p => !p.IsWildcard).Select(p => p.Text), StringComparer.Ordinal);
+        var wildcards = Patterns.Where(p => p.IsWildcard).ToList();
         if (wildcards.Count == 0)
         {
             return [.. result];
@@ -61,8 +61,6 @@ public sealed partial class SyncSet
 
         return [.. result];
     }
-
-    private static bool IsExact(RepositoryPattern pattern) => !pattern.All && pattern.Prefix is null;
 
     private static partial class Log
     {

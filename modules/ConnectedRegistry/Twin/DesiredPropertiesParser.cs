@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using System.Xml;
+using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using Cronos;
@@ -12,21 +12,26 @@ namespace ConnectedRegistry.Twin;
 public sealed record DesiredParseResult(RegistrySettings? Settings, IReadOnlyList<string> Errors, LogLevel? ExplicitLogLevel)
 {
     public bool IsValid => Settings is not null;
+
+    /// <summary>Members this module does not know (by JSON path): applied all the same, as a newer minor schema needs.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>
 /// Desired properties (schema 1.x) → <see cref="RegistrySettings"/>. Validates every field and collects
 /// every error (as edgeHub's config parser does) so an operator fixes a twin in one go. Error messages
 /// name the field by its JSON path and never repeat a secret (password hashes are not echoed).
-/// Unknown members are ignored so that a newer minor schema still applies.
+/// Unknown members are ignored so that a newer minor schema still applies, and listed as warnings; a member
+/// that differs from a known one only by case (<c>ClientTokens</c>) is an error, since ignoring it could leave
+/// the registry running without the tokens the operator meant to set.
 /// </summary>
-public static partial class DesiredPropertiesParser
+public static class DesiredPropertiesParser
 {
     public const int SupportedMajorVersion = 1;
-    public const int MaxClientTokens = 20;
-    public const int MaxScopeMapPermissions = 500;
-    public const int MinNameLength = 5;
-    public const int MaxNameLength = 40;
+    public const int MaxClientTokens = AuthRules.MaxClientTokens;
+    public const int MaxScopeMapPermissions = AuthRules.MaxRepositoryPermissions;
+    public const int MinNameLength = AuthRules.MinRegistryNameLength;
+    public const int MaxNameLength = AuthRules.MaxRegistryNameLength;
 
     public static readonly TimeSpan MinWindow = TimeSpan.FromHours(1);
     public static readonly TimeSpan MaxWindow = TimeSpan.FromDays(7);
@@ -35,11 +40,21 @@ public static partial class DesiredPropertiesParser
 
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
 
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_-]*$", RegexOptions.CultureInvariant)]
-    private static partial Regex RegistryNameRegex();
+    // The schema's member names, in one place: the top level, its fixed objects, and the entries of its maps.
+    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel"];
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TokenNameRegex();
+    private static readonly (string Member, string[] Known)[] ObjectMembers =
+    [
+        ("parent", ["endpoint", "syncTokenName"]),
+        ("sync", ["schedule", "window", "messageTtl", "repositories"]),
+        ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
+    ];
+
+    private static readonly (string Member, string[] Known)[] MapEntryMembers =
+    [
+        ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
+        ("children", ["mode", "syncTokenPasswordHash", "repositories"]),
+    ];
 
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
     public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
@@ -53,6 +68,7 @@ public static partial class DesiredPropertiesParser
     {
         var doc = JsonMergePatch.WithoutMetadata(desired);
         var errors = new List<string>();
+        var warnings = new List<string>();
 
         var schemaVersion = "1.0";
         if (doc.TryGetValue("schemaVersion", out var schemaToken))
@@ -69,10 +85,11 @@ public static partial class DesiredPropertiesParser
             }
         }
 
+        CheckMembers(doc, errors, warnings);
         string? name = null;
         if (Str(doc, "name", "name", errors) is { } nameValue)
         {
-            if (nameValue.Length < MinNameLength || nameValue.Length > MaxNameLength || !RegistryNameRegex().IsMatch(nameValue))
+            if (!AuthRules.IsValidRegistryName(nameValue))
             {
                 errors.Add($"name '{Shorten(nameValue)}' must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
             }
@@ -134,9 +151,58 @@ public static partial class DesiredPropertiesParser
             AnonymousPull = anonymousPull,
             LogLevel = explicitLevel?.ToString() ?? RegistrySettings.Default.LogLevel,
         };
-        return new DesiredParseResult(settings, [], explicitLevel);
+        return new DesiredParseResult(settings, [], explicitLevel) { Warnings = warnings };
 
         static DesiredParseResult Reject(string error) => new(null, [error], null);
+    }
+
+    /// <summary>Case variants of known members are errors; members nobody knows are warnings.</summary>
+    private static void CheckMembers(JObject doc, List<string> errors, List<string> warnings)
+    {
+        CheckObject(doc, null, TopMembers, errors, warnings);
+        foreach (var (member, known) in ObjectMembers)
+        {
+            if (doc[member] is JObject obj)
+            {
+                CheckObject(obj, member, known, errors, warnings);
+            }
+        }
+
+        foreach (var (member, known) in MapEntryMembers)
+        {
+            if (doc[member] is JObject map)
+            {
+                foreach (var entry in map.Properties())
+                {
+                    if (entry.Value is JObject obj)
+                    {
+                        CheckObject(obj, $"{member}.{entry.Name}", known, errors, warnings);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void CheckObject(JObject obj, string? path, string[] known, List<string> errors, List<string> warnings)
+    {
+        foreach (var property in obj.Properties())
+        {
+            if (known.Contains(property.Name, StringComparer.Ordinal))
+            {
+                continue;
+            }
+
+            var name = path is null ? property.Name : $"{path}.{property.Name}";
+            var meant = known.FirstOrDefault(k => string.Equals(k, property.Name, StringComparison.OrdinalIgnoreCase));
+            if (meant is not null)
+            {
+                errors.Add($"'{Shorten(name)}' is not a member; did you mean '{(path is null ? meant : $"{path}.{meant}")}'? (member names are case-sensitive)");
+            }
+            else
+            {
+                warnings.Add(Shorten(name));
+            }
+        }
     }
 
     private static bool TryMajor(string version, out int major)
@@ -215,7 +281,7 @@ public static partial class DesiredPropertiesParser
         }
 
         var tokenName = Str(parent, "syncTokenName", "parent.syncTokenName", errors);
-        if (tokenName is not null && !TokenNameRegex().IsMatch(tokenName))
+        if (tokenName is not null && !AuthRules.IsValidTokenName(tokenName))
         {
             errors.Add($"parent.syncTokenName '{Shorten(tokenName)}' must be 1 to 50 letters, digits, '-' or '_'");
         }
@@ -260,7 +326,7 @@ public static partial class DesiredPropertiesParser
         foreach (var entry in entries)
         {
             var path = $"clientTokens.{entry.Name}";
-            if (!TokenNameRegex().IsMatch(entry.Name))
+            if (!AuthRules.IsValidTokenName(entry.Name))
             {
                 errors.Add($"{path}: a token name must be 1 to 50 letters, digits, '-' or '_'");
             }
@@ -276,7 +342,7 @@ public static partial class DesiredPropertiesParser
             {
                 errors.Add($"{path}.passwordHash is required");
             }
-            else if (!Auth.PasswordHasher.IsWellFormed(hash))
+            else if (!PasswordHasher.IsWellFormed(hash))
             {
                 errors.Add($"{path}.passwordHash is not a hash made by 'token create'");
             }
@@ -345,7 +411,7 @@ public static partial class DesiredPropertiesParser
         var ok = true;
         foreach (var entry in entries)
         {
-            if (entry.Name != "*" && !IsRepositoryPattern(entry.Name))
+            if (!RepositoryPattern.TryParse(entry.Name, out _))
             {
                 errors.Add($"{path}: '{Shorten(entry.Name)}' is not a repository name, a 'prefix/*' wildcard or '*'");
                 ok = false;
@@ -361,7 +427,7 @@ public static partial class DesiredPropertiesParser
             var list = new List<string>();
             foreach (var action in actions.Select(a => a.Value<string>()!))
             {
-                if (!RegistryActions.All.Contains(action, StringComparer.Ordinal))
+                if (!AuthRules.IsKnownAction(action))
                 {
                     errors.Add($"{path}.{entry.Name}: unknown action '{Shorten(action)}' (known: {string.Join(", ", RegistryActions.All)})");
                     ok = false;
@@ -389,7 +455,7 @@ public static partial class DesiredPropertiesParser
         foreach (var entry in children.Properties().Where(p => p.Value.Type != JTokenType.Null))
         {
             var path = $"children.{entry.Name}";
-            if (entry.Name.Length < MinNameLength || entry.Name.Length > MaxNameLength || !RegistryNameRegex().IsMatch(entry.Name))
+            if (!AuthRules.IsValidRegistryName(entry.Name))
             {
                 errors.Add($"{path}: a child registry name must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
             }
@@ -411,7 +477,7 @@ public static partial class DesiredPropertiesParser
             {
                 errors.Add($"{path}.syncTokenPasswordHash is required");
             }
-            else if (!Auth.PasswordHasher.IsWellFormed(hash))
+            else if (!PasswordHasher.IsWellFormed(hash))
             {
                 errors.Add($"{path}.syncTokenPasswordHash is not a hash made by 'token create --sync'");
             }
@@ -462,7 +528,7 @@ public static partial class DesiredPropertiesParser
         for (var i = 0; i < array.Count; i++)
         {
             var item = array[i];
-            if (item.Type != JTokenType.String || !IsRepositoryPattern(item.Value<string>()!))
+            if (item.Type != JTokenType.String || !RepositoryPattern.IsNameOrPrefix(item.Value<string>()))
             {
                 errors.Add($"{path}[{i}] '{Shorten(item.ToString())}' is not a repository name or a 'prefix/*' wildcard");
                 continue;
@@ -476,10 +542,6 @@ public static partial class DesiredPropertiesParser
 
         return result;
     }
-
-    /// <summary>An exact repository name, or <c>prefix/*</c> where the prefix is a repository name.</summary>
-    public static bool IsRepositoryPattern(string value) =>
-        value.EndsWith("/*", StringComparison.Ordinal) ? RepositoryName.IsValid(value[..^2]) : RepositoryName.IsValid(value);
 
     private static bool IsCron(string expression)
     {

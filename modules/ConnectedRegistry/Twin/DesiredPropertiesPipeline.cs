@@ -29,11 +29,18 @@ public sealed partial class DesiredPropertiesPipeline
     private DesiredStatus _status = DesiredStatus.Initial;
 
     private readonly ModuleEnvironment? _environment;
+    private readonly ModuleState? _state;
+    private readonly TimeProvider _time;
 
-    public DesiredPropertiesPipeline(RegistrySettingsStore store, ILogger<DesiredPropertiesPipeline> logger, LogLevelSwitch? logLevel = null, ModuleEnvironment? environment = null)
+    /// <summary>The status detail (Warning) listing desired members this module does not know, while the applied document has any.</summary>
+    public const string UnknownMembersCode = "DesiredPropertiesUnknownMembers";
+
+    public DesiredPropertiesPipeline(RegistrySettingsStore store, ILogger<DesiredPropertiesPipeline> logger, LogLevelSwitch? logLevel = null, ModuleEnvironment? environment = null, ModuleState? state = null, TimeProvider? time = null)
     {
         _store = store;
         _environment = environment;
+        _state = state;
+        _time = time ?? TimeProvider.System;
         _logger = logger;
         _logLevel = logLevel;
     }
@@ -115,6 +122,7 @@ public sealed partial class DesiredPropertiesPipeline
         if (status.Code == 200)
         {
             Log.Applied(_logger, version, result.Settings!.Mode.ToString(), result.Settings.Name ?? "(unnamed)");
+            ReportUnknownMembers(version, result.Warnings);
         }
         else
         {
@@ -123,6 +131,19 @@ public sealed partial class DesiredPropertiesPipeline
 
         _notifications.Deliver();
         return status;
+    }
+
+    private void ReportUnknownMembers(long version, IReadOnlyList<string> members)
+    {
+        if (members.Count == 0)
+        {
+            _state?.ClearStatusDetail(UnknownMembersCode);
+            return;
+        }
+
+        var list = string.Join(", ", members);
+        Log.UnknownMembers(_logger, version, list);
+        _state?.SetStatusDetail(new StatusDetail(UnknownMembersCode, "Warning", $"desired properties have members this module does not know, ignored: {list}", _time.GetUtcNow()));
     }
 
     private void Publish(DesiredStatus status)
@@ -143,5 +164,8 @@ public sealed partial class DesiredPropertiesPipeline
 
         [LoggerMessage(EventId = 311, Level = LogLevel.Warning, Message = "Desired properties version {Version} not applied: {Reason}")]
         public static partial void Rejected(ILogger logger, long version, string reason);
+
+        [LoggerMessage(EventId = 312, Level = LogLevel.Warning, Message = "Desired properties version {Version} applied, but these members are unknown and ignored: {Members}")]
+        public static partial void UnknownMembers(ILogger logger, long version, string members);
     }
 }

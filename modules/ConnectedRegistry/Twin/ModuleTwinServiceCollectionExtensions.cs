@@ -23,7 +23,8 @@ public static class ModuleTwinServiceCollectionExtensions
         services.AddSingleton<IConfigureOptions<LoggerFilterOptions>>(sp => sp.GetRequiredService<LogLevelSwitch>());
         services.AddSingleton<IOptionsChangeTokenSource<LoggerFilterOptions>>(sp => sp.GetRequiredService<LogLevelSwitch>());
         services.AddSingleton(sp => new DesiredPropertiesPipeline(
-            sp.GetRequiredService<RegistrySettingsStore>(), sp.GetRequiredService<ILogger<DesiredPropertiesPipeline>>(), sp.GetRequiredService<LogLevelSwitch>(), sp.GetRequiredService<ModuleEnvironment>()));
+            sp.GetRequiredService<RegistrySettingsStore>(), sp.GetRequiredService<ILogger<DesiredPropertiesPipeline>>(), sp.GetRequiredService<LogLevelSwitch>(), sp.GetRequiredService<ModuleEnvironment>(),
+            sp.GetRequiredService<ModuleState>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ReportedPropertiesReporter>();
         services.AddSingleton<DirectMethodDispatcher>();
         services.AddSingleton<ModuleTwinService>();

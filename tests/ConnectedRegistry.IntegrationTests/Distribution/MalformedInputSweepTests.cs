@@ -268,7 +268,10 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
         // Content-Range on a chunk: garbage, overflowing, negative, reversed, out of order, disagreeing with the length.
         var chunk = new[] { "Content-Type: application/octet-stream" };
         yield return new("PATCH", $"{{session}}", 416, Expect.Envelope, "RANGE_INVALID", [.. chunk, "Content-Range: garbage"], Utf8("x"));
-        yield return new("PATCH", $"{{session}}", 416, Expect.Envelope, "RANGE_INVALID", [.. chunk, "Content-Range: 0-99999999999999999999999"], Utf8("x"));
+        yield return new("PATCH", $"{{session}}", 400, Expect.Envelope, "SIZE_INVALID", [.. chunk, "Content-Range: 0-99999999999999999999999"], Utf8("x"));
+        yield return new("PATCH", $"{{session}}", 400, Expect.Envelope, "SIZE_INVALID", [.. chunk, "Content-Range: 0-9223372036854775807"], Utf8("x"));
+        yield return new("PATCH", $"{{session}}", 400, Expect.Envelope, "SIZE_INVALID", [.. chunk, "Content-Range: 0-9223372036854775807", "Transfer-Encoding: chunked"], Utf8("1\r\nx\r\n0\r\n\r\n"));
+        yield return new("PATCH", $"{{session}}", 416, Expect.Envelope, "RANGE_INVALID", [.. chunk, "Content-Range: \u0661-\u0662"], Utf8("x"));
         yield return new("PATCH", $"{{session}}", 416, Expect.Envelope, "RANGE_INVALID", [.. chunk, "Content-Range: -1-5"], Utf8("x"));
         yield return new("PATCH", $"{{session}}", 416, Expect.Envelope, "RANGE_INVALID", [.. chunk, "Content-Range: 5-3"], Utf8("x"));
         yield return new("PATCH", $"{{session}}", 416, Expect.Envelope, "RANGE_INVALID", [.. chunk, "Content-Range: 100-100"], Utf8("x"));
@@ -303,6 +306,28 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
         yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8("null"));
         yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8(manifest.Replace("\"schemaVersion\":2", "\"schemaVersion\":\"2\"", StringComparison.Ordinal)));
         yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, []);
+
+        // Numbers beyond 64 bits, bytes that are not UTF-8, comments: a clear MANIFEST_INVALID, never a 500.
+        yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8("{\"schemaVersion\":99999999999999999999}"));
+        yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8(System.Text.RegularExpressions.Regex.Replace(manifest, "\"size\":\\d+", "\"size\":99999999999999999999")));
+        yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, [.. Utf8(manifest[..^1] + ",\"annotations\":{\"a\":\""), 0xC3, 0x28, .. Utf8("\"}}")]);
+        yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8("/* comment */" + manifest));
+        yield return new("PUT", $"{b}/manifests/x", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8(manifest + "// comment"));
+
+        // Tags and names with a trailing line terminator or NUL (the reference is percent-encoded in the path).
+        foreach (var end in new[] { "%0A", "%0D", "%0D%0A", "%E2%80%A8", "%E2%80%A9", "%C2%85" })
+        {
+            yield return new("PUT", $"{b}/manifests/v2{end}", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8(manifest));
+            yield return new("PUT", $"{b}/manifests/{new string('t', 128)}{end}", 400, Expect.Envelope, "MANIFEST_INVALID", json, Utf8(manifest));
+            yield return new("GET", $"{b}/manifests/v1{end}", 404, Expect.Envelope, "MANIFEST_UNKNOWN");
+            yield return new("GET", $"/v2/sweep/base{end}/tags/list", 400, Expect.Envelope, "NAME_INVALID");
+            yield return new("GET", $"{b}/blobs/{layer}{end}", 400, Expect.Envelope, "DIGEST_INVALID");
+            yield return new("GET", $"{b}/tags/list?last=v1{end}", 200, Expect.Success);
+        }
+
+        // Forwarded-for chains that are not addresses, too long, or forged: read for rate limiting only, never an error.
+        yield return new("GET", "/v2/", 200, Expect.Success, Headers: ["X-Forwarded-For: garbage, 999.1.1.1, ::::, [::1]:99999"]);
+        yield return new("GET", "/v2/", 200, Expect.Success, Headers: [$"X-Forwarded-For: {string.Join(", ", Enumerable.Range(0, 2000).Select(i => $"10.0.{i / 256}.{i % 256}"))}"]);
 
         // Methods a resource does not have, and verbs nobody has.
         yield return new("FROB", $"{b}/tags/list", 405, Expect.Envelope, "UNSUPPORTED");

@@ -34,6 +34,12 @@ public sealed class ForwardingProxy : IAsyncDisposable
     /// <summary>Request path → a status to answer with (an OCI DENIED envelope) instead of forwarding; null forwards.</summary>
     public Func<string, int?>? RespondWith { get; set; }
 
+    /// <summary>
+    /// Append the client's address to <c>X-Forwarded-For</c>, as nginx's <c>$proxy_add_x_forwarded_for</c> does, so the
+    /// registry behind can tell the clients of one proxy apart.
+    /// </summary>
+    public bool AppendForwardedFor { get; set; }
+
     /// <summary>Delay per 64 KiB of body, to keep a transfer running long enough to interrupt it.</summary>
     public TimeSpan Throttle { get; set; }
 
@@ -74,9 +80,16 @@ public sealed class ForwardingProxy : IAsyncDisposable
             forward.Content = new StreamContent(request.Body);
         }
 
+        if (AppendForwardedFor)
+        {
+            var client = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            var earlier = request.Headers["X-Forwarded-For"].ToString();
+            forward.Headers.TryAddWithoutValidation("X-Forwarded-For", earlier.Length > 0 ? $"{earlier}, {client}" : client);
+        }
+
         foreach (var (name, values) in request.Headers)
         {
-            if (HopHeaders.Contains(name))
+            if (HopHeaders.Contains(name) || (AppendForwardedFor && name.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase)))
             {
                 continue;
             }

@@ -1,5 +1,6 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Tests.Auth;
 

@@ -97,3 +97,80 @@ public class ManifestParserTests
         Assert.Throws<ManifestFormatException>(() => Parse("""{"schemaVersion":2,"manifests":[]}""", MediaTypes.DockerManifestList));
     }
 }
+
+public class ManifestParserHardeningTests
+{
+    private const string Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    private static string Manifest(string schemaVersion = "2", string configSize = "2", string layerSize = "0") =>
+        $$"""{"schemaVersion":{{schemaVersion}},"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{{Digest}}","size":{{configSize}}},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{{Digest}}","size":{{layerSize}}}]}""";
+
+    private static ManifestFormatException Refused(byte[] content) =>
+        Assert.Throws<ManifestFormatException>(() => ManifestParser.Parse(content, null));
+
+    private static ManifestFormatException Refused(string json) => Refused(Encoding.UTF8.GetBytes(json));
+
+    [Theory]
+    [InlineData("99999999999999999999")]
+    [InlineData("-99999999999999999999")]
+    [InlineData("18446744073709551616")]
+    public void A_schema_version_beyond_64_bits_is_a_format_error(string number)
+    {
+        Assert.Equal("schemaVersion must be 2", Refused(Manifest(schemaVersion: number)).Message);
+    }
+
+    [Theory]
+    [InlineData("99999999999999999999")]
+    [InlineData("9223372036854775808")]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("1e3")]
+    public void A_descriptor_size_beyond_64_bits_or_not_a_count_is_a_format_error(string size)
+    {
+        Assert.Equal("config.size must be a non-negative integer", Refused(Manifest(configSize: size)).Message);
+        Assert.Equal("layers[0].size must be a non-negative integer", Refused(Manifest(layerSize: size)).Message);
+    }
+
+    [Fact]
+    public void The_largest_64_bit_size_is_still_a_size()
+    {
+        Assert.Equal(long.MaxValue, ManifestParser.Parse(Encoding.UTF8.GetBytes(Manifest(configSize: "9223372036854775807")), null).Config!.Size);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xFF })]
+    [InlineData(new byte[] { 0xC3, 0x28 })]
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 })]
+    [InlineData(new byte[] { 0xC0, 0xAF })]
+    public void Bytes_that_are_not_utf8_are_refused(byte[] bad)
+    {
+        // Inside a string value, where a lenient decoder would quietly turn them into U+FFFD.
+        var json = Manifest().Replace("\"mediaType\":\"application/vnd.oci.empty.v1+json\"", "\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"annotations\":{\"a\":\"@\"}", StringComparison.Ordinal);
+        var bytes = Encoding.UTF8.GetBytes(json).ToList();
+        var at = bytes.IndexOf((byte)'@');
+        bytes.RemoveAt(at);
+        bytes.InsertRange(at, bad);
+        Assert.StartsWith("manifest is not valid UTF-8 JSON", Refused([.. bytes]).Message);
+    }
+
+    [Theory]
+    [InlineData("/* c */")]
+    [InlineData("// c\n")]
+    public void Comments_are_refused_anywhere(string comment)
+    {
+        Assert.StartsWith("manifest is not valid UTF-8 JSON", Refused(comment + Manifest()).Message);
+        Assert.StartsWith("manifest is not valid UTF-8 JSON", Refused(Manifest() + comment).Message);
+        Assert.StartsWith("manifest is not valid UTF-8 JSON", Refused(Manifest().Replace("\"layers\"", comment + "\"layers\"", StringComparison.Ordinal)).Message);
+    }
+
+    [Theory]
+    [InlineData("{'schemaVersion':2}")]
+    [InlineData("{schemaVersion:2}")]
+    [InlineData("{\"schemaVersion\":2,}")]
+    [InlineData("{\"schemaVersion\":NaN}")]
+    [InlineData("\uFEFF{\"schemaVersion\":2}")]
+    public void Json_that_only_a_lenient_parser_reads_is_refused(string json)
+    {
+        Assert.StartsWith("manifest is not valid UTF-8 JSON", Refused(json).Message);
+    }
+}

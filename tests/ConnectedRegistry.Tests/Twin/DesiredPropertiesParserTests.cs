@@ -241,6 +241,37 @@ public class DesiredPropertiesParserTests
         Assert.False(token.Enabled);
         Assert.Equal(RegistryActions.All, token.ScopeMap["*"]);
     }
+
+    [Fact]
+    public void A_member_that_differs_from_a_known_one_only_by_case_is_rejected_naming_both()
+    {
+        var result = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""
+        { "name": "factory-line-1",
+          "ClientTokens": { "admin": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "*": ["content/write"] } } },
+          "sync": { "Repositories": ["factory/*"] } }
+        """));
+
+        Assert.False(result.IsValid);
+        Assert.Equal(
+            [
+                "'ClientTokens' is not a member; did you mean 'clientTokens'? (member names are case-sensitive)",
+                "'sync.Repositories' is not a member; did you mean 'sync.repositories'? (member names are case-sensitive)",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Unknown_members_are_applied_and_listed_as_warnings()
+    {
+        var result = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""
+        { "name": "factory-line-1", "futureFeature": { "on": true }, "sync": { "repositories": ["a"], "batchSize": 4 },
+          "clientTokens": { "puller": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "a": ["content/read"] }, "note": "x" } } }
+        """));
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        Assert.Equal(["futureFeature", "sync.batchSize", "clientTokens.puller.note"], result.Warnings);
+        Assert.Equal(["a"], result.Settings!.Sync.Repositories);
+    }
 }
 
 public class ParentHostPlaceholderTests

@@ -9,12 +9,13 @@ public class DesiredPropertiesPipelineTests
 {
     private readonly RegistrySettingsStore _store = new();
     private readonly LogLevelSwitch _logLevel = new();
+    private readonly ModuleState _state = new();
     private readonly DesiredPropertiesPipeline _pipeline;
     private readonly List<RegistrySettings> _applied = [];
 
     public DesiredPropertiesPipelineTests()
     {
-        _pipeline = new DesiredPropertiesPipeline(_store, NullLogger<DesiredPropertiesPipeline>.Instance, _logLevel);
+        _pipeline = new DesiredPropertiesPipeline(_store, NullLogger<DesiredPropertiesPipeline>.Instance, _logLevel, state: _state);
         _store.Changed += _applied.Add;
     }
 
@@ -92,5 +93,33 @@ public class DesiredPropertiesPipelineTests
 
         Assert.Equal([200, 400, 400], seen.Select(s => s.Code));
         Assert.Equal([1L, 2L, 3L], seen.Select(s => s.Version));
+    }
+
+    [Fact]
+    public void A_case_variant_of_client_tokens_is_rejected_and_never_leaves_the_registry_open()
+    {
+        const string Hash = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=";
+        _pipeline.ApplyFull(TwinJson.ParseObject($$"""{ "clientTokens": { "admin": { "passwordHash": "{{Hash}}", "scopeMap": { "*": ["content/read"] } } } }"""), 1);
+
+        var status = _pipeline.ApplyFull(TwinJson.ParseObject($$"""{ "ClientTokens": { "admin": { "passwordHash": "{{Hash}}", "scopeMap": { "*": ["content/read"] } } } }"""), 2);
+
+        Assert.Equal(400, status.Code);
+        Assert.Contains("'ClientTokens' is not a member; did you mean 'clientTokens'?", status.Description, StringComparison.Ordinal);
+        Assert.Single(_store.Current.ClientTokens);
+    }
+
+    [Fact]
+    public void Unknown_members_apply_with_a_warning_status_detail_that_clears_when_they_go()
+    {
+        var status = _pipeline.ApplyFull(TwinJson.ParseObject("""{ "name": "line-one", "futureFeature": true }"""), 1);
+
+        Assert.Equal(200, status.Code);
+        var detail = Assert.Single(_state.Snapshot().StatusDetails);
+        Assert.Equal(DesiredPropertiesPipeline.UnknownMembersCode, detail.Code);
+        Assert.Equal("Warning", detail.Type);
+        Assert.Equal("desired properties have members this module does not know, ignored: futureFeature", detail.Description);
+
+        _pipeline.ApplyPatch(TwinJson.ParseObject("""{ "futureFeature": null }"""), 2);
+        Assert.Empty(_state.Snapshot().StatusDetails);
     }
 }
