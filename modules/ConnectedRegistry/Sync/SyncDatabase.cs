@@ -5,8 +5,8 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// <c>sync.db</c> in the data root (SQLite, WAL): the sync engine's own database, next to the registry's. Its
-/// tables belong to <see cref="SyncStateStore"/> (<c>synced_tags</c>) and <see cref="SyncOutbox"/> (<c>outbox</c>);
-/// this is the one place that says where the file is and how it is opened.
+/// tables belong to <see cref="SyncStateStore"/> (<c>synced_tags</c>) and <see cref="SyncOutbox"/> (<c>outbox</c>),
+/// their SQL to <see cref="SyncSql"/>; this is the one place that says where the file is and how it is opened.
 /// </summary>
 internal sealed class SyncDatabase
 {
@@ -19,11 +19,8 @@ internal sealed class SyncDatabase
         _connectionString = SqliteFile.ConnectionString(Path.Combine(layout.Root, FileName));
         using var connection = Open();
         SqliteFile.EnableWal(connection);
-        Execute(connection, schema);
+        connection.Execute(schema);
     }
 
     public SqliteConnection Open() => SqliteFile.Open(_connectionString);
-
-    public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
-        connection.Execute(sql, null, parameters);
 }

@@ -1,7 +1,6 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Sync;
 
@@ -26,18 +25,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
         _time = time;
         _environment = environment;
         _logger = logger;
-        _db = new SyncDatabase(layout, """
-            CREATE TABLE IF NOT EXISTS outbox(
-              id INTEGER PRIMARY KEY AUTOINCREMENT,
-              kind TEXT NOT NULL,
-              repository TEXT NOT NULL,
-              digest TEXT,
-              media_type TEXT,
-              tag TEXT,
-              created INTEGER NOT NULL,
-              attempts INTEGER NOT NULL DEFAULT 0,
-              last_error TEXT);
-            """);
+        _db = new SyncDatabase(layout, SyncSql.OutboxSchema);
         ReportPending();
     }
 
@@ -52,52 +40,27 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
     public IReadOnlyList<OutboxItem> Pending(int limit = 1000)
     {
         using var connection = _db.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, kind, repository, digest, media_type, tag, created, attempts FROM outbox ORDER BY id LIMIT $n";
-        command.Parameters.AddWithValue("$n", limit);
-        using var reader = command.ExecuteReader();
-        var items = new List<OutboxItem>();
-        while (reader.Read())
-        {
-            Digest? digest = !reader.IsDBNull(3) && Digest.TryParse(reader.GetString(3), out var d) ? d : null;
-            items.Add(new OutboxItem(
-                reader.GetInt64(0),
-                Enum.Parse<OutboxKind>(reader.GetString(1)),
-                reader.GetString(2),
-                digest,
-                reader.IsDBNull(4) ? null : reader.GetString(4),
-                reader.IsDBNull(5) ? null : reader.GetString(5),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
-                reader.GetInt32(7)));
-        }
-
-        return items;
+        return SyncSql.Pending(connection, limit);
     }
 
     public int Count()
     {
         using var connection = _db.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM outbox";
-        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        return SyncSql.Count(connection);
     }
 
     /// <summary>True when a push of <paramref name="repository"/>:<paramref name="tag"/> waits for delivery (sync down leaves that tag alone).</summary>
     public bool HasPendingTag(string repository, string tag)
     {
         using var connection = _db.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT 1 FROM outbox WHERE repository=$r AND tag=$t LIMIT 1";
-        command.Parameters.AddWithValue("$r", repository);
-        command.Parameters.AddWithValue("$t", tag);
-        return command.ExecuteScalar() is not null;
+        return SyncSql.HasPendingTag(connection, repository, tag);
     }
 
     public void Delivered(long id)
     {
         using (var connection = _db.Open())
         {
-            SyncDatabase.Execute(connection, "DELETE FROM outbox WHERE id=$id", ("$id", id));
+            SyncSql.Delete(connection, id);
         }
 
         ReportPending();
@@ -106,7 +69,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
     public void Failed(long id, string error)
     {
         using var connection = _db.Open();
-        SyncDatabase.Execute(connection, "UPDATE outbox SET attempts=attempts+1, last_error=$e WHERE id=$id", ("$id", id), ("$e", error));
+        SyncSql.MarkFailed(connection, id, error);
     }
 
     /// <summary>Drops the items older than <paramref name="ttl"/>; returns them (they are reported, never silently lost).</summary>
@@ -121,7 +84,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
 
         using (var connection = _db.Open())
         {
-            SyncDatabase.Execute(connection, "DELETE FROM outbox WHERE created < $c", ("$c", cutoff));
+            SyncSql.DeleteCreatedBefore(connection, cutoff);
         }
 
         foreach (var item in expired)
@@ -145,8 +108,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
 
         using (var connection = _db.Open())
         {
-            SyncDatabase.Execute(connection, "INSERT INTO outbox(kind, repository, digest, media_type, tag, created) VALUES ($k, $r, $d, $m, $t, $c)",
-                ("$k", kind.ToString()), ("$r", repository), ("$d", digest?.ToString()), ("$m", mediaType), ("$t", tag), ("$c", _time.GetUtcNow().ToUnixTimeMilliseconds()));
+            SyncSql.Insert(connection, kind, repository, digest, mediaType, tag, _time.GetUtcNow().ToUnixTimeMilliseconds());
         }
 
         ReportPending();

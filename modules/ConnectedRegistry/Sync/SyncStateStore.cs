@@ -1,6 +1,5 @@
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Sync;
 
@@ -16,44 +15,24 @@ public sealed class SyncStateStore
 
     public SyncStateStore(DataLayout layout)
     {
-        _db = new SyncDatabase(layout, """
-            CREATE TABLE IF NOT EXISTS synced_tags(
-              repository TEXT NOT NULL,
-              tag TEXT NOT NULL,
-              digest TEXT NOT NULL,
-              PRIMARY KEY(repository, tag));
-            """);
+        _db = new SyncDatabase(layout, SyncSql.SyncedTagsSchema);
     }
 
     public IReadOnlyDictionary<string, Digest> SyncedTags(string repository)
     {
         using var connection = _db.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT tag, digest FROM synced_tags WHERE repository=$r";
-        command.Parameters.AddWithValue("$r", repository);
-        using var reader = command.ExecuteReader();
-        var result = new Dictionary<string, Digest>(StringComparer.Ordinal);
-        while (reader.Read())
-        {
-            if (Digest.TryParse(reader.GetString(1), out var digest))
-            {
-                result[reader.GetString(0)] = digest;
-            }
-        }
-
-        return result;
+        return SyncSql.SyncedTags(connection, repository);
     }
 
     public void SetSynced(string repository, string tag, Digest digest)
     {
         using var connection = _db.Open();
-        SyncDatabase.Execute(connection, "INSERT INTO synced_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
-            ("$r", repository), ("$t", tag), ("$d", digest.ToString()));
+        SyncSql.SetSynced(connection, repository, tag, digest);
     }
 
     public void Forget(string repository, string tag)
     {
         using var connection = _db.Open();
-        SyncDatabase.Execute(connection, "DELETE FROM synced_tags WHERE repository=$r AND tag=$t", ("$r", repository), ("$t", tag));
+        SyncSql.ForgetSynced(connection, repository, tag);
     }
 }

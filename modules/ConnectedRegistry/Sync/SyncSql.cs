@@ -1,0 +1,102 @@
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Every SQL statement of <c>sync.db</c> (<see cref="SyncDatabase"/>): the schema and queries of
+/// <c>synced_tags</c> (<see cref="SyncStateStore"/>) and <c>outbox</c> (<see cref="SyncOutbox"/>). No other
+/// class writes SQL for this database.
+/// </summary>
+internal static class SyncSql
+{
+    public const string SyncedTagsSchema = """
+        CREATE TABLE IF NOT EXISTS synced_tags(
+          repository TEXT NOT NULL,
+          tag TEXT NOT NULL,
+          digest TEXT NOT NULL,
+          PRIMARY KEY(repository, tag));
+        """;
+
+    public const string OutboxSchema = """
+        CREATE TABLE IF NOT EXISTS outbox(
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          kind TEXT NOT NULL,
+          repository TEXT NOT NULL,
+          digest TEXT,
+          media_type TEXT,
+          tag TEXT,
+          created INTEGER NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT);
+        """;
+
+    // ---- synced_tags -------------------------------------------------------------------------
+
+    public static Dictionary<string, Digest> SyncedTags(SqliteConnection c, string repository)
+    {
+        using var command = c.Command("SELECT tag, digest FROM synced_tags WHERE repository=$r", null, ("$r", repository));
+        using var reader = command.ExecuteReader();
+        var result = new Dictionary<string, Digest>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            if (Digest.TryParse(reader.GetString(1), out var digest))
+            {
+                result[reader.GetString(0)] = digest;
+            }
+        }
+
+        return result;
+    }
+
+    public static void SetSynced(SqliteConnection c, string repository, string tag, Digest digest) =>
+        c.Execute("INSERT INTO synced_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
+            null, ("$r", repository), ("$t", tag), ("$d", digest.ToString()));
+
+    public static void ForgetSynced(SqliteConnection c, string repository, string tag) =>
+        c.Execute("DELETE FROM synced_tags WHERE repository=$r AND tag=$t", null, ("$r", repository), ("$t", tag));
+
+    // ---- outbox ------------------------------------------------------------------------------
+
+    /// <summary>Pending items, oldest first.</summary>
+    public static List<OutboxItem> Pending(SqliteConnection c, int limit)
+    {
+        using var command = c.Command("SELECT id, kind, repository, digest, media_type, tag, created, attempts FROM outbox ORDER BY id LIMIT $n", null, ("$n", limit));
+        using var reader = command.ExecuteReader();
+        var items = new List<OutboxItem>();
+        while (reader.Read())
+        {
+            Digest? digest = !reader.IsDBNull(3) && Digest.TryParse(reader.GetString(3), out var d) ? d : null;
+            items.Add(new OutboxItem(
+                reader.GetInt64(0),
+                Enum.Parse<OutboxKind>(reader.GetString(1)),
+                reader.GetString(2),
+                digest,
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
+                reader.GetInt32(7)));
+        }
+
+        return items;
+    }
+
+    public static int Count(SqliteConnection c) =>
+        Convert.ToInt32(c.Scalar("SELECT COUNT(*) FROM outbox"), System.Globalization.CultureInfo.InvariantCulture);
+
+    public static bool HasPendingTag(SqliteConnection c, string repository, string tag) =>
+        c.Scalar("SELECT 1 FROM outbox WHERE repository=$r AND tag=$t LIMIT 1", null, ("$r", repository), ("$t", tag)) is not null;
+
+    public static void Insert(SqliteConnection c, OutboxKind kind, string repository, Digest? digest, string? mediaType, string? tag, long created) =>
+        c.Execute("INSERT INTO outbox(kind, repository, digest, media_type, tag, created) VALUES ($k, $r, $d, $m, $t, $c)",
+            null, ("$k", kind.ToString()), ("$r", repository), ("$d", digest?.ToString()), ("$m", mediaType), ("$t", tag), ("$c", created));
+
+    public static void Delete(SqliteConnection c, long id) => c.Execute("DELETE FROM outbox WHERE id=$id", null, ("$id", id));
+
+    public static void MarkFailed(SqliteConnection c, long id, string error) =>
+        c.Execute("UPDATE outbox SET attempts=attempts+1, last_error=$e WHERE id=$id", null, ("$id", id), ("$e", error));
+
+    public static void DeleteCreatedBefore(SqliteConnection c, long cutoff) =>
+        c.Execute("DELETE FROM outbox WHERE created < $c", null, ("$c", cutoff));
+}
