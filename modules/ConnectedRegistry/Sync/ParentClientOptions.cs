@@ -12,6 +12,9 @@ public sealed record ParentClientOptions
     /// <summary>More trusted roots, in addition to the system store and <see cref="CaFile"/> (the IoT Edge trust bundle).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ExtraTrust { get; init; }
 
+    /// <summary>The shared cap on bytes to and from the parent (<c>sync.bandwidth</c>); null: the transport is not throttled.</summary>
+    public LinkThrottle? Throttle { get; init; }
+
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Retries after the first attempt for network errors, 429 and 5xx.</summary>

@@ -60,6 +60,25 @@ public sealed partial class ParentRegistryClient : IDisposable
             AllowAutoRedirect = true,
             AutomaticDecompression = DecompressionMethods.None,
         };
+        if (options.Throttle is { } throttle)
+        {
+            // Below TLS and HTTP: every byte of every connection to the parent passes the one shared bucket.
+            handler.ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new ThrottledStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true), throttle);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+
         var extra = new X509Certificate2Collection();
         if (!string.IsNullOrWhiteSpace(options.CaFile))
         {
