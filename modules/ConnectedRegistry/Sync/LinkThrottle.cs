@@ -3,7 +3,7 @@ namespace ConnectedRegistry.Sync;
 /// <summary>
 /// One token bucket for every byte to and from the parent (<c>sync.bandwidth</c>): every connection of the parent
 /// clients reads and writes through it (<see cref="ThrottledStream"/>), so parallel transfers share the cap instead
-/// of each getting their own. The bucket holds at most a tenth of a second of traffic (at least two chunks), so no
+/// of each getting their own. The bucket holds at most a twentieth of a second of traffic (at least two chunks), so no
 /// burst goes far above the cap. <see cref="SetLimit"/> applies at once to transfers already under way (a waiting
 /// transfer looks again at least every <see cref="MaxWaitSlice"/>).
 /// </summary>
@@ -38,6 +38,22 @@ public sealed class LinkThrottle
         }
     }
 
+    /// <summary>
+    /// The receive buffer a new connection gets while capped: an eighth of a second of the cap, from 32 KiB to 4 MiB
+    /// (null without a cap: the kernel tunes it). The kernel doubles it; several connections in parallel fill a
+    /// satellite's round trip at the cap.
+    /// </summary>
+    public int? ReceiveWindowBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _bytesPerSecond is { } rate ? (int)Math.Clamp(rate / 8, 32 * 1024, 4 * 1024 * 1024) : null;
+            }
+        }
+    }
+
     /// <summary>Sets the cap (bits per second; null or not positive: no cap). Transfers under way follow it at once.</summary>
     public void SetLimit(double? bitsPerSecond)
     {
@@ -45,7 +61,7 @@ public sealed class LinkThrottle
         {
             Refill();
             _bytesPerSecond = bitsPerSecond is > 0 and var b ? b / 8 : null;
-            _capacity = _bytesPerSecond is { } rate ? Math.Max(rate / 10, 2.0 * ChunkBytes) : 0;
+            _capacity = _bytesPerSecond is { } rate ? Math.Max(rate / 20, 2.0 * ChunkBytes) : 0;
             _tokens = Math.Min(_tokens, _capacity);
         }
     }
@@ -75,6 +91,15 @@ public sealed class LinkThrottle
             }
 
             await Task.Delay(wait < MaxWaitSlice ? wait : MaxWaitSlice, _time, cancellationToken);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="bytes"/> (any amount) may cross the link, a chunk at a time.</summary>
+    public async ValueTask AcquireAsync(long bytes, CancellationToken cancellationToken)
+    {
+        for (var left = bytes; left > 0; left -= ChunkBytes)
+        {
+            await AcquireAsync((int)Math.Min(left, ChunkBytes), cancellationToken);
         }
     }
 

@@ -31,8 +31,11 @@ public sealed record ParentClientOptions
 
     public TimeSpan BreakerSamplingDuration { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long an open circuit refuses calls without touching the network.</summary>
-    public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long an open circuit refuses calls without touching the network before it lets one through to probe: short,
+    /// so a link that came back is used within seconds (a failed probe opens it again for as long).
+    /// </summary>
+    public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Largest manifest accepted from the parent.</summary>
     public int MaxManifestBytes { get; init; } = 4 * 1024 * 1024;

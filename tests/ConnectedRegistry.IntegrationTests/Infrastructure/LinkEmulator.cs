@@ -165,9 +165,10 @@ public sealed class LinkEmulator : IAsyncDisposable
 
         foreach (var socket in new[] { client, upstream })
         {
-            // A link holds little in flight: without this the kernel would take megabytes ahead of the rate.
+            // Counted is delivered: the link's own send buffers stay as small as the kernel allows, so a byte counted
+            // has reached the far end's socket, not a queue of the link's (megabytes, left to the kernel's tuning).
             socket.NoDelay = true;
-            socket.SendBufferSize = 32 * 1024;
+            socket.SendBufferSize = 4096;
             socket.ReceiveBufferSize = 32 * 1024;
         }
 
