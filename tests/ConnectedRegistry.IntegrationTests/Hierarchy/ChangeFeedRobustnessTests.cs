@@ -2,11 +2,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Sync;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
-using ConnectedRegistry.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
 
@@ -29,7 +29,7 @@ public sealed class ChangeFeedRobustnessTests
         {
             app.Use(async (context, following) =>
             {
-                if (context.Request.Path == "/connected-registry/v1/changes"
+                if (context.Request.Path == ConnectedRegistry.Hierarchy.HierarchyEndpoints.Prefix + "/changes"
                     && long.TryParse(context.Request.Query["since"], out var since) && since >= 0
                     && Interlocked.Increment(ref _served) <= count)
                 {

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Text;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
 using Microsoft.AspNetCore.Http;
-using ConnectedRegistry.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Polly.CircuitBreaker;
 
@@ -340,8 +340,8 @@ public sealed class SubsetResolutionTests
         try
         {
             using var client = ParentRegistryClientTests.Client(server.Address, null);
-            var down = registry.App.Services.GetRequiredService<SyncDown>();
-            return await down.ResolveRepositoriesAsync(client, settings, default);
+            var logger = registry.App.Services.GetRequiredService<ILogger<SyncDown>>();
+            return await SyncSet.Of(settings).ResolveAsync(client, logger, default);
         }
         finally
         {

@@ -1,8 +1,8 @@
 using System.Security.Cryptography.X509Certificates;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Sync;
@@ -37,6 +37,8 @@ public sealed class SyncHarness : IAsyncDisposable
     public OciLayoutBuilder Layout { get; }
 
     public RegistryStore Store => Child.App.Services.GetRequiredService<RegistryStore>();
+
+    public PartialBlobStore Partials => Child.App.Services.GetRequiredService<PartialBlobStore>();
 
     public ModuleState State => Child.App.Services.GetRequiredService<ModuleState>();
 

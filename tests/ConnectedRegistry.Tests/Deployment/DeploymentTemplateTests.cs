@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Tests.Infrastructure;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Configuration;
 using Newtonsoft.Json;
@@ -26,18 +28,7 @@ public partial class DeploymentTemplateTests
         "deployments/nested/lower-layer.json",
     };
 
-    private static readonly string Root = FindRoot();
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "EdgeConnectedRegistry.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
+    private static readonly string Root = RepositoryRoot.Path;
 
     private static JObject Load(string relative)
     {
@@ -198,10 +189,14 @@ public partial class DeploymentTemplateTests
         Assert.Equal("8000", proxy["env"]!["NGINX_DEFAULT_PORT"]!["value"]!.Value<string>());
         Assert.Equal("ConnectedRegistry:8080", proxy["env"]!["CONNECTED_ACR_ROUTE_ADDRESS"]!["value"]!.Value<string>());
         Assert.Equal("8000", proxy["settings"]!["createOptions"]!["HostConfig"]!["PortBindings"]!["8000/tcp"]![0]!["HostPort"]!.Value<string>());
+        // The proxy runs its stock configuration: no proxy_config of our own in its twin (it forwards /v2 and /acr).
+        Assert.Null(top["modulesContent"]!["IoTEdgeAPIProxy"]);
 
         var settings = DesiredPropertiesParser.Parse((JObject)top["modulesContent"]!["ConnectedRegistry"]!["properties.desired"]!).Settings!;
         var child = settings.Children[env["LOWER_REGISTRY_NAME"]];
         Assert.Equal(RegistryMode.ReadOnly, child.Mode);
+        // What the lower layer pulls through this layer: its system images, this module, the workloads.
+        Assert.Equal(["azureiotedge-agent", "azureiotedge-hub", "azureiotedge-api-proxy", "connected-registry", "factory/*"], child.Repositories);
         Assert.True(ConnectedRegistry.Auth.PasswordHasher.Verify(env["LOWER_SYNC_TOKEN_PASSWORD"], child.SyncTokenPasswordHash), "the example hash is the hash of the example password");
     }
 

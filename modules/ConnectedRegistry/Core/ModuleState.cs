@@ -1,0 +1,145 @@
+namespace ConnectedRegistry.Core;
+
+/// <summary>
+/// The module's live state, fed by every part (storage, sync, activation, children) and turned into
+/// reported properties by Twin/ (batched and rate-limited there). Parts only set their own section;
+/// nothing here is a secret.
+/// </summary>
+public sealed class ModuleState
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, StatusDetail> _details = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ChildStatus> _children = new(StringComparer.Ordinal);
+    private string _activationState = ActivationStates.Inactive;
+    private string _connectionState = ConnectionStates.Offline;
+    private LoginServerStatus? _loginServer;
+    private SyncStatus _sync = new();
+    private StorageStatus _storage = new();
+
+    /// <summary>Raised after any section changed. Handlers must be cheap (they run on the caller's thread).</summary>
+    public event Action? Changed;
+
+    public ModuleStateSnapshot Snapshot()
+    {
+        lock (_gate)
+        {
+            return new ModuleStateSnapshot(
+                _activationState,
+                _connectionState,
+                [.. _details.Values.OrderBy(d => d.Code, StringComparer.Ordinal)],
+                _loginServer,
+                _sync,
+                _storage,
+                new Dictionary<string, ChildStatus>(_children, StringComparer.Ordinal));
+        }
+    }
+
+    public void SetActivationState(string state) => Set(() => _activationState = state, () => _activationState != state);
+
+    public void SetConnectionState(string state) => Set(() => _connectionState = state, () => _connectionState != state);
+
+    public void SetLoginServer(LoginServerStatus loginServer) => Set(() => _loginServer = loginServer, () => _loginServer != loginServer);
+
+    public void SetSync(SyncStatus sync) => Set(() => _sync = sync, () => _sync != sync);
+
+    /// <summary>Changes the sync section from its current value, atomically.</summary>
+    public void UpdateSync(Func<SyncStatus, SyncStatus> update)
+    {
+        bool changed;
+        lock (_gate)
+        {
+            var next = update(_sync);
+            changed = next != _sync;
+            _sync = next;
+        }
+
+        if (changed)
+        {
+            Changed?.Invoke();
+        }
+    }
+
+    public void SetStorage(StorageStatus storage) => Set(() => _storage = storage, () => _storage != storage);
+
+    public void SetChild(string name, ChildStatus status) => Set(() => _children[name] = status, () => !_children.TryGetValue(name, out var old) || old != status);
+
+    public void RemoveChild(string name) => Set(() => _children.Remove(name), () => _children.ContainsKey(name));
+
+    /// <summary>Raises or refreshes a status detail identified by its code (for example <c>DiskError</c>).</summary>
+    public void SetStatusDetail(StatusDetail detail) => Set(() => _details[detail.Code] = detail, () => !_details.TryGetValue(detail.Code, out var old) || old with { Timestamp = detail.Timestamp } != detail);
+
+    public void ClearStatusDetail(string code) => Set(() => _details.Remove(code), () => _details.ContainsKey(code));
+
+    private void Set(Action apply, Func<bool> differs)
+    {
+        lock (_gate)
+        {
+            if (!differs())
+            {
+                return;
+            }
+
+            apply();
+        }
+
+        Changed?.Invoke();
+    }
+}
+
+public static class ActivationStates
+{
+    public const string Active = "Active";
+    public const string Inactive = "Inactive";
+}
+
+public static class ConnectionStates
+{
+    public const string Online = "Online";
+    public const string Syncing = "Syncing";
+    public const string Offline = "Offline";
+    public const string Unhealthy = "Unhealthy";
+}
+
+public sealed record ModuleStateSnapshot(
+    string ActivationState,
+    string ConnectionState,
+    IReadOnlyList<StatusDetail> StatusDetails,
+    LoginServerStatus? LoginServer,
+    SyncStatus Sync,
+    StorageStatus Storage,
+    IReadOnlyDictionary<string, ChildStatus> Children);
+
+/// <summary>Type is Error, Warning or Information.</summary>
+public sealed record StatusDetail(string Code, string Type, string Description, DateTimeOffset Timestamp);
+
+public sealed record LoginServerStatus(string Host, string Tls);
+
+public sealed record SyncProgress(
+    string State,
+    int RepositoriesDone,
+    int RepositoriesTotal,
+    long BytesDone,
+    long BytesTotal,
+    long? EtaSeconds);
+
+public sealed record SyncStatus
+{
+    public DateTimeOffset? LastSyncTime { get; init; }
+
+    public DateTimeOffset? NextSyncTime { get; init; }
+
+    public DateTimeOffset? WindowEndTime { get; init; }
+
+    public SyncProgress? Progress { get; init; }
+
+    public int PendingPushes { get; init; }
+
+    public string? LastError { get; init; }
+
+    /// <summary>The cap on traffic to and from the parent now in force (<c>sync.bandwidth</c>); null: no cap.</summary>
+    public double? BandwidthLimitMbps { get; init; }
+}
+
+public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);
+
+public sealed record ChildStatus(string ActivationState, DateTimeOffset? LastSeen);

@@ -1,0 +1,158 @@
+namespace ConnectedRegistry.Core;
+
+/// <summary>
+/// The running configuration: the module twin's desired properties after they were parsed and
+/// validated (Twin/ owns parsing and validation; everything else only reads this). Immutable: a new
+/// instance replaces the old one atomically through <see cref="RegistrySettingsStore"/>.
+/// Holds no secret in clear: tokens carry password hashes only; the parent sync password comes from
+/// the environment.
+/// </summary>
+public sealed record RegistrySettings
+{
+    public static RegistrySettings Default { get; } = new();
+
+    public string SchemaVersion { get; init; } = "1.0";
+
+    /// <summary>This registry's identity (5–40 characters, starting with a letter); null when not set.</summary>
+    public string? Name { get; init; }
+
+    public RegistryMode Mode { get; init; } = RegistryMode.ReadWrite;
+
+    /// <summary>Null when there is no parent (a standalone or top-of-tree registry).</summary>
+    public ParentSettings? Parent { get; init; }
+
+    public SyncSettings Sync { get; init; } = new();
+
+    /// <summary>Client tokens by name.</summary>
+    public IReadOnlyDictionary<string, ClientTokenSettings> ClientTokens { get; init; } =
+        new Dictionary<string, ClientTokenSettings>(StringComparer.Ordinal);
+
+    /// <summary>Child registries by their registry name.</summary>
+    public IReadOnlyDictionary<string, ChildRegistrySettings> Children { get; init; } =
+        new Dictionary<string, ChildRegistrySettings>(StringComparer.Ordinal);
+
+    public GarbageCollectionSettings GarbageCollection { get; init; } = new();
+
+    /// <summary>Pull without credentials. Off unless the twin turns it on.</summary>
+    public bool AnonymousPull { get; init; }
+
+    public string LogLevel { get; init; } = "Information";
+}
+
+public enum RegistryMode
+{
+    ReadWrite,
+    ReadOnly,
+}
+
+public sealed record ParentSettings
+{
+    /// <summary>The parent's base address, for example https://parent.example or http://127.0.0.1:5001.</summary>
+    public required Uri Endpoint { get; init; }
+
+    /// <summary>The user name presented to the parent; the password is in the environment.</summary>
+    public string? SyncTokenName { get; init; }
+}
+
+public sealed record SyncSettings
+{
+    public const string ContinuousSchedule = "* * * * *";
+
+    /// <summary>Five-field cron expression (UTC). Every minute with no window means continuous sync.</summary>
+    public string Schedule { get; init; } = ContinuousSchedule;
+
+    /// <summary>How long a sync window stays open after each schedule occurrence (PT1H–P7D); null for continuous.</summary>
+    public TimeSpan? Window { get; init; }
+
+    /// <summary>How long an undelivered change is kept (P1D–P90D).</summary>
+    public TimeSpan MessageTtl { get; init; } = TimeSpan.FromDays(2);
+
+    /// <summary>Repository names and <c>prefix/*</c> wildcards to keep in sync.</summary>
+    public IReadOnlyList<string> Repositories { get; init; } = [];
+
+    /// <summary>The cap on traffic to and from the parent (<c>sync.bandwidth</c>); no cap by default.</summary>
+    public BandwidthSettings Bandwidth { get; init; } = BandwidthSettings.Unlimited;
+
+    public bool IsContinuous => Schedule.Trim() == ContinuousSchedule && Window is null;
+}
+
+public sealed record ClientTokenSettings
+{
+    public required string PasswordHash { get; init; }
+
+    /// <summary>Repository pattern (exact name, <c>prefix/*</c> or <c>*</c>) → actions such as <c>content/read</c>.</summary>
+    public required IReadOnlyDictionary<string, IReadOnlyList<string>> ScopeMap { get; init; }
+
+    public bool Enabled { get; init; } = true;
+
+    public DateTimeOffset? Expiry { get; init; }
+}
+
+public sealed record ChildRegistrySettings
+{
+    public RegistryMode Mode { get; init; } = RegistryMode.ReadOnly;
+
+    public required string SyncTokenPasswordHash { get; init; }
+
+    public IReadOnlyList<string> Repositories { get; init; } = [];
+}
+
+public sealed record GarbageCollectionSettings
+{
+    public bool Enabled { get; init; } = true;
+
+    public string Schedule { get; init; } = "0 3 * * *";
+
+    /// <summary>Also remove manifests that no tag and no index references.</summary>
+    public bool DeleteUntaggedManifests { get; init; }
+}
+
+/// <summary>Read-side of the running configuration.</summary>
+public interface IRegistrySettingsSource
+{
+    RegistrySettings Current { get; }
+
+    /// <summary>Raised after <see cref="Current"/> changed, with the new settings.</summary>
+    event Action<RegistrySettings>? Changed;
+}
+
+/// <summary>
+/// Holds the last good settings; the twin pipeline stores them after validation succeeded. <see cref="Changed"/>
+/// is raised outside the caller's locks and in the order the settings were stored (<see cref="OrderedNotifications"/>).
+/// </summary>
+public sealed class RegistrySettingsStore : IRegistrySettingsSource
+{
+    private readonly Lock _gate = new();
+    private readonly OrderedNotifications _notifications = new();
+    private RegistrySettings _current;
+
+    public RegistrySettingsStore(RegistrySettings? initial = null) => _current = initial ?? RegistrySettings.Default;
+
+    public RegistrySettings Current => Volatile.Read(ref _current);
+
+    public event Action<RegistrySettings>? Changed;
+
+    /// <summary>Stores the settings and tells the subscribers.</summary>
+    public void Apply(RegistrySettings settings)
+    {
+        Stage(settings);
+        DeliverChanges();
+    }
+
+    /// <summary>
+    /// Stores the settings and queues <see cref="Changed"/> without raising it, so a caller may do this under its
+    /// own lock; it calls <see cref="DeliverChanges"/> once that lock is released.
+    /// </summary>
+    public void Stage(RegistrySettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        lock (_gate)
+        {
+            Volatile.Write(ref _current, settings);
+            _notifications.Post(() => Changed?.Invoke(settings));
+        }
+    }
+
+    /// <summary>Raises <see cref="Changed"/> for the settings stored so far, in order.</summary>
+    public void DeliverChanges() => _notifications.Deliver();
+}
