@@ -1,5 +1,5 @@
 using System.Globalization;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Twin;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 

@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// The twin's <c>sync.bandwidth</c>: a cap on all traffic to and from the parent, in megabits per second, that
