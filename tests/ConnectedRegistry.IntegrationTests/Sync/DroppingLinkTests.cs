@@ -37,7 +37,8 @@ public sealed class DroppingLinkTests(Xunit.Abstractions.ITestOutputHelper outpu
         await h.DesireAsync(["thin/drops"]);
 
         await h.StartChildAsync();
-        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/drops", image), "the image synced over the dropping link", 120_000);
+        var expected = (unique * 8 / RateBitsPerSecond) + (unique / DropEveryBytes * DownTime.TotalSeconds);
+        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/drops", image), "the image synced over the dropping link", (int)(60_000 + (3_000 * expected)));
         var done = h.Link.Elapsed;
 
         // From the first byte on the link (the module's start-up is not the link's time) to the tag being there.
