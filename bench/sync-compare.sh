@@ -28,20 +28,9 @@ done
 BASE="${BASE:-$(mktemp -d)}"
 mkdir -p "$BASE"
 
-DEADLINE=$(( $(date +%s) + LIMIT_S ))
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  [[ "${KEEP:-0}" == 1 ]] && echo "kept $BASE" >&2 || rm -rf "$BASE"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() { echo "sync-compare: $*" >&2; exit 1; }
-left() { local l=$(( DEADLINE - $(date +%s) )); (( l > 0 )) || die "time limit of ${LIMIT_S}s reached"; echo "$l"; }
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+BENCH_NAME=sync-compare
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 wait_up() { # PORT PID LOG
   for _ in $(seq 1 300); do
@@ -53,19 +42,7 @@ wait_up() { # PORT PID LOG
 }
 
 start_distribution() { # NAME PORT : a docker-registry with its own storage, no auth
-  mkdir -p "$BASE/$1-data"
-  cat > "$BASE/$1.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $BASE/$1-data
-http:
-  addr: 127.0.0.1:$2
-YML
+  distribution_config "$1" "$2"
   docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &
   PIDS+=($!)
   wait_up "$2" "$!" "$BASE/$1.log"

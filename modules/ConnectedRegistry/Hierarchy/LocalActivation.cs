@@ -13,7 +13,7 @@ namespace ConnectedRegistry.Hierarchy;
 /// identity (device, module and generation id from IoT Edge, plus a random instance id kept in <c>hierarchy.db</c>):
 /// <list type="bullet">
 /// <item>the parent accepts → <c>activationState: Active</c>, sync runs, the change feed is followed;</item>
-/// <item>the parent is a plain OCI registry (no <c>/connected-registry/v1/</c>) → activated locally, said in a status detail
+/// <item>the parent is a plain OCI registry (no <c>/acr/connected-registry/v1/</c>: 404 or 405) → activated locally, said in a status detail
 /// <c>ActivatedLocally</c> (Information), sync runs;</item>
 /// <item>something that is no registry answered the activation (a proxy's HTML 403, a redirect) → activated locally as
 /// well, so sync still runs, but said in a Warning status detail <c>ParentApiBlocked</c> naming the request and the

@@ -41,6 +41,10 @@ public sealed class DockerEngineTests(DockerDaemon docker)
             if (throughApiProxy)
             {
                 proxy = await ApiProxy.StartAsync(registry.HostPort);
+
+                // Docker verifies the proxy's certificate: without the test CA it refuses to talk to it.
+                var untrusted = await Assert.ThrowsAsync<InvalidOperationException>(() => docker.RunAsync("login", "-u", "puller", "-p", PullerPassword, proxy.HostPort));
+                Assert.Contains("certificate", untrusted.Message, StringComparison.OrdinalIgnoreCase);
                 trust = docker.TrustCa(proxy.HostPort, proxy.CaPem);
                 host = proxy.HostPort;
             }

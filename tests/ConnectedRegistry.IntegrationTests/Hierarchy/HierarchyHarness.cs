@@ -24,9 +24,11 @@ internal static class HierarchyHarness
     public static string Hash(string password) => PasswordHasher.Hash(password, PasswordHasher.MinIterations);
 
     /// <param name="sync">Sync options (the parent's CA file, say); <see cref="SyncHarness.FastOptions"/> by default.</param>
-    public static Task<RegistryInstance> StartAsync(string? dataRoot = null, string? syncPassword = null, SyncSchedulerOptions? scheduler = null, EdgeInstance? edge = null, HierarchyOptions? options = null, SyncOptions? sync = null) =>
+    /// <param name="configure">More registrations (a startup filter that makes it answer like another kind of parent, say).</param>
+    public static Task<RegistryInstance> StartAsync(string? dataRoot = null, string? syncPassword = null, SyncSchedulerOptions? scheduler = null, EdgeInstance? edge = null, HierarchyOptions? options = null, SyncOptions? sync = null, Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null) =>
         RegistryInstance.StartAsync(dataRoot, configure: builder =>
         {
+            configure?.Invoke(builder);
             builder.Services.AddSingleton(sync ?? SyncHarness.FastOptions);
             builder.Services.AddSingleton(scheduler ?? Fast);
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? syncPassword : null));

@@ -1,0 +1,41 @@
+# Shared by the benchmark scripts (sourced, not run): the run's deadline, background processes stopped at exit,
+# the temporary folder removed (unless KEEP=1), and timing helpers.
+# Set before sourcing: BENCH_NAME (prefix of error messages), LIMIT_S (seconds for the whole run), BASE (the
+# temporary folder). Optional: a function bench_cleanup, called at exit after the processes in PIDS were signalled
+# and before they are waited for.
+DEADLINE=$(( $(date +%s) + LIMIT_S ))
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if declare -F bench_cleanup >/dev/null; then bench_cleanup; fi
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [[ "${KEEP:-0}" == 1 ]] && echo "kept $BASE" >&2 || rm -rf "$BASE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+left() { local l=$(( DEADLINE - $(date +%s) )); (( l > 0 )) || die "time limit of ${LIMIT_S}s reached"; echo "$l"; }
+now() { date +%s.%N; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+
+# distribution_config NAME PORT [HTPASSWD]: writes $BASE/NAME.yml, a docker-registry on 127.0.0.1:PORT storing in
+# $BASE/NAME-data, quiet, with htpasswd Basic auth when a file is given.
+distribution_config() {
+  mkdir -p "$BASE/$1-data"
+  cat > "$BASE/$1.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $BASE/$1-data
+http:
+  addr: 127.0.0.1:$2
+YML
+  if [[ -n "${3:-}" ]]; then
+    printf 'auth:\n  htpasswd:\n    realm: %s\n    path: %s\n' "$1" "$3" >> "$BASE/$1.yml"
+  fi
+}
