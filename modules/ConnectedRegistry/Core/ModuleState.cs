@@ -135,6 +135,9 @@ public sealed record SyncStatus
     public int PendingPushes { get; init; }
 
     public string? LastError { get; init; }
+
+    /// <summary>The cap on traffic to and from the parent now in force (<c>sync.bandwidth</c>); null: no cap.</summary>
+    public double? BandwidthLimitMbps { get; init; }
 }
 
 public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);

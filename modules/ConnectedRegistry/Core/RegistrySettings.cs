@@ -70,6 +70,9 @@ public sealed record SyncSettings
     /// <summary>Repository names and <c>prefix/*</c> wildcards to keep in sync.</summary>
     public IReadOnlyList<string> Repositories { get; init; } = [];
 
+    /// <summary>The cap on traffic to and from the parent (<c>sync.bandwidth</c>); no cap by default.</summary>
+    public BandwidthSettings Bandwidth { get; init; } = BandwidthSettings.Unlimited;
+
     public bool IsContinuous => Schedule.Trim() == ContinuousSchedule && Window is null;
 }
 

@@ -12,6 +12,9 @@ public sealed record ParentClientOptions
     /// <summary>More trusted roots, in addition to the system store and <see cref="CaFile"/> (the IoT Edge trust bundle).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ExtraTrust { get; init; }
 
+    /// <summary>The shared cap on bytes to and from the parent (<c>sync.bandwidth</c>); null: the transport is not throttled.</summary>
+    public LinkThrottle? Throttle { get; init; }
+
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Retries after the first attempt for network errors, 429 and 5xx.</summary>
@@ -28,8 +31,11 @@ public sealed record ParentClientOptions
 
     public TimeSpan BreakerSamplingDuration { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long an open circuit refuses calls without touching the network.</summary>
-    public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long an open circuit refuses calls without touching the network before it lets one through to probe: short,
+    /// so a link that came back is used within seconds (a failed probe opens it again for as long).
+    /// </summary>
+    public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Largest manifest accepted from the parent.</summary>
     public int MaxManifestBytes { get; init; } = 4 * 1024 * 1024;

@@ -6,8 +6,9 @@ using Polly.Retry;
 namespace ConnectedRegistry.Sync;
 
 /// <summary>
-/// Polly around every request to the parent: retries with exponential backoff and jitter on network errors,
-/// 429 (honouring <c>Retry-After</c>) and 5xx, for requests whose body can be sent again; and a circuit breaker
+/// Polly around every request to the parent: retries on network errors (every half to one
+/// <see cref="ParentClientOptions.RetryBaseDelay"/>), and with exponential backoff and jitter on 429 (honouring
+/// <c>Retry-After</c>) and 5xx, for requests whose body can be sent again; and a circuit breaker
 /// so that an unreachable parent fails fast (<see cref="BrokenCircuitException"/>) instead of costing a
 /// connect timeout per request.
 /// </summary>
@@ -32,6 +33,13 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
                 ShouldHandle = args => ValueTask.FromResult(args.Context.Properties.GetValue(Replayable, false) && IsTransient(args.Outcome)),
                 DelayGenerator = args =>
                 {
+                    if (args.Outcome.Exception is not null)
+                    {
+                        // A network error: probe again soon (a refused connection costs nothing), so a transfer under
+                        // way resumes within a second of the link coming back instead of after a doubled wait.
+                        return ValueTask.FromResult<TimeSpan?>(options.RetryBaseDelay * (0.5 + (Random.Shared.NextDouble() / 2)));
+                    }
+
                     var retryAfter = args.Outcome.Result?.Headers.RetryAfter;
                     TimeSpan? delay = retryAfter?.Delta ?? (retryAfter?.Date is { } date ? date - time.GetUtcNow() : null);
                     return ValueTask.FromResult(delay is { } d && d > TimeSpan.Zero ? (TimeSpan?)(d < options.MaxRetryDelay ? d : options.MaxRetryDelay) : null);
@@ -105,7 +113,18 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
     /// <summary>Failures that say the parent is down, not that it refused this one request.</summary>
     private static bool IsUnreachable(Outcome<HttpResponseMessage> outcome) =>
         outcome.Exception is HttpRequestException or IOException or TaskCanceledException { InnerException: TimeoutException } ||
-        outcome.Result is { } r && (int)r.StatusCode is 502 or 503 or 504;
+        outcome.Result is { } r && IsGatewayFailure(r.StatusCode);
+
+    private static bool IsGatewayFailure(HttpStatusCode status) => (int)status is 502 or 503 or 504;
+
+    /// <summary>
+    /// An exception that ended a call to the parent because the link or the parent is down (network error, timeout, a
+    /// gateway that cannot reach it, the open circuit), not because the parent refused something: worth trying again
+    /// as soon as the link may be back.
+    /// </summary>
+    public static bool IsNetworkFailure(Exception exception) =>
+        exception is HttpRequestException or IOException or BrokenCircuitException or TaskCanceledException { InnerException: TimeoutException } ||
+        exception is ParentRegistryException { Status: var status } && IsGatewayFailure(status);
 
     private static partial class Log
     {

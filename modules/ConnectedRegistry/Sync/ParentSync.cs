@@ -19,12 +19,14 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     private readonly SyncEnvironment _environment;
     private readonly IParentActivation? _activation;
     private readonly IParentTrustSource? _trust;
+    private readonly LinkThrottle? _throttle;
     private readonly Lock _gate = new();
     private (Uri Endpoint, string? User, string? Password)? _clientKey;
     private ParentRegistryClient? _client;
 
-    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null, IParentActivation? activation = null)
+    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null, IParentActivation? activation = null, LinkThrottle? throttle = null)
     {
+        _throttle = throttle;
         _trust = trust;
         _activation = activation;
         _down = down;
@@ -99,7 +101,7 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
         }
 
         var roots = endpoint.Scheme == Uri.UriSchemeHttps && _trust is not null ? await _trust.GetRootsAsync(cancellationToken) : null;
-        var client = new ParentRegistryClient(endpoint, credentials, _options.Client with { ExtraTrust = roots }, _time, _logger);
+        var client = new ParentRegistryClient(endpoint, credentials, _options.Client with { ExtraTrust = roots, Throttle = _throttle ?? _options.Client.Throttle }, _time, _logger);
         lock (_gate)
         {
             _client?.Dispose();

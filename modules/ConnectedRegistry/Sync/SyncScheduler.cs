@@ -24,6 +24,7 @@ public sealed partial class SyncScheduler : BackgroundService
     private int _syncNowRequested;
     private int _waits;
     private bool _lastPassSucceeded;
+    private int _networkFailures;
 
     public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null)
     {
@@ -150,7 +151,7 @@ public sealed partial class SyncScheduler : BackgroundService
             return; // a syncNow pass outside the schedule: re-plan, which waits for the next window
         }
 
-        var idle = succeeded ? _options.IdleDelay : _options.RetryDelay;
+        var idle = succeeded ? _options.IdleDelay : _networkFailures > 0 ? NetworkBackoff(_networkFailures) : _options.RetryDelay;
         if (windowEnd is { } closing && closing - now < idle)
         {
             idle = closing - now;
@@ -159,11 +160,29 @@ public sealed partial class SyncScheduler : BackgroundService
         await WaitAsync(idle, stoppingToken);
     }
 
+    /// <summary>
+    /// The pause after the <paramref name="failures"/>-th pass in a row that ended on a network error: doubling from
+    /// <see cref="SyncSchedulerOptions.NetworkRetryDelay"/> up to <see cref="SyncSchedulerOptions.MaxNetworkRetryDelay"/>,
+    /// each drawn between half and all of it (so children of one parent do not retry in step).
+    /// </summary>
+    internal TimeSpan NetworkBackoff(int failures)
+    {
+        var ceiling = _options.NetworkRetryDelay * Math.Pow(2, Math.Min(failures - 1, 30));
+        if (ceiling > _options.MaxNetworkRetryDelay)
+        {
+            ceiling = _options.MaxNetworkRetryDelay;
+        }
+
+        return ceiling * (0.5 + (Random.Shared.NextDouble() / 2));
+    }
+
     private async Task<bool> RunOnceAsync(RegistrySettings settings, TimeSpan? untilWindowEnd, CancellationToken stoppingToken)
     {
         using var windowCts = untilWindowEnd is { } left ? new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time) : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, windowCts.Token);
         _state.SetConnectionState(ConnectionStates.Syncing);
+        var failuresBefore = _networkFailures;
+        _networkFailures = 0;
         try
         {
             await _work.RunAsync(settings, linked.Token);
@@ -211,6 +230,8 @@ public sealed partial class SyncScheduler : BackgroundService
         }
         catch (Exception ex)
         {
+            // The link dropped or the parent is down: inside the window, try again after a short backoff, not the idle time.
+            _networkFailures = ParentResilienceHandler.IsNetworkFailure(ex) ? failuresBefore + 1 : 0;
             Log.SyncFailed(_logger, ex.GetType().Name, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetConnectionState(ConnectionStates.Offline);
@@ -279,4 +300,10 @@ public sealed record SyncSchedulerOptions
 
     /// <summary>Pause after a failed pass before trying again inside the window.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>First pause after a pass that ended on a network error (the link dropped), inside the window; doubled per such pass in a row.</summary>
+    public TimeSpan NetworkRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest pause after passes that ended on network errors.</summary>
+    public TimeSpan MaxNetworkRetryDelay { get; init; } = TimeSpan.FromSeconds(15);
 }

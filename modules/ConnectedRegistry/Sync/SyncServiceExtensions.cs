@@ -9,7 +9,7 @@ public static class SyncServiceExtensions
     /// <summary>
     /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, sync up with
     /// its outbox (an <see cref="IRegistryEventSink"/>), the <c>syncNow</c> direct method, the
-    /// scheduler (a hosted service; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
+    /// scheduler and the bandwidth limiter (hosted services; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
     /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
     /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/>, <see cref="SyncEnvironment"/> or
     /// <see cref="IParentTrustSource"/> afterwards.
@@ -21,6 +21,9 @@ public static class SyncServiceExtensions
         services.TryAddSingleton(new SyncSchedulerOptions());
         services.TryAddSingleton(new SyncEnvironment());
         services.TryAddSingleton<IParentTrustSource, EdgeTrustBundleSource>();
+        services.TryAddSingleton<LinkThrottle>();
+        services.AddSingleton<BandwidthLimiter>();
+        services.AddHostedService(sp => sp.GetRequiredService<BandwidthLimiter>());
         services.AddSingleton<SyncStateStore>();
         services.AddSingleton<SyncOutbox>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());

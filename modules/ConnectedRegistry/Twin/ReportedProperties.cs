@@ -62,6 +62,7 @@ public static class ReportedProperties
                 ["progress"] = progress,
                 ["pendingPushes"] = sync.PendingPushes,
                 ["lastError"] = sync.LastError is null ? null : Text(sync.LastError),
+                ["bandwidthLimitMbps"] = sync.BandwidthLimitMbps,
             },
             ["storage"] = new JObject
             {

@@ -129,6 +129,16 @@ public sealed class DockerRegistry : IAsyncDisposable
     }
 
     /// <summary>Copies an OCI layout's image (all platforms) into <paramref name="repository"/>:<paramref name="tag"/> with skopeo.</summary>
+    /// <summary>A single-platform image of <paramref name="layers"/>, built in <paramref name="layout"/> and pushed as <paramref name="repository"/>:v1.</summary>
+    public async Task<TestBlob> PushImageAsync(OciLayoutBuilder layout, string repository, params TestBlob[] layers)
+    {
+        var image = layout.Image("amd64", layers);
+        var layoutTag = repository.Replace('/', '-');
+        layout.Tag(image, layoutTag);
+        await PushAsync(layout.Directory, layoutTag, repository, "v1");
+        return image;
+    }
+
     public Task PushAsync(string ociLayout, string layoutTag, string repository, string tag) =>
         Skopeo.CopyAsync($"oci:{ociLayout}:{layoutTag}", $"docker://{HostPort}/{repository}:{tag}", all: true, preserveDigests: false,
             extraArgs: ["--quiet", "--dest-creds", $"{User}:{Password}"]);

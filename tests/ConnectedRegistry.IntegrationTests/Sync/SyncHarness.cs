@@ -107,14 +107,7 @@ public sealed class SyncHarness : IAsyncDisposable
     }
 
     /// <summary>A single-platform image of <paramref name="layers"/>, pushed to the parent as <paramref name="repository"/>:v1.</summary>
-    public async Task<TestBlob> PushImageToParentAsync(string repository, params TestBlob[] layers)
-    {
-        var image = Layout.Image("amd64", layers);
-        var layoutTag = repository.Replace('/', '-');
-        Layout.Tag(image, layoutTag);
-        await Parent.PushAsync(LayoutDir, layoutTag, repository, "v1");
-        return image;
-    }
+    public Task<TestBlob> PushImageToParentAsync(string repository, params TestBlob[] layers) => Parent.PushImageAsync(Layout, repository, layers);
 
     /// <summary>One sync pass, run directly (not by the scheduler).</summary>
     public async Task<SyncDownResult> RunPassAsync(CancellationToken cancellationToken = default)

@@ -158,12 +158,13 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     [Fact]
     public async Task Failed_pass_reports_offline_and_error_then_retries()
     {
-        _work.Failure = new HttpRequestException("Connection refused");
+        // Refused, not a network error: the retry delay (a network error retries sooner, see below).
+        _work.Failure = new ParentRegistryException(System.Net.HttpStatusCode.Unauthorized, "UNAUTHORIZED", "authentication required");
         await StartAsync(new SyncSettings());
         await WaitForWaits(1);
         var snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Offline, snapshot.ConnectionState);
-        Assert.Equal("Connection refused", snapshot.Sync.LastError);
+        Assert.Equal("authentication required", snapshot.Sync.LastError);
 
         _work.Failure = null;
         _time.Advance(TimeSpan.FromSeconds(10)); // idle delay: not yet (retry delay is 20 s)
@@ -199,6 +200,51 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         await Task.Delay(50);
         Assert.Empty(_work.Runs);
         Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
+    }
+
+    [Fact]
+    public async Task A_pass_that_ends_on_a_network_error_is_retried_after_a_short_growing_backoff_not_the_retry_delay()
+    {
+        _work.Failure = new HttpRequestException("Connection reset by peer");
+        await StartAsync(new SyncSettings());
+        await WaitForWaits(1);
+
+        // Backoffs of 0.5–1 s, 1–2 s, 2–4 s (jittered, doubling): each pass comes long before the 20 s retry delay.
+        for (var pass = 2; pass <= 4; pass++)
+        {
+            var ceiling = TimeSpan.FromSeconds(Math.Pow(2, pass - 2));
+            _time.Advance(ceiling);
+            await WaitForWaits(pass);
+            Assert.Equal(pass, _work.Runs.Count);
+            var gap = _work.Runs[^1] - _work.Runs[^2];
+            Assert.InRange(gap, ceiling / 2, ceiling);
+        }
+
+        Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
+
+        // The link is back: one success resets the backoff; the next network error waits at most 1 s again.
+        _work.Failure = null;
+        _time.Advance(TimeSpan.FromSeconds(8));
+        await WaitForWaits(5);
+        Assert.Equal(ConnectionStates.Online, _state.Snapshot().ConnectionState);
+        _work.Failure = new IOException("reset");
+        _time.Advance(TimeSpan.FromSeconds(10)); // the idle delay after the success
+        await WaitForWaits(6);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await WaitForWaits(7);
+        Assert.InRange(_work.Runs[^1] - _work.Runs[^2], TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public void The_network_backoff_never_exceeds_its_cap()
+    {
+        var scheduler = new SyncScheduler(_settings, _state, _work, _time, Microsoft.Extensions.Logging.Abstractions.NullLogger<SyncScheduler>.Instance);
+        for (var failures = 1; failures < 100; failures++)
+        {
+            Assert.InRange(scheduler.NetworkBackoff(failures), TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(15));
+        }
+
+        Assert.InRange(scheduler.NetworkBackoff(40), TimeSpan.FromSeconds(7.5), TimeSpan.FromSeconds(15));
     }
 
     private sealed class RecordingWork(TimeProvider time) : ISyncWork

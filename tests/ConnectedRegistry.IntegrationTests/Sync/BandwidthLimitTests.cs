@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.IntegrationTests.Twin;
+using ConnectedRegistry.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.IntegrationTests.Sync;
+
+/// <summary>
+/// <c>sync.bandwidth</c> on a real wire: the link emulator between the module and a docker-registry parent counts
+/// what the link carried (sampled every 100 ms), and the cap is set through the standalone twin file.
+/// </summary>
+public sealed class BandwidthLimitTests
+{
+    private const double Mbit = 1_000_000;
+
+    [Fact]
+    public async Task A_4_Mbit_cap_holds_over_every_5_second_window_of_a_20_MB_sync_shared_by_parallel_blobs()
+    {
+        await using var h = await ThinLinkHarness.StartAsync();
+        var layers = Enumerable.Range(0, 4).Select(_ => h.Layout.Layer(5_000_000)).ToArray(); // 4 blobs at once share the cap
+        var image = await h.PushAsync("thin/app", layers);
+        var unique = layers.Sum(l => l.Size);
+        await h.DesireAsync(["thin/app"], new JObject { ["limitMbps"] = 4 });
+
+        var watch = Stopwatch.StartNew();
+        await h.StartChildAsync();
+        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/app", image), "the image synced", 90_000);
+        watch.Stop();
+
+        var floor = unique * 8 / (4 * Mbit);
+        Assert.True(watch.Elapsed.TotalSeconds >= 0.95 * floor, $"{unique} bytes in {watch.Elapsed.TotalSeconds:0.0} s; the cap allows no less than {floor:0.0} s");
+        var worst = h.Link.MaxWindowBitsPerSecond(TimeSpan.FromSeconds(5));
+        Assert.True(worst <= 4.4 * Mbit, $"a 5-second window carried {worst / Mbit:0.00} Mbit/s; per second: {PerSecond(h.Link)}");
+        Assert.True(h.Link.BytesFromParent >= unique, "the link carried the blobs");
+        await EdgeHarness.EventuallyAsync(() => h.Reported()?["sync"]?["bandwidthLimitMbps"]?.Value<double?>() == 4, "the cap reported");
+    }
+
+    [Fact]
+    public async Task The_cap_changes_within_a_second_of_a_twin_patch()
+    {
+        await using var h = await ThinLinkHarness.StartAsync();
+        var layer = h.Layout.Layer(10_000_000);
+        var image = await h.PushAsync("thin/patch", layer);
+        await h.DesireAsync(["thin/patch"], new JObject { ["limitMbps"] = 8 });
+        await h.StartChildAsync();
+        await EdgeHarness.EventuallyAsync(() => h.Link.BytesFromParent > 2_500_000, "the blob under way", 30_000);
+
+        // The moment the twin pipeline applied the patch (the file poll before it is the standalone twin's, not the cap's).
+        var applied = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var settings = h.Child!.App.Services.GetRequiredService<IRegistrySettingsSource>();
+        settings.Changed += s =>
+        {
+            if (s.Sync.Bandwidth.LimitMbps == 2)
+            {
+                applied.TrySetResult(h.Link.Elapsed);
+            }
+        };
+        await h.DesireAsync(["thin/patch"], new JObject { ["limitMbps"] = 2 });
+        var before = await applied.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        var rateBefore = Rate(h.Link, before - TimeSpan.FromSeconds(1.5), before);
+        var rateAfter = Rate(h.Link, before + TimeSpan.FromSeconds(1), before + TimeSpan.FromSeconds(4));
+        Assert.False(h.HasTag("thin/patch", image));
+
+        await h.DesireAsync(["thin/patch"]); // no cap: the rest comes at once
+        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/patch", image), "the image synced", 30_000);
+
+        Assert.InRange(rateBefore, 6 * Mbit, 8.8 * Mbit);
+        Assert.True(rateAfter is >= 0.5 * Mbit and <= 2.2 * Mbit, $"{rateAfter / Mbit:0.00} Mbit/s from 1 s after the patch (applied at {before.TotalSeconds:0.0} s); per second: {PerSecond(h.Link)}");
+        await EdgeHarness.EventuallyAsync(() => h.Reported()?["sync"] is JObject sync && sync["bandwidthLimitMbps"] is null or { Type: JTokenType.Null }, "no cap reported");
+    }
+
+    private static string PerSecond(LinkEmulator link)
+    {
+        var samples = link.Samples;
+        return string.Join(" ", samples.Where((_, i) => i % 10 == 0).Zip(samples.Where((_, i) => i % 10 == 0).Skip(1), (a, b) => ((b.Bytes - a.Bytes) * 8 / (b.At - a.At).TotalSeconds / Mbit).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>Average bits per second the link carried between two moments (from its 100 ms samples).</summary>
+    private static double Rate(LinkEmulator link, TimeSpan from, TimeSpan to)
+    {
+        var samples = link.Samples;
+        var first = samples.First(s => s.At >= from);
+        var last = samples.Last(s => s.At <= to);
+        return (last.Bytes - first.Bytes) * 8 / (last.At - first.At).TotalSeconds;
+    }
+}

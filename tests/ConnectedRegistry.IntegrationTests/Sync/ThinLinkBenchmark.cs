@@ -1,0 +1,40 @@
+using System.Globalization;
+
+namespace ConnectedRegistry.IntegrationTests.Sync;
+
+/// <summary>
+/// The thin-link benchmark (<c>bench/thin-link.sh</c>): sync down over the dropping link of <see cref="DroppingLinkTests"/>,
+/// at a size the test suite cannot afford. Runs only when <c>THINLINK_BENCH=1</c>; writes one JSON line of figures to
+/// <c>THINLINK_BENCH_OUT</c>.
+/// </summary>
+public sealed class ThinLinkBenchmark
+{
+    [BenchmarkFact]
+    public async Task Sync_down_over_a_link_that_drops_every_8_MB()
+    {
+        var layers = int.Parse(Environment.GetEnvironmentVariable("BENCH_LAYERS") ?? "19", CultureInfo.InvariantCulture);
+        var layerMb = int.Parse(Environment.GetEnvironmentVariable("BENCH_LAYER_MB") ?? "8", CultureInfo.InvariantCulture);
+        var result = await DroppingLinkTests.RunAsync(layers, layerMb * 1_000_000);
+
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $$"""{"uniqueBytes": {{result.UniqueBytes}}, "bytesFromParent": {{result.BytesFromParent}}, "bytesBothWays": {{result.TotalBytes}}, "bytesRatio": {{result.BytesRatio:0.0000}}, "drops": {{result.Drops}}, "seconds": {{result.Seconds:0.00}}, "floorSeconds": {{result.FloorSeconds:0.00}}, "timeRatio": {{result.TimeRatio:0.000}}, "rateMbps": {{DroppingLinkTests.RateBitsPerSecond / 1e6}}, "dropEveryBytes": {{DroppingLinkTests.DropEveryBytes}}, "downSeconds": {{DroppingLinkTests.DownTime.TotalSeconds}}}""");
+        if (Environment.GetEnvironmentVariable("THINLINK_BENCH_OUT") is { Length: > 0 } output)
+        {
+            await File.AppendAllTextAsync(output, line + Environment.NewLine);
+        }
+
+        Assert.True(result.Drops > 0, result.ToString()); // the link really dropped: the figures are about a dropping link
+    }
+}
+
+/// <summary>A fact that runs only when <c>THINLINK_BENCH=1</c> (a benchmark, not part of the suite's time).</summary>
+public sealed class BenchmarkFactAttribute : FactAttribute
+{
+    public BenchmarkFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("THINLINK_BENCH") != "1")
+        {
+            Skip = "a benchmark: bench/thin-link.sh runs it";
+        }
+    }
+}

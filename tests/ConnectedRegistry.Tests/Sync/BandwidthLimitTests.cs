@@ -1,0 +1,153 @@
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Sync;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ConnectedRegistry.Tests.Sync;
+
+/// <summary>
+/// <c>sync.bandwidth</c> over time, on a fake clock: which cap applies when (<see cref="BandwidthPeriod"/>), that the
+/// limiter follows schedules and twin changes and reports the cap, and that the shared bucket meters bytes.
+/// </summary>
+public sealed class BandwidthLimitTests : IAsyncDisposable
+{
+    // Monday 2 March 2026, 06:00 UTC.
+    private static readonly DateTimeOffset Monday6 = new(2026, 3, 2, 6, 0, 0, TimeSpan.Zero);
+
+    private static readonly BandwidthSettings WorkingDay = new()
+    {
+        LimitMbps = 20,
+        Schedules = [new BandwidthSchedule("0 7 * * 1-5", TimeSpan.FromHours(11), 2)],
+    };
+
+    private readonly FakeTimeProvider _time = new(Monday6);
+    private readonly RegistrySettingsStore _settings = new();
+    private readonly ModuleState _state = new();
+    private BandwidthLimiter? _limiter;
+
+    [Fact]
+    public void The_working_day_schedule_caps_from_7_to_18_on_weekdays_and_the_flat_cap_applies_otherwise()
+    {
+        Assert.Equal(new BandwidthPeriod(20, Monday6.AddHours(1)), BandwidthPeriod.At(WorkingDay, Monday6));
+        Assert.Equal(new BandwidthPeriod(2, Monday6.AddHours(12)), BandwidthPeriod.At(WorkingDay, Monday6.AddHours(1)));
+        Assert.Equal(new BandwidthPeriod(2, Monday6.AddHours(12)), BandwidthPeriod.At(WorkingDay, Monday6.AddHours(11.99)));
+        Assert.Equal(new BandwidthPeriod(20, Monday6.AddDays(1).AddHours(1)), BandwidthPeriod.At(WorkingDay, Monday6.AddHours(12)));
+
+        // Saturday: no schedule opens until Monday 07:00.
+        var saturday = Monday6.AddDays(5).AddHours(4);
+        Assert.Equal(new BandwidthPeriod(20, Monday6.AddDays(7).AddHours(1)), BandwidthPeriod.At(WorkingDay, saturday));
+    }
+
+    [Fact]
+    public void Overlapping_schedules_take_the_lowest_cap_and_no_flat_cap_means_none_outside_them()
+    {
+        var bandwidth = new BandwidthSettings
+        {
+            Schedules =
+            [
+                new BandwidthSchedule("0 7 * * *", TimeSpan.FromHours(4), 5),
+                new BandwidthSchedule("0 9 * * *", TimeSpan.FromHours(1), 1),
+            ],
+        };
+
+        Assert.Equal(new BandwidthPeriod(null, Monday6.AddHours(1)), BandwidthPeriod.At(bandwidth, Monday6));
+        Assert.Equal(new BandwidthPeriod(5, Monday6.AddHours(3)), BandwidthPeriod.At(bandwidth, Monday6.AddHours(2)));
+        Assert.Equal(new BandwidthPeriod(1, Monday6.AddHours(4)), BandwidthPeriod.At(bandwidth, Monday6.AddHours(3.5)));
+        Assert.Equal(new BandwidthPeriod(5, Monday6.AddHours(5)), BandwidthPeriod.At(bandwidth, Monday6.AddHours(4)));
+        Assert.Equal(new BandwidthPeriod(null, Monday6.AddDays(1).AddHours(1)), BandwidthPeriod.At(bandwidth, Monday6.AddHours(5)));
+        Assert.Equal(new BandwidthPeriod(null, null), BandwidthPeriod.At(BandwidthSettings.Unlimited, Monday6));
+    }
+
+    [Fact]
+    public async Task The_limiter_follows_the_schedule_as_the_clock_passes_its_start_and_end_and_reports_the_cap()
+    {
+        var throttle = await StartLimiterAsync(WorkingDay);
+        Assert.Equal(20_000_000, throttle.LimitBitsPerSecond);
+        Assert.Equal(20, _state.Snapshot().Sync.BandwidthLimitMbps);
+
+        await AdvanceAsync(TimeSpan.FromHours(1));
+        await WaitUntilAsync(() => throttle.LimitBitsPerSecond == 2_000_000);
+        Assert.Equal(2, _state.Snapshot().Sync.BandwidthLimitMbps);
+
+        await AdvanceAsync(TimeSpan.FromHours(11));
+        await WaitUntilAsync(() => throttle.LimitBitsPerSecond == 20_000_000);
+        Assert.Equal(20, _state.Snapshot().Sync.BandwidthLimitMbps);
+    }
+
+    [Fact]
+    public async Task A_twin_change_applies_at_once_and_removing_the_cap_reports_null()
+    {
+        var throttle = await StartLimiterAsync(WorkingDay);
+
+        _settings.Apply(_settings.Current with { Sync = _settings.Current.Sync with { Bandwidth = new BandwidthSettings { LimitMbps = 4 } } });
+        Assert.Equal(4_000_000, throttle.LimitBitsPerSecond); // on the twin pipeline's thread, no clock needed
+        Assert.Equal(4, _state.Snapshot().Sync.BandwidthLimitMbps);
+
+        _settings.Apply(_settings.Current with { Sync = _settings.Current.Sync with { Bandwidth = BandwidthSettings.Unlimited } });
+        Assert.Null(throttle.LimitBitsPerSecond);
+        Assert.Null(_state.Snapshot().Sync.BandwidthLimitMbps);
+    }
+
+    [Fact]
+    public async Task The_bucket_lets_a_chunk_through_only_when_the_clock_has_paid_for_it()
+    {
+        var throttle = new LinkThrottle(_time);
+        throttle.SetLimit(8 * 16 * 1024); // 16 KiB/s: the bucket holds two chunks
+        await AdvanceAsync(TimeSpan.FromSeconds(10)); // fills to its capacity, no more
+        await throttle.AcquireAsync(LinkThrottle.ChunkBytes, default);
+        await throttle.AcquireAsync(LinkThrottle.ChunkBytes, default);
+
+        var third = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
+        await Task.Delay(50);
+        Assert.False(third.IsCompleted);
+        for (var i = 0; i < 9 && !third.IsCompleted; i++)
+        {
+            await AdvanceAsync(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.False(third.IsCompleted); // 0.9 s pays for 0.9 of a chunk
+        await AdvanceAsync(TimeSpan.FromMilliseconds(150));
+        await third.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Removing the cap releases a waiting transfer at its next look.
+        var fourth = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
+        throttle.SetLimit(null);
+        await AdvanceAsync(TimeSpan.FromMilliseconds(100));
+        await fourth.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    private async Task<LinkThrottle> StartLimiterAsync(BandwidthSettings bandwidth)
+    {
+        _settings.Apply(new RegistrySettings { Sync = new SyncSettings { Bandwidth = bandwidth } });
+        var throttle = new LinkThrottle(_time);
+        _limiter = new BandwidthLimiter(_settings, throttle, _state, _time, NullLogger<BandwidthLimiter>.Instance);
+        await _limiter.StartAsync(default);
+        await WaitUntilAsync(() => _limiter.Waits > 0);
+        return throttle;
+    }
+
+    private async Task AdvanceAsync(TimeSpan by)
+    {
+        _time.Advance(by);
+        await Task.Delay(20); // let timers that fired run their continuations
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(10);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_limiter is not null)
+        {
+            await _limiter.StopAsync(default);
+            _limiter.Dispose();
+        }
+    }
+}
