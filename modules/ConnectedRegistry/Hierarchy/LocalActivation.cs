@@ -31,6 +31,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     public const string ViaParent = "parent";
     public const string ViaLocal = "local";
     private static readonly string[] Details = [DetailActivatedLocally, DetailAlreadyActivated, DetailActivationDenied, DetailDeactivated];
+    private readonly Events.IEventPublisher? _events;
     private readonly HierarchyStore _store;
     private readonly ModuleState _state;
     private readonly IRegistrySettingsSource _settings;
@@ -43,8 +44,9 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     private LocalActivationRecord _record;
 
     public LocalActivation(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, SyncOptions syncOptions, HierarchyOptions options,
-        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger)
+        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger, Events.IEventPublisher? events = null)
     {
+        _events = events;
         _store = store;
         _state = state;
         _settings = settings;
@@ -302,6 +304,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
                 return true; // nothing changed (every pass claims again): no write
             }
 
+            var lost = _record.State == ActivationStates.Active && record.State != ActivationStates.Active;
             record = record with { Updated = _time.GetUtcNow() };
             using var connection = _store.Open();
             HierarchyStore.Execute(connection, """
@@ -313,6 +316,14 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
             // Published under the lock, so that two saves racing cannot publish in the opposite order of their writes.
             Publish(record);
+            if (lost)
+            {
+                _events?.Publish(new Events.RegistryEvent(Events.EventTypes.ActivationLost, record.Updated)
+                {
+                    Message = record.Message ?? (record.Reason is { } why ? DefaultMessage(why) : "this instance no longer holds the registry's identity"),
+                    Data = new Dictionary<string, object?> { ["reason"] = record.Reason, ["parent"] = record.Parent },
+                });
+            }
         }
 
         return true;

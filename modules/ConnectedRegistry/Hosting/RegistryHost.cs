@@ -1,5 +1,6 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Events;
 using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
@@ -53,6 +54,7 @@ public static partial class RegistryHost
         builder.AddModuleTwin();
         builder.AddHierarchy();
         builder.AddRegistryTls();
+        builder.AddRegistryEvents();
         configure?.Invoke(builder);
 
         var app = builder.Build();

@@ -21,11 +21,17 @@ public sealed partial class StorageMaintenanceService : BackgroundService
 
     private const long LowSpaceBytes = 256L * 1024 * 1024;
 
+    private readonly FreeSpaceGuard? _guard;
+    private readonly Events.IEventPublisher? _events;
+    private bool _low;
     private long _blobCount;
     private long _blobBytes;
 
-    public StorageMaintenanceService(RegistryStore store, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger)
+    public StorageMaintenanceService(RegistryStore store, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger,
+        FreeSpaceGuard? guard = null, Events.IEventPublisher? events = null)
     {
+        _guard = guard;
+        _events = events;
         _store = store;
         _uploads = uploads;
         _collector = collector;
@@ -151,14 +157,26 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         {
         }
 
-        if (total > 0 && (free < LowSpaceBytes || free < total / 20))
+        var low = total > 0 && (free < LowSpaceBytes || free < total / 20);
+        if (low)
         {
             _state.SetStatusDetail(new StatusDetail(DiskSpaceLowCode, "Warning", $"only {free / (1024 * 1024)} MiB free on the data volume", _time.GetUtcNow()));
+            if (!_low)
+            {
+                _events?.Publish(new Events.RegistryEvent(Events.EventTypes.StorageLow, _time.GetUtcNow())
+                {
+                    Message = $"only {free / (1024 * 1024)} MiB free on the data volume",
+                    Data = new Dictionary<string, object?> { ["freeBytes"] = free, ["totalBytes"] = total },
+                });
+            }
         }
         else
         {
             _state.ClearStatusDetail(DiskSpaceLowCode);
         }
+
+        _low = low;
+        _guard?.Check(); // a full volume is noticed (and its end) even while nobody pushes
 
         long repositories;
         try

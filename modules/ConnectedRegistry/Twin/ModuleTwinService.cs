@@ -71,7 +71,8 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         if (_identity is null)
         {
             Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
-            _client = new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>());
+            _client = new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
+                _services.GetService<Events.EventOptions>()?.File);
         }
         else
         {
