@@ -1,6 +1,6 @@
 using System.Text;
 using System.Threading.Channels;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Twin;

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Hierarchy;
 
@@ -22,11 +22,11 @@ public sealed partial class ChildActivations : IHostedService
     private readonly TimeProvider _time;
     private readonly ILogger<ChildActivations> _logger;
     private readonly Lock _gate = new();
-    private readonly Events.IEventPublisher? _events;
+    private readonly IEventPublisher? _events;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastWritten = new(StringComparer.Ordinal);
 
     public ChildActivations(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, HierarchyOptions options, TimeProvider time, ILogger<ChildActivations> logger,
-        Events.IEventPublisher? events = null)
+        IEventPublisher? events = null)
     {
         _events = events;
         _store = store;
@@ -61,7 +61,7 @@ public sealed partial class ChildActivations : IHostedService
             if (existing is { State: ActivationStates.Active } && !existing.IsSameInstance(claim))
             {
                 Log.Refused(_logger, child, existing.DeviceId ?? "-", claim.DeviceId ?? "-");
-                _events?.Publish(ChildEvent(Events.EventTypes.ChildRefused, child, claim.DeviceId, now, "the child's identity is already active on another instance"));
+                _events?.Publish(ChildEvent(EventTypes.ChildRefused, child, claim.DeviceId, now, "the child's identity is already active on another instance"));
                 return new ActivationResult(false, existing);
             }
 
@@ -89,7 +89,7 @@ public sealed partial class ChildActivations : IHostedService
         if (record.Activated == now)
         {
             Log.Activated(_logger, child, claim.DeviceId ?? "-", claim.ModuleId ?? "-");
-            _events?.Publish(ChildEvent(Events.EventTypes.ChildActivated, child, claim.DeviceId, now, $"child registry activated ({claim.Mode})"));
+            _events?.Publish(ChildEvent(EventTypes.ChildActivated, child, claim.DeviceId, now, $"child registry activated ({claim.Mode})"));
         }
 
         Report(record);
@@ -97,7 +97,7 @@ public sealed partial class ChildActivations : IHostedService
     }
 
     /// <summary>An activation event of a child registry (refusals of a ReadWrite child under a ReadOnly parent come from the endpoint).</summary>
-    public static Events.RegistryEvent ChildEvent(string type, string child, string? deviceId, DateTimeOffset time, string message) => new(type, time)
+    public static RegistryEvent ChildEvent(string type, string child, string? deviceId, DateTimeOffset time, string message) => new(type, time)
     {
         Message = message,
         Data = new Dictionary<string, object?> { ["child"] = child, ["deviceId"] = deviceId },

@@ -1,7 +1,7 @@
 using System.Globalization;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Distribution;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -37,7 +37,7 @@ public static partial class HierarchyEndpoints
     private static OciException RefuseMode(HttpContext context, string child, ActivationClaim claim, string message)
     {
         var time = context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
-        context.RequestServices.GetService<Events.IEventPublisher>()?.Publish(ChildActivations.ChildEvent(Events.EventTypes.ChildRefused, child, claim.DeviceId, time, message));
+        context.RequestServices.GetService<IEventPublisher>()?.Publish(ChildActivations.ChildEvent(EventTypes.ChildRefused, child, claim.DeviceId, time, message));
         return new OciException(OciErrorCode.Denied, message);
     }
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
@@ -31,7 +31,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     public const string ViaParent = "parent";
     public const string ViaLocal = "local";
     private static readonly string[] Details = [DetailActivatedLocally, DetailAlreadyActivated, DetailActivationDenied, DetailDeactivated];
-    private readonly Events.IEventPublisher? _events;
+    private readonly IEventPublisher? _events;
     private readonly HierarchyStore _store;
     private readonly ModuleState _state;
     private readonly IRegistrySettingsSource _settings;
@@ -44,7 +44,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     private LocalActivationRecord _record;
 
     public LocalActivation(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, SyncOptions syncOptions, HierarchyOptions options,
-        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger, Events.IEventPublisher? events = null)
+        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger, IEventPublisher? events = null)
     {
         _events = events;
         _store = store;
@@ -318,7 +318,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
             Publish(record);
             if (lost)
             {
-                _events?.Publish(new Events.RegistryEvent(Events.EventTypes.ActivationLost, record.Updated)
+                _events?.Publish(new RegistryEvent(EventTypes.ActivationLost, record.Updated)
                 {
                     Message = record.Message ?? (record.Reason is { } why ? DefaultMessage(why) : "this instance no longer holds the registry's identity"),
                     Data = new Dictionary<string, object?> { ["reason"] = record.Reason, ["parent"] = record.Parent },

@@ -1,9 +1,11 @@
 using ConnectedRegistry.Auth;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Events;
 using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -49,6 +51,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
         builder.AddRegistryCore();
+        builder.AddDistributionApi();
         builder.AddRegistryAuth();
         builder.AddParentSync();
         builder.AddModuleTwin();

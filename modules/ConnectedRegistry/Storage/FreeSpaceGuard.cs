@@ -1,5 +1,4 @@
-using ConnectedRegistry.Events;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Storage;

@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Storage;
 
@@ -22,13 +22,13 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private const long LowSpaceBytes = 256L * 1024 * 1024;
 
     private readonly FreeSpaceGuard? _guard;
-    private readonly Events.IEventPublisher? _events;
+    private readonly IEventPublisher? _events;
     private bool _low;
     private long _blobCount;
     private long _blobBytes;
 
     public StorageMaintenanceService(RegistryStore store, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger,
-        FreeSpaceGuard? guard = null, Events.IEventPublisher? events = null)
+        FreeSpaceGuard? guard = null, IEventPublisher? events = null)
     {
         _guard = guard;
         _events = events;
@@ -163,7 +163,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
             _state.SetStatusDetail(new StatusDetail(DiskSpaceLowCode, "Warning", $"only {free / (1024 * 1024)} MiB free on the data volume", _time.GetUtcNow()));
             if (!_low)
             {
-                _events?.Publish(new Events.RegistryEvent(Events.EventTypes.StorageLow, _time.GetUtcNow())
+                _events?.Publish(new RegistryEvent(EventTypes.StorageLow, _time.GetUtcNow())
                 {
                     Message = $"only {free / (1024 * 1024)} MiB free on the data volume",
                     Data = new Dictionary<string, object?> { ["freeBytes"] = free, ["totalBytes"] = total },

@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Sync;
 
@@ -21,13 +21,13 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     private readonly IParentTrustSource? _trust;
     private readonly Lock _gate = new();
     private readonly Storage.FreeSpaceGuard? _space;
-    private readonly Events.IEventPublisher? _events;
+    private readonly IEventPublisher? _events;
     private string? _lastFailureEvent;
     private (Uri Endpoint, string? User, string? Password)? _clientKey;
     private ParentRegistryClient? _client;
 
     public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null, IParentActivation? activation = null,
-        Storage.FreeSpaceGuard? space = null, Events.IEventPublisher? events = null)
+        Storage.FreeSpaceGuard? space = null, IEventPublisher? events = null)
     {
         _space = space;
         _events = events;
@@ -65,7 +65,7 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
             if (ex.Message != _lastFailureEvent)
             {
                 _lastFailureEvent = ex.Message;
-                _events.Publish(new Events.RegistryEvent(Events.EventTypes.SyncFailed, _time.GetUtcNow()) { Message = ex.Message });
+                _events.Publish(new RegistryEvent(EventTypes.SyncFailed, _time.GetUtcNow()) { Message = ex.Message });
             }
 
             throw;
@@ -80,7 +80,7 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
         }
     }
 
-    private Events.RegistryEvent CompletedEvent() => new(Events.EventTypes.SyncCompleted, _time.GetUtcNow())
+    private RegistryEvent CompletedEvent() => new(EventTypes.SyncCompleted, _time.GetUtcNow())
     {
         Size = LastResult?.BytesDownloaded,
         Data = new Dictionary<string, object?>
@@ -99,7 +99,7 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     {
         foreach (var dropped in _outbox.DropExpired(settings.Sync.MessageTtl)) // also while the parent is unreachable
         {
-            _events?.Publish(new Events.RegistryEvent(Events.EventTypes.SyncPushExpired, _time.GetUtcNow())
+            _events?.Publish(new RegistryEvent(EventTypes.SyncPushExpired, _time.GetUtcNow())
             {
                 Repository = dropped.Repository,
                 Tag = dropped.Tag,

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using System.Xml;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using Cronos;
 using Newtonsoft.Json.Linq;
@@ -463,15 +463,15 @@ public static partial class DesiredPropertiesParser
             return result;
         }
 
-        if (array.Count > Events.NotificationFilter.MaxPatterns)
+        if (array.Count > NotificationFilter.MaxPatterns)
         {
-            errors.Add($"notifications has {array.Count} patterns; at most {Events.NotificationFilter.MaxPatterns} are allowed");
+            errors.Add($"notifications has {array.Count} patterns; at most {NotificationFilter.MaxPatterns} are allowed");
         }
 
         for (var i = 0; i < array.Count; i++)
         {
             var text = array[i].Type == JTokenType.String ? array[i].Value<string>()! : null;
-            var reason = text is null ? "must be a string" : Events.NotificationFilter.Validate(text);
+            var reason = text is null ? "must be a string" : NotificationFilter.Validate(text);
             if (reason is not null)
             {
                 errors.Add($"notifications[{i}] '{Shorten(array[i].ToString())}' {reason}");

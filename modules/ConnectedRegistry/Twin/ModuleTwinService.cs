@@ -1,5 +1,6 @@
 using System.Net;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Tls;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Newtonsoft.Json.Linq;
@@ -72,7 +73,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         {
             Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
             _client = new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
-                _services.GetService<Events.EventOptions>()?.File);
+                _registryOptions.EventsFile);
         }
         else
         {

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 using ConnectedRegistry.Events;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Twin;
 using ConnectedRegistry.Twin;

@@ -1,7 +1,8 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Events;
 using ConnectedRegistry.Twin;
 
-namespace ConnectedRegistry.Tests.Events;
+namespace ConnectedRegistry.Tests.Core;
 
 public class NotificationFilterTests
 {

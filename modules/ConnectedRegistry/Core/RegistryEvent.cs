@@ -1,7 +1,7 @@
 using System.Globalization;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.Events;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// Something that happened, as sent on the module output <c>events</c> (one JSON message each): its <see cref="Type"/>,

@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Events;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// The twin's <c>notifications</c> list, as ACR's connected registry had it: which client pushes and deletes become
