@@ -15,6 +15,9 @@ public sealed class RegistryOptions
 
     public required string ReportedFile { get; init; }
 
+    /// <summary>Standalone: the file events go to as JSON lines (<c>--events</c>, <c>REGISTRY_EVENTS</c>); null = off.</summary>
+    public string? EventsFile { get; init; }
+
     public static RegistryOptions FromConfiguration(IConfiguration configuration)
     {
         static string Pick(IConfiguration c, string fallback, params string[] keys)
@@ -36,6 +39,7 @@ public sealed class RegistryOptions
             DataRoot = Path.GetFullPath(Pick(configuration, "data", "data", "REGISTRY_DATA")),
             DesiredFile = Path.GetFullPath(Pick(configuration, Path.Combine("twin", "desired.json"), "desired", "REGISTRY_DESIRED")),
             ReportedFile = Path.GetFullPath(Pick(configuration, Path.Combine("twin", "reported.json"), "reported", "REGISTRY_REPORTED")),
+            EventsFile = Pick(configuration, string.Empty, "events", "REGISTRY_EVENTS") is { Length: > 0 } events ? Path.GetFullPath(events) : null,
         };
     }
 }

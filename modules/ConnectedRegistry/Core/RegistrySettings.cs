@@ -37,6 +37,17 @@ public sealed record RegistrySettings
     public bool AnonymousPull { get; init; }
 
     public string LogLevel { get; init; } = "Information";
+
+    /// <summary>Which client pushes and deletes become <c>events</c> messages: <c>repository[:tag]:action</c> patterns (empty: none).</summary>
+    public IReadOnlyList<string> Notifications { get; init; } = [];
+
+    public StorageSettings Storage { get; init; } = new();
+}
+
+public sealed record StorageSettings
+{
+    /// <summary>Free bytes the data volume keeps: below it client writes are refused and sync down pauses. Null: the smaller of 1 GiB and 5 % of the volume.</summary>
+    public long? MinFreeBytes { get; init; }
 }
 
 public enum RegistryMode

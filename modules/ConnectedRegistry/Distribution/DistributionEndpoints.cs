@@ -20,6 +20,18 @@ public static class DistributionEndpoints
         return endpoints;
     }
 
+    /// <summary>A push or upload on a volume below <c>storage.minFreeBytes</c> is refused before a byte is read.</summary>
+    private static void RefuseWhenFull(HttpContext context)
+    {
+        var check = context.RequestServices.GetService<Storage.FreeSpaceGuard>()?.Check();
+        if (check is { Full: true })
+        {
+            throw new OciException(OciErrorCode.InsufficientStorage,
+                "the registry's storage is full: pushes are refused until space is freed; pulls keep working",
+                new { freeBytes = check.FreeBytes, minFreeBytes = check.MinFreeBytes });
+        }
+    }
+
     private static Task DispatchAsync(HttpContext context)
     {
         context.Response.Headers[ApiVersionHeader] = ApiVersion;
@@ -28,6 +40,11 @@ public static class DistributionEndpoints
         var route = DistributionRoute.Parse(path)
             ?? throw new OciException(OciErrorCode.NameUnknown.WithStatus(System.Net.HttpStatusCode.NotFound), "no such API resource");
         var method = context.Request.Method;
+        if (method is "POST" or "PUT" or "PATCH" && route.Resource is DistributionResource.UploadStart or DistributionResource.Upload or DistributionResource.Manifest)
+        {
+            RefuseWhenFull(context);
+        }
+
         return route.Resource switch
         {
             DistributionResource.Base => Only(method, ["GET", "HEAD"], () => BaseAsync(context)),

@@ -38,6 +38,13 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         {
             await OciErrorWriter.WriteAsync(context, ex);
         }
+        catch (Exception ex) when (Storage.FreeSpaceGuard.IsOutOfSpace(ex) && !context.Response.HasStarted)
+        {
+            // The volume filled up mid-write (the write path removed what it staged): the client's retry may succeed once space is freed.
+            Log.OutOfSpace(logger, context.Request.Method, context.Request.Path);
+            context.RequestServices.GetService<Storage.FreeSpaceGuard>()?.Check();
+            await OciErrorWriter.WriteAsync(context, OciErrorCode.InsufficientStorage, "the registry's storage is full: the write was not stored");
+        }
         catch (BadHttpRequestException ex)
         {
             var code = ex.StatusCode == StatusCodes.Status413PayloadTooLarge
@@ -61,6 +68,9 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "No space left on the data volume for {Method} {Path}")]
+        public static partial void OutOfSpace(ILogger logger, string method, string path);
+
         [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
         public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
     }

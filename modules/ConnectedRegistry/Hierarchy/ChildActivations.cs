@@ -22,10 +22,13 @@ public sealed partial class ChildActivations : IHostedService
     private readonly TimeProvider _time;
     private readonly ILogger<ChildActivations> _logger;
     private readonly Lock _gate = new();
+    private readonly IEventPublisher? _events;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastWritten = new(StringComparer.Ordinal);
 
-    public ChildActivations(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, HierarchyOptions options, TimeProvider time, ILogger<ChildActivations> logger)
+    public ChildActivations(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, HierarchyOptions options, TimeProvider time, ILogger<ChildActivations> logger,
+        IEventPublisher? events = null)
     {
+        _events = events;
         _store = store;
         _state = state;
         _settings = settings;
@@ -58,6 +61,7 @@ public sealed partial class ChildActivations : IHostedService
             if (existing is { State: ActivationStates.Active } && !existing.IsSameInstance(claim))
             {
                 Log.Refused(_logger, child, existing.DeviceId ?? "-", claim.DeviceId ?? "-");
+                _events?.Publish(ChildEvent(EventTypes.ChildRefused, child, claim.DeviceId, now, "the child's identity is already active on another instance"));
                 return new ActivationResult(false, existing);
             }
 
@@ -85,11 +89,19 @@ public sealed partial class ChildActivations : IHostedService
         if (record.Activated == now)
         {
             Log.Activated(_logger, child, claim.DeviceId ?? "-", claim.ModuleId ?? "-");
+            _events?.Publish(ChildEvent(EventTypes.ChildActivated, child, claim.DeviceId, now, $"child registry activated ({claim.Mode})"));
         }
 
         Report(record);
         return new ActivationResult(true, record);
     }
+
+    /// <summary>An activation event of a child registry (refusals of a ReadWrite child under a ReadOnly parent come from the endpoint).</summary>
+    public static RegistryEvent ChildEvent(string type, string child, string? deviceId, DateTimeOffset time, string message) => new(type, time)
+    {
+        Message = message,
+        Data = new Dictionary<string, object?> { ["child"] = child, ["deviceId"] = deviceId },
+    };
 
     /// <summary>The child releases its identity; only the instance holding it can. False when it did not hold it.</summary>
     public bool Deactivate(string child, ActivationClaim claim)

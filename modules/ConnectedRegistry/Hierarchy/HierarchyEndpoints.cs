@@ -44,6 +44,13 @@ public static partial class HierarchyEndpoints
         return app;
     }
 
+    private static OciException RefuseMode(HttpContext context, string child, ActivationClaim claim, string message)
+    {
+        var time = context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        context.RequestServices.GetService<IEventPublisher>()?.Publish(ChildActivations.ChildEvent(EventTypes.ChildRefused, child, claim.DeviceId, time, message));
+        return new OciException(OciErrorCode.Denied, message);
+    }
+
     private static async Task ActivateAsync(HttpContext context, ChildAuthentication auth, ChildActivations activations, ChangeLog changes, IRegistrySettingsSource settings)
     {
         var child = auth.Authenticate(context);
@@ -51,12 +58,12 @@ public static partial class HierarchyEndpoints
         var current = settings.Current;
         if (claim.Mode == RegistryMode.ReadWrite && current.Mode == RegistryMode.ReadOnly)
         {
-            throw new OciException(OciErrorCode.Denied, "a ReadWrite registry cannot be the child of a ReadOnly registry; deploy the child as ReadOnly");
+            throw RefuseMode(context, child, claim, "a ReadWrite registry cannot be the child of a ReadOnly registry; deploy the child as ReadOnly");
         }
 
         if (claim.Mode == RegistryMode.ReadWrite && current.Children.TryGetValue(child, out var registered) && registered.Mode != RegistryMode.ReadWrite)
         {
-            throw new OciException(OciErrorCode.Denied, $"'{child}' is registered as {registered.Mode} at its parent; it cannot activate as ReadWrite");
+            throw RefuseMode(context, child, claim, $"'{child}' is registered as {registered.Mode} at its parent; it cannot activate as ReadWrite");
         }
 
         var result = activations.Activate(child, claim);

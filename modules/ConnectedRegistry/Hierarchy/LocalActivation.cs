@@ -36,6 +36,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     public const string ViaParent = "parent";
     public const string ViaLocal = "local";
     private static readonly string[] Details = [DetailActivatedLocally, DetailAlreadyActivated, DetailActivationDenied, DetailDeactivated, DetailParentApiBlocked];
+    private readonly IEventPublisher? _events;
     private readonly HierarchyStore _store;
     private readonly ModuleState _state;
     private readonly IRegistrySettingsSource _settings;
@@ -48,8 +49,9 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     private LocalActivationRecord _record;
 
     public LocalActivation(HierarchyStore store, ModuleState state, IRegistrySettingsSource settings, SyncOptions syncOptions, HierarchyOptions options,
-        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger)
+        SyncEnvironment environment, EdgeInstance edge, TimeProvider time, ILogger<LocalActivation> logger, IEventPublisher? events = null)
     {
+        _events = events;
         _store = store;
         _state = state;
         _settings = settings;
@@ -318,6 +320,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
                 return true;
             }
 
+            var lost = _record.State == ActivationStates.Active && record.State != ActivationStates.Active;
             record = record with { Updated = _time.GetUtcNow() };
             using var connection = _store.Open();
             HierarchyStore.Execute(connection, """
@@ -329,6 +332,14 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
             // Published under the lock, so that two saves racing cannot publish in the opposite order of their writes.
             Publish(record);
+            if (lost)
+            {
+                _events?.Publish(new RegistryEvent(EventTypes.ActivationLost, record.Updated)
+                {
+                    Message = record.Message ?? (record.Reason is { } why ? DefaultMessage(why) : "this instance no longer holds the registry's identity"),
+                    Data = new Dictionary<string, object?> { ["reason"] = record.Reason, ["parent"] = record.Parent },
+                });
+            }
         }
 
         return true;

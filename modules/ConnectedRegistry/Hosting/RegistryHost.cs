@@ -1,6 +1,7 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Events;
 using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
@@ -56,6 +57,7 @@ public static partial class RegistryHost
         builder.AddModuleTwin();
         builder.AddHierarchy();
         builder.AddRegistryTls();
+        builder.AddRegistryEvents();
         configure?.Invoke(builder);
 
         var app = builder.Build();

@@ -28,6 +28,10 @@ public sealed record OciErrorCode(string Code, HttpStatusCode Status, string Mes
     public static readonly OciErrorCode PaginationNumberInvalid = new("PAGINATION_NUMBER_INVALID", HttpStatusCode.BadRequest, "invalid number of results requested");
     public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", HttpStatusCode.ServiceUnavailable, "service unavailable");
 
+    // Not in the spec's table (distribution answers a full disk with a 500 UNKNOWN): an upper-case code, as the spec's
+    // format asks, with the status that names the cause; Docker, containerd and skopeo print the message and the status.
+    public static readonly OciErrorCode InsufficientStorage = new("INSUFFICIENT_STORAGE", HttpStatusCode.InsufficientStorage, "insufficient storage on the registry");
+
     // Connected registry hierarchy (/connected-registry/v1/): not OCI codes, but the same envelope.
     public static readonly OciErrorCode AlreadyActivated = new("ALREADY_ACTIVATED", HttpStatusCode.Conflict, "the registry identity is already active on another instance");
     public static readonly OciErrorCode RequestInvalid = new("REQUEST_INVALID", HttpStatusCode.BadRequest, "request invalid");

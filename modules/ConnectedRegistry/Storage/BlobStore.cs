@@ -170,8 +170,20 @@ public sealed class BlobStore
             await file.FlushAsync(cancellationToken);
             return running.Length;
         }
-        catch
+        catch (Exception ex)
         {
+            if (FreeSpaceGuard.IsOutOfSpace(ex))
+            {
+                // A write cut by a full volume: drop the bytes of this append (they free space; the client resends the chunk).
+                try
+                {
+                    file.SetLength(start);
+                }
+                catch (IOException)
+                {
+                }
+            }
+
             if (_hashes.TryRemove(path, out var dropped))
             {
                 dropped.Hasher.Dispose();

@@ -27,6 +27,7 @@ public static class RegistryCoreServiceExtensions
         services.AddSingleton<UploadSessionStore>();
         services.AddSingleton<GarbageCollector>();
         services.AddSingleton<IGarbageCollector>(sp => sp.GetRequiredService<GarbageCollector>());
+        services.AddSingleton<FreeSpaceGuard>();
         services.AddSingleton<StorageMaintenanceService>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageMaintenanceService>());
         services.AddSingleton<GarbageCollectionScheduler>();

@@ -24,11 +24,17 @@ public sealed partial class StorageMaintenanceService : BackgroundService
 
     private const long LowSpaceBytes = 256L * 1024 * 1024;
 
+    private readonly FreeSpaceGuard? _guard;
+    private readonly IEventPublisher? _events;
+    private bool _low;
     private long _blobCount;
     private long _blobBytes;
 
-    public StorageMaintenanceService(RegistryStore store, BlobStore blobs, RepositoryBlobs links, PartialBlobStore partials, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger)
+    public StorageMaintenanceService(RegistryStore store, BlobStore blobs, RepositoryBlobs links, PartialBlobStore partials, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger,
+        FreeSpaceGuard? guard = null, IEventPublisher? events = null)
     {
+        _guard = guard;
+        _events = events;
         _store = store;
         _blobs = blobs;
         _links = links;
@@ -164,14 +170,26 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         {
         }
 
-        if (total > 0 && (free < LowSpaceBytes || free < total / 20))
+        var low = total > 0 && (free < LowSpaceBytes || free < total / 20);
+        if (low)
         {
             _state.SetStatusDetail(new StatusDetail(DiskSpaceLowCode, "Warning", $"only {free / (1024 * 1024)} MiB free on the data volume", _time.GetUtcNow()));
+            if (!_low)
+            {
+                _events?.Publish(new RegistryEvent(EventTypes.StorageLow, _time.GetUtcNow())
+                {
+                    Message = $"only {free / (1024 * 1024)} MiB free on the data volume",
+                    Data = new Dictionary<string, object?> { ["freeBytes"] = free, ["totalBytes"] = total },
+                });
+            }
         }
         else
         {
             _state.ClearStatusDetail(DiskSpaceLowCode);
         }
+
+        _low = low;
+        _guard?.Check(); // a full volume is noticed (and its end) even while nobody pushes
 
         long repositories;
         try

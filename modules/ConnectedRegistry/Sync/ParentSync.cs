@@ -21,12 +21,18 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
     private readonly IParentTrustSource? _trust;
     private readonly LinkThrottle? _throttle;
     private readonly Lock _gate = new();
+    private readonly Storage.FreeSpaceGuard? _space;
+    private readonly IEventPublisher? _events;
+    private string? _lastFailureEvent;
     private (Uri Endpoint, string? User, string? Password)? _clientKey;
     private ParentRegistryClient? _client;
 
-    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null, IParentActivation? activation = null, LinkThrottle? throttle = null)
+    public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null, IParentActivation? activation = null,
+        LinkThrottle? throttle = null, Storage.FreeSpaceGuard? space = null, IEventPublisher? events = null)
     {
         _throttle = throttle;
+        _space = space;
+        _events = events;
         _trust = trust;
         _activation = activation;
         _down = down;
@@ -46,9 +52,65 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
 
     public bool IsConfigured(RegistrySettings settings) => ParentCredentials.ResolveEndpoint(settings, _environment.Get) is not null;
 
+    /// <summary>
+    /// One pass, told as an event: <c>SyncCompleted</c> when it changed something, <c>SyncFailed</c> when it failed (once
+    /// per distinct reason, so a parent that stays away is one event, not one a minute).
+    /// </summary>
     public async Task RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
     {
-        _outbox.DropExpired(settings.Sync.MessageTtl); // also while the parent is unreachable
+        try
+        {
+            await RunPassAsync(settings, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not (OperationCanceledException or StorageFullException) && _events is not null)
+        {
+            if (ex.Message != _lastFailureEvent)
+            {
+                _lastFailureEvent = ex.Message;
+                _events.Publish(new RegistryEvent(EventTypes.SyncFailed, _time.GetUtcNow()) { Message = ex.Message });
+            }
+
+            throw;
+        }
+
+        _lastFailureEvent = null;
+        var down = LastResult;
+        var up = LastUpResult;
+        if (_events is not null && (up is { Delivered: > 0 } || down is { BlobsFetched: > 0 } or { ManifestsStored: > 0 } or { TagsUpdated: > 0 } or { TagsRemoved: > 0 }))
+        {
+            _events.Publish(CompletedEvent());
+        }
+    }
+
+    private RegistryEvent CompletedEvent() => new(EventTypes.SyncCompleted, _time.GetUtcNow())
+    {
+        Size = LastResult?.BytesDownloaded,
+        Data = new Dictionary<string, object?>
+        {
+            ["repositories"] = LastResult?.Repositories.Count,
+            ["blobsFetched"] = LastResult?.BlobsFetched,
+            ["manifestsStored"] = LastResult?.ManifestsStored,
+            ["tagsUpdated"] = LastResult?.TagsUpdated,
+            ["tagsRemoved"] = LastResult?.TagsRemoved,
+            ["pushesDelivered"] = LastUpResult?.Delivered,
+            ["bytesUploaded"] = LastUpResult?.BytesUploaded,
+        },
+    };
+
+    private async Task RunPassAsync(RegistrySettings settings, CancellationToken cancellationToken)
+    {
+        foreach (var dropped in _outbox.DropExpired(settings.Sync.MessageTtl)) // also while the parent is unreachable
+        {
+            _events?.Publish(new RegistryEvent(EventTypes.SyncPushExpired, _time.GetUtcNow())
+            {
+                Repository = dropped.Repository,
+                Tag = dropped.Tag,
+                Digest = dropped.Digest?.ToString(),
+                Message = $"a local {dropped.Kind} was not delivered to the parent within sync.messageTtl and was dropped",
+                Data = new Dictionary<string, object?> { ["created"] = dropped.Created.UtcDateTime, ["attempts"] = dropped.Attempts },
+            });
+        }
+
         var client = await ClientForAsync(settings, cancellationToken) ?? throw new InvalidOperationException("no parent is configured");
         if (_activation is not null)
         {
@@ -67,6 +129,11 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
             {
                 failures.Add($"{up.Failed} local change(s) could not be pushed to the parent");
             }
+        }
+
+        if (_space?.Check() is { Full: true } full)
+        {
+            throw new StorageFullException("sync down paused: " + full.Describe());
         }
 
         var result = await _down.RunAsync(client, settings, cancellationToken);

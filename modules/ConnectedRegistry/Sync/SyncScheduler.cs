@@ -211,6 +211,14 @@ public sealed partial class SyncScheduler : BackgroundService
             _state.SetConnectionState(ex.Deactivated ? ConnectionStates.Offline : ConnectionStates.Unhealthy);
             return false;
         }
+        catch (StorageFullException ex)
+        {
+            // Pulls are served, pushes refused; nothing comes down until space is freed. The next pass checks again.
+            Log.DiskFull(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetConnectionState(ConnectionStates.Unhealthy);
+            return false;
+        }
         catch (LocalStorageException ex)
         {
             // The parent may be fine; this registry cannot store what it sends. Not Offline: Unhealthy, with the reason.
@@ -281,6 +289,9 @@ public sealed partial class SyncScheduler : BackgroundService
 
         [LoggerMessage(EventId = 4036, Level = LogLevel.Error, Message = "Sync cannot store content: {Reason}")]
         public static partial void DiskError(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4037, Level = LogLevel.Warning, Message = "Sync paused: {Reason}")]
+        public static partial void DiskFull(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4034, Level = LogLevel.Error, Message = "Sync scheduler error; retrying shortly")]
         public static partial void SchedulerError(ILogger logger, Exception exception);

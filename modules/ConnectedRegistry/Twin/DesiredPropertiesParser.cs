@@ -105,6 +105,8 @@ public static class DesiredPropertiesParser
         var tokens = ParseClientTokens(doc, errors);
         var children = ParseChildren(doc, mode, errors);
         var gc = ParseGarbageCollection(doc, errors);
+        var notifications = ParseNotifications(doc, errors);
+        var storage = ParseStorage(doc, errors);
 
         var anonymousPull = false;
         if (doc.TryGetValue("anonymousPull", out var anonymous) && anonymous.Type != JTokenType.Null)
@@ -150,6 +152,8 @@ public static class DesiredPropertiesParser
             GarbageCollection = gc,
             AnonymousPull = anonymousPull,
             LogLevel = explicitLevel?.ToString() ?? RegistrySettings.Default.LogLevel,
+            Notifications = notifications,
+            Storage = storage,
         };
         return new DesiredParseResult(settings, [], explicitLevel) { Warnings = warnings };
 
@@ -510,6 +514,59 @@ public static class DesiredPropertiesParser
 
         var untagged = Bool(gc, "deleteUntaggedManifests", "garbageCollection.deleteUntaggedManifests", errors) ?? defaults.DeleteUntaggedManifests;
         return new GarbageCollectionSettings { Enabled = enabled, Schedule = schedule.Trim(), DeleteUntaggedManifests = untagged };
+    }
+
+    private static List<string> ParseNotifications(JObject doc, List<string> errors)
+    {
+        var result = new List<string>();
+        if (!doc.TryGetValue("notifications", out var value) || value.Type == JTokenType.Null)
+        {
+            return result;
+        }
+
+        if (value is not JArray array)
+        {
+            errors.Add("notifications must be an array of 'repository[:tag]:action' patterns");
+            return result;
+        }
+
+        if (array.Count > NotificationFilter.MaxPatterns)
+        {
+            errors.Add($"notifications has {array.Count} patterns; at most {NotificationFilter.MaxPatterns} are allowed");
+        }
+
+        for (var i = 0; i < array.Count; i++)
+        {
+            var text = array[i].Type == JTokenType.String ? array[i].Value<string>()! : null;
+            var reason = text is null ? "must be a string" : NotificationFilter.Validate(text);
+            if (reason is not null)
+            {
+                errors.Add($"notifications[{i}] '{Shorten(array[i].ToString())}' {reason}");
+            }
+            else if (!result.Contains(text!, StringComparer.Ordinal))
+            {
+                result.Add(text!);
+            }
+        }
+
+        return result;
+    }
+
+    private static StorageSettings ParseStorage(JObject doc, List<string> errors)
+    {
+        if (Obj(doc, "storage", "storage", errors) is not { } storage ||
+            !storage.TryGetValue("minFreeBytes", out var value) || value.Type == JTokenType.Null)
+        {
+            return new StorageSettings();
+        }
+
+        if (value.Type == JTokenType.Integer && value is JValue { Value: long bytes } && bytes >= 0)
+        {
+            return new StorageSettings { MinFreeBytes = bytes };
+        }
+
+        errors.Add($"storage.minFreeBytes '{Shorten(value.ToString())}' must be a whole number of bytes from 0 to {long.MaxValue}");
+        return new StorageSettings();
     }
 
     private static List<string> RepositoryList(JObject owner, string member, string path, List<string> errors)

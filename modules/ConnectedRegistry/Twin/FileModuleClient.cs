@@ -16,6 +16,7 @@ public sealed partial class FileModuleClient : IModuleClient
 {
     private readonly string _desiredPath;
     private readonly string _reportedPath;
+    private readonly string? _eventsPath;
     private readonly TwinOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -28,8 +29,9 @@ public sealed partial class FileModuleClient : IModuleClient
     private Task _poll = Task.CompletedTask;
     private IModuleClientHandler? _handler;
 
-    public FileModuleClient(string desiredPath, string reportedPath, TwinOptions options, TimeProvider time, ILogger<FileModuleClient> logger)
+    public FileModuleClient(string desiredPath, string reportedPath, TwinOptions options, TimeProvider time, ILogger<FileModuleClient> logger, string? eventsPath = null)
     {
+        _eventsPath = string.IsNullOrWhiteSpace(eventsPath) ? null : Path.GetFullPath(eventsPath);
         _desiredPath = desiredPath;
         _reportedPath = reportedPath;
         _options = options;
@@ -74,6 +76,25 @@ public sealed partial class FileModuleClient : IModuleClient
         {
             _writeGate.Release();
         }
+    }
+
+    /// <summary>Messages go to the <c>--events</c> file when one is given.</summary>
+    public bool SendsMessages => _eventsPath is not null;
+
+    /// <summary>Appends the message body as one line to the <c>--events</c> file (JSON lines); nothing without one.</summary>
+    public async Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken)
+    {
+        if (_eventsPath is null)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(_eventsPath)!);
+        var line = new byte[message.Body.Length + 1];
+        message.Body.CopyTo(line, 0);
+        line[^1] = (byte)'\n';
+        await using var file = new FileStream(_eventsPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.Asynchronous);
+        await file.WriteAsync(line, cancellationToken); // one write: a reader never sees half a line from a completed call
     }
 
     private JObject ReadReported()

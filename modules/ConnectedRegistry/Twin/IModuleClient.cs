@@ -20,6 +20,15 @@ public interface IModuleClient : IAsyncDisposable
 
     /// <summary>Sends a reported-properties patch (null members delete) and returns once the twin confirmed it; retries until then.</summary>
     Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken);
+
+    /// <summary>False when messages go nowhere (standalone without <c>--events FILE</c>): nothing is queued for them.</summary>
+    bool SendsMessages { get; }
+
+    /// <summary>
+    /// Sends a message on a module output and returns once it was accepted (edgeHub's acknowledgement, or the line
+    /// written). Waits while disconnected; throws when the send failed (the caller retries).
+    /// </summary>
+    Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken);
 }
 
 /// <summary>What the module client calls back into. Calls for desired properties never overlap.</summary>

@@ -26,6 +26,33 @@ public static class IotHubTopics
 
     public static string MethodRequest(string name, string requestId) => $"{MethodRequestPrefix}{name}/?$rid={requestId}";
 
+    /// <summary>
+    /// A device-to-cloud message on a module output, with its properties in the topic as the device SDK puts them:
+    /// <c>devices/{d}/modules/{m}/messages/events/%24.mid=…&amp;%24.ct=application%2Fjson&amp;%24.ce=utf-8&amp;%24.on={output}&amp;type=…</c>
+    /// (names and values URL-encoded, system properties with the <c>$.</c> prefix).
+    /// </summary>
+    public static string OutputMessage(string deviceId, string moduleId, ModuleMessage message)
+    {
+        var properties = new List<KeyValuePair<string, string>>
+        {
+            new("$.mid", message.MessageId),
+            new("$.ct", Twin.ModuleMessage.ContentType),
+            new("$.ce", Twin.ModuleMessage.ContentEncoding),
+            new("$.on", message.Output),
+        };
+        properties.AddRange(message.Properties);
+        var query = string.Join('&', properties.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
+        return $"devices/{Uri.EscapeDataString(deviceId)}/modules/{Uri.EscapeDataString(moduleId)}/messages/events/{query}";
+    }
+
+    /// <summary>The properties of a module message topic (<see cref="OutputMessage"/>), decoded; null for another topic.</summary>
+    public static Dictionary<string, string>? TryParseOutputMessage(string topic)
+    {
+        const string Marker = "/messages/events/";
+        var at = topic.IndexOf(Marker, StringComparison.Ordinal);
+        return topic.StartsWith("devices/", StringComparison.Ordinal) && at > 0 ? Query(topic[(at + Marker.Length)..]) : null;
+    }
+
     /// <summary><c>$iothub/twin/res/{status}/?$rid={rid}[&amp;$version=n]</c>.</summary>
     public static bool TryParseTwinResponse(string topic, out int status, out string requestId, out long? version)
     {

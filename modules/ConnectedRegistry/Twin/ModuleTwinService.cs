@@ -65,7 +65,8 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         if (_identity is null)
         {
             Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
-            _client = new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>());
+            _client = new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
+                _registryOptions.EventsFile);
         }
         else
         {

@@ -111,6 +111,26 @@ public sealed partial class MqttModuleClient : IModuleClient
         }, linked.Token);
     }
 
+    public bool SendsMessages => true;
+
+    public async Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        var client = await WaitOnlineAsync(linked.Token);
+        var publish = new MqttApplicationMessageBuilder()
+            .WithTopic(IotHubTopics.OutputMessage(_identity.DeviceId, _identity.ModuleId, message))
+            .WithPayload(message.Body)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build();
+
+        // QoS 1: returns once edgeHub acknowledged it (edgeHub stores it for its routes).
+        var result = await client.PublishAsync(publish, linked.Token);
+        if (!result.IsSuccess)
+        {
+            throw new IOException($"edgeHub did not accept the message on output {message.Output}: {result.ReasonCode}");
+        }
+    }
+
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         var retry = new ResiliencePipelineBuilder { TimeProvider = _time }

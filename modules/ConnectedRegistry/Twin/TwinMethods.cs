@@ -81,6 +81,8 @@ public sealed class GetStatusMethod(ModuleTwinService twin, ReportedPropertiesRe
             },
             ["anonymousPull"] = settings.AnonymousPull,
             ["logLevel"] = settings.LogLevel,
+            ["notifications"] = new JArray(settings.Notifications),
+            ["storage"] = new JObject { ["minFreeBytes"] = settings.Storage.MinFreeBytes },
         };
     }
 }

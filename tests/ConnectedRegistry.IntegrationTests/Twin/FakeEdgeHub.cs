@@ -25,6 +25,7 @@ public sealed class FakeEdgeHub : IAsyncDisposable
     private readonly X509Certificate2 _certificate;
     private readonly byte[] _moduleKey;
     private readonly Lock _gate = new();
+    private readonly List<OutputMessage> _outputMessages = [];
     private readonly ConcurrentDictionary<string, TaskCompletionSource<(int Status, string Body)>> _methodCalls = new(StringComparer.Ordinal);
     private readonly List<ConnectAttempt> _connects = [];
     private readonly List<(DateTimeOffset At, JObject Patch)> _reportedPatches = [];
@@ -103,6 +104,18 @@ public sealed class FakeEdgeHub : IAsyncDisposable
     }
 
     /// <summary>The next <paramref name="count"/> reported patches are answered 429 (throttled); the module must retry.</summary>
+    /// <summary>Module output messages received (device-to-cloud), in arrival order.</summary>
+    public IReadOnlyList<OutputMessage> OutputMessages
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _outputMessages];
+            }
+        }
+    }
+
     public void ThrottleNextReported(int count) => Volatile.Write(ref _rejectReported, count);
 
     public async Task StartAsync()
@@ -270,6 +283,15 @@ public sealed class FakeEdgeHub : IAsyncDisposable
             Interlocked.Increment(ref _twinGets);
             Respond(IotHubTopics.TwinResponse(200, rid), body);
         }
+        else if (IotHubTopics.TryParseOutputMessage(topic) is { } properties)
+        {
+            // A device-to-cloud message: edgeHub would route it; here it is kept for the test to read.
+            e.ProcessPublish = false;
+            lock (_gate)
+            {
+                _outputMessages.Add(new OutputMessage(topic, properties, payload));
+            }
+        }
         else if (topic.StartsWith("$iothub/twin/PATCH/properties/reported/", StringComparison.Ordinal))
         {
             e.ProcessPublish = false;
@@ -333,6 +355,12 @@ public sealed class FakeEdgeHub : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    /// <summary>A message on a module output: its topic, the decoded topic properties (<c>$.on</c>, <c>type</c>, …) and its body.</summary>
+    public sealed record OutputMessage(string Topic, IReadOnlyDictionary<string, string> Properties, string Body)
+    {
+        public JObject Json => TwinJson.ParseObject(Body);
+    }
 
     public sealed record ConnectAttempt(DateTimeOffset At, string ClientId, string? UserName, string? Password, MqttProtocolVersion ProtocolVersion, bool? CleanSession, ushort? KeepAlive, bool Secure, string? RefusedBecause)
     {

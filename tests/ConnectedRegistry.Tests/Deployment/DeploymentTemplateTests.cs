@@ -100,6 +100,7 @@ public partial class DeploymentTemplateTests
         var hub = content["$edgeHub"]!["properties.desired"]!;
         Assert.Equal("1.2", hub["schemaVersion"]!.Value<string>());
         Assert.NotEmpty((JObject)hub["routes"]!);
+        Assert.Equal("FROM /messages/modules/ConnectedRegistry/outputs/events INTO $upstream", hub["routes"]!["registryEvents"]!.Value<string>());
         Assert.True(hub["storeAndForwardConfiguration"]!["timeToLiveSecs"]!.Value<int>() > 0);
     }
 

@@ -92,6 +92,10 @@ public class ReportedPropertiesReporterTests
             return Task.CompletedTask;
         }
 
+        public bool SendsMessages => false;
+
+        public Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken) => Task.CompletedTask;
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
