@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Auth;
 
@@ -11,7 +12,7 @@ namespace ConnectedRegistry.Auth;
 /// the same API proxy address: one child retrying a wrong password must not lock out the others,
 /// while guessing across many names from one address stays slow. Successful logins reset nothing.
 /// </summary>
-public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options)
+public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, RegistryMetrics? metrics = null)
 {
     private const int MaxTrackedKeys = 10_000;
     private readonly ConcurrentDictionary<string, Queue<DateTimeOffset>> _failures = new(StringComparer.Ordinal);
@@ -28,8 +29,10 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options)
         return user is not null && Over(UserKey(address, user), options.MaxFailuresPerWindow, now, out retryAfter);
     }
 
+    /// <summary>Every refused login goes through here (and is counted in the metrics).</summary>
     public void RecordFailure(string address, string? user)
     {
+        metrics?.LoginFailed();
         var now = time.GetUtcNow();
         if (_failures.Count >= MaxTrackedKeys)
         {

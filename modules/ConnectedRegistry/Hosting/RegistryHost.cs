@@ -1,6 +1,7 @@
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Hierarchy;
+using ConnectedRegistry.Monitoring;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
@@ -22,6 +23,11 @@ public static partial class RegistryHost
             return TokenCommand.Run(args[1..], Console.Out, Console.Error);
         }
 
+        if (args.Length > 0 && args[0] == "health")
+        {
+            return await HealthCommand.RunAsync(args[1..], Console.Out, Console.Error);
+        }
+
         await using var app = Build(args);
         await app.RunAsync();
         return 0;
@@ -29,7 +35,7 @@ public static partial class RegistryHost
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = MonitoringSwitches.Normalize(args) });
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(RegistryOptions.DefaultUrl);
@@ -47,6 +53,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<RegistrySettingsStore>();
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
+        builder.AddMonitoring(); // before the parts, so its feeds see their first events
         builder.AddRegistryCore();
         builder.AddRegistryAuth();
         builder.AddParentSync();
@@ -56,6 +63,7 @@ public static partial class RegistryHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseRequestMetrics();
         app.UseMiddleware<OciErrorMiddleware>();
         app.UseRegistryAuth();
         app.MapDistributionApi();

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -30,8 +31,11 @@ public sealed partial class SyncDown
     private readonly ILogger<SyncDown> _logger;
     private readonly ISyncChangeSink[] _changes;
 
-    public SyncDown(RegistryStore store, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, IEnumerable<ISyncChangeSink>? changes = null)
+    private readonly RegistryMetrics? _metrics;
+
+    public SyncDown(RegistryStore store, SyncStateStore syncState, SyncOutbox outbox, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, IEnumerable<ISyncChangeSink>? changes = null, RegistryMetrics? metrics = null)
     {
+        _metrics = metrics;
         _changes = [.. changes ?? []];
         _store = store;
         _syncState = syncState;
@@ -437,6 +441,7 @@ public sealed partial class SyncDown
                             var content = new CountingStream(download.Content, blob.Size - download.Offset, n =>
                             {
                                 Interlocked.Add(ref _bytesDownloaded, n);
+                                _owner._metrics?.SyncBytesFetched(n);
                                 Interlocked.Add(ref _bytesDone, n);
                                 counted += n;
                                 Report("Running");
@@ -446,6 +451,7 @@ public sealed partial class SyncDown
 
                         await LocalAsync(() => _owner._store.CommitPartialBlobAsync(repository, blob.Digest, _cancel));
                         Interlocked.Increment(ref _blobsFetched);
+                        _owner._metrics?.SyncBlobFetched();
                         Log.BlobFetched(_owner._logger, blob.Digest.ToString(), blob.Size);
                         return;
                     }
