@@ -1,5 +1,5 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
-using ConnectedRegistry.Hosting;
 using ConnectedRegistry.Oci;
 using Microsoft.Extensions.Primitives;
 

@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Auth;
 

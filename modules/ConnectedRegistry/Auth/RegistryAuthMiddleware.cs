@@ -1,6 +1,6 @@
 using System.Globalization;
-using ConnectedRegistry.Distribution;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Auth;
 

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Auth;
 

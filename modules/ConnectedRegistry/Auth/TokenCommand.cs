@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Auth;
 

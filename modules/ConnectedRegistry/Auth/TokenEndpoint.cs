@@ -1,6 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.Features;
-using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Oci;
 using Microsoft.Extensions.Primitives;
 
 namespace ConnectedRegistry.Auth;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using ConnectedRegistry.Hosting;
 
 namespace ConnectedRegistry.Core;
 

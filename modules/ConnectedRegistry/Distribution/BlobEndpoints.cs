@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 
 namespace ConnectedRegistry.Distribution;

@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using Newtonsoft.Json;
 

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Oci;
 using Microsoft.AspNetCore.Http;
 
 namespace ConnectedRegistry.Distribution;

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using Newtonsoft.Json;
 

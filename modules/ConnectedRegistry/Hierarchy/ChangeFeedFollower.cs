@@ -1,6 +1,6 @@
 using System.Net;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 
 namespace ConnectedRegistry.Hierarchy;

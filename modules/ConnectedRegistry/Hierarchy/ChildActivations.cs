@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Hierarchy;
 

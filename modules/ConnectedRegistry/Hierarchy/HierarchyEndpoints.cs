@@ -1,7 +1,7 @@
 using System.Globalization;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Distribution;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 

@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;

@@ -1,9 +1,11 @@
 using ConnectedRegistry.Auth;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Monitoring;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -55,6 +57,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<ModuleState>();
         builder.AddMonitoring(); // before the parts, so its feeds see their first events
         builder.AddRegistryCore();
+        builder.AddDistributionApi();
         builder.AddRegistryAuth();
         builder.AddParentSync();
         builder.AddModuleTwin();

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace ConnectedRegistry.Monitoring;

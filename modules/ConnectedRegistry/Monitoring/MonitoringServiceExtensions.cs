@@ -80,5 +80,5 @@ internal sealed class MetricsFeeds(RegistryMetrics metrics, DesiredPropertiesPip
 
     private void OnDesired(DesiredStatus status) => metrics.DesiredDocument(status.Code == 200);
 
-    private void OnCollected(Hosting.GarbageCollectionResult result) => metrics.GarbageCollected(result.BytesFreed);
+    private void OnCollected(GarbageCollectionResult result) => metrics.GarbageCollected(result.BytesFreed);
 }

@@ -1,5 +1,5 @@
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using Microsoft.Data.Sqlite;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Storage;

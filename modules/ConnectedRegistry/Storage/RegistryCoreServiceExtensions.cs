@@ -1,5 +1,4 @@
-using ConnectedRegistry.Distribution;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Storage;
 
@@ -8,7 +7,7 @@ public static class RegistryCoreServiceExtensions
     /// <summary>
     /// Registers the registry core: storage under <see cref="RegistryOptions.DataRoot"/> (blob files, SQLite
     /// metadata, upload sessions), the <see cref="RegistryStore"/> facade, garbage collection
-    /// (<see cref="IGarbageCollector"/> plus its cron schedule), storage housekeeping and the Distribution API's services.
+    /// (<see cref="IGarbageCollector"/> plus its cron schedule), and storage housekeeping.
     /// </summary>
     public static WebApplicationBuilder AddRegistryCore(this WebApplicationBuilder builder)
     {
@@ -26,7 +25,6 @@ public static class RegistryCoreServiceExtensions
         services.AddSingleton<UploadSessionStore>();
         services.AddSingleton<GarbageCollector>();
         services.AddSingleton<IGarbageCollector>(sp => sp.GetRequiredService<GarbageCollector>());
-        services.AddSingleton<RegistryEventPublisher>();
         services.AddSingleton<StorageMaintenanceService>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageMaintenanceService>());
         services.AddSingleton<GarbageCollectionScheduler>();

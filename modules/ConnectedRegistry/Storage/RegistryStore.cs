@@ -1,4 +1,3 @@
-using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Oci;
 using Microsoft.Data.Sqlite;
 using Newtonsoft.Json;

@@ -1,4 +1,3 @@
-using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Storage;

@@ -1,9 +1,7 @@
-using ConnectedRegistry.Core;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using ConnectedRegistry.Distribution;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using Polly.CircuitBreaker;

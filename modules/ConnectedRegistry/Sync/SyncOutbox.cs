@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using Microsoft.Data.Sqlite;

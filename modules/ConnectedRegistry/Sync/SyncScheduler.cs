@@ -1,5 +1,4 @@
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Hosting;
 
 namespace ConnectedRegistry.Sync;
 

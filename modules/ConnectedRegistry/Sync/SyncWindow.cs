@@ -1,5 +1,5 @@
 using Cronos;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Sync;
 

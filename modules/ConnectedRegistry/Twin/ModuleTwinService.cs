@@ -1,5 +1,6 @@
 using System.Net;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Tls;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Newtonsoft.Json.Linq;

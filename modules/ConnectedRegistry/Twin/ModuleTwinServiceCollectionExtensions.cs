@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Microsoft.Extensions.Options;
 
 namespace ConnectedRegistry.Twin;

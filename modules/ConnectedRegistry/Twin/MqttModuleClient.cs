@@ -5,7 +5,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using MQTTnet;
 using MQTTnet.Adapter;
 using MQTTnet.Formatter;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;

@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 

@@ -1,8 +1,8 @@
 using System.Net;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using Microsoft.Extensions.Time.Testing;
 using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
 

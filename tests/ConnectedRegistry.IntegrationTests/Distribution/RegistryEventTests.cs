@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Distribution;

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;

@@ -1,7 +1,7 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;

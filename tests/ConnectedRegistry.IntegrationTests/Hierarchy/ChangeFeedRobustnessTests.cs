@@ -2,11 +2,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Sync;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
-using ConnectedRegistry.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
 

@@ -1,13 +1,13 @@
 using System.Net.Http.Headers;
 using System.Text;
 using ConnectedRegistry.Auth;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
-using ConnectedRegistry.IntegrationTests.Sync;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 

@@ -1,10 +1,10 @@
 using System.Net;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
-using ConnectedRegistry.IntegrationTests.Sync;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;

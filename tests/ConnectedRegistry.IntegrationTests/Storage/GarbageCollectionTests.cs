@@ -1,8 +1,8 @@
 using System.Net;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Storage;
 using ConnectedRegistry.IntegrationTests.Distribution;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
-using ConnectedRegistry.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 

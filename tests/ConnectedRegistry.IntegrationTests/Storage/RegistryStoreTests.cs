@@ -1,7 +1,6 @@
-using ConnectedRegistry.Distribution;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Storage;

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Text;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
 using Microsoft.AspNetCore.Http;
-using ConnectedRegistry.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Polly.CircuitBreaker;
 

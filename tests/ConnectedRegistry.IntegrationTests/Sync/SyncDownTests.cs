@@ -1,10 +1,10 @@
 using System.Net;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 

@@ -1,8 +1,8 @@
 using System.Security.Cryptography.X509Certificates;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Sync;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet.Formatter;
 using Newtonsoft.Json.Linq;

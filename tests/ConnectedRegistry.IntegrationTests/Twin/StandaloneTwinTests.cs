@@ -1,6 +1,6 @@
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 

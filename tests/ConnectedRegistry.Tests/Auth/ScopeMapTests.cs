@@ -1,5 +1,5 @@
 using ConnectedRegistry.Auth;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Tests.Auth;
 

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Configuration;
 using Newtonsoft.Json;

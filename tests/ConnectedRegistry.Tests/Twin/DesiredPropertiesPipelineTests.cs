@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Logging.Abstractions;
 

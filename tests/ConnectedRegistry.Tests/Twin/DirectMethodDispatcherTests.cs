@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,4 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 

@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// Start-up settings that are not in the twin: where data lives, where the standalone twin files are.

@@ -1,6 +1,6 @@
 using ConnectedRegistry.Oci;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// Told about every tag the sync engine moved or removed in this registry (the counterpart of

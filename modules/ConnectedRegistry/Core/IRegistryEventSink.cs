@@ -1,6 +1,6 @@
 using ConnectedRegistry.Oci;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// Told about every change a client makes through the Distribution API (not about changes sync makes),

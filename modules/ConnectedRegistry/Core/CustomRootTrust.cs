@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// Server certificate validation against roots this module was given (the IoT Edge CA, a parent's CA file)

@@ -1,9 +1,10 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Connections;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Tls;
 
 /// <summary>
 /// The certificate Kestrel serves HTTPS with. Decides the source at start-up (before Kestrel binds):

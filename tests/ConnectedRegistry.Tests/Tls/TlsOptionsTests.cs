@@ -1,8 +1,8 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Configuration;
 
-namespace ConnectedRegistry.Tests.Hosting;
+namespace ConnectedRegistry.Tests.Tls;
 
 public class TlsOptionsTests
 {

@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// Set on the request by Auth/ once the caller is authenticated: what the caller may do per repository.

@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// The module's live state, fed by every part (storage, sync, activation, children) and turned into

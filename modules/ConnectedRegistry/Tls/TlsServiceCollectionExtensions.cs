@@ -1,4 +1,6 @@
-namespace ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+
+namespace ConnectedRegistry.Tls;
 
 public static class TlsServiceCollectionExtensions
 {

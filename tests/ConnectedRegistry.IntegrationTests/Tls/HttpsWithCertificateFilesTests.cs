@@ -1,12 +1,13 @@
 using System.Security.Authentication;
-using ConnectedRegistry.Hosting;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
-using ConnectedRegistry.IntegrationTests.Twin;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using ConnectedRegistry.Tls;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.IntegrationTests.Twin;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ConnectedRegistry.IntegrationTests.Hosting;
+namespace ConnectedRegistry.IntegrationTests.Tls;
 
 /// <summary>
 /// Standalone HTTPS: <c>--tls-cert</c>/<c>--tls-key</c> PEM files (server certificate + intermediate) on real

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Twin;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Tls;
 
 /// <summary>
 /// The <c>--tls-cert</c>/<c>--tls-key</c> PEM pair: the server certificate first, then its intermediates, and an

@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>Removes blobs no manifest references (and untagged manifests where configured). Storage/ implements it.</summary>
 public interface IGarbageCollector

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Tls;
 
 /// <summary>Where the HTTPS server certificate comes from.</summary>
 public enum TlsSource

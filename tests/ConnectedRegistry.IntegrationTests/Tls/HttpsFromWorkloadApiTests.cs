@@ -1,11 +1,12 @@
-using ConnectedRegistry.Hosting;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Twin;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
-namespace ConnectedRegistry.IntegrationTests.Hosting;
+namespace ConnectedRegistry.IntegrationTests.Tls;
 
 /// <summary>
 /// IoT Edge mode: an https:// address and no certificate files make the module ask the workload API (a real

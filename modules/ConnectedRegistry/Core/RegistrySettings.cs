@@ -1,4 +1,4 @@
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
 /// The running configuration: the module twin's desired properties after they were parsed and

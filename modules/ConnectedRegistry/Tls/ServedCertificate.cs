@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
-namespace ConnectedRegistry.Hosting;
+namespace ConnectedRegistry.Tls;
 
 /// <summary>A server certificate with its private key, the intermediates sent with it, and its lifetime as the registry sees it.</summary>
 public sealed class ServedCertificate
