@@ -11,25 +11,20 @@ public interface IParentTrustSource
 }
 
 /// <summary>
-/// The IoT Edge trust bundle (from the workload API, or <c>EdgeModuleCACertificateFile</c> with a connection
-/// string), once the module knows its identity. On a nested device the parent is reached through the parent
-/// device's API proxy, whose certificate chains to the edge CA this bundle holds.
+/// The IoT Edge trust bundle of the module's one identity (<see cref="ModuleIdentitySource"/>: from the workload
+/// API, or <c>EdgeModuleCACertificateFile</c> with a connection string); none in standalone mode. On a nested
+/// device the parent is reached through the parent device's API proxy, whose certificate chains to the edge CA
+/// this bundle holds.
 /// </summary>
-public sealed partial class EdgeTrustBundleSource(IServiceProvider services, ILogger<EdgeTrustBundleSource> logger) : IParentTrustSource
+public sealed partial class EdgeTrustBundleSource(ModuleIdentitySource identity, ILogger<EdgeTrustBundleSource> logger) : IParentTrustSource
 {
     public async Task<X509Certificate2Collection?> GetRootsAsync(CancellationToken cancellationToken)
     {
-        var identity = services.GetService<ModuleTwinService>()?.Identity;
-        if (identity is null)
-        {
-            return null;
-        }
-
         try
         {
             return await identity.GetTrustedRootsAsync(cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidOperationException or ModuleConfigurationException or System.Security.Cryptography.CryptographicException)
         {
             Log.TrustBundleUnavailable(logger, ex.Message);
             return null;

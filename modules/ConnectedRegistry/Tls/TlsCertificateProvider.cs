@@ -20,7 +20,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
     public const string ExpiryStatusCode = "TlsCertificateExpiring";
 
     private readonly TlsOptions _options;
-    private readonly ModuleEnvironment _environment;
+    private readonly ModuleIdentitySource _identitySource;
     private readonly TimeProvider _time;
     private readonly ModuleState _state;
     private readonly ILogger _logger;
@@ -34,10 +34,10 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
     private DateTimeOffset _lastCheck;
     private int _disposed;
 
-    public TlsCertificateProvider(TlsOptions options, ModuleEnvironment environment, TimeProvider time, ModuleState state, ILogger<TlsCertificateProvider> logger)
+    public TlsCertificateProvider(TlsOptions options, ModuleIdentitySource identitySource, TimeProvider time, ModuleState state, ILogger<TlsCertificateProvider> logger)
     {
         _options = options;
-        _environment = environment;
+        _identitySource = identitySource;
         _time = time;
         _state = state;
         _logger = logger;
@@ -98,7 +98,6 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 
         _stop.Cancel();
         _stop.Dispose();
-        _identity?.Workload?.Dispose();
     }
 
     /// <summary>
@@ -172,13 +171,13 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
             return TlsSource.Files;
         }
 
-        var edge = ModuleIdentityFactory.IsConfigured(_environment);
+        var edge = _identitySource.IsConfigured;
         if (!edge && !workloadAsked)
         {
             throw new TlsConfigurationException($"{TlsOptions.UrlsOption} has an https:// address ({_options.HttpsUrls[0]}) but no certificate: give {TlsOptions.CertOption} and {TlsOptions.KeyOption} (PEM files), or run as an IoT Edge module, where the workload API issues one.");
         }
 
-        var identity = edge ? ModuleIdentityFactory.Create(_environment, _time) : null;
+        var identity = edge ? _identitySource.Identity : null;
         if (identity?.Workload is null || identity.GenerationId is null)
         {
             throw new TlsConfigurationException(workloadAsked
@@ -187,7 +186,7 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
         }
 
         _identity = identity;
-        var hostName = _options.HostName ?? _environment[ModuleIdentityFactory.GatewayHostName] ?? identity.ModuleId;
+        var hostName = _options.HostName ?? _identitySource.Environment[ModuleIdentityFactory.GatewayHostName] ?? identity.ModuleId;
         if (Uri.CheckHostName(hostName) == UriHostNameType.Unknown)
         {
             throw new TlsConfigurationException($"{TlsOptions.HostNameOption} must be a host name or IP address, got '{hostName}'.");

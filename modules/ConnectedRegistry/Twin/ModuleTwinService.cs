@@ -1,8 +1,4 @@
-using System.Net;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Tls;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;
@@ -17,13 +13,12 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 {
     private readonly IServiceProvider _services;
     private readonly RegistryOptions _registryOptions;
-    private readonly ModuleEnvironment _environment;
+    private readonly ModuleIdentitySource _identitySource;
     private readonly TwinOptions _options;
     private readonly TimeProvider _time;
     private readonly DesiredPropertiesPipeline _pipeline;
     private readonly ReportedPropertiesReporter _reporter;
     private readonly DirectMethodDispatcher _methods;
-    private readonly ModuleState _state;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly DateTimeOffset _startedAt;
@@ -36,24 +31,22 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     public ModuleTwinService(
         IServiceProvider services,
         RegistryOptions registryOptions,
-        ModuleEnvironment environment,
+        ModuleIdentitySource identitySource,
         TwinOptions options,
         TimeProvider time,
         DesiredPropertiesPipeline pipeline,
         ReportedPropertiesReporter reporter,
         DirectMethodDispatcher methods,
-        ModuleState state,
         ILogger<ModuleTwinService> logger)
     {
         _services = services;
         _registryOptions = registryOptions;
-        _environment = environment;
+        _identitySource = identitySource;
         _options = options;
         _time = time;
         _pipeline = pipeline;
         _reporter = reporter;
         _methods = methods;
-        _state = state;
         _logger = logger;
         _startedAt = time.GetUtcNow();
         _lastGood = new LastGoodDesired(Path.Combine(registryOptions.DataRoot, "twin", "last-good-desired.json"));
@@ -68,7 +61,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _identity = ModuleIdentityFactory.Create(_environment, _time);
+        _identity = _identitySource.Identity;
         if (_identity is null)
         {
             Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
@@ -87,7 +80,6 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
             }
         }
 
-        _services.GetService<IHostApplicationLifetime>()?.ApplicationStarted.Register(ReportLoginServer);
         var client = _client;
         _reporting = Task.Run(async () =>
         {
@@ -176,17 +168,6 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
     public void OnConnectionChanged(bool connected) => Log.TwinConnection(_logger, connected ? "connected" : "disconnected");
 
-    private void ReportLoginServer()
-    {
-        var addresses = _services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses;
-        // Clients are told the HTTPS address when there is one, under the name its certificate was issued for.
-        var address = addresses?.FirstOrDefault(a => a.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) ?? addresses?.FirstOrDefault();
-        if (address is not null && LoginServer.FromAddress(address, _services.GetService<TlsCertificateProvider>()?.HostName) is { } loginServer)
-        {
-            _state.SetLoginServer(loginServer);
-        }
-    }
-
     private static partial class Log
     {
         [LoggerMessage(EventId = 350, Level = LogLevel.Information, Message = "Standalone mode: desired properties from {DesiredFile}, reported properties to {ReportedFile}")]
@@ -206,30 +187,5 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
         [LoggerMessage(EventId = 355, Level = LogLevel.Warning, Message = "Last good desired properties not saved: {Reason}")]
         public static partial void LastGoodNotSaved(ILogger logger, string reason);
-    }
-}
-
-/// <summary>The registry's own address as clients should use it, from the address Kestrel listens on.</summary>
-public static class LoginServer
-{
-    /// <param name="address">An address Kestrel listens on.</param>
-    /// <param name="wildcardHost">The name to report for a wildcard bind (the TLS certificate's name); null = the container's host name.</param>
-    public static LoginServerStatus? FromAddress(string address, string? wildcardHost = null)
-    {
-        // Kestrel reports wildcard binds as http://[::]:8080, http://0.0.0.0:8080 or http://+:8080.
-        var normalized = address.Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal);
-        if (!Uri.TryCreate(normalized, UriKind.Absolute, out var uri))
-        {
-            return null;
-        }
-
-        var host = uri.Host;
-        if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any)))
-        {
-            // In IoT Edge the container's host name is the module name, which other modules resolve.
-            host = wildcardHost ?? Environment.MachineName.ToLowerInvariant();
-        }
-
-        return new LoginServerStatus($"{host}:{uri.Port}", uri.Scheme == Uri.UriSchemeHttps ? "Enabled" : "Disabled");
     }
 }

@@ -18,6 +18,7 @@ public static class ModuleTwinServiceCollectionExtensions
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(ModuleEnvironment.FromProcess());
+        services.AddSingleton<ModuleIdentitySource>();
         services.AddSingleton<LogLevelSwitch>();
         services.AddSingleton<IConfigureOptions<LoggerFilterOptions>>(sp => sp.GetRequiredService<LogLevelSwitch>());
         services.AddSingleton<IOptionsChangeTokenSource<LoggerFilterOptions>>(sp => sp.GetRequiredService<LogLevelSwitch>());

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Tests.Infrastructure;
 using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Configuration;
@@ -27,18 +28,7 @@ public partial class DeploymentTemplateTests
         "deployments/nested/lower-layer.json",
     };
 
-    private static readonly string Root = FindRoot();
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "EdgeConnectedRegistry.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
+    private static readonly string Root = RepositoryRoot.Path;
 
     private static JObject Load(string relative)
     {

@@ -99,4 +99,64 @@ public class ModuleIdentityFactoryTests
         var error = Assert.Throws<ModuleConfigurationException>(() => ModuleIdentityFactory.Create(env, TimeProvider.System));
         Assert.StartsWith("EdgeModuleCACertificateFile could not be read as PEM certificates", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_identity_source_reads_the_environment_once_and_hands_every_user_the_same_identity()
+    {
+        using var source = new ModuleIdentitySource(Env(EdgeVariables()), TimeProvider.System);
+
+        var first = source.Identity;
+
+        Assert.NotNull(first);
+        Assert.Same(first, source.Identity);
+        Assert.True(source.IsConfigured);
+        Assert.Equal("edge-gateway", source.Environment["IOTEDGE_GATEWAYHOSTNAME"]);
+    }
+
+    [Fact]
+    public async Task In_standalone_mode_the_identity_source_has_no_identity_and_no_trust_bundle()
+    {
+        using var source = new ModuleIdentitySource(Env(("PATH", "/bin")), TimeProvider.System);
+
+        Assert.Null(source.Identity);
+        Assert.False(source.IsConfigured);
+        Assert.Null(await source.GetTrustedRootsAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Sync_trusts_the_edge_ca_of_the_registered_module_identity()
+    {
+        var folder = Directory.CreateTempSubdirectory("identity-");
+        try
+        {
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=edge ca", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            var caFile = Path.Combine(folder.FullName, "ca.pem");
+            await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem());
+            using var source = new ModuleIdentitySource(
+                Env(("EdgeHubConnectionString", $"HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey={Key};GatewayHostName=gw.local"), ("EdgeModuleCACertificateFile", caFile)),
+                TimeProvider.System);
+
+            var roots = await new ConnectedRegistry.Sync.EdgeTrustBundleSource(source, Microsoft.Extensions.Logging.Abstractions.NullLogger<ConnectedRegistry.Sync.EdgeTrustBundleSource>.Instance).GetRootsAsync(CancellationToken.None);
+
+            Assert.Equal(ca.Thumbprint, Assert.Single(roots!).Thumbprint);
+            Assert.Same(source.Identity, source.Identity);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_malformed_identity_leaves_sync_with_the_system_trust_only()
+    {
+        using var source = new ModuleIdentitySource(Env(("IotHubConnectionString", "HostName=h;DeviceId=d")), TimeProvider.System);
+
+        var roots = await new ConnectedRegistry.Sync.EdgeTrustBundleSource(source, Microsoft.Extensions.Logging.Abstractions.NullLogger<ConnectedRegistry.Sync.EdgeTrustBundleSource>.Instance).GetRootsAsync(CancellationToken.None);
+
+        Assert.Null(roots);
+        Assert.Throws<ModuleConfigurationException>(() => source.Identity);
+    }
 }

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 

@@ -1,0 +1,122 @@
+using ConnectedRegistry.Tests.Infrastructure;
+
+namespace ConnectedRegistry.Tests.Layers;
+
+/// <summary>
+/// The module's folders stand in layers that point one way (docs/design.md, "Layers"): no folder uses one
+/// above it, so there are no cycles and Hosting, the composition root, is used by nobody.
+/// </summary>
+public class LayerTests
+{
+    /// <summary>Bottom to top; the same order as docs/design.md.</summary>
+    public static readonly string[] ModuleLayers =
+        ["Oci", "Core", "Storage", "Distribution", "Auth", "Twin", "Tls", "Sync", "Hierarchy", "Hosting"];
+
+    private static readonly LayerChecker Checker = new("ConnectedRegistry", ModuleLayers);
+
+    [Fact]
+    public void No_folder_of_the_module_uses_one_above_it()
+    {
+        var project = Path.Combine(RepositoryRoot.Path, "modules", "ConnectedRegistry");
+        var files = Directory.EnumerateFiles(project, "*.cs", SearchOption.AllDirectories)
+            .Select(file => Path.GetRelativePath(project, file).Replace('\\', '/'))
+            .Where(path => !path.StartsWith("bin/", StringComparison.Ordinal) && !path.StartsWith("obj/", StringComparison.Ordinal))
+            .Select(path => (path, File.ReadAllText(Path.Combine(project, path))))
+            .ToList();
+        Assert.True(files.Count > 50, $"only {files.Count} source files found under the module folder");
+
+        var violations = Checker.Check(files);
+
+        Assert.True(violations.Count == 0, "wrong-way references:\n" + string.Join('\n', violations));
+    }
+
+    [Fact]
+    public void Every_layer_of_the_order_is_a_folder_of_the_module()
+    {
+        var project = Path.Combine(RepositoryRoot.Path, "modules", "ConnectedRegistry");
+        var missing = ModuleLayers.Where(layer => !Directory.Exists(Path.Combine(project, layer))).ToList();
+        Assert.True(missing.Count == 0, "layers without a folder: " + string.Join(", ", missing));
+    }
+
+    [Fact]
+    public void A_using_of_a_layer_above_is_reported_with_the_file_and_the_reference()
+    {
+        var violations = Check(("Storage/BlobStore.cs", """
+            using ConnectedRegistry.Core;
+            using ConnectedRegistry.Distribution;
+
+            namespace ConnectedRegistry.Storage;
+            """));
+
+        var violation = Assert.Single(violations);
+        Assert.Equal("Storage/BlobStore.cs", violation.File);
+        Assert.Equal(2, violation.Line);
+        Assert.Equal("ConnectedRegistry.Distribution", violation.Reference);
+        Assert.Contains("Storage uses Distribution", violation.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("    var client = services.GetService<ConnectedRegistry.Sync.ParentRegistryClient>();")]
+    [InlineData("    var client = services.GetService<global::ConnectedRegistry.Sync.ParentRegistryClient>();")]
+    [InlineData("using static ConnectedRegistry.Sync.SyncWindow;")]
+    [InlineData("using Client = ConnectedRegistry.Sync.ParentRegistryClient;")]
+    [InlineData("/// Reports what <see cref=\"ConnectedRegistry.Sync.ParentSync\"/> did.")]
+    public void A_qualified_name_of_a_layer_above_is_reported(string line)
+    {
+        var violations = Check(("Twin/ModuleTwinService.cs", "namespace ConnectedRegistry.Twin;\n\n" + line + "\n"));
+
+        var violation = Assert.Single(violations);
+        Assert.Equal(("Twin/ModuleTwinService.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
+    }
+
+    [Fact]
+    public void Uses_of_the_own_layer_and_of_layers_below_pass()
+    {
+        var violations = Check(
+            ("Sync/SyncDown.cs", """
+                using ConnectedRegistry.Core;
+                using ConnectedRegistry.Oci;
+                using ConnectedRegistry.Storage;
+                using ConnectedRegistry.Twin;
+
+                namespace ConnectedRegistry.Sync;
+
+                /// <see cref="ConnectedRegistry.Sync.SyncUp"/> and <see cref="ConnectedRegistry.Oci.Digest"/>.
+                """),
+            ("Program.cs", "using ConnectedRegistry.Hosting;\n\nreturn await RegistryHost.RunAsync(args);\n"),
+            ("Hosting/RegistryHost.cs", "using ConnectedRegistry.Hierarchy;\nusing ConnectedRegistry.Oci;\n\nnamespace ConnectedRegistry.Hosting;\n"));
+
+        Assert.Empty(violations);
+    }
+
+    [Fact]
+    public void Nothing_may_use_the_composition_root()
+    {
+        var violations = Check(("Hierarchy/HierarchyMethods.cs", "using ConnectedRegistry.Hosting;\n\nnamespace ConnectedRegistry.Hierarchy;\n"));
+
+        Assert.Equal("ConnectedRegistry.Hosting", Assert.Single(violations).Reference);
+    }
+
+    [Fact]
+    public void A_file_declaring_the_namespace_of_another_folder_is_reported()
+    {
+        var violations = Check(("Storage/Sneaky.cs", "namespace ConnectedRegistry.Hosting;\n"));
+
+        var violation = Assert.Single(violations);
+        Assert.Equal(("Storage/Sneaky.cs", 1, "ConnectedRegistry.Hosting"), (violation.File, violation.Line, violation.Reference));
+    }
+
+    [Fact]
+    public void A_folder_without_a_place_in_the_order_and_an_unknown_namespace_are_reported()
+    {
+        var violations = Check(
+            ("Metrics/Counters.cs", "namespace ConnectedRegistry.Metrics;\n"),
+            ("Auth/ScopeMap.cs", "using ConnectedRegistry.Metrics;\n\nnamespace ConnectedRegistry.Auth;\n"));
+
+        Assert.Equal(["Metrics/Counters.cs", "Auth/ScopeMap.cs"], violations.Select(v => v.File));
+        Assert.Contains("has no place in the layer order", violations[0].Reason, StringComparison.Ordinal);
+        Assert.Contains("is not a layer", violations[1].Reason, StringComparison.Ordinal);
+    }
+
+    private static IReadOnlyList<LayerViolation> Check(params (string Path, string Source)[] files) => Checker.Check(files);
+}
