@@ -15,7 +15,6 @@ public static class MonitoringServiceExtensions
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string?> LogLevelDefaults = new Dictionary<string, string?>
     {
-        ["Logging:LogLevel:Default"] = "Information",
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
     };
