@@ -13,8 +13,7 @@ namespace ConnectedRegistry.Monitoring;
 /// </summary>
 public sealed partial class MonitoringServer(
     MonitoringOptions options,
-    PrometheusExporter exporter,
-    HealthCheckService health,
+    IServiceProvider services,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -31,6 +30,9 @@ public sealed partial class MonitoringServer(
             return;
         }
 
+        // Only now: with the port off, nothing listens to the meter and its instruments cost nothing.
+        var exporter = services.GetRequiredService<PrometheusExporter>();
+        var health = services.GetRequiredService<HealthCheckService>();
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().UseUrls([.. options.MetricsUrls]);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
@@ -38,7 +40,7 @@ public sealed partial class MonitoringServer(
         builder.Services.AddSingleton<ILoggerFactory>(new QuietLifetimeLoggerFactory(loggerFactory));
         builder.Services.AddSingleton<IHostLifetime, OwnedLifetime>();
         var app = builder.Build();
-        app.Run(HandleAsync);
+        app.Run(context => HandleAsync(context, exporter, health));
         try
         {
             await app.StartAsync(cancellationToken);
@@ -71,7 +73,7 @@ public sealed partial class MonitoringServer(
         }
     }
 
-    private async Task HandleAsync(HttpContext context)
+    private static async Task HandleAsync(HttpContext context, PrometheusExporter exporter, HealthCheckService health)
     {
         var path = context.Request.Path.Value;
         if (path is not ("/metrics" or "/healthz" or "/readyz"))

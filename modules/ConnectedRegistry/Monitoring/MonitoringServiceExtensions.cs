@@ -49,10 +49,18 @@ public static class MonitoringServiceExtensions
         return builder;
     }
 
-    /// <summary>Times and counts every request of the registry's port (first, so it sees every answer).</summary>
+    /// <summary>
+    /// Times and counts every request of the registry's port (first, so it sees every answer), when there is a
+    /// metrics port or an access log to feed: with neither, requests take exactly the path they took before.
+    /// </summary>
     public static WebApplication UseRequestMetrics(this WebApplication app)
     {
-        app.UseMiddleware<HttpMetricsMiddleware>();
+        var options = app.Services.GetRequiredService<MonitoringOptions>();
+        if (options.MetricsUrls.Count > 0 || options.AccessLog)
+        {
+            app.UseMiddleware<HttpMetricsMiddleware>();
+        }
+
         return app;
     }
 }
