@@ -6,7 +6,8 @@ using Microsoft.Extensions.Primitives;
 namespace ConnectedRegistry.Auth;
 
 /// <summary>
-/// The Docker token endpoint at <c>/oauth2/token</c>:
+/// The Docker token endpoint at <c>/acr/oauth2/token</c> (the realm every challenge names: the IoT Edge API proxy
+/// forwards only <c>/v2</c> and <c>/acr</c>), with <c>/oauth2/token</c> kept as an alias for direct access:
 /// <list type="bullet">
 /// <item><c>GET ?service=…&amp;scope=…[&amp;scope=…][&amp;offline_token=true]</c> with Basic credentials
 /// (or none, for an anonymous token when anonymous pull is on) → <c>{token, access_token, expires_in, issued_at[, refresh_token]}</c>;</item>
@@ -17,15 +18,23 @@ namespace ConnectedRegistry.Auth;
 /// </summary>
 public static partial class TokenEndpoint
 {
-    public const string Path = "/oauth2/token";
+    /// <summary>The path challenges advertise: under <c>/acr</c>, so that it passes the stock IoT Edge API proxy.</summary>
+    public const string Path = "/acr/oauth2/token";
+
+    /// <summary>The earlier path, still served for clients that reach the registry directly.</summary>
+    public const string LegacyPath = "/oauth2/token";
 
     /// <summary>Largest token request form accepted (a few credentials, scopes and a refresh token).</summary>
     public const int MaxFormBytes = 64 * 1024;
 
     public static IEndpointRouteBuilder MapTokenEndpoint(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet(Path, HandleGet);
-        endpoints.MapPost(Path, HandlePostAsync);
+        foreach (var path in (string[])[Path, LegacyPath])
+        {
+            endpoints.MapGet(path, HandleGet);
+            endpoints.MapPost(path, HandlePostAsync);
+        }
+
         return endpoints;
     }
 

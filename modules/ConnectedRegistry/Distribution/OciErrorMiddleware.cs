@@ -24,7 +24,7 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
                 await OciErrorWriter.WriteAsync(context, OciErrorCode.NameUnknown, "no such API resource");
             }
 
-            // A path outside /v2 that matched with the wrong method (/oauth2/token, /connected-registry/v1/…): routing
+            // A path outside /v2 that matched with the wrong method (/acr/oauth2/token, /acr/connected-registry/v1/…, their aliases): routing
             // answers a bare 405; give it the envelope too, keeping its Allow header.
             else if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed && !context.Response.HasStarted)
             {

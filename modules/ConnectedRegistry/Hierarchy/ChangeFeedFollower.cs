@@ -1,5 +1,4 @@
 using System.Net;
-using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 
@@ -117,14 +116,11 @@ public sealed partial class ChangeFeedFollower : BackgroundService
         }
         else if (since >= 0)
         {
-            var patterns = settings.Sync.Repositories.Concat(settings.Children.Values.SelectMany(c => c.Repositories))
-                .Select(p => RepositoryPattern.TryParse(p.Trim(), out var pattern) ? pattern : null)
-                .OfType<RepositoryPattern>()
-                .ToList();
+            var syncSet = SyncSet.Of(settings);
             var changed = (body["changes"] as Newtonsoft.Json.Linq.JArray ?? [])
                 .Select(c => (string?)c["repository"])
                 .OfType<string>()
-                .Where(r => patterns.Any(p => p.Matches(r)))
+                .Where(syncSet.Contains)
                 .Distinct(StringComparer.Ordinal)
                 .ToList();
             if (changed.Count > 0 && SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)

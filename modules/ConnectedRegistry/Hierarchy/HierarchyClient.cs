@@ -9,18 +9,23 @@ using Newtonsoft.Json.Linq;
 namespace ConnectedRegistry.Hierarchy;
 
 /// <summary>
-/// Child side of <c>/connected-registry/v1/</c>: activation, deactivation and the change feed at the parent. The sync
+/// Child side of <c>/acr/connected-registry/v1/</c>: activation, deactivation and the change feed at the parent. The sync
 /// token goes as Basic credentials to the parent's own endpoint only (never to another host); TLS as for sync (system
-/// trust plus <c>PARENT_CA_FILE</c>). A parent that is a plain OCI registry answers 404 (or 405): <see cref="HierarchyResponse.NotOffered"/>.
+/// trust plus <c>PARENT_CA_FILE</c>). The API lives under <c>/acr</c> so that it passes an IoT Edge API proxy; a parent
+/// that answers 404 there and serves the earlier <c>/connected-registry/v1/</c> (a parent not upgraded yet) is called
+/// there from then on. A parent that is a plain OCI registry answers 404 (or 405) on both:
+/// <see cref="HierarchyResponse.NotOffered"/>; anything that is no registry's answer (a proxy's HTML 403, say) is
+/// <see cref="HierarchyResponse.Unexpected"/>.
 /// </summary>
 public sealed class HierarchyClient : IDisposable
 {
     private readonly HttpClient _http;
-    private readonly Uri _base;
+    private readonly string _parent;
+    private volatile string _prefix = HierarchyEndpoints.Prefix;
 
     public HierarchyClient(Uri parent, ParentCredentials? credentials, ParentClientOptions options)
     {
-        _base = new Uri(parent.GetLeftPart(UriPartial.Path).TrimEnd('/') + HierarchyEndpoints.Prefix + "/");
+        _parent = parent.GetLeftPart(UriPartial.Path).TrimEnd('/');
         _http = new HttpClient(ParentRegistryClient.CreateTransport(options)) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
         if (credentials is not null)
@@ -40,7 +45,26 @@ public sealed class HierarchyClient : IDisposable
 
     private async Task<HierarchyResponse> SendAsync(HttpMethod method, string relative, JObject? body, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(method, new Uri(_base, relative));
+        var prefix = _prefix;
+        var response = await SendOnceAsync(prefix, method, relative, body, cancellationToken);
+        if (response.Status == HttpStatusCode.NotFound && prefix == HierarchyEndpoints.Prefix)
+        {
+            // A parent of this kind from before the API moved under /acr: it answers at the earlier prefix.
+            var legacy = await SendOnceAsync(HierarchyEndpoints.LegacyPrefix, method, relative, body, cancellationToken);
+            if (legacy.Status != HttpStatusCode.NotFound && (legacy.Ok || legacy.Code is not null || legacy.OurChallenge))
+            {
+                _prefix = HierarchyEndpoints.LegacyPrefix;
+                return legacy;
+            }
+        }
+
+        return response;
+    }
+
+    private async Task<HierarchyResponse> SendOnceAsync(string prefix, HttpMethod method, string relative, JObject? body, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(_parent + prefix + "/" + relative);
+        using var request = new HttpRequestMessage(method, uri);
         if (body is not null)
         {
             request.Content = new StringContent(body.ToString(Formatting.None), Encoding.UTF8, "application/json");
@@ -59,7 +83,12 @@ public sealed class HierarchyClient : IDisposable
 
         var error = json?["errors"]?.First;
         var ours = response.Headers.WwwAuthenticate.ToString().Contains(ChildAuthentication.Challenge, StringComparison.OrdinalIgnoreCase);
-        return new HierarchyResponse(response.StatusCode, (string?)error?["code"], (string?)error?["message"], json, ours);
+        return new HierarchyResponse(response.StatusCode, (string?)error?["code"], (string?)error?["message"], json, ours)
+        {
+            Method = method.Method,
+            Uri = new Uri(uri.GetLeftPart(UriPartial.Path)),
+            ContentType = response.Content.Headers.ContentType?.MediaType,
+        };
     }
 
     public void Dispose() => _http.Dispose();
@@ -68,19 +97,38 @@ public sealed class HierarchyClient : IDisposable
 /// <param name="OurChallenge">A 401 carried this module's own challenge (so the parent offers the API and refused the sync token).</param>
 public sealed record HierarchyResponse(HttpStatusCode Status, string? Code, string? Message, JObject? Body, bool OurChallenge = false)
 {
-    public bool Ok => (int)Status is >= 200 and < 300;
+    /// <summary>The request's method and address (without query), to name it in messages.</summary>
+    public string? Method { get; init; }
+
+    public Uri? Uri { get; init; }
+
+    /// <summary>The media type of the answer's body, if any.</summary>
+    public string? ContentType { get; init; }
+
+    /// <summary>A success with a JSON object body: a 2xx that is an HTML page (a captive portal, a proxy) is not one.</summary>
+    public bool Ok => (int)Status is >= 200 and < 300 && Body is not null;
 
     /// <summary>
-    /// The parent does not offer the hierarchy API: a plain OCI registry (404 or 405 for the unknown route, a 401 with
-    /// another registry's challenge, a 403 without an error envelope).
+    /// The parent does not offer the hierarchy API: a plain OCI registry (404 or 405 for the unknown route, or a 401
+    /// with another registry's challenge).
     /// </summary>
     public bool NotOffered => Status switch
     {
         HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed => true,
         HttpStatusCode.Unauthorized => !OurChallenge,
-        HttpStatusCode.Forbidden => Code is null,
         _ => false,
     };
 
+    /// <summary>
+    /// Neither this API's answer nor a plain registry's "no such route", nor a server error to retry: something that
+    /// is no registry answered (a proxy's HTML 403, a redirect, a page with 200). The child activates locally, and says
+    /// what answered.
+    /// </summary>
+    public bool Unexpected => !Ok && !NotOffered && (int)Status < 500 && Code is null;
+
     public string Describe() => $"{(int)Status} {Code ?? Status.ToString()}{(Message is null ? string.Empty : ": " + Message)}";
+
+    /// <summary>For an <see cref="Unexpected"/> answer: the request, the status and what the body was.</summary>
+    public string DescribeUnexpected() =>
+        $"{Method} {Uri} answered {(int)Status} {Status}{(ContentType is null ? " without a body" : $" with {(ContentType == "text/html" ? "an HTML page" : ContentType)}")}";
 }

@@ -8,7 +8,9 @@ using Newtonsoft.Json.Linq;
 namespace ConnectedRegistry.Hierarchy;
 
 /// <summary>
-/// The parent side of the hierarchy protocol, under <c>/connected-registry/v1/</c>. Only child registries may call it:
+/// The parent side of the hierarchy protocol, under <c>/acr/connected-registry/v1/</c> (so that it passes the stock IoT
+/// Edge API proxy, which forwards only <c>/v2</c> and <c>/acr</c>), with <c>/connected-registry/v1/</c> kept as an alias
+/// for children that reach this registry directly. Only child registries may call it:
 /// each request authenticates here (Basic with the child's registry name and sync token password, or a bearer token
 /// the token endpoint issued to the child), since the <c>/v2</c> middleware does not cover these routes. Errors use the
 /// OCI envelope.
@@ -22,15 +24,23 @@ namespace ConnectedRegistry.Hierarchy;
 /// </summary>
 public static partial class HierarchyEndpoints
 {
-    public const string Prefix = "/connected-registry/v1";
+    /// <summary>Where children call the API.</summary>
+    public const string Prefix = "/acr/connected-registry/v1";
+
+    /// <summary>The earlier prefix, still served for direct access (and tried by a child whose parent predates <see cref="Prefix"/>).</summary>
+    public const string LegacyPrefix = "/connected-registry/v1";
     private const int MaxBodyBytes = 16 * 1024;
 
     public static IEndpointRouteBuilder MapHierarchyApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup(Prefix);
-        group.MapPost("/activate", ActivateAsync);
-        group.MapPost("/deactivate", DeactivateAsync);
-        group.MapGet("/changes", ChangesAsync);
+        foreach (var prefix in (string[])[Prefix, LegacyPrefix])
+        {
+            var group = app.MapGroup(prefix);
+            group.MapPost("/activate", ActivateAsync);
+            group.MapPost("/deactivate", DeactivateAsync);
+            group.MapGet("/changes", ChangesAsync);
+        }
+
         return app;
     }
 
@@ -197,7 +207,7 @@ public static partial class HierarchyEndpoints
 }
 
 /// <summary>
-/// Authenticates a caller of <c>/connected-registry/v1/</c>: a child registry by name and sync token password (Basic),
+/// Authenticates a caller of the hierarchy API (<c>/acr/connected-registry/v1/</c> and its alias): a child registry by name and sync token password (Basic),
 /// or a bearer token issued to a child. Failures count towards the same per-address limits as logins on <c>/v2</c>.
 /// </summary>
 public sealed partial class ChildAuthentication(

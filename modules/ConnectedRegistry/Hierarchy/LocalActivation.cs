@@ -14,6 +14,9 @@ namespace ConnectedRegistry.Hierarchy;
 /// <item>the parent accepts → <c>activationState: Active</c>, sync runs, the change feed is followed;</item>
 /// <item>the parent is a plain OCI registry (no <c>/connected-registry/v1/</c>) → activated locally, said in a status detail
 /// <c>ActivatedLocally</c> (Information), sync runs;</item>
+/// <item>something that is no registry answered the activation (a proxy's HTML 403, a redirect) → activated locally as
+/// well, so sync still runs, but said in a Warning status detail <c>ParentApiBlocked</c> naming the request and the
+/// status it got, so that an operator sees what is in the way;</item>
 /// <item><c>ALREADY_ACTIVATED</c>, or the parent refuses the mode → <c>Inactive</c>, a status detail, <c>connectionState: Unhealthy</c>
 /// and no sync; the claim is tried again every pass, so once the identity is freed (<c>deactivate</c> on the other
 /// instance, <c>deactivateChild</c> at the parent) this instance becomes Active by itself;</item>
@@ -28,9 +31,10 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     public const string DetailAlreadyActivated = "AlreadyActivated";
     public const string DetailActivationDenied = "ActivationDenied";
     public const string DetailDeactivated = "Deactivated";
+    public const string DetailParentApiBlocked = "ParentApiBlocked";
     public const string ViaParent = "parent";
     public const string ViaLocal = "local";
-    private static readonly string[] Details = [DetailActivatedLocally, DetailAlreadyActivated, DetailActivationDenied, DetailDeactivated];
+    private static readonly string[] Details = [DetailActivatedLocally, DetailAlreadyActivated, DetailActivationDenied, DetailDeactivated, DetailParentApiBlocked];
     private readonly HierarchyStore _store;
     private readonly ModuleState _state;
     private readonly IRegistrySettingsSource _settings;
@@ -140,23 +144,25 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
             return;
         }
 
-        if (response.NotOffered)
+        if (response.NotOffered || response.Unexpected)
         {
-            if (Current is not { State: ActivationStates.Active, Via: ViaLocal } || Current.Parent != endpoint)
+            var reason = response.NotOffered ? DetailActivatedLocally : DetailParentApiBlocked;
+            if (Current is not { State: ActivationStates.Active, Via: ViaLocal } || Current.Parent != endpoint || Current.Reason != reason)
             {
-                Log.ActivatedLocally(_logger, endpoint);
+                if (response.NotOffered)
+                {
+                    Log.ActivatedLocally(_logger, endpoint);
+                }
+                else
+                {
+                    Log.ActivatedLocallyBlocked(_logger, endpoint, response.DescribeUnexpected());
+                }
             }
 
-            if (!Save(
-                Current with
-                {
-                    State = ActivationStates.Active,
-                    Via = ViaLocal,
-                    Parent = endpoint,
-                    Reason = DetailActivatedLocally,
-                    Message = "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally",
-                },
-                unlessDeactivated: true))
+            var message = response.NotOffered
+                ? "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally"
+                : $"activated locally, without the change feed: the parent's connected-registry API ({response.DescribeUnexpected()}) gave no registry's answer; something in the way (an IoT Edge API proxy must forward /acr and /v2 to the registry)?";
+            if (!Save(Current with { State = ActivationStates.Active, Via = ViaLocal, Parent = endpoint, Reason = reason, Message = message }, unlessDeactivated: true))
             {
                 throw DeactivatedMeanwhile();
             }
@@ -299,7 +305,15 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
             if (record with { Updated = _record.Updated, Message = _record.Message } == _record)
             {
-                return true; // nothing changed (every pass claims again): no write
+                // Nothing stored changed (every pass claims again): no write. A new message (what a proxy answered
+                // this time, or the first one after a restart) is still shown.
+                if (record.Message is not null && record.Message != _record.Message)
+                {
+                    _record = _record with { Message = record.Message };
+                    Publish(_record);
+                }
+
+                return true;
             }
 
             record = record with { Updated = _time.GetUtcNow() };
@@ -331,7 +345,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
             var type = reason switch
             {
                 DetailActivatedLocally => "Information",
-                DetailDeactivated => "Warning",
+                DetailDeactivated or DetailParentApiBlocked => "Warning",
                 _ => "Error",
             };
             _state.SetStatusDetail(new StatusDetail(reason, type, record.Message ?? DefaultMessage(reason), record.Updated));
@@ -342,6 +356,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     {
         DetailActivatedLocally => "the parent registry does not offer connected-registry activation; this registry activated itself locally",
         DetailDeactivated => "deactivated by the deactivate method: this registry does not sync until the activate method is called",
+        DetailParentApiBlocked => "activated locally, without the change feed: the parent's connected-registry API gave no registry's answer; something in the way (an IoT Edge API proxy must forward /acr and /v2 to the registry)?",
         DetailAlreadyActivated => "the parent refused activation: this registry's identity is already active on another instance; deactivate it there or call deactivateChild on the parent",
         _ => "the parent refused activation",
     };
@@ -379,6 +394,9 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
 
         [LoggerMessage(EventId = 5031, Level = LogLevel.Information, Message = "The parent {Parent} is a plain OCI registry: activated locally")]
         public static partial void ActivatedLocally(ILogger logger, string parent);
+
+        [LoggerMessage(EventId = 5036, Level = LogLevel.Warning, Message = "The parent {Parent} gave no registry's answer to activation ({Answer}): activated locally, without the change feed")]
+        public static partial void ActivatedLocallyBlocked(ILogger logger, string parent, string answer);
 
         [LoggerMessage(EventId = 5032, Level = LogLevel.Error, Message = "The parent {Parent} refused activation ({Answer}); not syncing, retrying on the schedule")]
         public static partial void Refused(ILogger logger, string parent, string answer);

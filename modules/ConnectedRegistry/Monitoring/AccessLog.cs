@@ -27,7 +27,7 @@ public sealed partial class AccessLog(MonitoringOptions options, TimeProvider ti
 
         var request = context.Request;
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget is { Length: > 0 } raw ? raw : request.Path.Value + request.QueryString.Value;
-        if (request.Path.StartsWithSegments(Auth.TokenEndpoint.Path, StringComparison.OrdinalIgnoreCase) && target.IndexOf('?') is var q and >= 0)
+        if (HttpMetricsMiddleware.IsTokenPath(request.Path) && target.IndexOf('?') is var q and >= 0)
         {
             target = target[..q];
         }

@@ -60,12 +60,19 @@ internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetric
             return DistributionRoute.Parse(relative)?.MetricsKind ?? RouteKinds.Other;
         }
 
-        if (path.StartsWithSegments(TokenEndpoint.Path, StringComparison.OrdinalIgnoreCase))
+        if (IsTokenPath(path))
         {
             return RouteKinds.Token;
         }
 
-        return path.StartsWithSegments(HierarchyEndpoints.Prefix, StringComparison.OrdinalIgnoreCase) ? RouteKinds.Hierarchy : RouteKinds.Other;
+        return path.StartsWithSegments(HierarchyEndpoints.Prefix, StringComparison.OrdinalIgnoreCase)
+            || path.StartsWithSegments(HierarchyEndpoints.LegacyPrefix, StringComparison.OrdinalIgnoreCase)
+            ? RouteKinds.Hierarchy
+            : RouteKinds.Other;
     }
 
+    /// <summary>The token endpoint, under <c>/acr/</c> or at its old path.</summary>
+    internal static bool IsTokenPath(PathString path) =>
+        path.StartsWithSegments(TokenEndpoint.Path, StringComparison.OrdinalIgnoreCase)
+        || path.StartsWithSegments(TokenEndpoint.LegacyPath, StringComparison.OrdinalIgnoreCase);
 }

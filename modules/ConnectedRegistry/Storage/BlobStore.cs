@@ -9,6 +9,8 @@ namespace ConnectedRegistry.Storage;
 /// Content-addressed blob files. A blob is written to a file in the staging area (or appended to an upload
 /// session or a partial download) while it is hashed in the same pass, flushed to disk, verified against
 /// its digest and only then renamed into <c>blobs/</c>: a blob file that exists is always whole and correct.
+/// The running hash of an append-only file is cached between appends; this class alone keeps that cache right:
+/// every change it does not make itself (truncate, commit, discard) goes through one of its methods.
 /// </summary>
 public sealed class BlobStore
 {
@@ -70,6 +72,7 @@ public sealed class BlobStore
     /// <returns>True when this call created the blob.</returns>
     public bool Commit(string verifiedPath, Digest digest)
     {
+        Forget(verifiedPath);
         var target = _layout.BlobPath(digest);
         if (File.Exists(target))
         {
@@ -195,8 +198,22 @@ public sealed class BlobStore
         return Digest.FromHash(algorithm, hasher.GetCurrentHash());
     }
 
-    /// <summary>Forgets the running hash of an append-only file (it was moved or deleted).</summary>
-    public void Forget(string path)
+    /// <summary>Cuts an append-only file back to <paramref name="length"/> bytes (its running hash is rebuilt on the next use).</summary>
+    public async Task TruncateAsync(string path, long length)
+    {
+        Forget(path);
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Write);
+        file.SetLength(length);
+    }
+
+    /// <summary>Deletes an append-only file (an abandoned upload or partial blob) and its running hash.</summary>
+    public void Discard(string path)
+    {
+        Forget(path);
+        TryDelete(path);
+    }
+
+    private void Forget(string path)
     {
         if (_hashes.TryRemove(path, out var running))
         {
@@ -225,7 +242,7 @@ public sealed class BlobStore
         return count;
     }
 
-    internal static void TryDelete(string path)
+    private static void TryDelete(string path)
     {
         try
         {

@@ -18,16 +18,18 @@ namespace ConnectedRegistry.Storage;
 /// </summary>
 public sealed partial class GarbageCollector : IGarbageCollector
 {
-    private readonly RegistryStore _store;
+    private readonly MetadataDatabase _db;
+    private readonly BlobStore _blobs;
     private readonly IRegistrySettingsSource _settings;
     private readonly StorageOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GarbageCollector> _logger;
     private readonly SemaphoreSlim _single = new(1, 1);
 
-    public GarbageCollector(RegistryStore store, IRegistrySettingsSource settings, StorageOptions options, TimeProvider time, ILogger<GarbageCollector> logger)
+    public GarbageCollector(MetadataDatabase db, BlobStore blobs, IRegistrySettingsSource settings, StorageOptions options, TimeProvider time, ILogger<GarbageCollector> logger)
     {
-        _store = store;
+        _db = db;
+        _blobs = blobs;
         _settings = settings;
         _options = options;
         _time = time;
@@ -46,26 +48,16 @@ public sealed partial class GarbageCollector : IGarbageCollector
             var now = _time.GetUtcNow();
             var cutoff = (now - _options.GarbageCollectionGrace).ToUnixTimeMilliseconds();
             var manifestsDeleted = 0;
-            var db = _store.Database;
 
             if (_settings.Current.GarbageCollection.DeleteUntaggedManifests)
             {
-                manifestsDeleted = await db.WriteAsync((c, t) =>
+                manifestsDeleted = await _db.WriteAsync((c, t) =>
                 {
                     var total = 0;
                     int deleted;
                     do
                     {
-                        deleted = c.Execute(
-                            """
-                            DELETE FROM manifests AS m
-                            WHERE m.created < $cutoff
-                              AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
-                              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = m.repository AND r.target = m.digest AND r.kind = 1)
-                              AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject))
-                            """,
-                            t,
-                            ("$cutoff", cutoff));
+                        deleted = MetadataSql.DeleteUnreferencedManifests(c, t, cutoff);
                         total += deleted;
                     }
                     while (deleted > 0);
@@ -73,44 +65,9 @@ public sealed partial class GarbageCollector : IGarbageCollector
                 }, cancellationToken);
             }
 
-            await db.WriteAsync((c, t) => c.Execute(
-                """
-                DELETE FROM blob_links AS l
-                WHERE l.created < $cutoff
-                  AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = l.repository AND r.target = l.digest AND r.kind = 0)
-                """,
-                t,
-                ("$cutoff", cutoff)), cancellationToken);
+            await _db.WriteAsync((c, t) => MetadataSql.DeleteUnreferencedLinks(c, t, cutoff), cancellationToken);
 
-            var graceStart = now.UtcDateTime - _options.GarbageCollectionGrace;
-            var candidates = _store.Blobs.Enumerate().Where(b => b.LastWriteUtc < graceStart).ToList();
-            var blobsDeleted = 0;
-            long bytesFreed = 0;
-            foreach (var batch in candidates.Chunk(256))
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var (count, bytes) = await db.WriteAsync((c, t) =>
-                {
-                    var n = 0;
-                    long freed = 0;
-                    foreach (var (digest, size, _) in batch)
-                    {
-                        var text = digest.ToString();
-                        var used = c.Scalar("SELECT 1 FROM blob_links WHERE digest=$d LIMIT 1", t, ("$d", text)) is not null
-                            || c.Scalar("SELECT 1 FROM manifest_refs WHERE target=$d AND kind=0 LIMIT 1", t, ("$d", text)) is not null;
-                        if (!used && _store.Blobs.Delete(digest))
-                        {
-                            n++;
-                            freed += size;
-                        }
-                    }
-
-                    return (n, freed);
-                }, cancellationToken);
-                blobsDeleted += count;
-                bytesFreed += bytes;
-            }
-
+            var (blobsDeleted, bytesFreed) = await DeleteUnusedBlobsAsync(now.UtcDateTime - _options.GarbageCollectionGrace, cancellationToken);
             var result = new GarbageCollectionResult(blobsDeleted, bytesFreed, manifestsDeleted, Stopwatch.GetElapsedTime(started));
             Log.Collected(_logger, blobsDeleted, bytesFreed, manifestsDeleted, result.Duration.TotalMilliseconds);
             Collected?.Invoke(result);
@@ -120,6 +77,37 @@ public sealed partial class GarbageCollector : IGarbageCollector
         {
             _single.Release();
         }
+    }
+
+    /// <summary>Deletes blob files older than <paramref name="graceStart"/> that no link and no manifest uses, re-checked in the write.</summary>
+    private async Task<(int Blobs, long Bytes)> DeleteUnusedBlobsAsync(DateTime graceStart, CancellationToken cancellationToken)
+    {
+        var candidates = _blobs.Enumerate().Where(b => b.LastWriteUtc < graceStart).ToList();
+        var blobsDeleted = 0;
+        long bytesFreed = 0;
+        foreach (var batch in candidates.Chunk(256))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (count, bytes) = await _db.WriteAsync((c, t) =>
+            {
+                var n = 0;
+                long freed = 0;
+                foreach (var (digest, size, _) in batch)
+                {
+                    if (!MetadataSql.IsBlobUsed(c, t, digest) && _blobs.Delete(digest))
+                    {
+                        n++;
+                        freed += size;
+                    }
+                }
+
+                return (n, freed);
+            }, cancellationToken);
+            blobsDeleted += count;
+            bytesFreed += bytes;
+        }
+
+        return (blobsDeleted, bytesFreed);
     }
 
     private static partial class Log

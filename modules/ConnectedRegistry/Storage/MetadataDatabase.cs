@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 namespace ConnectedRegistry.Storage;
 
 /// <summary>
-/// The one SQLite database of the data root (WAL mode, foreign keys on). Writers are serialised in
+/// The one SQLite database of the data root (its SQL is all in <see cref="MetadataSql"/>) (WAL mode, foreign keys on). Writers are serialised in
 /// process so that no write transaction ever waits on another one inside SQLite; readers never block.
 /// Tags and manifest references point at manifests with foreign keys (ON DELETE CASCADE), so the
 /// database itself forbids a tag that points at a manifest it does not hold.
@@ -69,57 +69,13 @@ public sealed class MetadataDatabase : IDisposable
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = """
-            CREATE TABLE IF NOT EXISTS schema_info(version INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS repositories(
-                name TEXT PRIMARY KEY,
-                created INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS manifests(
-                repository TEXT NOT NULL REFERENCES repositories(name),
-                digest TEXT NOT NULL,
-                media_type TEXT NOT NULL,
-                size INTEGER NOT NULL,
-                content BLOB NOT NULL,
-                artifact_type TEXT,
-                subject TEXT,
-                annotations TEXT,
-                created INTEGER NOT NULL,
-                PRIMARY KEY(repository, digest));
-            CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(repository, subject) WHERE subject IS NOT NULL;
-            CREATE TABLE IF NOT EXISTS manifest_refs(
-                repository TEXT NOT NULL,
-                digest TEXT NOT NULL,
-                target TEXT NOT NULL,
-                kind INTEGER NOT NULL,
-                PRIMARY KEY(repository, digest, target, kind),
-                FOREIGN KEY(repository, digest) REFERENCES manifests(repository, digest) ON DELETE CASCADE);
-            CREATE INDEX IF NOT EXISTS manifest_refs_target ON manifest_refs(target, kind, repository);
-            CREATE TABLE IF NOT EXISTS tags(
-                repository TEXT NOT NULL,
-                tag TEXT NOT NULL,
-                digest TEXT NOT NULL,
-                updated INTEGER NOT NULL,
-                PRIMARY KEY(repository, tag),
-                FOREIGN KEY(repository, digest) REFERENCES manifests(repository, digest) ON DELETE CASCADE);
-            CREATE INDEX IF NOT EXISTS tags_digest ON tags(repository, digest);
-            CREATE TABLE IF NOT EXISTS blob_links(
-                repository TEXT NOT NULL REFERENCES repositories(name),
-                digest TEXT NOT NULL,
-                created INTEGER NOT NULL,
-                PRIMARY KEY(repository, digest));
-            CREATE INDEX IF NOT EXISTS blob_links_digest ON blob_links(digest);
-            CREATE TABLE IF NOT EXISTS uploads(
-                id TEXT PRIMARY KEY,
-                repository TEXT NOT NULL,
-                created INTEGER NOT NULL,
-                updated INTEGER NOT NULL);
-            """;
+        command.CommandText = MetadataSql.Schema;
         command.ExecuteNonQuery();
-        command.CommandText = "SELECT version FROM schema_info LIMIT 1";
+        command.CommandText = MetadataSql.SchemaVersion;
         var version = command.ExecuteScalar();
         if (version is null)
         {
-            command.CommandText = $"INSERT INTO schema_info(version) VALUES ({SchemaVersion})";
+            command.CommandText = MetadataSql.InsertSchemaVersion(SchemaVersion);
             command.ExecuteNonQuery();
         }
         else if (Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture) > SchemaVersion)

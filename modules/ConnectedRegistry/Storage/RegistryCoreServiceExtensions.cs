@@ -21,6 +21,8 @@ public static class RegistryCoreServiceExtensions
         });
         services.AddSingleton<MetadataDatabase>();
         services.AddSingleton<BlobStore>();
+        services.AddSingleton<RepositoryBlobs>();
+        services.AddSingleton<PartialBlobStore>();
         services.AddSingleton<RegistryStore>();
         services.AddSingleton<UploadSessionStore>();
         services.AddSingleton<GarbageCollector>();

@@ -1,6 +1,5 @@
 using ConnectedRegistry.Oci;
 using Microsoft.Data.Sqlite;
-using Newtonsoft.Json;
 
 namespace ConnectedRegistry.Storage;
 
@@ -11,36 +10,28 @@ namespace ConnectedRegistry.Storage;
 /// Errors a caller can act on are <see cref="OciException"/>s with the matching OCI code
 /// (<c>DIGEST_INVALID</c>, <c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>, <c>MANIFEST_UNKNOWN</c>).
 /// Repository names and tags must be valid (<see cref="RepositoryName"/>, <see cref="Tag"/>); they are checked.
+/// Blob files are <see cref="BlobStore"/>'s, their links <see cref="RepositoryBlobs"/>'s, the SQL <see cref="MetadataSql"/>'s.
 /// </summary>
 public sealed class RegistryStore
 {
     /// <summary>The largest manifest accepted (4 MiB, as the OCI distribution spec recommends).</summary>
     public const int MaxManifestBytes = 4 * 1024 * 1024;
 
-    private const int KindBlob = 0;
-    private const int KindManifest = 1;
-
     private readonly MetadataDatabase _db;
     private readonly BlobStore _blobs;
+    private readonly RepositoryBlobs _links;
     private readonly TimeProvider _time;
-    private readonly KeyedLock _partialLocks = new();
 
-    public RegistryStore(DataLayout layout, MetadataDatabase db, BlobStore blobs, TimeProvider time)
+    public RegistryStore(DataLayout layout, MetadataDatabase db, BlobStore blobs, RepositoryBlobs links, TimeProvider time)
     {
         Layout = layout;
         _db = db;
         _blobs = blobs;
+        _links = links;
         _time = time;
     }
 
     public DataLayout Layout { get; }
-
-    internal MetadataDatabase Database => _db;
-
-    internal BlobStore Blobs => _blobs;
-
-    /// <summary>Raised after a blob file was created (not for an identical blob that already existed).</summary>
-    public event Action<BlobInfo>? BlobCreated;
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -52,9 +43,7 @@ public sealed class RegistryStore
     public long? GetBlobSize(Digest digest) => _blobs.Size(digest);
 
     /// <summary>True when the blob is stored and belongs to <paramref name="repository"/>.</summary>
-    public bool IsBlobInRepository(string repository, Digest digest) =>
-        _blobs.Exists(digest) && _db.Read(c => c.Scalar(
-            "SELECT 1 FROM blob_links WHERE repository=$r AND digest=$d", null, ("$r", repository), ("$d", digest.ToString())) is not null);
+    public bool IsBlobInRepository(string repository, Digest digest) => _links.IsInRepository(repository, digest);
 
     /// <summary>Opens a stored blob for reading (FileNotFoundException when it is not stored).</summary>
     public Stream OpenBlob(Digest digest) => _blobs.OpenRead(digest);
@@ -72,127 +61,23 @@ public sealed class RegistryStore
         var staged = await _blobs.StageAsync(content, expected.Algorithm, null, cancellationToken);
         if (staged.Digest != expected)
         {
-            BlobStore.TryDelete(staged.Path);
+            _blobs.Discard(staged.Path);
             throw new OciException(OciErrorCode.DigestInvalid, "provided digest did not match uploaded content", new { expected = expected.ToString(), actual = staged.Digest.ToString() });
         }
 
-        return await CommitVerifiedFileAsync(repository, staged.Path, staged.Digest, staged.Length, cancellationToken);
-    }
-
-    /// <summary>How many bytes of a blob being fetched are already on disk (0 when none): resume with <c>Range: bytes=N-</c>.</summary>
-    public long GetPartialBlobLength(Digest digest) => BlobStore.LengthOf(Layout.PartialPath(digest));
-
-    /// <summary>
-    /// Appends to the partial file of <paramref name="digest"/> starting at <paramref name="offset"/>, which
-    /// must be ≤ the current partial length (a shorter offset truncates first). Bytes that arrived before a
-    /// failure stay on disk for the next attempt. Returns the new partial length.
-    /// </summary>
-    public async Task<long> AppendPartialBlobAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken = default)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        var path = Layout.PartialPath(digest);
-        using var _ = await _partialLocks.AcquireAsync(path, cancellationToken);
-        var length = BlobStore.LengthOf(path);
-        if (offset > length)
-        {
-            throw new InvalidOperationException($"cannot append at {offset}: only {length} bytes of the partial blob are stored");
-        }
-
-        if (offset < length)
-        {
-            _blobs.Forget(path);
-            await using var truncate = new FileStream(path, FileMode.Open, FileAccess.Write);
-            truncate.SetLength(offset);
-        }
-
-        return await _blobs.AppendAsync(path, content, null, cancellationToken);
-    }
-
-    /// <summary>
-    /// Verifies the partial file of <paramref name="digest"/> and moves it into place. On a mismatch the
-    /// partial file is deleted and <c>DIGEST_INVALID</c> is thrown (the next attempt starts from 0).
-    /// </summary>
-    public async Task<BlobInfo> CommitPartialBlobAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
-    {
-        CheckRepository(repository);
-        var path = Layout.PartialPath(digest);
-        using var _ = await _partialLocks.AcquireAsync(path, cancellationToken);
-        if (!File.Exists(path))
-        {
-            if (_blobs.Exists(digest))
-            {
-                await LinkBlobAsync(repository, digest, cancellationToken);
-                return new BlobInfo(digest, _blobs.Size(digest) ?? 0);
-            }
-
-            throw new OciException(OciErrorCode.BlobUnknown, "no partial blob to commit");
-        }
-
-        var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
-        _blobs.Forget(path);
-        if (actual != digest)
-        {
-            BlobStore.TryDelete(path);
-            throw new OciException(OciErrorCode.DigestInvalid, "partial blob content did not match its digest", new { expected = digest.ToString(), actual = actual.ToString() });
-        }
-
-        return await CommitVerifiedFileAsync(repository, path, digest, BlobStore.LengthOf(path), cancellationToken);
-    }
-
-    /// <summary>Appends (see <see cref="AppendPartialBlobAsync"/>) then commits (see <see cref="CommitPartialBlobAsync"/>).</summary>
-    public async Task<BlobInfo> WriteBlobResumableAsync(string repository, Digest digest, long offset, Stream content, CancellationToken cancellationToken = default)
-    {
-        await AppendPartialBlobAsync(digest, offset, content, cancellationToken);
-        return await CommitPartialBlobAsync(repository, digest, cancellationToken);
-    }
-
-    public void DeletePartialBlob(Digest digest)
-    {
-        var path = Layout.PartialPath(digest);
-        _blobs.Forget(path);
-        BlobStore.TryDelete(path);
+        return await _links.CommitAsync(repository, staged.Path, staged.Digest, staged.Length, cancellationToken);
     }
 
     /// <summary>Makes a stored blob part of a repository (a cross-repository mount). False when the blob is not stored.</summary>
     public Task<bool> LinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
     {
         CheckRepository(repository);
-        return _db.WriteAsync((c, t) =>
-        {
-            if (!_blobs.Exists(digest))
-            {
-                return false;
-            }
-
-            EnsureRepository(c, t, repository);
-            UpsertLink(c, t, repository, digest);
-            return true;
-        }, cancellationToken);
+        return _links.LinkAsync(repository, digest, cancellationToken);
     }
 
     /// <summary>Removes a blob from a repository (its bytes go when garbage collection finds nothing else uses them).</summary>
     public Task<bool> UnlinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken = default) =>
-        _db.WriteAsync((c, t) => c.Execute(
-            "DELETE FROM blob_links WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) > 0, cancellationToken);
-
-    /// <summary>Moves an already verified file into place and links it, atomically with respect to garbage collection.</summary>
-    internal async Task<BlobInfo> CommitVerifiedFileAsync(string repository, string verifiedPath, Digest digest, long size, CancellationToken cancellationToken)
-    {
-        var created = await _db.WriteAsync((c, t) =>
-        {
-            EnsureRepository(c, t, repository);
-            var isNew = _blobs.Commit(verifiedPath, digest);
-            UpsertLink(c, t, repository, digest);
-            return isNew;
-        }, cancellationToken);
-        var info = new BlobInfo(digest, size);
-        if (created)
-        {
-            BlobCreated?.Invoke(info);
-        }
-
-        return info;
-    }
+        _links.UnlinkAsync(repository, digest, cancellationToken);
 
     // ---- manifests ---------------------------------------------------------------------------
 
@@ -214,6 +99,95 @@ public sealed class RegistryStore
             throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
         }
 
+        var (parsed, digest) = ParseManifest(content, mediaType, expectedDigest);
+        var bytes = content.ToArray();
+        var now = Now;
+        return _db.WriteAsync((c, t) =>
+        {
+            MetadataSql.EnsureRepository(c, t, repository, now);
+            ThrowIfReferencesMissing(c, t, repository, parsed, requireLinkedBlobs);
+            var created = MetadataSql.InsertManifest(c, t, repository, digest, parsed, bytes, now);
+            if (created)
+            {
+                InsertReferences(c, t, repository, digest, parsed, linkBlobs: !requireLinkedBlobs, now);
+            }
+
+            if (tag is not null)
+            {
+                MetadataSql.UpsertTag(c, t, repository, tag, digest, now);
+            }
+
+            return new ManifestPutResult(digest, parsed, created);
+        }, cancellationToken);
+    }
+
+    /// <summary>A manifest by tag or digest, or null when the repository does not hold it.</summary>
+    public StoredManifest? GetManifest(string repository, Reference reference) =>
+        _db.Read(c => MetadataSql.GetManifest(c, repository, reference));
+
+    public StoredManifest? GetManifest(string repository, string tagOrDigest) =>
+        Reference.TryParse(tagOrDigest, out var reference) ? GetManifest(repository, reference) : null;
+
+    /// <summary>Deletes a manifest and every tag pointing at it. False when the repository did not hold it.</summary>
+    public Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken = default) =>
+        _db.WriteAsync((c, t) => MetadataSql.DeleteManifest(c, t, repository, digest), cancellationToken);
+
+    /// <summary>Points a tag at a manifest the repository holds (else <c>MANIFEST_UNKNOWN</c>).</summary>
+    public Task SetTagAsync(string repository, string tag, Digest digest, CancellationToken cancellationToken = default)
+    {
+        CheckRepository(repository);
+        if (!Tag.IsValid(tag))
+        {
+            throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
+        }
+
+        var now = Now;
+        return _db.WriteAsync((c, t) =>
+        {
+            if (!MetadataSql.ManifestExists(c, t, repository, digest))
+            {
+                throw new OciException(OciErrorCode.ManifestUnknown, "the repository does not hold that manifest");
+            }
+
+            MetadataSql.UpsertTag(c, t, repository, tag, digest, now);
+        }, cancellationToken);
+    }
+
+    /// <summary>Removes a tag (the manifest stays). False when there was no such tag.</summary>
+    public Task<bool> DeleteTagAsync(string repository, string tag, CancellationToken cancellationToken = default) =>
+        _db.WriteAsync((c, t) => MetadataSql.DeleteTag(c, t, repository, tag), cancellationToken);
+
+    /// <summary>Tags of a repository in lexical (ordinal) order, after <paramref name="last"/>, at most <paramref name="limit"/>.</summary>
+    public IReadOnlyList<TagEntry> ListTags(string repository, string? last = null, int? limit = null) =>
+        _db.Read(c => MetadataSql.ListTags(c, repository, last, limit));
+
+    /// <summary>True when anything was ever pushed to the repository (an upload, a blob, a manifest).</summary>
+    public bool RepositoryExists(string repository) => _db.Read(c => MetadataSql.RepositoryExists(c, repository));
+
+    /// <summary>Repositories that hold at least one manifest, in lexical order, after <paramref name="last"/>, at most <paramref name="limit"/>.</summary>
+    public IReadOnlyList<string> ListRepositories(string? last = null, int? limit = null) =>
+        _db.Read(c => MetadataSql.ListRepositories(c, last, limit));
+
+    /// <summary>Manifests in the repository whose <c>subject</c> is <paramref name="subject"/>, as descriptors, optionally of one artifact type.</summary>
+    public IReadOnlyList<Descriptor> ListReferrers(string repository, Digest subject, string? artifactType = null) =>
+        _db.Read(c => MetadataSql.ListReferrers(c, repository, subject, artifactType));
+
+    /// <summary>Number of repositories that hold at least one manifest.</summary>
+    public long CountRepositories() => _db.Read(MetadataSql.CountRepositories);
+
+    // ---- helpers -----------------------------------------------------------------------------
+
+    internal static void CheckRepository(string repository)
+    {
+        if (!RepositoryName.IsValid(repository))
+        {
+            throw new OciException(OciErrorCode.NameInvalid, "invalid repository name");
+        }
+    }
+
+    /// <summary>Checks size, format and digest of a manifest before anything is written.</summary>
+    private static (ParsedManifest Parsed, Digest Digest) ParseManifest(ReadOnlyMemory<byte> content, string? mediaType, Digest? expectedDigest)
+    {
         if (content.Length > MaxManifestBytes)
         {
             throw new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {MaxManifestBytes} bytes");
@@ -235,206 +209,39 @@ public sealed class RegistryStore
             throw new OciException(OciErrorCode.DigestInvalid, "manifest content does not match the digest in the URL", new { expected = expected.ToString(), actual = digest.ToString() });
         }
 
-        var bytes = content.ToArray();
-        return _db.WriteAsync((c, t) =>
-        {
-            EnsureRepository(c, t, repository);
-            var missing = new List<string>();
-            foreach (var blob in parsed.RequiredBlobs)
-            {
-                var present = _blobs.Exists(blob.Digest) && (!requireLinkedBlobs || c.Scalar(
-                    "SELECT 1 FROM blob_links WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", blob.Digest.ToString())) is not null);
-                if (!present)
-                {
-                    missing.Add(blob.Digest.ToString());
-                }
-            }
-
-            foreach (var child in parsed.Manifests)
-            {
-                if (c.Scalar("SELECT 1 FROM manifests WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", child.Digest.ToString())) is null)
-                {
-                    missing.Add(child.Digest.ToString());
-                }
-            }
-
-            if (missing.Count > 0)
-            {
-                throw new OciException(OciErrorCode.ManifestBlobUnknown, "manifest references content unknown to the registry", new { digests = missing.Distinct().ToArray() });
-            }
-
-            var digestText = digest.ToString();
-            var created = c.Execute(
-                """
-                INSERT INTO manifests(repository, digest, media_type, size, content, artifact_type, subject, annotations, created)
-                VALUES ($r, $d, $m, $s, $c, $a, $sub, $ann, $now)
-                ON CONFLICT(repository, digest) DO NOTHING
-                """,
-                t,
-                ("$r", repository), ("$d", digestText), ("$m", parsed.MediaType), ("$s", bytes.LongLength), ("$c", bytes),
-                ("$a", parsed.EffectiveArtifactType), ("$sub", parsed.Subject?.Digest.ToString()),
-                ("$ann", parsed.Annotations is null ? null : JsonConvert.SerializeObject(parsed.Annotations)), ("$now", Now)) > 0;
-            if (created)
-            {
-                foreach (var blob in parsed.RequiredBlobs)
-                {
-                    c.Execute("INSERT OR IGNORE INTO manifest_refs(repository, digest, target, kind) VALUES ($r, $d, $t, $k)", t,
-                        ("$r", repository), ("$d", digestText), ("$t", blob.Digest.ToString()), ("$k", KindBlob));
-                    if (!requireLinkedBlobs)
-                    {
-                        UpsertLink(c, t, repository, blob.Digest);
-                    }
-                }
-
-                foreach (var child in parsed.Manifests)
-                {
-                    c.Execute("INSERT OR IGNORE INTO manifest_refs(repository, digest, target, kind) VALUES ($r, $d, $t, $k)", t,
-                        ("$r", repository), ("$d", digestText), ("$t", child.Digest.ToString()), ("$k", KindManifest));
-                }
-            }
-
-            if (tag is not null)
-            {
-                UpsertTag(c, t, repository, tag, digestText);
-            }
-
-            return new ManifestPutResult(digest, parsed, created);
-        }, cancellationToken);
+        return (parsed, digest);
     }
 
-    /// <summary>A manifest by tag or digest, or null when the repository does not hold it.</summary>
-    public StoredManifest? GetManifest(string repository, Reference reference)
+    /// <summary><c>MANIFEST_BLOB_UNKNOWN</c> listing every referenced blob or child manifest the repository cannot serve.</summary>
+    private void ThrowIfReferencesMissing(SqliteConnection c, SqliteTransaction t, string repository, ParsedManifest parsed, bool requireLinkedBlobs)
     {
-        const string ByDigest = "SELECT digest, media_type, content FROM manifests WHERE repository=$r AND digest=$x";
-        const string ByTag = "SELECT m.digest, m.media_type, m.content FROM tags t JOIN manifests m ON m.repository=t.repository AND m.digest=t.digest WHERE t.repository=$r AND t.tag=$x";
-        return _db.Read(c =>
+        var missing = parsed.RequiredBlobs
+            .Where(blob => !_blobs.Exists(blob.Digest) || (requireLinkedBlobs && !MetadataSql.IsLinked(c, t, repository, blob.Digest)))
+            .Concat(parsed.Manifests.Where(child => !MetadataSql.ManifestExists(c, t, repository, child.Digest)))
+            .Select(d => d.Digest.ToString())
+            .Distinct()
+            .ToArray();
+        if (missing.Length > 0)
         {
-            using var command = c.Command(reference.IsDigest ? ByDigest : ByTag, null, ("$r", repository), ("$x", reference.ToString()));
-            using var reader = command.ExecuteReader();
-            return reader.Read()
-                ? new StoredManifest(repository, Digest.Parse(reader.GetString(0)), reader.GetString(1), (byte[])reader[2])
-                : null;
-        });
-    }
-
-    public StoredManifest? GetManifest(string repository, string tagOrDigest) =>
-        Reference.TryParse(tagOrDigest, out var reference) ? GetManifest(repository, reference) : null;
-
-    /// <summary>Deletes a manifest and every tag pointing at it. False when the repository did not hold it.</summary>
-    public Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken = default) =>
-        _db.WriteAsync((c, t) => c.Execute(
-            "DELETE FROM manifests WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) > 0, cancellationToken);
-
-    /// <summary>Points a tag at a manifest the repository holds (else <c>MANIFEST_UNKNOWN</c>).</summary>
-    public Task SetTagAsync(string repository, string tag, Digest digest, CancellationToken cancellationToken = default)
-    {
-        CheckRepository(repository);
-        if (!Tag.IsValid(tag))
-        {
-            throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
-        }
-
-        return _db.WriteAsync((c, t) =>
-        {
-            if (c.Scalar("SELECT 1 FROM manifests WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) is null)
-            {
-                throw new OciException(OciErrorCode.ManifestUnknown, "the repository does not hold that manifest");
-            }
-
-            UpsertTag(c, t, repository, tag, digest.ToString());
-        }, cancellationToken);
-    }
-
-    /// <summary>Removes a tag (the manifest stays). False when there was no such tag.</summary>
-    public Task<bool> DeleteTagAsync(string repository, string tag, CancellationToken cancellationToken = default) =>
-        _db.WriteAsync((c, t) => c.Execute(
-            "DELETE FROM tags WHERE repository=$r AND tag=$t", t, ("$r", repository), ("$t", tag)) > 0, cancellationToken);
-
-    /// <summary>Tags of a repository in lexical (ordinal) order, after <paramref name="last"/>, at most <paramref name="limit"/>.</summary>
-    public IReadOnlyList<TagEntry> ListTags(string repository, string? last = null, int? limit = null) =>
-        _db.Read(c =>
-        {
-            using var command = c.Command(
-                "SELECT tag, digest FROM tags WHERE repository=$r AND ($last IS NULL OR tag > $last) ORDER BY tag COLLATE BINARY LIMIT $n",
-                null, ("$r", repository), ("$last", last), ("$n", (long?)limit ?? -1));
-            using var reader = command.ExecuteReader();
-            var list = new List<TagEntry>();
-            while (reader.Read())
-            {
-                list.Add(new TagEntry(reader.GetString(0), Digest.Parse(reader.GetString(1))));
-            }
-
-            return list;
-        });
-
-    /// <summary>True when anything was ever pushed to the repository (an upload, a blob, a manifest).</summary>
-    public bool RepositoryExists(string repository) =>
-        _db.Read(c => c.Scalar("SELECT 1 FROM repositories WHERE name=$r", null, ("$r", repository)) is not null);
-
-    /// <summary>Repositories that hold at least one manifest, in lexical order, after <paramref name="last"/>, at most <paramref name="limit"/>.</summary>
-    public IReadOnlyList<string> ListRepositories(string? last = null, int? limit = null) =>
-        _db.Read(c =>
-        {
-            using var command = c.Command(
-                "SELECT name FROM repositories r WHERE ($last IS NULL OR name > $last) AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository=r.name) ORDER BY name COLLATE BINARY LIMIT $n",
-                null, ("$last", last), ("$n", (long?)limit ?? -1));
-            using var reader = command.ExecuteReader();
-            var list = new List<string>();
-            while (reader.Read())
-            {
-                list.Add(reader.GetString(0));
-            }
-
-            return list;
-        });
-
-    /// <summary>Manifests in the repository whose <c>subject</c> is <paramref name="subject"/>, as descriptors, optionally of one artifact type.</summary>
-    public IReadOnlyList<Descriptor> ListReferrers(string repository, Digest subject, string? artifactType = null) =>
-        _db.Read(c =>
-        {
-            using var command = c.Command(
-                "SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository=$r AND subject=$s AND ($a IS NULL OR artifact_type=$a) ORDER BY created, digest",
-                null, ("$r", repository), ("$s", subject.ToString()), ("$a", artifactType));
-            using var reader = command.ExecuteReader();
-            var list = new List<Descriptor>();
-            while (reader.Read())
-            {
-                var annotations = reader.IsDBNull(4) ? null : JsonConvert.DeserializeObject<Dictionary<string, string>>(reader.GetString(4));
-                list.Add(new Descriptor(
-                    reader.GetString(1),
-                    Digest.Parse(reader.GetString(0)),
-                    reader.GetInt64(2),
-                    reader.IsDBNull(3) ? null : reader.GetString(3),
-                    annotations));
-            }
-
-            return list;
-        });
-
-    /// <summary>Number of repositories that hold at least one manifest.</summary>
-    public long CountRepositories() =>
-        _db.Read(c => (long)(c.Scalar("SELECT COUNT(*) FROM repositories r WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository=r.name)") ?? 0L));
-
-    // ---- helpers -----------------------------------------------------------------------------
-
-    private static void CheckRepository(string repository)
-    {
-        if (!RepositoryName.IsValid(repository))
-        {
-            throw new OciException(OciErrorCode.NameInvalid, "invalid repository name");
+            throw new OciException(OciErrorCode.ManifestBlobUnknown, "manifest references content unknown to the registry", new { digests = missing });
         }
     }
 
-    internal void EnsureRepository(SqliteConnection c, SqliteTransaction t, string repository) =>
-        c.Execute("INSERT OR IGNORE INTO repositories(name, created) VALUES ($r, $now)", t, ("$r", repository), ("$now", Now));
+    /// <summary>Records what a new manifest references (for garbage collection), linking its blobs when asked.</summary>
+    private static void InsertReferences(SqliteConnection c, SqliteTransaction t, string repository, Digest digest, ParsedManifest parsed, bool linkBlobs, long now)
+    {
+        foreach (var blob in parsed.RequiredBlobs)
+        {
+            MetadataSql.InsertReference(c, t, repository, digest, blob.Digest, MetadataSql.KindBlob);
+            if (linkBlobs)
+            {
+                MetadataSql.UpsertLink(c, t, repository, blob.Digest, now);
+            }
+        }
 
-    private void UpsertLink(SqliteConnection c, SqliteTransaction t, string repository, Digest digest) =>
-        c.Execute(
-            "INSERT INTO blob_links(repository, digest, created) VALUES ($r, $d, $now) ON CONFLICT(repository, digest) DO UPDATE SET created=excluded.created",
-            t, ("$r", repository), ("$d", digest.ToString()), ("$now", Now));
-
-    private void UpsertTag(SqliteConnection c, SqliteTransaction t, string repository, string tag, string digest) =>
-        c.Execute(
-            "INSERT INTO tags(repository, tag, digest, updated) VALUES ($r, $t, $d, $now) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest, updated=excluded.updated",
-            t, ("$r", repository), ("$t", tag), ("$d", digest), ("$now", Now));
+        foreach (var child in parsed.Manifests)
+        {
+            MetadataSql.InsertReference(c, t, repository, digest, child.Digest, MetadataSql.KindManifest);
+        }
+    }
 }

@@ -10,6 +10,9 @@ namespace ConnectedRegistry.Storage;
 public sealed partial class StorageMaintenanceService : BackgroundService
 {
     private readonly RegistryStore _store;
+    private readonly BlobStore _blobs;
+    private readonly RepositoryBlobs _links;
+    private readonly PartialBlobStore _partials;
     private readonly UploadSessionStore _uploads;
     private readonly GarbageCollector _collector;
     private readonly ModuleState _state;
@@ -24,9 +27,12 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private long _blobCount;
     private long _blobBytes;
 
-    public StorageMaintenanceService(RegistryStore store, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger)
+    public StorageMaintenanceService(RegistryStore store, BlobStore blobs, RepositoryBlobs links, PartialBlobStore partials, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger)
     {
         _store = store;
+        _blobs = blobs;
+        _links = links;
+        _partials = partials;
         _uploads = uploads;
         _collector = collector;
         _state = state;
@@ -38,20 +44,20 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         // Before the first request: nothing in staging belongs to anybody after a restart.
-        var purged = _store.Blobs.PurgeStaging(TimeSpan.Zero, DateTime.UtcNow);
+        var purged = _blobs.PurgeStaging(TimeSpan.Zero, DateTime.UtcNow);
         if (purged > 0)
         {
             Log.StagingPurged(_logger, purged);
         }
 
-        _store.BlobCreated += OnBlobCreated;
+        _links.BlobCreated += OnBlobCreated;
         _collector.Collected += OnCollected;
         return base.StartAsync(cancellationToken);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        _store.BlobCreated -= OnBlobCreated;
+        _links.BlobCreated -= OnBlobCreated;
         _collector.Collected -= OnCollected;
         await base.StopAsync(cancellationToken);
     }
@@ -61,7 +67,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     {
         long count = 0;
         long bytes = 0;
-        foreach (var blob in _store.Blobs.Enumerate())
+        foreach (var blob in _blobs.Enumerate())
         {
             count++;
             bytes += blob.Size;
@@ -111,20 +117,8 @@ public sealed partial class StorageMaintenanceService : BackgroundService
             var sessions = await _uploads.PurgeAsync(_options.UploadMaxAge, cancellationToken);
 
             // A staging file lives for the length of one request; one an hour old was abandoned.
-            _store.Blobs.PurgeStaging(TimeSpan.FromHours(1), DateTime.UtcNow);
-            var partials = 0;
-            if (Directory.Exists(_store.Layout.PartialDirectory))
-            {
-                var cutoff = _time.GetUtcNow().UtcDateTime - _options.UploadMaxAge;
-                foreach (var file in new DirectoryInfo(_store.Layout.PartialDirectory).EnumerateFiles("*", SearchOption.AllDirectories))
-                {
-                    if (file.LastWriteTimeUtc < cutoff)
-                    {
-                        BlobStore.TryDelete(file.FullName);
-                        partials++;
-                    }
-                }
-            }
+            _blobs.PurgeStaging(TimeSpan.FromHours(1), DateTime.UtcNow);
+            var partials = _partials.PurgeStale(_time.GetUtcNow().UtcDateTime - _options.UploadMaxAge);
 
             if (sessions + partials > 0)
             {

@@ -7,19 +7,25 @@ public sealed record UploadSession(string Id, string Repository, DateTimeOffset 
 
 /// <summary>
 /// Upload sessions that survive a restart: the row lives in SQLite, the bytes in <c>uploads/&lt;id&gt;/data</c>
-/// (its length is the session's offset). Appends to one session are serialised.
+/// (its length is the session's offset). Appends to one session are serialised. It works on the blob files
+/// (<see cref="BlobStore"/>), the metadata database (<see cref="MetadataDatabase"/>, <see cref="MetadataSql"/>)
+/// and commits a finished upload through <see cref="RepositoryBlobs"/>, like every other blob.
 /// </summary>
 public sealed class UploadSessionStore
 {
-    private readonly RegistryStore _store;
+    private readonly MetadataDatabase _db;
+    private readonly BlobStore _blobs;
+    private readonly RepositoryBlobs _links;
     private readonly DataLayout _layout;
     private readonly TimeProvider _time;
     private readonly KeyedLock _locks = new();
 
-    public UploadSessionStore(RegistryStore store, TimeProvider time)
+    public UploadSessionStore(DataLayout layout, MetadataDatabase db, BlobStore blobs, RepositoryBlobs links, TimeProvider time)
     {
-        _store = store;
-        _layout = store.Layout;
+        _db = db;
+        _blobs = blobs;
+        _links = links;
+        _layout = layout;
         _time = time;
     }
 
@@ -31,10 +37,10 @@ public sealed class UploadSessionStore
         Directory.CreateDirectory(_layout.UploadDirectory(id));
         await File.WriteAllBytesAsync(_layout.UploadDataPath(id), [], cancellationToken);
         var now = Now;
-        await _store.Database.WriteAsync((c, t) =>
+        await _db.WriteAsync((c, t) =>
         {
-            _store.EnsureRepository(c, t, repository);
-            c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
+            MetadataSql.EnsureRepository(c, t, repository, now);
+            MetadataSql.InsertUpload(c, t, id, repository, now);
         }, cancellationToken);
         return new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(now), 0);
     }
@@ -47,20 +53,16 @@ public sealed class UploadSessionStore
             return null;
         }
 
-        return _store.Database.Read(c =>
+        var row = _db.Read(c => MetadataSql.GetUpload(c, id));
+        if (row is not { } found || found.Repository != repository)
         {
-            using var command = c.Command("SELECT repository, created FROM uploads WHERE id=$id", null, ("$id", id));
-            using var reader = command.ExecuteReader();
-            if (!reader.Read() || reader.GetString(0) != repository)
-            {
-                return null;
-            }
+            return null;
+        }
 
-            var path = _layout.UploadDataPath(id);
-            return File.Exists(path)
-                ? new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), BlobStore.LengthOf(path))
-                : null;
-        });
+        var path = _layout.UploadDataPath(id);
+        return File.Exists(path)
+            ? new UploadSession(id, repository, DateTimeOffset.FromUnixTimeMilliseconds(found.Created), BlobStore.LengthOf(path))
+            : null;
     }
 
     /// <summary>
@@ -86,14 +88,15 @@ public sealed class UploadSessionStore
         long newLength;
         try
         {
-            newLength = await _store.Blobs.AppendAsync(path, content, declaredLength, cancellationToken);
+            newLength = await _blobs.AppendAsync(path, content, declaredLength, cancellationToken);
         }
         catch (AppendLengthMismatchException ex)
         {
             throw new OciException(OciErrorCode.SizeInvalid, $"declared {ex.Expected} bytes but received {ex.Actual}");
         }
 
-        await _store.Database.WriteAsync((c, t) => c.Execute("UPDATE uploads SET updated=$now WHERE id=$id", t, ("$now", Now), ("$id", session.Id)), cancellationToken);
+        var now = Now;
+        await _db.WriteAsync((c, t) => MetadataSql.TouchUpload(c, t, session.Id, now), cancellationToken);
         return session with { Length = newLength };
     }
 
@@ -107,15 +110,14 @@ public sealed class UploadSessionStore
             throw new OciException(OciErrorCode.BlobUploadUnknown);
         }
 
-        var actual = await _store.Blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
+        var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
         if (actual != digest)
         {
             throw new OciException(OciErrorCode.DigestInvalid, "provided digest did not match uploaded content", new { expected = digest.ToString(), actual = actual.ToString() });
         }
 
-        _store.Blobs.Forget(path);
         var size = BlobStore.LengthOf(path);
-        var info = await _store.CommitVerifiedFileAsync(session.Repository, path, digest, size, cancellationToken);
+        var info = await _links.CommitAsync(session.Repository, path, digest, size, cancellationToken);
         await DeleteCoreAsync(session.Id, cancellationToken);
         return info;
     }
@@ -130,18 +132,7 @@ public sealed class UploadSessionStore
     public async Task<int> PurgeAsync(TimeSpan maxAge, CancellationToken cancellationToken)
     {
         var cutoff = Now - (long)maxAge.TotalMilliseconds;
-        var known = _store.Database.Read(c =>
-        {
-            using var command = c.Command("SELECT id, updated FROM uploads");
-            using var reader = command.ExecuteReader();
-            var map = new Dictionary<string, long>(StringComparer.Ordinal);
-            while (reader.Read())
-            {
-                map[reader.GetString(0)] = reader.GetInt64(1);
-            }
-
-            return map;
-        });
+        var known = _db.Read(MetadataSql.ListUploads);
         var purged = 0;
         foreach (var (id, updated) in known)
         {
@@ -175,14 +166,13 @@ public sealed class UploadSessionStore
     /// <param name="idleBefore">When set, the session is only deleted if its last activity is older than this (Unix ms).</param>
     private async Task<bool> DeleteCoreAsync(string id, CancellationToken cancellationToken, long? idleBefore = null)
     {
-        var deleted = await _store.Database.WriteAsync((c, t) => c.Execute(
-            "DELETE FROM uploads WHERE id=$id AND ($idle IS NULL OR updated < $idle)", t, ("$id", id), ("$idle", idleBefore)) > 0, cancellationToken);
+        var deleted = await _db.WriteAsync((c, t) => MetadataSql.DeleteUpload(c, t, id, idleBefore), cancellationToken);
         if (!deleted && idleBefore is not null)
         {
             return false; // active again (or already gone): its bytes stay
         }
 
-        _store.Blobs.Forget(_layout.UploadDataPath(id));
+        _blobs.Discard(_layout.UploadDataPath(id));
         TryDeleteDirectory(_layout.UploadDirectory(id));
         return deleted;
     }

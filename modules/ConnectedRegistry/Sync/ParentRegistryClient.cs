@@ -14,7 +14,7 @@ namespace ConnectedRegistry.Sync;
 /// <see cref="ParentResilienceHandler"/>; this class only speaks the API. Manifests come back as their exact
 /// bytes, verified against their digest; blobs come back as streams (the caller verifies while storing).
 /// </summary>
-public sealed partial class ParentRegistryClient : IDisposable
+public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
 {
     private const string AcceptManifests = MediaTypes.OciIndex + ", " + MediaTypes.OciManifest + ", " + MediaTypes.DockerManifestList + ", " + MediaTypes.DockerManifest;
     private readonly HttpClient _http;
@@ -501,8 +501,8 @@ public sealed partial class ParentRegistryClient : IDisposable
     }
 }
 
-/// <summary>A blob stream from the parent; disposing it releases the connection.</summary>
-public sealed class BlobDownload(HttpResponseMessage response, Stream content, long offset, long? totalLength) : IAsyncDisposable
+/// <summary>A blob stream from the parent; disposing it releases the connection (the response it came with, if any).</summary>
+public sealed class BlobDownload(IDisposable? response, Stream content, long offset, long? totalLength) : IAsyncDisposable
 {
     public Stream Content { get; } = content;
 
@@ -515,6 +515,6 @@ public sealed class BlobDownload(HttpResponseMessage response, Stream content, l
     public async ValueTask DisposeAsync()
     {
         await Content.DisposeAsync();
-        response.Dispose();
+        response?.Dispose();
     }
 }

@@ -10,7 +10,7 @@ namespace ConnectedRegistry.Sync;
 /// pushed, manifest deleted, tag deleted) is recorded here, in order, and stays until <see cref="SyncUp"/> delivered
 /// it or its message TTL expired. Lives in <c>sync.db</c> in the data root, so it survives restarts.
 /// </summary>
-public sealed partial class SyncOutbox : IRegistryEventSink
+public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
 {
     private readonly SyncDatabase _db;
     private readonly IRegistrySettingsSource _settings;

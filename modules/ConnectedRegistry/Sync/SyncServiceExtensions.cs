@@ -24,6 +24,13 @@ public static class SyncServiceExtensions
         services.AddSingleton<SyncStateStore>();
         services.AddSingleton<SyncOutbox>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
+        services.AddSingleton<IPendingPushes>(sp => sp.GetRequiredService<SyncOutbox>());
+        services.AddSingleton<ISyncDestination, RegistryDestination>();
+        services.AddSingleton<ManifestGraphSync>();
+        services.AddSingleton(sp => new TagSync(
+            sp.GetRequiredService<ISyncDestination>(), sp.GetRequiredService<ManifestGraphSync>(), sp.GetRequiredService<SyncStateStore>(),
+            sp.GetRequiredService<IPendingPushes>(), sp.GetRequiredService<SyncOptions>(), sp.GetRequiredService<ILogger<SyncDown>>(),
+            sp.GetServices<ISyncChangeSink>()));
         services.AddSingleton<SyncDown>();
         services.AddSingleton<SyncUp>();
         services.AddSingleton<ParentSync>();

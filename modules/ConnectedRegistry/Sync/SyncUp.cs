@@ -29,7 +29,7 @@ public sealed partial class SyncUp
         _logger = logger;
     }
 
-    public async Task<SyncUpResult> RunAsync(ParentRegistryClient parent, CancellationToken cancellationToken)
+    public async Task<SyncUpResult> RunAsync(IParentRegistry parent, CancellationToken cancellationToken)
     {
         var delivered = 0;
         var failed = 0;
@@ -38,14 +38,7 @@ public sealed partial class SyncUp
         var held = new HashSet<string>(StringComparer.Ordinal); // tags and manifests with an undelivered earlier change
         var superseded = 0;
         var pending = _outbox.Pending();
-        var lastChangeOfTag = new Dictionary<string, long>(StringComparer.Ordinal); // repository:tag → id of its newest change
-        foreach (var change in pending)
-        {
-            if (change.Tag is { } changedTag)
-            {
-                lastChangeOfTag[$"{change.Repository}:{changedTag}"] = change.Id;
-            }
-        }
+        var lastChangeOfTag = LastChangeOfTag(pending);
 
         foreach (var item in pending)
         {
@@ -58,24 +51,7 @@ public sealed partial class SyncUp
 
             try
             {
-                switch (item.Kind)
-                {
-                    case OutboxKind.PushManifest when item.Digest is { } digest:
-                        var manifest = _store.GetManifest(item.Repository, Reference.FromDigest(digest));
-                        if (manifest is not null)
-                        {
-                            bytes += await PushManifestAsync(parent, item.Repository, manifest, item.Tag, knownAt, 0, cancellationToken);
-                        }
-
-                        break;
-                    case OutboxKind.DeleteManifest when item.Digest is { } digest:
-                        await parent.DeleteManifestAsync(item.Repository, digest, cancellationToken);
-                        break;
-                    case OutboxKind.DeleteTag when item.Tag is { } tag:
-                        await DeleteTagAsync(parent, item.Repository, tag, cancellationToken);
-                        break;
-                }
-
+                bytes += await DeliverAsync(parent, item, knownAt, cancellationToken);
                 _outbox.Delivered(item.Id);
                 delivered++;
             }
@@ -106,11 +82,45 @@ public sealed partial class SyncUp
         return new SyncUpResult(delivered, failed, bytes, superseded);
     }
 
+    /// <summary>repository:tag → the id of the newest change of that tag in <paramref name="pending"/>.</summary>
+    private static Dictionary<string, long> LastChangeOfTag(IEnumerable<OutboxItem> pending)
+    {
+        var last = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var change in pending)
+        {
+            if (change.Tag is { } tag)
+            {
+                last[$"{change.Repository}:{tag}"] = change.Id;
+            }
+        }
+
+        return last;
+    }
+
+    /// <summary>Delivers one outbox item to the parent; returns the bytes uploaded.</summary>
+    private async Task<long> DeliverAsync(IParentRegistry parent, OutboxItem item, Dictionary<Digest, string> knownAt, CancellationToken cancellationToken)
+    {
+        switch (item.Kind)
+        {
+            case OutboxKind.PushManifest when item.Digest is { } digest:
+                var manifest = _store.GetManifest(item.Repository, Reference.FromDigest(digest));
+                return manifest is null ? 0 : await PushManifestAsync(parent, item.Repository, manifest, item.Tag, knownAt, 0, cancellationToken);
+            case OutboxKind.DeleteManifest when item.Digest is { } digest:
+                await parent.DeleteManifestAsync(item.Repository, digest, cancellationToken);
+                return 0;
+            case OutboxKind.DeleteTag when item.Tag is { } tag:
+                await DeleteTagAsync(parent, item.Repository, tag, cancellationToken);
+                return 0;
+            default:
+                return 0;
+        }
+    }
+
     /// <summary>What an outbox item changes at the parent: its tag and its manifest, per repository.</summary>
     private static string[] KeysOf(OutboxItem item) =>
         [.. new[] { item.Tag is { } tag ? $"{item.Repository}:{tag}" : null, item.Digest is { } digest ? $"{item.Repository}@{digest}" : null }.OfType<string>()];
 
-    private async Task<long> PushManifestAsync(ParentRegistryClient parent, string repository, StoredManifest manifest, string? tag, Dictionary<Digest, string> knownAt, int depth, CancellationToken cancellationToken)
+    private async Task<long> PushManifestAsync(IParentRegistry parent, string repository, StoredManifest manifest, string? tag, Dictionary<Digest, string> knownAt, int depth, CancellationToken cancellationToken)
     {
         if (depth > 4)
         {
@@ -150,7 +160,7 @@ public sealed partial class SyncUp
     /// subject's referrers) up to date, as the OCI distribution spec asks of a client pushing a manifest with a
     /// subject to such a registry; a local client could not do it, having pushed to this registry, which has the API.
     /// </summary>
-    private static async Task AddToReferrersTagAsync(ParentRegistryClient parent, string repository, Digest subject, StoredManifest referrer, ParsedManifest parsed, CancellationToken cancellationToken)
+    private static async Task AddToReferrersTagAsync(IParentRegistry parent, string repository, Digest subject, StoredManifest referrer, ParsedManifest parsed, CancellationToken cancellationToken)
     {
         if (await parent.ReferrersAsync(repository, subject, cancellationToken, useTagSchema: false) is not null)
         {
@@ -188,7 +198,7 @@ public sealed partial class SyncUp
         await parent.PutManifestAsync(repository, tag, System.Text.Encoding.UTF8.GetBytes(index.ToString(Newtonsoft.Json.Formatting.None)), MediaTypes.OciIndex, cancellationToken);
     }
 
-    private async Task<long> PushBlobAsync(ParentRegistryClient parent, string repository, Descriptor blob, Dictionary<Digest, string> knownAt, CancellationToken cancellationToken)
+    private async Task<long> PushBlobAsync(IParentRegistry parent, string repository, Descriptor blob, Dictionary<Digest, string> knownAt, CancellationToken cancellationToken)
     {
         if (await parent.HeadBlobAsync(repository, blob.Digest, cancellationToken) is not null)
         {
@@ -220,7 +230,7 @@ public sealed partial class SyncUp
     }
 
     /// <summary>Deletes a tag at the parent; registries that cannot delete a bare tag (distribution) keep it, which is logged.</summary>
-    private async Task DeleteTagAsync(ParentRegistryClient parent, string repository, string tag, CancellationToken cancellationToken)
+    private async Task DeleteTagAsync(IParentRegistry parent, string repository, string tag, CancellationToken cancellationToken)
     {
         try
         {

@@ -174,13 +174,13 @@ public class AuthenticationTests
         proxied.Headers.Add("X-Forwarded-Proto", "https");
         proxied.Headers.Add("X-Forwarded-Host", "parent-device:443");
         using var response = await registry.Client.SendAsync(proxied);
-        Assert.Equal("Bearer realm=\"https://parent-device:443/oauth2/token\",service=\"parent-device:443\"", response.Headers.WwwAuthenticate.ToString());
+        Assert.Equal("Bearer realm=\"https://parent-device:443/acr/oauth2/token\",service=\"parent-device:443\"", response.Headers.WwwAuthenticate.ToString());
 
         using var forged = new HttpRequestMessage(HttpMethod.Get, "/v2/");
         forged.Headers.Add("X-Forwarded-Proto", "javascript");
         forged.Headers.TryAddWithoutValidation("X-Forwarded-Host", "evil\",x=\"y");
         using var plain = await registry.Client.SendAsync(forged);
         var host = registry.Instance.HostPort;
-        Assert.Equal($"Bearer realm=\"http://{host}/oauth2/token\",service=\"{host}\"", plain.Headers.WwwAuthenticate.ToString());
+        Assert.Equal($"Bearer realm=\"http://{host}/acr/oauth2/token\",service=\"{host}\"", plain.Headers.WwwAuthenticate.ToString());
     }
 }

@@ -231,7 +231,7 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
         using var challenge = await fixture.Registry.Client.GetAsync("/v2/");
         Assert.Equal(HttpStatusCode.Unauthorized, challenge.StatusCode);
         var host = fixture.Registry.Instance.HostPort;
-        Assert.Equal($"Bearer realm=\"http://{host}/oauth2/token\",service=\"{host}\"", challenge.Headers.WwwAuthenticate.ToString());
+        Assert.Equal($"Bearer realm=\"http://{host}/acr/oauth2/token\",service=\"{host}\"", challenge.Headers.WwwAuthenticate.ToString());
         Assert.Equal("registry/2.0", challenge.Headers.GetValues("Docker-Distribution-API-Version").Single());
 
         using var ok = await fixture.Registry.SendAsync(HttpMethod.Get, "/v2/", AuthTestRegistry.Basic("factory-reader", "reader-pw"));
@@ -243,7 +243,7 @@ public class ScopeMatrixTests(ScopeMatrixFixture fixture) : IClassFixture<ScopeM
     {
         using var pull = await fixture.Registry.Client.GetAsync("/v2/factory/line/manifests/v1");
         var host = fixture.Registry.Instance.HostPort;
-        Assert.Equal($"Bearer realm=\"http://{host}/oauth2/token\",service=\"{host}\",scope=\"repository:factory/line:pull\"", pull.Headers.WwwAuthenticate.ToString());
+        Assert.Equal($"Bearer realm=\"http://{host}/acr/oauth2/token\",service=\"{host}\",scope=\"repository:factory/line:pull\"", pull.Headers.WwwAuthenticate.ToString());
         using var push = await fixture.Registry.SendAsync(HttpMethod.Post, "/v2/factory/line/blobs/uploads/");
         Assert.Contains("scope=\"repository:factory/line:pull,push\"", push.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
     }

@@ -51,7 +51,7 @@ public sealed class SkopeoAuthTests : IAsyncLifetime
         }
 
         // skopeo took the Docker token flow, not plain Basic.
-        Assert.Contains(_registry.Logs.Lines, l => l.Contains("GET http://" + _registry.Instance.HostPort + "/oauth2/token", StringComparison.Ordinal));
+        Assert.Contains(_registry.Logs.Lines, l => l.Contains("GET http://" + _registry.Instance.HostPort + "/acr/oauth2/token", StringComparison.Ordinal));
     }
 
     [Fact]

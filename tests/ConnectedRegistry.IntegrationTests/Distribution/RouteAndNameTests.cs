@@ -59,6 +59,9 @@ public sealed class RouteAndNameTests(RegistryFixture fixture) : IClassFixture<R
     [InlineData("DELETE", "/oauth2/token", "GET, POST")]
     [InlineData("GET", "/connected-registry/v1/activate", "POST")]
     [InlineData("PUT", "/connected-registry/v1/changes", "GET")]
+    [InlineData("PUT", "/acr/oauth2/token", "GET, POST")]
+    [InlineData("GET", "/acr/connected-registry/v1/deactivate", "POST")]
+    [InlineData("PUT", "/acr/connected-registry/v1/changes", "GET")]
     public async Task Wrong_method_outside_v2_is_405_unsupported_in_the_envelope_with_allow(string method, string path, string allow)
     {
         using var response = await _client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));

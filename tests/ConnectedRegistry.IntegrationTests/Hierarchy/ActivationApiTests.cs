@@ -10,7 +10,7 @@ using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
 
-/// <summary>The parent side of <c>/connected-registry/v1/</c> spoken to over HTTP, as a child would.</summary>
+/// <summary>The parent side of <c>/acr/connected-registry/v1/</c> (and its alias <c>/connected-registry/v1/</c>) spoken to over HTTP, as a child would.</summary>
 public sealed class ActivationApiTests
 {
     private const string Child = "edge-child-a";
@@ -21,9 +21,9 @@ public sealed class ActivationApiTests
         [Child] = new() { Mode = mode, SyncTokenPasswordHash = Hash(ChildPassword), Repositories = ["apps/*"] },
     };
 
-    private static async Task<(HttpStatusCode Status, JObject Body, HttpResponseMessage Response)> PostAsync(RegistryInstance parent, string path, AuthenticationHeaderValue? auth, object claim)
+    private static async Task<(HttpStatusCode Status, JObject Body, HttpResponseMessage Response)> PostAsync(RegistryInstance parent, string path, AuthenticationHeaderValue? auth, object claim, string prefix = ConnectedRegistry.Hierarchy.HierarchyEndpoints.Prefix)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/connected-registry/v1/" + path)
+        using var request = new HttpRequestMessage(HttpMethod.Post, prefix + "/" + path)
         {
             Content = new StringContent(JObject.FromObject(claim).ToString(), Encoding.UTF8, "application/json"),
         };
@@ -132,6 +132,50 @@ public sealed class ActivationApiTests
         finally
         {
             await parent.DisposeAsync();
+            parent.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task The_earlier_paths_stay_aliases_of_the_acr_paths_with_the_same_records()
+    {
+        var parent = await StartAsync();
+        try
+        {
+            parent.Apply(ParentSettings("edge-parent", Children()));
+            var child = Basic(Child, ChildPassword);
+            var (status, _, _) = await PostAsync(parent, "activate", child, Claim("instance-x"), prefix: "/acr/connected-registry/v1");
+            Assert.Equal(HttpStatusCode.OK, status);
+
+            // The alias sees the same holder: another instance is refused there, the holder is welcome.
+            JObject body;
+            (status, body, _) = await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"), prefix: "/connected-registry/v1");
+            Assert.Equal(HttpStatusCode.Conflict, status);
+            Assert.Equal("ALREADY_ACTIVATED", ErrorCode(body));
+            (status, body, _) = await PostAsync(parent, "deactivate", child, Claim("instance-x"), prefix: "/connected-registry/v1");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.True((bool?)body["released"]);
+
+            using var feed = new HttpRequestMessage(HttpMethod.Get, "/connected-registry/v1/changes?since=0");
+            feed.Headers.Authorization = child;
+            using var feedResponse = await parent.Client.SendAsync(feed);
+            Assert.Equal(HttpStatusCode.OK, feedResponse.StatusCode);
+
+            // Both token endpoints issue tokens; challenges name the one under /acr.
+            foreach (var path in (string[])["/acr/oauth2/token", "/oauth2/token"])
+            {
+                using var token = new HttpRequestMessage(HttpMethod.Get, path + "?service=x&scope=repository:apps/web:pull");
+                token.Headers.Authorization = Basic("admin", AdminPassword);
+                using var tokenResponse = await parent.Client.SendAsync(token);
+                Assert.Equal(HttpStatusCode.OK, tokenResponse.StatusCode);
+                Assert.NotNull((string?)JObject.Parse(await tokenResponse.Content.ReadAsStringAsync())["token"]);
+            }
+
+            using var challenge = await parent.Client.GetAsync("/v2/");
+            Assert.Contains($"realm=\"http://{parent.HostPort}/acr/oauth2/token\"", challenge.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
             parent.DeleteData();
         }
     }
@@ -258,7 +302,7 @@ public sealed class ActivationApiTests
 
     private static async Task<JObject> GetChangesAsync(RegistryInstance parent, AuthenticationHeaderValue auth, string query)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/connected-registry/v1/changes" + query);
+        using var request = new HttpRequestMessage(HttpMethod.Get, ConnectedRegistry.Hierarchy.HierarchyEndpoints.Prefix + "/changes" + query);
         request.Headers.Authorization = auth;
         using var response = await parent.Client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();

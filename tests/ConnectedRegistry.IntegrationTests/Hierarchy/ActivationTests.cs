@@ -1,7 +1,11 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
-using ConnectedRegistry.Sync;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.IntegrationTests.Sync;
+using ConnectedRegistry.Sync;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
@@ -241,5 +245,70 @@ public sealed class ActivationTests
         }
     }
 
+    [Fact]
+    public async Task A_child_under_a_parent_that_predates_the_acr_paths_activates_there_and_follows_its_feed_at_the_earlier_paths()
+    {
+        var older = new OlderParent();
+        await using var parent = await RegistryInstance.StartAsync(configure: builder =>
+        {
+            builder.Services.AddSingleton(SyncHarness.FastOptions);
+            builder.Services.AddSingleton(Fast);
+            builder.Services.AddSingleton<IStartupFilter>(older);
+        });
+        await using var child = await StartAsync(syncPassword: ChildPassword, scheduler: new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMinutes(10), RetryDelay = TimeSpan.FromMinutes(10) });
+        var layout = TempDirectory.Create("layout");
+        try
+        {
+            parent.Apply(Parent());
+            var builder = new OciLayoutBuilder(layout);
+            builder.SimpleImage("img", layerCount: 1);
+            var fresh = builder.SimpleImage("fresh", layerCount: 1);
+            await PushAsync(parent, layout, "img", "apps/web", "v1");
+            child.Apply(ChildSettings(Child, parent.BaseAddress, ["apps/*"]));
+            await EventuallyAsync(() => child.Store().GetManifest("apps/web", "v1") is not null, "the first pass");
+            Assert.Equal(ActivationStates.Active, child.State().ActivationState);
+            Assert.Equal(LocalActivation.ViaParent, child.Activation().Current.Via);
+            Assert.DoesNotContain(child.State().StatusDetails, d => d.Code is LocalActivation.DetailActivatedLocally or LocalActivation.DetailParentApiBlocked);
+            Assert.True(older.Refused > 0, "the child asked under /acr first");
+
+            await Task.Delay(500); // the follower is waiting on the parent's feed now
+            await PushAsync(parent, layout, "fresh", "apps/new", "v1");
+            await EventuallyAsync(() => child.Store().GetManifest("apps/new", "v1") is not null, "the change reaches the child through the earlier feed path", timeoutMs: 15_000);
+            Assert.Equal(fresh.Digest, child.Store().GetManifest("apps/new", "v1")!.Digest);
+        }
+        finally
+        {
+            TempDirectory.Delete(layout);
+            parent.DeleteData();
+            child.DeleteData();
+        }
+    }
+
     private static EdgeInstance Edge(string device) => new(device, "registry", null);
+
+    /// <summary>A parent of this kind from before the hierarchy API moved under <c>/acr</c>: 404 there, in the envelope it answered then.</summary>
+    private sealed class OlderParent : IStartupFilter
+    {
+        private int _refused;
+
+        public int Refused => Volatile.Read(ref _refused);
+
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, following) =>
+            {
+                if (context.Request.Path.StartsWithSegments(HierarchyEndpoints.Prefix))
+                {
+                    Interlocked.Increment(ref _refused);
+                    context.Response.StatusCode = 404;
+                    context.Response.ContentType = "application/json";
+                    await context.Response.WriteAsync("{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"no such API resource\"}]}");
+                    return;
+                }
+
+                await following(context);
+            });
+            next(app);
+        };
+    }
 }

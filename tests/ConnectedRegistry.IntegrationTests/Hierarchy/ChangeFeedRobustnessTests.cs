@@ -29,7 +29,7 @@ public sealed class ChangeFeedRobustnessTests
         {
             app.Use(async (context, following) =>
             {
-                if (context.Request.Path == "/connected-registry/v1/changes"
+                if (context.Request.Path == ConnectedRegistry.Hierarchy.HierarchyEndpoints.Prefix + "/changes"
                     && long.TryParse(context.Request.Query["since"], out var since) && since >= 0
                     && Interlocked.Increment(ref _served) <= count)
                 {

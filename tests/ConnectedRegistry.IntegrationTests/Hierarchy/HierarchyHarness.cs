@@ -23,10 +23,11 @@ internal static class HierarchyHarness
     /// <summary>Hashes are made with the minimum iterations to keep the tests quick.</summary>
     public static string Hash(string password) => PasswordHasher.Hash(password, PasswordHasher.MinIterations);
 
-    public static Task<RegistryInstance> StartAsync(string? dataRoot = null, string? syncPassword = null, SyncSchedulerOptions? scheduler = null, EdgeInstance? edge = null, HierarchyOptions? options = null) =>
+    /// <param name="sync">Sync options (the parent's CA file, say); <see cref="SyncHarness.FastOptions"/> by default.</param>
+    public static Task<RegistryInstance> StartAsync(string? dataRoot = null, string? syncPassword = null, SyncSchedulerOptions? scheduler = null, EdgeInstance? edge = null, HierarchyOptions? options = null, SyncOptions? sync = null) =>
         RegistryInstance.StartAsync(dataRoot, configure: builder =>
         {
-            builder.Services.AddSingleton(SyncHarness.FastOptions);
+            builder.Services.AddSingleton(sync ?? SyncHarness.FastOptions);
             builder.Services.AddSingleton(scheduler ?? Fast);
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? syncPassword : null));
             if (edge is not null)

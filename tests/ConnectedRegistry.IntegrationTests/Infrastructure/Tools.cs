@@ -6,12 +6,18 @@ namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 public static class Tools
 {
     /// <summary>Runs a tool to completion; returns its standard output, throws with its standard error on failure.</summary>
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args)
+    /// <param name="environment">Variables to set for the tool, besides the test process's own.</param>
+    public static async Task<string> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
         }
 
         using var process = Process.Start(info) ?? throw new InvalidOperationException(file + " did not start");

@@ -85,8 +85,18 @@ public sealed class CrashAndRestartTests
             {
                 using var registry = await RegistryProcess.StartAsync(dataRoot);
                 using var stop = new CancellationTokenSource();
+                var before = Volatile.Read(ref pushed);
                 var pushers = Enumerable.Range(0, 4).Select(worker => PushUntilKilledAsync(registry.Client, round, worker, () => Interlocked.Increment(ref pushed), stop.Token)).ToList();
-                await Task.Delay(TimeSpan.FromMilliseconds(1000 + (round * 500)));
+
+                // Kill once a push of this round has landed (so every round proves something however loaded
+                // the machine is), then a little later, while the other workers are mid-push.
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (Volatile.Read(ref pushed) == before && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(20);
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(150 + (round * 200)));
                 registry.KillHard();
                 await stop.CancelAsync();
                 await Task.WhenAll(pushers);

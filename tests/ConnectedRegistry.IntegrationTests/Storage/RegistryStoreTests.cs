@@ -9,6 +9,7 @@ namespace ConnectedRegistry.IntegrationTests.Storage;
 public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<RegistryFixture>
 {
     private readonly RegistryStore _store = fixture.Registry.App.Services.GetRequiredService<RegistryStore>();
+    private readonly PartialBlobStore _partials = fixture.Registry.App.Services.GetRequiredService<PartialBlobStore>();
 
     [Fact]
     public async Task Write_blob_verifies_the_digest_and_keeps_nothing_on_mismatch()
@@ -35,33 +36,50 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
     public async Task Interrupted_blob_resumes_from_its_partial_length()
     {
         var blob = new TestBlob(TestContent.Bytes("resumable", 100_000), "x");
-        Assert.Equal(0, _store.GetPartialBlobLength(blob.Digest));
+        Assert.Equal(0, _partials.GetLength(blob.Digest));
 
         // The first transfer dies after 40 000 bytes.
-        await Assert.ThrowsAsync<IOException>(() => _store.WriteBlobResumableAsync("facade/resume", blob.Digest, 0, new FailingStream(blob.Bytes, 40_000)));
-        Assert.Equal(40_000, _store.GetPartialBlobLength(blob.Digest));
+        await Assert.ThrowsAsync<IOException>(() => WriteResumableAsync("facade/resume", blob.Digest, 0, new FailingStream(blob.Bytes, 40_000)));
+        Assert.Equal(40_000, _partials.GetLength(blob.Digest));
         Assert.False(_store.BlobExists(blob.Digest));
 
-        var offset = _store.GetPartialBlobLength(blob.Digest);
-        var info = await _store.WriteBlobResumableAsync("facade/resume", blob.Digest, offset, new MemoryStream(blob.Bytes[(int)offset..]));
+        var offset = _partials.GetLength(blob.Digest);
+        var info = await WriteResumableAsync("facade/resume", blob.Digest, offset, new MemoryStream(blob.Bytes[(int)offset..]));
 
         Assert.Equal(blob.Digest, info.Digest);
         Assert.Equal(100_000, info.Size);
         Assert.True(_store.IsBlobInRepository("facade/resume", blob.Digest));
-        Assert.Equal(0, _store.GetPartialBlobLength(blob.Digest));
+        Assert.Equal(0, _partials.GetLength(blob.Digest));
     }
 
     [Fact]
     public async Task Corrupt_partial_is_discarded_with_digest_invalid()
     {
         var blob = new TestBlob(TestContent.Bytes("corrupt", 5000), "x");
-        await _store.AppendPartialBlobAsync(blob.Digest, 0, new MemoryStream(new byte[5000]));
+        await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(new byte[5000]));
 
-        var error = await Assert.ThrowsAsync<OciException>(() => _store.CommitPartialBlobAsync("facade/corrupt", blob.Digest));
+        var error = await Assert.ThrowsAsync<OciException>(() => _partials.CommitAsync("facade/corrupt", blob.Digest));
 
         Assert.Equal(OciErrorCode.DigestInvalid, error.Error);
-        Assert.Equal(0, _store.GetPartialBlobLength(blob.Digest));
+        Assert.Equal(0, _partials.GetLength(blob.Digest));
         Assert.False(_store.BlobExists(blob.Digest));
+    }
+
+    [Fact]
+    public async Task Partial_rewritten_from_an_earlier_offset_commits_with_the_hash_of_its_new_bytes()
+    {
+        // The running hash of the first 5000 (wrong) bytes must not survive the truncation to 1000.
+        var blob = new TestBlob(TestContent.Bytes("rewritten", 5000), "x");
+        await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(new byte[5000]));
+        await _partials.AppendAsync(blob.Digest, 1000, new MemoryStream(new byte[1000]));
+        Assert.Equal(2000, _partials.GetLength(blob.Digest));
+
+        await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(blob.Bytes));
+        var info = await _partials.CommitAsync("facade/rewritten", blob.Digest);
+
+        Assert.Equal(blob.Digest, info.Digest);
+        Assert.True(_store.IsBlobInRepository("facade/rewritten", blob.Digest));
+        Assert.Equal(0, _partials.GetLength(blob.Digest));
     }
 
     [Fact]
@@ -119,5 +137,11 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
     {
         var error = await Assert.ThrowsAsync<OciException>(() => _store.WriteBlobAsync("../escape", Digest.Compute([]), new MemoryStream()));
         Assert.Equal(OciErrorCode.NameInvalid, error.Error);
+    }
+
+    private async Task<BlobInfo> WriteResumableAsync(string repository, Digest digest, long offset, Stream content)
+    {
+        await _partials.AppendAsync(digest, offset, content);
+        return await _partials.CommitAsync(repository, digest);
     }
 }

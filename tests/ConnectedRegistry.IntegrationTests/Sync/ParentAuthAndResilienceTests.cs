@@ -340,8 +340,8 @@ public sealed class SubsetResolutionTests
         try
         {
             using var client = ParentRegistryClientTests.Client(server.Address, null);
-            var down = registry.App.Services.GetRequiredService<SyncDown>();
-            return await down.ResolveRepositoriesAsync(client, settings, default);
+            var logger = registry.App.Services.GetRequiredService<ILogger<SyncDown>>();
+            return await SyncSet.Of(settings).ResolveAsync(client, logger, default);
         }
         finally
         {

@@ -143,7 +143,7 @@ public sealed class SyncDownTests
         Assert.IsNotType<LocalStorageException>(error); // a broken transfer is the network's, never a disk error
         Assert.Null(h.Store.GetManifest("apps/big", "v1"));
         Assert.False(h.Store.BlobExists(big.Digest));
-        var partial = h.Store.GetPartialBlobLength(big.Digest);
+        var partial = h.Partials.GetLength(big.Digest);
         Assert.InRange(partial, 1, big.Size - 1);
         Assert.True(h.Store.BlobExists(small1.Digest));
         Assert.True(h.Store.BlobExists(small2.Digest));
@@ -181,7 +181,7 @@ public sealed class SyncDownTests
             return false;
         };
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.RunPassAsync(window.Token));
-        var partial = h.Store.GetPartialBlobLength(big.Digest);
+        var partial = h.Partials.GetLength(big.Digest);
         Assert.InRange(partial, 1, big.Size - 1);
         Assert.Null(h.Store.GetManifest("apps/slow", "v1"));
         Assert.Equal("Paused", h.State.Snapshot().Sync.Progress!.State);
@@ -190,7 +190,7 @@ public sealed class SyncDownTests
         proxy.CutWhen = null;
         proxy.Throttle = TimeSpan.Zero;
         await h.RestartChildAsync();
-        Assert.Equal(partial, h.Store.GetPartialBlobLength(big.Digest));
+        Assert.Equal(partial, h.Partials.GetLength(big.Digest));
         var result = await h.RunPassAsync();
 
         AssertResumed(h, result, "apps/slow", image, big, partial);
@@ -239,7 +239,7 @@ public sealed class SyncDownTests
         Assert.Contains("apps/app:v1", error.Message, StringComparison.Ordinal);
         Assert.Equal(SyncHarness.FastOptions.BlobAttempts, proxy.RequestsFor(path).Count);
         Assert.False(h.Store.BlobExists(layer.Digest));
-        Assert.Equal(0, h.Store.GetPartialBlobLength(layer.Digest));
+        Assert.Equal(0, h.Partials.GetLength(layer.Digest));
         Assert.Null(h.Store.GetManifest("apps/app", "v1"));
         using (var pull = await h.Child.Client.GetAsync($"/v2/apps/app/blobs/{layer.Digest}"))
         {

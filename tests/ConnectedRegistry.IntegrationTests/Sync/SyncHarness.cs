@@ -38,6 +38,8 @@ public sealed class SyncHarness : IAsyncDisposable
 
     public RegistryStore Store => Child.App.Services.GetRequiredService<RegistryStore>();
 
+    public PartialBlobStore Partials => Child.App.Services.GetRequiredService<PartialBlobStore>();
+
     public ModuleState State => Child.App.Services.GetRequiredService<ModuleState>();
 
     public ParentSync Sync => Child.App.Services.GetRequiredService<ParentSync>();

@@ -56,13 +56,18 @@ public sealed class TestPki
 
     public string CaPem => Ca.ExportCertificatePem() + "\n";
 
-    /// <summary>Issues a server certificate for <paramref name="commonName"/>, as the edge security daemon does.</summary>
-    public (string CertificatePem, string KeyPem) IssueServer(string commonName, DateTimeOffset notAfter)
+    /// <summary>Issues a server certificate for <paramref name="commonName"/> (and <paramref name="address"/>), as the edge security daemon does.</summary>
+    public (string CertificatePem, string KeyPem) IssueServer(string commonName, DateTimeOffset notAfter, IPAddress? address = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddDnsName(commonName);
+        if (address is not null)
+        {
+            san.AddIpAddress(address);
+        }
+
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var issued = request.Create(CaWithKey, DateTimeOffset.UtcNow.AddMinutes(-5), notAfter, RandomNumberGenerator.GetBytes(12));

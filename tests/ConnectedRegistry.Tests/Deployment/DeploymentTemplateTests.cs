@@ -202,10 +202,14 @@ public partial class DeploymentTemplateTests
         Assert.Equal("8000", proxy["env"]!["NGINX_DEFAULT_PORT"]!["value"]!.Value<string>());
         Assert.Equal("ConnectedRegistry:8080", proxy["env"]!["CONNECTED_ACR_ROUTE_ADDRESS"]!["value"]!.Value<string>());
         Assert.Equal("8000", proxy["settings"]!["createOptions"]!["HostConfig"]!["PortBindings"]!["8000/tcp"]![0]!["HostPort"]!.Value<string>());
+        // The proxy runs its stock configuration: no proxy_config of our own in its twin (it forwards /v2 and /acr).
+        Assert.Null(top["modulesContent"]!["IoTEdgeAPIProxy"]);
 
         var settings = DesiredPropertiesParser.Parse((JObject)top["modulesContent"]!["ConnectedRegistry"]!["properties.desired"]!).Settings!;
         var child = settings.Children[env["LOWER_REGISTRY_NAME"]];
         Assert.Equal(RegistryMode.ReadOnly, child.Mode);
+        // What the lower layer pulls through this layer: its system images, this module, the workloads.
+        Assert.Equal(["azureiotedge-agent", "azureiotedge-hub", "azureiotedge-api-proxy", "connected-registry", "factory/*"], child.Repositories);
         Assert.True(ConnectedRegistry.Auth.PasswordHasher.Verify(env["LOWER_SYNC_TOKEN_PASSWORD"], child.SyncTokenPasswordHash), "the example hash is the hash of the example password");
     }
 

@@ -1,0 +1,257 @@
+using ConnectedRegistry.Oci;
+using Microsoft.Data.Sqlite;
+using Newtonsoft.Json;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// Every SQL statement of the metadata database (<c>registry.db</c>): its schema and its queries, and no other
+/// class writes SQL for it. Each query runs on the connection (and transaction) its caller got from
+/// <see cref="MetadataDatabase.WriteAsync{T}"/> or <see cref="MetadataDatabase.Read{T}"/>, so that the caller
+/// decides what shares one transaction. Times are Unix milliseconds.
+/// </summary>
+internal static class MetadataSql
+{
+    /// <summary>The reference kinds of <c>manifest_refs</c>.</summary>
+    public const int KindBlob = 0;
+    public const int KindManifest = 1;
+
+    public const string Schema = """
+        CREATE TABLE IF NOT EXISTS schema_info(version INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS repositories(
+            name TEXT PRIMARY KEY,
+            created INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS manifests(
+            repository TEXT NOT NULL REFERENCES repositories(name),
+            digest TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content BLOB NOT NULL,
+            artifact_type TEXT,
+            subject TEXT,
+            annotations TEXT,
+            created INTEGER NOT NULL,
+            PRIMARY KEY(repository, digest));
+        CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(repository, subject) WHERE subject IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS manifest_refs(
+            repository TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            target TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            PRIMARY KEY(repository, digest, target, kind),
+            FOREIGN KEY(repository, digest) REFERENCES manifests(repository, digest) ON DELETE CASCADE);
+        CREATE INDEX IF NOT EXISTS manifest_refs_target ON manifest_refs(target, kind, repository);
+        CREATE TABLE IF NOT EXISTS tags(
+            repository TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            updated INTEGER NOT NULL,
+            PRIMARY KEY(repository, tag),
+            FOREIGN KEY(repository, digest) REFERENCES manifests(repository, digest) ON DELETE CASCADE);
+        CREATE INDEX IF NOT EXISTS tags_digest ON tags(repository, digest);
+        CREATE TABLE IF NOT EXISTS blob_links(
+            repository TEXT NOT NULL REFERENCES repositories(name),
+            digest TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            PRIMARY KEY(repository, digest));
+        CREATE INDEX IF NOT EXISTS blob_links_digest ON blob_links(digest);
+        CREATE TABLE IF NOT EXISTS uploads(
+            id TEXT PRIMARY KEY,
+            repository TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL);
+        """;
+
+    public const string SchemaVersion = "SELECT version FROM schema_info LIMIT 1";
+
+    public static string InsertSchemaVersion(int version) => $"INSERT INTO schema_info(version) VALUES ({version})";
+
+    // ---- repositories ------------------------------------------------------------------------
+
+    public static void EnsureRepository(SqliteConnection c, SqliteTransaction t, string repository, long now) =>
+        c.Execute("INSERT OR IGNORE INTO repositories(name, created) VALUES ($r, $now)", t, ("$r", repository), ("$now", now));
+
+    public static bool RepositoryExists(SqliteConnection c, string repository) =>
+        c.Scalar("SELECT 1 FROM repositories WHERE name=$r", null, ("$r", repository)) is not null;
+
+    public static IReadOnlyList<string> ListRepositories(SqliteConnection c, string? last, int? limit)
+    {
+        using var command = c.Command(
+            "SELECT name FROM repositories r WHERE ($last IS NULL OR name > $last) AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository=r.name) ORDER BY name COLLATE BINARY LIMIT $n",
+            null, ("$last", last), ("$n", (long?)limit ?? -1));
+        using var reader = command.ExecuteReader();
+        var list = new List<string>();
+        while (reader.Read())
+        {
+            list.Add(reader.GetString(0));
+        }
+
+        return list;
+    }
+
+    public static long CountRepositories(SqliteConnection c) =>
+        (long)(c.Scalar("SELECT COUNT(*) FROM repositories r WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository=r.name)") ?? 0L);
+
+    // ---- blob links --------------------------------------------------------------------------
+
+    public static bool IsLinked(SqliteConnection c, SqliteTransaction? t, string repository, Digest digest) =>
+        c.Scalar("SELECT 1 FROM blob_links WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) is not null;
+
+    public static void UpsertLink(SqliteConnection c, SqliteTransaction t, string repository, Digest digest, long now) =>
+        c.Execute(
+            "INSERT INTO blob_links(repository, digest, created) VALUES ($r, $d, $now) ON CONFLICT(repository, digest) DO UPDATE SET created=excluded.created",
+            t, ("$r", repository), ("$d", digest.ToString()), ("$now", now));
+
+    public static bool DeleteLink(SqliteConnection c, SqliteTransaction t, string repository, Digest digest) =>
+        c.Execute("DELETE FROM blob_links WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) > 0;
+
+    // ---- manifests ---------------------------------------------------------------------------
+
+    public static bool ManifestExists(SqliteConnection c, SqliteTransaction? t, string repository, Digest digest) =>
+        c.Scalar("SELECT 1 FROM manifests WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) is not null;
+
+    /// <summary>Inserts a manifest row; false when the repository already held it (nothing changes then).</summary>
+    public static bool InsertManifest(SqliteConnection c, SqliteTransaction t, string repository, Digest digest, ParsedManifest parsed, byte[] bytes, long now) =>
+        c.Execute(
+            """
+            INSERT INTO manifests(repository, digest, media_type, size, content, artifact_type, subject, annotations, created)
+            VALUES ($r, $d, $m, $s, $c, $a, $sub, $ann, $now)
+            ON CONFLICT(repository, digest) DO NOTHING
+            """,
+            t,
+            ("$r", repository), ("$d", digest.ToString()), ("$m", parsed.MediaType), ("$s", bytes.LongLength), ("$c", bytes),
+            ("$a", parsed.EffectiveArtifactType), ("$sub", parsed.Subject?.Digest.ToString()),
+            ("$ann", parsed.Annotations is null ? null : JsonConvert.SerializeObject(parsed.Annotations)), ("$now", now)) > 0;
+
+    public static void InsertReference(SqliteConnection c, SqliteTransaction t, string repository, Digest digest, Digest target, int kind) =>
+        c.Execute("INSERT OR IGNORE INTO manifest_refs(repository, digest, target, kind) VALUES ($r, $d, $t, $k)", t,
+            ("$r", repository), ("$d", digest.ToString()), ("$t", target.ToString()), ("$k", kind));
+
+    public static StoredManifest? GetManifest(SqliteConnection c, string repository, Reference reference)
+    {
+        const string ByDigest = "SELECT digest, media_type, content FROM manifests WHERE repository=$r AND digest=$x";
+        const string ByTag = "SELECT m.digest, m.media_type, m.content FROM tags t JOIN manifests m ON m.repository=t.repository AND m.digest=t.digest WHERE t.repository=$r AND t.tag=$x";
+        using var command = c.Command(reference.IsDigest ? ByDigest : ByTag, null, ("$r", repository), ("$x", reference.ToString()));
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? new StoredManifest(repository, Digest.Parse(reader.GetString(0)), reader.GetString(1), (byte[])reader[2])
+            : null;
+    }
+
+    public static bool DeleteManifest(SqliteConnection c, SqliteTransaction t, string repository, Digest digest) =>
+        c.Execute("DELETE FROM manifests WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) > 0;
+
+    public static IReadOnlyList<Descriptor> ListReferrers(SqliteConnection c, string repository, Digest subject, string? artifactType)
+    {
+        using var command = c.Command(
+            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository=$r AND subject=$s AND ($a IS NULL OR artifact_type=$a) ORDER BY created, digest",
+            null, ("$r", repository), ("$s", subject.ToString()), ("$a", artifactType));
+        using var reader = command.ExecuteReader();
+        var list = new List<Descriptor>();
+        while (reader.Read())
+        {
+            var annotations = reader.IsDBNull(4) ? null : JsonConvert.DeserializeObject<Dictionary<string, string>>(reader.GetString(4));
+            list.Add(new Descriptor(
+                reader.GetString(1),
+                Digest.Parse(reader.GetString(0)),
+                reader.GetInt64(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                annotations));
+        }
+
+        return list;
+    }
+
+    // ---- tags --------------------------------------------------------------------------------
+
+    public static void UpsertTag(SqliteConnection c, SqliteTransaction t, string repository, string tag, Digest digest, long now) =>
+        c.Execute(
+            "INSERT INTO tags(repository, tag, digest, updated) VALUES ($r, $t, $d, $now) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest, updated=excluded.updated",
+            t, ("$r", repository), ("$t", tag), ("$d", digest.ToString()), ("$now", now));
+
+    public static bool DeleteTag(SqliteConnection c, SqliteTransaction t, string repository, string tag) =>
+        c.Execute("DELETE FROM tags WHERE repository=$r AND tag=$t", t, ("$r", repository), ("$t", tag)) > 0;
+
+    public static IReadOnlyList<TagEntry> ListTags(SqliteConnection c, string repository, string? last, int? limit)
+    {
+        using var command = c.Command(
+            "SELECT tag, digest FROM tags WHERE repository=$r AND ($last IS NULL OR tag > $last) ORDER BY tag COLLATE BINARY LIMIT $n",
+            null, ("$r", repository), ("$last", last), ("$n", (long?)limit ?? -1));
+        using var reader = command.ExecuteReader();
+        var list = new List<TagEntry>();
+        while (reader.Read())
+        {
+            list.Add(new TagEntry(reader.GetString(0), Digest.Parse(reader.GetString(1))));
+        }
+
+        return list;
+    }
+
+    // ---- upload sessions ---------------------------------------------------------------------
+
+    public static void InsertUpload(SqliteConnection c, SqliteTransaction t, string id, string repository, long now) =>
+        c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
+
+    /// <summary>The session's repository and creation time, or null when there is no such session.</summary>
+    public static (string Repository, long Created)? GetUpload(SqliteConnection c, string id)
+    {
+        using var command = c.Command("SELECT repository, created FROM uploads WHERE id=$id", null, ("$id", id));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? (reader.GetString(0), reader.GetInt64(1)) : null;
+    }
+
+    public static void TouchUpload(SqliteConnection c, SqliteTransaction t, string id, long now) =>
+        c.Execute("UPDATE uploads SET updated=$now WHERE id=$id", t, ("$now", now), ("$id", id));
+
+    /// <summary>Every session with its last activity.</summary>
+    public static Dictionary<string, long> ListUploads(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT id, updated FROM uploads");
+        using var reader = command.ExecuteReader();
+        var map = new Dictionary<string, long>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            map[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return map;
+    }
+
+    /// <param name="idleBefore">When set, the session is only deleted if its last activity is older than this.</param>
+    public static bool DeleteUpload(SqliteConnection c, SqliteTransaction t, string id, long? idleBefore) =>
+        c.Execute("DELETE FROM uploads WHERE id=$id AND ($idle IS NULL OR updated < $idle)", t, ("$id", id), ("$idle", idleBefore)) > 0;
+
+    // ---- garbage collection ------------------------------------------------------------------
+
+    /// <summary>One round of deleting untagged, unreferenced manifests (whose subject is gone) created before the cutoff.</summary>
+    public static int DeleteUnreferencedManifests(SqliteConnection c, SqliteTransaction t, long cutoff) =>
+        c.Execute(
+            """
+            DELETE FROM manifests AS m
+            WHERE m.created < $cutoff
+              AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
+              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = m.repository AND r.target = m.digest AND r.kind = 1)
+              AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject))
+            """,
+            t,
+            ("$cutoff", cutoff));
+
+    /// <summary>Deletes repository↔blob links no manifest of that repository references, created before the cutoff.</summary>
+    public static int DeleteUnreferencedLinks(SqliteConnection c, SqliteTransaction t, long cutoff) =>
+        c.Execute(
+            """
+            DELETE FROM blob_links AS l
+            WHERE l.created < $cutoff
+              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = l.repository AND r.target = l.digest AND r.kind = 0)
+            """,
+            t,
+            ("$cutoff", cutoff));
+
+    /// <summary>True when any repository links the blob or any manifest references it.</summary>
+    public static bool IsBlobUsed(SqliteConnection c, SqliteTransaction t, Digest digest)
+    {
+        var text = digest.ToString();
+        return c.Scalar("SELECT 1 FROM blob_links WHERE digest=$d LIMIT 1", t, ("$d", text)) is not null
+            || c.Scalar("SELECT 1 FROM manifest_refs WHERE target=$d AND kind=0 LIMIT 1", t, ("$d", text)) is not null;
+    }
+}

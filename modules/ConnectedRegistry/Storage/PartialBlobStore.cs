@@ -1,0 +1,104 @@
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// Blobs being fetched from a parent, kept in <c>partial/&lt;algorithm&gt;/&lt;hex&gt;</c> between attempts so
+/// that a transfer that broke resumes with <c>Range: bytes=N-</c>. A partial file is hashed while it is written;
+/// it becomes a blob only once its digest is verified. Appends to and commits of one digest are serialised.
+/// </summary>
+public sealed class PartialBlobStore
+{
+    private readonly DataLayout _layout;
+    private readonly BlobStore _blobs;
+    private readonly RepositoryBlobs _links;
+    private readonly KeyedLock _locks = new();
+
+    public PartialBlobStore(DataLayout layout, BlobStore blobs, RepositoryBlobs links)
+    {
+        _layout = layout;
+        _blobs = blobs;
+        _links = links;
+    }
+
+    /// <summary>How many bytes of the blob are already on disk (0 when none).</summary>
+    public long GetLength(Digest digest) => BlobStore.LengthOf(_layout.PartialPath(digest));
+
+    /// <summary>
+    /// Appends to the partial file of <paramref name="digest"/> starting at <paramref name="offset"/>, which
+    /// must be ≤ the current partial length (a shorter offset truncates first). Bytes that arrived before a
+    /// failure stay on disk for the next attempt. Returns the new partial length.
+    /// </summary>
+    public async Task<long> AppendAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        var path = _layout.PartialPath(digest);
+        using var _ = await _locks.AcquireAsync(path, cancellationToken);
+        var length = BlobStore.LengthOf(path);
+        if (offset > length)
+        {
+            throw new InvalidOperationException($"cannot append at {offset}: only {length} bytes of the partial blob are stored");
+        }
+
+        if (offset < length)
+        {
+            await _blobs.TruncateAsync(path, offset);
+        }
+
+        return await _blobs.AppendAsync(path, content, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Verifies the partial file of <paramref name="digest"/> and moves it into place as a blob of
+    /// <paramref name="repository"/>. On a mismatch the partial file is deleted and <c>DIGEST_INVALID</c> is
+    /// thrown (the next attempt starts from 0).
+    /// </summary>
+    public async Task<BlobInfo> CommitAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
+    {
+        RegistryStore.CheckRepository(repository);
+        var path = _layout.PartialPath(digest);
+        using var _ = await _locks.AcquireAsync(path, cancellationToken);
+        if (!File.Exists(path))
+        {
+            if (await _links.LinkAsync(repository, digest, cancellationToken))
+            {
+                return new BlobInfo(digest, _blobs.Size(digest) ?? 0);
+            }
+
+            throw new OciException(OciErrorCode.BlobUnknown, "no partial blob to commit");
+        }
+
+        var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
+        if (actual != digest)
+        {
+            _blobs.Discard(path);
+            throw new OciException(OciErrorCode.DigestInvalid, "partial blob content did not match its digest", new { expected = digest.ToString(), actual = actual.ToString() });
+        }
+
+        return await _links.CommitAsync(repository, path, digest, BlobStore.LengthOf(path), cancellationToken);
+    }
+
+    /// <summary>Drops what was fetched of the blob so far.</summary>
+    public void Delete(Digest digest) => _blobs.Discard(_layout.PartialPath(digest));
+
+    /// <summary>Deletes partial files not written since <paramref name="cutoffUtc"/> (a fetch given up on); returns how many.</summary>
+    public int PurgeStale(DateTime cutoffUtc)
+    {
+        if (!Directory.Exists(_layout.PartialDirectory))
+        {
+            return 0;
+        }
+
+        var purged = 0;
+        foreach (var file in new DirectoryInfo(_layout.PartialDirectory).EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            if (file.LastWriteTimeUtc < cutoffUtc)
+            {
+                _blobs.Discard(file.FullName);
+                purged++;
+            }
+        }
+
+        return purged;
+    }
+}

@@ -1,0 +1,70 @@
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// <see cref="ISyncDestination"/> over the registry's own storage: manifests and tags in <see cref="RegistryStore"/>,
+/// blobs being fetched in <see cref="PartialBlobStore"/>. Every write's disk error becomes a
+/// <see cref="LocalStorageException"/> here, in one place, which ends the pass.
+/// </summary>
+public sealed class RegistryDestination : ISyncDestination
+{
+    private readonly RegistryStore _store;
+    private readonly PartialBlobStore _partials;
+
+    public RegistryDestination(RegistryStore store, PartialBlobStore partials)
+    {
+        _store = store;
+        _partials = partials;
+    }
+
+    public bool HasBlob(Digest digest) => _store.BlobExists(digest);
+
+    public bool HasManifest(string repository, Digest digest) => _store.GetManifest(repository, Reference.FromDigest(digest)) is not null;
+
+    public IReadOnlyDictionary<string, Digest> Tags(string repository) =>
+        _store.ListTags(repository).ToDictionary(t => t.Tag, t => t.Digest, StringComparer.Ordinal);
+
+    public long StagedLength(Digest digest) => _partials.GetLength(digest);
+
+    public Task StageBlobAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken) =>
+        LocalAsync(() => _partials.AppendAsync(digest, offset, content, cancellationToken));
+
+    public void DiscardStaged(Digest digest) => _partials.Delete(digest);
+
+    public Task CommitBlobAsync(string repository, Digest digest, CancellationToken cancellationToken) =>
+        LocalAsync(() => _partials.CommitAsync(repository, digest, cancellationToken));
+
+    public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, CancellationToken cancellationToken) =>
+        LocalAsync(() => _store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, cancellationToken));
+
+    public Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken) =>
+        LocalAsync(() => _store.DeleteTagAsync(repository, tag, cancellationToken));
+
+    /// <summary>A write to the local store: a disk error becomes <see cref="LocalStorageException"/>.</summary>
+    internal static async Task LocalAsync(Func<Task> write)
+    {
+        try
+        {
+            await write();
+        }
+        catch (Exception ex) when (LocalStorageException.IsDiskError(ex))
+        {
+            throw new LocalStorageException(ex);
+        }
+    }
+
+    /// <summary>A synchronous write (sync.db): a disk error becomes <see cref="LocalStorageException"/>.</summary>
+    internal static void Local(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception ex) when (LocalStorageException.IsDiskError(ex))
+        {
+            throw new LocalStorageException(ex);
+        }
+    }
+}

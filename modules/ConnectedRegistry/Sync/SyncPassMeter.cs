@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ConnectedRegistry.Core;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// What one sync-down pass has done so far, and its progress and ETA in <see cref="ModuleState"/> (at most every
+/// <see cref="SyncOptions.ProgressInterval"/> unless forced). Thread-safe: repositories, tags and blobs of a pass
+/// count here at the same time. The ETA is the bytes still to fetch over the download rate of the pass so far.
+/// </summary>
+public sealed class SyncPassMeter
+{
+    private readonly ModuleState _module;
+    private readonly TimeSpan _interval;
+    private readonly TimeProvider _time;
+    private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly Lock _reportGate = new();
+    private DateTimeOffset _lastReport = DateTimeOffset.MinValue;
+    private long _bytesDone;
+    private long _bytesTotal;
+    private long _bytesDownloaded;
+    private int _blobsFetched;
+    private int _manifestsStored;
+    private int _repositoriesDone;
+    private int _tagsUpdated;
+    private int _tagsRemoved;
+
+    private readonly RegistryMetrics? _metrics;
+
+    /// <param name="metrics">The module's metrics, which count fetched blobs and bytes across passes.</param>
+    public SyncPassMeter(ModuleState module, TimeSpan interval, TimeProvider time, RegistryMetrics? metrics = null)
+    {
+        _metrics = metrics;
+        _module = module;
+        _interval = interval;
+        _time = time;
+    }
+
+    public int RepositoriesTotal { get; set; }
+
+    public int RepositoriesDone => Volatile.Read(ref _repositoriesDone);
+
+    public long BytesDownloaded => Interlocked.Read(ref _bytesDownloaded);
+
+    public int BlobsFetched => Volatile.Read(ref _blobsFetched);
+
+    public int ManifestsStored => Volatile.Read(ref _manifestsStored);
+
+    public int TagsUpdated => Volatile.Read(ref _tagsUpdated);
+
+    public int TagsRemoved => Volatile.Read(ref _tagsRemoved);
+
+    /// <summary>What failed without ending the pass (a repository, a tag), as <c>what: why</c>.</summary>
+    public ConcurrentQueue<string> Failures { get; } = new();
+
+    public void RepositoryDone()
+    {
+        Interlocked.Increment(ref _repositoriesDone);
+        Report("Running");
+    }
+
+    public void TagsChanged(int updated, int removed)
+    {
+        Interlocked.Add(ref _tagsUpdated, updated);
+        Interlocked.Add(ref _tagsRemoved, removed);
+    }
+
+    public void ManifestStored() => Interlocked.Increment(ref _manifestsStored);
+
+    public void BlobFetched()
+    {
+        Interlocked.Increment(ref _blobsFetched);
+        _metrics?.SyncBlobFetched();
+    }
+
+    /// <summary>A blob of <paramref name="bytes"/> is going to be fetched.</summary>
+    public void BlobPlanned(long bytes) => Interlocked.Add(ref _bytesTotal, bytes);
+
+    /// <summary>Bytes of a blob that are stored without downloading them now (a resume), or taken back (negative) when they are dropped.</summary>
+    public void BytesCounted(long bytes) => Interlocked.Add(ref _bytesDone, bytes);
+
+    /// <summary>Bytes that arrived from the parent.</summary>
+    public void BytesDownloadedNow(long bytes)
+    {
+        Interlocked.Add(ref _bytesDownloaded, bytes);
+        Interlocked.Add(ref _bytesDone, bytes);
+        _metrics?.SyncBytesFetched(bytes);
+        Report("Running");
+    }
+
+    /// <summary>Publishes the pass's progress in <paramref name="state"/> (Running, Paused, Failed, Completed, CompletedWithErrors).</summary>
+    public void Report(string state, bool force = false)
+    {
+        var now = _time.GetUtcNow();
+        lock (_reportGate)
+        {
+            if (!force && now - _lastReport < _interval)
+            {
+                return;
+            }
+
+            _lastReport = now;
+        }
+
+        var done = Math.Max(0, Interlocked.Read(ref _bytesDone));
+        var total = Math.Max(done, Interlocked.Read(ref _bytesTotal));
+        var elapsed = Stopwatch.GetElapsedTime(_started).TotalSeconds;
+        var rate = elapsed > 0 ? BytesDownloaded / elapsed : 0;
+        long? eta = state == "Running" && rate > 0 ? (long)Math.Ceiling((total - done) / rate) : null;
+        var progress = new SyncProgress(state, RepositoriesDone, RepositoriesTotal, done, total, eta);
+        _module.UpdateSync(s => s with { Progress = progress });
+    }
+}

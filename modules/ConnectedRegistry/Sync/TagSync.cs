@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Brings one repository's tags in line with the parent's: lists the parent's tags, HEADs each to compare digests
+/// (at most <see cref="SyncOptions.ParallelTags"/> at a time), copies what moved through <see cref="ManifestGraphSync"/>,
+/// then removes tags gone from the parent that sync put here (every tag, in a ReadOnly registry). A tag a local
+/// push is still delivering is left alone. A failure of one tag (or of the listing) is counted and the others go
+/// on; an unreachable parent or a disk error ends the pass.
+/// </summary>
+public sealed partial class TagSync
+{
+    private readonly ISyncDestination _local;
+    private readonly ManifestGraphSync _graph;
+    private readonly SyncStateStore _syncState;
+    private readonly IPendingPushes _pending;
+    private readonly SyncOptions _options;
+    private readonly ILogger _logger;
+    private readonly ISyncChangeSink[] _changes;
+
+    public TagSync(ISyncDestination local, ManifestGraphSync graph, SyncStateStore syncState, IPendingPushes pending, SyncOptions options, ILogger logger, IEnumerable<ISyncChangeSink>? changes = null)
+    {
+        _local = local;
+        _graph = graph;
+        _syncState = syncState;
+        _pending = pending;
+        _options = options;
+        _logger = logger;
+        _changes = [.. changes ?? []];
+    }
+
+    public async Task SyncRepositoryAsync(SyncPass pass, string repository)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var before = (pass.Meter.BytesDownloaded, pass.Meter.BlobsFetched, pass.Meter.ManifestsStored);
+        var parentTags = await ListParentTagsAsync(pass, repository);
+        if (parentTags is null)
+        {
+            return;
+        }
+
+        var local = _local.Tags(repository);
+        var synced = _syncState.SyncedTags(repository);
+        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, local, synced);
+        var removed = await RemoveGoneTagsAsync(pass, repository, parentTags, local, synced);
+        pass.Meter.TagsChanged(updated, removed);
+        if (updated + removed + failed > 0)
+        {
+            Log.RepositorySynced(_logger, repository, parentTags.Count, updated, removed, failed,
+                pass.Meter.ManifestsStored - before.ManifestsStored, pass.Meter.BlobsFetched - before.BlobsFetched,
+                pass.Meter.BytesDownloaded - before.BytesDownloaded, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        else
+        {
+            Log.RepositoryUnchanged(_logger, repository, parentTags.Count);
+        }
+    }
+
+    /// <summary>The parent's valid tags, or null when this repository alone cannot be listed (counted as a failure).</summary>
+    private async Task<List<string>?> ListParentTagsAsync(SyncPass pass, string repository)
+    {
+        try
+        {
+            var listed = await pass.Parent.ListTagsAsync(repository, pass.Cancellation);
+            return [.. (listed ?? []).Where(Tag.IsValid).Distinct(StringComparer.Ordinal)];
+        }
+        catch (Exception ex) when (ex is ParentRegistryException or ParentContentException or Newtonsoft.Json.JsonException && !SyncDown.IsUnreachable(ex))
+        {
+            // no read permission, a name the parent refuses, a bad listing: the other repositories go on
+            pass.Meter.Failures.Enqueue($"{repository}: {ex.Message}");
+            Log.RepositoryFailed(_logger, repository, ex.Message);
+            return null;
+        }
+    }
+
+    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
+    {
+        var updated = 0;
+        var failed = 0;
+        using var tagSlots = new SemaphoreSlim(Math.Max(1, _options.ParallelTags));
+        await Task.WhenAll(parentTags.Select(async tag =>
+        {
+            await tagSlots.WaitAsync(pass.Cancellation);
+            try
+            {
+                if (await SyncTagAsync(pass, repository, tag, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null))
+                {
+                    Interlocked.Increment(ref updated);
+                }
+            }
+            catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException)
+            {
+                Interlocked.Increment(ref failed);
+                pass.Meter.Failures.Enqueue($"{repository}:{tag}: {ex.Message}");
+                Log.TagFailed(_logger, repository, tag, ex.Message);
+            }
+            finally
+            {
+                tagSlots.Release();
+            }
+        }));
+        return (updated, failed);
+    }
+
+    /// <summary>Brings one tag up to date; true when it moved.</summary>
+    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, Digest? localDigest, Digest? syncedDigest)
+    {
+        if (_pending.HasPendingTag(repository, tag))
+        {
+            return false; // a local push of this tag waits for delivery: it wins until it reached the parent
+        }
+
+        var head = await pass.Parent.HeadManifestAsync(repository, tag, pass.Cancellation);
+        if (head is null)
+        {
+            return false; // removed between listing and now: the next pass removes it here too
+        }
+
+        if (localDigest == head.Digest)
+        {
+            if (syncedDigest != head.Digest)
+            {
+                RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, head.Digest));
+            }
+
+            await _graph.SyncReferrersAsync(pass, repository, head.Digest, 0);
+            return false;
+        }
+
+        var manifest = await pass.Parent.GetManifestAsync(repository, head.Digest.ToString(), pass.Cancellation)
+            ?? throw new ParentContentException($"manifest {head.Digest} vanished from the parent");
+        await _graph.StoreAsync(pass, repository, manifest, tag);
+        RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, manifest.Digest));
+        Changed(sink => sink.TagSynced(repository, tag, manifest.Digest));
+        await _graph.SyncReferrersAsync(pass, repository, manifest.Digest, 0);
+        return true;
+    }
+
+    /// <summary>Tags gone from the parent: removes the ones sync put there (in a ReadOnly registry every tag came from sync).</summary>
+    private async Task<int> RemoveGoneTagsAsync(SyncPass pass, string repository, List<string> parentTags, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
+    {
+        var removed = 0;
+        var parentSet = parentTags.ToHashSet(StringComparer.Ordinal);
+        foreach (var (tag, digest) in local)
+        {
+            if (parentSet.Contains(tag) || _pending.HasPendingTag(repository, tag))
+            {
+                continue;
+            }
+
+            var fromSync = synced.TryGetValue(tag, out var syncedDigest) && syncedDigest == digest;
+            if (fromSync || pass.Mode == RegistryMode.ReadOnly)
+            {
+                await _local.RemoveTagAsync(repository, tag, pass.Cancellation);
+                RegistryDestination.Local(() => _syncState.Forget(repository, tag));
+                Changed(sink => sink.TagRemoved(repository, tag));
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Tells the change sinks (the change feed for children) about a tag sync moved; they must not throw, but never fail a pass.</summary>
+    private void Changed(Action<ISyncChangeSink> notify)
+    {
+        foreach (var sink in _changes)
+        {
+            try
+            {
+                notify(sink);
+            }
+            catch (Exception ex)
+            {
+                Log.ChangeSinkFailed(_logger, ex, sink.GetType().Name);
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4040, Level = LogLevel.Information, Message = "Synced {Repository}: {Tags} tags at the parent, {Updated} updated, {Removed} removed, {Failed} failed; {Manifests} manifests, {Blobs} blobs, {Bytes} bytes in {Seconds:0.0} s")]
+        public static partial void RepositorySynced(ILogger logger, string repository, int tags, int updated, int removed, int failed, int manifests, int blobs, long bytes, double seconds);
+
+        [LoggerMessage(EventId = 4047, Level = LogLevel.Debug, Message = "{Repository} is up to date ({Tags} tags)")]
+        public static partial void RepositoryUnchanged(ILogger logger, string repository, int tags);
+
+        [LoggerMessage(EventId = 4048, Level = LogLevel.Error, Message = "Sync change sink {Sink} failed")]
+        public static partial void ChangeSinkFailed(ILogger logger, Exception exception, string sink);
+
+        [LoggerMessage(EventId = 4041, Level = LogLevel.Warning, Message = "Could not sync {Repository}:{Tag}: {Reason}")]
+        public static partial void TagFailed(ILogger logger, string repository, string tag, string reason);
+
+        [LoggerMessage(EventId = 4049, Level = LogLevel.Warning, Message = "Could not list the tags of {Repository} at the parent: {Reason}")]
+        public static partial void RepositoryFailed(ILogger logger, string repository, string reason);
+    }
+}
