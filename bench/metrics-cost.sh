@@ -23,26 +23,13 @@ export PAR_LAYER_MB="${PAR_LAYER_MB:-128}" LATENCY_N="${LATENCY_N:-400}" SMALL_I
 mkdir -p "$BASE"
 [[ -x "$BENCH_DIR/registry-bench.sh" ]] || { echo "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
-
-wait_up() { # PORT PID LOG
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "nothing listening on 127.0.0.1:$1" >&2; exit 1
-}
-
-dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
-DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+# shellcheck source=bench/processes.sh
+source "$ROOT/bench/processes.sh"
 
 run_one() { # NAME METRICS_URLS
   local name=$1 urls=$2
   rm -rf "$BASE/$name-data"
-  dotnet "$DLL" --urls "http://127.0.0.1:$PORT" --metrics-urls "$urls" --data "$BASE/$name-data" \
+  dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT" --metrics-urls "$urls" --data "$BASE/$name-data" \
     --desired "$BASE/desired.json" --reported "$BASE/reported.json" --Logging:LogLevel:Default=Warning > "$BASE/$name.log" 2>&1 &
   local pid=$! scraper=""
   PIDS+=("$pid")
