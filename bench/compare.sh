@@ -5,7 +5,7 @@
 #   bench/compare.sh            # defaults: BIG_LAYER_MB=1024, 3 repeats (about 10 minutes on 2 cores)
 #   BIG_LAYER_MB=256 REPEAT=1 bench/compare.sh   # a quick look
 #
-# env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300],
+# env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300], PORT_METRICS [5302],
 #      PORT_OURS [5301], BASE [a fresh temporary folder], plus every size variable of the harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,21 +18,8 @@ mkdir -p "$BASE"
 [[ -x "$BENCH_DIR/registry-bench.sh" ]] || { echo "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 command -v docker-registry >/dev/null || { echo "apt-get install docker-registry skopeo" >&2; exit 1; }
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
-
-wait_up() { # PORT PID LOG
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "nothing listening on 127.0.0.1:$1" >&2; exit 1
-}
-
-dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
-OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+# shellcheck source=bench/processes.sh
+source "$ROOT/bench/processes.sh"
 
 # The anchor: CNCF distribution with the filesystem driver, as the harness's baseline runner sets it up.
 mkdir -p "$BASE/anchor-data"
@@ -65,6 +52,7 @@ run_one() { # NAME PORT CMD... : start a fresh process, run the harness, stop it
 
 run_one anchor "$PORT_ANCHOR" docker-registry serve "$BASE/anchor.yml"
 run_one ours "$PORT_OURS" dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours-data" \
+  --metrics-urls "http://127.0.0.1:${PORT_METRICS:-5302}" \
   --desired "$BASE/desired.json" --reported "$BASE/reported.json" --Logging:LogLevel:Default=Warning
 
 python3 - "$BASE/anchor.json" "$BASE/ours.json" <<'PY'

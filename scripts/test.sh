@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the .NET 10 SDK:
-# installs the real parts the tests drive (skopeo, docker-registry, htpasswd, the Docker engine, nginx) when missing,
+# installs the real parts the tests drive (skopeo, docker-registry, htpasswd, the Docker engine, nginx, Python's
+# Prometheus client) when missing,
 # builds, runs every test project, and ends with one plain line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 PATH="$PATH:/usr/sbin:/sbin"
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+# The metrics tests read /metrics with the Prometheus client's own text parser.
+/usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1 || need+=(python3-prometheus-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo_cmd=""

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Auth;
@@ -19,7 +20,7 @@ namespace ConnectedRegistry.Auth;
 /// address-wide level is skipped, since it would lock out every client behind that proxy at once.
 /// </para>
 /// </summary>
-public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options)
+public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, RegistryMetrics? metrics = null)
 {
     private const int MaxTrackedKeys = 10_000;
     private readonly Lock _gate = new();
@@ -84,6 +85,11 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options)
 
     private void Complete(Window? address, Window? named, bool failed)
     {
+        if (failed)
+        {
+            metrics?.LoginFailed(); // every refused login passes here once
+        }
+
         lock (_gate)
         {
             var now = time.GetUtcNow();

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using Microsoft.Extensions.Primitives;
 
@@ -39,6 +40,7 @@ public static class DistributionEndpoints
         var path = raw.Length > 4 ? raw[4..] : string.Empty; // after "/v2/"
         var route = DistributionRoute.Parse(path)
             ?? throw new OciException(OciErrorCode.NameUnknown.WithStatus(System.Net.HttpStatusCode.NotFound), "no such API resource");
+        context.Features.Get<RouteKindFeature>()?.Kind = route.MetricsKind;
         var method = context.Request.Method;
         if (method is "POST" or "PUT" or "PATCH" && route.Resource is DistributionResource.UploadStart or DistributionResource.Upload or DistributionResource.Manifest)
         {

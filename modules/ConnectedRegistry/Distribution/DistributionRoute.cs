@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Distribution;
 
@@ -38,6 +39,19 @@ public sealed partial record DistributionRoute(DistributionResource Resource, st
 
     [GeneratedRegex(@"^(?<name>.*)/tags/list/?\z", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex TagsPath();
+
+    /// <summary>The <c>route</c> label of the HTTP metrics for this resource.</summary>
+    public string MetricsKind => Resource switch
+    {
+        DistributionResource.Base => RouteKinds.Base,
+        DistributionResource.Catalog => RouteKinds.Catalog,
+        DistributionResource.Tags => RouteKinds.Tags,
+        DistributionResource.Manifest => RouteKinds.Manifest,
+        DistributionResource.Blob => RouteKinds.Blob,
+        DistributionResource.UploadStart or DistributionResource.Upload => RouteKinds.Upload,
+        DistributionResource.Referrers => RouteKinds.Referrers,
+        _ => RouteKinds.Other,
+    };
 
     /// <param name="path">The request path after <c>/v2/</c> (decoded, without a leading slash).</param>
     public static DistributionRoute? Parse(string path)

@@ -3,6 +3,7 @@ using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Events;
 using ConnectedRegistry.Hierarchy;
+using ConnectedRegistry.Monitoring;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Tls;
@@ -25,6 +26,11 @@ public static partial class RegistryHost
             return TokenCommand.Run(args[1..], Console.Out, Console.Error);
         }
 
+        if (args.Length > 0 && args[0] == "health")
+        {
+            return await HealthCommand.RunAsync(args[1..], Console.Out, Console.Error);
+        }
+
         await using var app = Build(args);
         await app.RunAsync();
         return 0;
@@ -32,7 +38,7 @@ public static partial class RegistryHost
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = MonitoringSwitches.Normalize(args) });
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(RegistryOptions.DefaultUrl);
@@ -50,6 +56,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<RegistrySettingsStore>();
         builder.Services.AddSingleton<IRegistrySettingsSource>(sp => sp.GetRequiredService<RegistrySettingsStore>());
         builder.Services.AddSingleton<ModuleState>();
+        builder.AddMonitoring(); // before the parts, so its feeds see their first events
         builder.AddRegistryCore();
         builder.AddDistributionApi();
         builder.AddRegistryAuth();
@@ -61,6 +68,7 @@ public static partial class RegistryHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseRequestMetrics();
         app.UseMiddleware<OciErrorMiddleware>();
         app.UseRegistryAuth();
         app.MapDistributionApi();

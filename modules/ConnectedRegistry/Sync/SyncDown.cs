@@ -20,8 +20,11 @@ public sealed partial class SyncDown
     private readonly TimeProvider _time;
     private readonly ILogger<SyncDown> _logger;
 
-    public SyncDown(ISyncDestination local, TagSync tags, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger)
+    private readonly RegistryMetrics? _metrics;
+
+    public SyncDown(ISyncDestination local, TagSync tags, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, RegistryMetrics? metrics = null)
     {
+        _metrics = metrics;
         _local = local;
         _tags = tags;
         _module = module;
@@ -35,7 +38,7 @@ public sealed partial class SyncDown
     {
         // The first failure that ends the pass (parent unreachable, disk error) stops the other repositories too.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var meter = new SyncPassMeter(_module, _options.ProgressInterval, _time);
+        var meter = new SyncPassMeter(_module, _options.ProgressInterval, _time, _metrics);
         using var blobs = new BlobFetcher(_local, _options, _time, _logger, meter);
         var pass = new SyncPass(parent, blobs, meter, settings.Mode, stop.Token);
         var repositories = await SyncSet.Of(settings).ResolveAsync(parent, _logger, cancellationToken);

@@ -26,8 +26,12 @@ public sealed class SyncPassMeter
     private int _tagsUpdated;
     private int _tagsRemoved;
 
-    public SyncPassMeter(ModuleState module, TimeSpan interval, TimeProvider time)
+    private readonly RegistryMetrics? _metrics;
+
+    /// <param name="metrics">The module's metrics, which count fetched blobs and bytes across passes.</param>
+    public SyncPassMeter(ModuleState module, TimeSpan interval, TimeProvider time, RegistryMetrics? metrics = null)
     {
+        _metrics = metrics;
         _module = module;
         _interval = interval;
         _time = time;
@@ -64,7 +68,11 @@ public sealed class SyncPassMeter
 
     public void ManifestStored() => Interlocked.Increment(ref _manifestsStored);
 
-    public void BlobFetched() => Interlocked.Increment(ref _blobsFetched);
+    public void BlobFetched()
+    {
+        Interlocked.Increment(ref _blobsFetched);
+        _metrics?.SyncBlobFetched();
+    }
 
     /// <summary>A blob of <paramref name="bytes"/> is going to be fetched.</summary>
     public void BlobPlanned(long bytes) => Interlocked.Add(ref _bytesTotal, bytes);
@@ -77,6 +85,7 @@ public sealed class SyncPassMeter
     {
         Interlocked.Add(ref _bytesDownloaded, bytes);
         Interlocked.Add(ref _bytesDone, bytes);
+        _metrics?.SyncBytesFetched(bytes);
         Report("Running");
     }
 

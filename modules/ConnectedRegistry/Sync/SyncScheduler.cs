@@ -26,8 +26,11 @@ public sealed partial class SyncScheduler : BackgroundService
     private bool _lastPassSucceeded;
     private int _networkFailures;
 
-    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null)
+    private readonly RegistryMetrics? _metrics;
+
+    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null, RegistryMetrics? metrics = null)
     {
+        _metrics = metrics;
         _settings = settings;
         _state = state;
         _work = work;
@@ -183,9 +186,12 @@ public sealed partial class SyncScheduler : BackgroundService
         _state.SetConnectionState(ConnectionStates.Syncing);
         var failuresBefore = _networkFailures;
         _networkFailures = 0;
+        var started = _time.GetTimestamp();
+        var result = SyncResults.Failed;
         try
         {
             await _work.RunAsync(settings, linked.Token);
+            result = SyncResults.Succeeded;
             var finished = _time.GetUtcNow();
             _state.UpdateSync(s => s with { LastSyncTime = finished, LastError = null });
             _state.ClearStatusDetail(LocalStorageException.StatusCode);
@@ -194,11 +200,13 @@ public sealed partial class SyncScheduler : BackgroundService
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+            result = SyncResults.Cancelled;
             _state.SetConnectionState(ConnectionStates.Offline);
             return false;
         }
         catch (OperationCanceledException) when (windowCts.IsCancellationRequested)
         {
+            result = SyncResults.Cancelled;
             Log.WindowClosed(_logger);
             _state.SetConnectionState(ConnectionStates.Offline);
             return false;
@@ -206,6 +214,7 @@ public sealed partial class SyncScheduler : BackgroundService
         catch (ActivationRefusedException ex)
         {
             // Another instance holds this registry's identity, the parent refused it, or the operator deactivated it.
+            result = SyncResults.ActivationRefused;
             Log.ActivationRefused(_logger, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetConnectionState(ex.Deactivated ? ConnectionStates.Offline : ConnectionStates.Unhealthy);
@@ -222,6 +231,7 @@ public sealed partial class SyncScheduler : BackgroundService
         catch (LocalStorageException ex)
         {
             // The parent may be fine; this registry cannot store what it sends. Not Offline: Unhealthy, with the reason.
+            result = SyncResults.DiskError;
             Log.DiskError(_logger, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetStatusDetail(new StatusDetail(LocalStorageException.StatusCode, "Error", ex.Message, _time.GetUtcNow()));
@@ -231,6 +241,7 @@ public sealed partial class SyncScheduler : BackgroundService
         catch (SyncIncompleteException ex)
         {
             // The parent answered; some content could not be copied. Reachable, so not Offline.
+            result = SyncResults.Incomplete;
             Log.SyncIncomplete(_logger, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetConnectionState(ConnectionStates.Online);
@@ -244,6 +255,10 @@ public sealed partial class SyncScheduler : BackgroundService
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetConnectionState(ConnectionStates.Offline);
             return false;
+        }
+        finally
+        {
+            _metrics?.SyncPassEnded(result, _time.GetElapsedTime(started));
         }
     }
 

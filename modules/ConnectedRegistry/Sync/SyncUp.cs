@@ -1,4 +1,5 @@
 using System.Net;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using Newtonsoft.Json.Linq;
@@ -18,9 +19,11 @@ public sealed partial class SyncUp
     private readonly RegistryStore _store;
     private readonly SyncOutbox _outbox;
     private readonly ILogger<SyncUp> _logger;
+    private readonly RegistryMetrics? _metrics;
 
-    public SyncUp(RegistryStore store, SyncOutbox outbox, ILogger<SyncUp> logger)
+    public SyncUp(RegistryStore store, SyncOutbox outbox, ILogger<SyncUp> logger, RegistryMetrics? metrics = null)
     {
+        _metrics = metrics;
         _store = store;
         _outbox = outbox;
         _logger = logger;
@@ -221,6 +224,7 @@ public sealed partial class SyncUp
 
         await using var content = opened;
         await parent.UploadBlobAsync(repository, blob.Digest, content, content.Length, cancellationToken);
+        _metrics?.SyncBlobPushed(content.Length);
         knownAt[blob.Digest] = repository;
         return content.Length;
     }

@@ -37,6 +37,8 @@ internal sealed class AuthTestRegistry : IAsyncDisposable
         var instance = await RegistryInstance.StartAsync(dataRoot, configure: builder =>
         {
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
+            // The framework's request lines too (they start at Warning): tests check which paths clients took.
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Debug);
             builder.Logging.AddProvider(logs);
             if (options is not null)
             {

@@ -180,6 +180,19 @@ public partial class DeploymentTemplateTests
         Assert.Null(tls.CertificateFile);
     }
 
+    [Theory]
+    [MemberData(nameof(Manifests))]
+    public void Every_manifest_exposes_the_metrics_port_to_the_metrics_collector_without_a_host_port(string file)
+    {
+        var module = ModulesOf(Load(file))["ConnectedRegistry"]!;
+        var create = module["settings"]!["createOptions"]!;
+        Assert.NotNull(create["ExposedPorts"]!["9600/tcp"]);
+        Assert.Null(create["HostConfig"]!["PortBindings"]?["9600/tcp"]);
+        var environment = ((JObject)module["env"]!).Properties().ToDictionary(p => p.Name, p => (string?)p.Value["value"]!.Value<string>());
+        var options = ConnectedRegistry.Monitoring.MonitoringOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(environment).Build());
+        Assert.Equal(["http://0.0.0.0:9600"], options.MetricsUrls);
+    }
+
     [Fact]
     public void The_top_layer_routes_the_api_proxy_to_the_registry_and_lists_the_lower_layer_as_a_read_only_child()
     {
@@ -254,7 +267,11 @@ public partial class DeploymentTemplateTests
         var runtimeStage = lines.SkipWhile(l => l != froms[1]).ToList();
         Assert.Contains("USER $APP_UID", runtimeStage);
         Assert.Contains("VOLUME /var/lib/connected-registry", runtimeStage);
-        Assert.Contains("EXPOSE 8080", runtimeStage);
+        Assert.Contains("EXPOSE 8080 9600", runtimeStage);
+        Assert.Contains(runtimeStage, l => l.Contains("REGISTRY_METRICS_URLS=http://0.0.0.0:9600", StringComparison.Ordinal));
+        // The health check needs nothing the base image lacks: the module's own executable asks /readyz.
+        var healthcheck = string.Join(' ', runtimeStage.SkipWhile(l => !l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal)).Take(2));
+        Assert.Contains("CMD [\"dotnet\", \"ConnectedRegistry.dll\", \"health\"]", healthcheck, StringComparison.Ordinal);
         Assert.Contains(runtimeStage, l => l.Contains("ASPNETCORE_URLS=http://0.0.0.0:8080", StringComparison.Ordinal));
         Assert.Contains(runtimeStage, l => l.Contains("REGISTRY_DATA=/var/lib/connected-registry", StringComparison.Ordinal));
         Assert.Equal("ENTRYPOINT [\"dotnet\", \"ConnectedRegistry.dll\"]", runtimeStage[^1]);

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using ConnectedRegistry.Auth;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Distribution;
+using ConnectedRegistry.Hierarchy;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace ConnectedRegistry.Monitoring;
+
+/// <summary>
+/// First in the registry's pipeline: times every request, counts its body bytes both ways, and when it is done
+/// records it in <see cref="RegistryMetrics"/> by route kind, method and status class, and writes the access log
+/// line when <c>--access-log</c> asked for one. The route kind of a <c>/v2</c> request is the one the dispatcher
+/// parsed (<see cref="RouteKindFeature"/>); a request refused before it (authentication) is parsed the same way here.
+/// </summary>
+internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetrics metrics, AccessLog accessLog)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var routeKind = new RouteKindFeature();
+        context.Features.Set(routeKind);
+        var originalResponse = context.Features.Get<IHttpResponseBodyFeature>()!;
+        var response = new CountingResponseBody(originalResponse);
+        context.Features.Set<IHttpResponseBodyFeature>(response);
+        long received = 0;
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
+        {
+            context.Request.Body = new CountingStream(context.Request.Body, n => received += n);
+        }
+
+        var escaped = false;
+        try
+        {
+            await next(context);
+        }
+        catch
+        {
+            escaped = true;
+            throw;
+        }
+        finally
+        {
+            context.Features.Set(originalResponse);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            var kind = routeKind.Kind ?? Classify(context.Request.Path);
+            // An exception that escaped every handler becomes a 500 from the server (or a reset once the response started).
+            var status = escaped && !context.Response.HasStarted ? StatusCodes.Status500InternalServerError : context.Response.StatusCode;
+            metrics.RequestServed(kind, context.Request.Method, status, elapsed, received, response.Bytes);
+            accessLog.Write(context, status, response.Bytes, elapsed);
+        }
+    }
+
+    /// <summary>The route kind of a request the dispatcher did not see.</summary>
+    internal static string Classify(PathString path)
+    {
+        if (path.StartsWithSegments("/v2", StringComparison.OrdinalIgnoreCase, out var rest))
+        {
+            var relative = rest.Value is { Length: > 0 } r ? r[1..] : string.Empty;
+            return DistributionRoute.Parse(relative)?.MetricsKind ?? RouteKinds.Other;
+        }
+
+        if (IsTokenPath(path))
+        {
+            return RouteKinds.Token;
+        }
+
+        return path.StartsWithSegments(HierarchyEndpoints.Prefix, StringComparison.OrdinalIgnoreCase)
+            || path.StartsWithSegments(HierarchyEndpoints.LegacyPrefix, StringComparison.OrdinalIgnoreCase)
+            ? RouteKinds.Hierarchy
+            : RouteKinds.Other;
+    }
+
+    /// <summary>The token endpoint, under <c>/acr/</c> or at its old path.</summary>
+    internal static bool IsTokenPath(PathString path) =>
+        path.StartsWithSegments(TokenEndpoint.Path, StringComparison.OrdinalIgnoreCase)
+        || path.StartsWithSegments(TokenEndpoint.LegacyPath, StringComparison.OrdinalIgnoreCase);
+}

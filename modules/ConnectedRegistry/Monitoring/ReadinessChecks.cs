@@ -1,0 +1,125 @@
+using ConnectedRegistry.Hierarchy;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace ConnectedRegistry.Monitoring;
+
+/// <summary>The names of the checks <c>/readyz</c> runs (registered in <see cref="MonitoringServiceExtensions"/>).</summary>
+public static class ReadinessChecks
+{
+    public const string Tag = "ready";
+    public const string DataRoot = "dataRoot";
+    public const string Databases = "databases";
+    public const string Settings = "settings";
+    public const string ConnectionState = "connectionState";
+}
+
+/// <summary>The data root takes a write: a small file is created in <c>staging/</c>, synced to disk and removed.</summary>
+internal sealed class DataRootWritableCheck(DataLayout layout) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var probe = layout.NewStagingPath();
+        try
+        {
+            await using (var file = new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+            {
+                file.WriteByte(1);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Delete(probe);
+            return HealthCheckResult.Healthy("the data root takes writes");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(probe);
+            return HealthCheckResult.Unhealthy($"the data root cannot be written: {ex.Message}");
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}
+
+/// <summary>Every SQLite file of the data root opens and answers a query (<c>registry.db</c> must exist; the others once created).</summary>
+internal sealed class DatabasesCheck(DataLayout layout) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var problems = new List<string>();
+        var open = new List<string>();
+        foreach (var (file, required) in new[] { (DataLayout.DatabaseFile, true), (SyncDatabase.FileName, false), (HierarchyStore.FileName, false) })
+        {
+            var path = Path.Combine(layout.Root, file);
+            if (!File.Exists(path))
+            {
+                if (required)
+                {
+                    problems.Add($"{file} is missing");
+                }
+
+                continue;
+            }
+
+            try
+            {
+                var connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
+                using var connection = new SqliteConnection(connectionString);
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM sqlite_master";
+                command.ExecuteScalar();
+                open.Add(file);
+            }
+            catch (SqliteException ex)
+            {
+                problems.Add($"{file}: {ex.Message}");
+            }
+        }
+
+        return Task.FromResult(problems.Count == 0
+            ? HealthCheckResult.Healthy("open: " + string.Join(", ", open))
+            : HealthCheckResult.Unhealthy(string.Join("; ", problems)));
+    }
+}
+
+/// <summary>
+/// A desired document has been applied (the twin, the standalone file, or the last good one kept from an
+/// earlier run): until then the registry runs on built-in defaults, without the tokens and mode it is meant to have.
+/// </summary>
+internal sealed class SettingsAppliedCheck(IRegistrySettingsSource settings) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReferenceEquals(settings.Current, RegistrySettings.Default)
+            ? HealthCheckResult.Unhealthy("no desired document applied yet: running on built-in defaults")
+            : HealthCheckResult.Healthy($"applied: registry '{settings.Current.Name ?? "(unnamed)"}', mode {settings.Current.Mode}"));
+}
+
+/// <summary>The reported <c>connectionState</c> is not <c>Unhealthy</c> (disk error, activation refused).</summary>
+internal sealed class ConnectionStateCheck(ModuleState state) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var snapshot = state.Snapshot();
+        if (snapshot.ConnectionState != ConnectionStates.Unhealthy)
+        {
+            return Task.FromResult(HealthCheckResult.Healthy("connectionState " + snapshot.ConnectionState));
+        }
+
+        var reasons = snapshot.StatusDetails.Where(d => d.Type == "Error").Select(d => d.Code).ToList();
+        var why = reasons.Count > 0 ? string.Join(", ", reasons) : snapshot.Sync.LastError ?? "no detail";
+        return Task.FromResult(HealthCheckResult.Unhealthy("connectionState Unhealthy: " + why));
+    }
+}

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.IntegrationTests.Monitoring;
+
+/// <summary>/healthz and /readyz on the metrics port, and the image's <c>health</c> command against a running registry.</summary>
+public sealed class HealthTests
+{
+    [Fact]
+    public async Task Readyz_names_each_check_and_fails_while_the_data_root_is_read_only()
+    {
+        // The data root's write path (staging/, where pushes and the probe write) becomes a read-only tmpfs under the
+        // running registry: root ignores chmod, not a read-only mount. (A remount of the whole root is refused while
+        // SQLite holds files open for writing.)
+        await using var registry = await RegistryInstance.StartAsync();
+        var staging = Path.Combine(registry.DataRoot, "staging");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = MetricsPort.Address(registry) };
+
+            var (status, body) = await GetAsync(http, "/readyz");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal("Healthy", (string?)body["status"]);
+            foreach (var check in new[] { "dataRoot", "databases", "settings", "connectionState" })
+            {
+                Assert.Equal("Healthy", (string?)body["checks"]![check]!["status"]);
+            }
+
+            Assert.Equal(0, await HealthCommandAsync(registry));
+
+            await Tools.RunAsync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", staging]);
+            (status, body) = await GetAsync(http, "/readyz");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Equal("Unhealthy", (string?)body["status"]);
+            Assert.Equal("Unhealthy", (string?)body["checks"]!["dataRoot"]!["status"]);
+            Assert.Contains("cannot be written", (string?)body["checks"]!["dataRoot"]!["description"], StringComparison.Ordinal);
+            Assert.Equal("Healthy", (string?)body["checks"]!["settings"]!["status"]);
+            Assert.Equal("Healthy", (string?)body["checks"]!["databases"]!["status"]);
+            Assert.NotEqual(0, await HealthCommandAsync(registry));
+
+            // Live all the same: the process serves.
+            (status, body) = await GetAsync(http, "/healthz");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal("Healthy", (string?)body["checks"]!["process"]!["status"]);
+
+            await Tools.RunAsync("umount", [staging]);
+            (status, _) = await GetAsync(http, "/readyz");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(0, await HealthCommandAsync(registry));
+        }
+        finally
+        {
+            if (File.ReadAllText("/proc/mounts").Contains(" " + staging + " ", StringComparison.Ordinal))
+            {
+                await Tools.RunAsync("umount", ["-l", staging]);
+            }
+
+            registry.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Readyz_fails_while_the_registry_reports_itself_unhealthy()
+    {
+        await using var registry = await RegistryInstance.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = MetricsPort.Address(registry) };
+            var state = registry.App.Services.GetRequiredService<ModuleState>();
+            state.SetStatusDetail(new StatusDetail("DiskError", "Error", "cannot store a blob", DateTimeOffset.UtcNow));
+            HttpStatusCode status;
+            JObject body;
+            var attempts = 0;
+            do
+            {
+                // The scheduler's first plan (no parent: Offline) may still land just after start: set it again then.
+                state.SetConnectionState(ConnectionStates.Unhealthy);
+                (status, body) = await GetAsync(http, "/readyz");
+            }
+            while (status == HttpStatusCode.OK && ++attempts < 50 && await Task.Delay(100).ContinueWith(_ => true));
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Equal("Unhealthy", (string?)body["checks"]!["connectionState"]!["status"]);
+            Assert.Contains("DiskError", (string?)body["checks"]!["connectionState"]!["description"], StringComparison.Ordinal);
+            Assert.Equal("Healthy", (string?)body["checks"]!["dataRoot"]!["status"]);
+
+            state.SetConnectionState(ConnectionStates.Online);
+            (status, _) = await GetAsync(http, "/readyz");
+            Assert.Equal(HttpStatusCode.OK, status);
+        }
+        finally
+        {
+            registry.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task The_health_command_fails_when_nothing_answers()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // a port nobody listens on any more
+        Assert.Equal(1, await RunHealthAsync($"http://0.0.0.0:{port}"));
+        Assert.Equal(2, await RunHealthAsync(string.Empty));
+    }
+
+    private static async Task<(HttpStatusCode Status, JObject Body)> GetAsync(HttpClient http, string path)
+    {
+        using var response = await http.GetAsync(path);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        return (response.StatusCode, JObject.Parse(await response.Content.ReadAsStringAsync()));
+    }
+
+    private static Task<int> HealthCommandAsync(RegistryInstance registry) =>
+        RunHealthAsync(MetricsPort.Address(registry).ToString().TrimEnd('/'));
+
+    /// <summary>The built module's own executable, as the image's HEALTHCHECK runs it.</summary>
+    private static async Task<int> RunHealthAsync(string metricsUrls)
+    {
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), "health", "--metrics-urls", metricsUrls, "--timeout", "10" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("the health command did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        await Task.WhenAll(output, error);
+        return process.ExitCode;
+    }
+}
