@@ -70,6 +70,9 @@ public sealed record SyncSettings
     /// <summary>Repository names and <c>prefix/*</c> wildcards to keep in sync.</summary>
     public IReadOnlyList<string> Repositories { get; init; } = [];
 
+    /// <summary>Whether a client's miss in the sync set is fetched from the parent at once (on-demand pull-through).</summary>
+    public bool OnDemand { get; init; } = true;
+
     public bool IsContinuous => Schedule.Trim() == ContinuousSchedule && Window is null;
 }
 

@@ -240,7 +240,8 @@ public static partial class DesiredPropertiesParser
         var window = Duration(sync, "window", "sync.window", MinWindow, MaxWindow, "PT1H", "P7D", errors);
         var ttl = Duration(sync, "messageTtl", "sync.messageTtl", MinMessageTtl, MaxMessageTtl, "P1D", "P90D", errors) ?? defaults.MessageTtl;
         var repositories = RepositoryList(sync, "repositories", "sync.repositories", errors);
-        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories };
+        var onDemand = Bool(sync, "onDemand", "sync.onDemand", errors) ?? defaults.OnDemand;
+        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, OnDemand = onDemand };
     }
 
     private static Dictionary<string, ClientTokenSettings> ParseClientTokens(JObject doc, List<string> errors)

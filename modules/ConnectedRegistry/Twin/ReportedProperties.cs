@@ -62,6 +62,12 @@ public static class ReportedProperties
                 ["progress"] = progress,
                 ["pendingPushes"] = sync.PendingPushes,
                 ["lastError"] = sync.LastError is null ? null : Text(sync.LastError),
+                ["onDemandFetches"] = sync.OnDemandFetches,
+                ["lastOnDemandFetch"] = sync.LastOnDemandFetch is null ? null : new JObject
+                {
+                    ["reference"] = Text(sync.LastOnDemandFetch.Reference),
+                    ["time"] = Time(sync.LastOnDemandFetch.Time),
+                },
             },
             ["storage"] = new JObject
             {
