@@ -38,19 +38,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-die() { echo "sync-compare: $*" >&2; exit 1; }
+BENCH_NAME=sync-compare
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 left() { local l=$(( DEADLINE - $(date +%s) )); (( l > 0 )) || die "time limit of ${LIMIT_S}s reached"; echo "$l"; }
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
-
-wait_up() { # PORT PID LOG
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process on port $1 exited"; }
-    sleep 0.1
-  done
-  die "nothing listening on 127.0.0.1:$1"
-}
 
 start_distribution() { # NAME PORT : a docker-registry with its own storage, no auth
   mkdir -p "$BASE/$1-data"

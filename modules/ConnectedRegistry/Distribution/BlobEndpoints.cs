@@ -21,20 +21,17 @@ internal static class BlobEndpoints
         }
 
         var response = context.Response;
-        SetBlobHeaders(response, digest);
-        if (context.Request.Method == HttpMethods.Head)
+        var byteRange = context.Request.Method != HttpMethods.Head && CheckRange(context, file.Length);
+        if (StartResponse(context, digest, file.Length))
         {
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "application/octet-stream";
-            response.ContentLength = file.Length;
             return;
         }
 
-        var byteRange = CheckRange(context, file.Length);
         try
         {
             if (byteRange)
             {
+                response.ContentLength = null; // the range's own length
                 // A resumed or partial read: ASP.NET's range processing (206, Content-Range, multiple ranges).
                 await Results.File(file.FullName, "application/octet-stream", enableRangeProcessing: true).ExecuteAsync(context);
             }
@@ -52,12 +49,18 @@ internal static class BlobEndpoints
 
     private static OciException Unknown(Digest digest) => new(OciErrorCode.BlobUnknown, detail: new { digest = digest.ToString() });
 
-    private static void SetBlobHeaders(HttpResponse response, Digest digest)
+    /// <summary>The headers of a whole blob's 200; true when the request is a HEAD (then the answer is complete).</summary>
+    private static bool StartResponse(HttpContext context, Digest digest, long length)
     {
+        var response = context.Response;
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         response.Headers.ETag = $"\"{digest}\"";
         response.Headers.CacheControl = "max-age=31536000";
         response.Headers.AcceptRanges = "bytes";
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/octet-stream";
+        response.ContentLength = length;
+        return context.Request.Method == HttpMethods.Head;
     }
 
     /// <summary>How often a reader of a blob being fetched looks for more bytes in the partial file.</summary>
@@ -78,14 +81,9 @@ internal static class BlobEndpoints
             throw Unknown(digest);
         }
 
-        var response = context.Response;
-        SetBlobHeaders(response, digest);
-        if (context.Request.Method == HttpMethods.Head)
+        if (StartResponse(context, digest, blob.Size))
         {
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "application/octet-stream";
-            response.ContentLength = blob.Size;
-            return; // the fetch goes on: the GET that follows joins it
+            return; // a HEAD: the fetch goes on, the GET that follows joins it
         }
 
         var store = context.RequestServices.GetRequiredService<RegistryStore>();
@@ -128,9 +126,6 @@ internal static class BlobEndpoints
     private static async Task SendAsync(HttpContext context, Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length, Task? growing)
     {
         var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/octet-stream";
-        response.ContentLength = length;
         var writer = response.BodyWriter;
         var cancel = context.RequestAborted;
         long offset = 0;
