@@ -116,9 +116,14 @@ public interface IRegistrySettingsSource
     event Action<RegistrySettings>? Changed;
 }
 
-/// <summary>Holds the last good settings; the twin pipeline calls <see cref="Apply"/> after validation succeeded.</summary>
+/// <summary>
+/// Holds the last good settings; the twin pipeline stores them after validation succeeded. <see cref="Changed"/>
+/// is raised outside the caller's locks and in the order the settings were stored (<see cref="OrderedNotifications"/>).
+/// </summary>
 public sealed class RegistrySettingsStore : IRegistrySettingsSource
 {
+    private readonly Lock _gate = new();
+    private readonly OrderedNotifications _notifications = new();
     private RegistrySettings _current;
 
     public RegistrySettingsStore(RegistrySettings? initial = null) => _current = initial ?? RegistrySettings.Default;
@@ -127,10 +132,27 @@ public sealed class RegistrySettingsStore : IRegistrySettingsSource
 
     public event Action<RegistrySettings>? Changed;
 
+    /// <summary>Stores the settings and tells the subscribers.</summary>
     public void Apply(RegistrySettings settings)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        Volatile.Write(ref _current, settings);
-        Changed?.Invoke(settings);
+        Stage(settings);
+        DeliverChanges();
     }
+
+    /// <summary>
+    /// Stores the settings and queues <see cref="Changed"/> without raising it, so a caller may do this under its
+    /// own lock; it calls <see cref="DeliverChanges"/> once that lock is released.
+    /// </summary>
+    public void Stage(RegistrySettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        lock (_gate)
+        {
+            Volatile.Write(ref _current, settings);
+            _notifications.Post(() => Changed?.Invoke(settings));
+        }
+    }
+
+    /// <summary>Raises <see cref="Changed"/> for the settings stored so far, in order.</summary>
+    public void DeliverChanges() => _notifications.Deliver();
 }

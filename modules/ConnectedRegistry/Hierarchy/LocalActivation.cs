@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
@@ -170,9 +171,10 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
             return;
         }
 
-        if (response.Code == OciCodes.AlreadyActivated || response is { Status: HttpStatusCode.Forbidden, Code: OciCodes.Denied })
+        var alreadyActive = response.Code == OciErrorCode.AlreadyActivated.Code;
+        if (alreadyActive || (response.Status == HttpStatusCode.Forbidden && response.Code == OciErrorCode.Denied.Code))
         {
-            var reason = response.Code == OciCodes.AlreadyActivated ? DetailAlreadyActivated : DetailActivationDenied;
+            var reason = alreadyActive ? DetailAlreadyActivated : DetailActivationDenied;
             var message = reason == DetailAlreadyActivated
                 ? $"the parent refused activation: this registry's identity '{settings.Name}' is already active on another instance ({response.Message}). Deactivate the other instance (deactivate method) or, if its device is gone, call deactivateChild with {{\"name\": \"{settings.Name}\"}} on the parent; this instance retries on its schedule."
                 : $"the parent refused activation: {response.Message}";
@@ -379,12 +381,6 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         HierarchyStore.Execute(connection, "INSERT INTO local_activation(id, instance_id, state, updated) VALUES (1, $i, $s, $u)",
             ("$i", record.InstanceId), ("$s", record.State), ("$u", HierarchyStore.Time(record.Updated)));
         return record;
-    }
-
-    private static class OciCodes
-    {
-        public const string AlreadyActivated = "ALREADY_ACTIVATED";
-        public const string Denied = "DENIED";
     }
 
     private static partial class Log

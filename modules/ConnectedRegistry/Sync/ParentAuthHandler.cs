@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using ConnectedRegistry.Oci;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Sync;
@@ -148,7 +149,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         if (_credentials is not null && !RealmIsSafe(realm))
         {
             Log.RealmRefused(_logger, realm.Host);
-            throw new ParentRegistryException(HttpStatusCode.Unauthorized, "DENIED", "the parent's token realm is neither https nor on the parent's own host; credentials were not sent");
+            throw new ParentRegistryException(HttpStatusCode.Unauthorized, OciErrorCode.Denied.Code, "the parent's token realm is neither https nor on the parent's own host; credentials were not sent");
         }
 
         var scopes = new List<string>();

@@ -232,7 +232,7 @@ public sealed partial class SyncUp
         {
             await parent.DeleteTagAsync(repository, tag, cancellationToken);
         }
-        catch (ParentRegistryException ex) when (ex.Status is HttpStatusCode.BadRequest or HttpStatusCode.MethodNotAllowed || ex.Code == "UNSUPPORTED")
+        catch (ParentRegistryException ex) when (ex.Status is HttpStatusCode.BadRequest or HttpStatusCode.MethodNotAllowed || ex.Code == OciErrorCode.Unsupported.Code)
         {
             Log.TagDeleteUnsupported(_logger, repository, tag);
         }

@@ -14,6 +14,9 @@ public sealed record DesiredStatus(long Version, int Code, string Description)
 /// last full desired document → parse by schemaVersion → validate everything → apply atomically to
 /// <see cref="RegistrySettingsStore"/>. A rejected document leaves the last good settings running; the
 /// merged document is still kept, so a later patch that fixes the error applies on top of it.
+/// Subscribers (the store's <c>Changed</c>, <see cref="StatusChanged"/>) are told after the pipeline's lock is
+/// released, in the order the documents were processed, one notification at a time: they may read the
+/// pipeline, report, or even apply settings themselves without deadlocking.
 /// </summary>
 public sealed partial class DesiredPropertiesPipeline
 {
@@ -21,6 +24,7 @@ public sealed partial class DesiredPropertiesPipeline
     private readonly LogLevelSwitch? _logLevel;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
+    private readonly OrderedNotifications _notifications = new();
     private JObject _desired = new();
     private DesiredStatus _status = DesiredStatus.Initial;
 
@@ -34,7 +38,7 @@ public sealed partial class DesiredPropertiesPipeline
         _logLevel = logLevel;
     }
 
-    /// <summary>Raised after every document was processed (applied or rejected).</summary>
+    /// <summary>Raised after every document was processed (applied or rejected), in order, outside the pipeline's lock.</summary>
     public event Action<DesiredStatus>? StatusChanged;
 
     public DesiredStatus Status
@@ -94,7 +98,7 @@ public sealed partial class DesiredPropertiesPipeline
             _desired = merged;
             if (result.Settings is not null)
             {
-                _store.Apply(result.Settings);
+                _store.Stage(result.Settings);
                 _logLevel?.Set(result.ExplicitLogLevel);
                 status = new DesiredStatus(version, 200, "applied");
             }
@@ -104,8 +108,10 @@ public sealed partial class DesiredPropertiesPipeline
             }
 
             _status = status;
+            _notifications.Post(() => StatusChanged?.Invoke(status));
         }
 
+        _store.DeliverChanges();
         if (status.Code == 200)
         {
             Log.Applied(_logger, version, result.Settings!.Mode.ToString(), result.Settings.Name ?? "(unnamed)");
@@ -115,7 +121,7 @@ public sealed partial class DesiredPropertiesPipeline
             Log.Rejected(_logger, version, status.Description);
         }
 
-        StatusChanged?.Invoke(status);
+        _notifications.Deliver();
         return status;
     }
 
@@ -124,9 +130,10 @@ public sealed partial class DesiredPropertiesPipeline
         lock (_gate)
         {
             _status = status;
+            _notifications.Post(() => StatusChanged?.Invoke(status));
         }
 
-        StatusChanged?.Invoke(status);
+        _notifications.Deliver();
     }
 
     private static partial class Log
