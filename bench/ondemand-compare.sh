@@ -28,22 +28,7 @@ source "$ROOT/bench/lib.sh"
 dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
 OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
 
-mkdir -p "$BASE/a-data"
-cat > "$BASE/a.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $BASE/a-data
-http:
-  addr: 127.0.0.1:$PORT_A
-YML
-docker-registry serve "$BASE/a.yml" > "$BASE/a.log" 2>&1 &
-PIDS+=($!)
-wait_up "$PORT_A" "$!" "$BASE/a.log"
+start_distribution a "$PORT_A"
 
 start_module() { # NAME PORT PARENT_PORT
   mkdir -p "$BASE/$1"

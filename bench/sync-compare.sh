@@ -45,24 +45,6 @@ left() { local l=$(( DEADLINE - $(date +%s) )); (( l > 0 )) || die "time limit o
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 
-start_distribution() { # NAME PORT : a docker-registry with its own storage, no auth
-  mkdir -p "$BASE/$1-data"
-  cat > "$BASE/$1.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $BASE/$1-data
-http:
-  addr: 127.0.0.1:$2
-YML
-  docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &
-  PIDS+=($!)
-  wait_up "$2" "$!" "$BASE/$1.log"
-}
 
 # --- the counting proxy: loopback only, bench only. Counts the bytes A sends (and requests it gets) since the
 # last reset; SIGUSR1 writes the counters to STATS and resets them. Exits by itself after its time limit or
