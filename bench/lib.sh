@@ -39,3 +39,19 @@ YML
     printf 'auth:\n  htpasswd:\n    realm: %s\n    path: %s\n' "$1" "$3" >> "$BASE/$1.yml"
   fi
 }
+
+wait_up() { # PORT PID LOG: waits for /v2/ to answer on 127.0.0.1:PORT, showing LOG and stopping when the process exits first
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process on port $1 exited"; }
+    sleep 0.1
+  done
+  die "nothing listening on 127.0.0.1:$1"
+}
+
+start_distribution() { # NAME PORT: a docker-registry with its own storage, no auth, its pid in PIDS
+  distribution_config "$1" "$2"
+  docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "$2" "$!" "$BASE/$1.log"
+}

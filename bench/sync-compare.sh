@@ -32,22 +32,6 @@ BENCH_NAME=sync-compare
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
-wait_up() { # PORT PID LOG
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process on port $1 exited"; }
-    sleep 0.1
-  done
-  die "nothing listening on 127.0.0.1:$1"
-}
-
-start_distribution() { # NAME PORT : a docker-registry with its own storage, no auth
-  distribution_config "$1" "$2"
-  docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &
-  PIDS+=($!)
-  wait_up "$2" "$!" "$BASE/$1.log"
-}
-
 # --- the counting proxy: loopback only, bench only. Counts the bytes A sends (and requests it gets) since the
 # last reset; SIGUSR1 writes the counters to STATS and resets them. Exits by itself after its time limit or
 # when the script that started it is gone.

@@ -138,7 +138,16 @@ public sealed record SyncStatus
 
     /// <summary>The cap on traffic to and from the parent now in force (<c>sync.bandwidth</c>); null: no cap.</summary>
     public double? BandwidthLimitMbps { get; init; }
+
+    /// <summary>Content fetched from the parent on demand since the start (manifests and blobs).</summary>
+    public long OnDemandFetches { get; init; }
+
+    /// <summary>The last content fetched on demand.</summary>
+    public OnDemandFetchStatus? LastOnDemandFetch { get; init; }
 }
+
+/// <summary>One on-demand fetch: <c>repository:tag</c> or <c>repository@digest</c>, and when it was stored.</summary>
+public sealed record OnDemandFetchStatus(string Reference, DateTimeOffset Time);
 
 public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);
 

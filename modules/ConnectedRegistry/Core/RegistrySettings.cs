@@ -84,6 +84,9 @@ public sealed record SyncSettings
     /// <summary>The cap on traffic to and from the parent (<c>sync.bandwidth</c>); no cap by default.</summary>
     public BandwidthSettings Bandwidth { get; init; } = BandwidthSettings.Unlimited;
 
+    /// <summary>Whether a client's miss in the sync set is fetched from the parent at once (on-demand pull-through).</summary>
+    public bool OnDemand { get; init; } = true;
+
     public bool IsContinuous => Schedule.Trim() == ContinuousSchedule && Window is null;
 }
 

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 
@@ -15,38 +16,102 @@ internal static class BlobEndpoints
         var file = new FileInfo(store.BlobFilePath(digest));
         if (!file.Exists || !store.IsBlobInRepository(repository, digest))
         {
-            throw new OciException(OciErrorCode.BlobUnknown, detail: new { digest = digest.ToString() });
-        }
-
-        var response = context.Response;
-        response.Headers["Docker-Content-Digest"] = digest.ToString();
-        response.Headers.ETag = $"\"{digest}\"";
-        response.Headers.CacheControl = "max-age=31536000";
-        response.Headers.AcceptRanges = "bytes";
-        if (context.Request.Method == HttpMethods.Head)
-        {
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "application/octet-stream";
-            response.ContentLength = file.Length;
+            await GetOnDemandAsync(context, repository, digest);
             return;
         }
 
-        var byteRange = CheckRange(context, file.Length);
+        var response = context.Response;
+        var byteRange = context.Request.Method != HttpMethods.Head && CheckRange(context, file.Length);
+        if (StartResponse(context, digest, file.Length))
+        {
+            return;
+        }
+
         try
         {
             if (byteRange)
             {
+                response.ContentLength = null; // the range's own length
                 // A resumed or partial read: ASP.NET's range processing (206, Content-Range, multiple ranges).
                 await Results.File(file.FullName, "application/octet-stream", enableRangeProcessing: true).ExecuteAsync(context);
             }
             else
             {
-                await SendWholeFileAsync(context, file.FullName, file.Length);
+                using var handle = File.OpenHandle(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, FileOptions.SequentialScan);
+                await SendAsync(context, handle, file.Length, growing: null);
             }
         }
         catch (FileNotFoundException) when (!response.HasStarted)
         {
-            throw new OciException(OciErrorCode.BlobUnknown, detail: new { digest = digest.ToString() });
+            throw Unknown(digest);
+        }
+    }
+
+    private static OciException Unknown(Digest digest) => new(OciErrorCode.BlobUnknown, detail: new { digest = digest.ToString() });
+
+    /// <summary>The headers of a whole blob's 200; true when the request is a HEAD (then the answer is complete).</summary>
+    private static bool StartResponse(HttpContext context, Digest digest, long length)
+    {
+        var response = context.Response;
+        response.Headers["Docker-Content-Digest"] = digest.ToString();
+        response.Headers.ETag = $"\"{digest}\"";
+        response.Headers.CacheControl = "max-age=31536000";
+        response.Headers.AcceptRanges = "bytes";
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/octet-stream";
+        response.ContentLength = length;
+        return context.Request.Method == HttpMethods.Head;
+    }
+
+    /// <summary>How often a reader of a blob being fetched looks for more bytes in the partial file.</summary>
+    private static readonly TimeSpan FollowInterval = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// A miss: on-demand fetch from the parent (<see cref="IOnDemandSource"/>; 404 when it cannot). Every reader, the
+    /// first or one joining mid-way, reads the fetch's partial file from byte 0 and follows it as it grows, until the
+    /// fetch ends: verified and stored (the rest is read from the same file, now the blob), or failed (the response
+    /// is aborted, or a 404 when nothing was sent yet). A <c>Range</c> is not honoured here: the whole blob is sent.
+    /// </summary>
+    private static async Task GetOnDemandAsync(HttpContext context, string repository, Digest digest)
+    {
+        var source = context.RequestServices.GetService<IOnDemandSource>();
+        var blob = source is null ? null : await source.FetchBlobAsync(repository, digest, context.RequestAborted);
+        if (blob is null)
+        {
+            throw Unknown(digest);
+        }
+
+        if (StartResponse(context, digest, blob.Size))
+        {
+            return; // a HEAD: the fetch goes on, the GET that follows joins it
+        }
+
+        var store = context.RequestServices.GetRequiredService<RegistryStore>();
+        var partial = context.RequestServices.GetRequiredService<DataLayout>().PartialPath(digest);
+        using var handle = await OpenFetchedAsync(partial, store.BlobFilePath(digest), blob.Completion, context.RequestAborted) ?? throw Unknown(digest);
+        await SendAsync(context, handle, blob.Size, blob.Completion);
+    }
+
+    /// <summary>The file of a blob being fetched: the partial file once it exists, the blob once stored; null when the fetch failed.</summary>
+    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(string partial, string stored, Task fetch, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var done = fetch.IsCompleted;
+            if (done && !fetch.IsCompletedSuccessfully)
+            {
+                return null;
+            }
+
+            try
+            {
+                return File.OpenHandle(done ? stored : partial, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && !done)
+            {
+                await Task.WhenAny(fetch, Task.Delay(FollowInterval, cancellationToken));
+                cancellationToken.ThrowIfCancellationRequested();
+            }
         }
     }
 
@@ -54,30 +119,58 @@ internal static class BlobEndpoints
 
     /// <summary>
     /// The whole blob, read from the file straight into the response pipe's own buffers in large chunks: no
-    /// intermediate copy buffer, few system calls. Memory stays bounded by the pipe's flush back-pressure.
+    /// intermediate copy buffer, few system calls. Memory stays bounded by the pipe's flush back-pressure. With
+    /// <paramref name="growing"/> (a fetch still writing the file) a read at the end waits for more bytes until the
+    /// fetch ends; a failed fetch aborts the response.
     /// </summary>
-    private static async Task SendWholeFileAsync(HttpContext context, string path, long length)
+    private static async Task SendAsync(HttpContext context, Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length, Task? growing)
     {
         var response = context.Response;
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, FileOptions.SequentialScan);
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/octet-stream";
-        response.ContentLength = length;
         var writer = response.BodyWriter;
         var cancel = context.RequestAborted;
         long offset = 0;
         while (offset < length)
         {
+            var ended = growing is null || growing.IsCompleted;
+            if (growing is { IsCompleted: true, IsCompletedSuccessfully: false })
+            {
+                if (!response.HasStarted)
+                {
+                    throw new OciException(OciErrorCode.BlobUnknown, "the blob could not be fetched from the parent");
+                }
+
+                context.Abort(); // the bytes sent did not verify: the client must not take them as the blob
+                return;
+            }
+
             var memory = writer.GetMemory(ReadChunk);
             var want = (int)Math.Min(memory.Length, length - offset);
             var read = await RandomAccess.ReadAsync(handle, memory[..want], offset, cancel);
             if (read == 0)
             {
-                throw new IOException("a blob file is shorter than its recorded length");
+                if (ended)
+                {
+                    throw new IOException("a blob file is shorter than its recorded length");
+                }
+
+                await Task.WhenAny(growing!, Task.Delay(FollowInterval, cancel));
+                cancel.ThrowIfCancellationRequested();
+                continue;
             }
 
             writer.Advance(read);
             offset += read;
+            if (offset == length && growing is not null)
+            {
+                // the last bytes go out only once the whole blob verified: a client never gets a complete wrong blob
+                await growing.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).WaitAsync(cancel);
+                if (!growing.IsCompletedSuccessfully)
+                {
+                    context.Abort();
+                    return;
+                }
+            }
+
             var flushed = await writer.FlushAsync(cancel);
             if (flushed.IsCanceled || flushed.IsCompleted)
             {

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using Microsoft.Net.Http.Headers;
@@ -7,27 +8,38 @@ namespace ConnectedRegistry.Distribution;
 /// <summary><c>GET</c>/<c>HEAD</c>/<c>PUT</c>/<c>DELETE /v2/&lt;name&gt;/manifests/&lt;reference&gt;</c> (tag or digest).</summary>
 internal static class ManifestEndpoints
 {
-    public static Task GetAsync(HttpContext context, DistributionRoute route)
+    public static async Task GetAsync(HttpContext context, DistributionRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var reference = ParseReference(route.Reference, forPut: false);
         var store = context.RequestServices.GetRequiredService<RegistryStore>();
-        var manifest = store.GetManifest(repository, reference) ?? throw Unknown(store, repository, reference);
+        var (content, mediaType, digest) = store.GetManifest(repository, reference) is { } manifest
+            ? (manifest.Content, manifest.MediaType, manifest.Digest)
+            : await FetchOnDemandAsync(context, store, repository, reference);
 
-        if (!Acceptable(context.Request, manifest.MediaType))
+        if (!Acceptable(context.Request, mediaType))
         {
-            throw new OciException(OciErrorCode.ManifestUnknown, $"the manifest is a {manifest.MediaType}, which the Accept header does not allow");
+            throw new OciException(OciErrorCode.ManifestUnknown, $"the manifest is a {mediaType}, which the Accept header does not allow");
         }
 
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = manifest.MediaType;
-        response.ContentLength = manifest.Content.LongLength;
-        response.Headers["Docker-Content-Digest"] = manifest.Digest.ToString();
-        response.Headers.ETag = $"\"{manifest.Digest}\"";
-        return context.Request.Method == HttpMethods.Head
-            ? Task.CompletedTask
-            : response.Body.WriteAsync(manifest.Content, context.RequestAborted).AsTask();
+        response.ContentType = mediaType;
+        response.ContentLength = content.LongLength;
+        response.Headers["Docker-Content-Digest"] = digest.ToString();
+        response.Headers.ETag = $"\"{digest}\"";
+        if (context.Request.Method != HttpMethods.Head)
+        {
+            await response.Body.WriteAsync(content, context.RequestAborted);
+        }
+    }
+
+    /// <summary>A miss: the manifest from the parent by on-demand fetch (<see cref="IOnDemandSource"/>), else the normal 404.</summary>
+    private static async Task<(byte[] Content, string MediaType, Digest Digest)> FetchOnDemandAsync(HttpContext context, RegistryStore store, string repository, Reference reference)
+    {
+        var source = context.RequestServices.GetService<IOnDemandSource>();
+        var fetched = source is null ? null : await source.FetchManifestAsync(repository, reference, context.RequestAborted);
+        return fetched is null ? throw Unknown(store, repository, reference) : (fetched.Content, fetched.MediaType, fetched.Digest);
     }
 
     public static async Task PutAsync(HttpContext context, DistributionRoute route)

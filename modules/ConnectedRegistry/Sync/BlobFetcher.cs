@@ -23,9 +23,15 @@ public sealed partial class BlobFetcher : IDisposable
     private readonly SyncPassMeter? _meter;
     private readonly SemaphoreSlim _slots;
     private readonly ConcurrentDictionary<Digest, Lazy<Task>> _inFlight = new();
+    private readonly bool _longLived;
 
-    public BlobFetcher(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger, SyncPassMeter? meter = null)
+    /// <param name="longLived">
+    /// A fetcher that outlives a pass (on-demand fetch): a finished download is forgotten, so a failed one is tried
+    /// again by the next request instead of failing it for the life of the fetcher.
+    /// </param>
+    public BlobFetcher(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger, SyncPassMeter? meter = null, bool longLived = false)
     {
+        _longLived = longLived;
         _local = local;
         _options = options;
         _time = time;
@@ -45,7 +51,14 @@ public sealed partial class BlobFetcher : IDisposable
             return Task.CompletedTask; // storing the manifest links it to the repository
         }
 
-        return _inFlight.GetOrAdd(blob.Digest, _ => new Lazy<Task>(() => FetchAsync(parent, repository, blob, cancellationToken))).Value;
+        var entry = _inFlight.GetOrAdd(blob.Digest, _ => new Lazy<Task>(() => FetchAsync(parent, repository, blob, cancellationToken)));
+        var fetch = entry.Value;
+        if (_longLived)
+        {
+            _ = fetch.ContinueWith(_ => _inFlight.TryRemove(new KeyValuePair<Digest, Lazy<Task>>(blob.Digest, entry)), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return fetch;
     }
 
     public void Dispose() => _slots.Dispose();

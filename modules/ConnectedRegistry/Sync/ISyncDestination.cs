@@ -35,6 +35,9 @@ public interface ISyncDestination
     /// </summary>
     Task CommitBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);
 
+    /// <summary>Makes a stored blob part of <paramref name="repository"/>; false when the blob is not stored.</summary>
+    Task<bool> LinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);
+
     /// <summary>Stores a manifest whose references are all stored, and sets <paramref name="tag"/> in the same transaction.</summary>
     Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, CancellationToken cancellationToken);
 

@@ -8,40 +8,31 @@ namespace ConnectedRegistry.Sync;
 /// checks the parent answers, then syncs up (ReadWrite) and down. Content errors on single tags do not
 /// stop the pass; they end it with <see cref="SyncIncompleteException"/> so that <c>lastError</c> says so.
 /// </summary>
-public sealed partial class ParentSync : ISyncWork, IDisposable
+public sealed class ParentSync : ISyncWork, IDisposable
 {
     private readonly SyncDown _down;
     private readonly SyncUp _up;
     private readonly SyncOutbox _outbox;
-    private readonly SyncOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger<ParentSync> _logger;
     private readonly SyncEnvironment _environment;
     private readonly IParentActivation? _activation;
-    private readonly IParentTrustSource? _trust;
-    private readonly LinkThrottle? _throttle;
-    private readonly Lock _gate = new();
     private readonly Storage.FreeSpaceGuard? _space;
     private readonly IEventPublisher? _events;
+    private readonly TimeProvider _time;
     private string? _lastFailureEvent;
-    private (Uri Endpoint, string? User, string? Password)? _clientKey;
-    private ParentRegistryClient? _client;
+    private readonly ParentClientSlot _client;
 
     public ParentSync(SyncDown down, SyncUp up, SyncOutbox outbox, SyncOptions options, TimeProvider time, ILogger<ParentSync> logger, SyncEnvironment environment, IParentTrustSource? trust = null, IParentActivation? activation = null,
         LinkThrottle? throttle = null, Storage.FreeSpaceGuard? space = null, IEventPublisher? events = null)
     {
-        _throttle = throttle;
         _space = space;
         _events = events;
-        _trust = trust;
+        _time = time;
         _activation = activation;
         _down = down;
         _up = up;
         _outbox = outbox;
-        _options = options;
-        _time = time;
-        _logger = logger;
         _environment = environment;
+        _client = new ParentClientSlot(options.Client with { Throttle = throttle ?? options.Client.Throttle }, time, logger, environment, trust);
     }
 
     /// <summary>The result of the last completed pass (for diagnostics and tests).</summary>
@@ -145,55 +136,11 @@ public sealed partial class ParentSync : ISyncWork, IDisposable
         }
     }
 
-    /// <summary>
-    /// The client for the settings' parent; the same instance (and its token cache and circuit) while the endpoint
-    /// and credentials stay the same. The extra trusted roots are read when a client is made.
-    /// </summary>
-    internal async Task<ParentRegistryClient?> ClientForAsync(RegistrySettings settings, CancellationToken cancellationToken)
-    {
-        var endpoint = ParentCredentials.ResolveEndpoint(settings, _environment.Get);
-        if (endpoint is null)
-        {
-            return null;
-        }
+    /// <summary>The client for the settings' parent (the same one while the endpoint and credentials stay the same).</summary>
+    internal Task<ParentRegistryClient?> ClientForAsync(RegistrySettings settings, CancellationToken cancellationToken) =>
+        _client.ClientForAsync(settings, cancellationToken);
 
-        var credentials = ParentCredentials.Resolve(settings, _environment.Get);
-        var key = (endpoint, credentials?.UserName, credentials?.Password);
-        lock (_gate)
-        {
-            if (_client is not null && _clientKey == key)
-            {
-                return _client;
-            }
-        }
-
-        var roots = endpoint.Scheme == Uri.UriSchemeHttps && _trust is not null ? await _trust.GetRootsAsync(cancellationToken) : null;
-        var client = new ParentRegistryClient(endpoint, credentials, _options.Client with { ExtraTrust = roots, Throttle = _throttle ?? _options.Client.Throttle }, _time, _logger);
-        lock (_gate)
-        {
-            _client?.Dispose();
-            _client = client;
-            _clientKey = key;
-        }
-
-        Log.ParentConfigured(_logger, endpoint.GetLeftPart(UriPartial.Authority), credentials?.UserName ?? "(anonymous)", roots?.Count ?? 0);
-        return client;
-    }
-
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            _client?.Dispose();
-            _client = null;
-        }
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 4050, Level = LogLevel.Information, Message = "Parent registry {Parent} as {User} ({ExtraRoots} extra trusted roots)")]
-        public static partial void ParentConfigured(ILogger logger, string parent, string user, int extraRoots);
-    }
+    public void Dispose() => _client.Dispose();
 }
 
 /// <summary>A pass that reached the parent but could not copy everything (bad content, missing references).</summary>

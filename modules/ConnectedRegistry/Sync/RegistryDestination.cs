@@ -36,6 +36,13 @@ public sealed class RegistryDestination : ISyncDestination
     public Task CommitBlobAsync(string repository, Digest digest, CancellationToken cancellationToken) =>
         LocalAsync(() => _partials.CommitAsync(repository, digest, cancellationToken));
 
+    public async Task<bool> LinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken)
+    {
+        var linked = false;
+        await LocalAsync(async () => linked = await _store.LinkBlobAsync(repository, digest, cancellationToken));
+        return linked;
+    }
+
     public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, CancellationToken cancellationToken) =>
         LocalAsync(() => _store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, cancellationToken));
 

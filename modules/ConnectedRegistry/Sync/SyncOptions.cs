@@ -27,6 +27,12 @@ public sealed record SyncOptions
     /// </summary>
     public int ParallelRepositories { get; init; } = 4;
 
+    /// <summary>
+    /// How long on-demand fetch waits for the parent's answer to one question (a manifest, a blob's size), and its
+    /// connect timeout: a client asking for content the parent cannot give gets its 404 within this time.
+    /// </summary>
+    public TimeSpan OnDemandTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     public ParentClientOptions Client { get; init; } = new();
 
     public static SyncOptions FromConfiguration(IConfiguration configuration)

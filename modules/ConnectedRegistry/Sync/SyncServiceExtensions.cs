@@ -8,7 +8,7 @@ public static class SyncServiceExtensions
 {
     /// <summary>
     /// Registers sync with the parent: the parent client factory (<see cref="ParentSync"/>), sync down, sync up with
-    /// its outbox (an <see cref="IRegistryEventSink"/>), the <c>syncNow</c> direct method, the
+    /// its outbox (an <see cref="IRegistryEventSink"/>), on-demand fetch (the <see cref="IOnDemandSource"/>), the <c>syncNow</c> direct method, the
     /// scheduler and the bandwidth limiter (hosted services; resolve <see cref="SyncScheduler"/> to call <see cref="SyncScheduler.SyncNow"/>).
     /// Requires the registry core (<c>AddRegistryCore</c>). Options and the environment can be replaced by registering
     /// <see cref="SyncOptions"/>, <see cref="SyncSchedulerOptions"/>, <see cref="SyncEnvironment"/> or
@@ -34,6 +34,8 @@ public static class SyncServiceExtensions
             sp.GetRequiredService<ISyncDestination>(), sp.GetRequiredService<ManifestGraphSync>(), sp.GetRequiredService<SyncStateStore>(),
             sp.GetRequiredService<IPendingPushes>(), sp.GetRequiredService<SyncOptions>(), sp.GetRequiredService<ILogger<SyncDown>>(),
             sp.GetServices<ISyncChangeSink>()));
+        services.AddSingleton<OnDemandFetch>();
+        services.AddSingleton<IOnDemandSource>(sp => sp.GetRequiredService<OnDemandFetch>());
         services.AddSingleton<SyncDown>();
         services.AddSingleton<SyncUp>();
         services.AddSingleton<ParentSync>();

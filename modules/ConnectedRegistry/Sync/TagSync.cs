@@ -132,11 +132,21 @@ public sealed partial class TagSync
 
         var manifest = await pass.Parent.GetManifestAsync(repository, head.Digest.ToString(), pass.Cancellation)
             ?? throw new ParentContentException($"manifest {head.Digest} vanished from the parent");
+        await StoreTagAsync(pass, repository, tag, manifest);
+        return true;
+    }
+
+    /// <summary>
+    /// Stores <paramref name="manifest"/> with everything it references and points <paramref name="tag"/> at it, as
+    /// synced content: recorded as set by sync (a later sync down moves or removes it; sync up never pushes it),
+    /// told to the change sinks (children learn of it), then its referrers. Sync down and on-demand fetch both end here.
+    /// </summary>
+    public async Task StoreTagAsync(SyncPass pass, string repository, string tag, ManifestContent manifest)
+    {
         await _graph.StoreAsync(pass, repository, manifest, tag);
         RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, manifest.Digest));
         Changed(sink => sink.TagSynced(repository, tag, manifest.Digest));
         await _graph.SyncReferrersAsync(pass, repository, manifest.Digest, 0);
-        return true;
     }
 
     /// <summary>Tags gone from the parent: removes the ones sync put there (in a ReadOnly registry every tag came from sync).</summary>

@@ -25,7 +25,7 @@ public sealed record DesiredParseResult(RegistrySettings? Settings, IReadOnlyLis
 /// that differs from a known one only by case (<c>ClientTokens</c>) is an error, since ignoring it could leave
 /// the registry running without the tokens the operator meant to set.
 /// </summary>
-public static class DesiredPropertiesParser
+public static partial class DesiredPropertiesParser
 {
     public const int SupportedMajorVersion = 1;
     public const int MaxClientTokens = AuthRules.MaxClientTokens;
@@ -311,7 +311,8 @@ public static class DesiredPropertiesParser
         var ttl = Duration(sync, "messageTtl", "sync.messageTtl", MinMessageTtl, MaxMessageTtl, "P1D", "P90D", errors) ?? defaults.MessageTtl;
         var repositories = RepositoryList(sync, "repositories", "sync.repositories", errors);
         var bandwidth = ParseBandwidth(sync, errors);
-        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth };
+        var onDemand = Bool(sync, "onDemand", "sync.onDemand", errors) ?? defaults.OnDemand;
+        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand };
     }
 
     private static Dictionary<string, ClientTokenSettings> ParseClientTokens(JObject doc, List<string> errors)

@@ -63,6 +63,12 @@ public static class ReportedProperties
                 ["pendingPushes"] = sync.PendingPushes,
                 ["lastError"] = sync.LastError is null ? null : Text(sync.LastError),
                 ["bandwidthLimitMbps"] = sync.BandwidthLimitMbps,
+                ["onDemandFetches"] = sync.OnDemandFetches,
+                ["lastOnDemandFetch"] = sync.LastOnDemandFetch is null ? null : new JObject
+                {
+                    ["reference"] = Text(sync.LastOnDemandFetch.Reference),
+                    ["time"] = Time(sync.LastOnDemandFetch.Time),
+                },
             },
             ["storage"] = new JObject
             {

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
@@ -68,7 +69,30 @@ public sealed class NestedLayoutTests(DockerDaemon docker)
         await docker.RunAsync("logout", nested.Lower.HostPort);
         await docker.RunAsync("image", "rm", "-f", id);
 
-        // Next (on-demand fetch, issue 8 item 2): a docker pull through the proxy of an image only the cloud holds.
+        // A docker pull of an image only the cloud holds (the top's ten-minute schedule has not run since) succeeds by
+        // on-demand fetch: the lower layer's miss goes through the proxy to the top, whose miss goes to the cloud.
+        nested.Top.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(NestedLayout.TopSettings(nested.Cloud.Endpoint) with
+        {
+            Sync = new SyncSettings { Repositories = NestedLayout.Subset, Schedule = "0 0 30 2 *", Window = TimeSpan.FromHours(1) }, // no more passes
+        });
+        await Task.Delay(2000); // a pass still running ends
+        var cloudOnly = $"{nested.Cloud.HostPort}/factory/cloud-only:v1";
+        var cloudId = await docker.ImportImageAsync(cloudOnly, size: 256 * 1024);
+        await docker.RunAsync("login", "-u", DockerRegistry.User, "-p", DockerRegistry.Password, nested.Cloud.HostPort);
+        await docker.RunAsync("push", cloudOnly);
+        await docker.RunAsync("logout", nested.Cloud.HostPort);
+        await docker.RunAsync("image", "rm", "-f", cloudId);
+        Assert.Null(nested.Top.Store().GetManifest("factory/cloud-only", "v1"));
+        Assert.Null(nested.Lower.Store().GetManifest("factory/cloud-only", "v1"));
+        var onDemand = $"{nested.Lower.HostPort}/factory/cloud-only:v1";
+        await docker.RunAsync("login", "-u", "admin", "-p", AdminPassword, nested.Lower.HostPort);
+        await docker.RunAsync("pull", onDemand);
+        Assert.Equal(cloudId, await docker.ImageIdAsync(onDemand));
+        await docker.RunAsync("logout", nested.Lower.HostPort);
+        await docker.RunAsync("image", "rm", "-f", cloudId);
+        Assert.Contains(nested.Proxy.Requests(), r => r.StartsWith("GET /v2/factory/cloud-only/manifests/v1 200", StringComparison.Ordinal));
+        await EventuallyAsync(() => nested.Top.Store().GetManifest("factory/cloud-only", "v1") is not null && nested.Lower.Store().GetManifest("factory/cloud-only", "v1") is not null, "both layers keep what was fetched on demand");
+        Assert.True(nested.Lower.State().Sync.OnDemandFetches > 0);
     }
 
     [Fact]

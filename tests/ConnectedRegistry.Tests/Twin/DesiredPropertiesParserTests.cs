@@ -146,6 +146,30 @@ public class DesiredPropertiesParserTests
     }
 
     [Theory]
+    [InlineData("{}", true)]
+    [InlineData("""{ "sync": { "onDemand": null } }""", true)]
+    [InlineData("""{ "sync": { "onDemand": true } }""", true)]
+    [InlineData("""{ "sync": { "onDemand": false } }""", false)]
+    public void On_demand_fetch_is_on_unless_sync_on_demand_is_false(string json, bool expected)
+    {
+        var result = Parse(json);
+        Assert.Empty(result.Errors);
+        Assert.Equal(expected, result.Settings!.Sync.OnDemand);
+    }
+
+    [Theory]
+    [InlineData("\"false\"")]
+    [InlineData("0")]
+    [InlineData("{}")]
+    public void Sync_on_demand_must_be_a_boolean_and_the_document_is_rejected_otherwise(string value)
+    {
+        var result = Parse($$"""{ "sync": { "onDemand": {{value}}, "messageTtl": "P91D" } }""");
+        Assert.False(result.IsValid);
+        Assert.Contains("sync.onDemand must be true or false", result.Errors);
+        Assert.Equal(2, result.Errors.Count); // every reason is reported
+    }
+
+    [Theory]
     [InlineData("PT23H", false)]
     [InlineData("P1D", true)]
     [InlineData("P90D", true)]

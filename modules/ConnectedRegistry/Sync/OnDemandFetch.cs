@@ -1,0 +1,290 @@
+using System.Collections.Concurrent;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// On-demand pull-through (<see cref="IOnDemandSource"/>): a client's miss in a repository of the sync set (the one
+/// <see cref="SyncSet"/>) is fetched from the parent with the sync token at once, at any time of day, while twin
+/// <c>sync.onDemand</c> is on. Its own parent client has a short connect timeout and no retries, and every question
+/// to the parent is bounded by <see cref="SyncOptions.OnDemandTimeout"/>, so an unreachable parent costs the client
+/// a few seconds and then the normal 404.
+/// <list type="bullet">
+/// <item>Blobs: one fetch per repository and digest at a time; the download itself is the long-lived
+/// <see cref="BlobFetcher"/>'s (single-flight per digest, shared with the stores below), written to the partial
+/// file as it arrives and stored only once verified. Readers follow the partial file.</item>
+/// <item>Manifests: one fetch per repository and reference at a time; the bytes are served at once. An image
+/// manifest is then stored in the background with its blobs (and its tag, as synced content, through
+/// <see cref="TagSync.StoreTagAsync"/>), so a tag never points at incomplete content. An index is served and not
+/// stored: its children are fetched as the client asks; sync down sets its tag.</item>
+/// </list>
+/// </summary>
+public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
+{
+    private readonly IRegistrySettingsSource _settings;
+    private readonly ModuleState _state;
+    private readonly ISyncDestination _local;
+    private readonly TagSync _tags;
+    private readonly ManifestGraphSync _graph;
+    private readonly SyncOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<OnDemandFetch> _logger;
+    private readonly ParentClientSlot _client;
+    private readonly RegistryMetrics? _metrics;
+    private readonly BlobFetcher _blobs;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<(string Repository, Digest Digest), Lazy<Task<OnDemandBlob?>>> _blobFlights = new();
+    private readonly ConcurrentDictionary<(string Repository, string Reference), Lazy<Task<OnDemandManifest?>>> _manifestFlights = new();
+
+    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null)
+    {
+        _settings = settings;
+        _metrics = metrics;
+        _state = state;
+        _local = local;
+        _tags = tags;
+        _graph = graph;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        var clientOptions = options.Client with
+        {
+            ConnectTimeout = options.OnDemandTimeout < options.Client.ConnectTimeout ? options.OnDemandTimeout : options.Client.ConnectTimeout,
+            MaxRetries = 0,
+            Throttle = throttle ?? options.Client.Throttle, // on-demand traffic shares the one cap on the link
+        };
+        _client = new ParentClientSlot(clientOptions, time, logger, environment, trust);
+        _blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, longLived: true);
+    }
+
+    public async Task<OnDemandManifest?> FetchManifestAsync(string repository, Reference reference, CancellationToken cancellationToken)
+    {
+        var (parent, settings) = await ParentForAsync(repository, reference.ToString(), cancellationToken);
+        if (parent is null)
+        {
+            return null;
+        }
+
+        var flight = Join(_manifestFlights, (repository, reference.ToString()), () => FetchManifestAsync(parent, settings!, repository, reference));
+        return await flight.WaitAsync(cancellationToken);
+    }
+
+    public async Task<OnDemandBlob?> FetchBlobAsync(string repository, Digest digest, CancellationToken cancellationToken)
+    {
+        var (parent, _) = await ParentForAsync(repository, digest.ToString(), cancellationToken);
+        if (parent is null)
+        {
+            return null;
+        }
+
+        var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
+        return await flight.WaitAsync(cancellationToken);
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel(); // not disposed: background stores may still look at the token
+        _blobs.Dispose();
+        _client.Dispose();
+    }
+
+    /// <summary>The parent client when on-demand applies to <paramref name="repository"/>, else null (and why, at Debug).</summary>
+    private async Task<(ParentRegistryClient? Parent, RegistrySettings? Settings)> ParentForAsync(string repository, string reference, CancellationToken cancellationToken)
+    {
+        var settings = _settings.Current;
+        if (!settings.Sync.OnDemand)
+        {
+            Log.Skipped(_logger, repository, reference, "on-demand fetch is off (sync.onDemand)");
+            return (null, null);
+        }
+
+        if (!SyncSet.Of(settings).Contains(repository))
+        {
+            Log.Skipped(_logger, repository, reference, "the repository is not in the sync set");
+            return (null, null);
+        }
+
+        var parent = await _client.ClientForAsync(settings, cancellationToken);
+        if (parent is null)
+        {
+            Log.Skipped(_logger, repository, reference, "no parent is configured");
+        }
+
+        return (parent, settings);
+    }
+
+    /// <summary>Joins the flight for <paramref name="key"/>, starting it when there is none; it is forgotten when it ends.</summary>
+    private static Task<T> Join<TKey, T>(ConcurrentDictionary<TKey, Lazy<Task<T>>> flights, TKey key, Func<Task<T>> start)
+        where TKey : notnull
+    {
+        var entry = flights.GetOrAdd(key, _ => new Lazy<Task<T>>(() => Task.Run(start)));
+        return entry.Value;
+    }
+
+    private static void Forget<TKey, T>(ConcurrentDictionary<TKey, Lazy<Task<T>>> flights, TKey key)
+        where TKey : notnull => flights.TryRemove(key, out _);
+
+    private async Task<OnDemandManifest?> FetchManifestAsync(ParentRegistryClient parent, RegistrySettings settings, string repository, Reference reference)
+    {
+        try
+        {
+            var manifest = await AskAsync(repository, reference.ToString(), token => parent.GetManifestAsync(repository, reference.ToString(), token));
+            if (manifest is null)
+            {
+                return null;
+            }
+
+            Fetched($"{repository}{(reference.Tag is { } t ? ":" + t : "@" + manifest.Digest)}", manifest.Bytes.Length);
+            if (manifest.Parse().Manifests.Count == 0)
+            {
+                _ = StoreInBackgroundAsync(parent, settings.Mode, repository, reference.Tag, manifest);
+            }
+
+            return new OnDemandManifest(manifest.Bytes, manifest.MediaType, manifest.Digest);
+        }
+        catch (ParentContentException ex)
+        {
+            Failed(repository, reference.ToString(), ex.Message);
+            return null;
+        }
+        finally
+        {
+            Forget(_manifestFlights, (repository, reference.ToString()));
+        }
+    }
+
+    /// <summary>Stores an image manifest fetched on demand once its blobs are whole (the tag with it, as synced content).</summary>
+    private async Task StoreInBackgroundAsync(IParentRegistry parent, RegistryMode mode, string repository, string? tag, ManifestContent manifest)
+    {
+        var pass = new SyncPass(parent, _blobs, new SyncPassMeter(_state, TimeSpan.MaxValue, _time), mode, _stopping.Token);
+        try
+        {
+            if (tag is not null)
+            {
+                await _tags.StoreTagAsync(pass, repository, tag, manifest);
+            }
+            else
+            {
+                await _graph.StoreAsync(pass, repository, manifest, null);
+            }
+
+            Log.ManifestStored(_logger, repository, tag ?? manifest.Digest.ToString(), manifest.Digest.ToString());
+        }
+        catch (Exception ex) when (!_stopping.IsCancellationRequested)
+        {
+            Log.StoreFailed(_logger, repository, tag ?? manifest.Digest.ToString(), ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            // shutting down: what is complete stays, partial blobs resume later
+        }
+    }
+
+    /// <summary>The blob's size from the parent, and its fetch started (or joined); null when the parent does not have it.</summary>
+    private async Task<OnDemandBlob?> StartBlobAsync(ParentRegistryClient parent, string repository, Digest digest)
+    {
+        long? size;
+        try
+        {
+            size = await AskAsync(repository, digest.ToString(), token => parent.HeadBlobAsync(repository, digest, token));
+        }
+        catch
+        {
+            Forget(_blobFlights, (repository, digest));
+            throw;
+        }
+
+        if (size is null)
+        {
+            Forget(_blobFlights, (repository, digest));
+            return null;
+        }
+
+        return new OnDemandBlob(size.Value, StoreBlobAsync(parent, repository, new Descriptor("application/octet-stream", digest, size.Value)));
+    }
+
+    private async Task StoreBlobAsync(ParentRegistryClient parent, string repository, Descriptor blob)
+    {
+        try
+        {
+            await _blobs.EnsureAsync(parent, repository, blob, _stopping.Token);
+            await _local.LinkBlobAsync(repository, blob.Digest, _stopping.Token); // the download may have been another repository's
+            Fetched($"{repository}@{blob.Digest}", blob.Size);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Failed(repository, blob.Digest.ToString(), ex.Message);
+            throw;
+        }
+        finally
+        {
+            Forget(_blobFlights, (repository, blob.Digest));
+        }
+    }
+
+    /// <summary>
+    /// One question to the parent, bounded by <see cref="SyncOptions.OnDemandTimeout"/>: the answer, or null when the
+    /// parent does not have it, cannot be reached in time or refuses (logged; the client gets the normal 404).
+    /// </summary>
+    private async Task<T?> AskAsync<T>(string repository, string reference, Func<CancellationToken, Task<T?>> ask)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        timeout.CancelAfter(_options.OnDemandTimeout);
+        try
+        {
+            var answer = await ask(timeout.Token);
+            if (answer is null)
+            {
+                Log.NotAtParent(_logger, repository, reference);
+            }
+
+            return answer;
+        }
+        catch (Exception ex) when (ex is ParentRegistryException or OperationCanceledException || SyncDown.IsUnreachable(ex))
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            Failed(repository, reference, ex is OperationCanceledException ? $"no answer within {_options.OnDemandTimeout.TotalSeconds:0.#} s" : ex.Message);
+            return default;
+        }
+    }
+
+    private void Failed(string repository, string reference, string reason)
+    {
+        _metrics?.OnDemandFetch("failed");
+        Log.Failed(_logger, repository, reference, reason);
+    }
+
+    private void Fetched(string reference, long bytes)
+    {
+        _metrics?.OnDemandFetch("fetched");
+        var now = _time.GetUtcNow();
+        _state.UpdateSync(s => s with { OnDemandFetches = s.OnDemandFetches + 1, LastOnDemandFetch = new OnDemandFetchStatus(reference, now) });
+        Log.Fetched(_logger, reference, bytes);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4090, Level = LogLevel.Information, Message = "Fetched {Reference} from the parent on demand ({Bytes} bytes)")]
+        public static partial void Fetched(ILogger logger, string reference, long bytes);
+
+        [LoggerMessage(EventId = 4091, Level = LogLevel.Debug, Message = "Not fetching {Repository} {Reference} on demand: {Reason}")]
+        public static partial void Skipped(ILogger logger, string repository, string reference, string reason);
+
+        [LoggerMessage(EventId = 4092, Level = LogLevel.Debug, Message = "The parent does not have {Repository} {Reference}")]
+        public static partial void NotAtParent(ILogger logger, string repository, string reference);
+
+        [LoggerMessage(EventId = 4093, Level = LogLevel.Warning, Message = "On-demand fetch of {Repository} {Reference} failed: {Reason}")]
+        public static partial void Failed(ILogger logger, string repository, string reference, string reason);
+
+        [LoggerMessage(EventId = 4094, Level = LogLevel.Information, Message = "Stored {Repository}:{Reference} ({Digest}) fetched on demand, with all its content")]
+        public static partial void ManifestStored(ILogger logger, string repository, string reference, string digest);
+
+        [LoggerMessage(EventId = 4095, Level = LogLevel.Warning, Message = "Could not store {Repository}:{Reference} fetched on demand: {Reason}")]
+        public static partial void StoreFailed(ILogger logger, string repository, string reference, string reason);
+    }
+}

@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using System.Net;
+using ConnectedRegistry.Auth;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Sync;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConnectedRegistry.IntegrationTests.Sync;
+
+/// <summary>
+/// On-demand pull-through: a real docker-registry parent behind the recording proxy, this module as the child with a
+/// schedule that never opens, so whatever the child serves that the parent alone had came by on-demand fetch.
+/// </summary>
+public sealed class OnDemandTests
+{
+    [Theory]
+    [InlineData(RegistryMode.ReadWrite)]
+    [InlineData(RegistryMode.ReadOnly)]
+    public async Task An_image_only_the_parent_has_is_pulled_by_skopeo_and_kept_as_synced_content(RegistryMode mode)
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"], mode: mode);
+        var image = await h.PushImageToParentAsync("apps/web", h.Layout.Layer(300_000), h.Layout.Layer(5000));
+
+        var pulled = TempDirectory.Create("pulled");
+        try
+        {
+            await Skopeo.RunAsync(["copy", "--quiet", "--src-tls-verify=false", $"docker://{h.Child.HostPort}/apps/web:v1", $"oci:{pulled}:v1"]);
+        }
+        finally
+        {
+            TempDirectory.Delete(pulled);
+        }
+
+        // The tag is set once its content is whole, recorded as set by sync, and never queued for sync up.
+        await WaitUntilAsync(() => h.Store.GetManifest("apps/web", "v1") is not null);
+        Assert.Equal(image.Digest, h.Store.GetManifest("apps/web", "v1")!.Digest);
+        Assert.Equal(image.Digest, h.Child.App.Services.GetRequiredService<SyncStateStore>().SyncedTags("apps/web")["v1"]);
+        Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
+        Assert.True(h.State.Snapshot().Sync.OnDemandFetches >= 3, $"fetches: {h.State.Snapshot().Sync.OnDemandFetches}");
+        Assert.NotNull(h.State.Snapshot().Sync.LastOnDemandFetch);
+        Assert.Equal(ConnectionStates.Offline, h.State.Snapshot().ConnectionState); // no pass ran: the window never opened
+
+        // Served from here now, the parent not asked again.
+        var before = h.Proxy!.Requests.Count;
+        using var again = await h.Child.Client.GetAsync($"/v2/apps/web/manifests/v1");
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(before, h.Proxy.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_pulls_of_one_blob_get_the_whole_blob_from_one_read_at_the_parent()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"]);
+        var layer = h.Layout.Layer(6 * 1024 * 1024);
+        await h.PushImageToParentAsync("apps/big", layer);
+        h.Proxy!.Throttle = TimeSpan.FromMilliseconds(2); // keep the transfer running while the others join
+
+        var first = h.Child.Client.GetAsync($"/v2/apps/big/blobs/{layer.Digest}", HttpCompletionOption.ResponseHeadersRead);
+        await Task.Delay(300);
+        var all = Enumerable.Range(0, 4).Select(_ => h.Child.Client.GetByteArrayAsync($"/v2/apps/big/blobs/{layer.Digest}")).ToList();
+        using (var response = await first)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(layer.Digest, Digest.Compute(await response.Content.ReadAsByteArrayAsync()));
+        }
+
+        foreach (var body in await Task.WhenAll(all))
+        {
+            Assert.Equal(layer.Size, body.LongLength);
+            Assert.Equal(layer.Digest, Digest.Compute(body));
+        }
+
+        Assert.Single(h.Proxy.RequestsFor($"/blobs/{layer.Digest}"));
+        await WaitUntilAsync(() => h.Store.IsBlobInRepository("apps/big", layer.Digest));
+    }
+
+    [Fact]
+    public async Task Outside_the_sync_set_or_with_on_demand_off_the_client_gets_the_normal_404_and_the_parent_is_not_asked()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var image = await h.PushImageToParentAsync("other/x", h.Layout.Layer(4000));
+        h.Configure(["apps/*"]);
+
+        using (var manifest = await h.Child.Client.GetAsync("/v2/other/x/manifests/v1"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, manifest.StatusCode);
+        }
+
+        Assert.DoesNotContain(h.Proxy!.Requests, r => r.Path.Contains("other/x", StringComparison.Ordinal));
+
+        h.Configure(["other/x"], SyncHarness.Idle with { OnDemand = false });
+        using (var off = await h.Child.Client.GetAsync("/v2/other/x/manifests/v1"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, off.StatusCode);
+        }
+
+        Assert.DoesNotContain(h.Proxy.Requests, r => r.Path.Contains("other/x", StringComparison.Ordinal));
+
+        // Turned on again, the same request is fetched; a tag the parent lacks is MANIFEST_UNKNOWN.
+        h.Configure(["other/x"]);
+        using (var on = await h.Child.Client.GetAsync("/v2/other/x/manifests/v1"))
+        {
+            Assert.Equal(HttpStatusCode.OK, on.StatusCode);
+            Assert.Equal(image.Digest, Digest.Compute(await on.Content.ReadAsByteArrayAsync()));
+        }
+
+        await WaitUntilAsync(() => h.Store.GetManifest("other/x", "v1") is not null);
+        using var missing = await h.Child.Client.GetAsync("/v2/other/x/manifests/v9");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("MANIFEST_UNKNOWN", await missing.ErrorCodeAsync());
+    }
+
+    [Fact]
+    public async Task With_the_parent_unreachable_the_client_gets_a_404_within_a_few_seconds_and_local_content_is_served()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var image = await h.PushImageToParentAsync("apps/web", h.Layout.Layer(4000));
+        h.Configure(["apps/*"]);
+        using (var fetched = await h.Child.Client.GetAsync("/v2/apps/web/manifests/v1"))
+        {
+            Assert.Equal(HttpStatusCode.OK, fetched.StatusCode);
+        }
+
+        await WaitUntilAsync(() => h.Store.GetManifest("apps/web", "v1") is not null);
+        await h.Parent.StopAsync();
+
+        var clock = Stopwatch.StartNew();
+        using var manifest = await h.Child.Client.GetAsync("/v2/apps/web/manifests/v2");
+        using var blob = await h.Child.Client.GetAsync($"/v2/apps/web/blobs/sha256:{new string('a', 64)}");
+        Assert.Equal(HttpStatusCode.NotFound, manifest.StatusCode);
+        Assert.Equal("MANIFEST_UNKNOWN", await manifest.ErrorCodeAsync());
+        Assert.Equal(HttpStatusCode.NotFound, blob.StatusCode);
+        Assert.Equal("BLOB_UNKNOWN", await blob.ErrorCodeAsync());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(12), $"took {clock.Elapsed}");
+
+        using var local = await h.Child.Client.GetAsync("/v2/apps/web/manifests/v1");
+        Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+        Assert.Equal(image.Digest, Digest.Compute(await local.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Fact]
+    public async Task A_blob_that_does_not_match_its_digest_aborts_the_client_and_nothing_is_stored()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"]);
+        var layer = h.Layout.Layer(200_000);
+        await h.PushImageToParentAsync("apps/bad", layer);
+        h.Proxy!.Corrupt = path => path.Contains("/blobs/", StringComparison.Ordinal);
+
+        var failed = false;
+        try
+        {
+            using var response = await h.Child.Client.GetAsync($"/v2/apps/bad/blobs/{layer.Digest}");
+            failed = response.StatusCode == HttpStatusCode.NotFound;
+        }
+        catch (HttpRequestException)
+        {
+            failed = true; // the response was aborted mid-way
+        }
+
+        Assert.True(failed, "a corrupted blob reached the client as a complete response");
+        Assert.False(h.Store.BlobExists(layer.Digest));
+        Assert.False(h.Store.IsBlobInRepository("apps/bad", layer.Digest));
+
+        // The next request fetches it again, whole.
+        h.Proxy.Corrupt = null;
+        var body = await h.Child.Client.GetByteArrayAsync($"/v2/apps/bad/blobs/{layer.Digest}");
+        Assert.Equal(layer.Digest, Digest.Compute(body));
+    }
+
+    [Fact]
+    public async Task A_miss_at_the_bottom_of_a_chain_becomes_the_middles_miss_and_is_fetched_from_the_top()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        var image = await h.PushImageToParentAsync("apps/web", h.Layout.Layer(700_000), h.Layout.Layer(3000));
+        const string BottomPassword = "bottom-sync-Passw0rd";
+        var middleSettings = h.Settings with
+        {
+            Name = "edge-middle",
+            Sync = SyncHarness.Idle with { Repositories = ["base"] },
+            Children = new Dictionary<string, ChildRegistrySettings>
+            {
+                ["edge-bottom"] = new() { SyncTokenPasswordHash = PasswordHasher.Hash(BottomPassword, PasswordHasher.MinIterations), Repositories = ["apps/web"] },
+            },
+        };
+        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
+
+        var bottom = await RegistryInstance.StartAsync(configure: builder =>
+        {
+            builder.Services.AddSingleton(SyncHarness.FastOptions);
+            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? BottomPassword : null));
+        });
+        try
+        {
+            bottom.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(new RegistrySettings
+            {
+                Name = "edge-bottom",
+                Mode = RegistryMode.ReadOnly,
+                Parent = new ParentSettings { Endpoint = h.Child.BaseAddress },
+                Sync = SyncHarness.Idle with { Repositories = ["apps/web"] },
+            });
+
+            var pulled = TempDirectory.Create("pulled");
+            try
+            {
+                await Skopeo.RunAsync(["copy", "--quiet", "--src-tls-verify=false", $"docker://{bottom.HostPort}/apps/web:v1", $"oci:{pulled}:v1"]);
+            }
+            finally
+            {
+                TempDirectory.Delete(pulled);
+            }
+
+            var bottomStore = bottom.App.Services.GetRequiredService<ConnectedRegistry.Storage.RegistryStore>();
+            await WaitUntilAsync(() => bottomStore.GetManifest("apps/web", "v1") is not null && h.Store.GetManifest("apps/web", "v1") is not null);
+            Assert.Equal(image.Digest, bottomStore.GetManifest("apps/web", "v1")!.Digest);
+            Assert.Equal(image.Digest, h.Store.GetManifest("apps/web", "v1")!.Digest);
+        }
+        finally
+        {
+            await bottom.DisposeAsync();
+            bottom.DeleteData();
+        }
+    }
+
+    internal static async Task WaitUntilAsync(Func<bool> condition, int seconds = 20)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(seconds), "the condition did not come true in time");
+            await Task.Delay(50);
+        }
+    }
+}
