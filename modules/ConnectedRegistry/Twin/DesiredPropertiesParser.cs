@@ -25,7 +25,7 @@ public sealed record DesiredParseResult(RegistrySettings? Settings, IReadOnlyLis
 /// that differs from a known one only by case (<c>ClientTokens</c>) is an error, since ignoring it could leave
 /// the registry running without the tokens the operator meant to set.
 /// </summary>
-public static class DesiredPropertiesParser
+public static partial class DesiredPropertiesParser
 {
     public const int SupportedMajorVersion = 1;
     public const int MaxClientTokens = AuthRules.MaxClientTokens;
