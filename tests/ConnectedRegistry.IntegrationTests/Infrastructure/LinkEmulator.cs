@@ -10,7 +10,7 @@ namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 /// A thin link between the module and its parent, as a TCP proxy on 127.0.0.1:0: it counts the bytes it carries each
 /// way, caps the rate (bits per second, each direction, shared by every connection: a link serialises its bytes),
 /// delays every byte by a one-way latency, and can drop every connection (reset) after each N bytes carried and then
-/// refuse connections for a down time. Bytes are counted when delivered, so the counters are what the link carried;
+/// refuse connections for a down time. Bytes are counted as the link sends them on (one chunk at most ahead of its delivery), so the counters are what the link carried;
 /// <see cref="Samples"/> records the running total every <see cref="SampleInterval"/> for window figures.
 /// The link holds little in flight (small socket buffers, one chunk per direction and connection beyond the latency
 /// queue), so what it counts is what the far end could actually have sent at that moment.
@@ -165,7 +165,7 @@ public sealed class LinkEmulator : IAsyncDisposable
 
         foreach (var socket in new[] { client, upstream })
         {
-            // Counted is delivered: the link's own send buffers stay as small as the kernel allows, so a byte counted
+            // Counted is (nearly) delivered: the link's own send buffers stay as small as the kernel allows, so a byte counted
             // has reached the far end's socket, not a queue of the link's (megabytes, left to the kernel's tuning).
             socket.NoDelay = true;
             socket.SendBufferSize = 4096;
@@ -199,17 +199,20 @@ public sealed class LinkEmulator : IAsyncDisposable
                 {
                     await foreach (var (data, length, due) in queue.Reader.ReadAllAsync(token))
                     {
-                        var wait = due - _clock.Elapsed;
-                        if (wait > TimeSpan.Zero)
+                        // Task.Delay's timer may fire a little before the stopwatch says: wait until the stopwatch agrees.
+                        for (var wait = due - _clock.Elapsed; wait > TimeSpan.Zero; wait = due - _clock.Elapsed)
                         {
-                            await Task.Delay(wait, token);
+                            await Task.Delay(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait, token);
                         }
 
                         var (carried, drop) = TakeUntilDrop(pipe, length);
                         if (carried > 0)
                         {
-                            await to.SendAsync(data.AsMemory(0, carried), SocketFlags.None, token);
+                            // Counted when the link takes them, before the send: a drop made by the other direction
+                            // while this send is under way must not lose them from the count (the link carried them;
+                            // what a reset loses in flight is the receiver's loss, as on a real link).
                             Interlocked.Add(ref toParent ? ref _toParentBytes : ref _fromParentBytes, carried);
+                            await to.SendAsync(data.AsMemory(0, carried), SocketFlags.None, token);
                         }
 
                         if (drop)
