@@ -228,6 +228,8 @@ public sealed class SyncDownTests
     public async Task Corrupted_blob_is_rejected_retried_and_never_visible()
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
+        // On-demand off: the client's GET below must see what the pass left, not fetch the blob itself.
+        h.Configure(["apps/*", "base"], SyncHarness.Idle with { OnDemand = false });
         var layer = h.Layout.Layer(40_000);
         var image = await h.PushImageToParentAsync("apps/app", layer);
         var proxy = h.Proxy!;
