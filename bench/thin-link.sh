@@ -15,7 +15,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 dotnet build tests/ConnectedRegistry.IntegrationTests -c Release -nologo -v quiet >/dev/null
 for _ in $(seq 1 "${REPEAT:-1}"); do
-  THINLINK_BENCH=1 THINLINK_BENCH_OUT="$out" BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}" \
+  THINLINK_BENCH_OUT="$out" BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}" \
     dotnet test tests/ConnectedRegistry.IntegrationTests -c Release --no-build -nologo \
     --filter "FullyQualifiedName~ThinLinkBenchmark" --logger "console;verbosity=minimal" >/dev/null
 done

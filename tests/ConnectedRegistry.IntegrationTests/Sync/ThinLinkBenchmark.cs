@@ -4,12 +4,13 @@ namespace ConnectedRegistry.IntegrationTests.Sync;
 
 /// <summary>
 /// The thin-link benchmark (<c>bench/thin-link.sh</c>): sync down over the dropping link of <see cref="DroppingLinkTests"/>,
-/// at a size the test suite cannot afford. Runs only when <c>THINLINK_BENCH=1</c>; writes one JSON line of figures to
-/// <c>THINLINK_BENCH_OUT</c>.
+/// at a size the test suite cannot afford. Marked <c>Category=Benchmark</c>, which <c>scripts/test.sh</c> leaves out;
+/// writes one JSON line of figures to <c>THINLINK_BENCH_OUT</c> when that is set.
 /// </summary>
 public sealed class ThinLinkBenchmark
 {
-    [BenchmarkFact]
+    [Fact]
+    [Trait("Category", "Benchmark")]
     public async Task Sync_down_over_a_link_that_drops_every_8_MB()
     {
         var layers = int.Parse(Environment.GetEnvironmentVariable("BENCH_LAYERS") ?? "19", CultureInfo.InvariantCulture);
@@ -24,17 +25,5 @@ public sealed class ThinLinkBenchmark
         }
 
         Assert.True(result.Drops > 0, result.ToString()); // the link really dropped: the figures are about a dropping link
-    }
-}
-
-/// <summary>A fact that runs only when <c>THINLINK_BENCH=1</c> (a benchmark, not part of the suite's time).</summary>
-public sealed class BenchmarkFactAttribute : FactAttribute
-{
-    public BenchmarkFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("THINLINK_BENCH") != "1")
-        {
-            Skip = "a benchmark: bench/thin-link.sh runs it";
-        }
     }
 }
