@@ -42,7 +42,7 @@ run_one() { # NAME METRICS_URLS
     --label "$name" --json-out "$BASE/$name.json" > "$BASE/$name.txt"
   [[ -n "$urls" ]] && curl -s "$urls/metrics" > "$BASE/$name.metrics"
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  [[ -n "$scraper" ]] && { kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; }
+  if [[ -n "$scraper" ]]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
 }
 
 for round in $(seq 1 "$ROUNDS"); do
