@@ -113,10 +113,10 @@ public sealed partial class BandwidthLimiter : BackgroundService
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4090, Level = LogLevel.Information, Message = "Traffic to and from the parent capped at {Mbps} Mbit/s")]
+        [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message = "Traffic to and from the parent capped at {Mbps} Mbit/s")]
         public static partial void Limited(ILogger logger, double mbps);
 
-        [LoggerMessage(EventId = 4091, Level = LogLevel.Information, Message = "Traffic to and from the parent not capped")]
+        [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Traffic to and from the parent not capped")]
         public static partial void Unlimited(ILogger logger);
     }
 }
