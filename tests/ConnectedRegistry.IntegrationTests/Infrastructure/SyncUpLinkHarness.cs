@@ -14,6 +14,12 @@ namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class SyncUpLinkHarness : IAsyncDisposable
 {
+    /// <summary>The layer the measurements push: 64 MiB.</summary>
+    public const int LayerBytes = 64 * 1024 * 1024;
+
+    /// <summary>The dropping link of the sync up figures: 40 Mbit/s, a reset after each 8 MB, 1 s down.</summary>
+    public static readonly LinkProfile DroppingLink = new(40_000_000, TimeSpan.Zero, 8_000_000, TimeSpan.FromSeconds(1));
+
     private readonly RegistryInstance? _moduleParent;
     private readonly DockerRegistry? _dockerParent;
     private RegistrySettings _settings = RegistrySettings.Default;
@@ -161,4 +167,39 @@ public sealed class SyncUpLinkHarness : IAsyncDisposable
 
         TempDirectory.Delete(LayoutDir);
     }
+
+    /// <summary>
+    /// Pushes a 64 MiB layer to a new child and measures its sync up over <see cref="DroppingLink"/> (the resumable sync
+    /// up test and the thin-link benchmark). With <paramref name="giveUpAfter"/>, a parent that never gets it whole
+    /// (docker-registry: every drop costs the session) ends the measurement then, as not completed.
+    /// </summary>
+    public static async Task<SyncUpLinkResult> MeasureOverDroppingLinkAsync(bool moduleParent, TimeSpan? giveUpAfter = null)
+    {
+        await using var h = await StartAsync(moduleParent);
+        DroppingLink.ApplyTo(h.Link);
+        var layer = h.Layout.Layer(LayerBytes);
+        const string repository = "edge/drops";
+        var image = await h.PushToChildAndSyncAsync(repository, layer);
+        var completed = true;
+        try
+        {
+            await Poll.UntilAsync(() => h.ParentHasAsync(repository, image), "the image at the parent over the dropping link", giveUpAfter ?? TimeSpan.FromSeconds(180));
+            completed = await h.ParentBlobDigestAsync(repository, layer.Digest) == layer.Digest;
+        }
+        catch (Xunit.Sdk.XunitException) when (giveUpAfter is not null)
+        {
+            completed = false;
+        }
+
+        return new SyncUpLinkResult(moduleParent ? "this module" : "docker-registry", layer.Size, h.Link.BytesToParent, h.Link.Drops, h.Link.Elapsed.TotalSeconds, completed);
+    }
+}
+
+/// <summary>One sync up measurement over the dropping link; <see cref="Completed"/>: the parent holds the image, its layer intact.</summary>
+public sealed record SyncUpLinkResult(string Parent, long BlobBytes, long BytesToParent, int Drops, double Seconds, bool Completed)
+{
+    public double BytesRatio => (double)BytesToParent / BlobBytes;
+
+    public override string ToString() =>
+        $"to {Parent}: blob {BlobBytes} B, to parent {BytesToParent} B (ratio {BytesRatio:0.000}), {Drops} drops, {Seconds:0.0} s{(Completed ? string.Empty : ", not completed")}";
 }

@@ -9,17 +9,17 @@ namespace ConnectedRegistry.IntegrationTests.Sync;
 /// </summary>
 public sealed class ResumableSyncUpTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    public const int LayerBytes = 64 * 1024 * 1024;
+    public const int LayerBytes = SyncUpLinkHarness.LayerBytes;
     public const double RateBitsPerSecond = 40_000_000;
-    public const long DropEveryBytes = 8_000_000;
     public static readonly TimeSpan DownTime = TimeSpan.FromSeconds(1);
 
     [Fact]
     public async Task A_64_MiB_blob_goes_up_to_this_module_over_a_link_that_drops_every_8_MB_with_at_most_1_1_times_its_bytes()
     {
-        var result = await RunOverDroppingLinkAsync(moduleParent: true);
+        var result = await SyncUpLinkHarness.MeasureOverDroppingLinkAsync(moduleParent: true);
         output.WriteLine(result.ToString());
 
+        Assert.True(result.Completed, result.ToString());
         Assert.True(result.Drops >= 6, result.ToString());
         Assert.True(result.BytesRatio <= 1.1, result.ToString());
     }
@@ -99,28 +99,4 @@ public sealed class ResumableSyncUpTests(Xunit.Abstractions.ITestOutputHelper ou
         Assert.True(ratio >= 1.2, $"ratio {ratio:0.000}: the session did not survive the drop, the layer went up again from byte 0");
         Assert.Null(h.UploadSessions.Find(h.LinkedParent, "edge/distribution", layer.Digest));
     }
-
-    /// <summary>Pushes a 64 MiB layer to the child and measures its sync up over the dropping link (also the benchmark's entry).</summary>
-    public static async Task<SyncUpLinkResult> RunOverDroppingLinkAsync(bool moduleParent)
-    {
-        await using var h = await SyncUpLinkHarness.StartAsync(moduleParent);
-        h.Link.RateBitsPerSecond = RateBitsPerSecond;
-        h.Link.DropEveryBytes = DropEveryBytes;
-        h.Link.DownTime = DownTime;
-        var layer = h.Layout.Layer(LayerBytes);
-        var image = await h.PushToChildAndSyncAsync("edge/drops", layer);
-        var repository = "edge/drops";
-        await Poll.UntilAsync(() => h.ParentHasAsync(repository, image), "the image at the parent over the dropping link", TimeSpan.FromSeconds(moduleParent ? 180 : 60));
-        var digest = await h.ParentBlobDigestAsync(repository, layer.Digest);
-        Assert.Equal(layer.Digest, digest);
-        return new SyncUpLinkResult(layer.Size, h.Link.BytesToParent, h.Link.Drops, h.Link.Elapsed.TotalSeconds);
-    }
-}
-
-public sealed record SyncUpLinkResult(long BlobBytes, long BytesToParent, int Drops, double Seconds)
-{
-    public double BytesRatio => (double)BytesToParent / BlobBytes;
-
-    public override string ToString() =>
-        $"blob {BlobBytes} B, to parent {BytesToParent} B (ratio {BytesRatio:0.000}), {Drops} drops, {Seconds:0.0} s";
 }
