@@ -83,8 +83,12 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
         Assert.StartsWith("rejected, the last good settings stay in force: the desired properties file is not a JSON object", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>(), StringComparison.Ordinal);
         Assert.Equal("standalone-2", settings.Current.Name);
 
-        await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "clientTokens": { "t": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "a": ["content/nope"] } } } }""");
+        await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "storage": { "minFreeBytes": 1e400 } }""");
         await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 3, "version 3 reported");
+        Assert.Equal("rejected, the last good settings stay in force: storage.minFreeBytes: the number is out of range", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>());
+
+        await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "clientTokens": { "t": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "a": ["content/nope"] } } } }""");
+        await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 4, "version 4 reported");
         Assert.Equal("rejected, the last good settings stay in force: clientTokens.t.scopeMap.a: unknown action 'content/nope' (known: content/read, content/write, content/delete, metadata/read, metadata/write)", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>());
         Assert.Empty(settings.Current.ClientTokens);
     }
