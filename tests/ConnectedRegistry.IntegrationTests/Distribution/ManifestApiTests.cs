@@ -279,8 +279,8 @@ public sealed class ManifestApiTests(RegistryFixture fixture) : IClassFixture<Re
 
         var chunked = TestContent.Bytes("sha512-chunked", 30_000);
         var chunkedDigest = Digest.Compute(chunked, Digest.Sha512);
-        var location = await BlobUploadApiTests.StartAsync(_client, "manifests/sha512");
-        await BlobUploadApiTests.PatchAsync(_client, location, chunked, 0);
+        var location = await RegistryHttp.StartUploadAsync(_client, "manifests/sha512");
+        await RegistryHttp.PatchUploadAsync(_client, location, chunked, 0);
         Assert.Equal(HttpStatusCode.Created, (await _client.PutAsync($"{location}?digest={chunkedDigest}", null)).StatusCode);
 
         var image = TestContent.Image("sha512-manifest");

@@ -7,7 +7,7 @@ using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
-using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
 
@@ -140,12 +140,12 @@ public sealed class ThreeLevelTreeTests
     /// <summary>Puts a signature artifact for <paramref name="subject"/> at the top (distribution 2.x: the referrers tag schema).</summary>
     private static async Task<Digest> SignAsync(DockerRegistry top, TestBlob subject)
     {
-        using var client = ParentRegistryClientTests.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+        using var client = ParentClients.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
         var signature = System.Text.Encoding.UTF8.GetBytes("signed " + subject.Digest);
         var signatureDigest = Digest.Compute(signature);
         await client.UploadBlobAsync("apps/web", signatureDigest, new MemoryStream(signature), signature.Length, default);
         await client.UploadBlobAsync("apps/web", Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
-        var artifact = ParentRegistryClientTests.ArtifactManifest(subject, signatureDigest, signature.Length);
+        var artifact = TestContent.ArtifactManifest(subject, signatureDigest, signature.Length);
         var artifactDigest = await client.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
         await client.PutManifestAsync("apps/web", $"sha256-{subject.Digest.Hex}", TestContent.Json(new JObject
         {
@@ -158,7 +158,7 @@ public sealed class ThreeLevelTreeTests
 
     private static Digest? InspectDigest(DockerRegistry top, string repository, string tag)
     {
-        using var client = ParentRegistryClientTests.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+        using var client = ParentClients.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
         return client.HeadManifestAsync(repository, tag, default).GetAwaiter().GetResult()?.Digest;
     }
 }

@@ -156,10 +156,10 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
     [Fact]
     public async Task Expired_upload_sessions_are_purged()
     {
-        var location = await BlobUploadApiTests.StartAsync(Client, "gc/uploads");
-        var fresh = await BlobUploadApiTests.StartAsync(Client, "gc/uploads");
+        var location = await RegistryHttp.StartUploadAsync(Client, "gc/uploads");
+        var fresh = await RegistryHttp.StartUploadAsync(Client, "gc/uploads");
         _time.Advance(TimeSpan.FromHours(23));
-        await BlobUploadApiTests.PatchAsync(Client, fresh, new byte[10], 0);
+        await RegistryHttp.PatchUploadAsync(Client, fresh, new byte[10], 0);
         _time.Advance(TimeSpan.FromHours(2));
 
         // The housekeeping timer may already have purged it as the clock moved; purge explicitly too.

@@ -36,7 +36,7 @@ public sealed class SyncDownTests
         await parent.UploadBlobAsync("apps/web", signatureDigest, new MemoryStream(signature), signature.Length, default);
         var empty = "{}"u8.ToArray();
         await parent.UploadBlobAsync("apps/web", Digest.Compute(empty), new MemoryStream(empty), 2, default);
-        var artifact = ParentRegistryClientTests.ArtifactManifest(index, signatureDigest, signature.Length);
+        var artifact = TestContent.ArtifactManifest(index, signatureDigest, signature.Length);
         var artifactDigest = await parent.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
         await parent.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", TestContent.Json(new JObject
         {

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.IntegrationTests.Twin;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>The IoT Edge workload API on a Unix socket (real Kestrel): signs with the module key, serves the trust bundle.</summary>
 public sealed class FakeWorkloadApi : IAsyncDisposable

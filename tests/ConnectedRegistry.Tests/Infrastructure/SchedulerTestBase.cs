@@ -3,7 +3,7 @@ using ConnectedRegistry.Sync;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
-namespace ConnectedRegistry.Tests.Sync;
+namespace ConnectedRegistry.Tests.Infrastructure;
 
 /// <summary>
 /// A <see cref="SyncScheduler"/> on a fake clock that starts at 00:10 UTC, with the live state it writes and the

@@ -8,7 +8,7 @@ using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ConnectedRegistry.IntegrationTests.Auth;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// The real registry (real Kestrel, real data root, real Distribution endpoints, real auth middleware

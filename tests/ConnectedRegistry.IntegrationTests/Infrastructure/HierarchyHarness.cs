@@ -11,7 +11,7 @@ using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.IntegrationTests.Hierarchy;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>An instance of this module for hierarchy tests: its sync password, scheduler pace, and IoT Edge identity.</summary>
 internal static class HierarchyHarness
