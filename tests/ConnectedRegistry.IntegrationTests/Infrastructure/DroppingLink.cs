@@ -24,7 +24,7 @@ public static class DroppingLink
 
         await h.StartChildAsync();
         var expected = (unique * 8 / RateBitsPerSecond) + (unique / DropEveryBytes * DownTime.TotalSeconds);
-        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/drops", image), "the image synced over the dropping link", (int)(60_000 + (3_000 * expected)));
+        await Poll.UntilAsync(() => h.HasTag("thin/drops", image), "the image synced over the dropping link", TimeSpan.FromMilliseconds((60_000 + (3_000 * expected))));
         var done = h.Link.Elapsed;
 
         // From the first byte on the link (the module's start-up is not the link's time) to the tag being there.

@@ -107,20 +107,6 @@ public sealed class EdgeHarness : IAsyncDisposable
         return Module;
     }
 
-    public static async Task EventuallyAsync(Func<bool> condition, string what, int timeoutMs = 10_000)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.ElapsedMilliseconds > timeoutMs)
-            {
-                throw new Xunit.Sdk.XunitException($"Timed out after {timeoutMs} ms waiting for: {what}");
-            }
-
-            await Task.Delay(20);
-        }
-    }
-
     /// <summary>Stops the module and keeps its data folder (for a restart on the same data).</summary>
     public async Task<string> StopModuleAsync()
     {

@@ -98,19 +98,5 @@ internal static class HierarchyHarness
         Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--dest-tls-verify=false", "--dest-creds", $"admin:{AdminPassword}",
             $"oci:{layout}:{layoutTag}", $"docker://{registry.HostPort}/{repository}:{tag}"]);
 
-    public static async Task EventuallyAsync(Func<bool> condition, string what, int timeoutMs = 20_000)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out waiting for: {what}");
-            }
-
-            await Task.Delay(50);
-        }
-    }
-
     public static bool HasDetail(this ModuleStateSnapshot state, string code, string type) => state.StatusDetails.Any(d => d.Code == code && d.Type == type);
 }

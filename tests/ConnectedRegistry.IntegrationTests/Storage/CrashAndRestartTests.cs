@@ -90,11 +90,7 @@ public sealed class CrashAndRestartTests
 
                 // Kill once a push of this round has landed (so every round proves something however loaded
                 // the machine is), then a little later, while the other workers are mid-push.
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (Volatile.Read(ref pushed) == before && DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(20);
-                }
+                await Poll.UntilAsync(() => Volatile.Read(ref pushed) != before, $"a push of round {round} landing", TimeSpan.FromSeconds(60));
 
                 await Task.Delay(TimeSpan.FromMilliseconds(150 + (round * 200)));
                 registry.KillHard();

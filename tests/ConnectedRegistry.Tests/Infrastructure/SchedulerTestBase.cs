@@ -36,15 +36,4 @@ public abstract class SchedulerTestBase : IAsyncLifetime
             _scheduler.Dispose();
         }
     }
-
-    /// <summary>Waits (real time, at most 10 s) until <paramref name="condition"/> holds.</summary>
-    protected static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            await Task.Delay(5);
-        }
-    }
 }
