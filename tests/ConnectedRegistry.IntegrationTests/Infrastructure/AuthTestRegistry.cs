@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 

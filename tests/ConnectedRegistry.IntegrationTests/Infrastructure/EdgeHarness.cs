@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

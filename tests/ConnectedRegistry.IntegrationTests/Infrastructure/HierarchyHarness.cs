@@ -6,7 +6,6 @@ using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;

@@ -1,5 +1,4 @@
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using ConnectedRegistry.Sync;
 using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;

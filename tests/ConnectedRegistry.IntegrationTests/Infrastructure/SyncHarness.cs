@@ -2,7 +2,6 @@ using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Infrastructure;

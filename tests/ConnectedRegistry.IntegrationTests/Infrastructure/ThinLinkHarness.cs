@@ -1,4 +1,3 @@
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
