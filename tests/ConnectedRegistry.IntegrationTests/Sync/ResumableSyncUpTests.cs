@@ -1,5 +1,3 @@
-using ConnectedRegistry.IntegrationTests.Infrastructure;
-
 namespace ConnectedRegistry.IntegrationTests.Sync;
 
 /// <summary>

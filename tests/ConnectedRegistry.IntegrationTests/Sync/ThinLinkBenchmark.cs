@@ -1,10 +1,9 @@
 using System.Globalization;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 
 namespace ConnectedRegistry.IntegrationTests.Sync;
 
 /// <summary>
-/// The thin-link benchmark (<c>bench/thin-link.sh</c>): sync down over dropping links at a size the test suite cannot
+/// The thin-link benchmark (<c>bench/thin-link.sh</c>): sync down over dropping links (<see cref="DroppingLink"/>) at a size the test suite cannot
 /// afford, and sync up of a 64 MiB layer over the dropping link to both kinds of parent. Marked
 /// <c>Category=Benchmark</c>, which <c>scripts/test.sh</c> leaves out; each scenario writes one JSON line of figures
 /// to <c>THINLINK_BENCH_OUT</c> when that is set.
@@ -18,8 +17,8 @@ public sealed class ThinLinkBenchmark
     [Trait("Category", "Benchmark")]
     public async Task Sync_down_over_a_link_that_drops_every_8_MB()
     {
-        var result = await DroppingLinkTests.RunAsync(Layers, LayerMb * 1_000_000);
-        await WriteAsync("down-drop-8MB", DroppingLinkTests.EveryEightMegabytes, result);
+        var result = await DroppingLink.RunAsync(Layers, LayerMb * 1_000_000);
+        await WriteAsync("down-drop-8MB", DroppingLink.EveryEightMegabytes, result);
         Assert.True(result.Drops > 0, result.ToString()); // the link really dropped: the figures are about a dropping link
     }
 
@@ -27,7 +26,7 @@ public sealed class ThinLinkBenchmark
     [Trait("Category", "Benchmark")]
     public async Task Sync_down_over_a_satellite_link_that_drops_every_20_MB()
     {
-        var result = await DroppingLinkTests.RunAsync(Layers, LayerMb * 1_000_000, Satellite);
+        var result = await DroppingLink.RunAsync(Layers, LayerMb * 1_000_000, Satellite);
         await WriteAsync("down-satellite-drop-20MB", Satellite, result);
         Assert.True(result.Drops > 0, result.ToString());
     }
