@@ -82,6 +82,20 @@ public sealed class SyncUpLinkHarness : IAsyncDisposable
         return image;
     }
 
+    /// <summary>
+    /// Pushes an image of one random layer of <paramref name="layerBytes"/> to the child (<see cref="PushToChildAndSyncAsync"/>)
+    /// and waits until sync up has <paramref name="confirmed"/> bytes of it confirmed by the parent's session (kept in sync.db).
+    /// </summary>
+    public async Task<(TestBlob Layer, TestBlob Image, ParentUpload Kept)> UploadUntilConfirmedAsync(string repository, int layerBytes, long confirmed)
+    {
+        var layer = Layout.Layer(layerBytes);
+        var image = await PushToChildAndSyncAsync(repository, layer);
+        var kept = await Poll.ForAsync(
+            () => UploadSessions.Find(LinkedParent, repository, layer.Digest) is { } upload && upload.Offset >= confirmed ? upload : null,
+            $"{confirmed} bytes confirmed by the parent's session", TimeSpan.FromSeconds(60));
+        return (layer, image, kept);
+    }
+
     /// <summary>Stops the child and starts it again on the same data folder with the same settings.</summary>
     public async Task RestartChildAsync()
     {

@@ -27,12 +27,9 @@ public sealed class ResumableSyncUpTests(Xunit.Abstractions.ITestOutputHelper ou
     {
         await using var h = await SyncUpLinkHarness.StartAsync(moduleParent: true);
         h.Link.RateBitsPerSecond = RateBitsPerSecond;
-        var layer = h.Layout.Layer(LayerBytes);
-        var image = await h.PushToChildAndSyncAsync("edge/restart", layer);
 
-        // A third of the layer is at the parent (and one chunk confirmed in sync.db) when the child goes down.
-        await Poll.UntilAsync(() => h.UploadSessions.Find(h.LinkedParent, "edge/restart", layer.Digest)?.Offset >= 16 * 1024 * 1024, "a confirmed chunk", TimeSpan.FromSeconds(60));
-        var kept = h.UploadSessions.Find(h.LinkedParent, "edge/restart", layer.Digest)!;
+        // A third of the layer is at the parent (and two chunks confirmed in sync.db) when the child goes down.
+        var (layer, image, kept) = await h.UploadUntilConfirmedAsync("edge/restart", LayerBytes, 16 * 1024 * 1024);
         await Poll.UntilAsync(() => h.Link.BytesToParent >= LayerBytes / 3, "a third of the layer on the link", TimeSpan.FromSeconds(60));
         await h.RestartChildAsync();
 
@@ -52,10 +49,7 @@ public sealed class ResumableSyncUpTests(Xunit.Abstractions.ITestOutputHelper ou
     {
         await using var h = await SyncUpLinkHarness.StartAsync(moduleParent: true);
         h.Link.RateBitsPerSecond = RateBitsPerSecond;
-        var layer = h.Layout.Layer(LayerBytes);
-        var image = await h.PushToChildAndSyncAsync("edge/forgot", layer);
-        await Poll.UntilAsync(() => h.UploadSessions.Find(h.LinkedParent, "edge/forgot", layer.Digest)?.Offset >= 16 * 1024 * 1024, "a confirmed chunk", TimeSpan.FromSeconds(60));
-        var kept = h.UploadSessions.Find(h.LinkedParent, "edge/forgot", layer.Digest)!; // this module's session keeps its location
+        var (layer, image, kept) = await h.UploadUntilConfirmedAsync("edge/forgot", LayerBytes, 16 * 1024 * 1024); // this module's session keeps its location
         await h.StopChildAsync();
 
         // The parent drops the session while the child is down (as its purge of idle uploads would).
