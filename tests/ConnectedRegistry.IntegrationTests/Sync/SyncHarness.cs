@@ -57,22 +57,24 @@ public sealed class SyncHarness : IAsyncDisposable
 
     /// <param name="proxyCertificate">Serve the proxy over https with this certificate, and give the child an
     /// <see cref="IParentTrustSource"/> (standing in for the IoT Edge trust bundle) that trusts it.</param>
-    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null)
+    /// <param name="childArgs">Command-line arguments for the child (e.g. <c>--gc-grace 00:00:00</c>).</param>
+    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null, IReadOnlyList<string>? childArgs = null)
     {
         var parent = await DockerRegistry.StartNewAsync();
         var forwarding = proxy || proxyCertificate is not null ? await ForwardingProxy.StartAsync(parent.Endpoint, proxyCertificate) : null;
         var trust = proxyCertificate is null ? null : new FixedTrust(proxyCertificate);
-        var child = await StartChildAsync(null, options, trust);
-        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust };
+        var child = await StartChildAsync(null, options, trust, childArgs);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust, _childArgs = childArgs };
         harness.Configure(["apps/*", "base"]);
         return harness;
     }
 
     private SyncOptions? _options;
     private IParentTrustSource? _trust;
+    private IReadOnlyList<string>? _childArgs;
 
-    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust) =>
-        RegistryInstance.StartAsync(dataRoot, configure: builder =>
+    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust, IReadOnlyList<string>? args = null) =>
+        RegistryInstance.StartAsync(dataRoot, args, configure: builder =>
         {
             if (trust is not null)
             {
@@ -89,7 +91,7 @@ public sealed class SyncHarness : IAsyncDisposable
     {
         var dataRoot = Child.DataRoot;
         await Child.DisposeAsync();
-        Child = await StartChildAsync(dataRoot, _options, _trust);
+        Child = await StartChildAsync(dataRoot, _options, _trust, _childArgs);
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 
