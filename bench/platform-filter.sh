@@ -10,12 +10,7 @@
 # env: BENCH_LAYER_MB [4], REPEAT [1]. Needs docker-registry, skopeo and htpasswd (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-dotnet build tests/ConnectedRegistry.IntegrationTests -c Release -nologo -v quiet >/dev/null
-for _ in $(seq 1 "${REPEAT:-1}"); do
-  PLATFORM_BENCH_OUT="$out" BENCH_LAYER_MB="${BENCH_LAYER_MB:-4}" \
-    dotnet test tests/ConnectedRegistry.IntegrationTests -c Release --no-build -nologo \
-    --filter "FullyQualifiedName~PlatformFilterBenchmark" --logger "console;verbosity=minimal" >/dev/null
-done
-cat "$out"
+# shellcheck source=bench/test-benchmark.sh
+source bench/test-benchmark.sh
+export BENCH_LAYER_MB="${BENCH_LAYER_MB:-4}"
+run_benchmark_test PlatformFilterBenchmark PLATFORM_BENCH_OUT

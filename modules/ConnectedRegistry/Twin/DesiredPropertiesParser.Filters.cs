@@ -15,20 +15,8 @@ public static partial class DesiredPropertiesParser
     /// <summary>A list of platforms <c>os/arch[/variant]</c>; null when absent.</summary>
     private static List<string>? PlatformList(JObject owner, string member, string path, List<string> errors)
     {
-        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        if (BoundedArray(owner, member, path, SyncFilter.MaxPlatforms, "platforms such as 'linux/arm64'", errors) is not { } array)
         {
-            return null;
-        }
-
-        if (value is not JArray array)
-        {
-            errors.Add($"{path} must be an array of platforms such as 'linux/arm64'");
-            return null;
-        }
-
-        if (array.Count > SyncFilter.MaxPlatforms)
-        {
-            errors.Add($"{path} has {array.Count} entries; at most {SyncFilter.MaxPlatforms} are allowed");
             return null;
         }
 
@@ -54,20 +42,8 @@ public static partial class DesiredPropertiesParser
     private static List<SyncFilterSettings> FilterList(JObject owner, string member, string path, List<string> errors, List<string>? warnings)
     {
         var result = new List<SyncFilterSettings>();
-        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        if (BoundedArray(owner, member, path, SyncFilter.MaxFilters, "filters", errors) is not { } array)
         {
-            return result;
-        }
-
-        if (value is not JArray array)
-        {
-            errors.Add($"{path} must be an array of filters");
-            return result;
-        }
-
-        if (array.Count > SyncFilter.MaxFilters)
-        {
-            errors.Add($"{path} has {array.Count} entries; at most {SyncFilter.MaxFilters} are allowed");
             return result;
         }
 
@@ -80,6 +56,29 @@ public static partial class DesiredPropertiesParser
         }
 
         return result;
+    }
+
+    /// <summary>The array <paramref name="member"/> of at most <paramref name="max"/> entries; null when absent or wrong (the reason added).</summary>
+    private static JArray? BoundedArray(JObject owner, string member, string path, int max, string of, List<string> errors)
+    {
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        {
+            return null;
+        }
+
+        if (value is not JArray array)
+        {
+            errors.Add($"{path} must be an array of {of}");
+            return null;
+        }
+
+        if (array.Count > max)
+        {
+            errors.Add($"{path} has {array.Count} entries; at most {max} are allowed");
+            return null;
+        }
+
+        return array;
     }
 
     private static SyncFilterSettings? FilterEntry(JToken token, string path, List<string> errors, List<string>? warnings)

@@ -44,11 +44,7 @@ public sealed class PlatformFilterChainTests(DockerDaemon docker)
         Held(h.Store, image, ["linux/amd64", "linux/arm64"], ["linux/arm/v7"]);
 
         await using var link = await ForwardingProxy.StartAsync(h.Child.BaseAddress);
-        var bottom = await RegistryInstance.StartAsync(configure: builder =>
-        {
-            builder.Services.AddSingleton(SyncHarness.FastOptions);
-            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? BottomPassword : null));
-        });
+        var bottom = await SyncHarness.StartModuleChildAsync(BottomPassword);
         try
         {
             var bottomSettings = new RegistrySettings

@@ -86,6 +86,17 @@ public sealed class SyncHarness : IAsyncDisposable
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
         });
 
+    /// <summary>
+    /// Another instance of this module, to be a child of <see cref="Child"/> (or of any module): fast sync options,
+    /// and <paramref name="syncPassword"/> as its sync token password (<c>PARENT_SYNC_TOKEN_PASSWORD</c>).
+    /// </summary>
+    public static Task<RegistryInstance> StartModuleChildAsync(string syncPassword) =>
+        RegistryInstance.StartAsync(configure: builder =>
+        {
+            builder.Services.AddSingleton(FastOptions);
+            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? syncPassword : null));
+        });
+
     /// <summary>Stops the child and starts a new process-equivalent on the same data folder, with the same settings.</summary>
     public async Task RestartChildAsync()
     {
