@@ -35,6 +35,26 @@ public sealed partial class SyncSet
     /// </summary>
     public TagSelection SelectTag(string repository, string tag) => SyncFilter.Union(_filters, repository, tag);
 
+    /// <summary>
+    /// The settings of a pass over just <paramref name="repositories"/> (the change feed's targeted pass): each
+    /// repository list cut down to those names, so the pass syncs nothing else, while every filter — this registry's
+    /// and each child's that still covers one of them — applies as in a full pass.
+    /// </summary>
+    public static RegistrySettings Targeted(RegistrySettings settings, IReadOnlyList<string> repositories)
+    {
+        List<string> Covered(IEnumerable<string> patterns)
+        {
+            var parsed = patterns.Select(p => RepositoryPattern.TryParse(p.Trim(), out var pattern) ? pattern : null).OfType<RepositoryPattern>().ToList();
+            return [.. repositories.Where(r => parsed.Any(p => p.Matches(r)))];
+        }
+
+        var children = settings.Children
+            .Select(c => (c.Key, Child: c.Value with { Repositories = Covered(c.Value.Repositories) }))
+            .Where(c => c.Child.Repositories.Count > 0)
+            .ToDictionary(c => c.Key, c => c.Child, StringComparer.Ordinal);
+        return settings with { Sync = settings.Sync with { Repositories = Covered(settings.Sync.Repositories) }, Children = children };
+    }
+
     private static SyncSet Compile(RegistrySettings settings) =>
         new(
             [.. settings.Sync.Repositories

@@ -74,6 +74,27 @@ public sealed class SyncFilterTests
     }
 
     [Fact]
+    public void A_targeted_pass_syncs_only_its_repositories_with_every_filter_that_covers_them()
+    {
+        var settings = new RegistrySettings
+        {
+            Sync = Sync,
+            Children = new Dictionary<string, ChildRegistrySettings>
+            {
+                ["cell-1"] = new() { SyncTokenPasswordHash = "unused", Repositories = ["factory/*"], Platforms = ["linux/arm/v7"] },
+                ["cell-2"] = new() { SyncTokenPasswordHash = "unused", Repositories = ["tools/*"] },
+            },
+        };
+
+        var targeted = SyncSet.Targeted(settings, ["factory/robot"]);
+
+        Assert.Equal(["factory/robot"], SyncSet.Of(targeted).Patterns.Select(p => p.Text));
+        Assert.Equal(["cell-1"], targeted.Children.Keys);
+        var selection = SyncSet.Of(targeted).SelectTag("factory/robot", "v1.0.0");
+        Assert.Equal(2, selection.Platforms.Patterns.Count); // this registry's arm64 and the child's arm/v7, as in a full pass
+    }
+
+    [Fact]
     public void A_child_that_names_no_filters_selects_every_tag_and_platform_of_its_repositories()
     {
         var child = SyncFilter.Child(new ChildRegistrySettings { SyncTokenPasswordHash = "unused", Repositories = ["factory/*"] });
