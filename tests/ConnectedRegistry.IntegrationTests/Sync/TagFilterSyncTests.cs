@@ -39,8 +39,9 @@ public sealed class TagFilterSyncTests
         Assert.Equal(["1.2.3", "latest", "v1.0.0"], h.Store.ListTags("factory/robot").Select(t => t.Tag));
         Assert.Equal(image.Digest, h.Store.GetManifest("factory/robot", "v1.0.0")!.Digest); // not moved: no longer selected
 
-        // A client's push is never filtered.
-        await Skopeo.RunAsync(["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:moved", $"docker://{h.Child.HostPort}/factory/robot:local-nightly"]);
+        // A client's push is never filtered (an image of its own: blobs the parent has would be answered by on-demand fetch).
+        h.Layout.SimpleImage("local", layerCount: 1);
+        await Skopeo.RunAsync(["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:local", $"docker://{h.Child.HostPort}/factory/robot:local-nightly"]);
         Assert.Contains("local-nightly", h.Store.ListTags("factory/robot").Select(t => t.Tag));
     }
 }
