@@ -41,13 +41,14 @@ public static partial class DesiredPropertiesParser
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
 
     // The schema's member names, in one place: the top level, its fixed objects, and the entries of its maps.
-    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel"];
+    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel", "notifications", "storage"];
 
     private static readonly (string Member, string[] Known)[] ObjectMembers =
     [
         ("parent", ["endpoint", "syncTokenName"]),
         ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
+        ("storage", ["minFreeBytes"]),
     ];
 
     private static readonly (string Member, string[] Known)[] MapEntryMembers =
