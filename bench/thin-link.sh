@@ -18,16 +18,7 @@
 # (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-dotnet build tests/ConnectedRegistry.IntegrationTests -c Release -nologo -v quiet >/dev/null
-filter="FullyQualifiedName~ThinLinkBenchmark"
-[ -n "${SCENARIO:-}" ] && filter="$filter&FullyQualifiedName~$SCENARIO"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
-for _ in $(seq 1 "${REPEAT:-1}"); do
-  THINLINK_BENCH_OUT="$out" BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}" \
-    dotnet test tests/ConnectedRegistry.IntegrationTests -c Release --no-build -nologo \
-    --filter "$filter" --logger "console;verbosity=minimal" >/dev/null
-done
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-cat "$out"
+# shellcheck source=bench/test-benchmark.sh
+source bench/test-benchmark.sh
+export BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}"
+run_benchmark_test ThinLinkBenchmark THINLINK_BENCH_OUT

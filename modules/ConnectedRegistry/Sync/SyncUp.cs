@@ -144,9 +144,15 @@ public sealed partial class SyncUp
 
         foreach (var child in parsed.Manifests)
         {
-            var stored = _store.GetManifest(repository, Reference.FromDigest(child.Digest))
-                ?? throw new ParentContentException($"child manifest {child.Digest} is not stored locally");
-            bytes += await PushManifestAsync(parent, repository, stored, null, knownAt, depth + 1, cancellationToken);
+            if (_store.GetManifest(repository, Reference.FromDigest(child.Digest)) is { } stored)
+            {
+                bytes += await PushManifestAsync(parent, repository, stored, null, knownAt, depth + 1, cancellationToken);
+            }
+            else if (await parent.HeadManifestAsync(repository, child.Digest.ToString(), cancellationToken) is null)
+            {
+                // An entry the platform filter left out came from the parent, which has it; anything else is missing.
+                throw new ParentContentException($"child manifest {child.Digest} is not stored locally");
+            }
         }
 
         await parent.PutManifestAsync(repository, tag ?? manifest.Digest.ToString(), manifest.Content, manifest.MediaType, cancellationToken);
