@@ -4,15 +4,9 @@ namespace ConnectedRegistry.Sync;
 /// Counts bytes as they are read, and refuses more than the descriptor's size. A failed read of the parent's
 /// stream becomes <see cref="ParentReadException"/>, so that the store's write errors stay told apart from it.
 /// </summary>
-internal sealed class ParentBlobStream(Stream inner, long limit, Action<int> onRead) : Stream
+internal sealed class ParentBlobStream(Stream inner, long limit, Action<int> onRead) : ReadOnlyStream
 {
     private long _read;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
 
     public override long Length => throw new NotSupportedException();
 
@@ -41,19 +35,6 @@ internal sealed class ParentBlobStream(Stream inner, long limit, Action<int> onR
             throw new ParentReadException(ex);
         }
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private static bool IsReadFailure(Exception ex) => ex is IOException or HttpRequestException && ex is not ParentReadException;
 
