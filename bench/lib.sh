@@ -1,13 +1,17 @@
 # Shared by every benchmark script (sourced, not run): the run's deadline, background processes stopped at exit,
 # the temporary folder removed (unless KEEP=1), timing helpers, docker-registry instances, and the registry built in
 # Release (build_ours).
-# Set before sourcing: ROOT (the clone, the current folder), BASE (the temporary folder). Optional: BENCH_NAME
+# Optional before sourcing: ROOT (the clone; default the current folder), BASE (the temporary folder; default a
+# fresh one), BENCH_NAME
 # (prefix of error messages; default the script's name), LIMIT_S (seconds for the whole run; default 3600), a
 # function bench_cleanup, called at exit after the processes in PIDS were signalled and before they are waited for.
 # Every script takes KEEP=1 (keep BASE and its raw results) and OURS_DLL (run that build of the module instead of
 # building this clone's, for example an older commit's to compare against).
 BENCH_NAME="${BENCH_NAME:-$(basename "$0" .sh)}"
 LIMIT_S="${LIMIT_S:-3600}"
+ROOT="${ROOT:-$(pwd)}"
+BASE="${BASE:-$(mktemp -d)}"
+mkdir -p "$BASE"
 DEADLINE=$(( $(date +%s) + LIMIT_S ))
 PIDS=()
 cleanup() {
@@ -68,4 +72,22 @@ build_ours() { # sets OURS_DLL: this clone's module built in Release, or the OUR
   fi
   dotnet build "$ROOT/modules/ConnectedRegistry" -c Release -nologo -v quiet >/dev/null
   OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+}
+
+# run_benchmark_test NAME OUT_VARIABLE: for the benchmarks that are Category=Benchmark tests of the integration test
+# project: builds the tests, runs the test class NAME REPEAT times (default 1) with the environment variable
+# OUT_VARIABLE naming a file each run appends its JSON line to, then prints those lines. SCENARIO narrows the run to
+# the tests of NAME whose name contains it; the load before and after goes to stderr.
+run_benchmark_test() {
+  local out="$BASE/$1.jsonl" filter="FullyQualifiedName~$1"
+  : > "$out"
+  [ -n "${SCENARIO:-}" ] && filter="$filter&FullyQualifiedName~$SCENARIO"
+  dotnet build "$ROOT/tests/ConnectedRegistry.IntegrationTests" -c Release -nologo -v quiet >/dev/null
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
+  for _ in $(seq 1 "${REPEAT:-1}"); do
+    env "$2=$out" dotnet test "$ROOT/tests/ConnectedRegistry.IntegrationTests" -c Release --no-build -nologo \
+      --filter "$filter" --logger "console;verbosity=minimal" >/dev/null
+  done
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  cat "$out"
 }

@@ -10,7 +10,7 @@
 # env: BENCH_LAYER_MB [4], REPEAT [1]. Needs docker-registry, skopeo and htpasswd (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=bench/test-benchmark.sh
-source bench/test-benchmark.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 export BENCH_LAYER_MB="${BENCH_LAYER_MB:-4}"
 run_benchmark_test PlatformFilterBenchmark PLATFORM_BENCH_OUT

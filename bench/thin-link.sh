@@ -18,7 +18,7 @@
 # (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=bench/test-benchmark.sh
-source bench/test-benchmark.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 export BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}"
 run_benchmark_test ThinLinkBenchmark THINLINK_BENCH_OUT
