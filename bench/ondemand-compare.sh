@@ -28,14 +28,14 @@ OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.
 
 start_distribution a "$PORT_A"
 
-start_module() { # NAME PORT PARENT_PORT
+start_module() { # NAME PORT PARENT_PORT (its metrics port: PORT+10, as deployed, and so two modules never share 9600)
   mkdir -p "$BASE/$1"
   cat > "$BASE/$1/desired.json" <<JSON
 { "schemaVersion": "1.0", "name": "bench$1", "mode": "ReadOnly",
   "parent": { "endpoint": "http://127.0.0.1:$3" },
   "sync": { "schedule": "0 0 30 2 *", "window": "PT1H", "repositories": ["bench/*"] } }
 JSON
-  dotnet "$OURS_DLL" --urls "http://127.0.0.1:$2" --data "$BASE/$1/data" \
+  dotnet "$OURS_DLL" --urls "http://127.0.0.1:$2" --metrics-urls "http://127.0.0.1:$(( $2 + 10 ))" --data "$BASE/$1/data" \
     --desired "$BASE/$1/desired.json" --reported "$BASE/$1/reported.json" \
     --Logging:LogLevel:Default=Warning > "$BASE/$1.log" 2>&1 &
   PIDS+=($!)
