@@ -11,7 +11,8 @@ namespace ConnectedRegistry.Sync;
 /// stays staged and the next attempt asks for the rest with <c>Range</c>), verified against the digest before it
 /// becomes a blob (a mismatch is dropped and fetched again from 0), up to the starter's number of attempts. It runs
 /// until every caller that joined it stopped waiting (a pass cancelled, a module stopping), then it is cancelled;
-/// the bytes it staged stay for the next one. Its bytes are announced as they are written and hashed
+/// the bytes it staged stay for the next one. None starts while the data volume is below <c>storage.minFreeBytes</c>
+/// (<see cref="StorageFullException"/>). Its bytes are announced as they are written and hashed
 /// (<see cref="BlobFlight.Arrival"/>), so readers follow them without polling.
 /// </summary>
 public sealed partial class BlobDownloads : IDisposable
@@ -23,14 +24,16 @@ public sealed partial class BlobDownloads : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<Digest, BlobFlight> _running = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Storage.FreeSpaceGuard? _space;
 
-    public BlobDownloads(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger<BlobDownloads> logger)
-        : this(local, options, time, (ILogger)logger)
+    public BlobDownloads(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger<BlobDownloads> logger, Storage.FreeSpaceGuard? space = null)
+        : this(local, options, time, (ILogger)logger, space)
     {
     }
 
-    internal BlobDownloads(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger)
+    internal BlobDownloads(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger, Storage.FreeSpaceGuard? space = null)
     {
+        _space = space;
         _local = local;
         _options = options;
         _time = time;
@@ -137,6 +140,13 @@ public sealed partial class BlobDownloads : IDisposable
             download.Arrival.Advance(blob.Size);
             download.Arrival.SetVerified();
             return;
+        }
+
+        // Checked before every blob, not only at the start of a pass: a pass that fills the volume stops here, cleanly,
+        // instead of running into ENOSPC. Downloads already under way finish: the minimum is their margin.
+        if (_space?.Check() is { Full: true } full)
+        {
+            throw StorageFullException.Paused(full);
         }
 
         Exception? last = null;

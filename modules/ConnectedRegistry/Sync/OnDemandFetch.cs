@@ -34,12 +34,14 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     private readonly ParentClientSlot _client;
     private readonly RegistryMetrics? _metrics;
     private readonly BlobFetcher _blobs;
+    private readonly Storage.FreeSpaceGuard? _space;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<(string Repository, Digest Digest), Lazy<Task<OnDemandBlob?>>> _blobFlights = new();
     private readonly ConcurrentDictionary<(string Repository, string Reference), Lazy<Task<OnDemandManifest?>>> _manifestFlights = new();
 
-    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, BlobDownloads downloads, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null)
+    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, BlobDownloads downloads, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null, Storage.FreeSpaceGuard? space = null)
     {
+        _space = space;
         _settings = settings;
         _metrics = metrics;
         _state = state;
@@ -77,6 +79,14 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         if (parent is null)
         {
             return null;
+        }
+
+        if (_space?.Check() is { Full: true } full)
+        {
+            Failed(repository, digest.ToString(), full.Describe());
+            throw new OciException(OciErrorCode.InsufficientStorage,
+                "the registry's storage is full: content that is not here cannot be fetched from the parent until space is freed",
+                new { freeBytes = full.FreeBytes, minFreeBytes = full.MinFreeBytes });
         }
 
         var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
