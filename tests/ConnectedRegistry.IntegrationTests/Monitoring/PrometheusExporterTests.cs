@@ -1,6 +1,5 @@
 using System.Text;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Monitoring;
 using Microsoft.Extensions.DependencyInjection;
 

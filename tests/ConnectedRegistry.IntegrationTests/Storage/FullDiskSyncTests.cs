@@ -1,6 +1,5 @@
 using System.Net;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using Microsoft.Extensions.DependencyInjection;
