@@ -11,64 +11,51 @@ namespace ConnectedRegistry.IntegrationTests.Storage;
 /// instance, on the ordinary disk) holds more than fits. The free-space guard is read before every blob download, so the
 /// pass stops with <c>DiskFull</c> before the volume runs out, not at the start of the next pass after an ENOSPC.
 /// </summary>
-public sealed class FullDiskSyncTests : IAsyncLifetime
+public sealed class FullDiskSyncTests
 {
     private const long MinFree = 8L * 1024 * 1024;
     private const int LayerSize = 3 * 1024 * 1024;
     private const int Images = 12;
-    private TmpfsVolume? _volume;
-    private RegistryInstance? _parent;
-    private RegistryInstance? _registry;
-
-    public async Task InitializeAsync()
-    {
-        _volume = await TmpfsVolume.MountAsync("full-disk-sync", 40);
-        _parent = await RegistryInstance.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_registry is not null)
-        {
-            await _registry.DisposeAsync();
-        }
-
-        if (_parent is not null)
-        {
-            await _parent.DisposeAsync();
-            _parent.DeleteData();
-        }
-
-        if (_volume is not null)
-        {
-            await _volume.DisposeAsync();
-        }
-    }
 
     [Fact]
     public async Task A_pass_that_fills_the_volume_stops_before_its_next_blob_with_DiskFull_and_leaves_nothing_half_written()
+    {
+        await using var volume = await TmpfsVolume.MountAsync("full-disk-sync", 40);
+        var parent = await RegistryInstance.StartAsync();
+        try
+        {
+            await FillAndSyncAsync(volume, parent);
+        }
+        finally
+        {
+            await parent.DisposeAsync();
+            parent.DeleteData();
+        }
+    }
+
+    private static async Task FillAndSyncAsync(TmpfsVolume volume, RegistryInstance parent)
     {
         var images = new List<TestImage>();
         for (var i = 0; i < Images; i++)
         {
             var image = TestContent.Image($"full-disk-sync-{i}", layers: 1, layerSize: LayerSize);
-            await _parent!.Client.PushImageAsync($"up/img{i:00}", "1", image);
+            await parent.Client.PushImageAsync($"up/img{i:00}", "1", image);
             images.Add(image);
         }
 
         // One blob at a time, so the 8 MiB kept free is more than what is under way when the guard says stop.
-        _registry = await RegistryInstance.StartAsync(_volume!.Path, configure: b =>
+        await using var registry = await RegistryInstance.StartAsync(volume.Path, configure: b =>
         {
             b.Services.AddSingleton(new SyncOptions { ParallelRepositories = 1, ParallelBlobs = 1, BlobRetryPause = TimeSpan.FromMilliseconds(50) });
             b.Services.AddSingleton(new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
         });
-        var state = _registry.App.Services.GetRequiredService<ModuleState>();
-        Assert.True(_volume.FreeBytes > Images * (long)LayerSize - MinFree, "the volume has room when the pass starts");
-        _registry.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(new RegistrySettings
+        var state = registry.App.Services.GetRequiredService<ModuleState>();
+        Assert.True(volume.FreeBytes > Images * (long)LayerSize - MinFree, "the volume has room when the pass starts");
+        registry.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(new RegistrySettings
         {
             Name = "full-disk-sync-edge",
             Mode = RegistryMode.ReadOnly,
-            Parent = new ParentSettings { Endpoint = _parent!.BaseAddress },
+            Parent = new ParentSettings { Endpoint = parent.BaseAddress },
             Sync = new SyncSettings { Repositories = ["up/*"] },
             Storage = new StorageSettings { MinFreeBytes = MinFree },
         });
@@ -81,24 +68,24 @@ public sealed class FullDiskSyncTests : IAsyncLifetime
         Assert.DoesNotContain(snapshot.StatusDetails, d => d.Code == LocalStorageException.StatusCode); // stopped before ENOSPC, not by it
 
         // What came down is whole and tagged; the rest never started: no partial download, nothing in staging.
-        var store = _registry.App.Services.GetRequiredService<RegistryStore>();
+        var store = registry.App.Services.GetRequiredService<RegistryStore>();
         var synced = images.Where((image, i) => store.GetManifest($"up/img{i:00}", "1") is not null).Count();
         Assert.InRange(synced, 5, Images - 1); // 40 MiB less the 8 MiB kept free, in 3 MiB images
-        Assert.Empty(PartialFiles());
-        Assert.True(_volume.FreeBytes > 0 && _volume.FreeBytes < MinFree, $"free: {_volume.FreeBytes}");
-        StoreVerifier.Verify(_volume.Path);
+        Assert.Empty(PartialFiles(volume));
+        Assert.True(volume.FreeBytes > 0 && volume.FreeBytes < MinFree, $"free: {volume.FreeBytes}");
+        StoreVerifier.Verify(volume.Path);
 
         // A client's miss that would be fetched on demand is refused at once with the cause, and nothing is fetched.
         var missing = images.Select((image, i) => (Repository: $"up/img{i:00}", Image: image)).Last(x => !store.BlobExists(x.Image.Layers[0].Digest));
-        using var refused = await _registry.Client.GetAsync($"/v2/{missing.Repository}/blobs/{missing.Image.Layers[0].Digest}");
+        using var refused = await registry.Client.GetAsync($"/v2/{missing.Repository}/blobs/{missing.Image.Layers[0].Digest}");
         Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
         Assert.Equal("INSUFFICIENT_STORAGE", await refused.ErrorCodeAsync());
-        Assert.Empty(PartialFiles());
+        Assert.Empty(PartialFiles(volume));
     }
 
-    private IEnumerable<string> PartialFiles()
+    private static IEnumerable<string> PartialFiles(TmpfsVolume volume)
     {
-        var partial = Path.Combine(_volume!.Path, "partial");
+        var partial = Path.Combine(volume.Path, "partial");
         return Directory.Exists(partial) ? Directory.EnumerateFiles(partial, "*", SearchOption.AllDirectories) : [];
     }
 }
