@@ -71,3 +71,10 @@ for k in keys:
     ratios = [b / a for a, b in pairs]
     print(f"{k:30} {o:12.3f} {n:12.3f} {n / o:8.3f} {min(ratios):7.3f}-{max(ratios):.3f}")
 PY
+
+# The CPU cost per request in process, without sockets, clients or the harness (still wall time on a shared machine):
+# the same handler bare and behind the request metrics (tests/…/Monitoring/MetricsCostBenchmark.cs, Category=Benchmark, which the test suite leaves out).
+dotnet build tests/ConnectedRegistry.IntegrationTests -c Release -nologo -v quiet >/dev/null
+METRICS_BENCH_OUT="$BASE/in-process.jsonl" dotnet test tests/ConnectedRegistry.IntegrationTests -c Release --no-build -nologo \
+  --filter "FullyQualifiedName~MetricsCostBenchmark" >/dev/null || die "the in-process benchmark failed"
+echo "in process, ns per request (median of 7 interleaved rounds): $(cat "$BASE/in-process.jsonl")"
