@@ -4,10 +4,11 @@
 # (--metrics-urls '': no middleware, nothing listening to the meter) and on (the default: every request timed,
 # counted and its bytes counted), one after the other in the same run, OFF-ON-OFF-ON so that drift of a
 # shared machine falls on both sides. A scraper reads /metrics every second while metrics are on, as the
-# IoT Edge metrics collector would (more often than its default). Prints the ratios on/off (goal: <= 1.03
-# for latencies, >= 0.97 for throughput).
+# IoT Edge metrics collector would (more often than its default). Prints, per figure, the medians off and on,
+# the ratio of the medians on/off (goal: <= 1.03 for latencies, >= 0.97 for throughput) and the spread: the
+# lowest and highest on/off ratio of one round against the off round just before it.
 #
-#   bench/metrics-cost.sh                      # defaults: PAR_LAYER_MB=128, LATENCY_N=400, REPEAT=3, ROUNDS=2
+#   bench/metrics-cost.sh                      # defaults: PAR_LAYER_MB=128, LATENCY_N=400, REPEAT=3, ROUNDS=3
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT [5311], METRICS_PORT [5312],
 #      BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone, built], ROUNDS,
@@ -18,7 +19,7 @@ ROOT=$(pwd)
 BENCH_DIR="${BENCH_DIR:-$ROOT/../shared/bench}"
 PORT="${PORT:-5311}"
 METRICS_PORT="${METRICS_PORT:-5312}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS="${ROUNDS:-3}"
 BASE="${BASE:-$(mktemp -d)}"
 export PAR_LAYER_MB="${PAR_LAYER_MB:-128}" LATENCY_N="${LATENCY_N:-400}" SMALL_IMAGES="${SMALL_IMAGES:-5}"
 mkdir -p "$BASE"
@@ -60,9 +61,20 @@ def load(name):
 off = [load(f"off-{r}") for r in range(1, rounds + 1)]
 on = [load(f"on-{r}") for r in range(1, rounds + 1)]
 keys = ["manifest_get_ms_p50", "manifest_get_ms_p99", "blob_head_ms_p50", "par_raw_get_aggregate_MBps", "par_pull_aggregate_MBps"]
-print(f"{'figure':30} {'metrics off':>12} {'metrics on':>12} {'on/off':>8}")
+print(f"{'figure':30} {'metrics off':>12} {'metrics on':>12} {'on/off':>8} {'rounds':>15}")
 for k in keys:
-    o = statistics.median(m[k]["median"] for m in off if k in m)
-    n = statistics.median(m[k]["median"] for m in on if k in m)
-    print(f"{k:30} {o:12.3f} {n:12.3f} {n / o:8.3f}")
+    pairs = [(o[k]["median"], n[k]["median"]) for o, n in zip(off, on) if k in o and k in n]
+    if not pairs:
+        continue
+    o = statistics.median(p[0] for p in pairs)
+    n = statistics.median(p[1] for p in pairs)
+    ratios = [b / a for a, b in pairs]
+    print(f"{k:30} {o:12.3f} {n:12.3f} {n / o:8.3f} {min(ratios):7.3f}-{max(ratios):.3f}")
 PY
+
+# The CPU cost per request in process, without sockets, clients or the harness (still wall time on a shared machine):
+# the same handler bare and behind the request metrics (tests/…/Monitoring/MetricsCostBenchmark.cs, Category=Benchmark, which the test suite leaves out).
+dotnet build tests/ConnectedRegistry.IntegrationTests -c Release -nologo -v quiet >/dev/null
+METRICS_BENCH_OUT="$BASE/in-process.jsonl" dotnet test tests/ConnectedRegistry.IntegrationTests -c Release --no-build -nologo \
+  --filter "FullyQualifiedName~MetricsCostBenchmark" >/dev/null || die "the in-process benchmark failed"
+echo "in process, ns per request (median of 7 interleaved rounds): $(cat "$BASE/in-process.jsonl")"

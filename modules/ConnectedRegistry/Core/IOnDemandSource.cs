@@ -15,8 +15,9 @@ public interface IOnDemandSource
     Task<OnDemandManifest?> FetchManifestAsync(string repository, Reference reference, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Starts (or joins) the one fetch of a blob into the storage's partial file; its bytes land there as they arrive.
-    /// <see cref="OnDemandBlob.Completion"/> ends when the blob is verified and stored, or faults (nothing stored).
+    /// Starts (or joins) the one fetch of a blob into the storage's partial file; its bytes land there as they arrive
+    /// (<see cref="OnDemandBlob.Arrival"/> tells how many). <see cref="OnDemandBlob.Completion"/> ends when the blob is
+    /// verified and stored, or faults (nothing stored).
     /// </summary>
     Task<OnDemandBlob?> FetchBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);
 }
@@ -24,5 +25,9 @@ public interface IOnDemandSource
 /// <summary>A manifest fetched on demand: served at once; stored (with its tag) once its content is whole.</summary>
 public sealed record OnDemandManifest(byte[] Content, string MediaType, Digest Digest);
 
-/// <summary>A blob being fetched on demand: its size (from the parent) and the fetch's end.</summary>
-public sealed record OnDemandBlob(long Size, Task Completion);
+/// <summary>
+/// A blob being fetched on demand: its size (from the parent), its bytes as they land in the partial file
+/// (<see cref="Arrival"/>: signalled per chunk, verified before the last bytes may go out) and the fetch's end
+/// (<see cref="Completion"/>: stored and linked to the repository).
+/// </summary>
+public sealed record OnDemandBlob(long Size, Task Completion, BlobArrival Arrival);

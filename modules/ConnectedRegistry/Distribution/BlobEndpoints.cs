@@ -38,7 +38,7 @@ internal static class BlobEndpoints
             else
             {
                 using var handle = File.OpenHandle(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, FileOptions.SequentialScan);
-                await SendAsync(context, handle, file.Length, growing: null);
+                await SendAsync(context, handle, file.Length, fetch: null);
             }
         }
         catch (FileNotFoundException) when (!response.HasStarted)
@@ -63,14 +63,13 @@ internal static class BlobEndpoints
         return context.Request.Method == HttpMethods.Head;
     }
 
-    /// <summary>How often a reader of a blob being fetched looks for more bytes in the partial file.</summary>
-    private static readonly TimeSpan FollowInterval = TimeSpan.FromMilliseconds(5);
-
     /// <summary>
     /// A miss: on-demand fetch from the parent (<see cref="IOnDemandSource"/>; 404 when it cannot). Every reader, the
-    /// first or one joining mid-way, reads the fetch's partial file from byte 0 and follows it as it grows, until the
-    /// fetch ends: verified and stored (the rest is read from the same file, now the blob), or failed (the response
-    /// is aborted, or a 404 when nothing was sent yet). A <c>Range</c> is not honoured here: the whole blob is sent.
+    /// first or one joining mid-way, reads the fetch's partial file from byte 0 and follows the download as it
+    /// announces bytes written and hashed (<see cref="BlobArrival"/>: woken per chunk, never polling), straight from
+    /// the page cache into the response. The last bytes go out only once the download's digest matched (before it is
+    /// flushed and stored); a download that fails or does not match aborts the response (or is a 404 when nothing
+    /// was sent yet). A <c>Range</c> is not honoured here: the whole blob is sent.
     /// </summary>
     private static async Task GetOnDemandAsync(HttpContext context, string repository, Digest digest)
     {
@@ -88,19 +87,33 @@ internal static class BlobEndpoints
 
         var store = context.RequestServices.GetRequiredService<RegistryStore>();
         var partial = context.RequestServices.GetRequiredService<DataLayout>().PartialPath(digest);
-        using var handle = await OpenFetchedAsync(partial, store.BlobFilePath(digest), blob.Completion, context.RequestAborted) ?? throw Unknown(digest);
-        await SendAsync(context, handle, blob.Size, blob.Completion);
+        using var handle = await OpenFetchedAsync(partial, store.BlobFilePath(digest), blob, context.RequestAborted);
+        if (handle is null)
+        {
+            await EndedAsync(blob.Completion);
+            throw Unknown(digest);
+        }
+
+        await SendAsync(context, handle, blob.Size, blob.Completion.IsCompletedSuccessfully ? null : blob);
     }
 
-    /// <summary>The file of a blob being fetched: the partial file once it exists, the blob once stored; null when the fetch failed.</summary>
-    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(string partial, string stored, Task fetch, CancellationToken cancellationToken)
+    /// <summary>The file of a blob being fetched: the partial file once it has bytes, the blob once stored; null when the fetch failed.</summary>
+    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(string partial, string stored, OnDemandBlob blob, CancellationToken cancellationToken)
     {
+        var arrival = blob.Arrival;
         while (true)
         {
-            var done = fetch.IsCompleted;
-            if (done && !fetch.IsCompletedSuccessfully)
+            var done = blob.Completion.IsCompleted;
+            if ((done && !blob.Completion.IsCompletedSuccessfully) || arrival.Verified.IsFaulted)
             {
                 return null;
+            }
+
+            if (!done && arrival.Length == 0 && blob.Size > 0)
+            {
+                await Task.WhenAny(blob.Completion, arrival.WaitBeyondAsync(0, cancellationToken));
+                cancellationToken.ThrowIfCancellationRequested();
+                continue;
             }
 
             try
@@ -109,31 +122,36 @@ internal static class BlobEndpoints
             }
             catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && !done)
             {
-                await Task.WhenAny(fetch, Task.Delay(FollowInterval, cancellationToken));
-                cancellationToken.ThrowIfCancellationRequested();
+                // moved into place (the fetch is about to complete) or dropped (it failed): wait for either
+                await Task.WhenAny(blob.Completion, arrival.Verified).WaitAsync(cancellationToken);
             }
         }
     }
 
     private const int ReadChunk = 1024 * 1024;
 
+    /// <summary>Completes when <paramref name="task"/> ends, whichever way.</summary>
+    private static Task EndedAsync(Task task) =>
+        task.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
     /// <summary>
     /// The whole blob, read from the file straight into the response pipe's own buffers in large chunks: no
     /// intermediate copy buffer, few system calls. Memory stays bounded by the pipe's flush back-pressure. With
-    /// <paramref name="growing"/> (a fetch still writing the file) a read at the end waits for more bytes until the
-    /// fetch ends; a failed fetch aborts the response.
+    /// <paramref name="growing"/> (a download still writing the file) only the bytes it announced are read, a read
+    /// at the end waits for its signal, and the last bytes wait for its verdict; a failed download aborts the response.
     /// </summary>
-    private static async Task SendAsync(HttpContext context, Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length, Task? growing)
+    private static async Task SendAsync(HttpContext context, Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length, OnDemandBlob? fetch)
     {
+        var growing = fetch?.Arrival;
         var response = context.Response;
         var writer = response.BodyWriter;
         var cancel = context.RequestAborted;
         long offset = 0;
         while (offset < length)
         {
-            var ended = growing is null || growing.IsCompleted;
-            if (growing is { IsCompleted: true, IsCompletedSuccessfully: false })
+            if (growing is { Verified.IsFaulted: true })
             {
+                await EndedAsync(fetch!.Completion); // the fetch is forgotten first, so a retry by the client starts a new one
                 if (!response.HasStarted)
                 {
                     throw new OciException(OciErrorCode.BlobUnknown, "the blob could not be fetched from the parent");
@@ -143,19 +161,19 @@ internal static class BlobEndpoints
                 return;
             }
 
+            var available = growing is null ? length : Math.Min(length, growing.Length);
+            if (available <= offset)
+            {
+                await growing!.WaitBeyondAsync(offset, cancel);
+                continue;
+            }
+
             var memory = writer.GetMemory(ReadChunk);
-            var want = (int)Math.Min(memory.Length, length - offset);
+            var want = (int)Math.Min(memory.Length, available - offset);
             var read = await RandomAccess.ReadAsync(handle, memory[..want], offset, cancel);
             if (read == 0)
             {
-                if (ended)
-                {
-                    throw new IOException("a blob file is shorter than its recorded length");
-                }
-
-                await Task.WhenAny(growing!, Task.Delay(FollowInterval, cancel));
-                cancel.ThrowIfCancellationRequested();
-                continue;
+                throw new IOException("a blob file is shorter than its recorded length");
             }
 
             writer.Advance(read);
@@ -163,9 +181,10 @@ internal static class BlobEndpoints
             if (offset == length && growing is not null)
             {
                 // the last bytes go out only once the whole blob verified: a client never gets a complete wrong blob
-                await growing.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).WaitAsync(cancel);
-                if (!growing.IsCompletedSuccessfully)
+                await EndedAsync(growing.Verified).WaitAsync(cancel);
+                if (!growing.Verified.IsCompletedSuccessfully)
                 {
+                    await EndedAsync(fetch!.Completion);
                     context.Abort();
                     return;
                 }

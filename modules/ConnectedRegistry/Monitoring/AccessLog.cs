@@ -49,8 +49,7 @@ public sealed partial class AccessLog(MonitoringOptions options, TimeProvider ti
     /// <summary>Keeps a line one line: control characters, <c>"</c> and <c>\</c> become <c>\xHH</c>; long text is cut.</summary>
     internal static string Escape(string text)
     {
-        var clean = text.Length <= MaxTarget && text.All(c => c >= 0x20 && c < 0x7f && c is not '"' and not '\\');
-        if (clean)
+        if (text.Length <= MaxTarget && IsClean(text))
         {
             return text;
         }
@@ -64,7 +63,7 @@ public sealed partial class AccessLog(MonitoringOptions options, TimeProvider ti
                 break;
             }
 
-            if (c >= 0x20 && c < 0x7f && c is not '"' and not '\\')
+            if (IsPlain(c))
             {
                 builder.Append(c);
             }
@@ -76,6 +75,21 @@ public sealed partial class AccessLog(MonitoringOptions options, TimeProvider ti
 
         return builder.ToString();
     }
+
+    private static bool IsClean(string text)
+    {
+        foreach (var c in text)
+        {
+            if (!IsPlain(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsPlain(char c) => c >= 0x20 && c < 0x7f && c is not '"' and not '\\';
 
     private static partial class Log
     {

@@ -13,11 +13,15 @@ internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : IHt
     private CountingStream? _stream;
     private CountingPipeWriter? _writer;
 
+    /// <summary>Response body bytes sent.</summary>
     public long Bytes { get; set; }
+
+    /// <summary>Request body bytes read (counted by a <see cref="CountingStream"/> over the request body).</summary>
+    public long Received { get; set; }
 
     public IHttpResponseBodyFeature Inner => inner;
 
-    public Stream Stream => _stream ??= new CountingStream(inner.Stream, n => Bytes += n);
+    public Stream Stream => _stream ??= new CountingStream(inner.Stream, this, received: false);
 
     public PipeWriter Writer => _writer ??= new CountingPipeWriter(inner.Writer, this);
 
@@ -65,8 +69,8 @@ internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : IHt
     }
 }
 
-/// <summary>A pass-through stream that reports the bytes read from or written to it.</summary>
-internal sealed class CountingStream(Stream inner, Action<int> counted) : Stream
+/// <summary>A pass-through stream that adds the bytes read from or written to it to its request's counts.</summary>
+internal sealed class CountingStream(Stream inner, CountingResponseBody counts, bool received) : Stream
 {
     public override bool CanRead => inner.CanRead;
 
@@ -91,19 +95,19 @@ internal sealed class CountingStream(Stream inner, Action<int> counted) : Stream
     public override void Write(byte[] buffer, int offset, int count)
     {
         inner.Write(buffer, offset, count);
-        counted(count);
+        Count(count);
     }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         inner.Write(buffer);
-        counted(buffer.Length);
+        Count(buffer.Length);
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         await inner.WriteAsync(buffer, cancellationToken);
-        counted(buffer.Length);
+        Count(buffer.Length);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -119,7 +123,19 @@ internal sealed class CountingStream(Stream inner, Action<int> counted) : Stream
 
     private int Counted(int n)
     {
-        counted(n);
+        Count(n);
         return n;
+    }
+
+    private void Count(int n)
+    {
+        if (received)
+        {
+            counts.Received += n;
+        }
+        else
+        {
+            counts.Bytes += n;
+        }
     }
 }

@@ -19,14 +19,17 @@ internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetric
     {
         var started = Stopwatch.GetTimestamp();
         var routeKind = new RouteKindFeature();
-        context.Features.Set(routeKind);
-        var originalResponse = context.Features.Get<IHttpResponseBodyFeature>()!;
-        var response = new CountingResponseBody(originalResponse);
-        context.Features.Set<IHttpResponseBodyFeature>(response);
-        long received = 0;
-        if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
+        var features = context.Features;
+        features.Set(routeKind);
+
+        // One object per request counts both ways, without closures: it is the response body feature, and the
+        // request body (when there is one) is wrapped to report to it.
+        var originalResponse = features.Get<IHttpResponseBodyFeature>()!;
+        var counted = new CountingResponseBody(originalResponse);
+        features.Set<IHttpResponseBodyFeature>(counted);
+        if (features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
         {
-            context.Request.Body = new CountingStream(context.Request.Body, n => received += n);
+            context.Request.Body = new CountingStream(context.Request.Body, counted, received: true);
         }
 
         var escaped = false;
@@ -41,13 +44,16 @@ internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetric
         }
         finally
         {
-            context.Features.Set(originalResponse);
+            features.Set(originalResponse);
             var elapsed = Stopwatch.GetElapsedTime(started);
             var kind = routeKind.Kind ?? Classify(context.Request.Path);
             // An exception that escaped every handler becomes a 500 from the server (or a reset once the response started).
             var status = escaped && !context.Response.HasStarted ? StatusCodes.Status500InternalServerError : context.Response.StatusCode;
-            metrics.RequestServed(kind, context.Request.Method, status, elapsed, received, response.Bytes);
-            accessLog.Write(context, status, response.Bytes, elapsed);
+            metrics.RequestServed(kind, context.Request.Method, status, elapsed, counted.Received, counted.Bytes);
+            if (accessLog.Enabled)
+            {
+                accessLog.Write(context, status, counted.Bytes, elapsed);
+            }
         }
     }
 

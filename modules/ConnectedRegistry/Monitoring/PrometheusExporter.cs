@@ -80,45 +80,137 @@ public sealed class PrometheusExporter : IDisposable
         if (kind == typeof(Counter<>))
         {
             var counter = _factory.CreateCounter(name, help, labels);
-            return new Sink(labels, (values, value) => { if (labels.Length == 0) { counter.Inc(value); } else { counter.WithLabels(values).Inc(value); } });
+            return new Sink(labels, counter.Inc, values => counter.WithLabels(values).Inc);
         }
 
         if (kind == typeof(Histogram<>))
         {
             var buckets = (instrument as Histogram<double>)?.Advice?.HistogramBucketBoundaries?.ToArray();
             var histogram = _factory.CreateHistogram(name, help, labels, new HistogramConfiguration { Buckets = buckets });
-            return new Sink(labels, (values, value) => { if (labels.Length == 0) { histogram.Observe(value); } else { histogram.WithLabels(values).Observe(value); } });
+            return new Sink(labels, histogram.Observe, values => histogram.WithLabels(values).Observe);
         }
 
         if (kind == typeof(ObservableGauge<>))
         {
             var gauge = _factory.CreateGauge(name, help, labels);
-            return new Sink(labels, (values, value) => { if (labels.Length == 0) { gauge.Set(value); } else { gauge.WithLabels(values).Set(value); } });
+            return new Sink(labels, gauge.Set, values => gauge.WithLabels(values).Set);
         }
 
         return null;
     }
 
-    /// <summary>Turns one measurement's tags into label values in the collector's order and records it.</summary>
-    private sealed class Sink(string[] labels, Action<string[], double> record)
+    /// <summary>
+    /// Records one instrument's measurements into its Prometheus collector. The labelled child of each combination of
+    /// label values is looked up once and kept (copy-on-write array, compared by reference first: the values are the
+    /// module's constants), so a request's measurement allocates nothing and does no string hashing.
+    /// </summary>
+    private sealed class Sink(string[] labels, Action<double> unlabelled, Func<string[], Action<double>> child)
     {
+        private const int MaxCachedLabels = 4;
+        private readonly Lock _gate = new();
+        private Child[] _children = [];
+
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            var values = labels.Length == 0 ? [] : new string[labels.Length];
+            if (labels.Length == 0)
+            {
+                unlabelled(value);
+                return;
+            }
+
+            if (labels.Length > MaxCachedLabels)
+            {
+                child(Strings(tags, labels.Length))(value);
+                return;
+            }
+
+            var values = default(LabelValues);
             for (var i = 0; i < labels.Length; i++)
             {
-                values[i] = string.Empty;
-                foreach (var tag in tags)
+                values[i] = ValueOf(tags, labels[i]);
+            }
+
+            foreach (var cached in Volatile.Read(ref _children))
+            {
+                if (cached.Matches(values, labels.Length))
                 {
-                    if (tag.Key == labels[i])
-                    {
-                        values[i] = tag.Value?.ToString() ?? string.Empty;
-                        break;
-                    }
+                    cached.Record(value);
+                    return;
                 }
             }
 
-            record(values, value);
+            Add(values, tags)(value);
         }
+
+        private Action<double> Add(LabelValues values, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            lock (_gate)
+            {
+                foreach (var cached in _children)
+                {
+                    if (cached.Matches(values, labels.Length))
+                    {
+                        return cached.Record;
+                    }
+                }
+
+                var added = new Child(values, child(Strings(tags, labels.Length)));
+                Volatile.Write(ref _children, [.. _children, added]);
+                return added.Record;
+            }
+        }
+
+        private string[] Strings(ReadOnlySpan<KeyValuePair<string, object?>> tags, int count)
+        {
+            var values = new string[count];
+            for (var i = 0; i < count; i++)
+            {
+                values[i] = ValueOf(tags, labels[i])?.ToString() ?? string.Empty;
+            }
+
+            return values;
+        }
+
+        private static object? ValueOf(ReadOnlySpan<KeyValuePair<string, object?>> tags, string label)
+        {
+            foreach (var tag in tags)
+            {
+                if (ReferenceEquals(tag.Key, label) || tag.Key == label)
+                {
+                    return tag.Value;
+                }
+            }
+
+            return null;
+        }
+
+        private sealed class Child(LabelValues values, Action<double> record)
+        {
+            private readonly LabelValues _values = values;
+
+            public Action<double> Record { get; } = record;
+
+            public bool Matches(in LabelValues other, int count)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var mine = _values[i];
+                    var theirs = other[i];
+                    if (!ReferenceEquals(mine, theirs) && !Equals(mine?.ToString(), theirs?.ToString()))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }
+        }
+    }
+
+    /// <summary>The label values of one measurement, without an array.</summary>
+    [System.Runtime.CompilerServices.InlineArray(4)]
+    private struct LabelValues
+    {
+        private object? _first;
     }
 }

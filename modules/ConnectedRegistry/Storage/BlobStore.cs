@@ -14,7 +14,7 @@ namespace ConnectedRegistry.Storage;
 /// </summary>
 public sealed class BlobStore
 {
-    private const int BufferSize = 256 * 1024;
+    private const int BufferSize = 1024 * 1024;
 
     private readonly DataLayout _layout;
 
@@ -149,8 +149,9 @@ public sealed class BlobStore
     /// When <paramref name="expectedOffset"/> is given it must equal the file's length. On any failure
     /// the file keeps the bytes that reached it and the running hash is forgotten (rebuilt from disk later).
     /// </summary>
+    /// <param name="progress">Told the file's length after each chunk is written and hashed (a reader may follow it).</param>
     /// <returns>The file's new length.</returns>
-    public async Task<long> AppendAsync(string path, Stream content, long? expectedLength, CancellationToken cancellationToken)
+    public async Task<long> AppendAsync(string path, Stream content, long? expectedLength, CancellationToken cancellationToken, Action<long>? progress = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await using var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.Asynchronous);
@@ -159,7 +160,7 @@ public sealed class BlobStore
         file.Seek(start, SeekOrigin.Begin);
         try
         {
-            var written = await CopyHashingAsync(content, file, running.Hasher, null, cancellationToken);
+            var written = await CopyHashingAsync(content, file, running.Hasher, null, cancellationToken, progress is null ? null : n => progress(start + n));
             running.Length = start + written;
             if (expectedLength is { } expected && written != expected)
             {
@@ -193,11 +194,19 @@ public sealed class BlobStore
         }
     }
 
-    /// <summary>The digest of an append-only file, from its running hash when current, else by reading it once.</summary>
-    public async Task<Digest> DigestOfAsync(string path, string algorithm, CancellationToken cancellationToken)
+    /// <summary>
+    /// The digest of an append-only file, from its running hash when current, else by reading it once. With
+    /// <paramref name="flushToDisk"/> the file is flushed to disk first; without, the caller flushes it
+    /// (<see cref="FlushToDisk"/>) before it commits the file.
+    /// </summary>
+    public async Task<Digest> DigestOfAsync(string path, string algorithm, CancellationToken cancellationToken, bool flushToDisk = true)
     {
         await using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.Asynchronous);
-        file.Flush(flushToDisk: true);
+        if (flushToDisk)
+        {
+            file.Flush(flushToDisk: true);
+        }
+
         if (algorithm == Digest.Sha256)
         {
             var running = await GetRunningHashAsync(path, file, cancellationToken);
@@ -208,6 +217,13 @@ public sealed class BlobStore
         file.Seek(0, SeekOrigin.Begin);
         await CopyHashingAsync(file, Stream.Null, hasher, null, cancellationToken);
         return Digest.FromHash(algorithm, hasher.GetCurrentHash());
+    }
+
+    /// <summary>Flushes a file's bytes to disk (before it is renamed into place).</summary>
+    public static void FlushToDisk(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1);
+        file.Flush(flushToDisk: true);
     }
 
     /// <summary>Cuts an append-only file back to <paramref name="length"/> bytes (its running hash is rebuilt on the next use).</summary>
@@ -288,7 +304,7 @@ public sealed class BlobStore
         return running;
     }
 
-    private static async Task<long> CopyHashingAsync(Stream source, Stream destination, IncrementalHash hasher, long? maxLength, CancellationToken cancellationToken)
+    private static async Task<long> CopyHashingAsync(Stream source, Stream destination, IncrementalHash hasher, long? maxLength, CancellationToken cancellationToken, Action<long>? copied = null)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -305,6 +321,7 @@ public sealed class BlobStore
 
                 await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                 hasher.AppendData(buffer, 0, read);
+                copied?.Invoke(total);
             }
 
             return total;

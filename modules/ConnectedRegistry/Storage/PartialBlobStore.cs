@@ -29,7 +29,8 @@ public sealed class PartialBlobStore
     /// must be ≤ the current partial length (a shorter offset truncates first). Bytes that arrived before a
     /// failure stay on disk for the next attempt. Returns the new partial length.
     /// </summary>
-    public async Task<long> AppendAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken = default)
+    /// <param name="progress">Told the partial file's length after each chunk is written and hashed.</param>
+    public async Task<long> AppendAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken = default, Action<long>? progress = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         var path = _layout.PartialPath(digest);
@@ -45,15 +46,16 @@ public sealed class PartialBlobStore
             await _blobs.TruncateAsync(path, offset);
         }
 
-        return await _blobs.AppendAsync(path, content, null, cancellationToken);
+        return await _blobs.AppendAsync(path, content, null, cancellationToken, progress);
     }
 
     /// <summary>
     /// Verifies the partial file of <paramref name="digest"/> and moves it into place as a blob of
     /// <paramref name="repository"/>. On a mismatch the partial file is deleted and <c>DIGEST_INVALID</c> is
-    /// thrown (the next attempt starts from 0).
+    /// thrown (the next attempt starts from 0). <paramref name="verified"/> is called once the digest matched,
+    /// before the file is flushed to disk and moved: a reader following the download may finish then.
     /// </summary>
-    public async Task<BlobInfo> CommitAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
+    public async Task<BlobInfo> CommitAsync(string repository, Digest digest, CancellationToken cancellationToken = default, Action? verified = null)
     {
         RegistryStore.CheckRepository(repository);
         var path = _layout.PartialPath(digest);
@@ -62,18 +64,22 @@ public sealed class PartialBlobStore
         {
             if (await _links.LinkAsync(repository, digest, cancellationToken))
             {
+                verified?.Invoke();
                 return new BlobInfo(digest, _blobs.Size(digest) ?? 0);
             }
 
             throw new OciException(OciErrorCode.BlobUnknown, "no partial blob to commit");
         }
 
-        var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
+        var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken, flushToDisk: false);
         if (actual != digest)
         {
             _blobs.Discard(path);
             throw new OciException(OciErrorCode.DigestInvalid, "partial blob content did not match its digest", new { expected = digest.ToString(), actual = actual.ToString() });
         }
+
+        verified?.Invoke();
+        BlobStore.FlushToDisk(path);
 
         return await _links.CommitAsync(repository, path, digest, BlobStore.LengthOf(path), cancellationToken);
     }

@@ -26,8 +26,11 @@ public interface ISyncDestination
     /// <summary>How many bytes of a blob being fetched are staged already (0 when none).</summary>
     long StagedLength(Digest digest);
 
-    /// <summary>Appends to the staged bytes of <paramref name="digest"/> from <paramref name="offset"/> (≤ <see cref="StagedLength"/>).</summary>
-    Task StageBlobAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken);
+    /// <summary>
+    /// Appends to the staged bytes of <paramref name="digest"/> from <paramref name="offset"/> (≤ <see cref="StagedLength"/>);
+    /// <paramref name="progress"/> is told the staged length after each chunk is written and hashed.
+    /// </summary>
+    Task StageBlobAsync(Digest digest, long offset, Stream content, Action<long>? progress, CancellationToken cancellationToken);
 
     /// <summary>Drops the staged bytes of a blob.</summary>
     void DiscardStaged(Digest digest);
@@ -35,8 +38,9 @@ public interface ISyncDestination
     /// <summary>
     /// Verifies the staged bytes against <paramref name="digest"/> and makes them a blob of <paramref name="repository"/>;
     /// on a mismatch they are dropped and an <see cref="OciException"/> <c>DIGEST_INVALID</c> is thrown.
+    /// <paramref name="verified"/> is called once they matched, before they are flushed to disk and stored.
     /// </summary>
-    Task CommitBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);
+    Task CommitBlobAsync(string repository, Digest digest, Action? verified, CancellationToken cancellationToken);
 
     /// <summary>Makes a stored blob part of <paramref name="repository"/>; false when the blob is not stored.</summary>
     Task<bool> LinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);

@@ -11,9 +11,10 @@ namespace ConnectedRegistry.Sync;
 /// to the parent is bounded by <see cref="SyncOptions.OnDemandTimeout"/>, so an unreachable parent costs the client
 /// a few seconds and then the normal 404.
 /// <list type="bullet">
-/// <item>Blobs: one fetch per repository and digest at a time; the download itself is the long-lived
-/// <see cref="BlobFetcher"/>'s (single-flight per digest, shared with the stores below), written to the partial
-/// file as it arrives and stored only once verified. Readers follow the partial file.</item>
+/// <item>Blobs: one fetch per repository and digest at a time; the download itself is the host's one
+/// <see cref="BlobDownloads"/> (single-flight per digest, shared with sync passes and the stores below), written to
+/// the partial file as it arrives and stored only once verified. Readers follow the partial file as the download
+/// announces its bytes (<see cref="BlobArrival"/>).</item>
 /// <item>Manifests: one fetch per repository and reference at a time; the bytes are served at once. An image
 /// manifest is then stored in the background with its blobs (and its tag, as synced content, through
 /// <see cref="TagSync.StoreTagAsync"/>), so a tag never points at incomplete content. An index is served and not
@@ -33,12 +34,14 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     private readonly ParentClientSlot _client;
     private readonly RegistryMetrics? _metrics;
     private readonly BlobFetcher _blobs;
+    private readonly Storage.FreeSpaceGuard? _space;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<(string Repository, Digest Digest), Lazy<Task<OnDemandBlob?>>> _blobFlights = new();
     private readonly ConcurrentDictionary<(string Repository, string Reference), Lazy<Task<OnDemandManifest?>>> _manifestFlights = new();
 
-    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null)
+    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, BlobDownloads downloads, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null, Storage.FreeSpaceGuard? space = null)
     {
+        _space = space;
         _settings = settings;
         _metrics = metrics;
         _state = state;
@@ -55,7 +58,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             Throttle = throttle ?? options.Client.Throttle, // on-demand traffic shares the one cap on the link
         };
         _client = new ParentClientSlot(clientOptions, time, logger, environment, trust);
-        _blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, longLived: true);
+        _blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, downloads: downloads);
     }
 
     public async Task<OnDemandManifest?> FetchManifestAsync(string repository, Reference reference, CancellationToken cancellationToken)
@@ -76,6 +79,14 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         if (parent is null)
         {
             return null;
+        }
+
+        if (_space?.Check() is { Full: true } full)
+        {
+            Failed(repository, digest.ToString(), full.Describe());
+            throw new OciException(OciErrorCode.InsufficientStorage,
+                "the registry's storage is full: content that is not here cannot be fetched from the parent until space is freed",
+                new { freeBytes = full.FreeBytes, minFreeBytes = full.MinFreeBytes });
         }
 
         var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
@@ -201,14 +212,16 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             return null;
         }
 
-        return new OnDemandBlob(size.Value, StoreBlobAsync(parent, repository, new Descriptor("application/octet-stream", digest, size.Value)));
+        var download = _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size.Value));
+        return new OnDemandBlob(size.Value, StoreBlobAsync(repository, download), download.Arrival);
     }
 
-    private async Task StoreBlobAsync(ParentRegistryClient parent, string repository, Descriptor blob)
+    private async Task StoreBlobAsync(string repository, BlobFlight download)
     {
+        var blob = download.Blob;
         try
         {
-            await _blobs.EnsureAsync(parent, repository, blob, _stopping.Token);
+            await download.WaitAsync(_stopping.Token);
             await _local.LinkBlobAsync(repository, blob.Digest, _stopping.Token); // the download may have been another repository's
             Fetched($"{repository}@{blob.Digest}", blob.Size);
         }

@@ -124,7 +124,7 @@ public sealed class ParentSync : ISyncWork, IDisposable
 
         if (_space?.Check() is { Full: true } full)
         {
-            throw new StorageFullException("sync down paused: " + full.Describe());
+            throw StorageFullException.Paused(full);
         }
 
         var result = await _down.RunAsync(client, settings, cancellationToken);

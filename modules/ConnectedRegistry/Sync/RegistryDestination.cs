@@ -31,13 +31,13 @@ public sealed class RegistryDestination : ISyncDestination
 
     public long StagedLength(Digest digest) => _partials.GetLength(digest);
 
-    public Task StageBlobAsync(Digest digest, long offset, Stream content, CancellationToken cancellationToken) =>
-        LocalAsync(() => _partials.AppendAsync(digest, offset, content, cancellationToken));
+    public Task StageBlobAsync(Digest digest, long offset, Stream content, Action<long>? progress, CancellationToken cancellationToken) =>
+        LocalAsync(() => _partials.AppendAsync(digest, offset, content, cancellationToken, progress));
 
     public void DiscardStaged(Digest digest) => _partials.Delete(digest);
 
-    public Task CommitBlobAsync(string repository, Digest digest, CancellationToken cancellationToken) =>
-        LocalAsync(() => _partials.CommitAsync(repository, digest, cancellationToken));
+    public Task CommitBlobAsync(string repository, Digest digest, Action? verified, CancellationToken cancellationToken) =>
+        LocalAsync(() => _partials.CommitAsync(repository, digest, cancellationToken, verified));
 
     public async Task<bool> LinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken)
     {

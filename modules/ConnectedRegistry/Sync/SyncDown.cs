@@ -8,7 +8,8 @@ namespace ConnectedRegistry.Sync;
 /// Sync down: makes the local registry hold what the parent holds for the repositories of the <see cref="SyncSet"/>.
 /// One pass resolves the set, then syncs several repositories at a time (<see cref="SyncOptions.ParallelRepositories"/>)
 /// through <see cref="TagSync"/>; their blobs share the pass's <see cref="BlobFetcher"/>
-/// (<see cref="SyncOptions.ParallelBlobs"/> at a time, one download per digest). Progress goes into
+/// (<see cref="SyncOptions.ParallelBlobs"/> at a time), whose downloads are the host's one <see cref="BlobDownloads"/>
+/// (one download per digest, shared with on-demand fetch). Progress goes into
 /// <see cref="ModuleState"/> through the pass's <see cref="SyncPassMeter"/>.
 /// </summary>
 public sealed partial class SyncDown
@@ -21,9 +22,11 @@ public sealed partial class SyncDown
     private readonly ILogger<SyncDown> _logger;
 
     private readonly RegistryMetrics? _metrics;
+    private readonly BlobDownloads _downloads;
 
-    public SyncDown(ISyncDestination local, TagSync tags, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, RegistryMetrics? metrics = null)
+    public SyncDown(ISyncDestination local, TagSync tags, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, BlobDownloads downloads, RegistryMetrics? metrics = null)
     {
+        _downloads = downloads;
         _metrics = metrics;
         _local = local;
         _tags = tags;
@@ -39,7 +42,7 @@ public sealed partial class SyncDown
         // The first failure that ends the pass (parent unreachable, disk error) stops the other repositories too.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var meter = new SyncPassMeter(_module, _options.ProgressInterval, _time, _metrics);
-        using var blobs = new BlobFetcher(_local, _options, _time, _logger, meter);
+        using var blobs = new BlobFetcher(_local, _options, _time, _logger, meter, _downloads);
         var set = SyncSet.Of(settings);
         var pass = new SyncPass(parent, blobs, meter, settings.Mode, stop.Token) { Set = set };
         var repositories = await set.ResolveAsync(parent, _logger, cancellationToken);

@@ -29,6 +29,7 @@ public static class SyncServiceExtensions
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
         services.AddSingleton<IPendingPushes>(sp => sp.GetRequiredService<SyncOutbox>());
         services.AddSingleton<ISyncDestination, RegistryDestination>();
+        services.AddSingleton<BlobDownloads>();
         services.AddSingleton<ManifestGraphSync>();
         services.AddSingleton(sp => new TagSync(
             sp.GetRequiredService<ISyncDestination>(), sp.GetRequiredService<ManifestGraphSync>(), sp.GetRequiredService<SyncStateStore>(),

@@ -93,7 +93,7 @@ public sealed partial class TagSync
                     Interlocked.Increment(ref updated);
                 }
             }
-            catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException)
+            catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException and not StorageFullException)
             {
                 Interlocked.Increment(ref failed);
                 pass.Meter.Failures.Enqueue($"{repository}:{tag}: {ex.Message}");

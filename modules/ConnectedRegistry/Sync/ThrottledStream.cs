@@ -23,11 +23,14 @@ public sealed class ThrottledStream(Stream inner, LinkThrottle throttle) : Strea
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var read = await inner.ReadAsync(buffer[..Math.Min(buffer.Length, LinkThrottle.ChunkBytes)], cancellationToken);
+        // Uncapped, a read takes what the socket has (up to the caller's buffer): 16 KiB reads would cost a blob
+        // download four times the system calls, hashing calls and reader wake-ups at every level of a chain.
+        var most = throttle.LimitBitsPerSecond is null ? buffer.Length : Math.Min(buffer.Length, LinkThrottle.ChunkBytes);
+        var read = await inner.ReadAsync(buffer[..most], cancellationToken);
         if (read > 0)
         {
             throttle.Carried(sent: false, read);
-            await throttle.AcquireAsync(read, cancellationToken);
+            await throttle.AcquireAsync((long)read, cancellationToken);
         }
 
         return read;

@@ -79,6 +79,50 @@ public sealed class OnDemandTests
         await Poll.UntilAsync(() => h.Store.IsBlobInRepository("apps/big", layer.Digest), "the fetched layer kept locally");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_sync_pass_and_an_on_demand_pull_of_one_blob_share_one_download_and_store_it_once(bool passFirst)
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"]);
+        var layer = h.Layout.Layer(6 * 1024 * 1024);
+        await h.PushImageToParentAsync("apps/big", layer);
+        h.Proxy!.Throttle = TimeSpan.FromMilliseconds(2); // keep the download running while the other side joins
+        var downloads = h.Child.App.Services.GetRequiredService<BlobDownloads>();
+
+        Task<SyncDownResult>? pass = null;
+        Task<HttpResponseMessage>? pull = null;
+        if (passFirst)
+        {
+            pass = h.RunPassAsync();
+        }
+        else
+        {
+            pull = h.Child.Client.GetAsync($"/v2/apps/big/blobs/{layer.Digest}", HttpCompletionOption.ResponseHeadersRead);
+        }
+
+        await Poll.UntilAsync(() => h.Partials.GetLength(layer.Digest) > 0, "the first side's download of the layer to be under way");
+        pass ??= h.RunPassAsync();
+        pull ??= h.Child.Client.GetAsync($"/v2/apps/big/blobs/{layer.Digest}", HttpCompletionOption.ResponseHeadersRead);
+
+        using (var response = await pull)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(layer.Digest, Digest.Compute(await response.Content.ReadAsByteArrayAsync()));
+        }
+
+        var result = await pass;
+        Assert.Empty(result.Failures);
+        Assert.Single(h.Proxy.RequestsFor($"/blobs/{layer.Digest}")); // one download, whoever started it
+        Assert.True(h.Store.IsBlobInRepository("apps/big", layer.Digest));
+        Assert.Equal(layer.Size, new FileInfo(h.Store.BlobFilePath(layer.Digest)).Length);
+        Assert.Equal(layer.Digest, Digest.Compute(await File.ReadAllBytesAsync(h.Store.BlobFilePath(layer.Digest))));
+
+        Assert.Equal(0, h.Partials.GetLength(layer.Digest)); // nothing left half-written
+        await Poll.UntilAsync(() => downloads.Running == 0, "the shared download to be forgotten once it ended");
+    }
+
     [Fact]
     public async Task Outside_the_sync_set_or_with_on_demand_off_the_client_gets_the_normal_404_and_the_parent_is_not_asked()
     {

@@ -1,0 +1,362 @@
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+using Polly.CircuitBreaker;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// The one place blobs are downloaded from the parent, registered once per host and shared by sync passes and
+/// on-demand fetch: single-flight per digest, so a pass and a client's GET of one blob never write its partial file
+/// side by side; whoever asks while a download runs joins it. A download is resumable (what arrived before a break
+/// stays staged and the next attempt asks for the rest with <c>Range</c>), verified against the digest before it
+/// becomes a blob (a mismatch is dropped and fetched again from 0), up to the starter's number of attempts. It runs
+/// until every caller that joined it stopped waiting (a pass cancelled, a module stopping), then it is cancelled;
+/// the bytes it staged stay for the next one. None starts while the data volume is below <c>storage.minFreeBytes</c>
+/// (<see cref="StorageFullException"/>). Its bytes are announced as they are written and hashed
+/// (<see cref="BlobFlight.Arrival"/>), so readers follow them without polling.
+/// </summary>
+public sealed partial class BlobDownloads : IDisposable
+{
+    private readonly ISyncDestination _local;
+    private readonly SyncOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<Digest, BlobFlight> _running = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Storage.FreeSpaceGuard? _space;
+
+    public BlobDownloads(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger<BlobDownloads> logger, Storage.FreeSpaceGuard? space = null)
+        : this(local, options, time, (ILogger)logger, space)
+    {
+    }
+
+    internal BlobDownloads(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger, Storage.FreeSpaceGuard? space = null)
+    {
+        _space = space;
+        _local = local;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Downloads running now (for tests and diagnostics).</summary>
+    public int Running
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _running.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Joins the download of <paramref name="blob"/>, starting it when none runs (from <paramref name="repository"/>
+    /// of <paramref name="parent"/>, with <paramref name="attempts"/> attempts, after taking one of
+    /// <paramref name="slots"/> when given). Every join must be followed by one <see cref="BlobFlight.WaitAsync"/>.
+    /// <paramref name="meter"/>, when given, counts the download's bytes from now on.
+    /// </summary>
+    public BlobFlight Join(IParentRegistry parent, string repository, Descriptor blob, int attempts, SemaphoreSlim? slots, SyncPassMeter? meter)
+    {
+        if (_local.HasBlob(blob.Digest))
+        {
+            return BlobFlight.Stored(blob);
+        }
+
+        BlobFlight download;
+        bool start;
+        lock (_gate)
+        {
+            start = !_running.TryGetValue(blob.Digest, out var running) || running.Abandoned;
+            download = start ? new BlobFlight(blob, this, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token)) : running!;
+            if (start)
+            {
+                _running[blob.Digest] = download;
+                download.Run(Task.Run(() => RunAsync(parent, repository, download, attempts, slots)));
+            }
+
+            download.Joined(meter);
+        }
+
+        return download;
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    /// <summary>The download ended, or the last caller stopped waiting for it: the next caller starts a new one.</summary>
+    internal void Forget(BlobFlight download)
+    {
+        lock (_gate)
+        {
+            if (_running.TryGetValue(download.Blob.Digest, out var running) && ReferenceEquals(running, download))
+            {
+                _running.Remove(download.Blob.Digest);
+            }
+        }
+    }
+
+    private async Task RunAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, SemaphoreSlim? slots)
+    {
+        var blob = download.Blob;
+        var cancellationToken = download.Cancellation;
+        try
+        {
+            if (slots is not null)
+            {
+                await slots.WaitAsync(cancellationToken);
+            }
+
+            try
+            {
+                await DownloadAsync(parent, repository, download, Math.Max(1, attempts), cancellationToken);
+            }
+            finally
+            {
+                slots?.Release();
+            }
+        }
+        catch (Exception ex)
+        {
+            download.Arrival.Fail(ex);
+            throw;
+        }
+        finally
+        {
+            Forget(download);
+        }
+    }
+
+    private async Task DownloadAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, CancellationToken cancellationToken)
+    {
+        var blob = download.Blob;
+        if (_local.HasBlob(blob.Digest))
+        {
+            download.Arrival.Advance(blob.Size);
+            download.Arrival.SetVerified();
+            return;
+        }
+
+        // Checked before every blob, not only at the start of a pass: a pass that fills the volume stops here, cleanly,
+        // instead of running into ENOSPC. Downloads already under way finish: the minimum is their margin.
+        if (_space?.Check() is { Full: true } full)
+        {
+            throw StorageFullException.Paused(full);
+        }
+
+        Exception? last = null;
+        for (var attempt = 1; attempt <= attempts; attempt++)
+        {
+            last = await AttemptAsync(parent, repository, download, attempt, cancellationToken);
+            if (last is null)
+            {
+                download.Fetched();
+                Log.BlobFetched(_logger, blob.Digest.ToString(), blob.Size);
+                return;
+            }
+
+            if (last is BrokenCircuitException)
+            {
+                break;
+            }
+
+            if (attempt < attempts)
+            {
+                await Task.Delay(_options.BlobRetryPause, _time, cancellationToken);
+            }
+        }
+
+        throw last ?? new ParentContentException($"blob {blob.Digest} could not be fetched");
+    }
+
+    /// <summary>One attempt: null when the blob is stored, else why it is not (errors that end the pass are thrown).</summary>
+    private async Task<Exception?> AttemptAsync(IParentRegistry parent, string repository, BlobFlight download, int attempt, CancellationToken cancellationToken)
+    {
+        var blob = download.Blob;
+        var offset = ResumeOffset(download, attempt);
+        var arrival = download.Arrival;
+        try
+        {
+            if (offset < blob.Size || blob.Size == 0)
+            {
+                await using var response = await parent.GetBlobAsync(repository, blob.Digest, offset, cancellationToken);
+                if (response.Offset < download.Counted)
+                {
+                    download.MoveTo(response.Offset); // Range not honoured: start over
+                }
+
+                var content = new ParentBlobStream(response.Content, blob.Size - response.Offset, download.Arrived);
+                await _local.StageBlobAsync(blob.Digest, response.Offset, content, arrival.Advance, cancellationToken);
+            }
+
+            await _local.CommitBlobAsync(repository, blob.Digest, arrival.SetVerified, cancellationToken);
+            return null;
+        }
+        catch (OciException ex) when (ex.Error.Code == OciErrorCode.DigestInvalid.Code)
+        {
+            download.Restart(ex); // the local side dropped the staged bytes
+            Log.BlobCorrupt(_logger, blob.Digest.ToString(), attempt);
+            return new ParentContentException($"blob {blob.Digest} from the parent did not match its digest");
+        }
+        catch (ParentContentException ex)
+        {
+            _local.DiscardStaged(blob.Digest);
+            download.Restart(ex);
+            Log.BlobCorrupt(_logger, blob.Digest.ToString(), attempt);
+            return ex;
+        }
+        catch (Exception ex) when (SyncDown.IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            // the bytes that arrived stay staged for the next attempt
+            Log.BlobInterrupted(_logger, blob.Digest.ToString(), _local.StagedLength(blob.Digest), ex.Message);
+            return ex;
+        }
+    }
+
+    /// <summary>Where the next attempt starts: the staged length, or 0 when what is staged cannot be this blob's.</summary>
+    private long ResumeOffset(BlobFlight download, int attempt)
+    {
+        var blob = download.Blob;
+        var offset = _local.StagedLength(blob.Digest);
+        if (offset > blob.Size)
+        {
+            _local.DiscardStaged(blob.Digest);
+            offset = 0;
+        }
+
+        if (attempt == 1 && offset > 0)
+        {
+            download.MoveTo(offset);
+            Log.BlobResumed(_logger, blob.Digest.ToString(), offset, blob.Size);
+        }
+
+        download.Arrival.Advance(offset); // staged bytes are there to read at once
+        return offset;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4043, Level = LogLevel.Debug, Message = "Fetched blob {Digest} ({Size} bytes)")]
+        public static partial void BlobFetched(ILogger logger, string digest, long size);
+
+        [LoggerMessage(EventId = 4044, Level = LogLevel.Debug, Message = "Resuming blob {Digest} at {Offset} of {Size} bytes")]
+        public static partial void BlobResumed(ILogger logger, string digest, long offset, long size);
+
+        [LoggerMessage(EventId = 4045, Level = LogLevel.Warning, Message = "Blob {Digest} from the parent did not match its digest (attempt {Attempt}); discarded")]
+        public static partial void BlobCorrupt(ILogger logger, string digest, int attempt);
+
+        [LoggerMessage(EventId = 4046, Level = LogLevel.Debug, Message = "Blob {Digest} interrupted at {Stored} bytes: {Reason}")]
+        public static partial void BlobInterrupted(ILogger logger, string digest, long stored, string reason);
+    }
+}
+
+/// <summary>
+/// One download (a flight) of <see cref="BlobDownloads"/>: its bytes as they arrive (<see cref="Arrival"/>), the meters
+/// of the passes waiting for it, and how many callers wait (when the last one stops waiting, it is cancelled).
+/// </summary>
+public sealed class BlobFlight
+{
+    private readonly BlobDownloads? _owner;
+    private readonly CancellationTokenSource? _cancellation;
+    private SyncPassMeter[] _meters = [];
+    private Task _task = Task.CompletedTask;
+    private int _waiters;
+
+    internal BlobFlight(Descriptor blob, BlobDownloads? owner, CancellationTokenSource? cancellation)
+    {
+        Blob = blob;
+        _owner = owner;
+        _cancellation = cancellation;
+    }
+
+    public Descriptor Blob { get; }
+
+    /// <summary>The bytes of the current attempt from byte 0 (replaced when the download starts over).</summary>
+    public BlobArrival Arrival { get; private set; } = new();
+
+    /// <summary>Completes when the blob is stored (faults when it could not be).</summary>
+    public Task Task => _task;
+
+    /// <summary>Bytes of the blob the meters have counted.</summary>
+    internal long Counted { get; private set; }
+
+    internal CancellationToken Cancellation => _cancellation?.Token ?? CancellationToken.None;
+
+    /// <summary>Every caller stopped waiting and it was cancelled: a new caller starts a new one.</summary>
+    internal bool Abandoned => _cancellation?.IsCancellationRequested == true;
+
+    /// <summary>A blob stored already: nothing to download.</summary>
+    internal static BlobFlight Stored(Descriptor blob) => new(blob, null, null) { Arrival = BlobArrival.Complete(blob.Size) };
+
+    /// <summary>Waits until the blob is stored; when every caller stopped waiting (cancelled), the download is cancelled.</summary>
+    public async Task WaitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _task.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _waiters) == 0 && !_task.IsCompleted && _cancellation is not null)
+            {
+                _owner!.Forget(this);
+                _cancellation.Cancel();
+            }
+        }
+    }
+
+    internal void Run(Task task) => _task = task;
+
+    /// <summary>A caller joined (under the owner's lock); its meter counts the blob and what arrived of it so far.</summary>
+    internal void Joined(SyncPassMeter? meter)
+    {
+        Interlocked.Increment(ref _waiters);
+        if (meter is not null && Array.IndexOf(_meters, meter) < 0)
+        {
+            meter.BlobPlanned(Blob.Size);
+            meter.BytesCounted(Counted);
+            _meters = [.. _meters, meter];
+        }
+    }
+
+    internal void MoveTo(long offset)
+    {
+        var delta = offset - Counted;
+        Counted = offset;
+        foreach (var meter in _meters)
+        {
+            meter.BytesCounted(delta);
+        }
+    }
+
+    /// <summary>The bytes staged so far are dropped: readers of them are failed, new readers follow the next attempt.</summary>
+    internal void Restart(Exception reason)
+    {
+        MoveTo(0);
+        var old = Arrival;
+        Arrival = new BlobArrival();
+        old.Fail(reason);
+    }
+
+    internal void Arrived(int bytes)
+    {
+        Counted += bytes;
+        foreach (var meter in _meters)
+        {
+            meter.BytesDownloadedNow(bytes);
+        }
+    }
+
+    internal void Fetched()
+    {
+        foreach (var meter in _meters)
+        {
+            meter.BlobFetched();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Net;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConnectedRegistry.IntegrationTests.Storage;
+
+/// <summary>
+/// Sync down on a data volume that fills during a pass: the registry's data root is a 40 MiB tmpfs, the parent (another
+/// instance, on the ordinary disk) holds more than fits. The free-space guard is read before every blob download, so the
+/// pass stops with <c>DiskFull</c> before the volume runs out, not at the start of the next pass after an ENOSPC.
+/// </summary>
+public sealed class FullDiskSyncTests
+{
+    private const long MinFree = 8L * 1024 * 1024;
+    private const int LayerSize = 3 * 1024 * 1024;
+    private const int Images = 12;
+
+    [Fact]
+    public async Task A_pass_that_fills_the_volume_stops_before_its_next_blob_with_DiskFull_and_leaves_nothing_half_written()
+    {
+        await using var volume = await TmpfsVolume.MountAsync("full-disk-sync", 40);
+        var parent = await RegistryInstance.StartAsync();
+        try
+        {
+            await FillAndSyncAsync(volume, parent);
+        }
+        finally
+        {
+            await parent.DisposeAsync();
+            parent.DeleteData();
+        }
+    }
+
+    private static async Task FillAndSyncAsync(TmpfsVolume volume, RegistryInstance parent)
+    {
+        var images = new List<TestImage>();
+        for (var i = 0; i < Images; i++)
+        {
+            var image = TestContent.Image($"full-disk-sync-{i}", layers: 1, layerSize: LayerSize);
+            await parent.Client.PushImageAsync($"up/img{i:00}", "1", image);
+            images.Add(image);
+        }
+
+        // One blob at a time, so the 8 MiB kept free is more than what is under way when the guard says stop.
+        await using var registry = await RegistryInstance.StartAsync(volume.Path, configure: b =>
+        {
+            b.Services.AddSingleton(new SyncOptions { ParallelRepositories = 1, ParallelBlobs = 1, BlobRetryPause = TimeSpan.FromMilliseconds(50) });
+            b.Services.AddSingleton(new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
+        });
+        var state = registry.App.Services.GetRequiredService<ModuleState>();
+        Assert.True(volume.FreeBytes > Images * (long)LayerSize - MinFree, "the volume has room when the pass starts");
+        registry.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(new RegistrySettings
+        {
+            Name = "full-disk-sync-edge",
+            Mode = RegistryMode.ReadOnly,
+            Parent = new ParentSettings { Endpoint = parent.BaseAddress },
+            Sync = new SyncSettings { Repositories = ["up/*"] },
+            Storage = new StorageSettings { MinFreeBytes = MinFree },
+        });
+
+        await Poll.UntilAsync(
+            () => state.Snapshot() is { ConnectionState: ConnectionStates.Unhealthy } s && s.StatusDetails.Any(d => d.Code == FreeSpaceGuard.DiskFullCode),
+            "Unhealthy with DiskFull once the volume filled");
+        var snapshot = state.Snapshot();
+        Assert.StartsWith("sync down paused: the data volume has ", snapshot.Sync.LastError, StringComparison.Ordinal);
+        Assert.DoesNotContain(snapshot.StatusDetails, d => d.Code == LocalStorageException.StatusCode); // stopped before ENOSPC, not by it
+
+        // What came down is whole and tagged; the rest never started: no partial download, nothing in staging.
+        var store = registry.App.Services.GetRequiredService<RegistryStore>();
+        var synced = images.Where((image, i) => store.GetManifest($"up/img{i:00}", "1") is not null).Count();
+        Assert.InRange(synced, 5, Images - 1); // 40 MiB less the 8 MiB kept free, in 3 MiB images
+        Assert.Empty(PartialFiles(volume));
+        Assert.True(volume.FreeBytes > 0 && volume.FreeBytes < MinFree, $"free: {volume.FreeBytes}");
+        StoreVerifier.Verify(volume.Path);
+
+        // A client's miss that would be fetched on demand is refused at once with the cause, and nothing is fetched.
+        var missing = images.Select((image, i) => (Repository: $"up/img{i:00}", Image: image)).Last(x => !store.BlobExists(x.Image.Layers[0].Digest));
+        using var refused = await registry.Client.GetAsync($"/v2/{missing.Repository}/blobs/{missing.Image.Layers[0].Digest}");
+        Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
+        Assert.Equal("INSUFFICIENT_STORAGE", await refused.ErrorCodeAsync());
+        Assert.Empty(PartialFiles(volume));
+    }
+
+    private static IEnumerable<string> PartialFiles(TmpfsVolume volume)
+    {
+        var partial = Path.Combine(volume.Path, "partial");
+        return Directory.Exists(partial) ? Directory.EnumerateFiles(partial, "*", SearchOption.AllDirectories) : [];
+    }
+}
