@@ -80,9 +80,20 @@ internal static class BlobEndpoints
             throw Unknown(digest);
         }
 
+        if (HttpMethods.IsHead(context.Request.Method))
+        {
+            // A HEAD answers for what is here: a pushing client skips the upload of a blob it got a 200 for and then
+            // names it in its manifest, so the fetch must have stored it first. (A pull's GET streams as bytes arrive.)
+            await EndedAsync(blob.Completion).WaitAsync(context.RequestAborted);
+            if (!blob.Completion.IsCompletedSuccessfully)
+            {
+                throw Unknown(digest);
+            }
+        }
+
         if (StartResponse(context, digest, blob.Size))
         {
-            return; // a HEAD: the fetch goes on, the GET that follows joins it
+            return;
         }
 
         var store = context.RequestServices.GetRequiredService<RegistryStore>();

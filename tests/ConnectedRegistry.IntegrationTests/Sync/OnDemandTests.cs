@@ -52,6 +52,24 @@ public sealed class OnDemandTests
     }
 
     [Fact]
+    public async Task A_HEAD_that_fetches_a_blob_answers_200_only_once_it_is_stored_so_a_pushed_manifest_can_name_it()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"]);
+        var layer = h.Layout.Layer(2 * 1024 * 1024);
+        await h.PushImageToParentAsync("apps/base", layer);
+        h.Proxy!.Throttle = TimeSpan.FromMilliseconds(2); // a fetch that takes a while, as on a thin link
+
+        // What docker push and skopeo do for each layer: HEAD, and skip the upload on a 200.
+        using var head = new HttpRequestMessage(HttpMethod.Head, $"/v2/apps/base/blobs/{layer.Digest}");
+        using var response = await h.Child.Client.SendAsync(head);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(layer.Size, response.Content.Headers.ContentLength);
+        Assert.True(h.Store.IsBlobInRepository("apps/base", layer.Digest), "the blob a HEAD said 200 for is here when the 200 arrives");
+    }
+
+    [Fact]
     public async Task Concurrent_pulls_of_one_blob_get_the_whole_blob_from_one_read_at_the_parent()
     {
         await using var h = await SyncHarness.StartAsync(proxy: true);
