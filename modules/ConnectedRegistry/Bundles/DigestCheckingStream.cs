@@ -57,7 +57,7 @@ internal sealed class DigestCheckingStream(Stream inner, Digest digest, long siz
     }
 
     /// <summary>A failed read of the source (a torn file, a dropped connection) is the source's fault, never the destination disk's.</summary>
-    private BundleRefusedException Unreadable(Exception ex) => new($"{what} {digest} could not be read after {_read} of its {size} bytes: {ex.Message}", ex);
+    private BundleRefusedException Unreadable(Exception ex) => new($"{what} {digest} is torn: it could not be read after {_read} of its {size} bytes ({ex.Message})", ex);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -90,7 +90,7 @@ internal sealed class DigestCheckingStream(Stream inner, Digest digest, long siz
         _checked = true;
         if (_read != size)
         {
-            throw new BundleRefusedException($"{what} {digest} ends after {_read} of its {size} bytes");
+            throw new BundleRefusedException($"{what} {digest} is torn: it ends after {_read} of its {size} bytes");
         }
 
         var actual = Digest.FromHash(digest.Algorithm, _hash.GetCurrentHash());
