@@ -52,7 +52,7 @@ public static class BundleCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or ParentRegistryException or ParentContentException)
         {
-            await error.WriteLineAsync($"bundle {args[0]}: {ex.Message}{(args[0] == "export" ? " (run the same command again to continue)" : string.Empty)}");
+            await error.WriteLineAsync($"bundle {args[0]}: {ex.Message}");
             return 1;
         }
     }
@@ -167,10 +167,23 @@ public static class BundleCommand
         var clientOptions = new ParentClientOptions { CaFile = options.One("ca-file") };
         using var parent = new ParentRegistryClient(parentUri, credentials, clientOptions, TimeProvider.System, logger);
         var request = new BundleExportRequest(registry, BundleSelection.Of(patterns), since, sinceFile, Environment.UserName);
-        var result = await new BundleExporter(logger).ExportAsync(parent, request, key, outputPath, CancellationToken.None);
+        BundleExportResult result;
+        try
+        {
+            result = await new BundleExporter(logger).ExportAsync(parent, request, key, outputPath, CancellationToken.None);
+        }
+        catch (Exception ex) when (IsInterruption(ex) && File.Exists(Path.GetFullPath(outputPath) + ".partial"))
+        {
+            throw new BundleRefusedException($"{ex.Message} (what is written is kept: run the same command again to continue)", ex);
+        }
+
         await output.WriteLineAsync(JObject.FromObject(result).ToString(Formatting.Indented));
         return 0;
     }
+
+    /// <summary>What stops an export half-way (the source, the link or the disk), as opposed to a wrong argument.</summary>
+    private static bool IsInterruption(Exception ex) =>
+        ex is BundleRefusedException or IOException or HttpRequestException or ParentRegistryException or ParentContentException or TimeoutException;
 
     private static async Task<int> ImportAsync(Arguments options, string bundle, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot)
     {
