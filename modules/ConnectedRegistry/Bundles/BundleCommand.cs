@@ -19,9 +19,9 @@ public static class BundleCommand
         Usage:
           bundle keygen --key FILE                  write an exporter key pair: FILE (private, PEM) and FILE.pub (public, PEM)
           bundle state --data DIR [--desired FILE] --output STATE.json
-          bundle export --parent URL [--user NAME] --key FILE --output BUNDLE.tar
-                        [--registry NAME] [--repository PATTERN]... [--since STATE.json] [--ca-file FILE]
-                        (the parent's password comes from PARENT_SYNC_TOKEN_PASSWORD)
+          bundle export (--parent URL [--user NAME] [--ca-file FILE] | --from-data DIR) --key FILE --output BUNDLE.tar
+                        [--registry NAME] [--repository PATTERN]... [--since STATE.json]
+                        (the parent's password comes from PARENT_SYNC_TOKEN_PASSWORD; --from-data reads a data root of this module)
           bundle import --data DIR [--desired FILE] BUNDLE.tar
         """;
 
@@ -40,7 +40,7 @@ public static class BundleCommand
             {
                 "keygen" => await KeygenAsync(options, output, error),
                 "state" => await StateAsync(options, output, error, openDataRoot),
-                "export" => await ExportAsync(options, output, error, environment),
+                "export" => await ExportAsync(options, output, error, environment, openDataRoot),
                 "import" when positional.Count == 1 => await ImportAsync(options, positional[0], output, error, openDataRoot),
                 _ => await BadArgumentsAsync(error, $"unknown bundle command '{string.Join(' ', args)}'"),
             };
@@ -120,16 +120,24 @@ public static class BundleCommand
         return 0;
     }
 
-    private static async Task<int> ExportAsync(Arguments options, TextWriter output, TextWriter error, Func<string, string?> environment)
+    private static async Task<int> ExportAsync(Arguments options, TextWriter output, TextWriter error, Func<string, string?> environment, Func<string[], WebApplication> openDataRoot)
     {
-        if (options.One("parent") is not { } parentText || options.One("key") is not { } keyPath || options.One("output") is not { } outputPath)
+        var parentText = options.One("parent");
+        var fromData = options.One("from-data");
+        if ((parentText is null) == (fromData is null) || options.One("key") is not { } keyPath || options.One("output") is not { } outputPath)
         {
-            return await BadArgumentsAsync(error, "export needs --parent URL, --key FILE and --output FILE");
+            return await BadArgumentsAsync(error, "export needs either --parent URL or --from-data DIR, and --key FILE and --output FILE");
         }
 
-        if (!Uri.TryCreate(parentText, UriKind.Absolute, out var parentUri) || parentUri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(parentUri.UserInfo))
+        Uri? parentUri = null;
+        if (parentText is not null && (!Uri.TryCreate(parentText, UriKind.Absolute, out parentUri) || parentUri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(parentUri.UserInfo)))
         {
             return await BadArgumentsAsync(error, "--parent must be an http:// or https:// URL without credentials");
+        }
+
+        if (fromData is not null && !File.Exists(Path.Combine(fromData, DataLayout.DatabaseFile)))
+        {
+            throw new BundleRefusedException($"{fromData} is not a data root of this module (no {DataLayout.DatabaseFile})");
         }
 
         BundleState? since = null;
@@ -164,8 +172,9 @@ public static class BundleCommand
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Information)
             .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
         var logger = loggers.CreateLogger("ConnectedRegistry.Bundles.BundleExporter");
-        var clientOptions = new ParentClientOptions { CaFile = options.One("ca-file") };
-        using var parent = new ParentRegistryClient(parentUri, credentials, clientOptions, TimeProvider.System, logger);
+        await using var dataRoot = fromData is null ? null : openDataRoot(["--data", Path.GetFullPath(fromData), "--urls", "http://127.0.0.1:0"]);
+        using var client = parentUri is null ? null : new ParentRegistryClient(parentUri, credentials, new ParentClientOptions { CaFile = options.One("ca-file") }, TimeProvider.System, logger);
+        IParentRegistry parent = client ?? (IParentRegistry)new DataRootSource(dataRoot!.Services.GetRequiredService<RegistryStore>());
         var request = new BundleExportRequest(registry, BundleSelection.Of(patterns), since, sinceFile, Environment.UserName);
         BundleExportResult result;
         try
@@ -236,7 +245,7 @@ public static class BundleCommand
     /// <summary><c>--name value</c> options (some repeatable) and positional arguments.</summary>
     private sealed class Arguments
     {
-        private static readonly string[] Known = ["key", "data", "desired", "output", "parent", "user", "registry", "repository", "since", "ca-file"];
+        private static readonly string[] Known = ["key", "data", "desired", "output", "parent", "from-data", "user", "registry", "repository", "since", "ca-file"];
         private readonly Dictionary<string, List<string>> _values = new(StringComparer.Ordinal);
 
         public string? One(string name) => _values.TryGetValue(name, out var v) ? v[^1] : null;

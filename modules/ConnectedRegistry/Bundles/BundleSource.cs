@@ -9,27 +9,27 @@ namespace ConnectedRegistry.Bundles;
 /// and verified into memory), blobs were staged and committed before the pass, so the pass fetches none; a blob that
 /// is neither in the bundle nor here fails its tag. Read-only: the write calls are not part of an import.
 /// </summary>
-internal sealed class BundleSource(IReadOnlyDictionary<Digest, ManifestContent> manifests, IReadOnlyList<BundleRepository> repositories) : IParentRegistry
+internal sealed class BundleSource(IReadOnlyDictionary<Digest, ManifestContent> manifests, IReadOnlyList<BundleRepository> repositories) : ReadOnlySource
 {
-    public Task<IReadOnlyList<string>> CatalogAsync(CancellationToken cancellationToken) =>
+    public override Task<IReadOnlyList<string>> CatalogAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<string>>([.. repositories.Select(r => r.Name)]);
 
-    public Task<IReadOnlyList<string>?> ListTagsAsync(string repository, CancellationToken cancellationToken) =>
+    public override Task<IReadOnlyList<string>?> ListTagsAsync(string repository, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<string>?>(repositories.FirstOrDefault(r => r.Name == repository)?.Tags.Keys.ToList());
 
-    public Task<ManifestInfo?> HeadManifestAsync(string repository, string reference, CancellationToken cancellationToken) =>
+    public override Task<ManifestInfo?> HeadManifestAsync(string repository, string reference, CancellationToken cancellationToken) =>
         Task.FromResult(Find(repository, reference) is { } m ? new ManifestInfo(m.Digest, m.MediaType, m.Bytes.LongLength) : null);
 
-    public Task<ManifestContent?> GetManifestAsync(string repository, string reference, CancellationToken cancellationToken) =>
+    public override Task<ManifestContent?> GetManifestAsync(string repository, string reference, CancellationToken cancellationToken) =>
         Task.FromResult(Find(repository, reference));
 
-    public Task<BlobDownload> GetBlobAsync(string repository, Digest digest, long offset, CancellationToken cancellationToken) =>
+    public override Task<BlobDownload> GetBlobAsync(string repository, Digest digest, long offset, CancellationToken cancellationToken) =>
         throw new ParentContentException($"blob {digest} is neither in the bundle nor in this registry");
 
-    public Task<long?> HeadBlobAsync(string repository, Digest digest, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
+    public override Task<long?> HeadBlobAsync(string repository, Digest digest, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
 
     /// <summary>The bundle's manifests of <paramref name="repository"/> whose subject is <paramref name="subject"/>.</summary>
-    public Task<IReadOnlyList<Descriptor>?> ReferrersAsync(string repository, Digest subject, CancellationToken cancellationToken, bool useTagSchema = true)
+    public override Task<IReadOnlyList<Descriptor>?> ReferrersAsync(string repository, Digest subject, CancellationToken cancellationToken, bool useTagSchema = true)
     {
         var list = new List<Descriptor>();
         foreach (var digest in repositories.FirstOrDefault(r => r.Name == repository)?.Manifests ?? [])
@@ -43,15 +43,6 @@ internal sealed class BundleSource(IReadOnlyDictionary<Digest, ManifestContent> 
         return Task.FromResult<IReadOnlyList<Descriptor>?>(list);
     }
 
-    public Task<bool> MountBlobAsync(string repository, Digest digest, string fromRepository, CancellationToken cancellationToken) => throw ReadOnly();
-
-    public Task UploadBlobAsync(string repository, Digest digest, Stream content, long size, CancellationToken cancellationToken) => throw ReadOnly();
-
-    public Task<Digest> PutManifestAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken) => throw ReadOnly();
-
-    public Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken) => throw ReadOnly();
-
-    public Task DeleteTagAsync(string repository, string tag, CancellationToken cancellationToken) => throw ReadOnly();
 
     private ManifestContent? Find(string repository, string reference)
     {
@@ -64,6 +55,4 @@ internal sealed class BundleSource(IReadOnlyDictionary<Digest, ManifestContent> 
         var digest = Digest.TryParse(reference, out var d) ? d : entry.Tags.GetValueOrDefault(reference);
         return entry.Manifests.Contains(digest) ? manifests.GetValueOrDefault(digest) : null;
     }
-
-    private static NotSupportedException ReadOnly() => new("a bundle is read-only");
 }

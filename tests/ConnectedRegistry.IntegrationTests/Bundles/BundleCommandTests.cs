@@ -10,7 +10,7 @@ namespace ConnectedRegistry.IntegrationTests.Bundles;
 public sealed class BundleCommandTests
 {
     [Fact]
-    public async Task State_and_import_run_against_a_stopped_modules_data_root_and_the_started_module_serves_the_import()
+    public async Task State_import_and_export_run_against_a_stopped_modules_data_root_and_the_started_module_serves_the_import()
     {
         await using var h = await BundleHarness.StartAsync();
         var image = h.Layout.SimpleImage("web", layerCount: 2, layerSize: 30_000);
@@ -49,6 +49,14 @@ public sealed class BundleCommandTests
             var after = Path.Combine(h.Work, "after.json");
             Assert.Equal(0, (await h.BundleAsync("state", "--data", data, "--desired", desired, "--output", after)).Code);
             Assert.Equal(image.Digest.ToString(), (string?)JObject.Parse(await File.ReadAllTextAsync(after))["repositories"]!["apps/web"]!["v1"]);
+
+            // That data root is a source of bundles too (a site passing content on to another).
+            var passOn = Path.Combine(h.Work, "pass-on.tar");
+            var fromData = await h.BundleAsync("export", "--from-data", data, "--registry", "next-site", "--repository", "apps/*", "--key", h.KeyPath, "--output", passOn);
+            Assert.True(fromData.Code == 0, fromData.Error);
+            var raw = await Skopeo.RunAsync(["inspect", "--raw", $"oci-archive:{passOn}:apps/web:v1"]);
+            Assert.Equal(image.Digest, ConnectedRegistry.Oci.Digest.Compute(System.Text.Encoding.UTF8.GetBytes(raw.TrimEnd('\n'))));
+            Assert.Equal("next-site", BundleHarness.ReadDescriptor(passOn).Registry);
 
             // The module started on that data root serves what the command imported.
             await using var started = await RegistryInstance.StartAsync(data);
