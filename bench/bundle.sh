@@ -25,15 +25,12 @@ if [[ -z "${BENCH_DIR:-}" ]]; then
 fi
 IMAGES="${IMAGES:-4}"; LAYERS="${LAYERS:-16}"; LAYER_SIZE="${LAYER_SIZE:-16M}"
 PORT_A="${PORT_A:-5320}"; PORT_B="${PORT_B:-5321}"; LIMIT_S="${LIMIT_S:-1800}"
-[[ -f "$BENCH_DIR/make-images.py" ]] || { echo "make-images.py not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
-for tool in docker-registry skopeo python3 curl dotnet; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install docker-registry skopeo)" >&2; exit 1; }
-done
 BASE="${BASE:-$(mktemp -d)}"
 mkdir -p "$BASE"
 BENCH_NAME=bundle
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+require_bench_tools docker-registry skopeo python3 curl dotnet
 
 # measure NAME CMD...: runs CMD, writes "seconds peak_rss_kib" to $BASE/NAME.m (the child's own maximum RSS)
 cat > "$BASE/measure.py" <<'PY'
