@@ -6,7 +6,8 @@
 #   BIG_LAYER_MB=256 REPEAT=1 bench/compare.sh   # a quick look
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300], PORT_METRICS [5302],
-#      PORT_OURS [5301], BASE [a fresh temporary folder], plus every size variable of the harness.
+#      PORT_OURS [5301], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone,
+#      built], plus every size variable of the harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -18,8 +19,9 @@ mkdir -p "$BASE"
 [[ -x "$BENCH_DIR/registry-bench.sh" ]] || { echo "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 command -v docker-registry >/dev/null || { echo "apt-get install docker-registry skopeo" >&2; exit 1; }
 
-# shellcheck source=bench/processes.sh
-source "$ROOT/bench/processes.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+build_ours
 
 # The anchor: CNCF distribution with the filesystem driver, as the harness's baseline runner sets it up.
 mkdir -p "$BASE/anchor-data"
@@ -68,4 +70,3 @@ for k in sorted(set(a) & set(o)):
     better = "higher" if k in higher else ("lower" if k.endswith(("_s", "_ms_p50", "_ms_p99", "_kb")) else "")
     print(f"{k:34} {av:12.2f} {ov:12.2f} {ov/av:12.2f}  {better}")
 PY
-echo "raw results in $BASE" >&2

@@ -1,8 +1,13 @@
-# Shared by the benchmark scripts (sourced, not run): the run's deadline, background processes stopped at exit,
-# the temporary folder removed (unless KEEP=1), and timing helpers.
-# Set before sourcing: BENCH_NAME (prefix of error messages), LIMIT_S (seconds for the whole run), BASE (the
-# temporary folder). Optional: a function bench_cleanup, called at exit after the processes in PIDS were signalled
-# and before they are waited for.
+# Shared by every benchmark script (sourced, not run): the run's deadline, background processes stopped at exit,
+# the temporary folder removed (unless KEEP=1), timing helpers, docker-registry instances, and the registry built in
+# Release (build_ours).
+# Set before sourcing: ROOT (the clone, the current folder), BASE (the temporary folder). Optional: BENCH_NAME
+# (prefix of error messages; default the script's name), LIMIT_S (seconds for the whole run; default 3600), a
+# function bench_cleanup, called at exit after the processes in PIDS were signalled and before they are waited for.
+# Every script takes KEEP=1 (keep BASE and its raw results) and OURS_DLL (run that build of the module instead of
+# building this clone's, for example an older commit's to compare against).
+BENCH_NAME="${BENCH_NAME:-$(basename "$0" .sh)}"
+LIMIT_S="${LIMIT_S:-3600}"
 DEADLINE=$(( $(date +%s) + LIMIT_S ))
 PIDS=()
 cleanup() {
@@ -10,7 +15,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   if declare -F bench_cleanup >/dev/null; then bench_cleanup; fi
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  [[ "${KEEP:-0}" == 1 ]] && echo "kept $BASE" >&2 || rm -rf "$BASE"
+  [[ "${KEEP:-0}" == 1 ]] && echo "raw results kept in $BASE" >&2 || rm -rf "$BASE"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -62,4 +67,13 @@ start_distribution() { # NAME PORT: a docker-registry with its own storage, no a
   docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &
   PIDS+=($!)
   wait_up "$2" "$!" "$BASE/$1.log"
+}
+
+build_ours() { # sets OURS_DLL: this clone's module built in Release, or the OURS_DLL given
+  if [[ -n "${OURS_DLL:-}" ]]; then
+    [[ -f "$OURS_DLL" ]] || die "OURS_DLL $OURS_DLL does not exist"
+    return 0
+  fi
+  dotnet build "$ROOT/modules/ConnectedRegistry" -c Release -nologo -v quiet >/dev/null
+  OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
 }

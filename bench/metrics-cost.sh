@@ -10,7 +10,8 @@
 #   bench/metrics-cost.sh                      # defaults: PAR_LAYER_MB=128, LATENCY_N=400, REPEAT=3, ROUNDS=2
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT [5311], METRICS_PORT [5312],
-#      BASE [a fresh temporary folder], ROUNDS, plus the harness's size variables.
+#      BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone, built], ROUNDS,
+#      plus the harness's size variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,8 +24,9 @@ export PAR_LAYER_MB="${PAR_LAYER_MB:-128}" LATENCY_N="${LATENCY_N:-400}" SMALL_I
 mkdir -p "$BASE"
 [[ -x "$BENCH_DIR/registry-bench.sh" ]] || { echo "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 
-# shellcheck source=bench/processes.sh
-source "$ROOT/bench/processes.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+build_ours
 
 run_one() { # NAME METRICS_URLS
   local name=$1 urls=$2
@@ -64,4 +66,3 @@ for k in keys:
     n = statistics.median(m[k]["median"] for m in on if k in m)
     print(f"{k:30} {o:12.3f} {n:12.3f} {n / o:8.3f}")
 PY
-echo "raw results in $BASE" >&2

@@ -18,7 +18,7 @@
 # env: ITERATIONS [5], LAYER_KIB [1024], PORT_CLOUD [5320], PORT_TOP [5321], PORT_PROXY [5322] (on this
 #      machine's first non-loopback IPv4 address: Docker treats 127.0.0.0/8 as insecure and would not verify
 #      TLS there), PORT_LOWER [5323], BASE [a fresh temporary folder under /tmp, deleted at the end unless
-#      KEEP=1], LIMIT_S [600] (the whole run; every wait is bounded by it).
+#      KEEP=1], LIMIT_S [600] (the whole run; every wait is bounded by it), OURS_DLL [this clone, built].
 # Needs root (a private dockerd), and docker.io, nginx-light, docker-registry, apache2-utils, openssl, curl,
 # python3, the .NET SDK.
 set -euo pipefail
@@ -58,8 +58,8 @@ wait_for() { # WHAT COMMAND... : retries the command every 0.1 s until it succee
 }
 
 echo "building the module ..." >&2
-dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
-DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+build_ours
+DLL="$OURS_DLL"
 
 # --- cloud stand-in: docker-registry with htpasswd
 CLOUD_USER=cloudsync; CLOUD_PASSWORD="cloud-$(openssl rand -hex 8)"

@@ -8,7 +8,7 @@
 #
 #   bench/ondemand-compare.sh              # LAYER_MB=64 REPEAT=3
 #
-# env: LAYER_MB [64], REPEAT [3], PORT_A [5320], PORT_M1 [5321], PORT_M2 [5322], BASE [a fresh temporary folder]
+# env: LAYER_MB [64], REPEAT [3], PORT_A [5320], PORT_M1 [5321], PORT_M2 [5322], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone, built]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,8 +23,7 @@ BENCH_NAME=ondemand-compare
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
-dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
-OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+build_ours
 
 start_distribution a "$PORT_A"
 

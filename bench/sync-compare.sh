@@ -11,7 +11,8 @@
 #      BENCH_DIR (the shared harness, for make-images.py; default ../shared/bench beside the clone, or
 #      beside its parent folder for a worktree),
 #      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], BASE [a fresh temporary folder,
-#      deleted at the end unless KEEP=1], LIMIT_S [900] (the whole run; every wait is bounded by it).
+#      deleted at the end unless KEEP=1], LIMIT_S [900] (the whole run; every wait is bounded by it),
+#      OURS_DLL [this clone, built].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -116,8 +117,7 @@ jq_() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $IMAGES images x $LAYERS layers of $LAYER_SIZE, shared fraction $SHARED_FRACTION" >&2
 
-dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
-OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+build_ours
 
 start_distribution a "$PORT_A"
 start_distribution b "$PORT_B"

@@ -32,8 +32,8 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
         _logger = logger;
         Prune();
         using var connection = _store.Open();
-        var assigned = HierarchyStore.Command(connection, "SELECT seq FROM sqlite_sequence WHERE name='changes'").ExecuteScalar() is long s ? s : 0;
-        var oldest = HierarchyStore.Command(connection, "SELECT MIN(seq) FROM changes").ExecuteScalar() is long m ? m : assigned + 1;
+        var assigned = HierarchySql.LastAssignedChange(connection);
+        var oldest = HierarchySql.OldestChange(connection) ?? assigned + 1;
         _last = assigned;
         _prunedThrough = oldest - 1;
     }
@@ -68,10 +68,7 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
             lock (_gate)
             {
                 using var connection = _store.Open();
-                _last = HierarchyStore.Command(connection,
-                    "INSERT INTO changes(repository, tag, digest, operation, time) VALUES ($r, $t, $d, $o, $time) RETURNING seq",
-                    ("$r", repository), ("$t", tag), ("$d", digest?.ToString()), ("$o", operation), ("$time", HierarchyStore.Time(_time.GetUtcNow())))
-                    .ExecuteScalar() is long seq ? seq : _last;
+                _last = HierarchySql.AppendChange(connection, repository, tag, digest?.ToString(), operation, _time.GetUtcNow()) ?? _last;
                 signal = _appended;
                 _appended = NewSignal();
                 if (++_sincePrune >= 200)
@@ -110,24 +107,19 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
         var cursor = since;
         var more = false;
         using var connection = _store.Open();
+        const int pageSize = 500;
         while (result.Count < limit)
         {
-            using var command = HierarchyStore.Command(connection,
-                "SELECT seq, repository, tag, digest, operation, time FROM changes WHERE seq > $s AND seq <= $last ORDER BY seq LIMIT 500",
-                ("$s", cursor), ("$last", last));
-            using var reader = command.ExecuteReader();
-            var read = 0;
-            while (reader.Read())
+            var page = HierarchySql.Changes(connection, cursor, last, pageSize);
+            foreach (var entry in page)
             {
-                read++;
-                cursor = reader.GetInt64(0);
-                var repository = reader.GetString(1);
-                if (!visible(repository))
+                cursor = entry.Sequence;
+                if (!visible(entry.Repository))
                 {
                     continue;
                 }
 
-                result.Add(new ChangeEntry(cursor, repository, HierarchyStore.NullableString(reader, 2), HierarchyStore.NullableString(reader, 3), reader.GetString(4), HierarchyStore.ParseTime(reader.GetString(5))));
+                result.Add(entry);
                 if (result.Count >= limit)
                 {
                     more = cursor < last;
@@ -135,7 +127,7 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
                 }
             }
 
-            if (read < 500)
+            if (page.Count < pageSize)
             {
                 break;
             }
@@ -178,17 +170,15 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
     private void Prune()
     {
         using var connection = _store.Open();
-        var before = HierarchyStore.Time(_time.GetUtcNow() - _options.ChangeLogMaxAge);
-        var maxSeq = HierarchyStore.Command(connection, "SELECT MAX(seq) FROM changes").ExecuteScalar() is long m ? m : 0;
-        var byCount = maxSeq - _options.ChangeLogMaxEntries;
-        var byAge = HierarchyStore.Command(connection, "SELECT MAX(seq) FROM changes WHERE time < $before", ("$before", before)).ExecuteScalar() is long a ? a : 0;
+        var byCount = (HierarchySql.NewestChange(connection) ?? 0) - _options.ChangeLogMaxEntries;
+        var byAge = HierarchySql.NewestChangeBefore(connection, _time.GetUtcNow() - _options.ChangeLogMaxAge) ?? 0;
         var through = Math.Max(byCount, byAge);
         if (through <= 0)
         {
             return;
         }
 
-        HierarchyStore.Execute(connection, "DELETE FROM changes WHERE seq <= $through", ("$through", through));
+        HierarchySql.DeleteChangesThrough(connection, through);
         _prunedThrough = Math.Max(_prunedThrough, through);
     }
 

@@ -75,14 +75,7 @@ public sealed partial class ChildActivations : IHostedService
             record = new ChildActivation(child, ActivationStates.Active, claim.InstanceId, claim.DeviceId, claim.ModuleId, claim.GenerationId,
                 claim.Mode.ToString(), existing is { State: ActivationStates.Active } ? existing.Activated : now, now);
             using var connection = _store.Open();
-            HierarchyStore.Execute(connection, """
-                INSERT INTO child_activations(name, state, instance_id, device_id, module_id, generation_id, mode, activated, last_seen)
-                VALUES ($n, $s, $i, $d, $m, $g, $mode, $a, $l)
-                ON CONFLICT(name) DO UPDATE SET state=excluded.state, instance_id=excluded.instance_id, device_id=excluded.device_id,
-                  module_id=excluded.module_id, generation_id=excluded.generation_id, mode=excluded.mode, activated=excluded.activated, last_seen=excluded.last_seen
-                """,
-                ("$n", child), ("$s", record.State), ("$i", record.InstanceId), ("$d", record.DeviceId), ("$m", record.ModuleId), ("$g", record.GenerationId),
-                ("$mode", record.Mode), ("$a", HierarchyStore.Time(record.Activated)), ("$l", HierarchyStore.Time(now)));
+            HierarchySql.SaveChild(connection, record);
             _lastWritten[child] = now;
         }
 
@@ -152,7 +145,7 @@ public sealed partial class ChildActivations : IHostedService
         _lastWritten[child] = now;
         using (var connection = _store.Open())
         {
-            HierarchyStore.Execute(connection, "UPDATE child_activations SET last_seen=$l WHERE name=$n", ("$n", child), ("$l", HierarchyStore.Time(now)));
+            HierarchySql.SetChildLastSeen(connection, child, now);
         }
 
         if (Get(child) is { } record)
@@ -164,23 +157,13 @@ public sealed partial class ChildActivations : IHostedService
     public ChildActivation? Get(string child)
     {
         using var connection = _store.Open();
-        using var command = HierarchyStore.Command(connection,
-            "SELECT name, state, instance_id, device_id, module_id, generation_id, mode, activated, last_seen FROM child_activations WHERE name=$n", ("$n", child));
-        using var reader = command.ExecuteReader();
-        if (!reader.Read())
-        {
-            return null;
-        }
-
-        return new ChildActivation(reader.GetString(0), reader.GetString(1), reader.GetString(2), HierarchyStore.NullableString(reader, 3),
-            HierarchyStore.NullableString(reader, 4), HierarchyStore.NullableString(reader, 5), HierarchyStore.NullableString(reader, 6),
-            HierarchyStore.ParseTime(reader.GetString(7)), HierarchyStore.ParseTime(reader.GetString(8)));
+        return HierarchySql.Child(connection, child);
     }
 
     private void SetInactive(string child)
     {
         using var connection = _store.Open();
-        HierarchyStore.Execute(connection, "UPDATE child_activations SET state=$s WHERE name=$n", ("$n", child), ("$s", ActivationStates.Inactive));
+        HierarchySql.SetChildState(connection, child, ActivationStates.Inactive);
     }
 
     private void Report(ChildActivation record)

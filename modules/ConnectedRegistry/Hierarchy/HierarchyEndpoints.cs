@@ -71,7 +71,7 @@ public static partial class HierarchyEndpoints
         {
             throw new OciException(
                 OciErrorCode.AlreadyActivated,
-                $"the registry '{child}' is already active on another instance (device '{result.Holder.DeviceId ?? "unknown"}', last seen {HierarchyStore.Time(result.Holder.LastSeen)}); deactivate it there, or call deactivateChild on this parent if that device is gone",
+                $"the registry '{child}' is already active on another instance (device '{result.Holder.DeviceId ?? "unknown"}', last seen {HierarchySql.Time(result.Holder.LastSeen)}); deactivate it there, or call deactivateChild on this parent if that device is gone",
                 new { deviceId = result.Holder.DeviceId, moduleId = result.Holder.ModuleId, lastSeen = result.Holder.LastSeen });
         }
 

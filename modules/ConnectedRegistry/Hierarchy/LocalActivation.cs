@@ -323,11 +323,7 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
             var lost = _record.State == ActivationStates.Active && record.State != ActivationStates.Active;
             record = record with { Updated = _time.GetUtcNow() };
             using var connection = _store.Open();
-            HierarchyStore.Execute(connection, """
-                INSERT INTO local_activation(id, instance_id, state, via, parent, generation_id, reason, updated) VALUES (1, $i, $s, $v, $p, $g, $r, $u)
-                ON CONFLICT(id) DO UPDATE SET state=excluded.state, via=excluded.via, parent=excluded.parent, generation_id=excluded.generation_id, reason=excluded.reason, updated=excluded.updated
-                """,
-                ("$i", record.InstanceId), ("$s", record.State), ("$v", record.Via), ("$p", record.Parent), ("$g", record.GenerationId), ("$r", record.Reason), ("$u", HierarchyStore.Time(record.Updated)));
+            HierarchySql.SaveLocal(connection, record);
             _record = record;
 
             // Published under the lock, so that two saves racing cannot publish in the opposite order of their writes.
@@ -377,20 +373,13 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     private LocalActivationRecord Load()
     {
         using var connection = _store.Open();
-        using (var command = HierarchyStore.Command(connection, "SELECT instance_id, state, via, parent, generation_id, reason, updated FROM local_activation WHERE id=1"))
-        using (var reader = command.ExecuteReader())
+        if (HierarchySql.Local(connection) is { } saved)
         {
-            if (reader.Read())
-            {
-                var reason = HierarchyStore.NullableString(reader, 5);
-                return new LocalActivationRecord(reader.GetString(0), reader.GetString(1), HierarchyStore.NullableString(reader, 2), HierarchyStore.NullableString(reader, 3),
-                    HierarchyStore.NullableString(reader, 4), reason, reason is null ? null : DefaultMessage(reason), HierarchyStore.ParseTime(reader.GetString(6)));
-            }
+            return saved with { Message = saved.Reason is null ? null : DefaultMessage(saved.Reason) };
         }
 
         var record = new LocalActivationRecord(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), ActivationStates.Inactive, null, null, null, null, null, _time.GetUtcNow());
-        HierarchyStore.Execute(connection, "INSERT INTO local_activation(id, instance_id, state, updated) VALUES (1, $i, $s, $u)",
-            ("$i", record.InstanceId), ("$s", record.State), ("$u", HierarchyStore.Time(record.Updated)));
+        HierarchySql.InsertLocal(connection, record);
         return record;
     }
 

@@ -177,6 +177,11 @@ public sealed partial class FileModuleClient : IModuleClient
         {
             desired = TwinJson.ParseObject(text);
         }
+        catch (TwinJsonNumberException ex)
+        {
+            await _handler!.OnDesiredUnreadableAsync(_counter, ex.Message, cancellationToken);
+            return;
+        }
         catch (JsonException ex)
         {
             await _handler!.OnDesiredUnreadableAsync(_counter, $"the desired properties file is not a JSON object: {ex.Message}", cancellationToken);

@@ -24,10 +24,13 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     private readonly DateTimeOffset _startedAt;
     private readonly TaskCompletionSource _firstTwin = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly LastGoodDesired _lastGood;
+    private readonly Func<ModuleIdentity?, IModuleClient>? _clientFactory;
     private Task _reporting = Task.CompletedTask;
     private IModuleClient? _client;
     private ModuleIdentity? _identity;
 
+    /// <param name="clientFactory">Makes the module client for the identity (null: standalone); by default MQTT to
+    /// edgeHub, or the twin files when standalone. Tests give their own.</param>
     public ModuleTwinService(
         IServiceProvider services,
         RegistryOptions registryOptions,
@@ -37,7 +40,8 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         DesiredPropertiesPipeline pipeline,
         ReportedPropertiesReporter reporter,
         DirectMethodDispatcher methods,
-        ILogger<ModuleTwinService> logger)
+        ILogger<ModuleTwinService> logger,
+        Func<ModuleIdentity?, IModuleClient>? clientFactory = null)
     {
         _services = services;
         _registryOptions = registryOptions;
@@ -48,6 +52,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         _reporter = reporter;
         _methods = methods;
         _logger = logger;
+        _clientFactory = clientFactory;
         _startedAt = time.GetUtcNow();
         _lastGood = new LastGoodDesired(Path.Combine(registryOptions.DataRoot, "twin", "last-good-desired.json"));
     }
@@ -65,13 +70,13 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         if (_identity is null)
         {
             Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
-            _client = new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
+            _client = _clientFactory?.Invoke(null) ?? new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
                 _registryOptions.EventsFile);
         }
         else
         {
             Log.IotEdge(_logger, _identity.DeviceId, _identity.ModuleId, _identity.ConnectHost, _identity.Source);
-            _client = new MqttModuleClient(_identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
+            _client = _clientFactory?.Invoke(_identity) ?? new MqttModuleClient(_identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
 
             // Until edgeHub answers, run with the settings the twin last gave (a device restarted while offline keeps its tokens).
             if (_lastGood.TryLoad(out var saved, out var savedVersion))

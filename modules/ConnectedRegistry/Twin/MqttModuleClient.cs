@@ -386,6 +386,10 @@ public sealed partial class MqttModuleClient : IModuleClient
                 var patch = TwinJson.ParseObject(payload);
                 _patches.Writer.TryWrite((patch, patchVersion ?? JsonMergePatch.Version(patch)));
             }
+            catch (TwinJsonNumberException ex)
+            {
+                Log.PatchFailed(_logger, "desired patch not read: " + ex.Message);
+            }
             catch (Newtonsoft.Json.JsonException ex)
             {
                 Log.PatchFailed(_logger, "desired patch is not a JSON object: " + ex.Message);

@@ -8,9 +8,36 @@ public static class TwinJson
 {
     private static readonly JsonLoadSettings LoadSettings = new() { DuplicatePropertyNameHandling = DuplicatePropertyNameHandling.Replace };
 
+    /// <summary>
+    /// Reads one JSON value. Fractions are read as decimals (exact); a number beyond the decimal range throws
+    /// <see cref="TwinJsonNumberException"/> naming every member that holds one, so a rejection says where it is.
+    /// </summary>
     public static JToken Parse(string json)
     {
-        using var reader = new JsonTextReader(new StringReader(json)) { DateParseHandling = DateParseHandling.None, FloatParseHandling = FloatParseHandling.Decimal };
+        try
+        {
+            return Read(json, FloatParseHandling.Decimal);
+        }
+        catch (JsonReaderException first)
+        {
+            var outOfRange = OutOfRangeMembers(json);
+            if (outOfRange.Count > 0)
+            {
+                throw new TwinJsonNumberException(outOfRange, first);
+            }
+
+            throw;
+        }
+    }
+
+    public static JObject ParseObject(string json) =>
+        Parse(json) as JObject ?? throw new JsonReaderException("Expected a JSON object.");
+
+    public static string Serialize(JToken token, bool indented = false) => token.ToString(indented ? Formatting.Indented : Formatting.None);
+
+    private static JToken Read(string json, FloatParseHandling floats)
+    {
+        using var reader = new JsonTextReader(new StringReader(json)) { DateParseHandling = DateParseHandling.None, FloatParseHandling = floats };
         var token = JToken.ReadFrom(reader, LoadSettings);
         if (reader.Read())
         {
@@ -20,8 +47,31 @@ public static class TwinJson
         return token;
     }
 
-    public static JObject ParseObject(string json) =>
-        Parse(json) as JObject ?? throw new JsonReaderException("Expected a JSON object.");
+    /// <summary>The paths of the numbers a decimal cannot hold, read again as doubles; none when the text is broken anyway.</summary>
+    private static List<string> OutOfRangeMembers(string json)
+    {
+        JToken asDoubles;
+        try
+        {
+            asDoubles = Read(json, FloatParseHandling.Double);
+        }
+        catch (JsonReaderException)
+        {
+            return [];
+        }
 
-    public static string Serialize(JToken token, bool indented = false) => token.ToString(indented ? Formatting.Indented : Formatting.None);
+        var all = asDoubles is JContainer container ? container.DescendantsAndSelf() : [asDoubles];
+        return all
+            .OfType<JValue>()
+            .Where(v => v.Value is double d && (!double.IsFinite(d) || Math.Abs(d) > (double)decimal.MaxValue))
+            .Select(v => v.Path.Length == 0 ? "the document" : v.Path)
+            .ToList();
+    }
+}
+
+/// <summary>A twin document holds numbers too large to read; <see cref="Members"/> names where (as JSON paths).</summary>
+public sealed class TwinJsonNumberException(IReadOnlyList<string> members, Exception inner)
+    : JsonReaderException(string.Join("; ", members.Select(m => $"{m}: the number is out of range")), inner)
+{
+    public IReadOnlyList<string> Members { get; } = members;
 }

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
-using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 

@@ -4,7 +4,7 @@ using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 

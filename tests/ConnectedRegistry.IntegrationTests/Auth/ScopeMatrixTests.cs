@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
-using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 

@@ -1,7 +1,7 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
-using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 

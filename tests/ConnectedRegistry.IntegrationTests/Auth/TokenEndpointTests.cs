@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using Microsoft.Extensions.Time.Testing;
-using static ConnectedRegistry.IntegrationTests.Auth.AuthSettings;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.AuthSettings;
 
 namespace ConnectedRegistry.IntegrationTests.Auth;
 

@@ -8,25 +8,6 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
 {
     private readonly HttpClient _client = fixture.Client;
 
-    internal static async Task<string> StartAsync(HttpClient client, string repository)
-    {
-        var response = await client.PostAsync($"/v2/{repository}/blobs/uploads/", null);
-        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        return response.Headers.Location!.OriginalString;
-    }
-
-    internal static Task<HttpResponseMessage> PatchAsync(HttpClient client, string location, byte[] chunk, long? start)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new ByteArrayContent(chunk) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        if (start is { } s)
-        {
-            request.Content.Headers.TryAddWithoutValidation("Content-Range", $"{s}-{s + chunk.Length - 1}");
-        }
-
-        return client.SendAsync(request);
-    }
-
     [Fact]
     public async Task Post_opens_a_session_with_location_range_and_chunk_min_length()
     {
@@ -43,13 +24,13 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     {
         var data = TestContent.Bytes("chunked", 300_000);
         var digest = new TestBlob(data, "x").Digest;
-        var location = await StartAsync(_client, "upload/chunked");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/chunked");
 
-        var first = await PatchAsync(_client, location, data[..100_000], 0);
+        var first = await RegistryHttp.PatchUploadAsync(_client, location, data[..100_000], 0);
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         Assert.Equal("0-99999", Assert.Single(first.Headers.GetValues("Range")));
         location = first.Headers.Location!.OriginalString;
-        var second = await PatchAsync(_client, location, data[100_000..250_000], 100_000);
+        var second = await RegistryHttp.PatchUploadAsync(_client, location, data[100_000..250_000], 100_000);
         Assert.Equal("0-249999", Assert.Single(second.Headers.GetValues("Range")));
 
         var last = new ByteArrayContent(data[250_000..]);
@@ -67,9 +48,9 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     {
         var data = TestContent.Bytes("streamed", 70_000);
         var digest = new TestBlob(data, "x").Digest;
-        var location = await StartAsync(_client, "upload/streamed");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/streamed");
 
-        var patch = await PatchAsync(_client, location, data, null);
+        var patch = await RegistryHttp.PatchUploadAsync(_client, location, data, null);
         Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
         var put = await _client.PutAsync($"{location}?digest={digest}", null);
 
@@ -81,15 +62,15 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     public async Task Out_of_order_chunk_is_416_and_session_keeps_its_bytes()
     {
         var data = TestContent.Bytes("order", 2000);
-        var location = await StartAsync(_client, "upload/order");
-        await PatchAsync(_client, location, data[..1000], 0);
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/order");
+        await RegistryHttp.PatchUploadAsync(_client, location, data[..1000], 0);
 
-        var skipped = await PatchAsync(_client, location, data[1500..], 1500);
+        var skipped = await RegistryHttp.PatchUploadAsync(_client, location, data[1500..], 1500);
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, skipped.StatusCode);
         Assert.Equal("RANGE_INVALID", await skipped.ErrorCodeAsync());
         Assert.Equal("0-999", Assert.Single(skipped.Headers.GetValues("Range")));
 
-        var retried = await PatchAsync(_client, location, data[..1000], 0);
+        var retried = await RegistryHttp.PatchUploadAsync(_client, location, data[..1000], 0);
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, retried.StatusCode);
 
         var status = await _client.GetAsync(location);
@@ -101,7 +82,7 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Content_length_that_disagrees_with_content_range_is_size_invalid()
     {
-        var location = await StartAsync(_client, "upload/size");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/size");
         var request = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new ByteArrayContent(new byte[10]) };
         request.Content.Headers.TryAddWithoutValidation("Content-Range", "0-19");
 
@@ -114,7 +95,7 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Malformed_content_range_is_416()
     {
-        var location = await StartAsync(_client, "upload/badrange");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/badrange");
         var request = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new ByteArrayContent(new byte[10]) };
         request.Content.Headers.TryAddWithoutValidation("Content-Range", "9-0");
 
@@ -127,8 +108,8 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Put_with_mismatching_digest_is_digest_invalid()
     {
-        var location = await StartAsync(_client, "upload/mismatch");
-        await PatchAsync(_client, location, TestContent.Bytes("mismatch", 100), 0);
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/mismatch");
+        await RegistryHttp.PatchUploadAsync(_client, location, TestContent.Bytes("mismatch", 100), 0);
         var wrong = new TestBlob(TestContent.Bytes("not-it", 100), "x").Digest;
 
         var response = await _client.PutAsync($"{location}?digest={wrong}", null);
@@ -143,7 +124,7 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [InlineData("?digest=sha256:1234")]
     public async Task Put_without_a_valid_digest_is_digest_invalid(string query)
     {
-        var location = await StartAsync(_client, "upload/nodigest");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/nodigest");
 
         var response = await _client.PutAsync(location + query, null);
 
@@ -154,11 +135,11 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Delete_cancels_the_session()
     {
-        var location = await StartAsync(_client, "upload/cancel");
-        await PatchAsync(_client, location, new byte[100], 0);
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/cancel");
+        await RegistryHttp.PatchUploadAsync(_client, location, new byte[100], 0);
 
         Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync(location)).StatusCode);
-        var after = await PatchAsync(_client, location, new byte[1], null);
+        var after = await RegistryHttp.PatchUploadAsync(_client, location, new byte[1], null);
         Assert.Equal(HttpStatusCode.NotFound, after.StatusCode);
         Assert.Equal("BLOB_UPLOAD_UNKNOWN", await after.ErrorCodeAsync());
         Assert.Equal(HttpStatusCode.NotFound, (await _client.DeleteAsync(location)).StatusCode);
@@ -179,10 +160,10 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Session_cannot_be_used_through_another_repository()
     {
-        var location = await StartAsync(_client, "upload/mine");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/mine");
         var foreign = location.Replace("/upload/mine/", "/upload/theirs/", StringComparison.Ordinal);
 
-        var response = await PatchAsync(_client, foreign, new byte[10], null);
+        var response = await RegistryHttp.PatchUploadAsync(_client, foreign, new byte[10], null);
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("BLOB_UPLOAD_UNKNOWN", await response.ErrorCodeAsync());
@@ -191,9 +172,9 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Concurrent_chunks_to_one_session_never_interleave()
     {
-        var location = await StartAsync(_client, "upload/concurrent");
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/concurrent");
         var chunk = TestContent.Bytes("concurrent", 50_000);
-        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => PatchAsync(_client, location, chunk, 0)));
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => RegistryHttp.PatchUploadAsync(_client, location, chunk, 0)));
 
         Assert.Single(results, r => r.StatusCode == HttpStatusCode.Accepted);
         Assert.Equal(3, results.Count(r => r.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable));

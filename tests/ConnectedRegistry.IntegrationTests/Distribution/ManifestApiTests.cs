@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.IntegrationTests.Distribution;
@@ -279,8 +278,8 @@ public sealed class ManifestApiTests(RegistryFixture fixture) : IClassFixture<Re
 
         var chunked = TestContent.Bytes("sha512-chunked", 30_000);
         var chunkedDigest = Digest.Compute(chunked, Digest.Sha512);
-        var location = await BlobUploadApiTests.StartAsync(_client, "manifests/sha512");
-        await BlobUploadApiTests.PatchAsync(_client, location, chunked, 0);
+        var location = await RegistryHttp.StartUploadAsync(_client, "manifests/sha512");
+        await RegistryHttp.PatchUploadAsync(_client, location, chunked, 0);
         Assert.Equal(HttpStatusCode.Created, (await _client.PutAsync($"{location}?digest={chunkedDigest}", null)).StatusCode);
 
         var image = TestContent.Image("sha512-manifest");

@@ -37,7 +37,7 @@ public sealed class EventsFileTests : IAsyncLifetime
         await registry.Client.PushImageAsync("line/app", "1", image);
         Assert.Equal(HttpStatusCode.Accepted, (await registry.Client.DeleteAsync($"/v2/line/app/manifests/{image.Manifest.Digest}")).StatusCode);
 
-        await EdgeHarness.EventuallyAsync(() => File.Exists(events) && File.ReadAllLines(events).Length >= 2, "two event lines");
+        await Poll.UntilAsync(() => File.Exists(events) && File.ReadAllLines(events).Length >= 2, "two event lines");
         var lines = File.ReadAllLines(events).Select(JObject.Parse).ToList();
         Assert.Equal([EventTypes.ArtifactPushed, EventTypes.ArtifactDeleted], lines.Select(l => l["type"]!.Value<string>()));
         Assert.All(lines, l => Assert.Equal("standalone-1", l["registry"]!.Value<string>()));

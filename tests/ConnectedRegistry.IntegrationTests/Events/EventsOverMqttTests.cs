@@ -39,7 +39,7 @@ public sealed class EventsOverMqttTests : IAsyncLifetime
         await module.Client.PushImageAsync("other/app", "1.0", image); // not selected by the notifications
         await module.Client.PushImageAsync("factory/app", "1.0", image);
 
-        await EdgeHarness.EventuallyAsync(() => Artifacts.Count >= 1, "the push event");
+        await Poll.UntilAsync(() => Artifacts.Count >= 1, "the push event");
         var message = Assert.Single(Artifacts); // events go in order: the unselected push, before it, sent nothing
 
         Assert.StartsWith(Prefix, message.Topic, StringComparison.Ordinal);
@@ -70,7 +70,7 @@ public sealed class EventsOverMqttTests : IAsyncLifetime
         // A tag delete in factory/app is selected; one in other/app is not.
         Assert.Equal(HttpStatusCode.Accepted, (await module.Client.DeleteAsync("/v2/other/app/manifests/1.0")).StatusCode);
         Assert.Equal(HttpStatusCode.Accepted, (await module.Client.DeleteAsync("/v2/factory/app/manifests/1.0")).StatusCode);
-        await EdgeHarness.EventuallyAsync(() => Artifacts.Count >= 2, "the delete event");
+        await Poll.UntilAsync(() => Artifacts.Count >= 2, "the delete event");
         var deleted = Artifacts[1];
         Assert.Equal(EventTypes.ArtifactDeleted, deleted.Properties["type"]);
         Assert.Equal("factory/app", deleted.Json["repository"]!.Value<string>());
@@ -93,7 +93,7 @@ public sealed class EventsOverMqttTests : IAsyncLifetime
         }
 
         await _edge.Hub.StopAsync();
-        await EdgeHarness.EventuallyAsync(() => twin.Client is { IsConnected: false }, "the module noticed edgeHub is gone");
+        await Poll.UntilAsync(() => twin.Client is { IsConnected: false }, "the module noticed edgeHub is gone");
         var sentBefore = queue.Sent;
 
         // Every push is answered while nothing can be sent; each one is an event (a new tag).
@@ -114,11 +114,11 @@ public sealed class EventsOverMqttTests : IAsyncLifetime
 
         // edgeHub back: the newest events arrive, in order; the oldest are gone.
         await _edge.Hub.StartAsync();
-        await EdgeHarness.EventuallyAsync(() => Artifacts.Any(m => m.Json["tag"]?.Value<string>() == $"t{Pushes - 1:D4}"), "the newest event delivered", timeoutMs: 20_000);
+        await Poll.UntilAsync(() => Artifacts.Any(m => m.Json["tag"]?.Value<string>() == $"t{Pushes - 1:D4}"), "the newest event delivered", TimeSpan.FromSeconds(20));
         var tags = Artifacts.Select(m => m.Json["tag"]!.Value<string>()!).ToList();
         Assert.InRange(tags.Count, Capacity, Capacity + 1);
         Assert.DoesNotContain("t0100", tags);
         Assert.Equal(tags.Order(StringComparer.Ordinal), tags);
-        await EdgeHarness.EventuallyAsync(() => _edge.Hub.Reported["statusDetails"]?.Any(d => d["code"]?.Value<string>() == EventQueue.DroppedCode) == true, "the dropped count reported");
+        await Poll.UntilAsync(() => _edge.Hub.Reported["statusDetails"]?.Any(d => d["code"]?.Value<string>() == EventQueue.DroppedCode) == true, "the dropped count reported");
     }
 }

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
-using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
 
@@ -39,7 +39,7 @@ public sealed class ActivationTests
             var settings = ChildSettings(Child, parent.BaseAddress, ["apps/*"]);
 
             first.Apply(settings);
-            await EventuallyAsync(() => first.Store().GetManifest("apps/web", "v1") is not null, "the first instance syncs");
+            await Poll.UntilAsync(() => first.Store().GetManifest("apps/web", "v1") is not null, "the first instance syncs");
             Assert.Equal(ActivationStates.Active, first.State().ActivationState);
             Assert.Equal(LocalActivation.ViaParent, first.Activation().Current.Via);
             var reportedChild = parent.State().Children[Child];
@@ -49,7 +49,7 @@ public sealed class ActivationTests
             // A second instance (another device, its own data) with the same identity: refused, Unhealthy, no sync.
             second = await StartAsync(syncPassword: ChildPassword, edge: Edge("device-2"));
             second.Apply(settings);
-            await EventuallyAsync(() => second.State().ConnectionState == ConnectionStates.Unhealthy, "the second instance reports Unhealthy");
+            await Poll.UntilAsync(() => second.State().ConnectionState == ConnectionStates.Unhealthy, "the second instance reports Unhealthy");
             var refused = second.State();
             Assert.Equal(ActivationStates.Inactive, refused.ActivationState);
             var detail = Assert.Single(refused.StatusDetails, d => d.Code == LocalActivation.DetailAlreadyActivated);
@@ -64,8 +64,8 @@ public sealed class ActivationTests
             Assert.True((bool)answer["releasedAtParent"]!);
             Assert.Equal(ActivationStates.Inactive, first.State().ActivationState);
             Assert.True(first.State().HasDetail(LocalActivation.DetailDeactivated, "Warning"));
-            await EventuallyAsync(() => first.State().ConnectionState == ConnectionStates.Offline, "the deactivated instance reports Offline");
-            await EventuallyAsync(() => second.State().ActivationState == ActivationStates.Active && second.Store().GetManifest("apps/web", "v1") is not null, "the second instance activates and syncs");
+            await Poll.UntilAsync(() => first.State().ConnectionState == ConnectionStates.Offline, "the deactivated instance reports Offline");
+            await Poll.UntilAsync(() => second.State().ActivationState == ActivationStates.Active && second.Store().GetManifest("apps/web", "v1") is not null, "the second instance activates and syncs");
             Assert.DoesNotContain(second.State().StatusDetails, d => d.Code == LocalActivation.DetailAlreadyActivated);
             Assert.Equal(image.Digest, second.Store().GetManifest("apps/web", "v1")!.Digest);
 
@@ -75,14 +75,14 @@ public sealed class ActivationTests
             first = await StartAsync(firstData, syncPassword: ChildPassword, edge: Edge("device-1"));
             first.Apply(settings);
             await PushAsync(parent, layout, "img", "apps/web", "v2");
-            await EventuallyAsync(() => second.Store().GetManifest("apps/web", "v2") is not null, "the active instance syncs v2");
+            await Poll.UntilAsync(() => second.Store().GetManifest("apps/web", "v2") is not null, "the active instance syncs v2");
             Assert.Equal(ActivationStates.Inactive, first.State().ActivationState);
             Assert.True(first.Activation().IsDeactivated);
             Assert.Null(first.Store().GetManifest("apps/web", "v2"));
 
             // activate lifts the deactivation, but the identity is held by the second now: refused.
             await first.InvokeAsync("activate");
-            await EventuallyAsync(() => first.State().HasDetail(LocalActivation.DetailAlreadyActivated, "Error"), "the first instance is refused");
+            await Poll.UntilAsync(() => first.State().HasDetail(LocalActivation.DetailAlreadyActivated, "Error"), "the first instance is refused");
             Assert.Equal(ConnectionStates.Unhealthy, first.State().ConnectionState);
 
             // The second device is gone for good: the operator frees the identity at the parent; the first comes back.
@@ -92,7 +92,7 @@ public sealed class ActivationTests
             var freed = await parent.InvokeAsync("deactivateChild", new JObject { ["name"] = Child });
             Assert.True((bool)freed["wasActive"]!);
             Assert.Equal("device-2", (string?)freed["previousDeviceId"]);
-            await EventuallyAsync(() => first.State().ActivationState == ActivationStates.Active && first.Store().GetManifest("apps/web", "v2") is not null, "the first instance activates again and syncs");
+            await Poll.UntilAsync(() => first.State().ActivationState == ActivationStates.Active && first.Store().GetManifest("apps/web", "v2") is not null, "the first instance activates again and syncs");
             Assert.NotEqual(ConnectionStates.Unhealthy, first.State().ConnectionState);
             Assert.Equal(ActivationStates.Active, parent.State().Children[Child].ActivationState);
 
@@ -106,7 +106,7 @@ public sealed class ActivationTests
             first.Apply(settings);
             Assert.Equal(ActivationStates.Active, first.State().ActivationState);
             await PushAsync(parent, layout, "img", "apps/web", "v3");
-            await EventuallyAsync(() => first.Store().GetManifest("apps/web", "v3") is not null, "the restarted instance keeps syncing");
+            await Poll.UntilAsync(() => first.Store().GetManifest("apps/web", "v3") is not null, "the restarted instance keeps syncing");
             Assert.Equal(ActivationStates.Active, first.State().ActivationState);
         }
         finally
@@ -147,7 +147,7 @@ public sealed class ActivationTests
             await PushAsync(parent, layout, "img", "apps/web", "v1");
 
             wrong.Apply(ChildSettings(Child, parent.BaseAddress, ["apps/*"]));
-            await EventuallyAsync(() => wrong.State().Sync.LastError is not null, "the wrong token fails");
+            await Poll.UntilAsync(() => wrong.State().Sync.LastError is not null, "the wrong token fails");
             Assert.Contains("401", wrong.State().Sync.LastError);
             Assert.Equal(ConnectionStates.Offline, wrong.State().ConnectionState);
             Assert.NotEqual(ActivationStates.Active, wrong.State().ActivationState);
@@ -159,7 +159,7 @@ public sealed class ActivationTests
             // The parent is ReadOnly (it refuses ReadWrite children); the child claims ReadWrite.
             parent.Apply(parentSettings with { Mode = RegistryMode.ReadOnly });
             readWrite.Apply(ChildSettings(ReadWriteChild, parent.BaseAddress, ["apps/*"], RegistryMode.ReadWrite));
-            await EventuallyAsync(() => readWrite.State().ConnectionState == ConnectionStates.Unhealthy, "the ReadWrite child is refused");
+            await Poll.UntilAsync(() => readWrite.State().ConnectionState == ConnectionStates.Unhealthy, "the ReadWrite child is refused");
             Assert.Equal(ActivationStates.Inactive, readWrite.State().ActivationState);
             var detail = Assert.Single(readWrite.State().StatusDetails, d => d.Code == LocalActivation.DetailActivationDenied);
             Assert.Contains("ReadOnly", detail.Description);
@@ -191,7 +191,7 @@ public sealed class ActivationTests
             {
                 Parent = new ParentSettings { Endpoint = top.Endpoint, SyncTokenName = DockerRegistry.User },
             });
-            await EventuallyAsync(() => child.State().ActivationState == ActivationStates.Active && child.State().ConnectionState == ConnectionStates.Online, "the child activates locally");
+            await Poll.UntilAsync(() => child.State().ActivationState == ActivationStates.Active && child.State().ConnectionState == ConnectionStates.Online, "the child activates locally");
             var detail = Assert.Single(child.State().StatusDetails, d => d.Code == LocalActivation.DetailActivatedLocally);
             Assert.Equal("Information", detail.Type);
             Assert.Contains("plain OCI registry", detail.Description);
@@ -223,7 +223,7 @@ public sealed class ActivationTests
             var fresh = builder.SimpleImage("fresh", layerCount: 2);
             await PushAsync(parent, layout, "img", "apps/web", "v1");
             child.Apply(ChildSettings(Child, parent.BaseAddress, ["apps/*"]));
-            await EventuallyAsync(() => child.Store().GetManifest("apps/web", "v1") is not null && child.State().Sync.LastSyncTime is not null, "the first pass");
+            await Poll.UntilAsync(() => child.Store().GetManifest("apps/web", "v1") is not null && child.State().Sync.LastSyncTime is not null, "the first pass");
             Assert.Equal(LocalActivation.ViaParent, child.Activation().Current.Via);
             Assert.DoesNotContain(child.State().StatusDetails, d => d.Code is LocalActivation.DetailActivatedLocally or LocalActivation.DetailParentApiBlocked);
             Assert.Equal(olderParent, older.Refused > 0);
@@ -231,7 +231,7 @@ public sealed class ActivationTests
 
             var stopwatch = System.Diagnostics.Stopwatch.StartNew();
             await PushAsync(parent, layout, "fresh", "apps/new", "v1");
-            await EventuallyAsync(() => child.Store().GetManifest("apps/new", "v1") is not null, "the change reaches the child", timeoutMs: 15_000);
+            await Poll.UntilAsync(() => child.Store().GetManifest("apps/new", "v1") is not null, "the change reaches the child", TimeSpan.FromSeconds(15));
             Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), $"took {stopwatch.Elapsed}");
             Assert.Equal(fresh.Digest, child.Store().GetManifest("apps/new", "v1")!.Digest);
             Assert.True(child.App.Services.GetRequiredService<ChangeFeedFollower>().ChangesSeen >= 1);
@@ -241,7 +241,7 @@ public sealed class ActivationTests
             delete.Headers.Authorization = Basic("admin", AdminPassword);
             using var deleted = await parent.Client.SendAsync(delete);
             Assert.True(deleted.IsSuccessStatusCode, $"{(int)deleted.StatusCode}");
-            await EventuallyAsync(() => child.Store().ListTags("apps/new").Count == 0, "the removal reaches the child", timeoutMs: 15_000);
+            await Poll.UntilAsync(() => child.Store().ListTags("apps/new").Count == 0, "the removal reaches the child", TimeSpan.FromSeconds(15));
         }
         finally
         {

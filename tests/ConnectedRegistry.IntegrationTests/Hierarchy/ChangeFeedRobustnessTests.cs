@@ -8,7 +8,7 @@ using ConnectedRegistry.Sync;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
-using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
 
@@ -75,11 +75,11 @@ public sealed class ChangeFeedRobustnessTests
             builder.SimpleImage("img", layerCount: 1);
             await PushAsync(parent, layout, "img", "apps/web", "v1");
             child.Apply(ChildSettings(Child, parent.BaseAddress, ["apps/*"]));
-            await EventuallyAsync(() => child.Store().GetManifest("apps/web", "v1") is not null && child.State().Sync.LastSyncTime is not null, "the first pass");
-            await EventuallyAsync(() => malformed.Served > 2, "the follower polls again after the malformed answers");
+            await Poll.UntilAsync(() => child.Store().GetManifest("apps/web", "v1") is not null && child.State().Sync.LastSyncTime is not null, "the first pass");
+            await Poll.UntilAsync(() => malformed.Served > 2, "the follower polls again after the malformed answers");
 
             await PushAsync(parent, layout, "img", "apps/later", "v1");
-            await EventuallyAsync(() => child.Store().GetManifest("apps/later", "v1") is not null, "the change reaches the child through the feed", timeoutMs: 15_000);
+            await Poll.UntilAsync(() => child.Store().GetManifest("apps/later", "v1") is not null, "the change reaches the child through the feed", TimeSpan.FromSeconds(15));
             Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "the child must keep running");
         }
         finally

@@ -5,7 +5,7 @@ using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
 
@@ -24,11 +24,11 @@ public sealed class NestedLayoutTests(DockerDaemon docker)
         {
             fromCloud = layout.Layout.SimpleImage("base", layerCount: 2);
             await layout.Cloud.PushAsync(layout.LayoutDirectory, "base", "factory/base", "1.0");
-            await EventuallyAsync(() => layout.Top.Store().GetManifest("factory/base", "1.0") is not null, "the top layer syncs the cloud's image");
+            await Poll.UntilAsync(() => layout.Top.Store().GetManifest("factory/base", "1.0") is not null, "the top layer syncs the cloud's image");
         });
 
         // Activation and the first pass went through the proxy: Active at the parent, not locally.
-        await EventuallyAsync(() => nested.Lower.Store().GetManifest("factory/base", "1.0") is not null, "the lower layer syncs through the proxy");
+        await Poll.UntilAsync(() => nested.Lower.Store().GetManifest("factory/base", "1.0") is not null, "the lower layer syncs through the proxy");
         Assert.Equal(fromCloud!.Digest, nested.Lower.Store().GetManifest("factory/base", "1.0")!.Digest);
         var state = nested.Lower.State();
         Assert.Equal(ActivationStates.Active, state.ActivationState);
@@ -51,13 +51,13 @@ public sealed class NestedLayoutTests(DockerDaemon docker)
         await docker.RunAsync("push", remote);
         var pushed = nested.Top.Store().GetManifest("factory/pushed", "v1");
         Assert.NotNull(pushed);
-        await EventuallyAsync(() => nested.Lower.Store().GetManifest("factory/pushed", "v1") is not null, "the push reaches the lower layer", timeoutMs: 30_000);
+        await Poll.UntilAsync(() => nested.Lower.Store().GetManifest("factory/pushed", "v1") is not null, "the push reaches the lower layer", TimeSpan.FromSeconds(30));
         var propagation = stopwatch.Elapsed;
         Assert.True(propagation < TimeSpan.FromSeconds(15), $"took {propagation}");
         Assert.Equal(pushed.Digest, nested.Lower.Store().GetManifest("factory/pushed", "v1")!.Digest);
         // The long poll came back through the proxy with the change (nginx logs a request once it completes).
         Assert.Contains(nested.Proxy.Requests(), r => r.StartsWith("GET /acr/connected-registry/v1/changes 200", StringComparison.Ordinal));
-        await EventuallyAsync(() => CloudHas(nested.Cloud, "factory/pushed", "v1"), "the push reaches the cloud stand-in", timeoutMs: 30_000);
+        await Poll.UntilAsync(() => CloudHas(nested.Cloud, "factory/pushed", "v1"), "the push reaches the cloud stand-in", TimeSpan.FromSeconds(30));
 
         // The lower layer serves it to the Docker engine as the top did.
         await docker.RunAsync("logout", nested.Proxy.HostPort);
@@ -91,7 +91,7 @@ public sealed class NestedLayoutTests(DockerDaemon docker)
         await docker.RunAsync("logout", nested.Lower.HostPort);
         await docker.RunAsync("image", "rm", "-f", cloudId);
         Assert.Contains(nested.Proxy.Requests(), r => r.StartsWith("GET /v2/factory/cloud-only/manifests/v1 200", StringComparison.Ordinal));
-        await EventuallyAsync(() => nested.Top.Store().GetManifest("factory/cloud-only", "v1") is not null && nested.Lower.Store().GetManifest("factory/cloud-only", "v1") is not null, "both layers keep what was fetched on demand");
+        await Poll.UntilAsync(() => nested.Top.Store().GetManifest("factory/cloud-only", "v1") is not null && nested.Lower.Store().GetManifest("factory/cloud-only", "v1") is not null, "both layers keep what was fetched on demand");
         Assert.True(nested.Lower.State().Sync.OnDemandFetches > 0);
     }
 
@@ -101,7 +101,7 @@ public sealed class NestedLayoutTests(DockerDaemon docker)
         // A proxy configuration from before /acr was forwarded: the hierarchy API and the token realm get nginx's 403.
         var onlyV2 = ApiProxy.StockServer.Replace("location /acr {", "location /not-forwarded {", StringComparison.Ordinal);
         await using var nested = await NestedLayout.StartAsync(proxyServer: onlyV2);
-        await EventuallyAsync(() => nested.Lower.State().StatusDetails.Any(d => d.Code == LocalActivation.DetailParentApiBlocked), "the lower layer says what is in the way");
+        await Poll.UntilAsync(() => nested.Lower.State().StatusDetails.Any(d => d.Code == LocalActivation.DetailParentApiBlocked), "the lower layer says what is in the way");
         var detail = nested.Lower.State().StatusDetails.Single(d => d.Code == LocalActivation.DetailParentApiBlocked);
         Assert.Equal("Warning", detail.Type);
         Assert.Contains("403", detail.Description, StringComparison.Ordinal);

@@ -7,7 +7,7 @@ using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
-using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
 namespace ConnectedRegistry.IntegrationTests.Hierarchy;
 
@@ -69,8 +69,7 @@ public sealed class ThreeLevelTreeTests
             bottom.Apply(bottomSettings);
 
             // Down two levels: the signed multi-platform image arrives whole.
-            await EventuallyAsync(() => bottom.Store().GetManifest("apps/web", "v1") is not null && bottom.Store().ListReferrers("apps/web", index.Digest).Count == 1,
-                "the signed image reaches the bottom", timeoutMs: 30_000);
+            await Poll.UntilAsync(() => bottom.Store().GetManifest("apps/web", "v1") is not null && bottom.Store().ListReferrers("apps/web", index.Digest).Count == 1, "the signed image reaches the bottom", TimeSpan.FromSeconds(30));
             Assert.Equal(index.Digest, bottom.Store().GetManifest("apps/web", "v1")!.Digest);
             Assert.NotNull(bottom.Store().GetManifest("apps/web", amd.Digest.ToString()));
             Assert.NotNull(bottom.Store().GetManifest("apps/web", arm.Digest.ToString()));
@@ -87,13 +86,13 @@ public sealed class ThreeLevelTreeTests
 
             // Up one level: a client token pushes to the middle, sync up delivers it to the top, and down to the bottom.
             await PushAsync(middle, layoutDir, "local", "apps/mid", "v1");
-            await EventuallyAsync(() => InspectDigest(top, "apps/mid", "v1") == local.Digest, "the middle's push reaches the top", timeoutMs: 30_000);
-            await EventuallyAsync(() => bottom.Store().GetManifest("apps/mid", "v1") is not null, "the middle's push reaches the bottom", timeoutMs: 30_000);
+            await Poll.UntilAsync(() => InspectDigest(top, "apps/mid", "v1") == local.Digest, "the middle's push reaches the top", TimeSpan.FromSeconds(30));
+            await Poll.UntilAsync(() => bottom.Store().GetManifest("apps/mid", "v1") is not null, "the middle's push reaches the bottom", TimeSpan.FromSeconds(30));
 
             // New content at the top reaches the bottom within seconds: the middle's pass records it, the feed wakes the bottom.
             var stopwatch = System.Diagnostics.Stopwatch.StartNew();
             await top.PushAsync(layoutDir, "later", "apps/web", "v2");
-            await EventuallyAsync(() => bottom.Store().GetManifest("apps/web", "v2") is not null, "v2 reaches the bottom", timeoutMs: 30_000);
+            await Poll.UntilAsync(() => bottom.Store().GetManifest("apps/web", "v2") is not null, "v2 reaches the bottom", TimeSpan.FromSeconds(30));
             Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(20), $"took {stopwatch.Elapsed}");
             Assert.Equal(later.Digest, bottom.Store().GetManifest("apps/web", "v2")!.Digest);
             Assert.True(bottom.App.Services.GetRequiredService<ChangeFeedFollower>().ChangesSeen > 0);
@@ -140,12 +139,12 @@ public sealed class ThreeLevelTreeTests
     /// <summary>Puts a signature artifact for <paramref name="subject"/> at the top (distribution 2.x: the referrers tag schema).</summary>
     private static async Task<Digest> SignAsync(DockerRegistry top, TestBlob subject)
     {
-        using var client = ParentRegistryClientTests.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+        using var client = ParentClients.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
         var signature = System.Text.Encoding.UTF8.GetBytes("signed " + subject.Digest);
         var signatureDigest = Digest.Compute(signature);
         await client.UploadBlobAsync("apps/web", signatureDigest, new MemoryStream(signature), signature.Length, default);
         await client.UploadBlobAsync("apps/web", Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
-        var artifact = ParentRegistryClientTests.ArtifactManifest(subject, signatureDigest, signature.Length);
+        var artifact = TestContent.ArtifactManifest(subject, signatureDigest, signature.Length);
         var artifactDigest = await client.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
         await client.PutManifestAsync("apps/web", $"sha256-{subject.Digest.Hex}", TestContent.Json(new JObject
         {
@@ -158,7 +157,7 @@ public sealed class ThreeLevelTreeTests
 
     private static Digest? InspectDigest(DockerRegistry top, string repository, string tag)
     {
-        using var client = ParentRegistryClientTests.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+        using var client = ParentClients.Client(top.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
         return client.HeadManifestAsync(repository, tag, default).GetAwaiter().GetResult()?.Digest;
     }
 }

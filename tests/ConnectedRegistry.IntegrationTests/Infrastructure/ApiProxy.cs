@@ -140,25 +140,35 @@ public sealed class ApiProxy : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var proxy = new ApiProxy(root, process, address, port, pki.CaPem);
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
+        try
         {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(address, port);
-                return proxy;
-            }
-            catch (SocketException) when (!process.HasExited && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-            catch (SocketException)
-            {
-                var log = File.Exists(Path.Combine(root, "error.log")) ? await File.ReadAllTextAsync(Path.Combine(root, "error.log")) : string.Empty;
-                await proxy.DisposeAsync();
-                throw new InvalidOperationException("nginx did not come up: " + log);
-            }
+            await Poll.UntilAsync(
+                async () =>
+                {
+                    if (process.HasExited)
+                    {
+                        throw new InvalidOperationException("nginx exited");
+                    }
+
+                    try
+                    {
+                        using var client = new TcpClient();
+                        await client.ConnectAsync(address, port);
+                        return true;
+                    }
+                    catch (SocketException)
+                    {
+                        return false;
+                    }
+                },
+                "nginx accepting connections");
+            return proxy;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Xunit.Sdk.XunitException)
+        {
+            var log = File.Exists(Path.Combine(root, "error.log")) ? await File.ReadAllTextAsync(Path.Combine(root, "error.log")) : string.Empty;
+            await proxy.DisposeAsync();
+            throw new InvalidOperationException("nginx did not come up: " + log, ex);
         }
     }
 

@@ -83,28 +83,33 @@ public sealed class DockerDaemon : IAsyncLifetime
                 return new NetworkStream(socket, ownsSocket: true);
             },
         });
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
+        try
         {
-            try
-            {
-                using var ping = await http.GetAsync("http://docker/_ping");
-                if (ping.IsSuccessStatusCode)
+            await Poll.UntilAsync(
+                async () =>
                 {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException)
-            {
-            }
+                    if (_process.HasExited)
+                    {
+                        throw new InvalidOperationException("dockerd exited");
+                    }
 
-            if (_process.HasExited || DateTime.UtcNow > deadline)
-            {
-                await DisposeAsync();
-                throw new InvalidOperationException("the private dockerd did not come up: " + log);
-            }
-
-            await Task.Delay(100);
+                    try
+                    {
+                        using var ping = await http.GetAsync("http://docker/_ping");
+                        return ping.IsSuccessStatusCode;
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException)
+                    {
+                        return false;
+                    }
+                },
+                "the private dockerd answering _ping",
+                TimeSpan.FromSeconds(60));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Xunit.Sdk.XunitException)
+        {
+            await DisposeAsync();
+            throw new InvalidOperationException("the private dockerd did not come up: " + log, ex);
         }
     }
 

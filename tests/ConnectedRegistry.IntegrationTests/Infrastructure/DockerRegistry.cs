@@ -86,28 +86,25 @@ public sealed class DockerRegistry : IAsyncDisposable
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         using var http = new HttpClient();
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
+        await Poll.UntilAsync(
+            async () =>
             {
-                using var response = await http.GetAsync(new Uri(Endpoint, "v2/"));
-                if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized)
+                if (_process.HasExited)
                 {
-                    return;
+                    throw new InvalidOperationException("docker-registry exited before it came up");
                 }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline && !_process.HasExited)
-            {
-            }
 
-            if (_process.HasExited || DateTime.UtcNow >= deadline)
-            {
-                throw new InvalidOperationException("docker-registry did not come up");
-            }
-
-            await Task.Delay(50);
-        }
+                try
+                {
+                    using var response = await http.GetAsync(new Uri(Endpoint, "v2/"));
+                    return response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            },
+            "docker-registry answering /v2/");
     }
 
     /// <summary>Kills the registry process (no graceful shutdown: connections break mid-transfer).</summary>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using ConnectedRegistry.Oci;
 using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
@@ -65,6 +66,17 @@ public static class TestContent
 
     public static byte[] Json(object value) => Encoding.UTF8.GetBytes(JsonConvert.SerializeObject(value));
 
+    /// <summary>An OCI artifact manifest (a signature) whose subject is <paramref name="subject"/>, with one payload blob.</summary>
+    public static byte[] ArtifactManifest(TestBlob subject, Digest payload, long payloadSize) => Json(new JObject
+    {
+        ["schemaVersion"] = 2,
+        ["mediaType"] = MediaTypes.OciManifest,
+        ["artifactType"] = "application/vnd.example.signature",
+        ["config"] = new JObject { ["mediaType"] = MediaTypes.OciEmpty, ["digest"] = Digest.Compute("{}"u8).ToString(), ["size"] = 2 },
+        ["layers"] = new JArray(new JObject { ["mediaType"] = "application/vnd.example.signature.v1", ["digest"] = payload.ToString(), ["size"] = payloadSize }),
+        ["subject"] = JObject.FromObject(subject.Descriptor()),
+    });
+
     public static TestImage Image(string seed, int layers = 2, int layerSize = 4096, string architecture = "amd64", object? subject = null, string? artifactType = null, string mediaType = MediaTypes.OciManifest)
     {
         var layerBlobs = Enumerable.Range(0, layers).Select(i => new TestBlob(Bytes($"{seed}-layer-{i}", layerSize + i), mediaType == MediaTypes.DockerManifest ? "application/vnd.docker.image.rootfs.diff.tar" : LayerType)).ToList();
@@ -125,42 +137,4 @@ public static class TestContent
             ["mediaType"] = mediaType,
             ["manifests"] = images.Select(i => i.Image.Manifest.Descriptor(platform: new { architecture = i.Architecture, os = "linux" })).ToArray(),
         }), mediaType);
-}
-
-/// <summary>Raw HTTP helpers for pushing content to the registry under test.</summary>
-public static class RegistryHttp
-{
-    public static async Task PushBlobAsync(this HttpClient client, string repository, TestBlob blob)
-    {
-        using var content = new ByteArrayContent(blob.Bytes);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        var response = await client.PostAsync($"/v2/{repository}/blobs/uploads/?digest={blob.Digest}", content);
-        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
-    }
-
-    public static async Task<HttpResponseMessage> PutManifestAsync(this HttpClient client, string repository, string reference, TestBlob manifest)
-    {
-        using var content = new ByteArrayContent(manifest.Bytes);
-        content.Headers.ContentType = new MediaTypeHeaderValue(manifest.MediaType);
-        return await client.PutAsync($"/v2/{repository}/manifests/{reference}", content);
-    }
-
-    public static async Task PushImageAsync(this HttpClient client, string repository, string reference, TestImage image)
-    {
-        foreach (var blob in image.Blobs)
-        {
-            await client.PushBlobAsync(repository, blob);
-        }
-
-        var response = await client.PutManifestAsync(repository, reference, image.Manifest);
-        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
-    }
-
-    /// <summary>The OCI error code of an error response (asserting it is the envelope).</summary>
-    public static async Task<string> ErrorCodeAsync(this HttpResponseMessage response)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        var envelope = Newtonsoft.Json.Linq.JObject.Parse(body);
-        return (string)envelope["errors"]![0]!["code"]!;
-    }
 }

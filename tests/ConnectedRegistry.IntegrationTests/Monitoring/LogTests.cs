@@ -71,11 +71,11 @@ public sealed partial class LogTests
         process.BeginErrorReadLine();
         try
         {
-            var listening = await UntilAsync(() => lines.FirstOrDefault(l => l.Contains("Registry listening on", StringComparison.Ordinal)));
+            var listening = await Poll.ForAsync(() => lines.FirstOrDefault(l => l.Contains("Registry listening on", StringComparison.Ordinal)), "the listening line", TimeSpan.FromSeconds(60));
             var url = ListeningUrl().Match(listening).Groups["url"].Value;
             using var http = new HttpClient { BaseAddress = new Uri(url) };
             Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/v2/")).StatusCode);
-            await UntilAsync(() => lines.FirstOrDefault(l => l.Contains("GET /v2/ HTTP/1.1", StringComparison.Ordinal)));
+            await Poll.ForAsync(() => lines.FirstOrDefault(l => l.Contains("GET /v2/ HTTP/1.1", StringComparison.Ordinal)), "the access log line", TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -125,10 +125,9 @@ public sealed partial class LogTests
             const int requests = 5;
 
             // The access line is written when the response has completed: give the last one a moment.
-            var deadline = DateTime.UtcNow.AddSeconds(5);
-            while (args.Contains("--access-log") && capture.Lines.Skip(before).Count(l => l.StartsWith(AccessLogCategory, StringComparison.Ordinal)) < requests && DateTime.UtcNow < deadline)
+            if (args.Contains("--access-log"))
             {
-                await Task.Delay(50);
+                await Poll.UntilAsync(() => capture.Lines.Skip(before).Count(l => l.StartsWith(AccessLogCategory, StringComparison.Ordinal)) >= requests, "an access line for each request");
             }
 
             await Task.Delay(200);
@@ -137,21 +136,6 @@ public sealed partial class LogTests
         finally
         {
             registry.DeleteData();
-        }
-    }
-
-    private static async Task<string> UntilAsync(Func<string?> find)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            if (find() is { } found)
-            {
-                return found;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for a log line");
-            await Task.Delay(100);
         }
     }
 

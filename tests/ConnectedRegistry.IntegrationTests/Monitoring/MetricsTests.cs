@@ -47,7 +47,7 @@ public sealed class MetricsTests
 
         // A sync pass run by the scheduler: the push goes up, the parent's image comes down.
         h.Scheduler.SyncNow();
-        await UntilAsync(async () => (await ScrapeTextAsync(metrics)).Contains("result=\"succeeded\"", StringComparison.Ordinal), "a successful pass in the metrics");
+        await Poll.UntilAsync(async () => (await ScrapeTextAsync(metrics)).Contains("result=\"succeeded\"", StringComparison.Ordinal), "a successful pass in the metrics", TimeSpan.FromSeconds(60));
 
         // A failed login once a token exists.
         h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(h.Settings with
@@ -128,9 +128,9 @@ public sealed class MetricsTests
             var before = await PrometheusText.ScrapeAsync(metrics);
 
             await File.WriteAllTextAsync(desired, """{ "schemaVersion": "1.0", "name": "metrics-edge" }""");
-            await UntilAsync(async () => (await ScrapeTextAsync(metrics)).Contains("result=\"applied\"} " + (before.Value("connected_registry_twin_desired_documents_total", ("result", "applied")) + 1), StringComparison.Ordinal), "an applied document");
+            await Poll.UntilAsync(async () => (await ScrapeTextAsync(metrics)).Contains("result=\"applied\"} " + (before.Value("connected_registry_twin_desired_documents_total", ("result", "applied")) + 1), StringComparison.Ordinal), "an applied document", TimeSpan.FromSeconds(60));
             await File.WriteAllTextAsync(desired, """{ "schemaVersion": "1.0", "name": "x", "mode": "Sideways" }""");
-            await UntilAsync(async () => (await ScrapeTextAsync(metrics)).Contains("result=\"rejected\"", StringComparison.Ordinal), "a rejected document");
+            await Poll.UntilAsync(async () => (await ScrapeTextAsync(metrics)).Contains("result=\"rejected\"", StringComparison.Ordinal), "a rejected document", TimeSpan.FromSeconds(60));
 
             // A blob no manifest references is collected (the grace is zero here).
             var orphan = new TestBlob(TestContent.Bytes("metrics-orphan", 12_345), "application/octet-stream");
@@ -191,15 +191,5 @@ public sealed class MetricsTests
     {
         using var http = new HttpClient { BaseAddress = metrics };
         return await http.GetStringAsync("/metrics");
-    }
-
-    private static async Task UntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            await Task.Delay(100);
-        }
     }
 }

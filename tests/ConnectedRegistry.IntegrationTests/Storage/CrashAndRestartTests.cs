@@ -18,8 +18,8 @@ public sealed class CrashAndRestartTests
         await using (var first = await RegistryInstance.StartAsync())
         {
             dataRoot = first.DataRoot;
-            location = await BlobUploadApiTests.StartAsync(first.Client, "restart/upload");
-            var patch = await BlobUploadApiTests.PatchAsync(first.Client, location, data[..120_000], 0);
+            location = await RegistryHttp.StartUploadAsync(first.Client, "restart/upload");
+            var patch = await RegistryHttp.PatchUploadAsync(first.Client, location, data[..120_000], 0);
             Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
         }
 
@@ -30,7 +30,7 @@ public sealed class CrashAndRestartTests
             Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
             Assert.Equal("0-119999", Assert.Single(status.Headers.GetValues("Range")));
 
-            var rest = await BlobUploadApiTests.PatchAsync(second.Client, location, data[120_000..], 120_000);
+            var rest = await RegistryHttp.PatchUploadAsync(second.Client, location, data[120_000..], 120_000);
             Assert.Equal(HttpStatusCode.Accepted, rest.StatusCode);
             var put = await second.Client.PutAsync($"{location}?digest={digest}", null);
             Assert.Equal(HttpStatusCode.Created, put.StatusCode);
@@ -90,11 +90,7 @@ public sealed class CrashAndRestartTests
 
                 // Kill once a push of this round has landed (so every round proves something however loaded
                 // the machine is), then a little later, while the other workers are mid-push.
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (Volatile.Read(ref pushed) == before && DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(20);
-                }
+                await Poll.UntilAsync(() => Volatile.Read(ref pushed) != before, $"a push of round {round} landing", TimeSpan.FromSeconds(60));
 
                 await Task.Delay(TimeSpan.FromMilliseconds(150 + (round * 200)));
                 registry.KillHard();
@@ -141,11 +137,11 @@ public sealed class CrashAndRestartTests
                     }
                     else
                     {
-                        var location = await BlobUploadApiTests.StartAsync(client, repository);
+                        var location = await RegistryHttp.StartUploadAsync(client, repository);
                         var half = blob.Bytes.Length / 2;
-                        var patch = await BlobUploadApiTests.PatchAsync(client, location, blob.Bytes[..half], 0);
+                        var patch = await RegistryHttp.PatchUploadAsync(client, location, blob.Bytes[..half], 0);
                         location = patch.Headers.Location!.OriginalString;
-                        await BlobUploadApiTests.PatchAsync(client, location, blob.Bytes[half..], half);
+                        await RegistryHttp.PatchUploadAsync(client, location, blob.Bytes[half..], half);
                         Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"{location}?digest={blob.Digest}", null, stop)).StatusCode);
                     }
                 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
@@ -73,7 +72,7 @@ public sealed class FullDiskTests : IAsyncLifetime
     {
         var registry = _registry!;
         var client = registry.Client;
-        await EventuallyAsync(async () => (await client.GetAsync("/v2/up/base/manifests/1")).StatusCode == HttpStatusCode.OK, "the first sync down");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/v2/up/base/manifests/1")).StatusCode == HttpStatusCode.OK, "the first sync down");
 
         // Fill: one 3 MiB image after another, until the registry says no.
         var pushed = new List<(string Repository, TestImage Image)>();
@@ -129,7 +128,7 @@ public sealed class FullDiskTests : IAsyncLifetime
 
         // Reported: DiskFull with the free bytes; sync down paused, so Unhealthy.
         registry.App.Services.GetRequiredService<SyncScheduler>().SyncNow();
-        await EventuallyAsync(() => Task.FromResult(Reported()["connectionState"]?.Value<string>() == ConnectionStates.Unhealthy), "Unhealthy while full");
+        await Poll.UntilAsync(() => Task.FromResult(Reported()["connectionState"]?.Value<string>() == ConnectionStates.Unhealthy), "Unhealthy while full");
         var detail = Reported()["statusDetails"]!.Single(d => d["code"]!.Value<string>() == FreeSpaceGuard.DiskFullCode);
         Assert.Equal("Error", detail["type"]!.Value<string>());
         Assert.Matches("the data volume has [0-9]+ bytes free, below storage.minFreeBytes \\(8388608\\)", detail["description"]!.Value<string>());
@@ -137,7 +136,7 @@ public sealed class FullDiskTests : IAsyncLifetime
 
         // A write that runs out of space midway (the guard lowered to 0 so the write starts): 507, and nothing of it stays.
         WriteDesired(0);
-        await EventuallyAsync(() => Task.FromResult(registry.App.Services.GetRequiredService<IRegistrySettingsSource>().Current.Storage.MinFreeBytes == 0), "minFreeBytes 0 applied");
+        await Poll.UntilAsync(() => Task.FromResult(registry.App.Services.GetRequiredService<IRegistrySettingsSource>().Current.Storage.MinFreeBytes == 0), "minFreeBytes 0 applied");
         var free = new DriveInfo(_mount).AvailableFreeSpace;
         var tooBig = new TestBlob(TestContent.Bytes("full-disk-too-big", (int)free + (2 * 1024 * 1024)), TestContent.LayerType);
         var monolithic = await SendAsync(client, HttpMethod.Post, $"/v2/fill/big/blobs/uploads/?digest={tooBig.Digest}", tooBig.Bytes);
@@ -155,7 +154,7 @@ public sealed class FullDiskTests : IAsyncLifetime
         Assert.True(new DriveInfo(_mount).AvailableFreeSpace >= free - (1024 * 1024), "the cut chunk freed its space");
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync(session.Headers.Location)).StatusCode);
         WriteDesired(MinFree);
-        await EventuallyAsync(() => Task.FromResult(registry.App.Services.GetRequiredService<IRegistrySettingsSource>().Current.Storage.MinFreeBytes == MinFree), "minFreeBytes back");
+        await Poll.UntilAsync(() => Task.FromResult(registry.App.Services.GetRequiredService<IRegistrySettingsSource>().Current.Storage.MinFreeBytes == MinFree), "minFreeBytes back");
 
         // Free space: delete the images, collect garbage (what the garbageCollect method runs); pushes resume by themselves.
         foreach (var (repository, image) in pushed)
@@ -166,9 +165,9 @@ public sealed class FullDiskTests : IAsyncLifetime
         var collected = await registry.App.Services.GetRequiredService<IGarbageCollector>().CollectAsync(CancellationToken.None);
         Assert.True(collected.BytesFreed >= pushed.Count * (long)LayerSize, $"freed {collected.BytesFreed}");
         await client.PushImageAsync("fill/after", "1", TestContent.Image("full-disk-after", layers: 1, layerSize: LayerSize));
-        await EventuallyAsync(() => Task.FromResult(Reported()["statusDetails"]?.Any(d => d["code"]?.Value<string>() == FreeSpaceGuard.DiskFullCode) != true), "DiskFull cleared");
+        await Poll.UntilAsync(() => Task.FromResult(Reported()["statusDetails"]?.Any(d => d["code"]?.Value<string>() == FreeSpaceGuard.DiskFullCode) != true), "DiskFull cleared");
         registry.App.Services.GetRequiredService<SyncScheduler>().SyncNow();
-        await EventuallyAsync(() => Task.FromResult(Reported()["connectionState"]?.Value<string>() == ConnectionStates.Online), "Online again");
+        await Poll.UntilAsync(() => Task.FromResult(Reported()["connectionState"]?.Value<string>() == ConnectionStates.Online), "Online again");
         Assert.Contains(Events(), e => e["type"]!.Value<string>() == EventTypes.StorageRecovered);
 
         // Nothing half-written anywhere.
@@ -220,16 +219,6 @@ public sealed class FullDiskTests : IAsyncLifetime
         using var request = new HttpRequestMessage(method, uri) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         return await client.SendAsync(request);
-    }
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int timeoutMs = 15_000)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(watch.ElapsedMilliseconds < timeoutMs, $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
     }
 
     private static async Task RunAsync(string file, params string[] arguments)

@@ -140,7 +140,7 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         var at = now.AddMinutes(10);
         Settings(new GarbageCollectionSettings { Enabled = true, Schedule = $"{at.Minute} {at.Hour} * * *" });
         var scheduler = Services.GetRequiredService<GarbageCollectionScheduler>();
-        await WaitUntilAsync(() => scheduler.NextRun is { } next && next > now);
+        await Poll.UntilAsync(() => scheduler.NextRun is { } next && next > now, "the next collection scheduled");
         Assert.Equal(new DateTimeOffset(at.Year, at.Month, at.Day, at.Hour, at.Minute, 0, TimeSpan.Zero), scheduler.NextRun);
         await Task.Delay(200); // let the scheduler arm its timer on the fake clock before the clock moves
 
@@ -156,10 +156,10 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
     [Fact]
     public async Task Expired_upload_sessions_are_purged()
     {
-        var location = await BlobUploadApiTests.StartAsync(Client, "gc/uploads");
-        var fresh = await BlobUploadApiTests.StartAsync(Client, "gc/uploads");
+        var location = await RegistryHttp.StartUploadAsync(Client, "gc/uploads");
+        var fresh = await RegistryHttp.StartUploadAsync(Client, "gc/uploads");
         _time.Advance(TimeSpan.FromHours(23));
-        await BlobUploadApiTests.PatchAsync(Client, fresh, new byte[10], 0);
+        await RegistryHttp.PatchUploadAsync(Client, fresh, new byte[10], 0);
         _time.Advance(TimeSpan.FromHours(2));
 
         // The housekeeping timer may already have purged it as the clock moved; purge explicitly too.
@@ -181,7 +181,7 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         await Client.PushBlobAsync("gc/stats-orphan", orphan);
         var expectedBytes = image.Blobs.Sum(b => b.Size) + orphan.Size;
 
-        await WaitUntilAsync(() => state.Snapshot().Storage.Blobs == 4, () => _time.Advance(TimeSpan.FromSeconds(31)));
+        await Poll.UntilAsync(() => state.Snapshot().Storage.Blobs == 4 || Advance(TimeSpan.FromSeconds(31)), "4 blobs counted by the storage refresh");
         var storage = state.Snapshot().Storage;
         Assert.Equal(expectedBytes, storage.UsedBytes);
         Assert.Equal(1, storage.Repositories);
@@ -189,7 +189,7 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
 
         _time.Advance(TimeSpan.FromHours(2));
         await CollectAsync();
-        await WaitUntilAsync(() => state.Snapshot().Storage.Blobs == 3);
+        await Poll.UntilAsync(() => state.Snapshot().Storage.Blobs == 3, "3 blobs counted");
         Assert.Equal(expectedBytes - orphan.Size, state.Snapshot().Storage.UsedBytes);
     }
 
@@ -202,14 +202,10 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         store.Apply(store.Current with { GarbageCollection = gc });
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, Action? step = null)
+    /// <summary>Moves the fake clock on and answers false, so a polled condition can step time while it waits.</summary>
+    private bool Advance(TimeSpan by)
     {
-        for (var i = 0; i < 100 && !condition(); i++)
-        {
-            step?.Invoke();
-            await Task.Delay(50);
-        }
-
-        Assert.True(condition(), "condition not reached in time");
+        _time.Advance(by);
+        return false;
     }
 }

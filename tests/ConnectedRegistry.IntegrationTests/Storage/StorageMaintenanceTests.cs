@@ -34,13 +34,7 @@ public sealed class StorageMaintenanceTests
             // Once the database answers again, the status is published again.
             var blob = new TestBlob(TestContent.Bytes("maintenance", 1234), "x");
             await registry.Client.PushBlobAsync("maint/one", blob);
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (state.Snapshot().Storage.UsedBytes < 1234 && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-
-            Assert.True(state.Snapshot().Storage.UsedBytes >= 1234);
+            await Poll.UntilAsync(() => state.Snapshot().Storage.UsedBytes >= 1234, "the pushed blob counted in the storage status");
         }
         finally
         {

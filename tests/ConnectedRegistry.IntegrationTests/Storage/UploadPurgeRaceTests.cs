@@ -23,12 +23,7 @@ public sealed class UploadPurgeRaceTests(RegistryFixture fixture) : IClassFixtur
         var request = new HttpRequestMessage(HttpMethod.Patch, session) { Content = new StreamContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         var patch = registry.Client.SendAsync(request);
-        for (var i = 0; i < 200 && BlobStore.LengthOf(data) == 0; i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(BlobStore.LengthOf(data) > 0, "the chunk never reached the session");
+        await Poll.UntilAsync(() => BlobStore.LengthOf(data) > 0, "the chunk reaching the session");
         var purge = registry.App.Services.GetRequiredService<UploadSessionStore>().PurgeAsync(TimeSpan.FromMilliseconds(10), CancellationToken.None);
         body.Release();
 

@@ -26,7 +26,7 @@ public sealed class BandwidthLimitTests
 
         var watch = Stopwatch.StartNew();
         await h.StartChildAsync();
-        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/app", image), "the image synced", 90_000);
+        await Poll.UntilAsync(() => h.HasTag("thin/app", image), "the image synced", TimeSpan.FromSeconds(90));
         watch.Stop();
 
         var floor = unique * 8 / (4 * Mbit);
@@ -34,7 +34,7 @@ public sealed class BandwidthLimitTests
         var worst = h.Link.MaxWindowBitsPerSecond(TimeSpan.FromSeconds(5));
         Assert.True(worst <= 4.4 * Mbit, $"a 5-second window carried {worst / Mbit:0.00} Mbit/s; per second: {PerSecond(h.Link)}");
         Assert.True(h.Link.BytesFromParent >= unique, "the link carried the blobs");
-        await EdgeHarness.EventuallyAsync(() => h.Reported()?["sync"]?["bandwidthLimitMbps"]?.Value<double?>() == 4, "the cap reported");
+        await Poll.UntilAsync(() => h.Reported()?["sync"]?["bandwidthLimitMbps"]?.Value<double?>() == 4, "the cap reported");
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class BandwidthLimitTests
         var image = await h.PushAsync("thin/patch", layer);
         await h.DesireAsync(["thin/patch"], new JObject { ["limitMbps"] = 8 });
         await h.StartChildAsync();
-        await EdgeHarness.EventuallyAsync(() => h.Link.BytesFromParent > 2_500_000, "the blob under way", 30_000);
+        await Poll.UntilAsync(() => h.Link.BytesFromParent > 2_500_000, "the blob under way", TimeSpan.FromSeconds(30));
 
         // The moment the twin pipeline applied the patch (the file poll before it is the standalone twin's, not the cap's).
         var applied = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -65,11 +65,11 @@ public sealed class BandwidthLimitTests
         Assert.False(h.HasTag("thin/patch", image));
 
         await h.DesireAsync(["thin/patch"]); // no cap: the rest comes at once
-        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/patch", image), "the image synced", 30_000);
+        await Poll.UntilAsync(() => h.HasTag("thin/patch", image), "the image synced", TimeSpan.FromSeconds(30));
 
         Assert.InRange(rateBefore, 6 * Mbit, 8.8 * Mbit);
         Assert.True(rateAfter is >= 0.5 * Mbit and <= 2.2 * Mbit, $"{rateAfter / Mbit:0.00} Mbit/s from 1 s after the patch (applied at {before.TotalSeconds:0.0} s); per second: {PerSecond(h.Link)}");
-        await EdgeHarness.EventuallyAsync(() => h.Reported()?["sync"] is JObject sync && sync["bandwidthLimitMbps"] is null or { Type: JTokenType.Null }, "no cap reported");
+        await Poll.UntilAsync(() => h.Reported()?["sync"] is JObject sync && sync["bandwidthLimitMbps"] is null or { Type: JTokenType.Null }, "no cap reported");
     }
 
     private static string PerSecond(LinkEmulator link)

@@ -1,6 +1,3 @@
-using ConnectedRegistry.IntegrationTests.Infrastructure;
-using ConnectedRegistry.IntegrationTests.Twin;
-
 namespace ConnectedRegistry.IntegrationTests.Sync;
 
 /// <summary>
@@ -10,52 +7,13 @@ namespace ConnectedRegistry.IntegrationTests.Sync;
 /// </summary>
 public sealed class DroppingLinkTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    public const double RateBitsPerSecond = 40_000_000;
-    public const long DropEveryBytes = 8_000_000;
-    public static readonly TimeSpan DownTime = TimeSpan.FromSeconds(3);
-
     [Fact]
     public async Task A_64_MB_sync_over_a_link_that_drops_every_8_MB_finishes_within_1_3_times_the_floor()
     {
-        var result = await RunAsync(layers: 8, layerBytes: 8_000_000);
+        var result = await DroppingLink.RunAsync(layers: 8, layerBytes: 8_000_000);
         output.WriteLine(result.ToString()); // the bytes ratio is item 5's figure (bytes lost per drop), reported, not asserted here
 
         Assert.True(result.Drops >= 6, $"the link dropped {result.Drops} times");
         Assert.True(result.Seconds <= 1.3 * result.FloorSeconds, result.ToString());
     }
-
-    /// <summary>Pushes an image of <paramref name="layers"/> random layers, syncs it over the dropping link, and measures (also the benchmark's entry).</summary>
-    public static async Task<DroppingLinkResult> RunAsync(int layers, int layerBytes)
-    {
-        await using var h = await ThinLinkHarness.StartAsync();
-        var blobs = Enumerable.Range(0, layers).Select(_ => h.Layout.Layer(layerBytes)).ToArray();
-        var image = await h.PushAsync("thin/drops", blobs);
-        var unique = blobs.Sum(b => b.Size);
-        h.Link.RateBitsPerSecond = RateBitsPerSecond;
-        h.Link.DropEveryBytes = DropEveryBytes;
-        h.Link.DownTime = DownTime;
-        await h.DesireAsync(["thin/drops"]);
-
-        await h.StartChildAsync();
-        var expected = (unique * 8 / RateBitsPerSecond) + (unique / DropEveryBytes * DownTime.TotalSeconds);
-        await EdgeHarness.EventuallyAsync(() => h.HasTag("thin/drops", image), "the image synced over the dropping link", (int)(60_000 + (3_000 * expected)));
-        var done = h.Link.Elapsed;
-
-        // From the first byte on the link (the module's start-up is not the link's time) to the tag being there.
-        var first = h.Link.Samples.First(s => s.Bytes > 0).At - LinkEmulator.SampleInterval;
-        var seconds = (done - first).TotalSeconds;
-        var floor = (unique * 8 / RateBitsPerSecond) + (h.Link.Drops * DownTime.TotalSeconds);
-        return new DroppingLinkResult(unique, h.Link.BytesFromParent, h.Link.TotalBytes, h.Link.Drops, seconds, floor);
-    }
-}
-
-public sealed record DroppingLinkResult(long UniqueBytes, long BytesFromParent, long TotalBytes, int Drops, double Seconds, double FloorSeconds)
-{
-    public double BytesRatio => (double)BytesFromParent / UniqueBytes;
-
-    public double TimeRatio => Seconds / FloorSeconds;
-
-    public override string ToString() =>
-        $"unique {UniqueBytes} B, from parent {BytesFromParent} B (ratio {BytesRatio:0.000}), both ways {TotalBytes} B, {Drops} drops, " +
-        $"{Seconds:0.0} s against a floor of {FloorSeconds:0.0} s (ratio {TimeRatio:0.00})";
 }

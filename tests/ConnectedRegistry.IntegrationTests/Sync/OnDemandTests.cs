@@ -35,7 +35,7 @@ public sealed class OnDemandTests
         }
 
         // The tag is set once its content is whole, recorded as set by sync, and never queued for sync up.
-        await WaitUntilAsync(() => h.Store.GetManifest("apps/web", "v1") is not null);
+        await Poll.UntilAsync(() => h.Store.GetManifest("apps/web", "v1") is not null, "apps/web:v1 kept locally");
         Assert.Equal(image.Digest, h.Store.GetManifest("apps/web", "v1")!.Digest);
         Assert.Equal(image.Digest, h.Child.App.Services.GetRequiredService<SyncStateStore>().SyncedTags("apps/web")["v1"]);
         Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
@@ -75,7 +75,7 @@ public sealed class OnDemandTests
         }
 
         Assert.Single(h.Proxy.RequestsFor($"/blobs/{layer.Digest}"));
-        await WaitUntilAsync(() => h.Store.IsBlobInRepository("apps/big", layer.Digest));
+        await Poll.UntilAsync(() => h.Store.IsBlobInRepository("apps/big", layer.Digest), "the fetched layer kept locally");
     }
 
     [Fact]
@@ -108,7 +108,7 @@ public sealed class OnDemandTests
             Assert.Equal(image.Digest, Digest.Compute(await on.Content.ReadAsByteArrayAsync()));
         }
 
-        await WaitUntilAsync(() => h.Store.GetManifest("other/x", "v1") is not null);
+        await Poll.UntilAsync(() => h.Store.GetManifest("other/x", "v1") is not null, "other/x:v1 kept locally");
         using var missing = await h.Child.Client.GetAsync("/v2/other/x/manifests/v9");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("MANIFEST_UNKNOWN", await missing.ErrorCodeAsync());
@@ -125,7 +125,7 @@ public sealed class OnDemandTests
             Assert.Equal(HttpStatusCode.OK, fetched.StatusCode);
         }
 
-        await WaitUntilAsync(() => h.Store.GetManifest("apps/web", "v1") is not null);
+        await Poll.UntilAsync(() => h.Store.GetManifest("apps/web", "v1") is not null, "apps/web:v1 kept locally");
         await h.Parent.StopAsync();
 
         var clock = Stopwatch.StartNew();
@@ -215,7 +215,7 @@ public sealed class OnDemandTests
             }
 
             var bottomStore = bottom.App.Services.GetRequiredService<ConnectedRegistry.Storage.RegistryStore>();
-            await WaitUntilAsync(() => bottomStore.GetManifest("apps/web", "v1") is not null && h.Store.GetManifest("apps/web", "v1") is not null);
+            await Poll.UntilAsync(() => bottomStore.GetManifest("apps/web", "v1") is not null && h.Store.GetManifest("apps/web", "v1") is not null, "apps/web:v1 kept at both levels");
             Assert.Equal(image.Digest, bottomStore.GetManifest("apps/web", "v1")!.Digest);
             Assert.Equal(image.Digest, h.Store.GetManifest("apps/web", "v1")!.Digest);
         }
@@ -223,16 +223,6 @@ public sealed class OnDemandTests
         {
             await bottom.DisposeAsync();
             bottom.DeleteData();
-        }
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, int seconds = 20)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(seconds), "the condition did not come true in time");
-            await Task.Delay(50);
         }
     }
 }

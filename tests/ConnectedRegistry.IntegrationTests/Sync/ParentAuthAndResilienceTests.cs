@@ -83,7 +83,7 @@ public sealed class ParentAuthAndResilienceTests
     {
         var parent = new TokenParent();
         await using var server = await FakeHttpServer.StartAsync(parent.Handle);
-        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+        using var client = ParentClients.Client(server.Address, Sync);
 
         Assert.Equal(["a", "b"], await client.ListTagsAsync("app", default));
         Assert.Equal(["a", "b"], await client.ListTagsAsync("app", default));
@@ -98,7 +98,7 @@ public sealed class ParentAuthAndResilienceTests
     {
         var parent = new TokenParent { AcceptGet = false };
         await using var server = await FakeHttpServer.StartAsync(parent.Handle);
-        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+        using var client = ParentClients.Client(server.Address, Sync);
 
         Assert.Equal(["a", "b"], await client.ListTagsAsync("app", default));
         Assert.Equal(1, parent.TokenGets);
@@ -114,7 +114,7 @@ public sealed class ParentAuthAndResilienceTests
         // Same machine, but another host name and port over plain http: not the parent, not https.
         var parent = new TokenParent { Realm = $"http://localhost:{realmHost.Address.Port}/token" };
         await using var server = await FakeHttpServer.StartAsync(parent.Handle);
-        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+        using var client = ParentClients.Client(server.Address, Sync);
 
         var error = await Assert.ThrowsAsync<ParentRegistryException>(() => client.ListTagsAsync("app", default));
         Assert.Equal(HttpStatusCode.Unauthorized, error.Status);
@@ -145,7 +145,7 @@ public sealed class ParentAuthAndResilienceTests
             context.Response.Headers["Link"] = $"<http://localhost:{foreign.Address.Port}/v2/_catalog?last=app&n=100>; rel=\"next\"";
             await context.Response.WriteAsync("""{"repositories":["app"]}""");
         });
-        using var client = ParentRegistryClientTests.Client(server.Address, Sync);
+        using var client = ParentClients.Client(server.Address, Sync);
 
         var catalog = await client.CatalogAsync(default);
 
@@ -165,8 +165,8 @@ public sealed class ParentAuthAndResilienceTests
             context.Response.StatusCode = 401;
             await context.Response.WriteAsync("""{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}""");
         });
-        var transport = new TrackingTransport(ParentRegistryClient.CreateTransport(ParentRegistryClientTests.FastOptions));
-        using var client = new ParentRegistryClient(server.Address, Sync, ParentRegistryClientTests.FastOptions, TimeProvider.System,
+        var transport = new TrackingTransport(ParentRegistryClient.CreateTransport(ParentClients.FastOptions));
+        using var client = new ParentRegistryClient(server.Address, Sync, ParentClients.FastOptions, TimeProvider.System,
             Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, transport);
 
         await Assert.ThrowsAsync<ParentRegistryException>(() => client.PingAsync(default));
@@ -242,12 +242,12 @@ public sealed class ParentAuthAndResilienceTests
             await using var server = await FakeHttpServer.StartAsync(parent.Handle, certificate);
             Assert.Equal(Uri.UriSchemeHttps, server.Address.Scheme);
 
-            using (var untrusting = ParentRegistryClientTests.Client(server.Address, Sync))
+            using (var untrusting = ParentClients.Client(server.Address, Sync))
             {
                 await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.PingAsync(default));
             }
 
-            using var trusting = ParentRegistryClientTests.Client(server.Address, Sync, ParentRegistryClientTests.FastOptions with { CaFile = caFile });
+            using var trusting = ParentClients.Client(server.Address, Sync, ParentClients.FastOptions with { CaFile = caFile });
             Assert.Equal(["a", "b"], await trusting.ListTagsAsync("app", default));
             Assert.Equal(1, tokens.TokenGets);
             Assert.Equal(1, parent.AuthorizedCalls);
@@ -280,7 +280,7 @@ public sealed class ParentAuthAndResilienceTests
 
             await context.Response.WriteAsync("""{"name":"app","tags":["x"]}""");
         });
-        using var client = ParentRegistryClientTests.Client(server.Address, null, ParentRegistryClientTests.FastOptions with { MaxRetryDelay = TimeSpan.FromSeconds(5) });
+        using var client = ParentClients.Client(server.Address, null, ParentClients.FastOptions with { MaxRetryDelay = TimeSpan.FromSeconds(5) });
 
         var started = DateTime.UtcNow;
         Assert.Equal(["x"], await client.ListTagsAsync("app", default));
@@ -292,7 +292,7 @@ public sealed class ParentAuthAndResilienceTests
     public async Task Unreachable_parent_opens_the_circuit_and_later_calls_fail_fast()
     {
         var port = DockerRegistry.FreePort(); // nothing listens there
-        using var client = ParentRegistryClientTests.Client(new Uri($"http://127.0.0.1:{port}/"), Sync);
+        using var client = ParentClients.Client(new Uri($"http://127.0.0.1:{port}/"), Sync);
 
         await Assert.ThrowsAnyAsync<Exception>(() => client.PingAsync(default));
         await Assert.ThrowsAsync<BrokenCircuitException>(() => client.PingAsync(default));
@@ -308,7 +308,7 @@ public sealed class ParentAuthAndResilienceTests
             context.Response.Headers["Docker-Content-Digest"] = Digest.Compute("something else"u8).ToString();
             await context.Response.Body.WriteAsync(body);
         });
-        using var client = ParentRegistryClientTests.Client(server.Address, null);
+        using var client = ParentClients.Client(server.Address, null);
 
         await Assert.ThrowsAsync<ParentContentException>(() => client.GetManifestAsync("app", "v1", default));
         await Assert.ThrowsAsync<ParentContentException>(() => client.GetManifestAsync("app", Digest.Compute("other"u8).ToString(), default));
@@ -339,7 +339,7 @@ public sealed class SubsetResolutionTests
         var registry = await RegistryInstance.StartAsync();
         try
         {
-            using var client = ParentRegistryClientTests.Client(server.Address, null);
+            using var client = ParentClients.Client(server.Address, null);
             var logger = registry.App.Services.GetRequiredService<ILogger<SyncDown>>();
             return await SyncSet.Of(settings).ResolveAsync(client, logger, default);
         }

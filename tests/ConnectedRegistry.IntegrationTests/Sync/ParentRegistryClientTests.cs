@@ -16,16 +16,6 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
     private DockerRegistry _parent = null!;
     private string _layoutDir = null!;
 
-    internal static readonly ParentClientOptions FastOptions = new()
-    {
-        RetryBaseDelay = TimeSpan.FromMilliseconds(10),
-        MaxRetryDelay = TimeSpan.FromMilliseconds(200),
-        MaxRetries = 2,
-        BreakerDuration = TimeSpan.FromSeconds(30),
-        BreakerMinimumThroughput = 3,
-        ConnectTimeout = TimeSpan.FromSeconds(2),
-    };
-
     public async Task InitializeAsync()
     {
         _parent = await DockerRegistry.StartNewAsync();
@@ -38,10 +28,7 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         TempDirectory.Delete(_layoutDir);
     }
 
-    internal static ParentRegistryClient Client(Uri endpoint, ParentCredentials? credentials, ParentClientOptions? options = null) =>
-        new(endpoint, credentials, options ?? FastOptions, TimeProvider.System, NullLogger.Instance);
-
-    private ParentRegistryClient Client() => Client(_parent.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password), FastOptions with { PageSize = 2 });
+    private ParentRegistryClient Client() => ParentClients.Client(_parent.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password), ParentClients.FastOptions with { PageSize = 2 });
 
     [Fact]
     public async Task Reads_catalog_tags_manifests_and_blobs_with_basic_auth_following_pages()
@@ -120,7 +107,7 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         var empty = "{}"u8.ToArray();
         await client.UploadBlobAsync("src", Digest.Compute(empty), new MemoryStream(empty), empty.Length, default);
         Assert.Equal(payload.LongLength, await client.HeadBlobAsync("src", payloadDigest, default));
-        var artifact = ArtifactManifest(image, payloadDigest, payload.Length);
+        var artifact = TestContent.ArtifactManifest(image, payloadDigest, payload.Length);
         var artifactDigest = await client.PutManifestAsync("src", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
         var referrersIndex = TestContent.Json(new JObject
         {
@@ -139,20 +126,10 @@ public sealed class ParentRegistryClientTests : IAsyncLifetime
         Assert.Null(await client.ReferrersAsync("src", image.Digest, default, useTagSchema: false));
     }
 
-    internal static byte[] ArtifactManifest(TestBlob subject, Digest payload, long payloadSize) => TestContent.Json(new JObject
-    {
-        ["schemaVersion"] = 2,
-        ["mediaType"] = MediaTypes.OciManifest,
-        ["artifactType"] = "application/vnd.example.signature",
-        ["config"] = new JObject { ["mediaType"] = MediaTypes.OciEmpty, ["digest"] = Digest.Compute("{}"u8).ToString(), ["size"] = 2 },
-        ["layers"] = new JArray(new JObject { ["mediaType"] = "application/vnd.example.signature.v1", ["digest"] = payload.ToString(), ["size"] = payloadSize }),
-        ["subject"] = JObject.FromObject(subject.Descriptor()),
-    });
-
     [Fact]
     public async Task Wrong_password_is_an_unauthorized_error()
     {
-        using var client = Client(_parent.Endpoint, new ParentCredentials(DockerRegistry.User, "wrong"));
+        using var client = ParentClients.Client(_parent.Endpoint, new ParentCredentials(DockerRegistry.User, "wrong"));
         var error = await Assert.ThrowsAsync<ParentRegistryException>(() => client.CatalogAsync(default));
         Assert.Equal(HttpStatusCode.Unauthorized, error.Status);
         Assert.DoesNotContain("wrong", error.Message, StringComparison.Ordinal);

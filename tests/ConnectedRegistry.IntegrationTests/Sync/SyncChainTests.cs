@@ -35,7 +35,7 @@ public sealed class SyncChainTests
             var signatureDigest = Digest.Compute(signature);
             await top.UploadBlobAsync("apps/web", signatureDigest, new MemoryStream(signature), signature.Length, default);
             await top.UploadBlobAsync("apps/web", Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
-            var artifact = ParentRegistryClientTests.ArtifactManifest(index, signatureDigest, signature.Length);
+            var artifact = TestContent.ArtifactManifest(index, signatureDigest, signature.Length);
             var artifactDigest = await top.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
             await top.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", TestContent.Json(new JObject
             {

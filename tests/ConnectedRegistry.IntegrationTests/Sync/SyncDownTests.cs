@@ -36,7 +36,7 @@ public sealed class SyncDownTests
         await parent.UploadBlobAsync("apps/web", signatureDigest, new MemoryStream(signature), signature.Length, default);
         var empty = "{}"u8.ToArray();
         await parent.UploadBlobAsync("apps/web", Digest.Compute(empty), new MemoryStream(empty), 2, default);
-        var artifact = ParentRegistryClientTests.ArtifactManifest(index, signatureDigest, signature.Length);
+        var artifact = TestContent.ArtifactManifest(index, signatureDigest, signature.Length);
         var artifactDigest = await parent.PutManifestAsync("apps/web", Digest.Compute(artifact).ToString(), artifact, MediaTypes.OciManifest, default);
         await parent.PutManifestAsync("apps/web", $"sha256-{index.Digest.Hex}", TestContent.Json(new JObject
         {
@@ -266,12 +266,12 @@ public sealed class SyncDownTests
 
         // The scheduler itself syncs (continuous), then the parent goes away.
         h.Configure(["base"], new SyncSettings());
-        await Until(() => h.Store.GetManifest("base", "v1") is not null && h.State.Snapshot().ConnectionState == ConnectionStates.Online, "first sync by the scheduler");
+        await Poll.UntilAsync(() => h.Store.GetManifest("base", "v1") is not null && h.State.Snapshot().ConnectionState == ConnectionStates.Online, "first sync by the scheduler", TimeSpan.FromSeconds(30));
         Assert.NotNull(h.State.Snapshot().Sync.LastSyncTime);
 
         await h.Parent.StopAsync();
         h.Scheduler.SyncNow();
-        await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Offline && h.State.Snapshot().Sync.LastError is not null, "Offline");
+        await Poll.UntilAsync(() => h.State.Snapshot().ConnectionState == ConnectionStates.Offline && h.State.Snapshot().Sync.LastError is not null, "Offline", TimeSpan.FromSeconds(30));
         Assert.DoesNotContain(DockerRegistry.Password, h.State.Snapshot().Sync.LastError!, StringComparison.Ordinal);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/v2/base/manifests/v1");
@@ -282,7 +282,7 @@ public sealed class SyncDownTests
 
         // The parent comes back: the next pass reports Online again.
         await h.Parent.StartAsync();
-        await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Online && h.State.Snapshot().Sync.LastError is null, "Online again");
+        await Poll.UntilAsync(() => h.State.Snapshot().ConnectionState == ConnectionStates.Online && h.State.Snapshot().Sync.LastError is null, "Online again", TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -298,8 +298,8 @@ public sealed class SyncDownTests
         Directory.Delete(partial, recursive: true);
         await File.WriteAllTextAsync(partial, "not a folder");
         h.Configure(["base"], new SyncSettings());
-        await Until(() => h.State.Snapshot().StatusDetails.Any(d => d.Code == LocalStorageException.StatusCode), "DiskError");
-        await Until(() => h.State.Snapshot().ConnectionState == ConnectionStates.Unhealthy, "Unhealthy");
+        await Poll.UntilAsync(() => h.State.Snapshot().StatusDetails.Any(d => d.Code == LocalStorageException.StatusCode), "DiskError", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => h.State.Snapshot().ConnectionState == ConnectionStates.Unhealthy, "Unhealthy", TimeSpan.FromSeconds(30));
 
         var snapshot = h.State.Snapshot();
         var detail = Assert.Single(snapshot.StatusDetails, d => d.Code == LocalStorageException.StatusCode);
@@ -315,7 +315,7 @@ public sealed class SyncDownTests
         Directory.CreateDirectory(partial);
         h.Scheduler.SyncNow();
         // (an Information detail such as ActivatedLocally may stay: the parent is a plain OCI registry)
-        await Until(() => h.State.Snapshot() is { ConnectionState: ConnectionStates.Online } s && !s.StatusDetails.Any(d => d.Type == "Error") && s.Sync.LastError is null, "healthy again");
+        await Poll.UntilAsync(() => h.State.Snapshot() is { ConnectionState: ConnectionStates.Online } s && !s.StatusDetails.Any(d => d.Type == "Error") && s.Sync.LastError is null, "healthy again", TimeSpan.FromSeconds(30));
         Assert.Equal(image.Digest, h.Store.GetManifest("base", "v1")!.Digest);
         Assert.True(h.Store.BlobExists(layer.Digest));
     }
@@ -348,23 +348,13 @@ public sealed class SyncDownTests
 
         Assert.Equal(200, answer.Status);
         Assert.True((bool)answer.Payload["started"]!);
-        await Until(() => h.Store.GetManifest("base", "v1")?.Digest == image.Digest && h.State.Snapshot().Sync.LastSyncTime is not null, "the pass syncNow started");
+        await Poll.UntilAsync(() => h.Store.GetManifest("base", "v1")?.Digest == image.Digest && h.State.Snapshot().Sync.LastSyncTime is not null, "the pass syncNow started", TimeSpan.FromSeconds(30));
         Assert.Equal(400, (await dispatcher.DispatchAsync("syncNow", "[1]", default)).Status);
 
         h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(RegistrySettings.Default);
         var noParent = await dispatcher.DispatchAsync("syncNow", string.Empty, default);
         Assert.Equal(409, noParent.Status);
         Assert.Equal("NoParent", (string?)noParent.Payload["error"]!["code"]);
-    }
-
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            await Task.Delay(20);
-        }
     }
 
     private static async Task<byte[]> ReadAllAsync(Stream stream)

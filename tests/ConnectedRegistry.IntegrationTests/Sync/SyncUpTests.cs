@@ -136,13 +136,13 @@ public sealed class SyncUpTests
         await PushToChildAsync(h, "signed", "apps/signed", "v1");
 
         // A client signs the image at the child: blobs and a manifest whose subject is the image.
-        using (var child = ParentRegistryClientTests.Client(h.Child.BaseAddress, null))
+        using (var child = ParentClients.Client(h.Child.BaseAddress, null))
         {
             var payload = System.Text.Encoding.UTF8.GetBytes("local signature");
             var payloadDigest = ConnectedRegistry.Oci.Digest.Compute(payload);
             await child.UploadBlobAsync("apps/signed", payloadDigest, new MemoryStream(payload), payload.Length, default);
             await child.UploadBlobAsync("apps/signed", ConnectedRegistry.Oci.Digest.Compute("{}"u8), new MemoryStream("{}"u8.ToArray()), 2, default);
-            var artifact = ParentRegistryClientTests.ArtifactManifest(image, payloadDigest, payload.Length);
+            var artifact = TestContent.ArtifactManifest(image, payloadDigest, payload.Length);
             await child.PutManifestAsync("apps/signed", ConnectedRegistry.Oci.Digest.Compute(artifact).ToString(), artifact, ConnectedRegistry.Oci.MediaTypes.OciManifest, default);
         }
 

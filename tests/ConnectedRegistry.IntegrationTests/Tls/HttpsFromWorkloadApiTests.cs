@@ -56,7 +56,7 @@ public sealed class HttpsFromWorkloadApiTests : IAsyncLifetime
 
         // Past 80% a new certificate is fetched and served on the next connection, without a restart.
         _clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
-        await EdgeHarness.EventuallyAsync(() => provider.Current!.Certificate.Thumbprint != first.Thumbprint, "renewed certificate");
+        await Poll.UntilAsync(() => provider.Current!.Certificate.Thumbprint != first.Thumbprint, "renewed certificate");
         var second = await ServedAsync(module);
         Assert.NotEqual(first.Thumbprint, second.Thumbprint);
         Assert.Equal("CN=localhost", second.Subject);
@@ -72,7 +72,7 @@ public sealed class HttpsFromWorkloadApiTests : IAsyncLifetime
 
         _edge.Workload.RefuseCertificates = true;
         _clock.Advance(TimeSpan.FromMinutes(8) + TimeSpan.FromSeconds(1));
-        await EdgeHarness.EventuallyAsync(() => _edge.State.Snapshot().StatusDetails.Any(d => d.Code == TlsCertificateProvider.RenewalStatusCode), "renewal failure reported");
+        await Poll.UntilAsync(() => _edge.State.Snapshot().StatusDetails.Any(d => d.Code == TlsCertificateProvider.RenewalStatusCode), "renewal failure reported");
         var detail = _edge.State.Snapshot().StatusDetails.Single(d => d.Code == TlsCertificateProvider.RenewalStatusCode);
         Assert.Equal("Warning", detail.Type);
         Assert.Contains("certificate issuance refused", detail.Description, StringComparison.Ordinal);
@@ -81,7 +81,7 @@ public sealed class HttpsFromWorkloadApiTests : IAsyncLifetime
 
         _edge.Workload.RefuseCertificates = false;
         _clock.Advance(TimeSpan.FromSeconds(30));
-        await EdgeHarness.EventuallyAsync(() => provider.Current!.Certificate.Thumbprint != first.Thumbprint, "renewed after the retry delay");
+        await Poll.UntilAsync(() => provider.Current!.Certificate.Thumbprint != first.Thumbprint, "renewed after the retry delay");
         Assert.NotEqual(first.Thumbprint, (await ServedAsync(module)).Thumbprint);
         Assert.DoesNotContain(_edge.State.Snapshot().StatusDetails, d => d.Code == TlsCertificateProvider.RenewalStatusCode);
     }

@@ -185,7 +185,7 @@ public sealed class HttpsWithCertificateFilesTests : IAsyncLifetime
             b.Services.AddSingleton(new SyncEnvironment(_ => null));
             if (fast)
             {
-                b.Services.AddSingleton(Sync.SyncHarness.FastOptions); // short retries: the refusal is certain
+                b.Services.AddSingleton(SyncHarness.FastOptions); // short retries: the refusal is certain
             }
         });
         _registries.Add(child);

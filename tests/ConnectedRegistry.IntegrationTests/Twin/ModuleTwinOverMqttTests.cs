@@ -43,7 +43,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         Assert.True(_edge.Workload.TrustBundleRequests >= 1);
         Assert.Equal(1, _edge.Hub.TwinGets);
 
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5 && Reported["loginServer"] is JObject, "reported state");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5 && Reported["loginServer"] is JObject, "reported state");
         Assert.Equal(200, Reported["lastDesiredStatus"]!["code"]!.Value<int>());
         Assert.Equal(module.HostPort, Reported["loginServer"]!["host"]!.Value<string>());
         Assert.Equal("Disabled", Reported["loginServer"]!["tls"]!.Value<string>());
@@ -55,7 +55,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     public async Task Desired_patches_apply_in_order_within_a_second_and_are_reported()
     {
         await _edge.StartModuleAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
         var applied = new List<RegistrySettings>();
         _edge.Settings.Changed += s =>
         {
@@ -67,12 +67,12 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
 
         var watch = Stopwatch.StartNew();
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }"""));
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.AnonymousPull, "patch 6 applied", timeoutMs: 1000);
+        await Poll.UntilAsync(() => _edge.Settings.Current.AnonymousPull, "patch 6 applied", TimeSpan.FromSeconds(1));
         Assert.True(watch.ElapsedMilliseconds < 1000, $"applied after {watch.ElapsedMilliseconds} ms");
 
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""));
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": null, "sync": { "window": "PT2H" } }"""));
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Sync.Window == TimeSpan.FromHours(2), "patch 8 applied", timeoutMs: 1000);
+        await Poll.UntilAsync(() => _edge.Settings.Current.Sync.Window == TimeSpan.FromHours(2), "patch 8 applied", TimeSpan.FromSeconds(1));
 
         var final = _edge.Settings.Current;
         Assert.Equal(RegistryMode.ReadOnly, final.Mode);
@@ -86,34 +86,34 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         }
 
         Assert.Equal(1, _edge.Hub.TwinGets);
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 8, "version 8 reported");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 8, "version 8 reported");
     }
 
     [Fact]
     public async Task A_version_gap_makes_the_module_get_the_whole_twin()
     {
         await _edge.StartModuleAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
 
         _edge.Hub.ChangeDesiredSilently(TwinJson.ParseObject("""{ "mode": "ReadOnly" }""")); // version 6 never arrives
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }""")); // version 7
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly && _edge.Settings.Current.AnonymousPull, "both changes applied");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly && _edge.Settings.Current.AnonymousPull, "both changes applied");
         Assert.Equal(2, _edge.Hub.TwinGets);
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 7, "version 7 reported");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 7, "version 7 reported");
     }
 
     [Fact]
     public async Task Stale_patches_are_ignored()
     {
         await _edge.StartModuleAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
 
         await _edge.Hub.SendDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""), 5);
         await _edge.Hub.SendDesiredPatchAsync(TwinJson.ParseObject("""{ "name": "stale-name" }"""), 3);
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }""")); // version 6
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.AnonymousPull, "version 6 applied");
+        await Poll.UntilAsync(() => _edge.Settings.Current.AnonymousPull, "version 6 applied");
         Assert.Equal(RegistryMode.ReadWrite, _edge.Settings.Current.Mode);
         Assert.Equal("factory-line-1", _edge.Settings.Current.Name);
         Assert.Equal(1, _edge.Hub.TwinGets);
@@ -123,12 +123,12 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     public async Task An_invalid_patch_keeps_the_last_good_settings_and_reports_400_with_every_reason()
     {
         await _edge.StartModuleAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
         var good = _edge.Settings.Current;
 
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "Sideways", "sync": { "window": "PT1M", "messageTtl": "P100D" } }"""));
 
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 6, "version 6 reported");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 6, "version 6 reported");
         var status = Reported["lastDesiredStatus"]!;
         Assert.Equal(400, status["code"]!.Value<int>());
         Assert.Equal(
@@ -137,27 +137,27 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         Assert.Same(good, _edge.Settings.Current);
 
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "ReadOnly", "sync": { "window": "PT1H", "messageTtl": "P10D" } }"""));
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "fixed document applied");
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredStatus"]?["code"]?.Value<int>() == 200, "200 reported");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "fixed document applied");
+        await Poll.UntilAsync(() => Reported["lastDesiredStatus"]?["code"]?.Value<int>() == 200, "200 reported");
     }
 
     [Fact]
     public async Task An_edgeHub_restart_makes_the_module_reconnect_and_get_the_whole_twin()
     {
         await _edge.StartModuleAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
 
         await _edge.Hub.StopAsync();
         _edge.Hub.ChangeDesiredSilently(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""));
         await Task.Delay(300);
         await _edge.Hub.StartAsync();
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "change made while away applied");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "change made while away applied");
         Assert.Equal(2, _edge.Hub.AcceptedConnects.Count);
         Assert.Equal(2, _edge.Hub.TwinGets);
 
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }"""));
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.AnonymousPull, "patches flow again after the reconnect");
+        await Poll.UntilAsync(() => _edge.Settings.Current.AnonymousPull, "patches flow again after the reconnect");
     }
 
     [Fact]
@@ -165,9 +165,9 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     {
         await _edge.StartModuleAsync();
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }"""));
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.AnonymousPull, "patch applied");
+        await Poll.UntilAsync(() => _edge.Settings.Current.AnonymousPull, "patch applied");
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "Broken" }""")); // rejected: not remembered
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 7, "rejection reported");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 7, "rejection reported");
         var dataRoot = await _edge.StopModuleAsync();
         await _edge.Hub.StopAsync();
 
@@ -179,7 +179,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
 
         _edge.Hub.ChangeDesiredSilently(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""));
         await _edge.Hub.StartAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "the twin applied once edgeHub is back");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Mode == RegistryMode.ReadOnly, "the twin applied once edgeHub is back");
     }
 
     [Fact]
@@ -188,7 +188,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         // A 6 s token is renewed when 0.9 s of it remain: the new connection must be up before the old token expires.
         await _edge.StartModuleAsync(extraArgs: ["--Twin:SasTokenTtlSeconds", "6"]);
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Hub.AcceptedConnects.Count >= 2, "a second connection with a fresh token", timeoutMs: 12_000);
+        await Poll.UntilAsync(() => _edge.Hub.AcceptedConnects.Count >= 2, "a second connection with a fresh token", TimeSpan.FromSeconds(12));
 
         var connects = _edge.Hub.AcceptedConnects;
         Assert.DoesNotContain(_edge.Hub.Connects, c => !c.Accepted);
@@ -205,7 +205,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
 
         await _edge.StartModuleAsync();
 
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "connected after the signing errors");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "connected after the signing errors");
         Assert.True(_edge.Workload.SignRequests >= 3);
     }
 
@@ -213,7 +213,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     public async Task Reported_patches_are_batched_and_rate_limited()
     {
         await _edge.StartModuleAsync(reportIntervalMs: 1000);
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5 && Reported["loginServer"] is JObject, "initial report");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5 && Reported["loginServer"] is JObject, "initial report");
         await Task.Delay(1100);
         var before = _edge.Hub.ReportedPatches.Count;
 
@@ -222,7 +222,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
             _edge.State.SetStorage(new StorageStatus(UsedBytes: i * 10, Blobs: i));
         }
 
-        await EdgeHarness.EventuallyAsync(() => Reported["storage"]?["blobs"]?.Value<long>() == 200, "the last value reported");
+        await Poll.UntilAsync(() => Reported["storage"]?["blobs"]?.Value<long>() == 200, "the last value reported");
         await Task.Delay(1500);
 
         var patches = _edge.Hub.ReportedPatches.Skip(before).ToList();
@@ -246,14 +246,14 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
 
         await _edge.StartModuleAsync();
 
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5, "reported after two 429 answers");
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5, "reported after two 429 answers");
     }
 
     [Fact]
     public async Task Direct_methods_answer_with_their_request_id_and_status()
     {
         await _edge.StartModuleAsync();
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
 
         var (status, body) = await _edge.Hub.InvokeMethodAsync("getStatus", "");
         Assert.Equal(200, status);
@@ -287,9 +287,9 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
             ["children"] = new JObject { ["cell-three"] = new JObject { ["syncTokenPasswordHash"] = hash } },
             ["mode"] = "Sideways", // rejected: the 400 description must not echo the hashes either
         });
-        await EdgeHarness.EventuallyAsync(() => Reported["lastDesiredStatus"]?["code"]?.Value<int>() == 400, "rejection reported");
+        await Poll.UntilAsync(() => Reported["lastDesiredStatus"]?["code"]?.Value<int>() == 400, "rejection reported");
         await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "mode": "ReadOnly" }"""));
-        await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.ClientTokens.ContainsKey("puller"), "tokens applied");
+        await Poll.UntilAsync(() => _edge.Settings.Current.ClientTokens.ContainsKey("puller"), "tokens applied");
 
         var (_, status) = await _edge.Hub.InvokeMethodAsync("getStatus", "");
 
@@ -314,7 +314,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         });
         try
         {
-            await EdgeHarness.EventuallyAsync(() => _edge.Hub.TwinGets >= 1, "connected");
+            await Poll.UntilAsync(() => _edge.Hub.TwinGets >= 1, "connected");
 
             var (status, body) = await _edge.Hub.InvokeMethodAsync("garbageCollect", "");
 
@@ -344,7 +344,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
 
             await _edge.StartModuleAsync(env);
 
-            await EdgeHarness.EventuallyAsync(() => _edge.Settings.Current.Name == "factory-line-1", "twin applied");
+            await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "twin applied");
             Assert.Single(_edge.Hub.AcceptedConnects);
             Assert.Equal(0, _edge.Workload.SignRequests);
             Assert.Equal(0, _edge.Workload.TrustBundleRequests);
@@ -413,7 +413,7 @@ public sealed class WebSocketFallbackTests
             "--Twin:WebSocketPort", bridge.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ]);
 
-        await EdgeHarness.EventuallyAsync(() => edge.Settings.Current.Name == "over-websocket", "twin applied over the WebSocket");
+        await Poll.UntilAsync(() => edge.Settings.Current.Name == "over-websocket", "twin applied over the WebSocket");
         Assert.True(bridge.Sessions >= 1);
         Assert.Single(edge.Hub.AcceptedConnects);
     }

@@ -59,14 +59,14 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
 
         Assert.Equal("standalone-1", settings.Current.Name); // applied before the registry serves
         Assert.Equal(RegistryMode.ReadOnly, settings.Current.Mode);
-        await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 1 && Reported()?["loginServer"] is JObject, "reported file written");
+        await Poll.UntilAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 1 && Reported()?["loginServer"] is JObject, "reported file written");
         Assert.Equal(_module!.HostPort, Reported()!["loginServer"]!["host"]!.Value<string>());
 
         await File.WriteAllTextAsync(DesiredFile, """{ "schemaVersion": "1.0", "name": "standalone-1", "anonymousPull": true }""");
 
-        await EdgeHarness.EventuallyAsync(() => settings.Current.AnonymousPull, "the changed file applied");
+        await Poll.UntilAsync(() => settings.Current.AnonymousPull, "the changed file applied");
         Assert.Equal(RegistryMode.ReadWrite, settings.Current.Mode); // a member removed from the file returns to its default
-        await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 2, "version 2 reported");
+        await Poll.UntilAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 2, "version 2 reported");
         Assert.DoesNotContain(Directory.GetFiles(Path.GetDirectoryName(ReportedFile)!), f => f.EndsWith(".tmp", StringComparison.Ordinal));
     }
 
@@ -79,12 +79,16 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
 
         await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "mode": """);
 
-        await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredStatus"]?["code"]?.Value<int>() == 400, "400 reported");
+        await Poll.UntilAsync(() => Reported()?["lastDesiredStatus"]?["code"]?.Value<int>() == 400, "400 reported");
         Assert.StartsWith("rejected, the last good settings stay in force: the desired properties file is not a JSON object", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>(), StringComparison.Ordinal);
         Assert.Equal("standalone-2", settings.Current.Name);
 
+        await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "storage": { "minFreeBytes": 1e400 } }""");
+        await Poll.UntilAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 3, "version 3 reported");
+        Assert.Equal("rejected, the last good settings stay in force: storage.minFreeBytes: the number is out of range", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>());
+
         await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "clientTokens": { "t": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "a": ["content/nope"] } } } }""");
-        await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 3, "version 3 reported");
+        await Poll.UntilAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 4, "version 4 reported");
         Assert.Equal("rejected, the last good settings stay in force: clientTokens.t.scopeMap.a: unknown action 'content/nope' (known: content/read, content/write, content/delete, metadata/read, metadata/write)", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>());
         Assert.Empty(settings.Current.ClientTokens);
     }
@@ -98,11 +102,11 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
 
         Directory.CreateDirectory(Path.GetDirectoryName(DesiredFile)!);
         await File.WriteAllTextAsync(DesiredFile, """{ "logLevel": "Debug" }""");
-        await EdgeHarness.EventuallyAsync(() => logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug), "Debug enabled");
+        await Poll.UntilAsync(() => logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug), "Debug enabled");
         Assert.Equal("Debug", settings.Current.LogLevel);
 
         await File.WriteAllTextAsync(DesiredFile, """{ "logLevel": "Error" }""");
-        await EdgeHarness.EventuallyAsync(() => !logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Warning), "Warning disabled");
+        await Poll.UntilAsync(() => !logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Warning), "Warning disabled");
     }
 
     [Fact]
@@ -111,7 +115,7 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
         var settings = await StartAsync();
 
         Assert.Equal(RegistryMode.ReadWrite, settings.Current.Mode);
-        await EdgeHarness.EventuallyAsync(() => Reported()?["lastDesiredStatus"]?["code"]?.Value<int>() == 200, "reported file written");
+        await Poll.UntilAsync(() => Reported()?["lastDesiredStatus"]?["code"]?.Value<int>() == 200, "reported file written");
         Assert.Equal(0, Reported()!["lastDesiredVersion"]!.Value<long>());
     }
 }

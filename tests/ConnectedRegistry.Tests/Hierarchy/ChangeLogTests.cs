@@ -91,7 +91,6 @@ public sealed class ChangeLogTests : IDisposable
         await waiting.WaitAsync(TimeSpan.FromSeconds(5));
 
         var timed = log.WaitAsync(1, TimeSpan.FromSeconds(30), CancellationToken.None);
-        await Task.Delay(50);
         Assert.False(timed.IsCompleted);
         _time.Advance(TimeSpan.FromSeconds(31));
         await timed.WaitAsync(TimeSpan.FromSeconds(5));

@@ -24,17 +24,17 @@ public sealed class SchedulerActivationTests : SchedulerTestBase
     public async Task Changed_repositories_get_a_pass_of_their_own_at_once_and_the_full_pass_keeps_its_pace()
     {
         await StartAsync(new SyncSettings());
-        await Until(() => _work.Passes.Count == 1 && _scheduler.Waits >= 1, "the first full pass");
+        await Poll.UntilAsync(() => _work.Passes.Count == 1 && _scheduler.Waits >= 1, "the first full pass");
         Assert.Equal("apps/*,base+edge-child", _work.Passes[0]);
 
         _scheduler.SyncRepositoriesNow(["apps/web", "apps/api", "apps/web"]);
-        await Until(() => _work.Passes.Count >= 2, "the targeted pass");
-        await Until(() => _scheduler.Waits >= 2, "the idle wait");
+        await Poll.UntilAsync(() => _work.Passes.Count >= 2, "the targeted pass");
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the idle wait");
         Assert.Equal("apps/api,apps/web", _work.Passes[1]);
         Assert.Equal(2, _work.Passes.Count);
 
         _time.Advance(TimeSpan.FromMinutes(10));
-        await Until(() => _work.Passes.Count == 3, "the next full pass");
+        await Poll.UntilAsync(() => _work.Passes.Count == 3, "the next full pass");
         Assert.Equal("apps/*,base+edge-child", _work.Passes[2]);
     }
 
@@ -42,13 +42,13 @@ public sealed class SchedulerActivationTests : SchedulerTestBase
     public async Task Outside_the_window_changes_wait_for_the_next_windows_full_pass()
     {
         await StartAsync(new SyncSettings { Schedule = "0 1 * * *", Window = TimeSpan.FromHours(1) }); // 01:00–02:00; now 00:10
-        await Until(() => _scheduler.Waits >= 1, "the wait for the window");
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the wait for the window");
         _scheduler.SyncRepositoriesNow(["apps/web"]);
-        await Until(() => _scheduler.Waits >= 2, "the wait after the wake");
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the wait after the wake");
         Assert.Empty(_work.Passes);
 
         _time.Advance(TimeSpan.FromMinutes(50));
-        await Until(() => _work.Passes.Count == 1, "the window's pass");
+        await Poll.UntilAsync(() => _work.Passes.Count == 1, "the window's pass");
         Assert.Equal("apps/*,base+edge-child", _work.Passes[0]);
     }
 
@@ -57,18 +57,18 @@ public sealed class SchedulerActivationTests : SchedulerTestBase
     {
         _work.Failure = new ActivationRefusedException("the identity is active on another instance", deactivated: false);
         await StartAsync(new SyncSettings());
-        await Until(() => _scheduler.Waits >= 1, "the refused pass");
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the refused pass");
         Assert.Equal(ConnectionStates.Unhealthy, _state.Snapshot().ConnectionState);
         Assert.Equal("the identity is active on another instance", _state.Snapshot().Sync.LastError);
         Assert.Null(_state.Snapshot().Sync.LastSyncTime);
 
         _work.Failure = new ActivationRefusedException("deactivated", deactivated: true);
         _time.Advance(TimeSpan.FromMinutes(10));
-        await Until(() => _scheduler.Waits >= 2 && _state.Snapshot().ConnectionState == ConnectionStates.Offline, "the deactivated pass");
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2 && _state.Snapshot().ConnectionState == ConnectionStates.Offline, "the deactivated pass");
 
         _work.Failure = null;
         _scheduler.SyncNow();
-        await Until(() => _state.Snapshot().ConnectionState == ConnectionStates.Online, "the pass after activation");
+        await Poll.UntilAsync(() => _state.Snapshot().ConnectionState == ConnectionStates.Online, "the pass after activation");
         Assert.Null(_state.Snapshot().Sync.LastError);
     }
 

@@ -66,11 +66,11 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
         Assert.Equal(20, _state.Snapshot().Sync.BandwidthLimitMbps);
 
         await AdvanceAsync(TimeSpan.FromHours(1));
-        await WaitUntilAsync(() => throttle.LimitBitsPerSecond == 2_000_000);
+        await Poll.UntilAsync(() => throttle.LimitBitsPerSecond == 2_000_000, "the 2 Mbit/s cap");
         Assert.Equal(2, _state.Snapshot().Sync.BandwidthLimitMbps);
 
         await AdvanceAsync(TimeSpan.FromHours(11));
-        await WaitUntilAsync(() => throttle.LimitBitsPerSecond == 20_000_000);
+        await Poll.UntilAsync(() => throttle.LimitBitsPerSecond == 20_000_000, "the 20 Mbit/s cap");
         Assert.Equal(20, _state.Snapshot().Sync.BandwidthLimitMbps);
     }
 
@@ -122,7 +122,7 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
         var throttle = new LinkThrottle(_time);
         _limiter = new BandwidthLimiter(_settings, throttle, _state, _time, NullLogger<BandwidthLimiter>.Instance);
         await _limiter.StartAsync(default);
-        await WaitUntilAsync(() => _limiter.Waits > 0);
+        await Poll.UntilAsync(() => _limiter.Waits > 0, "a read waiting for the limiter");
         return throttle;
     }
 
@@ -130,16 +130,6 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
     {
         _time.Advance(by);
         await Task.Delay(20); // let timers that fired run their continuations
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(10);
-        }
     }
 
     public async ValueTask DisposeAsync()

@@ -23,22 +23,11 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
             new SyncSchedulerOptions { IdleDelay = TimeSpan.FromSeconds(10), RetryDelay = TimeSpan.FromSeconds(20) });
     }
 
-    /// <summary>Waits (real time) until the loop has parked on a wait <paramref name="count"/> times.</summary>
-    private async Task WaitForWaits(int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (_scheduler.Waits < count)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"scheduler did not reach wait {count} (at {_scheduler.Waits})");
-            await Task.Delay(5);
-        }
-    }
-
     [Fact]
     public async Task Continuous_sync_runs_idles_and_runs_again()
     {
         await StartAsync(new SyncSettings());
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         Assert.Equal([Start], _work.Runs);
         Assert.Equal(ConnectionStates.Online, _state.Snapshot().ConnectionState);
         Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
@@ -48,7 +37,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         Assert.Single(_work.Runs);
 
         _time.Advance(TimeSpan.FromSeconds(1));
-        await WaitForWaits(2);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
         Assert.Equal([Start, Start.AddSeconds(10)], _work.Runs);
     }
 
@@ -57,7 +46,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     {
         // At 00:10 with "0 2 * * *" and a 30-minute window: outside; the next window opens at 02:00.
         await StartAsync(new SyncSettings { Schedule = "0 2 * * *", Window = TimeSpan.FromMinutes(30) });
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         Assert.Empty(_work.Runs);
         var snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Offline, snapshot.ConnectionState);
@@ -65,7 +54,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         Assert.Null(snapshot.Sync.WindowEndTime);
 
         _time.Advance(TimeSpan.FromMinutes(110)); // 02:00
-        await WaitForWaits(2);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
         Assert.Equal([new DateTimeOffset(2026, 3, 1, 2, 0, 0, TimeSpan.Zero)], _work.Runs);
         snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Online, snapshot.ConnectionState);
@@ -76,12 +65,12 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         for (var i = 0; i < 3; i++)
         {
             _time.Advance(TimeSpan.FromSeconds(10));
-            await WaitForWaits(3 + i);
+            await Poll.UntilAsync(() => _scheduler.Waits >= 3 + i, "the scheduler parked on wait 3 + i");
         }
 
         Assert.Equal(4, _work.Runs.Count);
         _time.Advance(TimeSpan.FromMinutes(30));
-        await Until(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline after the window");
+        await Poll.UntilAsync(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline after the window");
         var runs = _work.Runs.Count;
         _time.Advance(TimeSpan.FromMinutes(60)); // 03:30+: still outside
         await Task.Delay(50);
@@ -94,11 +83,11 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     {
         _work.BlockUntilCancelled = true;
         await StartAsync(new SyncSettings { Schedule = "0 * * * *", Window = TimeSpan.FromMinutes(30) }); // 00:10: inside 00:00–00:30
-        await Until(() => _work.Runs.Count == 1 && _state.Snapshot().ConnectionState == ConnectionStates.Syncing, "a running pass");
+        await Poll.UntilAsync(() => _work.Runs.Count == 1 && _state.Snapshot().ConnectionState == ConnectionStates.Syncing, "a running pass");
 
         _time.Advance(TimeSpan.FromMinutes(20)); // 00:30: window closes
-        await Until(() => _work.Cancelled >= 1, "the pass to be cancelled");
-        await Until(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline");
+        await Poll.UntilAsync(() => _work.Cancelled >= 1, "the pass to be cancelled");
+        await Poll.UntilAsync(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline");
         await Task.Delay(50);
         Assert.Equal(1, _work.Cancelled);
         Assert.Single(_work.Runs);
@@ -106,7 +95,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
 
         _work.BlockUntilCancelled = false;
         _time.Advance(TimeSpan.FromMinutes(30)); // 01:00: next window
-        await Until(() => _work.Runs.Count == 2 && _state.Snapshot().ConnectionState == ConnectionStates.Online, "the next window's pass");
+        await Poll.UntilAsync(() => _work.Runs.Count == 2 && _state.Snapshot().ConnectionState == ConnectionStates.Online, "the next window's pass");
         Assert.Equal(new DateTimeOffset(2026, 3, 1, 1, 0, 0, TimeSpan.Zero), _work.Runs[1]);
     }
 
@@ -114,12 +103,12 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     public async Task SyncNow_runs_at_once_outside_the_window()
     {
         await StartAsync(new SyncSettings { Schedule = "0 3 * * *", Window = TimeSpan.FromHours(1) });
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         Assert.Empty(_work.Runs);
 
         _scheduler.SyncNow();
-        await Until(() => _work.Runs.Count == 1, "the syncNow pass");
-        await WaitForWaits(2);
+        await Poll.UntilAsync(() => _work.Runs.Count == 1, "the syncNow pass");
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
         Assert.Equal(Start, _work.Runs[0]);
         Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
         await Task.Delay(50);
@@ -129,7 +118,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
         Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), _state.Snapshot().Sync.NextSyncTime);
         _time.Advance(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero) - _time.GetUtcNow());
-        await Until(() => _work.Runs.Count == 2, "the scheduled pass after syncNow");
+        await Poll.UntilAsync(() => _work.Runs.Count == 2, "the scheduled pass after syncNow");
         Assert.Equal(new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), _work.Runs[1]);
     }
 
@@ -137,9 +126,9 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     public async Task SyncNow_inside_a_continuous_idle_runs_without_waiting()
     {
         await StartAsync(new SyncSettings());
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         _scheduler.SyncNow();
-        await Until(() => _work.Runs.Count == 2, "the syncNow pass");
+        await Poll.UntilAsync(() => _work.Runs.Count == 2, "the syncNow pass");
         Assert.Equal(Start, _work.Runs[1]);
     }
 
@@ -147,11 +136,11 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     public async Task Changed_schedule_applies_without_restart()
     {
         await StartAsync(new SyncSettings { Schedule = "0 3 * * *", Window = TimeSpan.FromHours(1) });
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         Assert.Empty(_work.Runs);
 
         _settings.Apply(WithSync(new SyncSettings())); // continuous now
-        await Until(() => _work.Runs.Count == 1, "a pass after the change");
+        await Poll.UntilAsync(() => _work.Runs.Count == 1, "a pass after the change");
         Assert.Null(_state.Snapshot().Sync.NextSyncTime);
     }
 
@@ -161,7 +150,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         // Refused, not a network error: the retry delay (a network error retries sooner, see below).
         _work.Failure = new ParentRegistryException(System.Net.HttpStatusCode.Unauthorized, "UNAUTHORIZED", "authentication required");
         await StartAsync(new SyncSettings());
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         var snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Offline, snapshot.ConnectionState);
         Assert.Equal("authentication required", snapshot.Sync.LastError);
@@ -171,7 +160,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         await Task.Delay(50);
         Assert.Single(_work.Runs);
         _time.Advance(TimeSpan.FromSeconds(10));
-        await WaitForWaits(2);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
         snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Online, snapshot.ConnectionState);
         Assert.Null(snapshot.Sync.LastError);
@@ -182,20 +171,20 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     {
         _work.BrokenConfiguration = true;
         await StartAsync(new SyncSettings());
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         Assert.Equal("sync scheduler error: broken", _state.Snapshot().Sync.LastError);
         Assert.Empty(_work.Runs);
 
         _work.BrokenConfiguration = false;
         _time.Advance(TimeSpan.FromSeconds(20)); // the retry delay
-        await Until(() => _work.Runs.Count == 1 && _state.Snapshot().Sync.LastError is null, "a pass once the error is gone");
+        await Poll.UntilAsync(() => _work.Runs.Count == 1 && _state.Snapshot().Sync.LastError is null, "a pass once the error is gone");
     }
 
     [Fact]
     public async Task Without_a_parent_nothing_runs()
     {
         await StartSchedulerAsync(RegistrySettings.Default, _work);
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         _time.Advance(TimeSpan.FromHours(1));
         await Task.Delay(50);
         Assert.Empty(_work.Runs);
@@ -207,14 +196,14 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     {
         _work.Failure = new HttpRequestException("Connection reset by peer");
         await StartAsync(new SyncSettings());
-        await WaitForWaits(1);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
 
         // Backoffs of 0.5–1 s, 1–2 s, 2–4 s (jittered, doubling): each pass comes long before the 20 s retry delay.
         for (var pass = 2; pass <= 4; pass++)
         {
             var ceiling = TimeSpan.FromSeconds(Math.Pow(2, pass - 2));
             _time.Advance(ceiling);
-            await WaitForWaits(pass);
+            await Poll.UntilAsync(() => _scheduler.Waits >= pass, "the scheduler parked on wait pass");
             Assert.Equal(pass, _work.Runs.Count);
             var gap = _work.Runs[^1] - _work.Runs[^2];
             Assert.InRange(gap, ceiling / 2, ceiling);
@@ -225,13 +214,13 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         // The link is back: one success resets the backoff; the next network error waits at most 1 s again.
         _work.Failure = null;
         _time.Advance(TimeSpan.FromSeconds(8));
-        await WaitForWaits(5);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 5, "the scheduler parked on wait 5");
         Assert.Equal(ConnectionStates.Online, _state.Snapshot().ConnectionState);
         _work.Failure = new IOException("reset");
         _time.Advance(TimeSpan.FromSeconds(10)); // the idle delay after the success
-        await WaitForWaits(6);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 6, "the scheduler parked on wait 6");
         _time.Advance(TimeSpan.FromSeconds(1));
-        await WaitForWaits(7);
+        await Poll.UntilAsync(() => _scheduler.Waits >= 7, "the scheduler parked on wait 7");
         Assert.InRange(_work.Runs[^1] - _work.Runs[^2], TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1));
     }
 

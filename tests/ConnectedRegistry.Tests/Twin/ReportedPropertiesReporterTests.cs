@@ -25,7 +25,7 @@ public class ReportedPropertiesReporterTests
         using var stop = new CancellationTokenSource();
         var run = reporter.RunAsync(client, stop.Token);
 
-        await WaitAsync(() => client.Patches.Count >= 1);
+        await Poll.UntilAsync(() => client.Patches.Count >= 1, "a patch sent");
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
 
@@ -43,27 +43,17 @@ public class ReportedPropertiesReporterTests
         var run = reporter.RunAsync(client, stop.Token);
 
         reporter.Signal();
-        await WaitAsync(() => client.Attempts >= 1);
+        await Poll.UntilAsync(() => client.Attempts >= 1, "the first attempt");
         await Task.Delay(200);
         Assert.Equal(1, client.Attempts); // refused: nothing changed since, nothing resent
 
         _state.SetStorage(new StorageStatus(Blobs: 5));
-        await WaitAsync(() => client.Patches.Count >= 1); // the timeout was retried with the next signal
+        await Poll.UntilAsync(() => client.Patches.Count >= 1, "a patch sent"); // the timeout was retried with the next signal
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
 
         Assert.Equal(3, client.Attempts);
         Assert.Equal(["storage"], client.Patches[^1].Properties().Select(p => p.Name));
-    }
-
-    private static async Task WaitAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition());
     }
 
     private sealed class RecordingClient : IModuleClient

@@ -2,10 +2,9 @@ using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ConnectedRegistry.IntegrationTests.Sync;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A real docker-registry parent (Basic auth, content pushed with skopeo) and a real instance of this module
@@ -52,7 +51,7 @@ public sealed class SyncHarness : IAsyncDisposable
     {
         BlobRetryPause = TimeSpan.FromMilliseconds(50),
         ProgressInterval = TimeSpan.FromMilliseconds(100),
-        Client = ParentRegistryClientTests.FastOptions with { BreakerDuration = TimeSpan.FromMilliseconds(500) },
+        Client = ParentClients.FastOptions with { BreakerDuration = TimeSpan.FromMilliseconds(500) },
     };
 
     /// <param name="proxyCertificate">Serve the proxy over https with this certificate, and give the child an
@@ -120,7 +119,7 @@ public sealed class SyncHarness : IAsyncDisposable
 
     /// <summary>A client for the parent that talks to it directly (not through the proxy).</summary>
     public ParentRegistryClient ParentClient() =>
-        ParentRegistryClientTests.Client(Parent.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
+        ParentClients.Client(Parent.Endpoint, new ParentCredentials(DockerRegistry.User, DockerRegistry.Password));
 
     private sealed class FixedTrust(X509Certificate2 root) : IParentTrustSource
     {

@@ -1,10 +1,9 @@
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using ConnectedRegistry.Sync;
-using static ConnectedRegistry.IntegrationTests.Hierarchy.HierarchyHarness;
+using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
-namespace ConnectedRegistry.IntegrationTests.Hierarchy;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// The nested IoT Edge layout on one machine, with the real parts of each hop: a cloud stand-in (docker-registry with

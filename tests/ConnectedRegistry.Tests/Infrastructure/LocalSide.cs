@@ -6,7 +6,7 @@ using ConnectedRegistry.Sync;
 using Microsoft.Extensions.Logging.Abstractions;
 using Moq;
 
-namespace ConnectedRegistry.Tests.Sync;
+namespace ConnectedRegistry.Tests.Infrastructure;
 
 /// <summary>
 /// A real local side of sync (storage and sync state on a temporary folder) under a Moq parent side, for the unit

@@ -3,7 +3,7 @@ using ConnectedRegistry.Sync;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
-namespace ConnectedRegistry.Tests.Sync;
+namespace ConnectedRegistry.Tests.Infrastructure;
 
 /// <summary>
 /// A <see cref="SyncScheduler"/> on a fake clock that starts at 00:10 UTC, with the live state it writes and the
@@ -34,17 +34,6 @@ public abstract class SchedulerTestBase : IAsyncLifetime
         {
             await _scheduler.StopAsync(default);
             _scheduler.Dispose();
-        }
-    }
-
-    /// <summary>Waits (real time, at most 10 s) until <paramref name="condition"/> holds.</summary>
-    protected static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            await Task.Delay(5);
         }
     }
 }

@@ -4,11 +4,10 @@ using System.Text;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ConnectedRegistry.IntegrationTests.Auth;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// The real registry (real Kestrel, real data root, real Distribution endpoints, real auth middleware

@@ -1,11 +1,10 @@
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.IntegrationTests.Sync;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A docker-registry parent behind a <see cref="LinkEmulator"/>, and this module as the child with its default sync

@@ -13,7 +13,7 @@ using MQTTnet.Protocol;
 using MQTTnet.Server;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.IntegrationTests.Twin;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// edgeHub's MQTT face for one module, on MQTTnet's own server over TLS: checks the module's identity

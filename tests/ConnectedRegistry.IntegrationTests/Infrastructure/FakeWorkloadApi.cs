@@ -1,12 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.IntegrationTests.Twin;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>The IoT Edge workload API on a Unix socket (real Kestrel): signs with the module key, serves the trust bundle.</summary>
 public sealed class FakeWorkloadApi : IAsyncDisposable

@@ -6,12 +6,11 @@ using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.IntegrationTests.Hierarchy;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>An instance of this module for hierarchy tests: its sync password, scheduler pace, and IoT Edge identity.</summary>
 internal static class HierarchyHarness
@@ -97,20 +96,6 @@ internal static class HierarchyHarness
     public static Task PushAsync(RegistryInstance registry, string layout, string layoutTag, string repository, string tag) =>
         Tools.RunAsync("skopeo", ["copy", "--all", "--quiet", "--dest-tls-verify=false", "--dest-creds", $"admin:{AdminPassword}",
             $"oci:{layout}:{layoutTag}", $"docker://{registry.HostPort}/{repository}:{tag}"]);
-
-    public static async Task EventuallyAsync(Func<bool> condition, string what, int timeoutMs = 20_000)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out waiting for: {what}");
-            }
-
-            await Task.Delay(50);
-        }
-    }
 
     public static bool HasDetail(this ModuleStateSnapshot state, string code, string type) => state.StatusDetails.Any(d => d.Code == code && d.Type == type);
 }

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace ConnectedRegistry.IntegrationTests.Twin;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>A test edge CA and a server certificate for localhost issued by it, made in memory.</summary>
 public sealed class TestPki

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace ConnectedRegistry.IntegrationTests.Infrastructure;
+namespace ConnectedRegistry.IntegrationTests.Sync;
 
 /// <summary>
 /// The link emulator's own figures, against a plain TCP sink and echo: the bandwidth and drop tests of the sync

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
-namespace ConnectedRegistry.IntegrationTests.Twin;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// edgeHub's MQTT-over-WebSocket face: real Kestrel with TLS (the edge CA's server certificate) accepts

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace ConnectedRegistry.Tests.Layers;
+namespace ConnectedRegistry.Tests.Infrastructure;
 
 /// <summary>A file that breaks the layer order: where, and what it points at.</summary>
 public sealed record LayerViolation(string File, int Line, string Reference, string Reason)

@@ -2,11 +2,10 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ConnectedRegistry.IntegrationTests.Twin;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A test IoT Edge device: the edge CA, the workload API on a Unix socket, edgeHub over TLS, and the
@@ -105,20 +104,6 @@ public sealed class EdgeHarness : IAsyncDisposable
         }
 
         return Module;
-    }
-
-    public static async Task EventuallyAsync(Func<bool> condition, string what, int timeoutMs = 10_000)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.ElapsedMilliseconds > timeoutMs)
-            {
-                throw new Xunit.Sdk.XunitException($"Timed out after {timeoutMs} ms waiting for: {what}");
-            }
-
-            await Task.Delay(20);
-        }
     }
 
     /// <summary>Stops the module and keeps its data folder (for a restart on the same data).</summary>

@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
-namespace ConnectedRegistry.IntegrationTests.Tls;
+namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
 /// <summary>HTTPS clients that trust exactly one root CA, as a device that was given only its edge CA.</summary>
 public static class TlsClient

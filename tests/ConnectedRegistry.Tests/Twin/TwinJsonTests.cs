@@ -1,0 +1,42 @@
+using ConnectedRegistry.Twin;
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Tests.Twin;
+
+public sealed class TwinJsonTests
+{
+    [Fact]
+    public void A_number_beyond_the_decimal_range_names_its_member()
+    {
+        var ex = Assert.Throws<TwinJsonNumberException>(() => TwinJson.ParseObject("""{ "sync": { "bandwidth": { "limitMbps": 1e400 } } }"""));
+
+        Assert.Equal(["sync.bandwidth.limitMbps"], ex.Members);
+        Assert.Equal("sync.bandwidth.limitMbps: the number is out of range", ex.Message);
+    }
+
+    [Fact]
+    public void Every_member_with_a_number_out_of_range_is_named()
+    {
+        var ex = Assert.Throws<TwinJsonNumberException>(() => TwinJson.ParseObject("""{ "a": -1e400, "b": [1, 2e300], "c": 0.5 }"""));
+
+        Assert.Equal(["a", "b[1]"], ex.Members);
+    }
+
+    [Fact]
+    public void Broken_text_is_still_a_reader_error_of_its_own()
+    {
+        var ex = Assert.Throws<JsonReaderException>(() => TwinJson.ParseObject("""{ "a": 1e400, "b": """));
+
+        Assert.IsNotType<TwinJsonNumberException>(ex);
+    }
+
+    [Fact]
+    public void Fractions_in_range_stay_exact_decimals()
+    {
+        var doc = TwinJson.ParseObject("""{ "limitMbps": 0.1, "big": 7.9e27 }""");
+
+        Assert.Equal(0.1m, doc["limitMbps"]!.Value<decimal>());
+        Assert.Equal(JTokenType.Float, doc["big"]!.Type);
+    }
+}
