@@ -16,7 +16,8 @@
 #   IMAGES=2 LAYERS=4 bench/bundle.sh     # a quick look (128 MiB)
 #
 # env: IMAGES [4], LAYERS [16], LAYER_SIZE [16M], BENCH_DIR (the shared harness with make-images.py), PORT_A [5320],
-#      PORT_B [5321], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], LIMIT_S [1800].
+#      PORT_B [5321], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], LIMIT_S [1800],
+#      OURS_DLL [this clone, built].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -58,8 +59,8 @@ skopeo_each() {
 }
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $IMAGES images x $LAYERS layers of $LAYER_SIZE" >&2
-dotnet build modules/ConnectedRegistry -c Release -nologo -v quiet >/dev/null
-OURS=(dotnet "$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll")
+build_ours
+OURS=(dotnet "$OURS_DLL")
 
 start_distribution a "$PORT_A"
 start_distribution b "$PORT_B"

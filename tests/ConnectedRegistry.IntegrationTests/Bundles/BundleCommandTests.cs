@@ -1,7 +1,6 @@
 using System.Net;
 using ConnectedRegistry.Bundles;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Bundles;

@@ -2,7 +2,6 @@ using System.Text;
 using ConnectedRegistry.Bundles;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Bundles;

@@ -1,6 +1,5 @@
 using ConnectedRegistry.Bundles;
 using ConnectedRegistry.Oci;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Bundles;

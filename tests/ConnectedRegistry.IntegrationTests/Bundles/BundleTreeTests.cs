@@ -1,8 +1,6 @@
 using System.Net;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.IntegrationTests.Hierarchy;
-using ConnectedRegistry.IntegrationTests.Infrastructure;
 
 namespace ConnectedRegistry.IntegrationTests.Bundles;
 
