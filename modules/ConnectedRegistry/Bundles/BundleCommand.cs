@@ -186,7 +186,7 @@ public static class BundleCommand
             throw new BundleRefusedException($"{ex.Message} (what is written is kept: run the same command again to continue)", ex);
         }
 
-        await output.WriteLineAsync(JObject.FromObject(result).ToString(Formatting.Indented));
+        await output.WriteLineAsync(Json(result));
         return 0;
     }
 
@@ -203,7 +203,7 @@ public static class BundleCommand
 
         await using var app = OpenDataRoot(openDataRoot, data, options.One("desired"));
         var result = await app.Services.GetRequiredService<BundleImporter>().ImportAsync(Path.GetFullPath(bundle), CancellationToken.None);
-        await output.WriteLineAsync(JObject.FromObject(result).ToString(Formatting.Indented));
+        await output.WriteLineAsync(Json(result));
         return result.Failures.Count == 0 ? 0 : 1;
     }
 
@@ -235,6 +235,11 @@ public static class BundleCommand
         app.Services.GetRequiredService<RegistrySettingsStore>().Apply(parsed.Settings);
         return app;
     }
+
+    /// <summary>A result as the command prints it: camelCase JSON, as the module's other commands print theirs.</summary>
+    private static string Json(object result) =>
+        JObject.FromObject(result, JsonSerializer.Create(new JsonSerializerSettings { ContractResolver = new Newtonsoft.Json.Serialization.CamelCasePropertyNamesContractResolver() }))
+            .ToString(Formatting.Indented);
 
     private static async Task<int> BadArgumentsAsync(TextWriter error, string message)
     {

@@ -35,11 +35,11 @@ public sealed class BundleCommandTests
             var bundle = await h.ExportAsync("full.tar", since: state);
             var imported = await h.BundleAsync("import", "--data", data, "--desired", desired, bundle);
             Assert.True(imported.Code == 0, imported.Error);
-            Assert.Equal(1, (int)JObject.Parse(imported.Output)["TagsSet"]!);
+            Assert.Equal(1, (int)JObject.Parse(imported.Output)["tagsSet"]!);
 
             // The same bundle again, and a bad one: exit 0 with nothing new, exit 1 with the reason.
             var again = await h.BundleAsync("import", "--data", data, "--desired", desired, bundle);
-            Assert.True((bool)JObject.Parse(again.Output)["NothingNew"]!, again.Output);
+            Assert.True((bool)JObject.Parse(again.Output)["nothingNew"]!, again.Output);
             var foreign = await h.ExportAsync("foreign.tar", registry: "other-site", repositories: "apps/*");
             var refused = await h.BundleAsync("import", "--data", data, "--desired", desired, foreign);
             Assert.Equal(1, refused.Code);
@@ -94,7 +94,7 @@ public sealed class BundleCommandTests
 
         var resumed = await BundleHarness.RunBundleAsync(args);
         Assert.True(resumed.Code == 0, resumed.Error);
-        Assert.True((bool)JObject.Parse(resumed.Output)["Resumed"]!);
+        Assert.True((bool)JObject.Parse(resumed.Output)["resumed"]!);
         Assert.False(File.Exists(output + ".partial"));
         Assert.Equal(firstLayerFetches, link.RequestsFor(first.Digest.Hex).Count); // the whole first layer was not fetched again
 
