@@ -75,9 +75,7 @@ public sealed class BundleCommandTests
         await using var h = await BundleHarness.StartAsync();
         var first = h.Layout.Layer(400_000);
         var second = h.Layout.Layer(600_000);
-        var image = h.Layout.Image("amd64", first, second);
-        h.Layout.Tag(image, "web");
-        await h.Parent.PushAsync(h.Layout.Directory, "web", "apps/web", "v1");
+        var image = await h.Parent.PushImageAsync(h.Layout, "apps/web", first, second);
         await using var link = await ForwardingProxy.StartAsync(h.Parent.Endpoint);
         // The link drops 200 KB into the second layer, once.
         var dropped = 0;

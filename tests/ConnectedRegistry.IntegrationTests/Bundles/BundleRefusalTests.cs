@@ -14,9 +14,7 @@ public sealed class BundleRefusalTests
     {
         await using var h = await BundleHarness.StartAsync();
         var layer = h.Layout.Layer(100_000);
-        var image = h.Layout.Image("amd64", h.Layout.Layer(50_000), layer);
-        h.Layout.Tag(image, "web");
-        await h.Parent.PushAsync(h.Layout.Directory, "web", "apps/web", "v1");
+        var image = await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(50_000), layer);
         var good = await h.ExportAsync("good.tar", repositories: "apps/*");
 
         var otherKey = Path.Combine(h.Work, "keys", "other.pem");
@@ -101,10 +99,8 @@ public sealed class BundleRefusalTests
         await using var h = await BundleHarness.StartAsync(repositories: ["apps/*"]);
         var web = h.Layout.SimpleImage("web", layerCount: 1);
         var dbLayer = h.Layout.Layer(70_000);
-        var db = h.Layout.Image("amd64", dbLayer);
-        h.Layout.Tag(db, "db");
         await h.Parent.PushAsync(h.Layout.Directory, "web", "apps/web", "v1");
-        await h.Parent.PushAsync(h.Layout.Directory, "db", "other/db", "v1");
+        await h.Parent.PushImageAsync(h.Layout, "other/db", dbLayer);
         var bundle = await h.ExportAsync("both.tar", repositories: ["apps/*", "other/*"]);
         Assert.Equal(["apps/web", "other/db"], BundleHarness.ReadDescriptor(bundle).Repositories.Select(r => r.Name));
 

@@ -13,12 +13,8 @@ public sealed class BundleRoundTripTests
         await using var h = await BundleHarness.StartAsync();
         var shared = h.Layout.Layer(300_000);
         var webLayer = h.Layout.Layer(400_000);
-        var web = h.Layout.Image("amd64", shared, webLayer);
-        h.Layout.Tag(web, "web");
-        var api = h.Layout.Image("amd64", shared, h.Layout.Layer(200_000));
-        h.Layout.Tag(api, "api");
-        await h.Parent.PushAsync(h.Layout.Directory, "web", "apps/web", "v1");
-        await h.Parent.PushAsync(h.Layout.Directory, "api", "apps/api", "v1");
+        var web = await h.Parent.PushImageAsync(h.Layout, "apps/web", shared, webLayer);
+        var api = await h.Parent.PushImageAsync(h.Layout, "apps/api", shared, h.Layout.Layer(200_000));
 
         // The state of an empty site: its name and sync set, nothing held.
         var emptyState = await h.StateAsync("empty.json");
