@@ -5,7 +5,7 @@ using Newtonsoft.Json.Linq;
 namespace ConnectedRegistry.IntegrationTests.Bundles;
 
 /// <summary>The whole offline round trip against a real docker-registry as headquarters: state → export → carry → import → next sync.</summary>
-public sealed class BundleRoundTripTests
+public sealed class BundleRoundTripTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public async Task State_full_export_import_delta_export_import_and_the_next_sync_reads_under_one_percent_from_the_parent()
@@ -80,6 +80,7 @@ public sealed class BundleRoundTripTests
         Assert.Equal(0, pass.TagsRemoved);
         var contentBytes = fullBlobs.Union(BlobsOf(web2)).Sum(d => h.Store.GetBlobSize(d)!.Value);
         var readFromParent = h.Proxy.Requests.Sum(r => r.BodyBytes);
+        output.WriteLine($"next sync after the imports: {readFromParent} bytes read from the parent for {contentBytes} bytes of content ({100.0 * readFromParent / contentBytes:0.000} %), {h.Proxy.Requests.Count} requests");
         Assert.True(readFromParent * 100 <= contentBytes, $"the next sync read {readFromParent} bytes from the parent; the content is {contentBytes}");
         Assert.Empty(h.Proxy.RequestsFor("/blobs/"));
     }
