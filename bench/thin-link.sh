@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Sync down over a thin, dropping link: a docker-registry parent behind the test suite's link emulator (a TCP proxy
-# that caps the rate at 40 Mbit/s, resets every connection after each 8 MB carried and refuses connections for 3 s),
-# and this module (default sync options, standalone twin) syncing one image from it. Prints the bytes the link
-# carried from the parent against the unique bytes, and the time against the floor (transfer at the link's rate plus
-# the total down time), one JSON line per run.
+# Sync over thin, dropping links, through the test suite's link emulator (a TCP proxy that caps the rate, adds latency,
+# resets every connection after each N bytes carried and then refuses connections for a while):
+#   down-drop-8MB             sync down of one image (19 layers of 8 MB, 152 MB) from a docker-registry parent over
+#                             40 Mbit/s, reset after each 8 MB, 3 s down (the test suite's dropping link, at full size)
+#   down-satellite-drop-20MB  the same image over issue 9 item 6's link: 20 Mbit/s, 300 ms one way, reset after each
+#                             20 MB, 3 s down
+#   up-drop-8MB               sync up of a 64 MiB layer a client pushed to a ReadWrite child, over 40 Mbit/s, reset after
+#                             each 8 MB, 1 s down, to this module and to docker-registry as the parent (one line each)
+# Prints one JSON line per scenario and run: bytes the link carried against the unique bytes, and for sync down the time
+# against the floor (transfer at the link's rate plus the total down time). Takes about 7 minutes.
 #
-#   bench/thin-link.sh                          # 19 layers of 8 MB (152 MB), 1 run (about 2 minutes)
-#   BENCH_LAYERS=8 REPEAT=3 bench/thin-link.sh  # 64 MB, 3 runs
+#   bench/thin-link.sh                          # every scenario, 1 run
+#   BENCH_LAYERS=8 REPEAT=3 bench/thin-link.sh  # sync down of 64 MB, 3 runs
+#   SCENARIO=Sync_up bench/thin-link.sh         # only the scenarios whose test name contains this
 #
-# env: BENCH_LAYERS [19], BENCH_LAYER_MB [8], REPEAT [1]. Needs docker-registry, skopeo and htpasswd (scripts/test.sh installs them).
+# env: BENCH_LAYERS [19], BENCH_LAYER_MB [8], REPEAT [1], SCENARIO [all]. Needs docker-registry, skopeo and htpasswd
+# (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-dotnet build tests/ConnectedRegistry.IntegrationTests -c Release -nologo -v quiet >/dev/null
-for _ in $(seq 1 "${REPEAT:-1}"); do
-  THINLINK_BENCH_OUT="$out" BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}" \
-    dotnet test tests/ConnectedRegistry.IntegrationTests -c Release --no-build -nologo \
-    --filter "FullyQualifiedName~ThinLinkBenchmark" --logger "console;verbosity=minimal" >/dev/null
-done
-cat "$out"
+# shellcheck source=bench/test-benchmark.sh
+source bench/test-benchmark.sh
+export BENCH_LAYERS="${BENCH_LAYERS:-19}" BENCH_LAYER_MB="${BENCH_LAYER_MB:-8}"
+run_benchmark_test ThinLinkBenchmark THINLINK_BENCH_OUT

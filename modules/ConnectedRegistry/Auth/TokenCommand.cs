@@ -20,6 +20,7 @@ public static class TokenCommand
           token create --name NAME --scope 'PATTERN=ACTION[,ACTION...]' [--scope ...]
                        [--expiry ISO-8601] [--status enabled|disabled]
           token create --sync --name CHILD --mode ReadOnly|ReadWrite --repository R [--repository R ...]
+                       [--platform os/arch[/variant] ...]
 
         PATTERN is a repository name, 'prefix/*' or '*'; ACTION is one of
         content/read, content/write, content/delete, metadata/read, metadata/write.
@@ -59,7 +60,7 @@ public static class TokenCommand
 
         var password = NewPassword();
         var hash = PasswordHasher.Hash(password);
-        JsonObject output = parsed.Sync ? SyncOutput(parsed, password, hash) : ClientOutput(parsed, password, hash);
+        JsonObject output = parsed.Sync ? WithPlatforms(SyncOutput(parsed, password, hash), parsed) : ClientOutput(parsed, password, hash);
         stdout.WriteLine(output.ToJsonString(Indented));
         return 0;
     }
@@ -110,12 +111,23 @@ public static class TokenCommand
         },
     };
 
+    /// <summary>The child entry, with <c>platforms</c> when the child names some (its <c>sync.platforms</c>: the parent syncs them too).</summary>
+    private static JsonObject WithPlatforms(JsonObject output, Arguments a)
+    {
+        if (a.Platforms.Count > 0)
+        {
+            output["children"]![a.Name!]!["platforms"] = new JsonArray([.. a.Platforms.Select(p => (JsonNode)JsonValue.Create(p))]);
+        }
+
+        return output;
+    }
+
     private static List<string> CheckClient(Arguments a)
     {
         var errors = new List<string>();
-        if (a.Mode is not null || a.Repositories.Count > 0)
+        if (a.Mode is not null || a.Repositories.Count > 0 || a.Platforms.Count > 0)
         {
-            errors.Add("--mode and --repository are for --sync tokens only");
+            errors.Add("--mode, --repository and --platform are for --sync tokens only");
         }
 
         if (a.Scopes.Count == 0)
@@ -161,6 +173,7 @@ public static class TokenCommand
             Repositories = a.Repositories,
         };
         errors.AddRange(AuthRules.ValidateChild(a.Name!, child, RegistryMode.ReadWrite).Select(e => e.Replace($"children.{a.Name}: ", "", StringComparison.Ordinal)));
+        errors.AddRange(a.Platforms.Select(p => SyncFilter.PlatformError(p) is { } reason ? $"--platform '{p}' {reason}" : null).OfType<string>());
         return errors;
     }
 
@@ -243,6 +256,9 @@ public static class TokenCommand
                 case "--repository":
                     a.Repositories.Add(value);
                     break;
+                case "--platform":
+                    a.Platforms.Add(value);
+                    break;
                 default:
                     error = $"unknown option '{option}'";
                     return null;
@@ -283,5 +299,7 @@ public static class TokenCommand
         public RegistryMode? Mode { get; set; }
 
         public List<string> Repositories { get; } = [];
+
+        public List<string> Platforms { get; } = [];
     }
 }

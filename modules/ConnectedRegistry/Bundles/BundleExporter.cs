@@ -105,7 +105,7 @@ public sealed partial class BundleExporter(ILogger logger)
 
             var siteTags = request.Since?.Repositories.GetValueOrDefault(repository);
             var plan = new RepositoryPlan(repository);
-            foreach (var tag in tags.Where(t => BundleSelection.IncludesTag(repository, t)).Order(StringComparer.Ordinal))
+            foreach (var tag in tags.Where(t => request.Selection.IncludesTag(repository, t)).Order(StringComparer.Ordinal))
             {
                 var head = await source.HeadManifestAsync(repository, tag, cancellationToken);
                 if (head is null || (siteTags is not null && siteTags.TryGetValue(tag, out var at) && at == head.Digest))

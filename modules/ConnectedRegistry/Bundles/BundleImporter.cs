@@ -20,12 +20,16 @@ public sealed record BundleImportResult(
     long BytesStored,
     IReadOnlyList<string> Failures)
 {
+    /// <summary>Tags of the bundle the sync set's tag filters (<c>sync.filters</c>) leave out.</summary>
+    public int TagsFilteredOut { get; init; }
+
     public bool NothingNew => TagsSet == 0 && BlobsStored == 0;
 
     public string Describe() =>
         (NothingNew ? "nothing new (imported before): " : string.Empty) +
         $"bundle of {Created:o} signed by {KeyId}: {Repositories.Count} repositories, {TagsSet} tags set, {TagsUnchanged} unchanged, " +
         $"{TagsLeftAlone} left alone for a pending local push, {BlobsStored} blobs ({BytesStored} bytes) stored" +
+        (TagsFilteredOut > 0 ? $"; {TagsFilteredOut} tags left out by the sync set's filters" : string.Empty) +
         (Skipped.Count > 0 ? $"; outside the sync set, not imported: {string.Join(", ", Skipped)}" : string.Empty) +
         (Failures.Count > 0 ? $"; failed: {string.Join("; ", Failures)}" : string.Empty);
 }
@@ -113,7 +117,8 @@ public sealed partial class BundleImporter(
         }
 
         var failures = new List<string>();
-        int set = 0, unchanged = 0, leftAlone = 0;
+        int set = 0, unchanged = 0, leftAlone = 0, filteredOut = 0;
+        var syncSet = SyncSet.Of(current);
         using var blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, meter);
         var pass = new SyncPass(new BundleSource(manifests, wanted), blobs, meter, current.Mode, cancellationToken);
         foreach (var repository in wanted)
@@ -121,7 +126,12 @@ public sealed partial class BundleImporter(
             var localTags = local.Tags(repository.Name);
             foreach (var (tag, digest) in repository.Tags.OrderBy(t => t.Key, StringComparer.Ordinal))
             {
-                if (pending.HasPendingTag(repository.Name, tag))
+                var selection = syncSet.SelectTag(repository.Name, tag); // the tag and platform filters, as sync down applies them
+                if (!selection.IsSelected)
+                {
+                    filteredOut++;
+                }
+                else if (pending.HasPendingTag(repository.Name, tag))
                 {
                     leftAlone++; // sync's conflict rule: a local push of this tag wins until it reached the parent
                 }
@@ -133,7 +143,7 @@ public sealed partial class BundleImporter(
                 {
                     try
                     {
-                        await tags.StoreTagAsync(pass, repository.Name, tag, manifests[digest]);
+                        await tags.StoreTagAsync(pass, repository.Name, tag, manifests[digest], selection.Platforms);
                         set++;
                     }
                     catch (Exception ex) when (ex is ParentContentException or OciException)
@@ -149,7 +159,7 @@ public sealed partial class BundleImporter(
         meter.TagsChanged(set, 0);
         var skipped = descriptor.Repositories.Select(r => r.Name).Except(wanted.Select(r => r.Name), StringComparer.Ordinal).ToList();
         return new BundleImportResult(descriptor.Registry, descriptor.Created, descriptor.KeyId, [.. wanted.Select(r => r.Name)], skipped,
-            set, unchanged, leftAlone, blobsStored, bytesStored, failures);
+            set, unchanged, leftAlone, blobsStored, bytesStored, failures) { TagsFilteredOut = filteredOut };
     }
 
     private sealed record Verified(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, ManifestContent> Manifests, List<(Digest Digest, string Repository)> Staged);

@@ -35,8 +35,8 @@ public sealed class BundleSelection
     public Task<IReadOnlyList<string>> RepositoriesAsync(IParentRegistry parent, ILogger logger, CancellationToken cancellationToken) =>
         _set.ResolveAsync(parent, logger, cancellationToken);
 
-    /// <summary>Whether a tag of <paramref name="repository"/> goes into the bundle.</summary>
-    public static bool IncludesTag(string repository, string tag) => Tag.IsValid(tag) && RepositoryName.IsValid(repository);
+    /// <summary>Whether a tag of <paramref name="repository"/> goes into the bundle: the sync set's own rule (<see cref="SyncSet.SelectTag"/>).</summary>
+    public bool IncludesTag(string repository, string tag) => Tag.IsValid(tag) && _set.SelectTag(repository, tag).IsSelected;
 
     /// <summary>Whether a child manifest of an index (a platform) goes into the bundle.</summary>
     public static bool IncludesChild(Descriptor child) => child is not null;

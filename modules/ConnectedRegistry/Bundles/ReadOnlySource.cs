@@ -9,6 +9,9 @@ namespace ConnectedRegistry.Bundles;
 /// </summary>
 internal abstract class ReadOnlySource : IParentRegistry
 {
+    /// <summary>A name for the source (sync up keys upload sessions by it; nothing is uploaded to a read-only source).</summary>
+    public Uri Endpoint { get; } = new("bundle://read-only/");
+
     public abstract Task<IReadOnlyList<string>> CatalogAsync(CancellationToken cancellationToken);
 
     public abstract Task<IReadOnlyList<string>?> ListTagsAsync(string repository, CancellationToken cancellationToken);
@@ -32,6 +35,14 @@ internal abstract class ReadOnlySource : IParentRegistry
     public Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken) => throw ReadOnly();
 
     public Task DeleteTagAsync(string repository, string tag, CancellationToken cancellationToken) => throw ReadOnly();
+
+    public Task<ParentUpload> StartUploadAsync(string repository, CancellationToken cancellationToken) => throw ReadOnly();
+
+    public Task<ParentUpload> UploadChunkAsync(ParentUpload upload, Stream content, long length, CancellationToken cancellationToken, bool confirmFirst = false) => throw ReadOnly();
+
+    public Task<ParentUpload?> UploadStatusAsync(ParentUpload upload, CancellationToken cancellationToken) => throw ReadOnly();
+
+    public Task CompleteUploadAsync(ParentUpload upload, Digest digest, CancellationToken cancellationToken) => throw ReadOnly();
 
     private NotSupportedException ReadOnly() => new($"{GetType().Name} is read-only");
 }

@@ -33,6 +33,7 @@ public sealed class RegistryMetrics : IDisposable
     private readonly Counter<long> _desiredDocuments;
     private readonly Counter<long> _gcRuns;
     private readonly Counter<long> _gcFreedBytes;
+    private readonly Counter<long> _syncLinkBytes;
 
     public RegistryMetrics(IMeterFactory meters, ModuleState state)
     {
@@ -52,12 +53,14 @@ public sealed class RegistryMetrics : IDisposable
         _desiredDocuments = Counter("connected_registry.twin.desired_documents", "{document}", "Desired property documents processed, by result (applied or rejected)", "result");
         _gcRuns = Counter("connected_registry.gc.runs", "{run}", "Garbage collection runs completed");
         _gcFreedBytes = Counter("connected_registry.gc.freed", "By", "Bytes freed by garbage collection");
+        _syncLinkBytes = Counter("connected_registry.sync.link", "By", "Bytes on the connections to the parent (headers, TLS and bodies of sync down, sync up, on-demand fetch and the change feed), by direction", "direction");
 
         Meter.CreateObservableGauge("connected_registry.storage.used", () => state.Snapshot().Storage.UsedBytes, "By", "Bytes of blobs stored");
         Meter.CreateObservableGauge("connected_registry.storage.free", () => state.Snapshot().Storage.FreeBytes, "By", "Free bytes on the data volume");
         Meter.CreateObservableGauge("connected_registry.storage.blobs", () => state.Snapshot().Storage.Blobs, "{blob}", "Blobs stored");
         Meter.CreateObservableGauge("connected_registry.storage.repositories", () => state.Snapshot().Storage.Repositories, "{repository}", "Repositories stored");
         Meter.CreateObservableGauge("connected_registry.sync.pending_pushes", () => (long)state.Snapshot().Sync.PendingPushes, "{push}", "Local changes waiting to be pushed to the parent");
+        Meter.CreateObservableGauge("connected_registry.sync.bandwidth_limit_bps", () => (long)((state.Snapshot().Sync.BandwidthLimitMbps ?? 0) * 1_000_000), "bit/s", "The sync.bandwidth cap in force, bits per second (0: none)");
         Meter.CreateObservableGauge("connected_registry.sync.last_success_timestamp", () => LastSuccess(state), "s", "Unix time of the last successful sync pass (0: none yet)");
         Labelled(Meter.CreateObservableGauge("connected_registry.connection_state", () => OneOf(state.Snapshot().ConnectionState, ConnectionStateValues), "1", "1 for the current connection state, 0 for the others"), "state");
         Labelled(Meter.CreateObservableGauge("connected_registry.activation_state", () => OneOf(state.Snapshot().ActivationState, ActivationStateValues), "1", "1 for the current activation state, 0 for the others"), "state");
@@ -117,6 +120,9 @@ public sealed class RegistryMetrics : IDisposable
         _syncPushedBlobs.Add(1);
         _syncPushedBytes.Add(bytes);
     }
+
+    /// <summary>Bytes crossed a connection to the parent: <paramref name="sent"/> to it, else from it.</summary>
+    public void SyncLinkBytes(bool sent, long bytes) => _syncLinkBytes.Add(bytes, new KeyValuePair<string, object?>("direction", sent ? "sent" : "received"));
 
     /// <summary>Content fetched from the parent because a client asked for it (pull-through). <paramref name="result"/>: <c>fetched</c> or <c>failed</c>.</summary>
     public void OnDemandFetch(string result) => _onDemandFetches.Add(1, new KeyValuePair<string, object?>("result", result));

@@ -90,6 +90,12 @@ public sealed record SyncSettings
     /// <summary>Whether a client's miss in the sync set is fetched from the parent at once (on-demand pull-through).</summary>
     public bool OnDemand { get; init; } = true;
 
+    /// <summary><c>sync.platforms</c>: the <c>os/arch[/variant]</c> an index's entries are synced for; empty: all.</summary>
+    public IReadOnlyList<string> Platforms { get; init; } = [];
+
+    /// <summary><c>sync.filters</c>: tag and platform filters per repository pattern; the first entry that matches applies.</summary>
+    public IReadOnlyList<SyncFilterSettings> Filters { get; init; } = [];
+
     public bool IsContinuous => Schedule.Trim() == ContinuousSchedule && Window is null;
 }
 
@@ -112,6 +118,28 @@ public sealed record ChildRegistrySettings
     public required string SyncTokenPasswordHash { get; init; }
 
     public IReadOnlyList<string> Repositories { get; init; } = [];
+
+    /// <summary>The child's <c>platforms</c>: empty (a child that names none, an older one) means every platform.</summary>
+    public IReadOnlyList<string> Platforms { get; init; } = [];
+
+    /// <summary>The child's <c>filters</c>, as in <see cref="SyncSettings.Filters"/>; empty: every tag.</summary>
+    public IReadOnlyList<SyncFilterSettings> Filters { get; init; } = [];
+}
+
+/// <summary>One entry of <c>sync.filters</c> (or a child's <c>filters</c>), as validated by the twin parser through <see cref="SyncFilter"/>.</summary>
+public sealed record SyncFilterSettings
+{
+    /// <summary>Repository patterns (exact name, <c>prefix/*</c> or <c>*</c>) this entry applies to.</summary>
+    public IReadOnlyList<string> Repositories { get; init; } = [];
+
+    /// <summary>Tags are synced only when they match this regular expression; null: every tag.</summary>
+    public string? IncludeTags { get; init; }
+
+    /// <summary>Tags that match this regular expression are not synced; null: none is excluded.</summary>
+    public string? ExcludeTags { get; init; }
+
+    /// <summary>Platforms for the entry's repositories; null: <c>sync.platforms</c>.</summary>
+    public IReadOnlyList<string>? Platforms { get; init; }
 }
 
 public sealed record GarbageCollectionSettings

@@ -7,4 +7,5 @@ public sealed record Descriptor(
     long Size,
     string? ArtifactType = null,
     IReadOnlyDictionary<string, string>? Annotations = null,
-    IReadOnlyList<string>? Urls = null);
+    IReadOnlyList<string>? Urls = null,
+    DescriptorPlatform? Platform = null);

@@ -253,8 +253,17 @@ public static class ManifestParser
             size,
             OptionalString(obj, "artifactType"),
             ParseAnnotations(obj["annotations"], field + ".annotations"),
-            urls);
+            urls,
+            ParsePlatform(obj["platform"]));
     }
+
+    /// <summary>An index entry's platform; null when absent or not an object of strings (it only guides the sync filter).</summary>
+    private static DescriptorPlatform? ParsePlatform(JToken? token) =>
+        token is JObject obj
+            ? new DescriptorPlatform(StringOrNull(obj["os"]), StringOrNull(obj["architecture"]), StringOrNull(obj["variant"]))
+            : null;
+
+    private static string? StringOrNull(JToken? token) => token?.Type == JTokenType.String ? token.Value<string>() : null;
 
     private static Dictionary<string, string>? ParseAnnotations(JToken? token, string field)
     {

@@ -16,6 +16,13 @@ internal static class MetadataSql
     public const int KindBlob = 0;
     public const int KindManifest = 1;
 
+    /// <summary>
+    /// A child manifest of an index that the sync filter left out: the index was stored without it on purpose (its
+    /// <see cref="KindManifest"/> reference stays, so the child is kept once it arrives). Checks of the store treat
+    /// such a child as expected to be absent.
+    /// </summary>
+    public const int KindLeftOutChild = 2;
+
     public const string Schema = """
         CREATE TABLE IF NOT EXISTS schema_info(version INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS repositories(
@@ -126,6 +133,22 @@ internal static class MetadataSql
     public static void InsertReference(SqliteConnection c, SqliteTransaction t, string repository, Digest digest, Digest target, int kind) =>
         c.Execute("INSERT OR IGNORE INTO manifest_refs(repository, digest, target, kind) VALUES ($r, $d, $t, $k)", t,
             ("$r", repository), ("$d", digest.ToString()), ("$t", target.ToString()), ("$k", kind));
+
+    /// <summary>Children of <paramref name="index"/> recorded as left out by the sync filter that the repository still lacks.</summary>
+    public static IReadOnlyList<Digest> LeftOutChildren(SqliteConnection c, SqliteTransaction? t, string repository, Digest index)
+    {
+        using var command = c.Command(
+            $"SELECT r.target FROM manifest_refs r WHERE r.repository=$r AND r.digest=$d AND r.kind={KindLeftOutChild} AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository=r.repository AND m.digest=r.target)",
+            t, ("$r", repository), ("$d", index.ToString()));
+        using var reader = command.ExecuteReader();
+        var list = new List<Digest>();
+        while (reader.Read())
+        {
+            list.Add(Digest.Parse(reader.GetString(0)));
+        }
+
+        return list;
+    }
 
     public static StoredManifest? GetManifest(SqliteConnection c, string repository, Reference reference)
     {

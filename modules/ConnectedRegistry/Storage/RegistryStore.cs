@@ -90,8 +90,21 @@ public sealed class RegistryStore
     public Task<ManifestPutResult> PutManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag = null, Digest? expectedDigest = null, CancellationToken cancellationToken = default) =>
         PutManifestAsync(repository, content, mediaType, tag, expectedDigest, requireLinkedBlobs: false, cancellationToken);
 
+    /// <summary>
+    /// Stores an index that sync down filtered by platform: as <see cref="PutManifestAsync(string, ReadOnlyMemory{byte}, string?, string?, Digest?, CancellationToken)"/>,
+    /// except that the child manifests in <paramref name="leftOut"/> may be absent; those absent are recorded as left
+    /// out on purpose, so checks of the store expect them missing (and a child that arrives later is kept).
+    /// </summary>
+    public Task<ManifestPutResult> PutFilteredManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag, Digest expectedDigest, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken = default) =>
+        PutManifestAsync(repository, content, mediaType, tag, expectedDigest, requireLinkedBlobs: false, cancellationToken, leftOut);
+
+    /// <summary>Child manifests of <paramref name="index"/> that were left out by the sync filter and are still absent.</summary>
+    public IReadOnlyList<Digest> LeftOutChildren(string repository, Digest index) =>
+        _db.Read(c => MetadataSql.LeftOutChildren(c, null, repository, index));
+
     /// <param name="requireLinkedBlobs">True for client pushes: a referenced blob must already belong to the repository.</param>
-    internal Task<ManifestPutResult> PutManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag, Digest? expectedDigest, bool requireLinkedBlobs, CancellationToken cancellationToken)
+    /// <param name="leftOut">Child manifests that may be absent (an index filtered by platform by sync down).</param>
+    internal Task<ManifestPutResult> PutManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag, Digest? expectedDigest, bool requireLinkedBlobs, CancellationToken cancellationToken, IReadOnlyCollection<Digest>? leftOut = null)
     {
         CheckRepository(repository);
         if (tag is not null && !Tag.IsValid(tag))
@@ -105,11 +118,18 @@ public sealed class RegistryStore
         return _db.WriteAsync((c, t) =>
         {
             MetadataSql.EnsureRepository(c, t, repository, now);
-            ThrowIfReferencesMissing(c, t, repository, parsed, requireLinkedBlobs);
+            // A manifest stored already keeps the children sync left out: a client may tag it again (PUT of the same bytes).
+            var tolerated = leftOut ?? (parsed.Manifests.Count > 0 && MetadataSql.ManifestExists(c, t, repository, digest) ? MetadataSql.LeftOutChildren(c, t, repository, digest) : []);
+            var absent = ThrowIfReferencesMissing(c, t, repository, parsed, requireLinkedBlobs, tolerated);
             var created = MetadataSql.InsertManifest(c, t, repository, digest, parsed, bytes, now);
             if (created)
             {
                 InsertReferences(c, t, repository, digest, parsed, linkBlobs: !requireLinkedBlobs, now);
+            }
+
+            foreach (var child in absent)
+            {
+                MetadataSql.InsertReference(c, t, repository, digest, child, MetadataSql.KindLeftOutChild);
             }
 
             if (tag is not null)
@@ -212,19 +232,26 @@ public sealed class RegistryStore
         return (parsed, digest);
     }
 
-    /// <summary><c>MANIFEST_BLOB_UNKNOWN</c> listing every referenced blob or child manifest the repository cannot serve.</summary>
-    private void ThrowIfReferencesMissing(SqliteConnection c, SqliteTransaction t, string repository, ParsedManifest parsed, bool requireLinkedBlobs)
+    /// <summary>
+    /// <c>MANIFEST_BLOB_UNKNOWN</c> listing every referenced blob or child manifest the repository cannot serve, except
+    /// children in <paramref name="leftOut"/>; returns those of them that are absent.
+    /// </summary>
+    private List<Digest> ThrowIfReferencesMissing(SqliteConnection c, SqliteTransaction t, string repository, ParsedManifest parsed, bool requireLinkedBlobs, IReadOnlyCollection<Digest> leftOut)
     {
+        var absentChildren = parsed.Manifests.Where(child => !MetadataSql.ManifestExists(c, t, repository, child.Digest)).Select(d => d.Digest).Distinct().ToList();
         var missing = parsed.RequiredBlobs
             .Where(blob => !_blobs.Exists(blob.Digest) || (requireLinkedBlobs && !MetadataSql.IsLinked(c, t, repository, blob.Digest)))
-            .Concat(parsed.Manifests.Where(child => !MetadataSql.ManifestExists(c, t, repository, child.Digest)))
-            .Select(d => d.Digest.ToString())
+            .Select(d => d.Digest)
+            .Concat(absentChildren.Where(child => !leftOut.Contains(child)))
+            .Select(d => d.ToString())
             .Distinct()
             .ToArray();
         if (missing.Length > 0)
         {
             throw new OciException(OciErrorCode.ManifestBlobUnknown, "manifest references content unknown to the registry", new { digests = missing });
         }
+
+        return absentChildren;
     }
 
     /// <summary>Records what a new manifest references (for garbage collection), linking its blobs when asked.</summary>

@@ -10,6 +10,9 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public interface IParentRegistry
 {
+    /// <summary>The parent's base address: the key under which sync up keeps the parent's upload sessions.</summary>
+    Uri Endpoint { get; }
+
     /// <summary>Every repository in the parent's catalog (all pages).</summary>
     Task<IReadOnlyList<string>> CatalogAsync(CancellationToken cancellationToken);
 
@@ -39,6 +42,26 @@ public interface IParentRegistry
 
     /// <summary>Uploads a whole blob (POST, PATCH, PUT <c>?digest=</c>).</summary>
     Task UploadBlobAsync(string repository, Digest digest, Stream content, long size, CancellationToken cancellationToken);
+
+    /// <summary>POST a new upload session: where it is, and the parent's <c>OCI-Chunk-Min-Length</c> (0 when it sent none).</summary>
+    Task<ParentUpload> StartUploadAsync(string repository, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// GET an upload session: how many bytes it holds (from its <c>Range</c>); null when the parent no longer has it
+    /// (404, <c>BLOB_UPLOAD_UNKNOWN</c>, <c>BLOB_UPLOAD_INVALID</c>).
+    /// </summary>
+    Task<ParentUpload?> UploadStatusAsync(ParentUpload upload, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// PATCH one chunk (<c>Content-Range: offset-last</c>) of <paramref name="length"/> bytes read from
+    /// <paramref name="content"/>: the session after it. Throws <see cref="ParentRegistryException"/> when refused
+    /// (416 when the session holds other bytes than <paramref name="upload"/> says). With <paramref name="confirmFirst"/>
+    /// the body waits for the parent's <c>100 Continue</c>, so a chunk the parent refuses up front does not cross the link.
+    /// </summary>
+    Task<ParentUpload> UploadChunkAsync(ParentUpload upload, Stream content, long length, CancellationToken cancellationToken, bool confirmFirst = false);
+
+    /// <summary>PUT <c>?digest=</c> with no body: closes the session into the blob.</summary>
+    Task CompleteUploadAsync(ParentUpload upload, Digest digest, CancellationToken cancellationToken);
 
     /// <summary>PUT a manifest (by tag or digest) with its exact bytes; returns its digest.</summary>
     Task<Digest> PutManifestAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken);

@@ -14,8 +14,11 @@ public interface ISyncDestination
     /// <summary>True when the blob's bytes are stored (in any repository).</summary>
     bool HasBlob(Digest digest);
 
-    /// <summary>True when <paramref name="repository"/> holds the manifest (stored manifests are always complete).</summary>
+    /// <summary>True when <paramref name="repository"/> holds the manifest (stored manifests are complete, but for index entries a platform filter left out).</summary>
     bool HasManifest(string repository, Digest digest);
+
+    /// <summary>A stored manifest's exact bytes, or null when the repository does not hold it.</summary>
+    ManifestContent? GetManifest(string repository, Digest digest);
 
     /// <summary>The repository's tags and the digests they point at.</summary>
     IReadOnlyDictionary<string, Digest> Tags(string repository);
@@ -38,8 +41,11 @@ public interface ISyncDestination
     /// <summary>Makes a stored blob part of <paramref name="repository"/>; false when the blob is not stored.</summary>
     Task<bool> LinkBlobAsync(string repository, Digest digest, CancellationToken cancellationToken);
 
-    /// <summary>Stores a manifest whose references are all stored, and sets <paramref name="tag"/> in the same transaction.</summary>
-    Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stores a manifest whose references are all stored but the child manifests in <paramref name="leftOut"/> (index
+    /// entries the platform filter left out, recorded as such), and sets <paramref name="tag"/> in the same transaction.
+    /// </summary>
+    Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken);
 
     /// <summary>Removes a tag (the manifest stays until garbage collection).</summary>
     Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken);

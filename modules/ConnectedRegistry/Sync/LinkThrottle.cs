@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Sync;
 
 /// <summary>
@@ -14,15 +16,17 @@ public sealed class LinkThrottle
 
     private static readonly TimeSpan MaxWaitSlice = TimeSpan.FromMilliseconds(100);
     private readonly TimeProvider _time;
+    private readonly RegistryMetrics? _metrics;
     private readonly Lock _gate = new();
     private double? _bytesPerSecond;
     private double _tokens;
     private double _capacity;
     private long _stamp;
 
-    public LinkThrottle(TimeProvider time)
+    public LinkThrottle(TimeProvider time, RegistryMetrics? metrics = null)
     {
         _time = time;
+        _metrics = metrics;
         _stamp = time.GetTimestamp();
     }
 
@@ -65,6 +69,9 @@ public sealed class LinkThrottle
             _tokens = Math.Min(_tokens, _capacity);
         }
     }
+
+    /// <summary>Counts bytes that crossed a connection to the parent (<c>connected_registry_sync_link_bytes_total</c>).</summary>
+    public void Carried(bool sent, int bytes) => _metrics?.SyncLinkBytes(sent, bytes);
 
     /// <summary>Waits until <paramref name="bytes"/> (at most <see cref="ChunkBytes"/>) may cross the link.</summary>
     public async ValueTask AcquireAsync(int bytes, CancellationToken cancellationToken)

@@ -6,7 +6,10 @@ namespace ConnectedRegistry.Sync;
 /// The manifest graph walk of sync down: stores a manifest only after everything it references — child manifests
 /// of an index first (depth-first, at most <see cref="MaxDepth"/> levels), then configs and layers through the pass's
 /// <see cref="BlobFetcher"/> — so the local side never holds a manifest (or a tag) whose content is incomplete.
-/// Then the referrers (signatures, SBOMs) of what was synced, and theirs in turn.
+/// Under a platform filter (<see cref="PlatformFilter"/>, at every level of nested indexes) an index is stored byte
+/// for byte with only the entries the filter selects; those it left out are recorded as such, and fetched when a
+/// later filter selects them (<see cref="CompleteAsync"/>). Then the referrers (signatures, SBOMs) of what was
+/// synced, and theirs in turn.
 /// </summary>
 public sealed class ManifestGraphSync
 {
@@ -18,12 +21,27 @@ public sealed class ManifestGraphSync
         _local = local;
     }
 
-    /// <summary>Stores <paramref name="manifest"/> with everything it references, and sets <paramref name="tag"/> with it.</summary>
-    public async Task StoreAsync(SyncPass pass, string repository, ManifestContent manifest, string? tag, int depth = 0)
+    /// <summary>Stores <paramref name="manifest"/> with everything <paramref name="platforms"/> selects of it, and sets <paramref name="tag"/> with it.</summary>
+    public async Task StoreAsync(SyncPass pass, string repository, ManifestContent manifest, string? tag, PlatformFilter platforms, int depth = 0)
     {
-        await EnsureContentAsync(pass, repository, manifest, depth);
-        await _local.PutManifestAsync(repository, manifest, tag, pass.Cancellation);
+        var leftOut = await EnsureContentAsync(pass, repository, manifest, platforms, depth);
+        await _local.PutManifestAsync(repository, manifest, tag, leftOut, pass.Cancellation);
         pass.Meter.ManifestStored();
+    }
+
+    /// <summary>
+    /// For a stored index: fetches the entries <paramref name="platforms"/> selects that it lacks (left out by an
+    /// earlier, narrower filter), at every level. Nothing happens for an image manifest or an index that is whole.
+    /// </summary>
+    public async Task CompleteAsync(SyncPass pass, string repository, Digest digest, PlatformFilter platforms, int depth = 0)
+    {
+        if (depth > MaxDepth || _local.GetManifest(repository, digest) is not { } stored || !MediaTypes.IsIndex(stored.MediaType))
+        {
+            return;
+        }
+
+        var selected = platforms.Select(stored.Parse().Manifests).Selected;
+        await Task.WhenAll(selected.Select(child => EnsureManifestAsync(pass, repository, child.Digest, platforms, depth + 1)));
     }
 
     /// <summary>Referrers (signatures, SBOMs) of <paramref name="subject"/>, and theirs in turn, when the parent has the referrers API.</summary>
@@ -46,14 +64,14 @@ public sealed class ManifestGraphSync
         {
             if (!_local.HasManifest(repository, referrer.Digest))
             {
-                await EnsureManifestAsync(pass, repository, referrer.Digest, 1);
+                await EnsureManifestAsync(pass, repository, referrer.Digest, PlatformFilter.All, 1);
                 await SyncReferrersAsync(pass, repository, referrer.Digest, depth + 1);
             }
         }
     }
 
-    /// <summary>Stores everything <paramref name="manifest"/> references (not the manifest itself): child manifests, then blobs.</summary>
-    private async Task EnsureContentAsync(SyncPass pass, string repository, ManifestContent manifest, int depth)
+    /// <summary>Stores everything <paramref name="manifest"/> references that the filter selects (not the manifest itself): child manifests, then blobs. Returns the children left out.</summary>
+    private async Task<IReadOnlyCollection<Digest>> EnsureContentAsync(SyncPass pass, string repository, ManifestContent manifest, PlatformFilter platforms, int depth)
     {
         if (depth > MaxDepth)
         {
@@ -61,20 +79,23 @@ public sealed class ManifestGraphSync
         }
 
         var parsed = manifest.Parse();
-        await Task.WhenAll(parsed.Manifests.Select(child => EnsureManifestAsync(pass, repository, child.Digest, depth + 1)));
+        var children = platforms.Select(parsed.Manifests);
+        await Task.WhenAll(children.Selected.Select(child => EnsureManifestAsync(pass, repository, child.Digest, platforms, depth + 1)));
         await Task.WhenAll(parsed.RequiredBlobs.Select(blob => pass.Blobs.EnsureAsync(pass.Parent, repository, blob, pass.Cancellation)));
+        return [.. children.LeftOut.Select(d => d.Digest)];
     }
 
-    /// <summary>Stores a manifest (by digest) and everything it references, unless the repository already holds it.</summary>
-    private async Task EnsureManifestAsync(SyncPass pass, string repository, Digest digest, int depth)
+    /// <summary>Stores a manifest (by digest) and everything the filter selects under it, unless the repository already holds all of that.</summary>
+    private async Task EnsureManifestAsync(SyncPass pass, string repository, Digest digest, PlatformFilter platforms, int depth)
     {
         if (_local.HasManifest(repository, digest))
         {
-            return; // stored manifests are complete: the store refuses one whose references are missing
+            await CompleteAsync(pass, repository, digest, platforms, depth); // stored with its references, except entries a filter left out
+            return;
         }
 
         var manifest = await pass.Parent.GetManifestAsync(repository, digest.ToString(), pass.Cancellation)
             ?? throw new ParentContentException($"manifest {digest} is referenced but the parent does not have it");
-        await StoreAsync(pass, repository, manifest, null, depth);
+        await StoreAsync(pass, repository, manifest, null, platforms, depth);
     }
 }

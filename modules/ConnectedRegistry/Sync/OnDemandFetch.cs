@@ -162,11 +162,11 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         {
             if (tag is not null)
             {
-                await _tags.StoreTagAsync(pass, repository, tag, manifest);
+                await _tags.StoreTagAsync(pass, repository, tag, manifest, PlatformFilter.All);
             }
             else
             {
-                await _graph.StoreAsync(pass, repository, manifest, null);
+                await _graph.StoreAsync(pass, repository, manifest, null, PlatformFilter.All);
             }
 
             Log.ManifestStored(_logger, repository, tag ?? manifest.Digest.ToString(), manifest.Digest.ToString());

@@ -59,6 +59,9 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             AllowAutoRedirect = true,
             AutomaticDecompression = DecompressionMethods.None,
+
+            // Only a resumed upload's first chunk asks for 100 Continue; the parent may first finish a broken request's append.
+            Expect100ContinueTimeout = TimeSpan.FromSeconds(5),
         };
         if (options.Throttle is { } throttle)
         {
@@ -382,33 +385,109 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
     /// </summary>
     public async Task UploadBlobAsync(string repository, Digest digest, Stream content, long size, CancellationToken cancellationToken)
     {
-        var open = new HttpRequestMessage(HttpMethod.Post, Url($"v2/{repository}/blobs/uploads/")) { Content = new ByteArrayContent([]) };
-        Uri location;
-        using (var response = await SendAsync(open, cancellationToken))
-        {
-            await EnsureSuccessAsync(response, cancellationToken);
-            location = LocationOf(response);
-        }
-
-        var patch = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new StreamContent(content, 81920) };
+        var upload = await StartUploadAsync(repository, cancellationToken);
+        var patch = new HttpRequestMessage(HttpMethod.Patch, upload.Location) { Content = new StreamContent(content, 81920) };
         patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         patch.Content.Headers.ContentLength = size;
-
         using (var response = await SendAsync(patch, cancellationToken))
         {
             await EnsureSuccessAsync(response, cancellationToken);
-            location = LocationOf(response);
+            upload = upload with { Location = LocationOf(response) };
         }
 
-        var separator = string.IsNullOrEmpty(location.Query) ? "?" : "&";
-        var close = new HttpRequestMessage(HttpMethod.Put, new Uri(location + separator + "digest=" + Uri.EscapeDataString(digest.ToString())))
+        await CompleteUploadAsync(upload, digest, cancellationToken);
+    }
+
+    /// <summary>POST a new upload session: its absolute location and the parent's <c>OCI-Chunk-Min-Length</c> (0 when absent).</summary>
+    public async Task<ParentUpload> StartUploadAsync(string repository, CancellationToken cancellationToken)
+    {
+        var open = new HttpRequestMessage(HttpMethod.Post, Url($"v2/{repository}/blobs/uploads/")) { Content = new ByteArrayContent([]) };
+        using var response = await SendAsync(open, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        var minimum = response.Headers.TryGetValues("OCI-Chunk-Min-Length", out var values)
+            && long.TryParse(values.FirstOrDefault(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0;
+        return new ParentUpload(LocationOf(response), 0, minimum);
+    }
+
+    /// <summary>
+    /// GET an upload session: the bytes it holds from its <c>Range: 0-N</c> (N is the last byte's offset, so N + 1
+    /// bytes; <c>0-0</c> is read as empty, which is what CNCF distribution and this module send for a new session).
+    /// Null when the parent no longer has the session (404, <c>BLOB_UPLOAD_UNKNOWN</c>, <c>BLOB_UPLOAD_INVALID</c>:
+    /// distribution's answer, and its cancellation, when the session holds other bytes than its state says) or
+    /// gives no usable <c>Range</c>.
+    /// </summary>
+    public async Task<ParentUpload?> UploadStatusAsync(ParentUpload upload, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, upload.Location), cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
         {
-            Content = new ByteArrayContent([]),
-        };
-        using (var response = await SendAsync(close, cancellationToken))
+            return null;
+        }
+
+        try
         {
             await EnsureSuccessAsync(response, cancellationToken);
         }
+        catch (ParentRegistryException ex) when (IsSessionGone(ex))
+        {
+            return null;
+        }
+
+        return UploadRange(response) is { } held
+            ? upload with { Location = response.Headers.Location is null ? upload.Location : LocationOf(response), Offset = held }
+            : null;
+    }
+
+    /// <summary>PATCH one chunk with <c>Content-Range</c> and <c>Content-Length</c>; the session after it (its new location and length).</summary>
+    public async Task<ParentUpload> UploadChunkAsync(ParentUpload upload, Stream content, long length, CancellationToken cancellationToken, bool confirmFirst = false)
+    {
+        var patch = new HttpRequestMessage(HttpMethod.Patch, upload.Location) { Content = new StreamContent(content, 81920) };
+        patch.Headers.ExpectContinue = confirmFirst;
+        patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        patch.Content.Headers.ContentLength = length;
+        patch.Content.Headers.TryAddWithoutValidation("Content-Range", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{upload.Offset}-{upload.Offset + length - 1}"));
+        using var response = await SendAsync(patch, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return upload with { Location = LocationOf(response), Offset = UploadRange(response) ?? (upload.Offset + length) };
+    }
+
+    /// <summary>PUT <c>?digest=</c> with an empty body: the parent verifies the session's bytes and makes them the blob.</summary>
+    public async Task CompleteUploadAsync(ParentUpload upload, Digest digest, CancellationToken cancellationToken)
+    {
+        var location = upload.Location.ToString();
+        var separator = string.IsNullOrEmpty(upload.Location.Query) ? "?" : "&";
+        var close = new HttpRequestMessage(HttpMethod.Put, new Uri(location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))) { Content = new ByteArrayContent([]) };
+        using var response = await SendAsync(close, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+    }
+
+    /// <summary>A refusal that means the upload session is gone at the parent (expired, cancelled, never known).</summary>
+    public static bool IsSessionGone(ParentRegistryException ex) =>
+        ex.Status == HttpStatusCode.NotFound || ex.Code == OciErrorCode.BlobUploadUnknown.Code || ex.Code == OciErrorCode.BlobUploadInvalid.Code;
+
+    /// <summary>How many bytes an upload session holds, from <c>Range: 0-N</c> (N + 1; <c>0-0</c>: 0); null when absent or malformed.</summary>
+    internal static long? UploadRange(HttpResponseMessage response)
+    {
+        if (!response.Headers.TryGetValues("Range", out var values) || values.FirstOrDefault() is not { } range)
+        {
+            return null;
+        }
+
+        var text = range.Trim();
+        if (text.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase))
+        {
+            text = text[6..];
+        }
+
+        var dash = text.IndexOf('-');
+        if (dash <= 0
+            || !long.TryParse(text[..dash], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var first) || first != 0
+            || !long.TryParse(text[(dash + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var last) || last == long.MaxValue)
+        {
+            return null;
+        }
+
+        return last == 0 ? 0 : last + 1;
     }
 
     /// <summary>DELETE a manifest by digest (the parent removes the tags pointing at it). False when it was not there.</summary>

@@ -23,6 +23,9 @@ public sealed class RegistryDestination : ISyncDestination
 
     public bool HasManifest(string repository, Digest digest) => _store.GetManifest(repository, Reference.FromDigest(digest)) is not null;
 
+    public ManifestContent? GetManifest(string repository, Digest digest) =>
+        _store.GetManifest(repository, Reference.FromDigest(digest)) is { } stored ? new ManifestContent(stored.Content, stored.MediaType, stored.Digest) : null;
+
     public IReadOnlyDictionary<string, Digest> Tags(string repository) =>
         _store.ListTags(repository).ToDictionary(t => t.Tag, t => t.Digest, StringComparer.Ordinal);
 
@@ -43,8 +46,10 @@ public sealed class RegistryDestination : ISyncDestination
         return linked;
     }
 
-    public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, CancellationToken cancellationToken) =>
-        LocalAsync(() => _store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, cancellationToken));
+    public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken) =>
+        LocalAsync(() => leftOut.Count == 0
+            ? _store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, cancellationToken)
+            : _store.PutFilteredManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, leftOut, cancellationToken));
 
     public Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken) =>
         LocalAsync(() => _store.DeleteTagAsync(repository, tag, cancellationToken));

@@ -40,8 +40,9 @@ public sealed partial class SyncDown
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var meter = new SyncPassMeter(_module, _options.ProgressInterval, _time, _metrics);
         using var blobs = new BlobFetcher(_local, _options, _time, _logger, meter);
-        var pass = new SyncPass(parent, blobs, meter, settings.Mode, stop.Token);
-        var repositories = await SyncSet.Of(settings).ResolveAsync(parent, _logger, cancellationToken);
+        var set = SyncSet.Of(settings);
+        var pass = new SyncPass(parent, blobs, meter, settings.Mode, stop.Token) { Set = set };
+        var repositories = await set.ResolveAsync(parent, _logger, cancellationToken);
         meter.RepositoriesTotal = repositories.Count;
         meter.Report("Running", force: true);
         var failure = await SyncRepositoriesAsync(pass, repositories, stop);

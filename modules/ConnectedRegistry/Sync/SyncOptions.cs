@@ -15,6 +15,14 @@ public sealed record SyncOptions
     /// <summary>Pause before a blob is tried again in the same pass.</summary>
     public TimeSpan BlobRetryPause { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Bytes per <c>PATCH</c> of a sync up blob upload (raised to the parent's <c>OCI-Chunk-Min-Length</c>). A parent
+    /// that keeps what arrived of a broken chunk (this module) loses nothing to a drop whatever the size; one that drops
+    /// a broken chunk but keeps its session loses at most one chunk; each chunk costs one round trip (0.6 s on a
+    /// satellite link, 15 % of the 3.4 s that 8 MiB takes at 20 Mbit/s).
+    /// </summary>
+    public long UploadChunkBytes { get; init; } = 8 * 1024 * 1024;
+
     /// <summary>How often progress goes into the module state (and so the reported properties) at most.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(3);
 

@@ -133,7 +133,7 @@ public sealed partial class SyncScheduler : BackgroundService
         if (targeted.Count > 0 && !forced && _lastPassSucceeded)
         {
             // Only what the change feed named; the regular full pass follows after the usual idle time.
-            settings = settings with { Sync = settings.Sync with { Repositories = targeted }, Children = new Dictionary<string, ChildRegistrySettings>() };
+            settings = SyncSet.Targeted(settings, targeted); // the filters (own and children's) stay as in a full pass
         }
 
         var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);

@@ -37,6 +37,8 @@ public static class SyncServiceExtensions
         services.AddSingleton<OnDemandFetch>();
         services.AddSingleton<IOnDemandSource>(sp => sp.GetRequiredService<OnDemandFetch>());
         services.AddSingleton<SyncDown>();
+        services.AddSingleton<ParentUploadSessions>();
+        services.AddSingleton<ResumableBlobUpload>();
         services.AddSingleton<SyncUp>();
         services.AddSingleton<ParentSync>();
         services.AddSingleton<ISyncWork>(sp => sp.GetRequiredService<ParentSync>());

@@ -6,7 +6,8 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// Every SQL statement of <c>sync.db</c> (<see cref="SyncDatabase"/>): the schema and queries of
-/// <c>synced_tags</c> (<see cref="SyncStateStore"/>) and <c>outbox</c> (<see cref="SyncOutbox"/>). No other
+/// <c>synced_tags</c> (<see cref="SyncStateStore"/>), <c>outbox</c> (<see cref="SyncOutbox"/>) and <c>upload_sessions</c>
+/// (<see cref="ParentUploadSessions"/>). No other
 /// class writes SQL for this database.
 /// </summary>
 internal static class SyncSql
@@ -30,6 +31,18 @@ internal static class SyncSql
           created INTEGER NOT NULL,
           attempts INTEGER NOT NULL DEFAULT 0,
           last_error TEXT);
+        """;
+
+    public const string UploadSessionsSchema = """
+        CREATE TABLE IF NOT EXISTS upload_sessions(
+          parent TEXT NOT NULL,
+          repository TEXT NOT NULL,
+          digest TEXT NOT NULL,
+          location TEXT NOT NULL,
+          offset INTEGER NOT NULL,
+          chunk_min INTEGER NOT NULL,
+          updated INTEGER NOT NULL,
+          PRIMARY KEY(parent, repository, digest));
         """;
 
     // ---- synced_tags -------------------------------------------------------------------------
@@ -99,4 +112,28 @@ internal static class SyncSql
 
     public static void DeleteCreatedBefore(SqliteConnection c, long cutoff) =>
         c.Execute("DELETE FROM outbox WHERE created < $c", null, ("$c", cutoff));
+
+    // ---- upload_sessions ---------------------------------------------------------------------
+
+    public static ParentUpload? FindUpload(SqliteConnection c, string parent, string repository, Digest digest)
+    {
+        using var command = c.Command("SELECT location, offset, chunk_min FROM upload_sessions WHERE parent=$p AND repository=$r AND digest=$d", null,
+            ("$p", parent), ("$r", repository), ("$d", digest.ToString()));
+        using var reader = command.ExecuteReader();
+        return reader.Read() && Uri.TryCreate(reader.GetString(0), UriKind.Absolute, out var location)
+            ? new ParentUpload(location, reader.GetInt64(1), reader.GetInt64(2))
+            : null;
+    }
+
+    public static void SaveUpload(SqliteConnection c, string parent, string repository, Digest digest, ParentUpload upload, long updated) =>
+        c.Execute(
+            "INSERT INTO upload_sessions(parent, repository, digest, location, offset, chunk_min, updated) VALUES ($p, $r, $d, $l, $o, $m, $u) " +
+            "ON CONFLICT(parent, repository, digest) DO UPDATE SET location=excluded.location, offset=excluded.offset, chunk_min=excluded.chunk_min, updated=excluded.updated",
+            null, ("$p", parent), ("$r", repository), ("$d", digest.ToString()), ("$l", upload.Location.ToString()), ("$o", upload.Offset), ("$m", upload.ChunkMinLength), ("$u", updated));
+
+    public static void ForgetUpload(SqliteConnection c, string parent, string repository, Digest digest) =>
+        c.Execute("DELETE FROM upload_sessions WHERE parent=$p AND repository=$r AND digest=$d", null, ("$p", parent), ("$r", repository), ("$d", digest.ToString()));
+
+    public static int ForgetUploadsBefore(SqliteConnection c, long cutoff) =>
+        c.Execute("DELETE FROM upload_sessions WHERE updated < $c", null, ("$c", cutoff));
 }

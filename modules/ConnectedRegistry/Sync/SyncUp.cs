@@ -9,7 +9,7 @@ namespace ConnectedRegistry.Sync;
 /// <summary>
 /// Sync up: delivers the outbox to the parent in order. A manifest goes up with everything under it first:
 /// blobs (HEAD, skipped when the parent has them; else a cross-repository mount from a repository this pass
-/// already pushed the blob to; else an upload streamed from local storage), then child manifests, then the
+/// already pushed the blob to; else an upload streamed from local storage in resumable chunks, <see cref="ResumableBlobUpload"/>), then child manifests, then the
 /// manifest itself, by tag when it was pushed by tag; a manifest with a subject is added to the parent's referrers
 /// tag schema when the parent has no referrers API. Deletions follow. An item that fails stays for the next
 /// pass until its message TTL expires (then it is dropped and reported by <see cref="SyncOutbox.DropExpired"/>).
@@ -20,9 +20,11 @@ public sealed partial class SyncUp
     private readonly SyncOutbox _outbox;
     private readonly ILogger<SyncUp> _logger;
     private readonly RegistryMetrics? _metrics;
+    private readonly ResumableBlobUpload _uploads;
 
-    public SyncUp(RegistryStore store, SyncOutbox outbox, ILogger<SyncUp> logger, RegistryMetrics? metrics = null)
+    public SyncUp(RegistryStore store, SyncOutbox outbox, ResumableBlobUpload uploads, ILogger<SyncUp> logger, RegistryMetrics? metrics = null)
     {
+        _uploads = uploads;
         _metrics = metrics;
         _store = store;
         _outbox = outbox;
@@ -37,6 +39,7 @@ public sealed partial class SyncUp
         var knownAt = new Dictionary<Digest, string>(); // blob → a parent repository known to hold it (mount source)
         var held = new HashSet<string>(StringComparer.Ordinal); // tags and manifests with an undelivered earlier change
         var superseded = 0;
+        _uploads.ForgetIdle();
         var pending = _outbox.Pending();
         var lastChangeOfTag = LastChangeOfTag(pending);
 
@@ -141,9 +144,15 @@ public sealed partial class SyncUp
 
         foreach (var child in parsed.Manifests)
         {
-            var stored = _store.GetManifest(repository, Reference.FromDigest(child.Digest))
-                ?? throw new ParentContentException($"child manifest {child.Digest} is not stored locally");
-            bytes += await PushManifestAsync(parent, repository, stored, null, knownAt, depth + 1, cancellationToken);
+            if (_store.GetManifest(repository, Reference.FromDigest(child.Digest)) is { } stored)
+            {
+                bytes += await PushManifestAsync(parent, repository, stored, null, knownAt, depth + 1, cancellationToken);
+            }
+            else if (await parent.HeadManifestAsync(repository, child.Digest.ToString(), cancellationToken) is null)
+            {
+                // An entry the platform filter left out came from the parent, which has it; anything else is missing.
+                throw new ParentContentException($"child manifest {child.Digest} is not stored locally");
+            }
         }
 
         await parent.PutManifestAsync(repository, tag ?? manifest.Digest.ToString(), manifest.Content, manifest.MediaType, cancellationToken);
@@ -211,10 +220,11 @@ public sealed partial class SyncUp
             return 0;
         }
 
-        Stream opened;
+        long size;
         try
         {
-            opened = _store.OpenBlob(blob.Digest);
+            await using var probe = _store.OpenBlob(blob.Digest);
+            size = probe.Length;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -222,11 +232,10 @@ public sealed partial class SyncUp
             throw new InvalidOperationException($"blob {blob.Digest} cannot be read from local storage ({ex.GetType().Name})", ex);
         }
 
-        await using var content = opened;
-        await parent.UploadBlobAsync(repository, blob.Digest, content, content.Length, cancellationToken);
-        _metrics?.SyncBlobPushed(content.Length);
+        await _uploads.UploadAsync(parent, repository, blob.Digest, () => _store.OpenBlob(blob.Digest), size, cancellationToken);
+        _metrics?.SyncBlobPushed(size);
         knownAt[blob.Digest] = repository;
-        return content.Length;
+        return size;
     }
 
     /// <summary>Deletes a tag at the parent; registries that cannot delete a bare tag (distribution) keep it, which is logged.</summary>

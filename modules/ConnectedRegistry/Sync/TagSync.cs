@@ -81,12 +81,14 @@ public sealed partial class TagSync
         var updated = 0;
         var failed = 0;
         using var tagSlots = new SemaphoreSlim(Math.Max(1, _options.ParallelTags));
-        await Task.WhenAll(parentTags.Select(async tag =>
+        var selected = SelectTags(pass, repository, parentTags);
+        await Task.WhenAll(selected.Select(async item =>
         {
+            var (tag, platforms) = item;
             await tagSlots.WaitAsync(pass.Cancellation);
             try
             {
-                if (await SyncTagAsync(pass, repository, tag, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null))
+                if (await SyncTagAsync(pass, repository, tag, platforms, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null))
                 {
                     Interlocked.Increment(ref updated);
                 }
@@ -105,8 +107,36 @@ public sealed partial class TagSync
         return (updated, failed);
     }
 
+    /// <summary>
+    /// The parent's tags the pass's filters select, each with the platforms it is synced for. A tag they do not select
+    /// is left as it is here (content synced before stays; removal still follows the parent's whole tag list).
+    /// </summary>
+    private List<(string Tag, PlatformFilter Platforms)> SelectTags(SyncPass pass, string repository, List<string> parentTags)
+    {
+        var selected = new List<(string, PlatformFilter)>(parentTags.Count);
+        foreach (var tag in parentTags)
+        {
+            var selection = pass.SelectTag(repository, tag);
+            if (selection.IsSelected)
+            {
+                selected.Add((tag, selection.Platforms));
+            }
+            else if (selection.Match == TagMatch.TimedOut)
+            {
+                Log.TagFilterTimedOut(_logger, repository, tag, SyncFilter.MatchTimeout.TotalMilliseconds);
+            }
+        }
+
+        if (selected.Count < parentTags.Count)
+        {
+            Log.TagsFiltered(_logger, repository, parentTags.Count - selected.Count, parentTags.Count);
+        }
+
+        return selected;
+    }
+
     /// <summary>Brings one tag up to date; true when it moved.</summary>
-    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, Digest? localDigest, Digest? syncedDigest)
+    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, PlatformFilter platforms, Digest? localDigest, Digest? syncedDigest)
     {
         if (_pending.HasPendingTag(repository, tag))
         {
@@ -126,13 +156,14 @@ public sealed partial class TagSync
                 RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, head.Digest));
             }
 
+            await _graph.CompleteAsync(pass, repository, head.Digest, platforms); // entries a wider filter selects now
             await _graph.SyncReferrersAsync(pass, repository, head.Digest, 0);
             return false;
         }
 
         var manifest = await pass.Parent.GetManifestAsync(repository, head.Digest.ToString(), pass.Cancellation)
             ?? throw new ParentContentException($"manifest {head.Digest} vanished from the parent");
-        await StoreTagAsync(pass, repository, tag, manifest);
+        await StoreTagAsync(pass, repository, tag, manifest, platforms);
         return true;
     }
 
@@ -140,10 +171,11 @@ public sealed partial class TagSync
     /// Stores <paramref name="manifest"/> with everything it references and points <paramref name="tag"/> at it, as
     /// synced content: recorded as set by sync (a later sync down moves or removes it; sync up never pushes it),
     /// told to the change sinks (children learn of it), then its referrers. Sync down and on-demand fetch both end here.
+    /// An index keeps only the entries <paramref name="platforms"/> selects.
     /// </summary>
-    public async Task StoreTagAsync(SyncPass pass, string repository, string tag, ManifestContent manifest)
+    public async Task StoreTagAsync(SyncPass pass, string repository, string tag, ManifestContent manifest, PlatformFilter platforms)
     {
-        await _graph.StoreAsync(pass, repository, manifest, tag);
+        await _graph.StoreAsync(pass, repository, manifest, tag, platforms);
         RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, manifest.Digest));
         Changed(sink => sink.TagSynced(repository, tag, manifest.Digest));
         await _graph.SyncReferrersAsync(pass, repository, manifest.Digest, 0);
@@ -203,6 +235,12 @@ public sealed partial class TagSync
 
         [LoggerMessage(EventId = 4041, Level = LogLevel.Warning, Message = "Could not sync {Repository}:{Tag}: {Reason}")]
         public static partial void TagFailed(ILogger logger, string repository, string tag, string reason);
+
+        [LoggerMessage(EventId = 4120, Level = LogLevel.Debug, Message = "{Repository}: {Filtered} of {Tags} tags at the parent are not selected by the tag filters")]
+        public static partial void TagsFiltered(ILogger logger, string repository, int filtered, int tags);
+
+        [LoggerMessage(EventId = 4121, Level = LogLevel.Warning, Message = "The tag filter of {Repository} ran out of time ({Milliseconds} ms) on tag {Tag}; the tag is not synced")]
+        public static partial void TagFilterTimedOut(ILogger logger, string repository, string tag, double milliseconds);
 
         [LoggerMessage(EventId = 4049, Level = LogLevel.Warning, Message = "Could not list the tags of {Repository} at the parent: {Reason}")]
         public static partial void RepositoryFailed(ILogger logger, string repository, string reason);

@@ -26,6 +26,7 @@ public sealed class ThrottledStream(Stream inner, LinkThrottle throttle) : Strea
         var read = await inner.ReadAsync(buffer[..Math.Min(buffer.Length, LinkThrottle.ChunkBytes)], cancellationToken);
         if (read > 0)
         {
+            throttle.Carried(sent: false, read);
             await throttle.AcquireAsync(read, cancellationToken);
         }
 
@@ -42,6 +43,7 @@ public sealed class ThrottledStream(Stream inner, LinkThrottle throttle) : Strea
             var chunk = buffer[..Math.Min(buffer.Length, LinkThrottle.ChunkBytes)];
             await throttle.AcquireAsync(chunk.Length, cancellationToken);
             await inner.WriteAsync(chunk, cancellationToken);
+            throttle.Carried(sent: true, chunk.Length);
             buffer = buffer[chunk.Length..];
         }
     }

@@ -41,20 +41,21 @@ public static partial class DesiredPropertiesParser
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
 
     // The schema's member names, in one place: the top level, its fixed objects, and the entries of its maps.
-    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel", "bundles"];
+    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel", "notifications", "storage", "bundles"];
 
     private static readonly (string Member, string[] Known)[] ObjectMembers =
     [
         ("parent", ["endpoint", "syncTokenName"]),
-        ("sync", ["schedule", "window", "messageTtl", "repositories"]),
+        ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
+        ("storage", ["minFreeBytes"]),
         ("bundles", ["trustedKeys"]),
     ];
 
     private static readonly (string Member, string[] Known)[] MapEntryMembers =
     [
         ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
-        ("children", ["mode", "syncTokenPasswordHash", "repositories"]),
+        ("children", ["mode", "syncTokenPasswordHash", "repositories", "platforms", "filters"]),
     ];
 
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
@@ -102,9 +103,9 @@ public static partial class DesiredPropertiesParser
 
         var mode = ParseMode(doc, "mode", "mode", RegistryMode.ReadWrite, errors);
         var parent = ParseParent(doc, environment, errors);
-        var sync = ParseSync(doc, errors);
+        var sync = ParseSync(doc, errors, warnings);
         var tokens = ParseClientTokens(doc, errors);
-        var children = ParseChildren(doc, mode, errors);
+        var children = ParseChildren(doc, mode, errors, warnings);
         var gc = ParseGarbageCollection(doc, errors);
         var notifications = ParseNotifications(doc, errors);
         var storage = ParseStorage(doc, errors);
@@ -296,7 +297,7 @@ public static partial class DesiredPropertiesParser
         return endpoint is null ? null : new ParentSettings { Endpoint = endpoint, SyncTokenName = tokenName };
     }
 
-    private static SyncSettings ParseSync(JObject doc, List<string> errors)
+    private static SyncSettings ParseSync(JObject doc, List<string> errors, List<string> warnings)
     {
         var defaults = new SyncSettings();
         if (Obj(doc, "sync", "sync", errors) is not { } sync)
@@ -315,7 +316,9 @@ public static partial class DesiredPropertiesParser
         var repositories = RepositoryList(sync, "repositories", "sync.repositories", errors);
         var bandwidth = ParseBandwidth(sync, errors);
         var onDemand = Bool(sync, "onDemand", "sync.onDemand", errors) ?? defaults.OnDemand;
-        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand };
+        var platforms = PlatformList(sync, "platforms", "sync.platforms", errors) ?? [];
+        var filters = FilterList(sync, "filters", "sync.filters", errors, warnings);
+        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand, Platforms = platforms, Filters = filters };
     }
 
     private static Dictionary<string, ClientTokenSettings> ParseClientTokens(JObject doc, List<string> errors)
@@ -453,7 +456,7 @@ public static partial class DesiredPropertiesParser
         return ok ? result : null;
     }
 
-    private static Dictionary<string, ChildRegistrySettings> ParseChildren(JObject doc, RegistryMode mode, List<string> errors)
+    private static Dictionary<string, ChildRegistrySettings> ParseChildren(JObject doc, RegistryMode mode, List<string> errors, List<string> warnings)
     {
         var result = new Dictionary<string, ChildRegistrySettings>(StringComparer.Ordinal);
         if (Obj(doc, "children", "children", errors) is not { } children)
@@ -492,9 +495,18 @@ public static partial class DesiredPropertiesParser
             }
 
             var repositories = RepositoryList(child, "repositories", $"{path}.repositories", errors);
+            var platforms = PlatformList(child, "platforms", $"{path}.platforms", errors) ?? [];
+            var filters = FilterList(child, "filters", $"{path}.filters", errors, warnings);
             if (!string.IsNullOrWhiteSpace(hash))
             {
-                result[entry.Name] = new ChildRegistrySettings { Mode = childMode, SyncTokenPasswordHash = hash, Repositories = repositories };
+                result[entry.Name] = new ChildRegistrySettings
+                {
+                    Mode = childMode,
+                    SyncTokenPasswordHash = hash,
+                    Repositories = repositories,
+                    Platforms = platforms,
+                    Filters = filters,
+                };
             }
         }
 

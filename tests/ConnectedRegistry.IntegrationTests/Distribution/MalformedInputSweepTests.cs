@@ -63,7 +63,7 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
             var target = c.Target;
             if (target.Contains("{session}", StringComparison.Ordinal))
             {
-                target = target.Replace("{session}", await NewSessionAsync(Base), StringComparison.Ordinal);
+                target = target.Replace("{session}", await _registry.Client.StartUploadAsync(Base), StringComparison.Ordinal);
             }
 
             var head = new StringBuilder($"{c.Method} {target} HTTP/1.1");
@@ -106,7 +106,7 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/v2/sweep/cut/blobs/{blob.Digest}"))).StatusCode);
 
         // A chunk cut short: the session reports what it holds and the upload resumes from there.
-        var session = await NewSessionAsync("sweep/cut");
+        var session = await _registry.Client.StartUploadAsync("sweep/cut");
         var chunk = await RawHttp.SendAsync(
             _registry.BaseAddress,
             $"PATCH {session} HTTP/1.1\r\nContent-Type: application/octet-stream\r\nContent-Length: {blob.Size}",
@@ -132,7 +132,7 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
     public async Task A_client_that_disconnects_mid_upload_leaves_a_session_that_resumes()
     {
         var blob = new TestBlob(TestContent.Bytes("sweep-disconnect", 2 * 1024 * 1024), "application/octet-stream");
-        var session = await NewSessionAsync("sweep/gone");
+        var session = await _registry.Client.StartUploadAsync("sweep/gone");
 
         using (var request = new HttpRequestMessage(HttpMethod.Patch, session))
         {
@@ -174,7 +174,7 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
         Assert.Contains(images, image => image.Manifest.Bytes.SequenceEqual(tagged));
 
         // The same first chunk sent eight times at once to one session: exactly one lands, the others are 416.
-        var session = await NewSessionAsync("sweep/race");
+        var session = await _registry.Client.StartUploadAsync("sweep/race");
         var chunk = blob.Bytes[..100_000];
         var patches = await Task.WhenAll(Enumerable.Range(0, Parallel).Select(_ =>
         {
@@ -373,13 +373,6 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
         };
     }
 
-    private async Task<string> NewSessionAsync(string repository)
-    {
-        var response = await _registry.Client.PostAsync($"/v2/{repository}/blobs/uploads/", null);
-        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        return response.Headers.Location!.OriginalString;
-    }
-
     /// <summary>
     /// Asks the session what it holds, sends the rest with a Content-Range from there, completes, and reads the blob
     /// back. The server may still be winding down the broken request, so a 416 means "ask again", as a real client does.
@@ -387,28 +380,24 @@ public sealed class MalformedInputSweepTests : IAsyncLifetime
     private async Task ResumeAndCompleteAsync(string session, TestBlob blob)
     {
         var client = _registry.Client;
-        HttpResponseMessage? patched = null;
-        for (var attempt = 0; attempt < 50 && patched?.StatusCode != HttpStatusCode.Accepted; attempt++)
-        {
-            if (attempt > 0)
+        await Poll.UntilAsync(
+            async () =>
             {
-                await Task.Delay(100);
-            }
+                var status = await client.GetAsync(session);
+                Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+                var range = Assert.Single(status.Headers.GetValues("Range"));
+                var end = long.Parse(range.Split('-')[1], System.Globalization.CultureInfo.InvariantCulture);
+                var held = range == "0-0" ? 0 : end + 1;
+                Assert.InRange(held, 0, blob.Size - 1);
 
-            var status = await client.GetAsync(session);
-            Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
-            var range = Assert.Single(status.Headers.GetValues("Range"));
-            var end = long.Parse(range.Split('-')[1], System.Globalization.CultureInfo.InvariantCulture);
-            var held = range == "0-0" ? 0 : end + 1;
-            Assert.InRange(held, 0, blob.Size - 1);
+                var rest = new HttpRequestMessage(HttpMethod.Patch, session) { Content = new ByteArrayContent(blob.Bytes[(int)held..]) };
+                rest.Content.Headers.TryAddWithoutValidation("Content-Range", $"{held}-{blob.Size - 1}");
+                var patched = await client.SendAsync(rest);
+                Assert.Contains(patched.StatusCode, new[] { HttpStatusCode.Accepted, HttpStatusCode.RequestedRangeNotSatisfiable });
+                return patched.StatusCode == HttpStatusCode.Accepted;
+            },
+            "the rest of the blob accepted from where the session stands");
 
-            var rest = new HttpRequestMessage(HttpMethod.Patch, session) { Content = new ByteArrayContent(blob.Bytes[(int)held..]) };
-            rest.Content.Headers.TryAddWithoutValidation("Content-Range", $"{held}-{blob.Size - 1}");
-            patched = await client.SendAsync(rest);
-            Assert.Contains(patched.StatusCode, new[] { HttpStatusCode.Accepted, HttpStatusCode.RequestedRangeNotSatisfiable });
-        }
-
-        Assert.Equal(HttpStatusCode.Accepted, patched!.StatusCode);
         var done = await client.PutAsync($"{session}?digest={blob.Digest}", null);
         Assert.Equal(HttpStatusCode.Created, done.StatusCode);
         Assert.Equal(blob.Bytes, await client.GetByteArrayAsync(done.Headers.Location!.OriginalString));

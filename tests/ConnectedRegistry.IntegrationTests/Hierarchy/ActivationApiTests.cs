@@ -5,6 +5,7 @@ using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Newtonsoft.Json.Linq;
 using static ConnectedRegistry.IntegrationTests.Infrastructure.HierarchyHarness;
 
@@ -183,7 +184,10 @@ public sealed class ActivationApiTests
     [Fact]
     public async Task Last_seen_follows_the_holder_and_not_a_refused_instance()
     {
-        await using var parent = await StartAsync(options: new ConnectedRegistry.Hierarchy.HierarchyOptions { LastSeenInterval = TimeSpan.Zero });
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var parent = await StartAsync(
+            options: new ConnectedRegistry.Hierarchy.HierarchyOptions { LastSeenInterval = TimeSpan.Zero },
+            configure: b => b.Services.AddSingleton<TimeProvider>(time));
         try
         {
             parent.Apply(ParentSettings("edge-parent", Children()));
@@ -192,7 +196,7 @@ public sealed class ActivationApiTests
             var activated = parent.State().Children[Child].LastSeen;
             Assert.NotNull(activated);
 
-            await Task.Delay(30);
+            time.Advance(TimeSpan.FromMinutes(1)); // a refused claim a minute later must not move the holder's lastSeen
             Assert.Equal(HttpStatusCode.Conflict, (await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"))).Status);
             Assert.Equal(activated, parent.State().Children[Child].LastSeen);
 

@@ -56,22 +56,24 @@ public sealed class SyncHarness : IAsyncDisposable
 
     /// <param name="proxyCertificate">Serve the proxy over https with this certificate, and give the child an
     /// <see cref="IParentTrustSource"/> (standing in for the IoT Edge trust bundle) that trusts it.</param>
-    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null)
+    /// <param name="childArgs">Command-line arguments for the child (e.g. <c>--gc-grace 00:00:00</c>).</param>
+    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null, IReadOnlyList<string>? childArgs = null)
     {
         var parent = await DockerRegistry.StartNewAsync();
         var forwarding = proxy || proxyCertificate is not null ? await ForwardingProxy.StartAsync(parent.Endpoint, proxyCertificate) : null;
         var trust = proxyCertificate is null ? null : new FixedTrust(proxyCertificate);
-        var child = await StartChildAsync(null, options, trust);
-        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust };
+        var child = await StartChildAsync(null, options, trust, childArgs);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust, _childArgs = childArgs };
         harness.Configure(["apps/*", "base"]);
         return harness;
     }
 
     private SyncOptions? _options;
     private IParentTrustSource? _trust;
+    private IReadOnlyList<string>? _childArgs;
 
-    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust) =>
-        RegistryInstance.StartAsync(dataRoot, configure: builder =>
+    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust, IReadOnlyList<string>? args = null) =>
+        RegistryInstance.StartAsync(dataRoot, args, configure: builder =>
         {
             if (trust is not null)
             {
@@ -83,12 +85,23 @@ public sealed class SyncHarness : IAsyncDisposable
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
         });
 
+    /// <summary>
+    /// Another instance of this module, to be a child of <see cref="Child"/> (or of any module): fast sync options,
+    /// and <paramref name="syncPassword"/> as its sync token password (<c>PARENT_SYNC_TOKEN_PASSWORD</c>).
+    /// </summary>
+    public static Task<RegistryInstance> StartModuleChildAsync(string syncPassword) =>
+        RegistryInstance.StartAsync(configure: builder =>
+        {
+            builder.Services.AddSingleton(FastOptions);
+            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? syncPassword : null));
+        });
+
     /// <summary>Stops the child and starts a new process-equivalent on the same data folder, with the same settings.</summary>
     public async Task RestartChildAsync()
     {
         var dataRoot = Child.DataRoot;
         await Child.DisposeAsync();
-        Child = await StartChildAsync(dataRoot, _options, _trust);
+        Child = await StartChildAsync(dataRoot, _options, _trust, _childArgs);
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 

@@ -72,16 +72,17 @@ public sealed class HealthTests
             using var http = new HttpClient { BaseAddress = MetricsPort.Address(registry) };
             var state = registry.App.Services.GetRequiredService<ModuleState>();
             state.SetStatusDetail(new StatusDetail("DiskError", "Error", "cannot store a blob", DateTimeOffset.UtcNow));
-            HttpStatusCode status;
-            JObject body;
-            var attempts = 0;
-            do
-            {
-                // The scheduler's first plan (no parent: Offline) may still land just after start: set it again then.
-                state.SetConnectionState(ConnectionStates.Unhealthy);
-                (status, body) = await GetAsync(http, "/readyz");
-            }
-            while (status == HttpStatusCode.OK && ++attempts < 50 && await Task.Delay(100).ContinueWith(_ => true));
+            var status = HttpStatusCode.OK;
+            var body = new JObject();
+            await Poll.UntilAsync(
+                async () =>
+                {
+                    // The scheduler's first plan (no parent: Offline) may still land just after start: set it again then.
+                    state.SetConnectionState(ConnectionStates.Unhealthy);
+                    (status, body) = await GetAsync(http, "/readyz");
+                    return status != HttpStatusCode.OK;
+                },
+                "/readyz to answer for the Unhealthy state");
 
             Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
             Assert.Equal("Unhealthy", (string?)body["checks"]!["connectionState"]!["status"]);

@@ -90,6 +90,13 @@ public sealed class MetricsTests
         Assert.Equal(parentBlobBytes, Moved("connected_registry_sync_fetched_bytes_total"));
         Assert.Equal(2, Moved("connected_registry_sync_pushed_blobs_total"));
         Assert.Equal(pushed.Config.Size + pushed.Layers[0].Size, Moved("connected_registry_sync_pushed_bytes_total"));
+
+        // Every byte on the connections to the parent, headers included: more than the blobs' bytes, not much more.
+        var received = Moved("connected_registry_sync_link_bytes_total", ("direction", "received"));
+        var sent = Moved("connected_registry_sync_link_bytes_total", ("direction", "sent"));
+        Assert.InRange(received, parentBlobBytes + 1, parentBlobBytes + 64 * 1024);
+        Assert.InRange(sent, pushed.Config.Size + pushed.Layers[0].Size + pushed.Manifest.Size + 1, pushed.Config.Size + pushed.Layers[0].Size + pushed.Manifest.Size + 64 * 1024);
+        Assert.Equal(0, after.Value("connected_registry_sync_bandwidth_limit_bps"));
         Assert.Equal(1, Moved("connected_registry_auth_failed_logins_total"));
         Assert.Equal(0, after.Value("connected_registry_ondemand_fetches_total"));
 
@@ -112,6 +119,10 @@ public sealed class MetricsTests
             Assert.DoesNotContain("apps", value, StringComparison.Ordinal);
             Assert.DoesNotContain("Passw0rd", value, StringComparison.Ordinal);
         });
+
+        // The bandwidth cap in force, in bits per second, as the twin changes it.
+        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(h.Settings with { Sync = h.Settings.Sync with { Bandwidth = new BandwidthSettings { LimitMbps = 2.5 } } });
+        await Poll.UntilAsync(async () => (await PrometheusText.ScrapeAsync(metrics)).Value("connected_registry_sync_bandwidth_limit_bps") == 2_500_000, "the cap in the metrics");
     }
 
     [Fact]

@@ -3,17 +3,21 @@ namespace ConnectedRegistry.IntegrationTests.Sync;
 /// <summary>
 /// No idle time after a drop: a sync down over a link that resets every connection after each 8 MB and then refuses
 /// connections for 3 s completes close to the floor (transfer at the link's rate plus the time the link was down),
-/// with the module's default sync, scheduler and resilience options.
+/// with the module's default sync, scheduler and resilience options, and the link carries at most 1.02 times the
+/// unique bytes (a drop costs what was in flight, not what had arrived).
 /// </summary>
 public sealed class DroppingLinkTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
-    public async Task A_64_MB_sync_over_a_link_that_drops_every_8_MB_finishes_within_1_3_times_the_floor()
+    public async Task A_64_MB_sync_over_a_link_that_drops_every_8_MB_finishes_within_1_3_times_the_floor_and_1_02_times_the_bytes()
     {
         var result = await DroppingLink.RunAsync(layers: 8, layerBytes: 8_000_000);
-        output.WriteLine(result.ToString()); // the bytes ratio is item 5's figure (bytes lost per drop), reported, not asserted here
+        output.WriteLine(result.ToString());
 
         Assert.True(result.Drops >= 6, $"the link dropped {result.Drops} times");
         Assert.True(result.Seconds <= 1.3 * result.FloorSeconds, result.ToString());
+
+        // Fewer bytes lost per drop (issue 9 item 5): what arrived before a reset is on disk, the resume asks for the next byte.
+        Assert.True(result.BytesRatio <= 1.02, result.ToString());
     }
 }

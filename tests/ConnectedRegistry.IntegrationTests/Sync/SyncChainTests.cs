@@ -70,11 +70,7 @@ public sealed class SyncChainTests
         h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
         await Skopeo.RunAsync(["copy", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:mid", $"docker://{h.Child.HostPort}/apps/mid:v1", "--dest-creds", $"pusher:{PusherPassword}"]);
 
-        var bottom = await RegistryInstance.StartAsync(configure: builder =>
-        {
-            builder.Services.AddSingleton(SyncHarness.FastOptions);
-            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? BottomPassword : null));
-        });
+        var bottom = await SyncHarness.StartModuleChildAsync(BottomPassword);
         try
         {
             var bottomSettings = new RegistrySettings

@@ -49,6 +49,16 @@ public class TokenCommandTests
         Assert.Equal("ReadWrite", (string?)child["mode"]);
         Assert.True(PasswordHasher.Verify((string)json["password"]!, (string?)child["syncTokenPasswordHash"]));
         Assert.Equal(["factory/*", "base"], child["repositories"]!.AsArray().Select(n => (string)n!));
+        Assert.Null(child["platforms"]); // none named: the parent syncs every platform for it
+    }
+
+    [Fact]
+    public void Sync_with_platforms_puts_them_in_the_child_entry()
+    {
+        var (code, output, _) = Run("create", "--sync", "--name", "cell-three", "--mode", "ReadOnly", "--repository", "factory/*", "--platform", "linux/arm64", "--platform", "linux/arm/v7");
+
+        Assert.Equal(0, code);
+        Assert.Equal(["linux/arm64", "linux/arm/v7"], JsonNode.Parse(output)!["children"]!["cell-three"]!["platforms"]!.AsArray().Select(n => (string)n!));
     }
 
     [Theory]
@@ -69,6 +79,8 @@ public class TokenCommandTests
     [InlineData("create", "--sync", "--name", "cell-three", "--mode", "ReadOnly")]
     [InlineData("create", "--sync", "--name", "3cell", "--mode", "ReadOnly", "--repository", "a")]
     [InlineData("create", "--sync", "--name", "cell-three", "--mode", "ReadOnly", "--repository", "a", "--scope", "*=content/read")]
+    [InlineData("create", "--sync", "--name", "cell-three", "--mode", "ReadOnly", "--repository", "a", "--platform", "arm64")]
+    [InlineData("create", "--name", "puller", "--scope", "*=content/read", "--platform", "linux/arm64")]
     [InlineData("delete", "--name", "puller")]
     [InlineData]
     public void Bad_arguments_exit_2_with_a_message_on_stderr_and_nothing_on_stdout(params string[] args)

@@ -32,10 +32,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         Assert.Equal(ConnectionStates.Online, _state.Snapshot().ConnectionState);
         Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
 
-        _time.Advance(TimeSpan.FromSeconds(9));
-        await Task.Delay(50);
-        Assert.Single(_work.Runs);
-
+        _time.Advance(TimeSpan.FromSeconds(9)); // not yet: the next pass below is at 10 s, none at 9 s
         _time.Advance(TimeSpan.FromSeconds(1));
         await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
         Assert.Equal([Start, Start.AddSeconds(10)], _work.Runs);
@@ -65,17 +62,18 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         for (var i = 0; i < 3; i++)
         {
             _time.Advance(TimeSpan.FromSeconds(10));
-            await Poll.UntilAsync(() => _scheduler.Waits >= 3 + i, "the scheduler parked on wait 3 + i");
+            await Poll.UntilAsync(() => _scheduler.Waits >= 3 + i, $"the scheduler parked on wait {3 + i}");
         }
 
         Assert.Equal(4, _work.Runs.Count);
         _time.Advance(TimeSpan.FromMinutes(30));
         await Poll.UntilAsync(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline after the window");
         var runs = _work.Runs.Count;
-        _time.Advance(TimeSpan.FromMinutes(60)); // 03:30+: still outside
-        await Task.Delay(50);
-        Assert.Equal(runs, _work.Runs.Count);
         Assert.Null(_state.Snapshot().Sync.WindowEndTime);
+        _time.Advance(TimeSpan.FromMinutes(60)); // 03:30+: still outside
+        _time.Advance(new DateTimeOffset(2026, 3, 2, 2, 0, 0, TimeSpan.Zero) - _time.GetUtcNow());
+        await Poll.UntilAsync(() => _work.Runs.Count == runs + 1, "the next day's window pass");
+        Assert.Equal(new DateTimeOffset(2026, 3, 2, 2, 0, 0, TimeSpan.Zero), _work.Runs[^1]); // none in between
     }
 
     [Fact]
@@ -88,7 +86,6 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         _time.Advance(TimeSpan.FromMinutes(20)); // 00:30: window closes
         await Poll.UntilAsync(() => _work.Cancelled >= 1, "the pass to be cancelled");
         await Poll.UntilAsync(() => _state.Snapshot().ConnectionState == ConnectionStates.Offline, "Offline");
-        await Task.Delay(50);
         Assert.Equal(1, _work.Cancelled);
         Assert.Single(_work.Runs);
         Assert.Null(_state.Snapshot().Sync.LastSyncTime);
@@ -111,8 +108,6 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
         Assert.Equal(Start, _work.Runs[0]);
         Assert.Equal(Start, _state.Snapshot().Sync.LastSyncTime);
-        await Task.Delay(50);
-        Assert.Single(_work.Runs);
 
         // The schedule still holds afterwards: the 03:00 window opens as planned.
         Assert.Equal(ConnectionStates.Offline, _state.Snapshot().ConnectionState);
@@ -157,10 +152,9 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
 
         _work.Failure = null;
         _time.Advance(TimeSpan.FromSeconds(10)); // idle delay: not yet (retry delay is 20 s)
-        await Task.Delay(50);
-        Assert.Single(_work.Runs);
         _time.Advance(TimeSpan.FromSeconds(10));
         await Poll.UntilAsync(() => _scheduler.Waits >= 2, "the scheduler parked on wait 2");
+        Assert.Equal([Start, Start.AddSeconds(20)], _work.Runs); // the retry at 20 s, none at 10 s
         snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Online, snapshot.ConnectionState);
         Assert.Null(snapshot.Sync.LastError);
@@ -203,7 +197,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         {
             var ceiling = TimeSpan.FromSeconds(Math.Pow(2, pass - 2));
             _time.Advance(ceiling);
-            await Poll.UntilAsync(() => _scheduler.Waits >= pass, "the scheduler parked on wait pass");
+            await Poll.UntilAsync(() => _scheduler.Waits >= pass, $"the scheduler parked on wait {pass}");
             Assert.Equal(pass, _work.Runs.Count);
             var gap = _work.Runs[^1] - _work.Runs[^2];
             Assert.InRange(gap, ceiling / 2, ceiling);

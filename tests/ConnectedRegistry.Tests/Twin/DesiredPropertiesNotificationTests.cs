@@ -1,6 +1,7 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.Tests.Twin;
 
@@ -86,7 +87,7 @@ public class DesiredPropertiesNotificationTests
     [Fact]
     public async Task A_subscriber_waiting_for_another_thread_that_reads_the_pipeline_and_reports_does_not_deadlock()
     {
-        var reporter = new ReportedPropertiesReporter(new ModuleState(), _pipeline, new TwinOptions(), TimeProvider.System, NullLogger<ReportedPropertiesReporter>.Instance);
+        var reporter = new ReportedPropertiesReporter(new ModuleState(), _pipeline, new TwinOptions(), new FakeTimeProvider(), NullLogger<ReportedPropertiesReporter>.Instance);
         var reported = new List<long>();
         _store.Changed += _ =>
         {

@@ -296,6 +296,23 @@ public class DesiredPropertiesParserTests
         Assert.Equal(["futureFeature", "sync.batchSize", "clientTokens.puller.note"], result.Warnings);
         Assert.Equal(["a"], result.Settings!.Sync.Repositories);
     }
+
+    [Fact]
+    public void Every_documented_member_is_known_and_draws_no_warning()
+    {
+        var result = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""
+        { "schemaVersion": "1.0", "name": "factory-line-1", "mode": "ReadOnly", "logLevel": "Information", "anonymousPull": false,
+          "parent": { "endpoint": "https://parent.example:8000", "syncTokenName": "sync" },
+          "sync": { "schedule": "*/5 * * * *", "window": "PT2H", "messageTtl": "P7D", "repositories": ["a"], "onDemand": true,
+                    "bandwidth": { "limitMbps": 20 }, "platforms": ["linux/arm64"], "filters": [] },
+          "garbageCollection": { "enabled": true, "schedule": "0 3 * * *", "deleteUntaggedManifests": false },
+          "notifications": ["a:push"], "storage": { "minFreeBytes": 1048576 } }
+        """));
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        Assert.Empty(result.Warnings);
+        Assert.Equal(1048576, result.Settings!.Storage.MinFreeBytes);
+    }
 }
 
 public class ParentHostPlaceholderTests

@@ -1,6 +1,7 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Tests.Twin;
@@ -11,7 +12,7 @@ public class ReportedPropertiesReporterTests
     private readonly DesiredPropertiesPipeline _pipeline = new(new RegistrySettingsStore(), NullLogger<DesiredPropertiesPipeline>.Instance);
 
     private ReportedPropertiesReporter Reporter(int intervalMs = 0) =>
-        new(_state, _pipeline, new TwinOptions { ReportIntervalMs = intervalMs }, TimeProvider.System, NullLogger<ReportedPropertiesReporter>.Instance);
+        new(_state, _pipeline, new TwinOptions { ReportIntervalMs = intervalMs }, new FakeTimeProvider(), NullLogger<ReportedPropertiesReporter>.Instance);
 
     [Fact]
     public async Task Only_the_difference_against_the_twin_is_sent_with_nulls_for_stale_members()

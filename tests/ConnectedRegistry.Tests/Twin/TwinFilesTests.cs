@@ -1,4 +1,5 @@
 using ConnectedRegistry.Twin;
+using Microsoft.Extensions.Time.Testing;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Tests.Twin;
@@ -41,7 +42,7 @@ public sealed class TwinFilesTests : IDisposable
         // Standalone mode writes the reported file on every patch (retried every few seconds while it fails).
         var reported = Path.Combine(_folder, "twin", "reported.json");
         Directory.CreateDirectory(reported);
-        var client = new FileModuleClient(Path.Combine(_folder, "desired.json"), reported, new TwinOptions(), TimeProvider.System,
+        var client = new FileModuleClient(Path.Combine(_folder, "desired.json"), reported, new TwinOptions(), new FakeTimeProvider(),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<FileModuleClient>.Instance);
 
         for (var i = 0; i < 3; i++)
