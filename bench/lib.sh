@@ -26,6 +26,14 @@ trap 'exit 130' INT TERM
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 left() { local l=$(( DEADLINE - $(date +%s) )); (( l > 0 )) || die "time limit of ${LIMIT_S}s reached"; echo "$l"; }
 now() { date +%s.%N; }
+# require_bench_tools TOOL...: the shared harness's make-images.py (in BENCH_DIR) and every TOOL, or a clear exit
+require_bench_tools() {
+  [[ -f "$BENCH_DIR/make-images.py" ]] || die "make-images.py not found in $BENCH_DIR (set BENCH_DIR)"
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install docker-registry skopeo)"
+  done
+}
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 
 # distribution_config NAME PORT [HTPASSWD]: writes $BASE/NAME.yml, a docker-registry on 127.0.0.1:PORT storing in

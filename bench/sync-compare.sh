@@ -22,16 +22,13 @@ fi
 IMAGES="${IMAGES:-50}"; LAYERS="${LAYERS:-5}"; LAYER_SIZE="${LAYER_SIZE:-1M}"; SHARED_FRACTION="${SHARED_FRACTION:-0.2}"
 PORT_A="${PORT_A:-5310}"; PORT_B="${PORT_B:-5311}"; PORT_PROXY="${PORT_PROXY:-5312}"; PORT_OURS="${PORT_OURS:-5313}"
 LIMIT_S="${LIMIT_S:-900}"
-[[ -f "$BENCH_DIR/make-images.py" ]] || { echo "make-images.py not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
-for tool in docker-registry skopeo python3 curl dotnet; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install docker-registry skopeo)" >&2; exit 1; }
-done
 BASE="${BASE:-$(mktemp -d)}"
 mkdir -p "$BASE"
 
 BENCH_NAME=sync-compare
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+require_bench_tools docker-registry skopeo python3 curl dotnet
 
 # --- the counting proxy: loopback only, bench only. Counts the bytes A sends (and requests it gets) since the
 # last reset; SIGUSR1 writes the counters to STATS and resets them. Exits by itself after its time limit or

@@ -42,6 +42,9 @@ public sealed record RegistrySettings
     public IReadOnlyList<string> Notifications { get; init; } = [];
 
     public StorageSettings Storage { get; init; } = new();
+
+    /// <summary>Offline bundles (<c>bundles</c>): the exporter keys trusted for import.</summary>
+    public BundleSettings Bundles { get; init; } = new();
 }
 
 public sealed record StorageSettings

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Auth;
+using ConnectedRegistry.Bundles;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Events;
@@ -29,6 +30,11 @@ public static partial class RegistryHost
         if (args.Length > 0 && args[0] == "health")
         {
             return await HealthCommand.RunAsync(args[1..], Console.Out, Console.Error);
+        }
+
+        if (args.Length > 0 && args[0] == "bundle")
+        {
+            return await BundleCommand.RunAsync(args[1..], Console.Out, Console.Error, dataArgs => Build(dataArgs, QuietOnStandardError));
         }
 
         await using var app = Build(args);
@@ -65,6 +71,7 @@ public static partial class RegistryHost
         builder.AddHierarchy();
         builder.AddRegistryTls();
         builder.AddRegistryEvents();
+        builder.AddBundles();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -80,6 +87,15 @@ public static partial class RegistryHost
             Log.Started(app.Logger, string.Join(", ", addresses ?? []), options.DataRoot);
         });
         return app;
+    }
+
+    /// <summary>A command's logging: warnings and errors only, on stderr, so its stdout is its JSON answer.</summary>
+    private static void QuietOnStandardError(WebApplicationBuilder builder)
+    {
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
     }
 
     private static partial class Log

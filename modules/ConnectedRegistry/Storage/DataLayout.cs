@@ -26,6 +26,8 @@ namespace ConnectedRegistry.Storage;
 ///   auth/token-signing.key           the key that signs this registry's bearer tokens (Auth/SigningKey)
 ///   twin/last-good-desired.json      the last desired properties that applied, password hashes only
 ///                                    (Twin/), so a restart without edgeHub serves with them
+///   bundles/                         offline bundles (Bundles/): state files the bundleState method writes,
+///                                    and bundles put there for the importBundle method
 /// </code>
 /// Repository names, digests and session ids are validated before they become part of a path: a
 /// repository name is never a path here at all (it lives only in SQLite).

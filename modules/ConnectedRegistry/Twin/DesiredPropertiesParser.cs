@@ -41,7 +41,7 @@ public static partial class DesiredPropertiesParser
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
 
     // The schema's member names, in one place: the top level, its fixed objects, and the entries of its maps.
-    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel", "notifications", "storage"];
+    private static readonly string[] TopMembers = ["schemaVersion", "name", "mode", "parent", "sync", "clientTokens", "children", "garbageCollection", "anonymousPull", "logLevel", "notifications", "storage", "bundles"];
 
     private static readonly (string Member, string[] Known)[] ObjectMembers =
     [
@@ -49,6 +49,7 @@ public static partial class DesiredPropertiesParser
         ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
         ("storage", ["minFreeBytes"]),
+        ("bundles", ["trustedKeys"]),
     ];
 
     private static readonly (string Member, string[] Known)[] MapEntryMembers =
@@ -108,6 +109,7 @@ public static partial class DesiredPropertiesParser
         var gc = ParseGarbageCollection(doc, errors);
         var notifications = ParseNotifications(doc, errors);
         var storage = ParseStorage(doc, errors);
+        var bundles = ParseBundles(doc, errors);
 
         var anonymousPull = false;
         if (doc.TryGetValue("anonymousPull", out var anonymous) && anonymous.Type != JTokenType.Null)
@@ -155,6 +157,7 @@ public static partial class DesiredPropertiesParser
             LogLevel = explicitLevel?.ToString() ?? RegistrySettings.Default.LogLevel,
             Notifications = notifications,
             Storage = storage,
+            Bundles = bundles,
         };
         return new DesiredParseResult(settings, [], explicitLevel) { Warnings = warnings };
 

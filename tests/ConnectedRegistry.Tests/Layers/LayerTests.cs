@@ -10,7 +10,7 @@ public class LayerTests
 {
     /// <summary>Bottom to top; the same order as docs/design.md.</summary>
     public static readonly string[] ModuleLayers =
-        ["Oci", "Core", "Storage", "Distribution", "Auth", "Twin", "Events", "Tls", "Sync", "Hierarchy", "Monitoring", "Hosting"];
+        ["Oci", "Core", "Storage", "Distribution", "Auth", "Twin", "Events", "Tls", "Sync", "Hierarchy", "Bundles", "Monitoring", "Hosting"];
 
     private static readonly LayerChecker Checker = new("ConnectedRegistry", ModuleLayers);
 

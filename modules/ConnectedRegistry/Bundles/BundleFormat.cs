@@ -1,0 +1,39 @@
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Bundles;
+
+/// <summary>
+/// The names inside a bundle: an OCI image layout in a tar (<c>oci-layout</c>, <c>index.json</c>,
+/// <c>blobs/&lt;alg&gt;/&lt;hex&gt;</c>) plus the signed descriptor (<c>bundle.json</c>, <c>bundle.sig</c>) at its
+/// root, which OCI tools ignore.
+/// </summary>
+public static class BundleFormat
+{
+    public const int Version = 1;
+    public const string LayoutFile = "oci-layout";
+    public const string IndexFile = "index.json";
+    public const string DescriptorFile = "bundle.json";
+    public const string SignatureFile = "bundle.sig";
+    public const string LayoutJson = "{\"imageLayoutVersion\":\"1.0.0\"}";
+
+    /// <summary>The OCI layout's tag annotation: <c>repository:tag</c> here, so one layout holds many repositories (skopeo: <c>oci-archive:FILE:repository:tag</c>).</summary>
+    public const string RefNameAnnotation = "org.opencontainers.image.ref.name";
+    public const string RepositoryAnnotation = "io.edgeconnectedregistry.bundle.repository";
+    public const string TagAnnotation = "io.edgeconnectedregistry.bundle.tag";
+
+    /// <summary>The header entries, in the order export writes them (before every blob).</summary>
+    public static readonly string[] HeaderEntries = [LayoutFile, IndexFile, DescriptorFile, SignatureFile];
+
+    /// <summary>Largest header entry read into memory (the descriptor of a very large sync set stays well below).</summary>
+    public const long MaxHeaderBytes = 64L * 1024 * 1024;
+
+    public static string BlobEntry(Digest digest) => $"blobs/{digest.Algorithm}/{digest.Hex}";
+
+    /// <summary>The digest a <c>blobs/&lt;alg&gt;/&lt;hex&gt;</c> entry names, or false for any other name.</summary>
+    public static bool TryParseBlobEntry(string name, out Digest digest)
+    {
+        digest = default;
+        var parts = name.Split('/');
+        return parts.Length == 3 && parts[0] == "blobs" && Digest.TryParse($"{parts[1]}:{parts[2]}", out digest) && BlobEntry(digest) == name;
+    }
+}

@@ -1,0 +1,417 @@
+using System.Formats.Tar;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Sync;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Bundles;
+
+/// <summary>What an import did.</summary>
+public sealed record BundleImportResult(
+    string Registry,
+    DateTimeOffset Created,
+    string KeyId,
+    IReadOnlyList<string> Repositories,
+    IReadOnlyList<string> Skipped,
+    int TagsSet,
+    int TagsUnchanged,
+    int TagsLeftAlone,
+    int BlobsStored,
+    long BytesStored,
+    IReadOnlyList<string> Failures)
+{
+    /// <summary>Tags of the bundle the sync set's tag filters (<c>sync.filters</c>) leave out.</summary>
+    public int TagsFilteredOut { get; init; }
+
+    public bool NothingNew => TagsSet == 0 && BlobsStored == 0;
+
+    public string Describe() =>
+        (NothingNew ? "nothing new (imported before): " : string.Empty) +
+        $"bundle of {Created:o} signed by {KeyId}: {Repositories.Count} repositories, {TagsSet} tags set, {TagsUnchanged} unchanged, " +
+        $"{TagsLeftAlone} left alone for a pending local push, {BlobsStored} blobs ({BytesStored} bytes) stored" +
+        (TagsFilteredOut > 0 ? $"; {TagsFilteredOut} tags left out by the sync set's filters" : string.Empty) +
+        (Skipped.Count > 0 ? $"; outside the sync set, not imported: {string.Join(", ", Skipped)}" : string.Empty) +
+        (Failures.Count > 0 ? $"; failed: {string.Join("; ", Failures)}" : string.Empty);
+}
+
+/// <summary>
+/// <c>bundle import</c> and the <c>importBundle</c> direct method. One read of the tar verifies everything before
+/// anything changes: the signature of the descriptor against <c>bundles.trustedKeys</c>, that the bundle is for this
+/// registry's name, that <c>index.json</c> is the one the descriptor implies, and every manifest and blob against its
+/// digest and size while the blobs this registry lacks (of repositories in its sync set only) are staged in
+/// <c>partial/</c>, where no client sees them. A refusal drops what was staged and changes nothing. Then the staged
+/// blobs are committed and the tags set through <see cref="TagSync.StoreTagAsync"/>, exactly as sync down sets them
+/// (a tag only once its content is whole, recorded as synced, told to the change log for children); a tag with a
+/// pending local push is left alone. Progress goes into the reported <c>sync</c>, the outcome into the status detail
+/// <c>BundleImport</c>. One import at a time.
+/// </summary>
+public sealed partial class BundleImporter(
+    ISyncDestination local,
+    TagSync tags,
+    IPendingPushes pending,
+    IRegistrySettingsSource settings,
+    ModuleState state,
+    SyncOptions options,
+    TimeProvider time,
+    ILogger<BundleImporter> logger)
+{
+    public const string StatusCode = "BundleImport";
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>True while an import runs.</summary>
+    public bool IsRunning => _gate.CurrentCount == 0;
+
+    public async Task<BundleImportResult> ImportAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!await _gate.WaitAsync(0, cancellationToken))
+        {
+            throw new BundleRefusedException("another bundle import is running");
+        }
+
+        var meter = new SyncPassMeter(state, options.ProgressInterval, time);
+        try
+        {
+            BundleImportResult result;
+            try
+            {
+                result = await ImportCoreAsync(path, settings.Current, meter, cancellationToken);
+            }
+            catch (LocalStorageException ex)
+            {
+                throw new BundleRefusedException($"the data volume refused a write ({ex.Message}); what was staged is dropped", ex);
+            }
+
+            meter.Report(result.Failures.Count == 0 ? "Completed" : "CompletedWithErrors", force: true);
+            state.SetStatusDetail(new StatusDetail(StatusCode, result.Failures.Count == 0 ? "Information" : "Warning", "imported " + result.Describe(), time.GetUtcNow()));
+            Log.Imported(logger, Path.GetFileName(path), result.Describe());
+            return result;
+        }
+        catch (BundleRefusedException ex)
+        {
+            meter.Report("Failed", force: true);
+            state.SetStatusDetail(new StatusDetail(StatusCode, "Error", $"bundle {Path.GetFileName(path)} refused, nothing changed: {ex.Message}", time.GetUtcNow()));
+            Log.Refused(logger, Path.GetFileName(path), ex.Message);
+            throw;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<BundleImportResult> ImportCoreAsync(string path, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    {
+        var verified = await VerifyAndStageAsync(path, current, meter, cancellationToken);
+        var (descriptor, wanted, manifests, staged) = verified;
+
+        // Everything is verified: from here on the bundle's content becomes this registry's.
+        var blobsStored = 0;
+        long bytesStored = 0;
+        var sizes = descriptor.Objects.ToDictionary(o => o.Digest, o => o.Size);
+        foreach (var (digest, repository) in staged)
+        {
+            await local.CommitBlobAsync(repository, digest, cancellationToken);
+            blobsStored++;
+            bytesStored += sizes[digest];
+            meter.BlobFetched();
+        }
+
+        var failures = new List<string>();
+        int set = 0, unchanged = 0, leftAlone = 0, filteredOut = 0;
+        var syncSet = SyncSet.Of(current);
+        using var blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, meter);
+        var pass = new SyncPass(new BundleSource(manifests, wanted), blobs, meter, current.Mode, cancellationToken);
+        foreach (var repository in wanted)
+        {
+            var localTags = local.Tags(repository.Name);
+            foreach (var (tag, digest) in repository.Tags.OrderBy(t => t.Key, StringComparer.Ordinal))
+            {
+                var selection = syncSet.SelectTag(repository.Name, tag); // the tag and platform filters, as sync down applies them
+                if (!selection.IsSelected)
+                {
+                    filteredOut++;
+                }
+                else if (pending.HasPendingTag(repository.Name, tag))
+                {
+                    leftAlone++; // sync's conflict rule: a local push of this tag wins until it reached the parent
+                }
+                else if (localTags.TryGetValue(tag, out var at) && at == digest)
+                {
+                    unchanged++;
+                }
+                else
+                {
+                    try
+                    {
+                        await tags.StoreTagAsync(pass, repository.Name, tag, manifests[digest], selection.Platforms);
+                        set++;
+                    }
+                    catch (Exception ex) when (ex is ParentContentException or OciException)
+                    {
+                        failures.Add($"{repository.Name}:{tag}: {ex.Message}");
+                    }
+                }
+            }
+
+            meter.RepositoryDone();
+        }
+
+        meter.TagsChanged(set, 0);
+        var skipped = descriptor.Repositories.Select(r => r.Name).Except(wanted.Select(r => r.Name), StringComparer.Ordinal).ToList();
+        return new BundleImportResult(descriptor.Registry, descriptor.Created, descriptor.KeyId, [.. wanted.Select(r => r.Name)], skipped,
+            set, unchanged, leftAlone, blobsStored, bytesStored, failures) { TagsFilteredOut = filteredOut };
+    }
+
+    private sealed record Verified(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, ManifestContent> Manifests, List<(Digest Digest, string Repository)> Staged);
+
+    /// <summary>Reads the whole tar once: verifies the header, then every object; stages the blobs to import. Throws (having dropped what it staged) on any flaw.</summary>
+    private async Task<Verified> VerifyAndStageAsync(string path, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    {
+        var staged = new List<(Digest Digest, string Repository)>();
+        try
+        {
+            FileStream file;
+            try
+            {
+                file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new BundleRefusedException($"the bundle cannot be opened: {ex.Message}");
+            }
+
+            await using var _ = file;
+            await using var reader = new TarReader(file);
+            var header = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            Plan? plan = null;
+            var seen = new HashSet<Digest>();
+            var manifests = new Dictionary<Digest, ManifestContent>();
+            while (await NextEntryAsync(reader, cancellationToken) is { } entry)
+            {
+                if (entry.EntryType == TarEntryType.Directory)
+                {
+                    continue;
+                }
+
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
+                {
+                    throw new BundleRefusedException($"entry {entry.Name} is a {entry.EntryType}, not a file");
+                }
+
+                if (BundleFormat.HeaderEntries.Contains(entry.Name))
+                {
+                    if (plan is not null || header.ContainsKey(entry.Name))
+                    {
+                        throw new BundleRefusedException($"{entry.Name} appears after the bundle's blobs or twice");
+                    }
+
+                    header[entry.Name] = await ReadSmallAsync(entry, cancellationToken);
+                    continue;
+                }
+
+                if (!BundleFormat.TryParseBlobEntry(entry.Name, out var digest))
+                {
+                    throw new BundleRefusedException($"entry {entry.Name} is not part of a bundle");
+                }
+
+                plan ??= Verify(header, current, meter);
+                if (!plan.Objects.TryGetValue(digest, out var item))
+                {
+                    throw new BundleRefusedException($"{entry.Name} is not listed in the signed descriptor");
+                }
+
+                if (!seen.Add(digest))
+                {
+                    throw new BundleRefusedException($"{entry.Name} appears twice");
+                }
+
+                if (entry.Length != item.Size)
+                {
+                    throw new BundleRefusedException($"{entry.Name} holds {entry.Length} bytes; the signed descriptor says {item.Size}");
+                }
+
+                var needed = plan.RepositoryOf.TryGetValue(digest, out var repository);
+                var stage = needed && !item.IsManifest && !local.HasBlob(digest);
+                await using var content = new DigestCheckingStream(entry.DataStream ?? Stream.Null, digest, item.Size, item.IsManifest ? "manifest" : "blob",
+                    stage ? n => meter.BytesDownloadedNow(n) : null);
+                if (item.IsManifest)
+                {
+                    using var memory = new MemoryStream();
+                    await content.CopyToAsync(memory, cancellationToken);
+                    if (needed)
+                    {
+                        manifests[digest] = new ManifestContent(memory.ToArray(), item.MediaType!, digest);
+                    }
+                }
+                else if (stage)
+                {
+                    local.DiscardStaged(digest);
+                    staged.Add((digest, repository!));
+                    await local.StageBlobAsync(digest, 0, content, cancellationToken);
+                }
+                else
+                {
+                    await content.CopyToAsync(Stream.Null, cancellationToken); // verified all the same: a tampered file is refused whole
+                }
+            }
+
+            plan ??= Verify(header, current, meter);
+            var missing = plan.Descriptor.Objects.Where(o => !seen.Contains(o.Digest)).ToList();
+            if (missing.Count > 0)
+            {
+                throw new BundleRefusedException($"the bundle is torn: {missing.Count} of its {plan.Descriptor.Objects.Count} objects are missing (first: {missing[0].Digest})");
+            }
+
+            return new Verified(plan.Descriptor, plan.Wanted, manifests, staged);
+        }
+        catch
+        {
+            foreach (var (digest, _) in staged)
+            {
+                local.DiscardStaged(digest);
+            }
+
+            throw;
+        }
+    }
+
+    private sealed record Plan(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, BundleObject> Objects, Dictionary<Digest, string> RepositoryOf);
+
+    /// <summary>The header's checks, before any object is read: layout, signature, registry name, index; and what of it this registry takes.</summary>
+    private Plan Verify(Dictionary<string, byte[]> header, RegistrySettings current, SyncPassMeter meter)
+    {
+        var absent = BundleFormat.HeaderEntries.Where(h => !header.ContainsKey(h)).ToList();
+        if (absent.Count > 0)
+        {
+            throw new BundleRefusedException($"not a bundle, or torn: {string.Join(", ", absent)} missing before its first blob");
+        }
+
+        try
+        {
+            if ((string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(header[BundleFormat.LayoutFile]))["imageLayoutVersion"] is null)
+            {
+                throw new BundleRefusedException($"{BundleFormat.LayoutFile} has no imageLayoutVersion");
+            }
+        }
+        catch (Newtonsoft.Json.JsonException)
+        {
+            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not JSON");
+        }
+
+        var json = header[BundleFormat.DescriptorFile];
+        string keyId;
+        try
+        {
+            keyId = (string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(json))["keyId"] ?? string.Empty;
+        }
+        catch (Newtonsoft.Json.JsonException ex)
+        {
+            throw new BundleRefusedException($"{BundleFormat.DescriptorFile} is not JSON: {ex.Message}");
+        }
+
+        BundleSigning.Verify(current.Bundles.TrustedKeys, keyId, json, header[BundleFormat.SignatureFile]);
+        var descriptor = BundleDescriptor.Parse(json);
+        if (current.Name is null)
+        {
+            throw new BundleRefusedException("this registry has no name (twin 'name'), so no bundle can be for it");
+        }
+
+        if (descriptor.Registry != current.Name)
+        {
+            throw new BundleRefusedException($"the bundle is for registry '{descriptor.Registry}', this registry is '{current.Name}'");
+        }
+
+        if (!header[BundleFormat.IndexFile].AsSpan().SequenceEqual(descriptor.IndexJson()))
+        {
+            throw new BundleRefusedException($"{BundleFormat.IndexFile} is not the one the signed descriptor implies: its tags were changed");
+        }
+
+        var objects = new Dictionary<Digest, BundleObject>();
+        foreach (var item in descriptor.Objects)
+        {
+            if (!objects.TryAdd(item.Digest, item))
+            {
+                throw new BundleRefusedException($"the descriptor lists {item.Digest} twice");
+            }
+        }
+
+        var set = SyncSet.Of(current);
+        var wanted = descriptor.Repositories.Where(r => set.Contains(r.Name)).OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
+        var repositoryOf = new Dictionary<Digest, string>();
+        foreach (var repository in wanted)
+        {
+            foreach (var digest in repository.Manifests.Concat(repository.Blobs))
+            {
+                if (!objects.ContainsKey(digest))
+                {
+                    throw new BundleRefusedException($"the descriptor's {repository.Name} needs {digest}, which is not in the bundle");
+                }
+
+                repositoryOf.TryAdd(digest, repository.Name);
+            }
+
+            if (repository.Tags.Values.FirstOrDefault(d => !repository.Manifests.Contains(d)) is { } orphan && orphan != default)
+            {
+                throw new BundleRefusedException($"a tag of {repository.Name} points at {orphan}, which the bundle does not hold for it");
+            }
+        }
+
+        meter.RepositoriesTotal = wanted.Count;
+        foreach (var digest in repositoryOf.Keys.Where(d => !objects[d].IsManifest && !local.HasBlob(d)))
+        {
+            meter.BlobPlanned(objects[digest].Size);
+        }
+
+        meter.Report("Running", force: true);
+        return new Plan(descriptor, wanted, objects, repositoryOf);
+    }
+
+    private static async Task<TarEntry?> NextEntryAsync(TarReader reader, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.GetNextEntryAsync(copyData: false, cancellationToken);
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException or FormatException or ArgumentException)
+        {
+            throw new BundleRefusedException($"the bundle is torn or not a tar: {ex.Message}");
+        }
+    }
+
+    private static async Task<byte[]> ReadSmallAsync(TarEntry entry, CancellationToken cancellationToken)
+    {
+        if (entry.Length > BundleFormat.MaxHeaderBytes)
+        {
+            throw new BundleRefusedException($"{entry.Name} is {entry.Length} bytes, more than a bundle's header holds");
+        }
+
+        using var memory = new MemoryStream();
+        if (entry.DataStream is { } data)
+        {
+            try
+            {
+                await data.CopyToAsync(memory, cancellationToken);
+            }
+            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException)
+            {
+                throw new BundleRefusedException($"the bundle is torn in {entry.Name}: {ex.Message}");
+            }
+        }
+
+        if (memory.Length != entry.Length)
+        {
+            throw new BundleRefusedException($"the bundle is torn in {entry.Name}");
+        }
+
+        return memory.ToArray();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4210, Level = LogLevel.Information, Message = "Imported bundle {File}: {Outcome}")]
+        public static partial void Imported(ILogger logger, string file, string outcome);
+
+        [LoggerMessage(EventId = 4211, Level = LogLevel.Warning, Message = "Refused bundle {File}, nothing changed: {Reason}")]
+        public static partial void Refused(ILogger logger, string file, string reason);
+    }
+}
