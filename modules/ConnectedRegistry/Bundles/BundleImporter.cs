@@ -110,7 +110,7 @@ public sealed partial class BundleImporter(
         var sizes = descriptor.Objects.ToDictionary(o => o.Digest, o => o.Size);
         foreach (var (digest, repository) in staged)
         {
-            await local.CommitBlobAsync(repository, digest, cancellationToken);
+            await local.CommitBlobAsync(repository, digest, verified: null, cancellationToken);
             blobsStored++;
             bytesStored += sizes[digest];
             meter.BlobFetched();
@@ -247,7 +247,7 @@ public sealed partial class BundleImporter(
                 {
                     local.DiscardStaged(digest);
                     staged.Add((digest, repository!));
-                    await local.StageBlobAsync(digest, 0, content, cancellationToken);
+                    await local.StageBlobAsync(digest, 0, content, progress: null, cancellationToken);
                 }
                 else
                 {
