@@ -175,7 +175,7 @@ public static class BundleCommand
         await using var dataRoot = fromData is null ? null : openDataRoot(["--data", Path.GetFullPath(fromData), "--urls", "http://127.0.0.1:0"]);
         using var client = parentUri is null ? null : new ParentRegistryClient(parentUri, credentials, new ParentClientOptions { CaFile = options.One("ca-file") }, TimeProvider.System, logger);
         IParentRegistry parent = client ?? (IParentRegistry)new DataRootSource(dataRoot!.Services.GetRequiredService<RegistryStore>());
-        var request = new BundleExportRequest(registry, BundleSelection.Of(patterns), since, sinceFile, Environment.UserName);
+        var request = new BundleExportRequest(registry, BundleSelection.Of(patterns, since?.Filters), since, sinceFile, Environment.UserName);
         BundleExportResult result;
         try
         {

@@ -105,8 +105,14 @@ public sealed partial class BundleExporter(ILogger logger)
 
             var siteTags = request.Since?.Repositories.GetValueOrDefault(repository);
             var plan = new RepositoryPlan(repository);
-            foreach (var tag in tags.Where(t => request.Selection.IncludesTag(repository, t)).Order(StringComparer.Ordinal))
+            foreach (var tag in tags.Order(StringComparer.Ordinal))
             {
+                var selection = request.Selection.SelectTag(repository, tag);
+                if (!selection.IsSelected)
+                {
+                    continue;
+                }
+
                 var head = await source.HeadManifestAsync(repository, tag, cancellationToken);
                 if (head is null || (siteTags is not null && siteTags.TryGetValue(tag, out var at) && at == head.Digest))
                 {
@@ -114,7 +120,7 @@ public sealed partial class BundleExporter(ILogger logger)
                 }
 
                 plan.Tags[tag] = head.Digest;
-                await AddManifestAsync(head.Digest, 0);
+                await AddManifestAsync(head.Digest, 0, selection.Platforms);
             }
 
             if (plan.Tags.Count > 0)
@@ -122,7 +128,8 @@ public sealed partial class BundleExporter(ILogger logger)
                 repositories.Add(new BundleRepository(repository, plan.Tags, plan.Manifests, plan.Blobs));
             }
 
-            async Task AddManifestAsync(Digest digest, int depth)
+            // platforms: the children of an index to take (the tag's selection); the index itself is written byte for byte
+            async Task AddManifestAsync(Digest digest, int depth, PlatformFilter platforms)
             {
                 if (depth > MaxDepth)
                 {
@@ -145,9 +152,9 @@ public sealed partial class BundleExporter(ILogger logger)
                 }
 
                 var parsed = manifest.Parse();
-                foreach (var child in parsed.Manifests.Where(BundleSelection.IncludesChild))
+                foreach (var child in platforms.Select(parsed.Manifests).Selected)
                 {
-                    await AddManifestAsync(child.Digest, depth + 1);
+                    await AddManifestAsync(child.Digest, depth + 1, platforms);
                 }
 
                 foreach (var blob in parsed.RequiredBlobs)
@@ -168,7 +175,7 @@ public sealed partial class BundleExporter(ILogger logger)
                 {
                     foreach (var referrer in referrers)
                     {
-                        await AddManifestAsync(referrer.Digest, 1);
+                        await AddManifestAsync(referrer.Digest, 1, PlatformFilter.All);
                     }
                 }
             }

@@ -18,7 +18,8 @@ public sealed record BundleState(
     DateTimeOffset Created,
     IReadOnlyList<string> SyncSet,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, Digest>> Repositories,
-    IReadOnlySet<Digest> Blobs)
+    IReadOnlySet<Digest> Blobs,
+    BundleFilters? Filters = null)
 {
     public const int Version = 1;
 
@@ -33,7 +34,7 @@ public sealed record BundleState(
         }
 
         return new BundleState(settings.Name, time.GetUtcNow(), [.. set.Patterns.Select(p => p.Text)], repositories,
-            blobs.Enumerate().Select(b => b.Digest).ToHashSet());
+            blobs.Enumerate().Select(b => b.Digest).ToHashSet(), BundleFilters.Of(settings));
     }
 
     public byte[] ToJson() => Encoding.UTF8.GetBytes(new JObject
@@ -42,8 +43,7 @@ public sealed record BundleState(
         ["registry"] = Registry,
         ["created"] = Created.ToString("o"),
         ["syncSet"] = new JArray(SyncSet),
-        // the platform and tag filters of the sync set (sync.platforms, sync.filters) are recorded here once they exist
-        ["filters"] = new JObject(),
+        ["filters"] = Filters?.ToJson() ?? new JObject(),
         ["repositories"] = new JObject(Repositories.Select(r => new JProperty(r.Key,
             new JObject(r.Value.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => new JProperty(t.Key, t.Value.ToString())))))),
         ["blobs"] = new JArray(Blobs.Select(b => b.ToString()).Order(StringComparer.Ordinal)),
@@ -70,7 +70,8 @@ public sealed record BundleState(
                 DateTimeOffset.Parse((string)doc["created"]!, System.Globalization.CultureInfo.InvariantCulture),
                 [.. ((JArray)doc["syncSet"]!).Select(p => (string)p!)],
                 repositories,
-                ((JArray)doc["blobs"]!).Select(b => Digest.Parse((string)b!)).ToHashSet());
+                ((JArray)doc["blobs"]!).Select(b => Digest.Parse((string)b!)).ToHashSet(),
+                doc["filters"] is JObject filters ? BundleFilters.Parse(filters) : null);
         }
         catch (Exception ex) when (ex is JsonException or InvalidCastException or NullReferenceException or FormatException or ArgumentException)
         {
@@ -78,3 +79,87 @@ public sealed record BundleState(
         }
     }
 }
+
+/// <summary>
+/// The site's filters in its state file: its own <c>sync.repositories</c>, <c>sync.platforms</c> and <c>sync.filters</c>
+/// and each child's, so that <c>bundle export --since</c> rebuilds the same <see cref="Sync.SyncSet"/> selection of
+/// tags and platforms the site's sync down would make.
+/// </summary>
+public sealed record BundleFilters(IReadOnlyList<string> Repositories, IReadOnlyList<string> Platforms, IReadOnlyList<SyncFilterSettings> Filters, IReadOnlyList<BundleChildFilters> Children)
+{
+    public static BundleFilters Of(RegistrySettings settings) => new(
+        settings.Sync.Repositories, settings.Sync.Platforms, settings.Sync.Filters,
+        [.. settings.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new BundleChildFilters(c.Value.Repositories, c.Value.Platforms, c.Value.Filters))]);
+
+    /// <summary>Settings whose <see cref="Sync.SyncSet"/> selects as the site's does (only the filters; no secrets).</summary>
+    public RegistrySettings ToSettings() => new()
+    {
+        Sync = new SyncSettings { Repositories = Repositories, Platforms = Platforms, Filters = Filters },
+        Children = Children.Select((c, i) => (Name: $"child{i}", Settings: new ChildRegistrySettings
+        {
+            SyncTokenPasswordHash = string.Empty,
+            Repositories = c.Repositories,
+            Platforms = c.Platforms,
+            Filters = c.Filters,
+        })).ToDictionary(c => c.Name, c => c.Settings, StringComparer.Ordinal),
+    };
+
+    public JObject ToJson() => new()
+    {
+        ["repositories"] = new JArray(Repositories),
+        ["platforms"] = new JArray(Platforms),
+        ["filters"] = FiltersJson(Filters),
+        ["children"] = new JArray(Children.Select(c => new JObject
+        {
+            ["repositories"] = new JArray(c.Repositories),
+            ["platforms"] = new JArray(c.Platforms),
+            ["filters"] = FiltersJson(c.Filters),
+        })),
+    };
+
+    /// <summary>The filters of a state file; null for a state that records none (an empty <c>filters</c> object).</summary>
+    public static BundleFilters? Parse(JObject json)
+    {
+        if (!json.HasValues)
+        {
+            return null;
+        }
+
+        return new BundleFilters(Strings(json["repositories"]), Strings(json["platforms"]), ParseFilters(json["filters"]),
+            [.. (json["children"] as JArray ?? []).Select(c => new BundleChildFilters(Strings(c["repositories"]), Strings(c["platforms"]), ParseFilters(c["filters"])))]);
+    }
+
+    private static JArray FiltersJson(IReadOnlyList<SyncFilterSettings> filters) => new(filters.Select(f =>
+    {
+        var entry = new JObject { ["repositories"] = new JArray(f.Repositories) };
+        if (f.IncludeTags is not null)
+        {
+            entry["includeTags"] = f.IncludeTags;
+        }
+
+        if (f.ExcludeTags is not null)
+        {
+            entry["excludeTags"] = f.ExcludeTags;
+        }
+
+        if (f.Platforms is not null)
+        {
+            entry["platforms"] = new JArray(f.Platforms);
+        }
+
+        return entry;
+    }));
+
+    private static List<string> Strings(JToken? token) => [.. (token as JArray ?? []).Select(t => (string)t!)];
+
+    private static List<SyncFilterSettings> ParseFilters(JToken? token) => [.. (token as JArray ?? []).Select(f => new SyncFilterSettings
+    {
+        Repositories = Strings(f["repositories"]),
+        IncludeTags = (string?)f["includeTags"],
+        ExcludeTags = (string?)f["excludeTags"],
+        Platforms = f["platforms"] is JArray platforms ? Strings(platforms) : null,
+    })];
+}
+
+/// <summary>A child's filters in the state file (see <see cref="BundleFilters"/>).</summary>
+public sealed record BundleChildFilters(IReadOnlyList<string> Repositories, IReadOnlyList<string> Platforms, IReadOnlyList<SyncFilterSettings> Filters);
