@@ -12,6 +12,9 @@ namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class RegistryInstance : IAsyncDisposable
 {
+    private bool _disposed;
+    private bool _deleteDataOnDispose;
+
     private RegistryInstance(WebApplication app, string dataRoot, Uri baseAddress)
     {
         App = app;
@@ -74,13 +77,38 @@ public sealed class RegistryInstance : IAsyncDisposable
         return new RegistryInstance(app, dataRoot, new Uri(https ?? address));
     }
 
-    public void DeleteData() => TempDirectory.Delete(DataRoot);
+    /// <summary>
+    /// Deletes the data folder: now when the instance is stopped, else once it is (a running registry still writes
+    /// there, and deleting under it fails with "Directory not empty"; tests call this in <c>finally</c> before their
+    /// <c>await using</c> disposes the instance).
+    /// </summary>
+    public void DeleteData()
+    {
+        if (_disposed)
+        {
+            TempDirectory.Delete(DataRoot);
+        }
+        else
+        {
+            _deleteDataOnDispose = true;
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         Client.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
+        if (_deleteDataOnDispose)
+        {
+            TempDirectory.Delete(DataRoot);
+        }
     }
 }
 
