@@ -10,7 +10,7 @@ namespace ConnectedRegistry.Testing;
 public static class Poll
 {
     /// <summary>How long a wait lasts unless the caller says otherwise: long enough for a loaded 2-core CI machine.</summary>
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(20);
 
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(20);
 
