@@ -56,12 +56,16 @@ public sealed partial class BlobDownloads : IDisposable
     /// Joins the download of <paramref name="blob"/>, starting it when none runs (from <paramref name="repository"/>
     /// of <paramref name="parent"/>, with <paramref name="attempts"/> attempts, after taking one of
     /// <paramref name="slots"/> when given). Every join must be followed by one <see cref="BlobFlight.WaitAsync"/>.
-    /// <paramref name="meter"/>, when given, counts the download's bytes from now on.
+    /// <paramref name="meter"/>, when given, counts the download's bytes from now on. <paramref name="opened"/>, when
+    /// given, is a GET of the blob the caller already has the answer of (on-demand fetch asks with a GET, not a HEAD,
+    /// so that the bytes start moving at once): the download's first attempt reads it; it is disposed when a
+    /// download already runs or the blob is stored.
     /// </summary>
-    public BlobFlight Join(IParentRegistry parent, string repository, Descriptor blob, int attempts, SemaphoreSlim? slots, SyncPassMeter? meter)
+    public BlobFlight Join(IParentRegistry parent, string repository, Descriptor blob, int attempts, SemaphoreSlim? slots, SyncPassMeter? meter, BlobDownload? opened = null)
     {
         if (_local.HasBlob(blob.Digest))
         {
+            DisposeInBackground(opened);
             return BlobFlight.Stored(blob);
         }
 
@@ -74,7 +78,11 @@ public sealed partial class BlobDownloads : IDisposable
             if (start)
             {
                 _running[blob.Digest] = download;
-                download.Run(Task.Run(() => RunAsync(parent, repository, download, attempts, slots)));
+                download.Run(Task.Run(() => RunAsync(parent, repository, download, attempts, slots, opened)));
+            }
+            else
+            {
+                DisposeInBackground(opened);
             }
 
             download.Joined(meter);
@@ -89,6 +97,29 @@ public sealed partial class BlobDownloads : IDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>The download of <paramref name="digest"/> running now, if any (joined: follow with one <see cref="BlobFlight.WaitAsync"/>).</summary>
+    public BlobFlight? JoinRunning(Digest digest, SyncPassMeter? meter)
+    {
+        lock (_gate)
+        {
+            if (!_running.TryGetValue(digest, out var running) || running.Abandoned)
+            {
+                return null;
+            }
+
+            running.Joined(meter);
+            return running;
+        }
+    }
+
+    private static void DisposeInBackground(BlobDownload? opened)
+    {
+        if (opened is not null)
+        {
+            _ = opened.DisposeAsync().AsTask();
+        }
+    }
+
     /// <summary>The download ended, or the last caller stopped waiting for it: the next caller starts a new one.</summary>
     internal void Forget(BlobFlight download)
     {
@@ -101,7 +132,7 @@ public sealed partial class BlobDownloads : IDisposable
         }
     }
 
-    private async Task RunAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, SemaphoreSlim? slots)
+    private async Task RunAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, SemaphoreSlim? slots, BlobDownload? opened)
     {
         var blob = download.Blob;
         var cancellationToken = download.Cancellation;
@@ -114,7 +145,8 @@ public sealed partial class BlobDownloads : IDisposable
 
             try
             {
-                await DownloadAsync(parent, repository, download, Math.Max(1, attempts), cancellationToken);
+                await DownloadAsync(parent, repository, download, Math.Max(1, attempts), opened, cancellationToken);
+                opened = null;
             }
             finally
             {
@@ -128,13 +160,15 @@ public sealed partial class BlobDownloads : IDisposable
         }
         finally
         {
+            DisposeInBackground(opened); // not read: cancelled while waiting for a slot
             Forget(download);
         }
     }
 
-    private async Task DownloadAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, CancellationToken cancellationToken)
+    private async Task DownloadAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, BlobDownload? opened, CancellationToken cancellationToken)
     {
         var blob = download.Blob;
+        await using var first = opened;
         if (_local.HasBlob(blob.Digest))
         {
             download.Arrival.Advance(blob.Size);
@@ -152,7 +186,7 @@ public sealed partial class BlobDownloads : IDisposable
         Exception? last = null;
         for (var attempt = 1; attempt <= attempts; attempt++)
         {
-            last = await AttemptAsync(parent, repository, download, attempt, cancellationToken);
+            last = await AttemptAsync(parent, repository, download, attempt, attempt == 1 ? opened : null, cancellationToken);
             if (last is null)
             {
                 download.Fetched();
@@ -175,7 +209,7 @@ public sealed partial class BlobDownloads : IDisposable
     }
 
     /// <summary>One attempt: null when the blob is stored, else why it is not (errors that end the pass are thrown).</summary>
-    private async Task<Exception?> AttemptAsync(IParentRegistry parent, string repository, BlobFlight download, int attempt, CancellationToken cancellationToken)
+    private async Task<Exception?> AttemptAsync(IParentRegistry parent, string repository, BlobFlight download, int attempt, BlobDownload? opened, CancellationToken cancellationToken)
     {
         var blob = download.Blob;
         var offset = ResumeOffset(download, attempt);
@@ -184,7 +218,14 @@ public sealed partial class BlobDownloads : IDisposable
         {
             if (offset < blob.Size || blob.Size == 0)
             {
-                await using var response = await parent.GetBlobAsync(repository, blob.Digest, offset, cancellationToken);
+                // The caller's open answer serves when it starts at or before what is staged (a start before it truncates).
+                if (opened is { } unusable && unusable.Offset > offset)
+                {
+                    await unusable.DisposeAsync();
+                    opened = null;
+                }
+
+                await using var response = opened ?? await parent.GetBlobAsync(repository, blob.Digest, offset, cancellationToken);
                 if (response.Offset < download.Counted)
                 {
                     download.MoveTo(response.Offset); // Range not honoured: start over

@@ -43,9 +43,15 @@ public sealed class BlobFetcher : IDisposable
         return Start(parent, repository, blob).WaitAsync(cancellationToken);
     }
 
-    /// <summary>Joins (or starts) the download of <paramref name="blob"/>; follow with one <see cref="BlobFlight.WaitAsync"/>.</summary>
-    public BlobFlight Start(IParentRegistry parent, string repository, Descriptor blob) =>
-        _downloads.Join(parent, repository, blob, _options.BlobAttempts, _slots, _meter);
+    /// <summary>
+    /// Joins (or starts) the download of <paramref name="blob"/>; follow with one <see cref="BlobFlight.WaitAsync"/>.
+    /// <paramref name="opened"/>: a GET of it already answered, read by the download this starts (see <see cref="BlobDownloads.Join"/>).
+    /// </summary>
+    public BlobFlight Start(IParentRegistry parent, string repository, Descriptor blob, BlobDownload? opened = null) =>
+        _downloads.Join(parent, repository, blob, _options.BlobAttempts, _slots, _meter, opened);
+
+    /// <summary>The download of <paramref name="digest"/> running now (joined), or null.</summary>
+    public BlobFlight? JoinRunning(Digest digest) => _downloads.JoinRunning(digest, _meter);
 
     public void Dispose()
     {

@@ -192,13 +192,47 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         }
     }
 
-    /// <summary>The blob's size from the parent, and its fetch started (or joined); null when the parent does not have it.</summary>
+    /// <summary>
+    /// The blob's fetch joined (when one runs) or started; null when the parent does not have it. The parent is asked
+    /// with a GET, not a HEAD: its answer carries the size and the bytes start moving at once. (A parent that fetches
+    /// on demand itself answers a HEAD only once it stored the whole blob, so a HEAD first would cost a chain of
+    /// registries one whole transfer per level before the first byte.)
+    /// </summary>
     private async Task<OnDemandBlob?> StartBlobAsync(ParentRegistryClient parent, string repository, Digest digest)
     {
-        long? size;
+        BlobFlight download;
         try
         {
-            size = await AskAsync(repository, digest.ToString(), token => parent.HeadBlobAsync(repository, digest, token));
+            if (_blobs.JoinRunning(digest) is { } running)
+            {
+                download = running;
+            }
+            else
+            {
+                var staged = _local.StagedLength(digest);
+                var opened = await AskAsync(repository, digest.ToString(), token => OpenAsync(parent, repository, digest, staged, token));
+                if (opened is null)
+                {
+                    Forget(_blobFlights, (repository, digest));
+                    return null;
+                }
+
+                var size = opened.TotalLength;
+                if (size is null)
+                {
+                    // no length in the answer (a chunked 200, a Content-Range without its total): the size from a HEAD
+                    await opened.DisposeAsync();
+                    opened = null;
+                    size = await AskAsync(repository, digest.ToString(), token => parent.HeadBlobAsync(repository, digest, token));
+                    if (size is null)
+                    {
+                        Forget(_blobFlights, (repository, digest));
+                        return null;
+                    }
+                }
+
+                download = _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size.Value), opened);
+            }
         }
         catch
         {
@@ -206,14 +240,20 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             throw;
         }
 
-        if (size is null)
+        return new OnDemandBlob(download.Blob.Size, StoreBlobAsync(repository, download), download.Arrival);
+    }
+
+    /// <summary>A GET of the blob from <paramref name="offset"/> (what is staged already); null when the parent does not have it.</summary>
+    private static async Task<BlobDownload?> OpenAsync(ParentRegistryClient parent, string repository, Digest digest, long offset, CancellationToken cancellationToken)
+    {
+        try
         {
-            Forget(_blobFlights, (repository, digest));
+            return await parent.GetBlobAsync(repository, digest, offset, cancellationToken);
+        }
+        catch (ParentRegistryException ex) when (ex.Status == System.Net.HttpStatusCode.NotFound)
+        {
             return null;
         }
-
-        var download = _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size.Value));
-        return new OnDemandBlob(size.Value, StoreBlobAsync(repository, download), download.Arrival);
     }
 
     private async Task StoreBlobAsync(string repository, BlobFlight download)

@@ -57,6 +57,10 @@ public sealed class ForwardingProxy : IAsyncDisposable
     public IReadOnlyList<ProxiedRequest> RequestsFor(string fragment, string method = "GET") =>
         [.. Requests.Where(r => r.Method == method && r.Path.Contains(fragment, StringComparison.Ordinal))];
 
+    /// <summary>The GETs the parent answered with content (2xx): transfers, without the 401 challenges before a token.</summary>
+    public IReadOnlyList<ProxiedRequest> TransfersOf(string fragment) =>
+        [.. RequestsFor(fragment).Where(r => r.Status is >= 200 and < 300)];
+
     private async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
@@ -114,6 +118,7 @@ public sealed class ForwardingProxy : IAsyncDisposable
         using (response)
         {
             context.Response.StatusCode = (int)response.StatusCode;
+            record.Status = (int)response.StatusCode;
             foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
             {
                 if (!HopHeaders.Contains(name))
@@ -183,4 +188,7 @@ public sealed class ProxiedRequest(string method, string path, string range)
     public string Range { get; } = range;
 
     public long BodyBytes { get; set; }
+
+    /// <summary>The parent's status code (0 until it answered, or when it could not be reached).</summary>
+    public int Status { get; set; }
 }

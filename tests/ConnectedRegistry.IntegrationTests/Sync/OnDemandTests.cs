@@ -93,7 +93,7 @@ public sealed class OnDemandTests
             Assert.Equal(layer.Digest, Digest.Compute(body));
         }
 
-        Assert.Single(h.Proxy.RequestsFor($"/blobs/{layer.Digest}"));
+        Assert.Single(h.Proxy.TransfersOf($"/blobs/{layer.Digest}"));
         await Poll.UntilAsync(() => h.Store.IsBlobInRepository("apps/big", layer.Digest), "the fetched layer kept locally");
     }
 
@@ -132,7 +132,7 @@ public sealed class OnDemandTests
 
         var result = await pass;
         Assert.Empty(result.Failures);
-        Assert.Single(h.Proxy.RequestsFor($"/blobs/{layer.Digest}")); // one download, whoever started it
+        Assert.Single(h.Proxy.TransfersOf($"/blobs/{layer.Digest}")); // one download, whoever started it
         Assert.True(h.Store.IsBlobInRepository("apps/big", layer.Digest));
         Assert.Equal(layer.Size, new FileInfo(h.Store.BlobFilePath(layer.Digest)).Length);
         Assert.Equal(layer.Digest, Digest.Compute(await File.ReadAllBytesAsync(h.Store.BlobFilePath(layer.Digest))));
@@ -240,33 +240,9 @@ public sealed class OnDemandTests
     {
         await using var h = await SyncHarness.StartAsync();
         var image = await h.PushImageToParentAsync("apps/web", h.Layout.Layer(700_000), h.Layout.Layer(3000));
-        const string BottomPassword = "bottom-sync-Passw0rd";
-        var middleSettings = h.Settings with
-        {
-            Name = "edge-middle",
-            Sync = SyncHarness.Idle with { Repositories = ["base"] },
-            Children = new Dictionary<string, ChildRegistrySettings>
-            {
-                ["edge-bottom"] = new() { SyncTokenPasswordHash = PasswordHasher.Hash(BottomPassword, PasswordHasher.MinIterations), Repositories = ["apps/web"] },
-            },
-        };
-        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
-
-        var bottom = await RegistryInstance.StartAsync(configure: builder =>
-        {
-            builder.Services.AddSingleton(SyncHarness.FastOptions);
-            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? BottomPassword : null));
-        });
+        var bottom = await StartBottomOfChainAsync(h);
         try
         {
-            bottom.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(new RegistrySettings
-            {
-                Name = "edge-bottom",
-                Mode = RegistryMode.ReadOnly,
-                Parent = new ParentSettings { Endpoint = h.Child.BaseAddress },
-                Sync = SyncHarness.Idle with { Repositories = ["apps/web"] },
-            });
-
             var pulled = TempDirectory.Create("pulled");
             try
             {
@@ -287,5 +263,77 @@ public sealed class OnDemandTests
             await bottom.DisposeAsync();
             bottom.DeleteData();
         }
+    }
+
+    [Fact]
+    public async Task Through_a_chain_the_first_bytes_reach_the_client_while_the_middle_still_fetches_the_blob()
+    {
+        // The bottom asks the middle with a GET, not a HEAD: a HEAD at a registry that fetches on demand answers once the
+        // whole blob is stored there, which would cost one whole transfer per level before the client's first byte.
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var layer = h.Layout.Layer(4 * 1024 * 1024);
+        await h.PushImageToParentAsync("apps/web", layer);
+        var bottom = await StartBottomOfChainAsync(h);
+        try
+        {
+            h.Proxy!.Throttle = TimeSpan.FromMilliseconds(5); // the top's link: the transfer takes seconds
+            using var response = await bottom.Client.GetAsync($"/v2/apps/web/blobs/{layer.Digest}", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(layer.Size, response.Content.Headers.ContentLength);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var first = new byte[64 * 1024];
+            await body.ReadExactlyAsync(first);
+
+            var readFromTop = h.Proxy.BytesFor($"/blobs/{layer.Digest}");
+            Assert.False(h.Store.IsBlobInRepository("apps/web", layer.Digest), "the middle had stored the whole blob before the client's first bytes");
+            Assert.True(readFromTop < layer.Size, $"the middle had read {readFromTop} of {layer.Size} bytes from the top before the client's first bytes");
+
+            h.Proxy.Throttle = TimeSpan.Zero;
+            using var rest = new MemoryStream();
+            rest.Write(first);
+            await body.CopyToAsync(rest);
+            Assert.Equal(layer.Digest, Digest.Compute(rest.ToArray()));
+            var bottomStore = bottom.App.Services.GetRequiredService<ConnectedRegistry.Storage.RegistryStore>();
+            await Poll.UntilAsync(() => h.Store.IsBlobInRepository("apps/web", layer.Digest) && bottomStore.IsBlobInRepository("apps/web", layer.Digest), "the blob kept at both levels");
+            Assert.Single(h.Proxy.TransfersOf($"/blobs/{layer.Digest}"));
+        }
+        finally
+        {
+            await bottom.DisposeAsync();
+            bottom.DeleteData();
+        }
+    }
+
+    /// <summary>
+    /// Makes the harness's child the middle of a chain (it syncs <c>base</c> for itself and <c>apps/web</c> for its
+    /// child) and starts the bottom registry below it, syncing <c>apps/web</c> with a schedule that never opens.
+    /// </summary>
+    private static async Task<RegistryInstance> StartBottomOfChainAsync(SyncHarness h)
+    {
+        const string BottomPassword = "bottom-sync-Passw0rd";
+        var middleSettings = h.Settings with
+        {
+            Name = "edge-middle",
+            Sync = SyncHarness.Idle with { Repositories = ["base"] },
+            Children = new Dictionary<string, ChildRegistrySettings>
+            {
+                ["edge-bottom"] = new() { SyncTokenPasswordHash = PasswordHasher.Hash(BottomPassword, PasswordHasher.MinIterations), Repositories = ["apps/web"] },
+            },
+        };
+        h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
+
+        var bottom = await RegistryInstance.StartAsync(configure: builder =>
+        {
+            builder.Services.AddSingleton(SyncHarness.FastOptions);
+            builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? BottomPassword : null));
+        });
+        bottom.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(new RegistrySettings
+        {
+            Name = "edge-bottom",
+            Mode = RegistryMode.ReadOnly,
+            Parent = new ParentSettings { Endpoint = h.Child.BaseAddress },
+            Sync = SyncHarness.Idle with { Repositories = ["apps/web"] },
+        });
+        return bottom;
     }
 }
