@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# The cost of metrics on the hot path: the shared harness's latency probe (manifest GET p50/p99, blob HEAD)
-# and 8 parallel raw GETs (plus 8 parallel skopeo pulls) against this registry with the metrics port off
-# (--metrics-urls '': no middleware, nothing listening to the meter) and on (the default: every request timed,
-# counted and its bytes counted), one after the other in the same run, OFF-ON-OFF-ON so that drift of a
-# shared machine falls on both sides. A scraper reads /metrics every second while metrics are on, as the
-# IoT Edge metrics collector would (more often than its default). Prints, per figure, the medians off and on,
-# the ratio of the medians on/off (goal: <= 1.03 for latencies, >= 0.97 for throughput) and the spread: the
-# lowest and highest on/off ratio of one round against the off round just before it.
+# The cost of metrics on the hot path: manifest GET p50, blob HEAD p50 and 8 parallel raw GETs of a 64 MiB blob
+# against this registry with the metrics port off (--metrics-urls '': no middleware, nothing listening to the meter)
+# and on (the default: every request timed, counted and its bytes counted), in the same run.
 #
-#   bench/metrics-cost.sh                      # defaults: PAR_LAYER_MB=128, LATENCY_N=400, REPEAT=3, ROUNDS=3
+# The figure that counts is the PAIRED probe (bench/ab-probe.py): both registries run side by side with the same
+# image, and each of AB_ROUNDS rounds measures one then the other, in alternating order (AB_N requests per
+# latency figure, one keep-alive connection each; 8 curl GETs at once for throughput). Whatever else the machine
+# does falls on both. A scraper reads the "on" registry's /metrics every SCRAPE_S seconds throughout (the IoT
+# Edge metrics collector's default is every 300 s). Goal: <= 1.03 for latencies, >= 0.97 for throughput.
+#
+# With ROUNDS > 0 the shared harness (registry-bench.sh, parallel and latency phases) also runs against one
+# registry at a time, OFF-ON rounds interleaved: fresh processes each round, so a round's ratio also carries the
+# difference between two process instances (earlier runs: a factor of 2 between rounds), and the in-process
+# benchmark (MetricsCostBenchmark) times the middleware alone.
+#
+#   bench/metrics-cost.sh                      # AB_ROUNDS=30 AB_N=200 SCRAPE_S=1, ROUNDS=0
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT [5311], METRICS_PORT [5312],
-#      BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone, built], ROUNDS,
-#      plus the harness's size variables.
+#      PORT_ON [5313] (the "on" registry of the paired probe), BASE [a fresh temporary folder, deleted at the end
+#      unless KEEP=1], OURS_DLL [this clone, built], AB_ROUNDS, AB_N, SCRAPE_S, ROUNDS, AB_CONTROL=1 (B with its
+#      metrics off too: the probe's noise floor), plus the harness's size variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BENCH_DIR="${BENCH_DIR:-$ROOT/../shared/bench}"
 PORT="${PORT:-5311}"
 METRICS_PORT="${METRICS_PORT:-5312}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-0}"; AB_ROUNDS="${AB_ROUNDS:-30}"; AB_N="${AB_N:-200}"; SCRAPE_S="${SCRAPE_S:-1}"; PORT_ON="${PORT_ON:-5313}"
 BASE="${BASE:-$(mktemp -d)}"
 export PAR_LAYER_MB="${PAR_LAYER_MB:-128}" LATENCY_N="${LATENCY_N:-400}" SMALL_IMAGES="${SMALL_IMAGES:-5}"
 mkdir -p "$BASE"
@@ -47,6 +54,72 @@ run_one() { # NAME METRICS_URLS
   kill "$pid"; wait "$pid" 2>/dev/null || true
   if [[ -n "$scraper" ]]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
 }
+
+push_image() { # PORT → the digest of the 64 MiB layer of bench/app:v1 it pushed there
+  local port=$1 file digest location sep
+  for file in "$BASE/config.json" "$BASE/layer.bin"; do
+    digest="sha256:$(sha256sum "$file" | cut -d' ' -f1)"
+    location=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/app/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
+    [[ "$location" == http* ]] || location="http://127.0.0.1:$port$location"
+    sep='?'; [[ "$location" == *\?* ]] && sep='&'
+    curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" "$location${sep}digest=$digest" -o /dev/null || die "upload to $port failed"
+  done
+  curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$BASE/manifest.json" \
+    "http://127.0.0.1:$port/v2/bench/app/manifests/v1" -o /dev/null || die "manifest to $port failed"
+}
+
+# The paired probe: "off" on PORT, "on" on PORT_ON with its metrics on METRICS_PORT, side by side.
+echo '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' > "$BASE/config.json"
+head -c $((64 * 1024 * 1024)) /dev/urandom > "$BASE/layer.bin"
+CONFIG_DIGEST="sha256:$(sha256sum "$BASE/config.json" | cut -d' ' -f1)"; LAYER_DIGEST="sha256:$(sha256sum "$BASE/layer.bin" | cut -d' ' -f1)"
+cat > "$BASE/manifest.json" <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"$CONFIG_DIGEST","size":$(stat -c %s "$BASE/config.json")},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"$LAYER_DIGEST","size":$(stat -c %s "$BASE/layer.bin")}]}
+JSON
+start_ours() { # NAME PORT METRICS_URLS
+  dotnet "$OURS_DLL" --urls "http://127.0.0.1:$2" --metrics-urls "$3" --data "$BASE/$1-data" \
+    --desired "$BASE/desired.json" --reported "$BASE/$1-reported.json" --Logging:LogLevel:Default=Warning > "$BASE/$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "$2" "$!" "$BASE/$1.log"
+}
+# Two orientations, fresh processes each: "on" in the second slot (B), then in the first (A). Two instances side
+# by side are not alike (the one started second, its port, where its memory landed: the control shows a few %
+# between two "off" instances), so the on/off figure is the geometric mean of on/off over both orientations.
+probe() { # ORIENTATION (on-second | on-first) → the probe's table; raw results in $BASE/paired-ORIENTATION.json
+  local first_urls="" second_urls="http://127.0.0.1:$METRICS_PORT" on_pid
+  [[ "$1" == on-first ]] && { first_urls="http://127.0.0.1:$METRICS_PORT"; second_urls=""; }
+  [[ "${AB_CONTROL:-0}" == 1 ]] && { first_urls=""; second_urls=""; } # the control: both off, the noise floor
+  rm -rf "$BASE"/ab-*-data
+  start_ours ab-first "$PORT" "$first_urls"; [[ -n "$first_urls" ]] && on_pid=${PIDS[-1]}
+  start_ours ab-second "$PORT_ON" "$second_urls"; [[ -n "$second_urls" ]] && on_pid=${PIDS[-1]}
+  push_image "$PORT"; push_image "$PORT_ON"
+  if [[ -n "${on_pid:-}" ]]; then
+    ( while kill -0 "$on_pid" 2>/dev/null; do curl -s -o /dev/null "http://127.0.0.1:$METRICS_PORT/metrics" || true; sleep "$SCRAPE_S"; done ) &
+    PIDS+=($!)
+  fi
+  echo "paired probe, metrics $1 (A: port $PORT, B: port $PORT_ON; scraped every $SCRAPE_S s), $AB_ROUNDS rounds of $AB_N requests per latency figure, load $(cut -d' ' -f1 /proc/loadavg)"
+  python3 "$ROOT/bench/ab-probe.py" --a "127.0.0.1:$PORT" --b "127.0.0.1:$PORT_ON" --repo bench/app --ref v1 --blob "$LAYER_DIGEST" \
+    --rounds "$AB_ROUNDS" --n "$AB_N" --par 8 --json-out "$BASE/paired-$1.json"
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+probe on-second
+probe on-first
+rm -f "$BASE/layer.bin"
+echo "load after: $(cut -d' ' -f1 /proc/loadavg)"
+python3 - "$BASE" "${AB_CONTROL:-0}" <<'PY'
+import json, math, sys
+base, control = sys.argv[1], sys.argv[2] == "1"
+second = json.load(open(f"{base}/paired-on-second.json"))  # B/A = on/off
+first = json.load(open(f"{base}/paired-on-first.json"))    # B/A = off/on
+print("metrics on / off, geometric mean of both orientations" + (" (CONTROL: both off, so this is the noise floor)" if control else "") + ":")
+for key in second:
+    ratio = math.sqrt(second[key]["ratio"] / first[key]["ratio"])
+    rounds = math.sqrt(second[key]["round_ratio_median"] / first[key]["round_ratio_median"])
+    goal = "goal >= 0.97" if key.endswith("MBps") else "goal <= 1.03"
+    print(f"  {key:22} {ratio:6.3f}  (medians of the rounds; per-round ratios' medians: {rounds:.3f}; {goal})")
+PY
+[[ "$ROUNDS" -gt 0 ]] || exit 0
 
 for round in $(seq 1 "$ROUNDS"); do
   run_one "off-$round" ""
