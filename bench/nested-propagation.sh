@@ -84,7 +84,7 @@ cat > "$BASE/top/desired.json" <<JSON
   "parent": { "endpoint": "http://127.0.0.1:$PORT_CLOUD", "syncTokenName": "$CLOUD_USER" },
   "sync": { "repositories": ["bench/*"] }, "clientTokens": $ADMIN_TOKENS, "children": $LOWER_CHILDREN }
 JSON
-PARENT_SYNC_TOKEN_PASSWORD="$CLOUD_PASSWORD" dotnet "$DLL" --urls "http://127.0.0.1:$PORT_TOP" --data "$BASE/top/data" \
+PARENT_SYNC_TOKEN_PASSWORD="$CLOUD_PASSWORD" dotnet "$DLL" --urls "http://127.0.0.1:$PORT_TOP" --metrics-urls "http://127.0.0.1:$((PORT_TOP + 10))" --data "$BASE/top/data" \
   --desired "$BASE/top/desired.json" --reported "$BASE/top/reported.json" --Logging:LogLevel:Default Warning > "$BASE/top.log" 2>&1 &
 PIDS+=($!)
 
@@ -150,7 +150,7 @@ cat > "$BASE/lower/desired.json" <<JSON
   "parent": { "endpoint": "https://$EXT_IP:$PORT_PROXY" },
   "sync": { "repositories": ["bench/*"] }, "clientTokens": $ADMIN_TOKENS }
 JSON
-PARENT_SYNC_TOKEN_PASSWORD="$LOWER_PASSWORD" PARENT_CA_FILE="$BASE/ca.crt" dotnet "$DLL" --urls "http://127.0.0.1:$PORT_LOWER" \
+PARENT_SYNC_TOKEN_PASSWORD="$LOWER_PASSWORD" PARENT_CA_FILE="$BASE/ca.crt" dotnet "$DLL" --urls "http://127.0.0.1:$PORT_LOWER" --metrics-urls "http://127.0.0.1:$((PORT_LOWER + 10))" \
   --data "$BASE/lower/data" --desired "$BASE/lower/desired.json" --reported "$BASE/lower/reported.json" \
   --Logging:LogLevel:Default Warning > "$BASE/lower.log" 2>&1 &
 PIDS+=($!)

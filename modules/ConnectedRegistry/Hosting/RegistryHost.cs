@@ -37,10 +37,28 @@ public static partial class RegistryHost
             return await BundleCommand.RunAsync(args[1..], Console.Out, Console.Error, dataArgs => Build(dataArgs, QuietOnStandardError));
         }
 
-        await using var app = Build(args);
-        await app.RunAsync();
-        return 0;
+        try
+        {
+            await using var app = Build(args);
+            await app.RunAsync();
+            return 0;
+        }
+        catch (Exception ex) when (StartupError(ex) is { } message)
+        {
+            // A setting the module cannot start with: one line that names it and exit code 2, not a stack trace.
+            await Console.Error.WriteLineAsync($"error: {message}");
+            return 2;
+        }
     }
+
+    /// <summary>The message of an error in the module's own settings or environment found at start-up; null for any other error.</summary>
+    internal static string? StartupError(Exception ex) => ex switch
+    {
+        MonitoringConfigurationException or TlsConfigurationException or ModuleConfigurationException => ex.Message,
+        IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse } }
+            or IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } => $"--urls: {ex.Message}",
+        _ => null,
+    };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
