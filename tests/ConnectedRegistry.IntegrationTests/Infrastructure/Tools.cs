@@ -9,6 +9,18 @@ public static class Tools
     /// <param name="environment">Variables to set for the tool, besides the test process's own.</param>
     public static async Task<string> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
+        var (exit, stdout, stderr) = await RunToExitAsync(file, args, environment);
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"{file} failed ({exit}): {stderr}");
+        }
+
+        return stdout;
+    }
+
+    /// <summary>Runs a program to completion, whatever its exit code (at most <paramref name="limit"/>, default 120 s).</summary>
+    public static async Task<(int Exit, string StandardOutput, string StandardError)> RunToExitAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? limit = null)
+    {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
         {
@@ -23,7 +35,7 @@ public static class Tools
         using var process = Process.Start(info) ?? throw new InvalidOperationException(file + " did not start");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var timeout = new CancellationTokenSource(limit ?? TimeSpan.FromSeconds(120));
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -34,11 +46,9 @@ public static class Tools
             throw new TimeoutException(file + " timed out");
         }
 
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} failed ({process.ExitCode}): {await stderr}");
-        }
-
-        return await stdout;
+        return (process.ExitCode, await stdout, await stderr);
     }
+
+    /// <summary>The .NET host that runs the module's own executable (<c>dotnet ConnectedRegistry.dll ...</c>).</summary>
+    public static string DotnetHost => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
 }

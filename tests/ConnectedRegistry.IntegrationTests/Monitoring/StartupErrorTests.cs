@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
@@ -23,7 +22,7 @@ public sealed class StartupErrorTests
         {
             var args = new List<string> { "--data", data, "--desired", Path.Combine(data, "desired.json"), "--reported", Path.Combine(data, "reported.json") };
             args.AddRange(option == "--urls" ? ["--urls", busy, "--metrics-urls", ""] : ["--urls", "http://127.0.0.1:0", "--metrics-urls", busy]);
-            var (exit, stderr) = await RunAsync(args);
+            var (exit, _, stderr) = await Tools.RunToExitAsync(Tools.DotnetHost, [Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), .. args], limit: TimeSpan.FromSeconds(60));
 
             Assert.Equal(2, exit);
             Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
@@ -35,37 +34,5 @@ public sealed class StartupErrorTests
         {
             TempDirectory.Delete(data);
         }
-    }
-
-    private static async Task<(int Exit, string StandardError)> RunAsync(IEnumerable<string> args)
-    {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the module kept running with a port another process holds");
-        }
-
-        await stdout;
-        return (process.ExitCode, await stderr);
     }
 }
