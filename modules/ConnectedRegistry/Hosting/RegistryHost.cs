@@ -60,9 +60,15 @@ public static partial class RegistryHost
         _ => null,
     };
 
+    private const string NoConfigReload = "--hostBuilder:reloadConfigOnChange=false";
+
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = MonitoringSwitches.Normalize(args) });
+        // No reloading of configuration files: the module's settings come from its twin, and reloading watches the
+        // content root (the working directory) recursively with inotify: started from / it walked the whole file
+        // system (44,000 watches, 12 s before it served), and a data folder under it drew an event per file written.
+        // appsettings.json is still read once at start. A later --hostBuilder:reloadConfigOnChange=true turns it back on.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [NoConfigReload, .. MonitoringSwitches.Normalize(args)] });
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(RegistryOptions.DefaultUrl);
