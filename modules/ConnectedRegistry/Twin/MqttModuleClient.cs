@@ -32,7 +32,8 @@ public sealed partial class MqttModuleClient : IModuleClient
     private readonly SasTokenFactory _tokens;
     private readonly MqttClientFactory _factory = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource<TwinResponse>> _pending = new(StringComparer.Ordinal);
-    private readonly Channel<(JObject Patch, long? Version)> _patches = Channel.CreateUnbounded<(JObject, long?)>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Desired patches in arrival order; a patch that cannot be read comes as null with why (it is reported as rejected).</summary>
+    private readonly Channel<(JObject? Patch, long? Version, string? Unreadable)> _patches = Channel.CreateUnbounded<(JObject?, long?, string?)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _desiredGate = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly ResiliencePipeline _reportRetry;
@@ -318,7 +319,25 @@ public sealed partial class MqttModuleClient : IModuleClient
             throw new TwinRequestRejectedException(response.Status, response.Body);
         }
 
-        var twin = TwinJson.ParseObject(response.Body);
+        JObject twin;
+        try
+        {
+            twin = TwinJson.ParseObject(response.Body);
+        }
+        catch (TwinJsonNumberException ex)
+        {
+            // A twin holding a number nobody can read: its desired part is rejected (the last good settings stay), and
+            // the connection stays up for the next patch, instead of failing every connect on the same document.
+            var unreadable = ex.Document["desired"] as JObject ?? [];
+            var unreadableVersion = JsonMergePatch.Version(unreadable) ?? 0;
+            Interlocked.Increment(ref _twinGets);
+            Log.TwinReceived(_logger, unreadableVersion);
+            _lastDesiredVersion = unreadableVersion;
+            var members = ex.Members.Where(m => m.StartsWith("desired.", StringComparison.Ordinal)).Select(m => $"{m["desired.".Length..]}: the number is out of range").ToList();
+            await _handler!.OnDesiredUnreadableAsync(unreadableVersion, members.Count > 0 ? string.Join("; ", members) : ex.Message, cancellationToken);
+            return;
+        }
+
         var desired = twin["desired"] as JObject ?? new JObject();
         var reported = twin["reported"] as JObject ?? new JObject();
         var version = JsonMergePatch.Version(desired) ?? 0;
@@ -332,7 +351,7 @@ public sealed partial class MqttModuleClient : IModuleClient
     {
         try
         {
-            await foreach (var (patch, version) in _patches.Reader.ReadAllAsync(cancellationToken))
+            await foreach (var (patch, version, unreadable) in _patches.Reader.ReadAllAsync(cancellationToken))
             {
                 await _desiredGate.WaitAsync(cancellationToken);
                 try
@@ -344,7 +363,14 @@ public sealed partial class MqttModuleClient : IModuleClient
                     else if (version is { } next && next == _lastDesiredVersion + 1)
                     {
                         _lastDesiredVersion = next;
-                        await _handler!.OnDesiredPatchAsync(patch, next, cancellationToken);
+                        if (patch is null)
+                        {
+                            await _handler!.OnDesiredUnreadableAsync(next, unreadable!, cancellationToken);
+                        }
+                        else
+                        {
+                            await _handler!.OnDesiredPatchAsync(patch, next, cancellationToken);
+                        }
                     }
                     else if (_client is { } client)
                     {
@@ -384,15 +410,18 @@ public sealed partial class MqttModuleClient : IModuleClient
             try
             {
                 var patch = TwinJson.ParseObject(payload);
-                _patches.Writer.TryWrite((patch, patchVersion ?? JsonMergePatch.Version(patch)));
+                _patches.Writer.TryWrite((patch, patchVersion ?? JsonMergePatch.Version(patch), null));
             }
             catch (TwinJsonNumberException ex)
             {
+                // In order with the others, and reported as rejected (the last good settings stay), not dropped.
                 Log.PatchFailed(_logger, "desired patch not read: " + ex.Message);
+                _patches.Writer.TryWrite((null, patchVersion ?? JsonMergePatch.Version(ex.Document as JObject ?? []), ex.Message));
             }
             catch (Newtonsoft.Json.JsonException ex)
             {
                 Log.PatchFailed(_logger, "desired patch is not a JSON object: " + ex.Message);
+                _patches.Writer.TryWrite((null, patchVersion, "the desired patch is not a JSON object: " + ex.Message));
             }
         }
         else if (IotHubTopics.TryParseMethodRequest(topic, out var name, out var methodRequestId))

@@ -20,10 +20,10 @@ public static class TwinJson
         }
         catch (JsonReaderException first)
         {
-            var outOfRange = OutOfRangeMembers(json);
+            var (outOfRange, document) = OutOfRangeMembers(json);
             if (outOfRange.Count > 0)
             {
-                throw new TwinJsonNumberException(outOfRange, first);
+                throw new TwinJsonNumberException(outOfRange, document!, first);
             }
 
             throw;
@@ -47,8 +47,11 @@ public static class TwinJson
         return token;
     }
 
-    /// <summary>The paths of the numbers a decimal cannot hold, read again as doubles; none when the text is broken anyway.</summary>
-    private static List<string> OutOfRangeMembers(string json)
+    /// <summary>
+    /// The paths of the numbers a decimal cannot hold, and the document read again with doubles (to read the rest of
+    /// it, <c>$version</c> say); none when the text is broken anyway.
+    /// </summary>
+    private static (List<string> Members, JToken? Document) OutOfRangeMembers(string json)
     {
         JToken asDoubles;
         try
@@ -57,21 +60,25 @@ public static class TwinJson
         }
         catch (JsonReaderException)
         {
-            return [];
+            return ([], null);
         }
 
         var all = asDoubles is JContainer container ? container.DescendantsAndSelf() : [asDoubles];
-        return all
+        var members = all
             .OfType<JValue>()
             .Where(v => v.Value is double d && (!double.IsFinite(d) || Math.Abs(d) > (double)decimal.MaxValue))
             .Select(v => v.Path.Length == 0 ? "the document" : v.Path)
             .ToList();
+        return (members, asDoubles);
     }
 }
 
 /// <summary>A twin document holds numbers too large to read; <see cref="Members"/> names where (as JSON paths).</summary>
-public sealed class TwinJsonNumberException(IReadOnlyList<string> members, Exception inner)
+public sealed class TwinJsonNumberException(IReadOnlyList<string> members, JToken document, Exception inner)
     : JsonReaderException(string.Join("; ", members.Select(m => $"{m}: the number is out of range")), inner)
 {
     public IReadOnlyList<string> Members { get; } = members;
+
+    /// <summary>The document read with doubles for numbers (those members infinite or rounded): to read the rest of it, never to apply.</summary>
+    public JToken Document { get; } = document;
 }

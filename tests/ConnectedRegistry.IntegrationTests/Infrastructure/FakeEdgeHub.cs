@@ -180,6 +180,25 @@ public sealed class FakeEdgeHub : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a patch as raw text (one JSON cannot hold, such as a number beyond any decimal) as the next version; the
+    /// twin kept here does not change.
+    /// </summary>
+    public async Task<long> PushRawDesiredPatchAsync(string json)
+    {
+        long version;
+        lock (_gate)
+        {
+            version = ++_desiredVersion;
+        }
+
+        await InjectAsync(IotHubTopics.DesiredPatch(version), json);
+        return version;
+    }
+
+    /// <summary>Rewrites the text of every whole-twin answer before it is sent (to put in what a JObject cannot hold).</summary>
+    public Func<string, string>? RewriteTwin { get; set; }
+
     /// <summary>Sends a patch with any version, without changing the twin (a late duplicate, for example).</summary>
     public async Task SendDesiredPatchAsync(JObject patch, long version)
     {
@@ -281,7 +300,7 @@ public sealed class FakeEdgeHub : IAsyncDisposable
             }
 
             Interlocked.Increment(ref _twinGets);
-            Respond(IotHubTopics.TwinResponse(200, rid), body);
+            Respond(IotHubTopics.TwinResponse(200, rid), RewriteTwin?.Invoke(body) ?? body);
         }
         else if (IotHubTopics.TryParseOutputMessage(topic) is { } properties)
         {

@@ -142,6 +142,44 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_patch_with_a_number_no_decimal_holds_is_reported_rejected_naming_the_member_and_the_next_patch_applies()
+    {
+        await _edge.StartModuleAsync();
+        await Poll.UntilAsync(() => _edge.Settings.Current.Name == "factory-line-1", "first twin");
+        var good = _edge.Settings.Current;
+
+        var version = await _edge.Hub.PushRawDesiredPatchAsync("""{ "mode": "ReadOnly", "storage": { "minFreeBytes": 1e400 } }""");
+
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == version, $"version {version} reported");
+        var status = Reported["lastDesiredStatus"]!;
+        Assert.Equal(400, status["code"]!.Value<int>());
+        Assert.Equal("rejected, the last good settings stay in force: storage.minFreeBytes: the number is out of range", status["description"]!.Value<string>());
+        Assert.Same(good, _edge.Settings.Current);
+
+        await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "anonymousPull": true }"""));
+        await Poll.UntilAsync(() => _edge.Settings.Current.AnonymousPull, "the next patch applied");
+        Assert.Equal(1, _edge.Hub.TwinGets); // in order: no version gap, no second GET
+    }
+
+    [Fact]
+    public async Task A_whole_twin_with_a_number_no_decimal_holds_is_reported_rejected_and_the_connection_stays_for_the_next_patch()
+    {
+        _edge.Hub.SetDesired(TwinJson.ParseObject("""{ "schemaVersion": "1.0", "name": "factory-line-1", "storage": { "minFreeBytes": 123456789 } }"""), 5);
+        _edge.Hub.RewriteTwin = body => body.Replace("123456789", "1e400", StringComparison.Ordinal);
+        await _edge.StartModuleAsync();
+
+        await Poll.UntilAsync(() => Reported["lastDesiredVersion"]?.Value<long>() == 5, "version 5 reported");
+        var status = Reported["lastDesiredStatus"]!;
+        Assert.Equal(400, status["code"]!.Value<int>());
+        Assert.Equal("rejected, the last good settings stay in force: storage.minFreeBytes: the number is out of range", status["description"]!.Value<string>());
+
+        _edge.Hub.RewriteTwin = null;
+        await _edge.Hub.PushDesiredPatchAsync(TwinJson.ParseObject("""{ "storage": { "minFreeBytes": 1048576 }, "anonymousPull": true }"""));
+        await Poll.UntilAsync(() => _edge.Settings.Current.AnonymousPull, "the next patch applied");
+        Assert.Equal(1, _edge.Hub.TwinGets); // the module did not reconnect over the document
+    }
+
+    [Fact]
     public async Task An_edgeHub_restart_makes_the_module_reconnect_and_get_the_whole_twin()
     {
         await _edge.StartModuleAsync();
