@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ConnectedRegistry.IntegrationTests.Auth;
@@ -45,42 +43,22 @@ public sealed partial class LogTests
     public async Task Json_log_format_writes_every_console_line_as_json_with_its_event_id()
     {
         var data = TempDirectory.Create("json-logs");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), "--urls", "http://127.0.0.1:0", "--data", data, "--access-log", "--desired", Path.Combine(data, "twin", "desired.json"), "--reported", Path.Combine(data, "twin", "reported.json") })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["REGISTRY_LOG_FORMAT"] = "json";
-        var lines = new ConcurrentQueue<string>();
-        using var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is { } line)
-            {
-                lines.Enqueue(line);
-            }
-        };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        IReadOnlyList<string> lines;
+        var module = ModuleProcess.Start(
+            ["--urls", "http://127.0.0.1:0", "--data", data, "--access-log", "--desired", Path.Combine(data, "twin", "desired.json"), "--reported", Path.Combine(data, "twin", "reported.json")],
+            new Dictionary<string, string> { ["REGISTRY_LOG_FORMAT"] = "json" });
         try
         {
-            var listening = await Poll.ForAsync(() => lines.FirstOrDefault(l => l.Contains("Registry listening on", StringComparison.Ordinal)), "the listening line", TimeSpan.FromSeconds(60));
+            var listening = await module.LineAsync("Registry listening on");
             var url = ListeningUrl().Match(listening).Groups["url"].Value;
             using var http = new HttpClient { BaseAddress = new Uri(url) };
             Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/v2/")).StatusCode);
-            await Poll.ForAsync(() => lines.FirstOrDefault(l => l.Contains("GET /v2/ HTTP/1.1", StringComparison.Ordinal)), "the access log line", TimeSpan.FromSeconds(60));
+            await module.LineAsync("GET /v2/ HTTP/1.1");
         }
         finally
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            await module.DisposeAsync();
+            lines = [.. module.Lines];
             TempDirectory.Delete(data);
         }
 

@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-
 namespace ConnectedRegistry.IntegrationTests.Monitoring;
 
 /// <summary>
@@ -22,35 +19,19 @@ public sealed class WorkingDirectoryTests
             Directory.CreateDirectory(Path.Combine(cwd, $"f{i / 20}", $"g{i}"));
         }
 
-        var start = new ProcessStartInfo(Tools.DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), "--urls", "http://127.0.0.1:0", "--metrics-urls", "", "--data", data, "--desired", Path.Combine(data, "desired.json"), "--reported", Path.Combine(data, "reported.json") })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var lines = new ConcurrentQueue<string>();
-        using var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is { } line)
-            {
-                lines.Enqueue(line);
-            }
-        };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var module = ModuleProcess.Start(
+            ["--urls", "http://127.0.0.1:0", "--metrics-urls", "", "--data", data, "--desired", Path.Combine(data, "desired.json"), "--reported", Path.Combine(data, "reported.json")],
+            workingDirectory: cwd);
         try
         {
-            await Poll.UntilAsync(() => lines.Any(l => l.Contains("Registry listening on", StringComparison.Ordinal)), "the module serving", TimeSpan.FromSeconds(60));
+            await module.LineAsync("Registry listening on");
 
-            var watches = InotifyWatches(process.Id);
+            var watches = InotifyWatches(module.Id);
             Assert.True(watches < Folders, $"the module holds {watches} inotify watches with {Folders} folders in its working directory");
         }
         finally
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            await module.DisposeAsync();
             TempDirectory.Delete(cwd);
             TempDirectory.Delete(data);
         }
