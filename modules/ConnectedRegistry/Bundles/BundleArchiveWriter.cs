@@ -102,6 +102,15 @@ public sealed class BundleArchiveWriter : IDisposable
         return (descriptor, signature);
     }
 
+    /// <summary>
+    /// Writes one entry of <paramref name="length"/> bytes from <paramref name="content"/> (a stream that cannot seek,
+    /// such as a download, read to its end), flushes it to disk and journals it. With the length known up front the
+    /// tar writer copies asynchronously and writes the header once; given a stream it cannot seek it would copy
+    /// synchronously and go back to patch the header.
+    /// </summary>
+    public Task WriteAsync(string name, Stream content, long length, CancellationToken cancellationToken) =>
+        WriteAsync(name, new KnownLengthStream(content, length), cancellationToken);
+
     /// <summary>Writes one entry from <paramref name="content"/> (read to its end), flushes it to disk and journals it.</summary>
     public async Task WriteAsync(string name, Stream content, CancellationToken cancellationToken)
     {
@@ -206,4 +215,77 @@ public sealed class BundleArchiveWriter : IDisposable
     }
 
     public void Dispose() => Close();
+}
+
+/// <summary>
+/// A stream read once from its start whose length is known: it says it can seek so that a tar writer takes its
+/// length from it and copies it asynchronously, but it only reports where it is (any real seek throws).
+/// </summary>
+internal sealed class KnownLengthStream(Stream inner, long length) : Stream
+{
+    private long _position;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => true;
+
+    public override bool CanWrite => false;
+
+    public override long Length => length;
+
+    public override long Position
+    {
+        get => _position;
+        set
+        {
+            if (value != _position)
+            {
+                throw new NotSupportedException("a download cannot seek");
+            }
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = inner.Read(buffer);
+        _position += n;
+        return n;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var n = await inner.ReadAsync(buffer, cancellationToken);
+        _position += n;
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override long Seek(long offset, SeekOrigin origin) =>
+        (origin == SeekOrigin.Current && offset == 0) || (origin == SeekOrigin.Begin && offset == _position)
+            ? _position
+            : throw new NotSupportedException("a download cannot seek");
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override ValueTask DisposeAsync() => inner.DisposeAsync();
 }

@@ -74,7 +74,7 @@ public sealed partial class BundleExporter(ILogger logger)
                 }
 
                 await using var checking = new DigestCheckingStream(download.Content, item.Digest, item.Size, "blob");
-                await archive.WriteAsync(name, checking, cancellationToken);
+                await archive.WriteAsync(name, checking, item.Size, cancellationToken);
             }
         }
 

@@ -53,6 +53,45 @@ public sealed class BundleArchiveWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_download_of_known_length_is_one_entry_of_its_bytes_and_one_cut_off_is_left_out_and_written_again()
+    {
+        var bytes = new byte[300_000];
+        Random.Shared.NextBytes(bytes);
+        using (var first = new BundleArchiveWriter(Output))
+        {
+            Assert.Null(first.Resume());
+            foreach (var header in BundleFormat.HeaderEntries)
+            {
+                await first.WriteAsync(header, Encoding.UTF8.GetBytes("header " + header), default);
+            }
+
+            await first.WriteAsync("blobs/sha256/a", new Unseekable(new MemoryStream(bytes)), bytes.Length, default);
+            await Assert.ThrowsAsync<IOException>(() => first.WriteAsync("blobs/sha256/b", new FailingAfter(5_000), 20_000, default));
+        }
+
+        using (var second = new BundleArchiveWriter(Output))
+        {
+            Assert.NotNull(second.Resume());
+            Assert.Contains("blobs/sha256/a", second.Done);
+            Assert.DoesNotContain("blobs/sha256/b", second.Done);
+            await second.WriteAsync("blobs/sha256/b", new Unseekable(new MemoryStream(new byte[20_000])), 20_000, default);
+            second.Complete();
+        }
+
+        await using var reader = new TarReader(File.OpenRead(Output));
+        var entries = new Dictionary<string, byte[]>();
+        while (await reader.GetNextEntryAsync(copyData: true) is { } entry)
+        {
+            using var content = new MemoryStream();
+            await entry.DataStream!.CopyToAsync(content);
+            Assert.True(entries.TryAdd(entry.Name, content.ToArray()), $"{entry.Name} is in the tar twice");
+        }
+
+        Assert.Equal(bytes, entries["blobs/sha256/a"]);
+        Assert.Equal(20_000, entries["blobs/sha256/b"].Length);
+    }
+
+    [Fact]
     public void A_finished_bundle_is_never_overwritten()
     {
         File.WriteAllText(Output, "done");
@@ -88,6 +127,34 @@ public sealed class BundleArchiveWriterTests : IDisposable
             _left -= n;
             return n;
         }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    /// <summary>A stream that cannot seek and has no length, as a download's body.</summary>
+    private sealed class Unseekable(Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
 
         public override void Flush()
         {
