@@ -66,6 +66,18 @@ wait_up() { # PORT PID LOG: waits for /v2/ to answer on 127.0.0.1:PORT, showing 
   die "nothing listening on 127.0.0.1:$1"
 }
 
+upload_blob() { # PORT REPOSITORY FILE [DIGEST]: uploads FILE as a blob of REPOSITORY at 127.0.0.1:PORT (POST, then one PUT
+  # with the digest, hashed here unless given); prints the digest
+  local port=$1 repository=$2 file=$3 digest=${4:-} location sep
+  [[ -n "$digest" ]] || digest="sha256:$(sha256sum "$file" | cut -d' ' -f1)"
+  location=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/$repository/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
+  [[ "$location" == http* ]] || location="http://127.0.0.1:$port$location"
+  sep='?'; [[ "$location" == *\?* ]] && sep='&'
+  curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" "$location${sep}digest=$digest" -o /dev/null \
+    || die "upload of $file to 127.0.0.1:$port/$repository failed"
+  echo "$digest"
+}
+
 start_distribution() { # NAME PORT: a docker-registry with its own storage, no auth, its pid in PIDS
   distribution_config "$1" "$2"
   docker-registry serve "$BASE/$1.yml" > "$BASE/$1.log" 2>&1 &

@@ -55,17 +55,11 @@ run_one() { # NAME METRICS_URLS
   if [[ -n "$scraper" ]]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
 }
 
-push_image() { # PORT → the digest of the 64 MiB layer of bench/app:v1 it pushed there
-  local port=$1 file digest location sep
-  for file in "$BASE/config.json" "$BASE/layer.bin"; do
-    digest="sha256:$(sha256sum "$file" | cut -d' ' -f1)"
-    location=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/app/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
-    [[ "$location" == http* ]] || location="http://127.0.0.1:$port$location"
-    sep='?'; [[ "$location" == *\?* ]] && sep='&'
-    curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" "$location${sep}digest=$digest" -o /dev/null || die "upload to $port failed"
-  done
+push_image() { # PORT: pushes bench/app:v1 (the config and the 64 MiB layer, digests known) there
+  upload_blob "$1" bench/app "$BASE/config.json" "$CONFIG_DIGEST" > /dev/null
+  upload_blob "$1" bench/app "$BASE/layer.bin" "$LAYER_DIGEST" > /dev/null
   curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$BASE/manifest.json" \
-    "http://127.0.0.1:$port/v2/bench/app/manifests/v1" -o /dev/null || die "manifest to $port failed"
+    "http://127.0.0.1:$1/v2/bench/app/manifests/v1" -o /dev/null || die "manifest to $1 failed"
 }
 
 # The paired probe: "off" on PORT, "on" on PORT_ON with its metrics on METRICS_PORT, side by side.

@@ -46,6 +46,7 @@ JSON
     --desired "$BASE/$1/desired.json" --reported "$BASE/$1/reported.json" \
     --Logging:LogLevel:Default=Warning > "$BASE/$1.log" 2>&1 &
   PIDS+=($!)
+  printf -v "PID_${1^^}" '%s' "$!" # PID_M1, PID_M2: their CPU time is read per pull
   wait_up "$2" "$!" "$BASE/$1.log"
 }
 start_link() { # PORT TARGET_PORT: a capped link (LINK_MBIT) listening on PORT
@@ -66,7 +67,7 @@ else
   start_module m2 "$PORT_M2" "$PORT_M1"
   DIRECT_PORT=$PORT_A
 fi
-PID_A=${PIDS[0]}; PID_M1=$(pgrep -f -- "--data $BASE/m1/data" | head -1); PID_M2=$(pgrep -f -- "--data $BASE/m2/data" | head -1)
+PID_A=${PIDS[0]} # docker-registry, started first
 cpu_ms() { # PID → CPU time (user + system) so far, in ms
   awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"
 }
@@ -76,15 +77,7 @@ cpu_spent() { # BEFORE AFTER (each "A M1 M2") → "A M1 M2" ms spent
   echo "$((a[0] - b[0])) $((a[1] - b[1])) $((a[2] - b[2]))"
 }
 
-push_blob() { # FILE → prints the digest, after uploading it to A's bench/big
-  local digest="sha256:$(sha256sum "$1" | cut -d' ' -f1)"
-  local location
-  location=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$PORT_A/v2/bench/big/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
-  [[ "$location" == http* ]] || location="http://127.0.0.1:$PORT_A$location"
-  local sep='?'; [[ "$location" == *\?* ]] && sep='&'
-  curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location${sep}digest=$digest" -o /dev/null || die "upload to A failed"
-  echo "$digest"
-}
+push_blob() { upload_blob "$PORT_A" bench/big "$1"; } # FILE → prints the digest, after uploading it to A's bench/big
 
 timed_get() { # URL → "ttfb total" in seconds; checks the bytes against the digest at the end of the URL
   local out="$BASE/got.bin" times

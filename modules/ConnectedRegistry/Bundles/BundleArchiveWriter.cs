@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Globalization;
 using System.Text;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Bundles;
 
@@ -221,15 +222,11 @@ public sealed class BundleArchiveWriter : IDisposable
 /// A stream read once from its start whose length is known: it says it can seek so that a tar writer takes its
 /// length from it and copies it asynchronously, but it only reports where it is (any real seek throws).
 /// </summary>
-internal sealed class KnownLengthStream(Stream inner, long length) : Stream
+internal sealed class KnownLengthStream(Stream inner, long length) : ReadOnlyStream
 {
     private long _position;
 
-    public override bool CanRead => true;
-
     public override bool CanSeek => true;
-
-    public override bool CanWrite => false;
 
     public override long Length => length;
 
@@ -261,21 +258,10 @@ internal sealed class KnownLengthStream(Stream inner, long length) : Stream
         return n;
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override long Seek(long offset, SeekOrigin origin) =>
         (origin == SeekOrigin.Current && offset == 0) || (origin == SeekOrigin.Begin && offset == _position)
             ? _position
             : throw new NotSupportedException("a download cannot seek");
-
-    public override void Flush()
-    {
-    }
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

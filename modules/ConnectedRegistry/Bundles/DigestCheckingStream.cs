@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Bundles;
@@ -8,17 +9,11 @@ namespace ConnectedRegistry.Bundles;
 /// (or more bytes than the size) throws <see cref="BundleRefusedException"/> before the last read returns, so a
 /// consumer never takes the whole of a wrong blob for a right one.
 /// </summary>
-internal sealed class DigestCheckingStream(Stream inner, Digest digest, long size, string what, Action<int>? onRead = null) : Stream
+internal sealed class DigestCheckingStream(Stream inner, Digest digest, long size, string what, Action<int>? onRead = null) : ReadOnlyStream
 {
     private readonly IncrementalHash _hash = digest.CreateHasher();
     private long _read;
     private bool _checked;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
 
     public override long Length => size;
 
@@ -59,9 +54,6 @@ internal sealed class DigestCheckingStream(Stream inner, Digest digest, long siz
     /// <summary>A failed read of the source (a torn file, a dropped connection) is the source's fault, never the destination disk's.</summary>
     private BundleRefusedException Unreadable(Exception ex) => new($"{what} {digest} is torn: it could not be read after {_read} of its {size} bytes ({ex.Message})", ex);
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     private int Counted(ReadOnlySpan<byte> bytes)
     {
         _read += bytes.Length;
@@ -99,16 +91,6 @@ internal sealed class DigestCheckingStream(Stream inner, Digest digest, long siz
             throw new BundleRefusedException($"{what} {digest} does not match its digest (its bytes hash to {actual})");
         }
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -134,8 +134,8 @@ public sealed partial class BlobDownloads : IDisposable
 
     private async Task RunAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, SemaphoreSlim? slots, BlobDownload? opened)
     {
-        var blob = download.Blob;
         var cancellationToken = download.Cancellation;
+        await using var firstAnswer = opened; // however the download ends (the attempt that reads it disposes it too)
         try
         {
             if (slots is not null)
@@ -146,7 +146,6 @@ public sealed partial class BlobDownloads : IDisposable
             try
             {
                 await DownloadAsync(parent, repository, download, Math.Max(1, attempts), opened, cancellationToken);
-                opened = null;
             }
             finally
             {
@@ -160,7 +159,6 @@ public sealed partial class BlobDownloads : IDisposable
         }
         finally
         {
-            DisposeInBackground(opened); // not read: cancelled while waiting for a slot
             Forget(download);
         }
     }
@@ -168,7 +166,6 @@ public sealed partial class BlobDownloads : IDisposable
     private async Task DownloadAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, BlobDownload? opened, CancellationToken cancellationToken)
     {
         var blob = download.Blob;
-        await using var first = opened;
         if (_local.HasBlob(blob.Digest))
         {
             download.Arrival.Advance(blob.Size);
@@ -219,13 +216,9 @@ public sealed partial class BlobDownloads : IDisposable
             if (offset < blob.Size || blob.Size == 0)
             {
                 // The caller's open answer serves when it starts at or before what is staged (a start before it truncates).
-                if (opened is { } unusable && unusable.Offset > offset)
-                {
-                    await unusable.DisposeAsync();
-                    opened = null;
-                }
-
-                await using var response = opened ?? await parent.GetBlobAsync(repository, blob.Digest, offset, cancellationToken);
+                await using var response = opened is { } first && first.Offset <= offset
+                    ? first
+                    : await parent.GetBlobAsync(repository, blob.Digest, offset, cancellationToken);
                 if (response.Offset < download.Counted)
                 {
                     download.MoveTo(response.Offset); // Range not honoured: start over

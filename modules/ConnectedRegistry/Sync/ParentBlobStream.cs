@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Sync;
 
 /// <summary>

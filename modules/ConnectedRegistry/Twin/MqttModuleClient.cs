@@ -320,6 +320,7 @@ public sealed partial class MqttModuleClient : IModuleClient
         }
 
         JObject twin;
+        string? unreadable = null;
         try
         {
             twin = TwinJson.ParseObject(response.Body);
@@ -328,14 +329,9 @@ public sealed partial class MqttModuleClient : IModuleClient
         {
             // A twin holding a number nobody can read: its desired part is rejected (the last good settings stay), and
             // the connection stays up for the next patch, instead of failing every connect on the same document.
-            var unreadable = ex.Document["desired"] as JObject ?? [];
-            var unreadableVersion = JsonMergePatch.Version(unreadable) ?? 0;
-            Interlocked.Increment(ref _twinGets);
-            Log.TwinReceived(_logger, unreadableVersion);
-            _lastDesiredVersion = unreadableVersion;
+            twin = ex.Document as JObject ?? [];
             var members = ex.Members.Where(m => m.StartsWith("desired.", StringComparison.Ordinal)).Select(m => $"{m["desired.".Length..]}: the number is out of range").ToList();
-            await _handler!.OnDesiredUnreadableAsync(unreadableVersion, members.Count > 0 ? string.Join("; ", members) : ex.Message, cancellationToken);
-            return;
+            unreadable = members.Count > 0 ? string.Join("; ", members) : ex.Message;
         }
 
         var desired = twin["desired"] as JObject ?? new JObject();
@@ -344,6 +340,12 @@ public sealed partial class MqttModuleClient : IModuleClient
         Interlocked.Increment(ref _twinGets);
         Log.TwinReceived(_logger, version);
         _lastDesiredVersion = version;
+        if (unreadable is not null)
+        {
+            await _handler!.OnDesiredUnreadableAsync(version, unreadable, cancellationToken);
+            return;
+        }
+
         await _handler!.OnTwinAsync(desired, reported, cancellationToken);
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
@@ -10,32 +9,9 @@ namespace ConnectedRegistry.IntegrationTests.Auth;
 /// <summary>The built module executable's <c>token</c> command, run as an operator would run it.</summary>
 public class TokenCommandProcessTests
 {
-    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("the module did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token); // no web host: the command returns by itself
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    // no web host: the command returns by itself
+    private static Task<(int Exit, string StandardOutput, string StandardError)> RunAsync(params string[] args) =>
+        Tools.RunToExitAsync(Tools.DotnetHost, [Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), .. args], limit: TimeSpan.FromSeconds(60));
 
     [Fact]
     public async Task Output_of_the_executable_pasted_into_the_settings_signs_in_with_the_oauth_post()

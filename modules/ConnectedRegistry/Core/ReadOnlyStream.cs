@@ -1,8 +1,8 @@
-namespace ConnectedRegistry.Sync;
+namespace ConnectedRegistry.Core;
 
 /// <summary>
-/// What every forward-only, read-only stream of sync answers the same way (<see cref="ParentBlobStream"/>,
-/// <see cref="StreamSlice"/>): a subclass reads, and says its position.
+/// What every forward-only, read-only stream of the module answers the same way (sync's parent blob streams and
+/// slices, the bundles' digest check and known-length entries): a subclass reads, and says its position.
 /// </summary>
 internal abstract class ReadOnlyStream : Stream
 {
