@@ -265,15 +265,17 @@ public partial class DeploymentTemplateTests
         Assert.Contains("mcr.microsoft.com/dotnet/sdk:10.0 AS build", froms[0], StringComparison.Ordinal);
         Assert.Equal($"FROM {runtime}", froms[1]);
         var runtimeStage = lines.SkipWhile(l => l != froms[1]).ToList();
-        Assert.Contains("USER $APP_UID", runtimeStage);
+        // No USER: the entry point starts as root only to hand the data volume to the app user, then drops to it.
+        Assert.DoesNotContain(runtimeStage, l => l.StartsWith("USER ", StringComparison.Ordinal));
+        Assert.Contains("COPY modules/ConnectedRegistry/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh", runtimeStage);
         Assert.Contains("VOLUME /var/lib/connected-registry", runtimeStage);
         Assert.Contains("EXPOSE 8080 9600", runtimeStage);
         Assert.Contains(runtimeStage, l => l.Contains("REGISTRY_METRICS_URLS=http://0.0.0.0:9600", StringComparison.Ordinal));
         // The health check needs nothing the base image lacks: the module's own executable asks /readyz.
         var healthcheck = string.Join(' ', runtimeStage.SkipWhile(l => !l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal)).Take(2));
-        Assert.Contains("CMD [\"dotnet\", \"ConnectedRegistry.dll\", \"health\"]", healthcheck, StringComparison.Ordinal);
+        Assert.Contains("CMD [\"docker-entrypoint.sh\", \"dotnet\", \"ConnectedRegistry.dll\", \"health\"]", healthcheck, StringComparison.Ordinal);
         Assert.Contains(runtimeStage, l => l.Contains("ASPNETCORE_URLS=http://0.0.0.0:8080", StringComparison.Ordinal));
         Assert.Contains(runtimeStage, l => l.Contains("REGISTRY_DATA=/var/lib/connected-registry", StringComparison.Ordinal));
-        Assert.Equal("ENTRYPOINT [\"dotnet\", \"ConnectedRegistry.dll\"]", runtimeStage[^1]);
+        Assert.Equal("ENTRYPOINT [\"docker-entrypoint.sh\", \"dotnet\", \"ConnectedRegistry.dll\"]", runtimeStage[^1]);
     }
 }
