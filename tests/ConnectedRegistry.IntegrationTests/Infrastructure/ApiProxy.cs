@@ -90,12 +90,13 @@ public sealed class ApiProxy : IAsyncDisposable
 
     /// <param name="upstream">host:port of the registry (<c>CONNECTED_ACR_ROUTE_ADDRESS</c>).</param>
     /// <param name="server">The server block (and the http-level lines before it); the stock one by default.</param>
-    public static async Task<ApiProxy> StartAsync(string upstream, string server = StockServer)
+    /// <param name="port">The port (<c>NGINX_DEFAULT_PORT</c>): a free one by default; 8000 where a device must find it as the manifests say.</param>
+    public static async Task<ApiProxy> StartAsync(string upstream, string server = StockServer, int? port = null)
     {
         var nginx = new[] { "/usr/sbin/nginx", "/usr/bin/nginx" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("nginx not found: install Debian's nginx-light package (scripts/test.sh installs it)");
         var address = ExternalAddress();
-        var port = FreePort(address);
+        var listenPort = port ?? FreePort(address);
         var root = TempDirectory.Create("api-proxy");
         var pki = TestPki.Create("Test Edge CA for the API proxy");
         var (certificate, key) = pki.IssueServer("parent-device", DateTimeOffset.UtcNow.AddDays(1), address);
@@ -108,7 +109,7 @@ public sealed class ApiProxy : IAsyncDisposable
             // nginx's workers run as an unprivileged user when started as root: they spool bodies here.
             temp.UnixFileMode = (UnixFileMode)0x1FF;
         }
-        var stock = server.Replace("${NGINX_DEFAULT_PORT}", $"{address}:{port}", StringComparison.Ordinal)
+        var stock = server.Replace("${NGINX_DEFAULT_PORT}", $"{address}:{listenPort}", StringComparison.Ordinal)
             .Replace("${CONNECTED_ACR_ROUTE_ADDRESS}", upstream, StringComparison.Ordinal);
         await File.WriteAllTextAsync(Path.Combine(root, "nginx.conf"), $$"""
             daemon off;
@@ -139,7 +140,7 @@ public sealed class ApiProxy : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var proxy = new ApiProxy(root, process, address, port, pki.CaPem);
+        var proxy = new ApiProxy(root, process, address, listenPort, pki.CaPem);
         try
         {
             await Poll.UntilAsync(
@@ -153,7 +154,7 @@ public sealed class ApiProxy : IAsyncDisposable
                     try
                     {
                         using var client = new TcpClient();
-                        await client.ConnectAsync(address, port);
+                        await client.ConnectAsync(address, listenPort);
                         return true;
                     }
                     catch (SocketException)

@@ -32,6 +32,25 @@ public sealed class DockerDaemon : IAsyncLifetime
     private string _root = string.Empty;
     private Process? _process;
 
+    /// <summary>An engine on this machine's own network (the tests' default).</summary>
+    public DockerDaemon()
+    {
+    }
+
+    /// <summary>An engine inside the network namespace <paramref name="networkNamespace"/> (a second device: see <see cref="TestHost"/>).</summary>
+    public DockerDaemon(string networkNamespace) => NetworkNamespace = networkNamespace;
+
+    /// <summary>
+    /// An engine whose folder <paramref name="keptRoot"/> outlives the test run (images and build cache kept): for a
+    /// developer re-running the image tests. CI never uses it.
+    /// </summary>
+    public static DockerDaemon Kept(string keptRoot) => new() { _keptRoot = keptRoot };
+
+    private string? _keptRoot;
+
+    /// <summary>The network namespace the engine and its host-network containers live in; null for the machine's own.</summary>
+    public string? NetworkNamespace { get; }
+
     public string Socket => Path.Combine(_root, "docker.sock");
 
     /// <summary>The client's configuration folder (<c>DOCKER_CONFIG</c>): credentials <c>docker login</c> stores.</summary>
@@ -48,17 +67,27 @@ public sealed class DockerDaemon : IAsyncLifetime
         _ = Which("docker") ?? throw new InvalidOperationException("the docker CLI not found: install Debian's docker.io package (scripts/test.sh installs it)");
 
         // Unix socket paths are limited to 108 bytes, and containerd puts its socket below the exec root: keep it short.
-        _root = Path.Combine("/tmp", "ecr-dockerd-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+        _root = _keptRoot ?? Path.Combine("/tmp", "ecr-dockerd-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
         Directory.CreateDirectory(_root);
         Directory.CreateDirectory(ConfigDirectory);
         var daemonConfig = Path.Combine(_root, "daemon.json");
         await File.WriteAllTextAsync(daemonConfig, "{}"); // not the machine's /etc/docker/daemon.json
-        var info = new ProcessStartInfo(dockerd)
+        // nsenter enters only the network namespace: `ip netns exec` would also mount a new /sys, and with it the
+        // cgroup file systems the engine needs would be gone.
+        var info = new ProcessStartInfo(NetworkNamespace is null ? dockerd : "nsenter")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (NetworkNamespace is not null)
+        {
+            foreach (var arg in (string[])["--net=/run/netns/" + NetworkNamespace, "--", dockerd])
+            {
+                info.ArgumentList.Add(arg);
+            }
+        }
+
         foreach (var arg in (string[])[
             "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec"), "-H", "unix://" + Socket,
             "--pidfile", Path.Combine(_root, "dockerd.pid"), "--config-file", daemonConfig, "--storage-driver=vfs", "--iptables=false",
@@ -114,8 +143,20 @@ public sealed class DockerDaemon : IAsyncLifetime
     }
 
     /// <summary>Runs the docker CLI against this daemon; returns its standard output.</summary>
-    public Task<string> RunAsync(params string[] args) =>
-        Tools.RunAsync("docker", args, new Dictionary<string, string> { ["DOCKER_HOST"] = "unix://" + Socket, ["DOCKER_CONFIG"] = ConfigDirectory });
+    public Task<string> RunAsync(params string[] args) => RunAsync(TimeSpan.FromSeconds(120), args);
+
+    /// <summary>Runs the docker CLI against this daemon for at most <paramref name="limit"/>; returns its standard output.</summary>
+    public async Task<string> RunAsync(TimeSpan limit, params string[] args)
+    {
+        var (exit, stdout, stderr) = await Tools.RunToExitAsync("docker", args, CliEnvironment, limit);
+        return exit == 0 ? stdout : throw new InvalidOperationException($"docker {args.FirstOrDefault()} failed ({exit}): {stderr}");
+    }
+
+    /// <summary>The environment that points the docker CLI (or skopeo's docker-daemon: transport) at this daemon.</summary>
+    public IReadOnlyDictionary<string, string> CliEnvironment => new Dictionary<string, string> { ["DOCKER_HOST"] = "unix://" + Socket, ["DOCKER_CONFIG"] = ConfigDirectory };
+
+    /// <summary>The Docker Engine API of this daemon, as edgeAgent speaks it.</summary>
+    public DockerEngineApi Api() => new(Socket);
 
     /// <summary>
     /// Makes an image without a build engine: <c>docker import</c> of a one-file tar of <paramref name="size"/> random
@@ -205,7 +246,7 @@ public sealed class DockerDaemon : IAsyncLifetime
             _process = null;
         }
 
-        if (_root.Length > 0)
+        if (_root.Length > 0 && _keptRoot is null)
         {
             // vfs needs no mounts, but the daemon may leave one below its roots (a shm, netns): never delete through it.
             foreach (var mount in File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')[1]).Where(m => m.StartsWith(_root + "/", StringComparison.Ordinal)).Reverse())

@@ -37,15 +37,20 @@ public sealed class FakeEdgeHub : IAsyncDisposable
     private int _twinGets;
     private int _rejectReported;
 
-    public FakeEdgeHub(X509Certificate2 certificate, string iotHubHostName, string deviceId, string moduleId, byte[] moduleKey)
+    /// <param name="address">Where to listen: loopback by default; a device's own address for a module in a container.</param>
+    /// <param name="port">The port: a free one by default; 8883 (MQTT over TLS) where the module must find edgeHub as on a device.</param>
+    public FakeEdgeHub(X509Certificate2 certificate, string iotHubHostName, string deviceId, string moduleId, byte[] moduleKey, IPAddress? address = null, int? port = null)
     {
         _certificate = certificate;
         IotHubHostName = iotHubHostName;
         DeviceId = deviceId;
         ModuleId = moduleId;
         _moduleKey = moduleKey;
-        Port = FreePort();
+        Address = address ?? IPAddress.Loopback;
+        Port = port ?? FreePort();
     }
+
+    public IPAddress Address { get; }
 
     public int Port { get; }
 
@@ -124,7 +129,7 @@ public sealed class FakeEdgeHub : IAsyncDisposable
         var options = factory.CreateServerOptionsBuilder()
             .WithoutDefaultEndpoint()
             .WithEncryptedEndpoint()
-            .WithEncryptedEndpointBoundIPAddress(IPAddress.Loopback)
+            .WithEncryptedEndpointBoundIPAddress(Address)
             .WithEncryptedEndpointPort(Port)
             .WithEncryptionCertificate(_certificate)
             .WithTlsEndpointReuseAddress()

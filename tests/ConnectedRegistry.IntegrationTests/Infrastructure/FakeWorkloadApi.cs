@@ -110,6 +110,13 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
 
         self = new FakeWorkloadApi(app, folder, socketPath);
         await app.StartAsync();
+
+        // As the runtime's module sockets are: reachable by a module whatever user it runs as (a container's app user).
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(socketPath, (UnixFileMode)0x1B6);
+        }
+
         return self;
     }
 

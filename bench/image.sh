@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The module's image as a user meets it: build time of Dockerfile.amd64 (from the repository root, the stand-in base
+# images already in place, so a cold build of the application's layers), its size, the time from `docker run` to
+# /readyz 200 on a fresh bind folder (created by the engine, root's), that of `docker stop` (SIGTERM, exit code), and
+# the registry's resident memory idle in the container. Runs a private dockerd (root; vfs storage, no bridge) so the
+# machine's own engine is never touched; the stand-in base images come from scripts/stand-in-base-images.sh.
+# usage: sudo bench/image.sh            RUNS=5 (docker run → ready and docker stop, medians of RUNS)
+set -euo pipefail
+ROOT="${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
+source "$ROOT/bench/lib.sh"
+RUNS="${RUNS:-5}"
+PATH="$PATH:/usr/sbin:/sbin"
+[[ "$(id -u)" -eq 0 ]] || die "needs root (a private dockerd)"
+command -v dockerd >/dev/null || die "dockerd is missing (apt-get install docker.io)"
+
+engine="$BASE/dockerd"
+mkdir -p "$engine"
+echo '{}' > "$engine/daemon.json"
+dockerd --data-root "$engine/data" --exec-root "$engine/exec" -H "unix://$engine/docker.sock" --pidfile "$engine/dockerd.pid" \
+  --config-file "$engine/daemon.json" --storage-driver=vfs --iptables=false --bridge=none >"$engine/log" 2>&1 &
+PIDS+=($!)
+export DOCKER_HOST="unix://$engine/docker.sock" DOCKER_CONFIG="$engine/client"
+bench_cleanup() {
+  docker rm -f $(docker ps -aq) >/dev/null 2>&1 || true
+  kill "$(cat "$engine/dockerd.pid" 2>/dev/null)" 2>/dev/null || true
+  sleep 2
+  umount -l "$engine"/exec/netns/* 2>/dev/null || true
+}
+for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 1; done
+docker version >/dev/null 2>&1 || die "the private dockerd did not start: $(tail -5 "$engine/log")"
+
+bash "$ROOT/scripts/stand-in-base-images.sh" "$BASE/base" >/dev/null
+t0=$(now)
+docker build -q --network host -f "$ROOT/modules/ConnectedRegistry/Dockerfile.amd64" -t connected-registry:bench "$ROOT" >/dev/null
+build_s=$(sub "$(now)" "$t0")
+size_mb=$(docker image inspect --format '{{.Size}}' connected-registry:bench | awk '{ printf "%.0f", $1 / 1e6 }')
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ready=() stop=() rss=()
+for i in $(seq "$RUNS"); do
+  data="$BASE/device-$i/srv/connected-registry" # not there: the engine creates it, root's, as on a fresh device
+  t0=$(now)
+  docker run -d --name "cr-$i" --network host -e ASPNETCORE_URLS=http://127.0.0.1:18080 \
+    -e REGISTRY_METRICS_URLS=http://127.0.0.1:19600 -v "$data:/var/lib/connected-registry" connected-registry:bench >/dev/null
+  until curl -fs -o /dev/null http://127.0.0.1:19600/readyz; do
+    [[ "$(docker inspect -f '{{.State.Running}}' "cr-$i")" == true ]] || die "the container stopped: $(docker logs "cr-$i" 2>&1 | tail -3)"
+    sleep 0.05
+  done
+  ready+=("$(sub "$(now)" "$t0")")
+  sleep 5
+  pid=$(docker inspect -f '{{.State.Pid}}' "cr-$i")
+  rss+=("$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")")
+  t0=$(now)
+  docker stop "cr-$i" >/dev/null
+  stop+=("$(sub "$(now)" "$t0")")
+  code=$(docker inspect -f '{{.State.ExitCode}}' "cr-$i")
+  [[ "$code" == 0 ]] || die "docker stop: exit code $code"
+  docker rm "cr-$i" >/dev/null
+done
+
+echo "image: build ${build_s} s (application layers on the stand-in base images), size ${size_mb} MB"
+echo "docker run -> /readyz 200: median $(printf '%s\n' "${ready[@]}" | median) s (runs: ${ready[*]})"
+echo "docker stop: median $(printf '%s\n' "${stop[@]}" | median) s, exit code 0 (runs: ${stop[*]})"
+echo "idle RSS of the registry in the container: median $(printf '%s\n' "${rss[@]}" | median) MiB"
