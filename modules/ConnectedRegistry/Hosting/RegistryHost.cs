@@ -54,9 +54,10 @@ public static partial class RegistryHost
     /// <summary>The message of an error in the module's own settings or environment found at start-up; null for any other error.</summary>
     internal static string? StartupError(Exception ex) => ex switch
     {
-        MonitoringConfigurationException or TlsConfigurationException or ModuleConfigurationException => ex.Message,
+        StartupException => ex.Message,
         IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse } }
             or IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } => $"--urls: {ex.Message}",
+        AggregateException { InnerExceptions: [var only] } => StartupError(only), // hosted services that failed to start
         _ => null,
     };
 
@@ -81,6 +82,10 @@ public static partial class RegistryHost
         });
 
         var options = RegistryOptions.FromConfiguration(builder.Configuration);
+
+        // Before anything is built on it: each part otherwise finds an unusable data folder where it first touches it.
+        DataRootCheck.Run(options.DataRoot, [.. DataLayout.Folders, Path.GetDirectoryName(SigningKey.RelativePath)!, Path.GetDirectoryName(LastGoodDesired.RelativePath)!, BundlePaths.Folder]);
+
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<RegistrySettingsStore>();
