@@ -45,8 +45,10 @@ public static partial class RegistryHost
         }
         catch (Exception ex) when (StartupError(ex) is { } message)
         {
-            // A setting the module cannot start with: one line that names it and exit code 2, not a stack trace.
+            // A setting the module cannot start with: one line that names it and exit code 2, not a stack trace; in
+            // IoT Edge also in the reported properties, where the operator looks.
             await Console.Error.WriteLineAsync($"error: {message}");
+            await StartupErrorReport.TryReportAsync(message, ReportConfiguration(args), ModuleEnvironment.FromProcess(), TimeProvider.System, StartupErrorReport.DefaultDeadline);
             return 2;
         }
     }
@@ -60,6 +62,20 @@ public static partial class RegistryHost
         AggregateException { InnerExceptions: [var only] } => StartupError(only), // hosted services that failed to start
         _ => null,
     };
+
+    /// <summary>The configuration a start-up error is reported with (edgeHub's ports are in its <c>Twin</c> section), read as the host reads it.</summary>
+    private static IConfiguration ReportConfiguration(string[] args)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables();
+        try
+        {
+            return configuration.AddCommandLine(MonitoringSwitches.Normalize(args)).Build();
+        }
+        catch (FormatException)
+        {
+            return configuration.Build();
+        }
+    }
 
     private const string NoConfigReload = "--hostBuilder:reloadConfigOnChange=false";
 

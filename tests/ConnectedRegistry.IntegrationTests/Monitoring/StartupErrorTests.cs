@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Monitoring;
 
@@ -183,6 +184,33 @@ public sealed class StartupErrorTests
         {
             TempDirectory.Delete(data);
         }
+    }
+
+    [Fact]
+    public async Task In_iot_edge_a_start_up_error_is_also_reported_to_edgeHub_and_the_next_good_start_removes_it()
+    {
+        await using var edge = await EdgeHarness.StartAsync();
+        await using var volume = await TmpfsVolume.MountAsync("startup-edge", 4);
+        await volume.RemountReadOnlyAsync();
+        string[] twin =
+        [
+            "--Twin:MqttPort", edge.Hub.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Twin:WebSocketPort", "0",
+            "--Twin:ReconnectDelayMs", "50",
+            "--Twin:RequestTimeoutMs", "3000",
+        ];
+
+        var started = DateTimeOffset.UtcNow;
+        var error = await StartFailsAsync(volume.Path, twin, edge.EdgeEnvironment());
+
+        var reported = Assert.IsType<JObject>(edge.Hub.Reported["startupError"]);
+        Assert.Equal(error["error: ".Length..], reported.Value<string>("message"));
+        Assert.InRange(DateTimeOffset.Parse(reported.Value<string>("time")!, System.Globalization.CultureInfo.InvariantCulture), started.AddSeconds(-1), DateTimeOffset.UtcNow);
+        Assert.Equal("Unhealthy", edge.Hub.Reported.Value<string>("connectionState"));
+
+        // Fixed (a writable data folder): the module starts, and its reported properties no longer hold the error.
+        await edge.StartModuleAsync();
+        await Poll.UntilAsync(() => edge.Hub.Reported["startupError"] is null && edge.Hub.Reported.Value<string>("connectionState") != "Unhealthy", "the start-up error removed from the reported properties");
     }
 
     /// <summary>
