@@ -123,6 +123,6 @@ public sealed class TrustedProxies
 
         return bad.Count == 0
             ? new TrustedProxies([.. networks])
-            : throw new InvalidOperationException($"{optionName}: {string.Join(", ", bad.Select(b => $"'{b}'"))} is not an IP address or CIDR range (for example 172.16.0.0/12)");
+            : throw new Core.StartupException($"{optionName}: {string.Join(", ", bad.Select(b => $"'{b}'"))} is not an IP address or CIDR range; give addresses or ranges such as 172.16.0.0/12, separated by commas.");
     }
 }

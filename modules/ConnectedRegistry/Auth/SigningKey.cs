@@ -62,7 +62,7 @@ public sealed class SigningKey
         var key = File.ReadAllBytes(path);
         if (key.Length < KeyBytes)
         {
-            throw new InvalidOperationException($"The token signing key file '{RelativePath}' in the data root is damaged; delete it to generate a new one (issued tokens become invalid).");
+            throw new StartupException($"{Storage.DataRootCheck.Option}: the token signing key '{path}' is damaged ({key.Length} bytes, {KeyBytes} expected); delete it to generate a new one (issued tokens become invalid).");
         }
 
         return key;

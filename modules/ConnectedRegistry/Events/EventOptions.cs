@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Events;
 
 /// <summary>
@@ -18,7 +20,7 @@ public sealed class EventOptions
     public static EventOptions FromConfiguration(IConfiguration configuration)
     {
         var options = new EventOptions();
-        configuration.GetSection("Events").Bind(options);
+        StartupConfiguration.Bind(configuration, "Events", options);
         options.QueueCapacity = Math.Max(1, options.QueueCapacity);
         return options;
     }

@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Hierarchy;
 
 /// <summary>Tunables of the hierarchy (configuration section <c>Hierarchy</c>, e.g. <c>--Hierarchy:FeedWaitSeconds 30</c>).</summary>
@@ -30,9 +32,9 @@ public sealed record HierarchyOptions
         var section = configuration.GetSection("Hierarchy");
         return options with
         {
-            ChangeLogMaxEntries = section.GetValue("ChangeLogMaxEntries", options.ChangeLogMaxEntries),
-            MaxWaitSeconds = section.GetValue("MaxWaitSeconds", options.MaxWaitSeconds),
-            FeedWaitSeconds = section.GetValue("FeedWaitSeconds", options.FeedWaitSeconds),
+            ChangeLogMaxEntries = StartupConfiguration.Value(section, "ChangeLogMaxEntries", options.ChangeLogMaxEntries),
+            MaxWaitSeconds = StartupConfiguration.Value(section, "MaxWaitSeconds", options.MaxWaitSeconds),
+            FeedWaitSeconds = StartupConfiguration.Value(section, "FeedWaitSeconds", options.FeedWaitSeconds),
         };
     }
 }

@@ -20,10 +20,14 @@ public sealed class HierarchyStore
     public HierarchyStore(DataLayout layout)
     {
         Directory.CreateDirectory(layout.Root);
-        _connectionString = SqliteFile.ConnectionString(Path.Combine(layout.Root, FileName));
-        using var connection = Open();
-        SqliteFile.EnableWal(connection);
-        HierarchySql.CreateSchema(connection);
+        var path = Path.Combine(layout.Root, FileName);
+        _connectionString = SqliteFile.ConnectionString(path);
+        SqliteFile.AtStartup(path, () =>
+        {
+            using var connection = Open();
+            SqliteFile.EnableWal(connection);
+            HierarchySql.CreateSchema(connection);
+        });
     }
 
     public SqliteConnection Open() => SqliteFile.Open(_connectionString);

@@ -45,8 +45,10 @@ public static partial class RegistryHost
         }
         catch (Exception ex) when (StartupError(ex) is { } message)
         {
-            // A setting the module cannot start with: one line that names it and exit code 2, not a stack trace.
+            // A setting the module cannot start with: one line that names it and exit code 2, not a stack trace; in
+            // IoT Edge also in the reported properties, where the operator looks.
             await Console.Error.WriteLineAsync($"error: {message}");
+            await StartupErrorReport.TryReportAsync(message, ReportConfiguration(args), ModuleEnvironment.FromProcess(), TimeProvider.System, StartupErrorReport.DefaultDeadline);
             return 2;
         }
     }
@@ -54,11 +56,26 @@ public static partial class RegistryHost
     /// <summary>The message of an error in the module's own settings or environment found at start-up; null for any other error.</summary>
     internal static string? StartupError(Exception ex) => ex switch
     {
-        MonitoringConfigurationException or TlsConfigurationException or ModuleConfigurationException => ex.Message,
+        StartupException => ex.Message,
         IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse } }
             or IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } => $"--urls: {ex.Message}",
+        AggregateException { InnerExceptions: [var only] } => StartupError(only), // hosted services that failed to start
         _ => null,
     };
+
+    /// <summary>The configuration a start-up error is reported with (edgeHub's ports are in its <c>Twin</c> section), read as the host reads it.</summary>
+    private static IConfiguration ReportConfiguration(string[] args)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables();
+        try
+        {
+            return configuration.AddCommandLine(MonitoringSwitches.Normalize(args)).Build();
+        }
+        catch (FormatException)
+        {
+            return configuration.Build();
+        }
+    }
 
     private const string NoConfigReload = "--hostBuilder:reloadConfigOnChange=false";
 
@@ -81,6 +98,10 @@ public static partial class RegistryHost
         });
 
         var options = RegistryOptions.FromConfiguration(builder.Configuration);
+
+        // Before anything is built on it: each part otherwise finds an unusable data folder where it first touches it.
+        DataRootCheck.Run(options.DataRoot, [.. DataLayout.Folders, Path.GetDirectoryName(SigningKey.RelativePath)!, Path.GetDirectoryName(LastGoodDesired.RelativePath)!, BundlePaths.Folder]);
+
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<RegistrySettingsStore>();

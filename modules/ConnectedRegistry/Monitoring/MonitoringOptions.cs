@@ -60,7 +60,7 @@ public sealed class MonitoringOptions
 }
 
 /// <summary>A metrics, health or log option is wrong; the message names the option.</summary>
-public sealed class MonitoringConfigurationException(string message) : Exception(message);
+public sealed class MonitoringConfigurationException(string message) : Core.StartupException(message);
 
 /// <summary>Command-line switches that take no value.</summary>
 public static class MonitoringSwitches

@@ -35,6 +35,10 @@ namespace ConnectedRegistry.Storage;
 public sealed class DataLayout
 {
     public const string DatabaseFile = "registry.db";
+    private const string Blobs = "blobs";
+    private const string Staging = "staging";
+    private const string Uploads = "uploads";
+    private const string Partial = "partial";
 
     public DataLayout(string root)
     {
@@ -43,15 +47,18 @@ public sealed class DataLayout
 
     public string Root { get; }
 
+    /// <summary>The folders storage keeps below the root (<see cref="EnsureCreated"/> makes them).</summary>
+    public static IReadOnlyList<string> Folders { get; } = [Blobs, Staging, Uploads, Partial];
+
     public string Database => Path.Combine(Root, DatabaseFile);
 
-    public string BlobsDirectory => Path.Combine(Root, "blobs");
+    public string BlobsDirectory => Path.Combine(Root, Blobs);
 
-    public string StagingDirectory => Path.Combine(Root, "staging");
+    public string StagingDirectory => Path.Combine(Root, Staging);
 
-    public string UploadsDirectory => Path.Combine(Root, "uploads");
+    public string UploadsDirectory => Path.Combine(Root, Uploads);
 
-    public string PartialDirectory => Path.Combine(Root, "partial");
+    public string PartialDirectory => Path.Combine(Root, Partial);
 
     public string BlobPath(Digest digest) => Path.Combine(BlobsDirectory, digest.Algorithm, digest.Hex[..2], digest.Hex);
 

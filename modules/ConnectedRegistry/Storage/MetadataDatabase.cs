@@ -18,7 +18,7 @@ public sealed class MetadataDatabase : IDisposable
     public MetadataDatabase(DataLayout layout)
     {
         _connectionString = SqliteFile.ConnectionString(layout.Database, foreignKeys: true);
-        Initialize();
+        SqliteFile.AtStartup(layout.Database, Initialize);
     }
 
     /// <summary>Closes the pooled connections of this database (the host disposes the singleton at shutdown).</summary>

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Storage;
@@ -40,6 +41,31 @@ internal static class SqliteFile
 
         return connection;
     }
+
+    /// <summary>
+    /// Runs the first open of the file at <paramref name="path"/> (WAL, schema) at start-up. A file SQLite cannot use
+    /// becomes a <see cref="StartupException"/> that names it and the fix, where it ended the start with a stack trace.
+    /// </summary>
+    public static void AtStartup(string path, Action open)
+    {
+        try
+        {
+            open();
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is NotADatabase or Corrupt)
+        {
+            throw new StartupException($"{DataRootCheck.Option}: the database '{path}' is damaged ({Reason(ex)}); restore it from a backup, or move it (with its -wal and -shm files) away to start without what it held.", ex);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StartupException($"{DataRootCheck.Option}: the database '{path}' cannot be opened ({Reason(ex)}); check the file and its volume.", ex);
+        }
+
+        static string Reason(SqliteException ex) => ex.Message.TrimEnd('.');
+    }
+
+    private const int Corrupt = 11; // SQLITE_CORRUPT
+    private const int NotADatabase = 26; // SQLITE_NOTADB
 
     /// <summary>Turns WAL journaling on (it is stored in the file, so once at start is enough).</summary>
     public static void EnableWal(SqliteConnection connection) => connection.Execute("PRAGMA journal_mode=WAL;");

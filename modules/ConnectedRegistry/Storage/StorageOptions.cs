@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Storage;
 
 /// <summary>
@@ -39,7 +41,7 @@ public sealed class StorageOptions
                 {
                     return TimeSpan.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var span) && span >= TimeSpan.Zero
                         ? span
-                        : throw new InvalidOperationException($"{key} must be a non-negative time span such as 1.00:00:00");
+                        : throw new StartupException($"{Name(key)} must be a non-negative time span such as 1.00:00:00 (one day) or 00:30:00, got '{value}'.");
                 }
             }
 
@@ -55,12 +57,15 @@ public sealed class StorageOptions
                 {
                     return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) && count >= 1
                         ? count
-                        : throw new InvalidOperationException($"{key} must be a whole number of at least 1");
+                        : throw new StartupException($"{Name(key)} must be a whole number of at least 1, got '{value}'.");
                 }
             }
 
             return fallback;
         }
+
+        // The message names the option as it was given: --upload-max-age on the command line, REGISTRY_UPLOAD_MAX_AGE in the environment.
+        static string Name(string key) => key.StartsWith("REGISTRY_", StringComparison.Ordinal) ? key : "--" + key;
 
         return new StorageOptions
         {

@@ -16,10 +16,14 @@ internal sealed class SyncDatabase
     /// <summary>Opens (creating when missing) the file and runs <paramref name="schema"/> (idempotent DDL) after turning WAL on.</summary>
     public SyncDatabase(DataLayout layout, string schema)
     {
-        _connectionString = SqliteFile.ConnectionString(Path.Combine(layout.Root, FileName));
-        using var connection = Open();
-        SqliteFile.EnableWal(connection);
-        connection.Execute(schema);
+        var path = Path.Combine(layout.Root, FileName);
+        _connectionString = SqliteFile.ConnectionString(path);
+        SqliteFile.AtStartup(path, () =>
+        {
+            using var connection = Open();
+            SqliteFile.EnableWal(connection);
+            connection.Execute(schema);
+        });
     }
 
     public SqliteConnection Open() => SqliteFile.Open(_connectionString);

@@ -125,4 +125,4 @@ public sealed class TlsOptions
 }
 
 /// <summary>A start-up error in the TLS settings or files. The message names the option and never holds key material.</summary>
-public sealed class TlsConfigurationException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class TlsConfigurationException(string message, Exception? inner = null) : Core.StartupException(message, inner);

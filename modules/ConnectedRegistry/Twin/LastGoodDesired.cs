@@ -10,6 +10,9 @@ namespace ConnectedRegistry.Twin;
 /// </summary>
 public sealed class LastGoodDesired(string path)
 {
+    /// <summary>Where it is kept, relative to the data root.</summary>
+    public const string RelativePath = "twin/last-good-desired.json";
+
     public string Path { get; } = path;
 
     public void Save(JObject desired, long version)

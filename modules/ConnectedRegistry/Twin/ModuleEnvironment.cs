@@ -31,4 +31,4 @@ public sealed class ModuleEnvironment
 }
 
 /// <summary>A start-up error in the module's identity or environment. The message names the variable and never holds a secret.</summary>
-public sealed class ModuleConfigurationException(string message) : Exception(message);
+public sealed class ModuleConfigurationException(string message) : Core.StartupException(message);

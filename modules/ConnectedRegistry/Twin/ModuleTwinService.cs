@@ -54,7 +54,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         _logger = logger;
         _clientFactory = clientFactory;
         _startedAt = time.GetUtcNow();
-        _lastGood = new LastGoodDesired(Path.Combine(registryOptions.DataRoot, "twin", "last-good-desired.json"));
+        _lastGood = new LastGoodDesired(Path.Combine(registryOptions.DataRoot, LastGoodDesired.RelativePath));
     }
 
     /// <summary>The running client (null before start).</summary>

@@ -13,8 +13,7 @@ public static class ModuleTwinServiceCollectionExtensions
     /// </summary>
     public static WebApplicationBuilder AddModuleTwin(this WebApplicationBuilder builder)
     {
-        var options = new TwinOptions();
-        builder.Configuration.GetSection("Twin").Bind(options);
+        var options = StartupConfiguration.Bind(builder.Configuration, "Twin", new TwinOptions());
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(ModuleEnvironment.FromProcess());

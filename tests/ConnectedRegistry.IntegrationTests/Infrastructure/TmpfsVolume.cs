@@ -25,6 +25,28 @@ public sealed class TmpfsVolume : IAsyncDisposable
         return volume;
     }
 
+    /// <summary>Makes the volume read-only (as a read-only mount of a data folder would be): every write fails with EROFS.</summary>
+    public Task RemountReadOnlyAsync() => ToolAsync("mount", "-o", "remount,ro", Path);
+
+    /// <summary>Writes a file until the volume is full (ENOSPC); the volume then has no free bytes.</summary>
+    public void Fill()
+    {
+        using var file = new FileStream(System.IO.Path.Combine(Path, "filler"), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
+        var block = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                file.Write(block);
+                file.Flush();
+            }
+        }
+        catch (IOException)
+        {
+            // full
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_mounted)

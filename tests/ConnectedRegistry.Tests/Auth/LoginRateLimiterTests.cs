@@ -175,8 +175,8 @@ public class ClientAddressTests
     [Fact]
     public void A_bad_entry_is_named_in_the_error()
     {
-        var error = Assert.Throws<InvalidOperationException>(() => TrustedProxies.Parse("10.0.0.0/8, nonsense, 10.1.2.3", "--trusted-proxies"));
-        Assert.Equal("--trusted-proxies: 'nonsense' is not an IP address or CIDR range (for example 172.16.0.0/12)", error.Message);
+        var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => TrustedProxies.Parse("10.0.0.0/8, nonsense, 10.1.2.3", "--trusted-proxies"));
+        Assert.Equal("--trusted-proxies: 'nonsense' is not an IP address or CIDR range; give addresses or ranges such as 172.16.0.0/12, separated by commas.", error.Message);
         Assert.True(TrustedProxies.Parse("10.0.0.0/8 10.1.2.3,fd00::/8").Contains(IPAddress.Parse("10.1.2.3")));
     }
 }

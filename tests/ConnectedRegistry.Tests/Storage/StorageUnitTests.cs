@@ -62,7 +62,8 @@ public class StorageOptionsTests
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["gc-grace"] = "soon" }).Build();
 
-        Assert.Throws<InvalidOperationException>(() => StorageOptions.FromConfiguration(configuration));
+        var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(configuration));
+        Assert.Equal("--gc-grace must be a non-negative time span such as 1.00:00:00 (one day) or 00:30:00, got 'soon'.", error.Message);
     }
 }
 
