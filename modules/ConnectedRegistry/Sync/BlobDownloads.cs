@@ -244,7 +244,7 @@ public sealed partial class BlobDownloads : IDisposable
             Log.BlobCorrupt(_logger, blob.Digest.ToString(), attempt);
             return ex;
         }
-        catch (Exception ex) when (SyncDown.IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ParentFailure.IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
         {
             // the bytes that arrived stay staged for the next attempt
             Log.BlobInterrupted(_logger, blob.Digest.ToString(), _local.StagedLength(blob.Digest), ex.Message);

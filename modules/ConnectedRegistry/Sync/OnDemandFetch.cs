@@ -294,7 +294,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
 
             return answer;
         }
-        catch (Exception ex) when (ex is ParentRegistryException or OperationCanceledException || SyncDown.IsUnreachable(ex))
+        catch (Exception ex) when (ex is ParentRegistryException or OperationCanceledException || ParentFailure.IsUnreachable(ex))
         {
             if (_stopping.IsCancellationRequested)
             {
