@@ -84,9 +84,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         if (_space?.Check() is { Full: true } full)
         {
             Failed(repository, digest.ToString(), full.Describe());
-            throw new OciException(OciErrorCode.InsufficientStorage,
-                "the registry's storage is full: content that is not here cannot be fetched from the parent until space is freed",
-                new { freeBytes = full.FreeBytes, minFreeBytes = full.MinFreeBytes });
+            throw full.Refusal("content that is not here cannot be fetched from the parent until space is freed");
         }
 
         var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
