@@ -97,18 +97,12 @@ public sealed partial class BlobDownloads : IDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>The download of <paramref name="digest"/> running now, if any (joined: follow with one <see cref="BlobFlight.WaitAsync"/>).</summary>
-    public BlobFlight? JoinRunning(Digest digest, SyncPassMeter? meter)
+    /// <summary>The size of the blob of <paramref name="digest"/> when a download of it runs now (not joined), else null.</summary>
+    public long? RunningSize(Digest digest)
     {
         lock (_gate)
         {
-            if (!_running.TryGetValue(digest, out var running) || running.Abandoned)
-            {
-                return null;
-            }
-
-            running.Joined(meter);
-            return running;
+            return _running.TryGetValue(digest, out var running) && !running.Abandoned ? running.Blob.Size : null;
         }
     }
 
