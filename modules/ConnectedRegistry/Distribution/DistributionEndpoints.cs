@@ -24,12 +24,9 @@ public static class DistributionEndpoints
     /// <summary>A push or upload on a volume below <c>storage.minFreeBytes</c> is refused before a byte is read.</summary>
     private static void RefuseWhenFull(HttpContext context)
     {
-        var check = context.RequestServices.GetService<Storage.FreeSpaceGuard>()?.Check();
-        if (check is { Full: true })
+        if (context.RequestServices.GetService<Storage.FreeSpaceGuard>()?.Check() is { Full: true } full)
         {
-            throw new OciException(OciErrorCode.InsufficientStorage,
-                "the registry's storage is full: pushes are refused until space is freed; pulls keep working",
-                new { freeBytes = check.FreeBytes, minFreeBytes = check.MinFreeBytes });
+            throw full.Refusal("pushes are refused until space is freed; pulls keep working");
         }
     }
 

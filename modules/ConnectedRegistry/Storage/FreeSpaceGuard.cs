@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Storage;
@@ -118,4 +119,11 @@ public sealed record SpaceCheck(bool Full, long FreeBytes, long MinFreeBytes)
 {
     public string Describe() =>
         $"the data volume has {FreeBytes} bytes free, below storage.minFreeBytes ({MinFreeBytes}): pushes are refused and sync down is paused until space is freed (delete images, then garbage collection)";
+
+    /// <summary>
+    /// A client's request this full volume refuses (a push, an on-demand fetch): <c>INSUFFICIENT_STORAGE</c> (507) with
+    /// the free bytes and the minimum, built here for every one; <paramref name="refused"/> says what waits for space.
+    /// </summary>
+    public OciException Refusal(string refused) =>
+        new(OciErrorCode.InsufficientStorage, $"the registry's storage is full: {refused}", new { freeBytes = FreeBytes, minFreeBytes = MinFreeBytes });
 }

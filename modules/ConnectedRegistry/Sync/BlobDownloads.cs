@@ -97,18 +97,12 @@ public sealed partial class BlobDownloads : IDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>The download of <paramref name="digest"/> running now, if any (joined: follow with one <see cref="BlobFlight.WaitAsync"/>).</summary>
-    public BlobFlight? JoinRunning(Digest digest, SyncPassMeter? meter)
+    /// <summary>The size of the blob of <paramref name="digest"/> when a download of it runs now (not joined), else null.</summary>
+    public long? RunningSize(Digest digest)
     {
         lock (_gate)
         {
-            if (!_running.TryGetValue(digest, out var running) || running.Abandoned)
-            {
-                return null;
-            }
-
-            running.Joined(meter);
-            return running;
+            return _running.TryGetValue(digest, out var running) && !running.Abandoned ? running.Blob.Size : null;
         }
     }
 
@@ -244,7 +238,7 @@ public sealed partial class BlobDownloads : IDisposable
             Log.BlobCorrupt(_logger, blob.Digest.ToString(), attempt);
             return ex;
         }
-        catch (Exception ex) when (SyncDown.IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ParentFailure.IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
         {
             // the bytes that arrived stay staged for the next attempt
             Log.BlobInterrupted(_logger, blob.Digest.ToString(), _local.StagedLength(blob.Digest), ex.Message);

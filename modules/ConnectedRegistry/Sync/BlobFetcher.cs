@@ -50,8 +50,11 @@ public sealed class BlobFetcher : IDisposable
     public BlobFlight Start(IParentRegistry parent, string repository, Descriptor blob, BlobDownload? opened = null) =>
         _downloads.Join(parent, repository, blob, _options.BlobAttempts, _slots, _meter, opened);
 
-    /// <summary>The download of <paramref name="digest"/> running now (joined), or null.</summary>
-    public BlobFlight? JoinRunning(Digest digest) => _downloads.JoinRunning(digest, _meter);
+    /// <summary>
+    /// The size of the blob of <paramref name="digest"/> when it is stored (for any repository) or a download of it
+    /// runs (for any repository, not joined), else null.
+    /// </summary>
+    public long? HereOrOnItsWay(Digest digest) => _local.BlobSize(digest) ?? _downloads.RunningSize(digest);
 
     public void Dispose()
     {

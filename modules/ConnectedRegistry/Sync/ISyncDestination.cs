@@ -14,6 +14,9 @@ public interface ISyncDestination
     /// <summary>True when the blob's bytes are stored (in any repository).</summary>
     bool HasBlob(Digest digest);
 
+    /// <summary>The size of a stored blob (in any repository), or null when it is not stored.</summary>
+    long? BlobSize(Digest digest);
+
     /// <summary>True when <paramref name="repository"/> holds the manifest (stored manifests are complete, but for index entries a platform filter left out).</summary>
     bool HasManifest(string repository, Digest digest);
 

@@ -14,7 +14,8 @@ namespace ConnectedRegistry.Sync;
 /// <item>Blobs: one fetch per repository and digest at a time; the download itself is the host's one
 /// <see cref="BlobDownloads"/> (single-flight per digest, shared with sync passes and the stores below), written to
 /// the partial file as it arrives and stored only once verified. Readers follow the partial file as the download
-/// announces its bytes (<see cref="BlobArrival"/>).</item>
+/// announces its bytes (<see cref="BlobArrival"/>). A blob is served from (and linked into) a repository only once
+/// the parent said that repository holds it, also when it is here or on its way for another one.</item>
 /// <item>Manifests: one fetch per repository and reference at a time; the bytes are served at once. An image
 /// manifest is then stored in the background with its blobs (and its tag, as synced content, through
 /// <see cref="TagSync.StoreTagAsync"/>), so a tag never points at incomplete content. An index is served and not
@@ -84,9 +85,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         if (_space?.Check() is { Full: true } full)
         {
             Failed(repository, digest.ToString(), full.Describe());
-            throw new OciException(OciErrorCode.InsufficientStorage,
-                "the registry's storage is full: content that is not here cannot be fetched from the parent until space is freed",
-                new { freeBytes = full.FreeBytes, minFreeBytes = full.MinFreeBytes });
+            throw full.Refusal("content that is not here cannot be fetched from the parent until space is freed");
         }
 
         var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
@@ -101,7 +100,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     }
 
     /// <summary>The parent client when on-demand applies to <paramref name="repository"/>, else null (and why, at Debug).</summary>
-    private async Task<(ParentRegistryClient? Parent, RegistrySettings? Settings)> ParentForAsync(string repository, string reference, CancellationToken cancellationToken)
+    private async Task<(IParentRegistry? Parent, RegistrySettings? Settings)> ParentForAsync(string repository, string reference, CancellationToken cancellationToken)
     {
         var settings = _settings.Current;
         if (!settings.Sync.OnDemand)
@@ -136,7 +135,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     private static void Forget<TKey, T>(ConcurrentDictionary<TKey, Lazy<Task<T>>> flights, TKey key)
         where TKey : notnull => flights.TryRemove(key, out _);
 
-    private async Task<OnDemandManifest?> FetchManifestAsync(ParentRegistryClient parent, RegistrySettings settings, string repository, Reference reference)
+    private async Task<OnDemandManifest?> FetchManifestAsync(IParentRegistry parent, RegistrySettings settings, string repository, Reference reference)
     {
         try
         {
@@ -193,46 +192,21 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     }
 
     /// <summary>
-    /// The blob's fetch joined (when one runs) or started; null when the parent does not have it. The parent is asked
-    /// with a GET, not a HEAD: its answer carries the size and the bytes start moving at once. (A parent that fetches
-    /// on demand itself answers a HEAD only once it stored the whole blob, so a HEAD first would cost a chain of
-    /// registries one whole transfer per level before the first byte.)
+    /// The blob's fetch for <paramref name="repository"/>, or null when the parent does not have it there. A blob here
+    /// already, or on its way, for another repository is served from this one only once the parent said that this
+    /// repository holds it: the same digest elsewhere says nothing about who may read it (a client that may read only
+    /// this repository would otherwise get another's blob, and it would stay linked here). That question costs one
+    /// byte (<see cref="HeldAtParentAsync"/>); the download running is then joined, so the blob still crosses the link
+    /// once whoever asks.
     /// </summary>
-    private async Task<OnDemandBlob?> StartBlobAsync(ParentRegistryClient parent, string repository, Digest digest)
+    private async Task<OnDemandBlob?> StartBlobAsync(IParentRegistry parent, string repository, Digest digest)
     {
-        BlobFlight download;
+        BlobFlight? download;
         try
         {
-            if (_blobs.JoinRunning(digest) is { } running)
-            {
-                download = running;
-            }
-            else
-            {
-                var staged = _local.StagedLength(digest);
-                var opened = await AskAsync(repository, digest.ToString(), token => OpenAsync(parent, repository, digest, staged, token));
-                if (opened is null)
-                {
-                    Forget(_blobFlights, (repository, digest));
-                    return null;
-                }
-
-                var size = opened.TotalLength;
-                if (size is null)
-                {
-                    // no length in the answer (a chunked 200, a Content-Range without its total): the size from a HEAD
-                    await opened.DisposeAsync();
-                    opened = null;
-                    size = await AskAsync(repository, digest.ToString(), token => parent.HeadBlobAsync(repository, digest, token));
-                    if (size is null)
-                    {
-                        Forget(_blobFlights, (repository, digest));
-                        return null;
-                    }
-                }
-
-                download = _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size.Value), opened);
-            }
+            download = _blobs.HereOrOnItsWay(digest) is { } size
+                ? await JoinAsync(parent, repository, digest, size)
+                : await DownloadAsync(parent, repository, digest);
         }
         catch
         {
@@ -240,11 +214,72 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             throw;
         }
 
+        if (download is null)
+        {
+            Forget(_blobFlights, (repository, digest));
+            return null;
+        }
+
         return new OnDemandBlob(download.Blob.Size, StoreBlobAsync(repository, download), download.Arrival);
     }
 
+    /// <summary>
+    /// The download of a blob that is neither here nor on its way, started from <paramref name="repository"/>; null when
+    /// the parent does not have it there. The parent is asked with a GET, not a HEAD: its answer carries the size and
+    /// the bytes start moving at once. (A parent that fetches on demand itself answers a HEAD only once it stored the
+    /// whole blob, so a HEAD first would cost a chain of registries one whole transfer per level before the first byte.)
+    /// </summary>
+    private async Task<BlobFlight?> DownloadAsync(IParentRegistry parent, string repository, Digest digest)
+    {
+        var staged = _local.StagedLength(digest);
+        var opened = await AskAsync(repository, digest.ToString(), token => OpenAsync(parent, repository, digest, staged, token));
+        if (opened is null)
+        {
+            return null;
+        }
+
+        var size = opened.TotalLength;
+        if (size is null)
+        {
+            // no length in the answer (a chunked 200, a Content-Range without its total): the size from a HEAD
+            await opened.DisposeAsync();
+            opened = null;
+            size = await AskAsync(repository, digest.ToString(), token => parent.HeadBlobAsync(repository, digest, token));
+            if (size is null)
+            {
+                return null;
+            }
+        }
+
+        // A download started meanwhile (for this or another repository) is joined and this answer dropped: the parent
+        // has just said that this repository holds the blob.
+        return _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size.Value), opened);
+    }
+
+    /// <summary>
+    /// A blob of <paramref name="size"/> bytes here already or on its way, for <paramref name="repository"/> too once the
+    /// parent said that it holds it there: the download running joined (or the stored blob); null when it does not.
+    /// </summary>
+    private async Task<BlobFlight?> JoinAsync(IParentRegistry parent, string repository, Digest digest, long size)
+    {
+        var held = await AskAsync(repository, digest.ToString(), token => HeldAtParentAsync(parent, repository, digest, size, token));
+        return held is null ? null : _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size));
+    }
+
+    /// <summary>
+    /// Whether the parent holds the blob in <paramref name="repository"/>: <paramref name="size"/> when it does, null
+    /// when not. Asked with a GET of the last byte, not a HEAD, for the reason of <see cref="DownloadAsync"/>: a
+    /// registry holding the blob answers 206 with one byte; one that fetches it on demand itself answers 200 as soon
+    /// as its own parent said yes, and that answer is dropped after its headers.
+    /// </summary>
+    private static async Task<long?> HeldAtParentAsync(IParentRegistry parent, string repository, Digest digest, long size, CancellationToken cancellationToken)
+    {
+        await using var answer = await OpenAsync(parent, repository, digest, Math.Max(0, size - 1), cancellationToken);
+        return answer is null ? null : size;
+    }
+
     /// <summary>A GET of the blob from <paramref name="offset"/> (what is staged already); null when the parent does not have it.</summary>
-    private static async Task<BlobDownload?> OpenAsync(ParentRegistryClient parent, string repository, Digest digest, long offset, CancellationToken cancellationToken)
+    private static async Task<BlobDownload?> OpenAsync(IParentRegistry parent, string repository, Digest digest, long offset, CancellationToken cancellationToken)
     {
         try
         {
@@ -294,7 +329,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
 
             return answer;
         }
-        catch (Exception ex) when (ex is ParentRegistryException or OperationCanceledException || SyncDown.IsUnreachable(ex))
+        catch (Exception ex) when (ex is ParentRegistryException or OperationCanceledException || ParentFailure.IsUnreachable(ex))
         {
             if (_stopping.IsCancellationRequested)
             {

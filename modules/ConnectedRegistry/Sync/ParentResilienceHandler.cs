@@ -106,25 +106,15 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
     private Task<HttpResponseMessage> BaseSendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.SendAsync(request, cancellationToken);
 
+    /// <summary>Worth sending again: no answer (<see cref="ParentFailure.IsNetworkError"/>), 429 or a 5xx.</summary>
     private static bool IsTransient(Outcome<HttpResponseMessage> outcome) =>
-        outcome.Exception is HttpRequestException or IOException or TaskCanceledException { InnerException: TimeoutException } ||
+        outcome.Exception is { } exception && ParentFailure.IsNetworkError(exception) ||
         outcome.Result is { } r && (r.StatusCode == HttpStatusCode.TooManyRequests || (int)r.StatusCode >= 500);
 
-    /// <summary>Failures that say the parent is down, not that it refused this one request.</summary>
+    /// <summary>Failures that say the parent is down, not that it refused this one request (<see cref="ParentFailure"/>).</summary>
     private static bool IsUnreachable(Outcome<HttpResponseMessage> outcome) =>
-        outcome.Exception is HttpRequestException or IOException or TaskCanceledException { InnerException: TimeoutException } ||
-        outcome.Result is { } r && IsGatewayFailure(r.StatusCode);
-
-    private static bool IsGatewayFailure(HttpStatusCode status) => (int)status is 502 or 503 or 504;
-
-    /// <summary>
-    /// An exception that ended a call to the parent because the link or the parent is down (network error, timeout, a
-    /// gateway that cannot reach it, the open circuit), not because the parent refused something: worth trying again
-    /// as soon as the link may be back.
-    /// </summary>
-    public static bool IsNetworkFailure(Exception exception) =>
-        exception is HttpRequestException or IOException or BrokenCircuitException or TaskCanceledException { InnerException: TimeoutException } ||
-        exception is ParentRegistryException { Status: var status } && IsGatewayFailure(status);
+        outcome.Exception is { } exception && ParentFailure.IsNetworkError(exception) ||
+        outcome.Result is { } r && ParentFailure.IsGatewayFailure(r.StatusCode);
 
     private static partial class Log
     {

@@ -21,6 +21,8 @@ public sealed class RegistryDestination : ISyncDestination
 
     public bool HasBlob(Digest digest) => _store.BlobExists(digest);
 
+    public long? BlobSize(Digest digest) => _store.GetBlobSize(digest);
+
     public bool HasManifest(string repository, Digest digest) => _store.GetManifest(repository, Reference.FromDigest(digest)) is not null;
 
     public ManifestContent? GetManifest(string repository, Digest digest) =>

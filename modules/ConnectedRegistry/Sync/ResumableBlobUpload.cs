@@ -50,7 +50,7 @@ public sealed partial class ResumableBlobUpload
                 await AttemptAsync(parent, repository, digest, open, size, reached, cancellationToken);
                 return;
             }
-            catch (Exception ex) when (ParentResilienceHandler.IsNetworkFailure(ex) && ex is not BrokenCircuitException && !cancellationToken.IsCancellationRequested
+            catch (Exception ex) when (ParentFailure.IsUnreachable(ex) && ex is not BrokenCircuitException && !cancellationToken.IsCancellationRequested
                 && (reached.Offset > before || failures < _options.BlobAttempts))
             {
                 // An attempt that moved the session on does not count: on a link that keeps dropping, the upload goes on

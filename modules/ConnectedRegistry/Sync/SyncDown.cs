@@ -1,6 +1,4 @@
-using System.Net;
 using ConnectedRegistry.Core;
-using Polly.CircuitBreaker;
 
 namespace ConnectedRegistry.Sync;
 
@@ -64,11 +62,6 @@ public sealed partial class SyncDown
         meter.Report(meter.Failures.IsEmpty ? "Completed" : "CompletedWithErrors", force: true);
         return new SyncDownResult(repositories, meter.BytesDownloaded, meter.BlobsFetched, meter.ManifestsStored, meter.TagsUpdated, meter.TagsRemoved, [.. meter.Failures]);
     }
-
-    /// <summary>Errors that say the parent is unreachable (end the pass) rather than that one item is bad.</summary>
-    internal static bool IsUnreachable(Exception ex) =>
-        ex is HttpRequestException or BrokenCircuitException or IOException or TimeoutException ||
-        ex is ParentRegistryException { Status: HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout };
 
     /// <summary>Syncs the repositories, several at a time; returns the failure that ended the pass, if one did.</summary>
     private async Task<Exception?> SyncRepositoriesAsync(SyncPass pass, IReadOnlyList<string> repositories, CancellationTokenSource stop)

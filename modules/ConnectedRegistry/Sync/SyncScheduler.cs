@@ -250,7 +250,7 @@ public sealed partial class SyncScheduler : BackgroundService
         catch (Exception ex)
         {
             // The link dropped or the parent is down: inside the window, try again after a short backoff, not the idle time.
-            _networkFailures = ParentResilienceHandler.IsNetworkFailure(ex) ? failuresBefore + 1 : 0;
+            _networkFailures = ParentFailure.IsUnreachable(ex) ? failuresBefore + 1 : 0;
             Log.SyncFailed(_logger, ex.GetType().Name, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
             _state.SetConnectionState(ConnectionStates.Offline);

@@ -58,7 +58,7 @@ public sealed partial class SyncUp
                 _outbox.Delivered(item.Id);
                 delivered++;
             }
-            catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException)
+            catch (Exception ex) when (!ParentFailure.IsUnreachable(ex) && ex is not OperationCanceledException)
             {
                 if (item.Tag is { } tag && lastChangeOfTag[$"{item.Repository}:{tag}"] != item.Id)
                 {

@@ -67,7 +67,7 @@ public sealed partial class TagSync
             var listed = await pass.Parent.ListTagsAsync(repository, pass.Cancellation);
             return [.. (listed ?? []).Where(Tag.IsValid).Distinct(StringComparer.Ordinal)];
         }
-        catch (Exception ex) when (ex is ParentRegistryException or ParentContentException or Newtonsoft.Json.JsonException && !SyncDown.IsUnreachable(ex))
+        catch (Exception ex) when (ex is ParentRegistryException or ParentContentException or Newtonsoft.Json.JsonException && !ParentFailure.IsUnreachable(ex))
         {
             // no read permission, a name the parent refuses, a bad listing: the other repositories go on
             pass.Meter.Failures.Enqueue($"{repository}: {ex.Message}");
@@ -93,7 +93,7 @@ public sealed partial class TagSync
                     Interlocked.Increment(ref updated);
                 }
             }
-            catch (Exception ex) when (!SyncDown.IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException and not StorageFullException)
+            catch (Exception ex) when (!ParentFailure.IsUnreachable(ex) && ex is not OperationCanceledException and not LocalStorageException and not StorageFullException)
             {
                 Interlocked.Increment(ref failed);
                 pass.Meter.Failures.Enqueue($"{repository}:{tag}: {ex.Message}");

@@ -61,6 +61,13 @@ public sealed class ForwardingProxy : IAsyncDisposable
     public IReadOnlyList<ProxiedRequest> TransfersOf(string fragment) =>
         [.. RequestsFor(fragment).Where(r => r.Status is >= 200 and < 300)];
 
+    /// <summary>
+    /// The <see cref="TransfersOf"/> that carried more than one byte: downloads, without the GETs of one byte with which
+    /// a registry asks whether a repository holds a blob it has (or is fetching) for another.
+    /// </summary>
+    public IReadOnlyList<ProxiedRequest> DownloadsOf(string fragment) =>
+        [.. TransfersOf(fragment).Where(r => r.BodyBytes > 1)];
+
     private async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;

@@ -105,8 +105,11 @@ public sealed class SyncHarness : IAsyncDisposable
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 
-    /// <summary>Applies settings naming the parent (through the proxy when there is one) and the subset.</summary>
-    public void Configure(IReadOnlyList<string> repositories, SyncSettings? sync = null, RegistryMode mode = RegistryMode.ReadWrite)
+    /// <summary>
+    /// Applies settings naming the parent (through the proxy when there is one) and the subset; with
+    /// <paramref name="clientTokens"/> the child's own clients must sign in (else it is open).
+    /// </summary>
+    public void Configure(IReadOnlyList<string> repositories, SyncSettings? sync = null, RegistryMode mode = RegistryMode.ReadWrite, IReadOnlyDictionary<string, ClientTokenSettings>? clientTokens = null)
     {
         Settings = new RegistrySettings
         {
@@ -114,6 +117,7 @@ public sealed class SyncHarness : IAsyncDisposable
             Mode = mode,
             Parent = new ParentSettings { Endpoint = Proxy?.Address ?? Parent.Endpoint, SyncTokenName = DockerRegistry.User },
             Sync = (sync ?? Idle) with { Repositories = repositories },
+            ClientTokens = clientTokens ?? RegistrySettings.Default.ClientTokens,
         };
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }

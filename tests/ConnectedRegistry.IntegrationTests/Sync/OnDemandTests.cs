@@ -132,13 +132,157 @@ public sealed class OnDemandTests
 
         var result = await pass;
         Assert.Empty(result.Failures);
-        Assert.Single(h.Proxy.TransfersOf($"/blobs/{layer.Digest}")); // one download, whoever started it
+        Assert.Single(h.Proxy.DownloadsOf($"/blobs/{layer.Digest}")); // one download, whoever started it
         Assert.True(h.Store.IsBlobInRepository("apps/big", layer.Digest));
         Assert.Equal(layer.Size, new FileInfo(h.Store.BlobFilePath(layer.Digest)).Length);
         Assert.Equal(layer.Digest, Digest.Compute(await File.ReadAllBytesAsync(h.Store.BlobFilePath(layer.Digest))));
 
         Assert.Equal(0, h.Partials.GetLength(layer.Digest)); // nothing left half-written
         await Poll.UntilAsync(() => downloads.Running == 0, "the shared download to be forgotten once it ended");
+    }
+
+    /// <summary>How the blob came to be here, or on its way, for <c>secret/big</c> when the other client asks.</summary>
+    public enum SecretBlob
+    {
+        DownloadedForAClient,
+        DownloadedByASyncPass,
+        Stored,
+    }
+
+    [Theory]
+    [InlineData(SecretBlob.DownloadedForAClient, "GET")]
+    [InlineData(SecretBlob.DownloadedForAClient, "HEAD")]
+    [InlineData(SecretBlob.DownloadedByASyncPass, "GET")]
+    [InlineData(SecretBlob.DownloadedByASyncPass, "HEAD")]
+    [InlineData(SecretBlob.Stored, "GET")]
+    [InlineData(SecretBlob.Stored, "HEAD")]
+    public async Task A_blob_another_repository_holds_is_not_served_from_a_repository_the_parent_does_not_hold_it_in(SecretBlob state, string method)
+    {
+        await using var h = await ScopedClientsAsync();
+        var secret = h.Layout.Layer(6 * 1024 * 1024);
+        await h.PushImageToParentAsync("secret/big", secret);
+        await h.PushImageToParentAsync("factory/app", h.Layout.Layer(3000)); // factory/app exists at the parent, without that blob
+        Assert.Equal(HttpStatusCode.NotFound, await ParentBlobStatusAsync(h, "factory/app", secret.Digest)); // the parent itself says so
+
+        h.Proxy!.Throttle = TimeSpan.FromMilliseconds(10); // about 6 MB/s: the download runs for a second
+        Task<SyncDownResult>? pass = null;
+        Task<HttpResponseMessage>? first = null;
+        if (state == SecretBlob.DownloadedByASyncPass)
+        {
+            pass = h.RunPassAsync();
+        }
+        else
+        {
+            first = h.Child.Client.SendAsync(As(SecretReader, HttpMethod.Get, $"/v2/secret/big/blobs/{secret.Digest}"), HttpCompletionOption.ResponseHeadersRead);
+        }
+
+        if (state == SecretBlob.Stored)
+        {
+            await Poll.UntilAsync(() => h.Store.IsBlobInRepository("secret/big", secret.Digest), "the secret layer stored for secret/big");
+        }
+        else
+        {
+            await Poll.UntilAsync(() => h.Partials.GetLength(secret.Digest) > 0, "the secret layer's download under way");
+        }
+
+        using (var other = await h.Child.Client.SendAsync(As(FactoryReader, new HttpMethod(method), $"/v2/factory/app/blobs/{secret.Digest}")))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+            if (method == "GET")
+            {
+                Assert.Equal("BLOB_UNKNOWN", await other.ErrorCodeAsync());
+            }
+        }
+
+        Assert.NotEmpty(h.Proxy.RequestsFor($"/factory/app/blobs/{secret.Digest}")); // the parent was asked for factory/app
+        if (first is not null)
+        {
+            using var response = await first;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(secret.Digest, Digest.Compute(await response.Content.ReadAsByteArrayAsync()));
+        }
+
+        if (pass is not null)
+        {
+            Assert.Empty((await pass).Failures);
+        }
+
+        await Poll.UntilAsync(() => h.Store.IsBlobInRepository("secret/big", secret.Digest), "the secret layer stored for secret/big");
+        await Poll.UntilAsync(() => h.Child.App.Services.GetRequiredService<BlobDownloads>().Running == 0, "every download ended");
+        Assert.False(h.Store.IsBlobInRepository("factory/app", secret.Digest), "the secret layer was linked into factory/app");
+    }
+
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("HEAD")]
+    public async Task A_blob_both_repositories_hold_at_the_parent_is_served_from_the_running_download_with_one_transfer(string method)
+    {
+        await using var h = await ScopedClientsAsync();
+        var shared = h.Layout.Layer(6 * 1024 * 1024);
+        await h.PushImageToParentAsync("secret/big", shared);
+        await h.PushImageToParentAsync("factory/app", shared);
+        h.Proxy!.Throttle = TimeSpan.FromMilliseconds(10);
+
+        var first = h.Child.Client.SendAsync(As(SecretReader, HttpMethod.Get, $"/v2/secret/big/blobs/{shared.Digest}"), HttpCompletionOption.ResponseHeadersRead);
+        await Poll.UntilAsync(() => h.Partials.GetLength(shared.Digest) > 0, "the layer's download for secret/big under way");
+        using (var other = await h.Child.Client.SendAsync(As(FactoryReader, new HttpMethod(method), $"/v2/factory/app/blobs/{shared.Digest}")))
+        {
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+            Assert.Equal(shared.Size, other.Content.Headers.ContentLength);
+            if (method == "GET")
+            {
+                Assert.Equal(shared.Digest, Digest.Compute(await other.Content.ReadAsByteArrayAsync()));
+            }
+        }
+
+        using (var response = await first)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(shared.Digest, Digest.Compute(await response.Content.ReadAsByteArrayAsync()));
+        }
+
+        await Poll.UntilAsync(() => h.Store.IsBlobInRepository("secret/big", shared.Digest) && h.Store.IsBlobInRepository("factory/app", shared.Digest), "the layer linked to both repositories");
+
+        // The parent's answer for factory/app is a question, not a second transfer: the blob crossed the link once.
+        var fromParent = h.Proxy.BytesFor($"/blobs/{shared.Digest}");
+        Assert.True(fromParent < shared.Size + (64 * 1024), $"{fromParent} bytes of a {shared.Size}-byte blob came from the parent");
+        Assert.Single(h.Proxy.DownloadsOf($"/blobs/{shared.Digest}"));
+    }
+
+    private const string SecretReader = "secret-reader";
+    private const string FactoryReader = "factory-reader";
+
+    /// <summary>
+    /// The harness's child syncing <c>secret/*</c> and <c>factory/*</c> on demand, for two clients: one that may read
+    /// <c>secret/*</c> and one that may read only <c>factory/app</c> (each signed in once, so the KDF is behind them).
+    /// </summary>
+    private static async Task<SyncHarness> ScopedClientsAsync()
+    {
+        var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["secret/*", "factory/*"], clientTokens: new Dictionary<string, ClientTokenSettings>
+        {
+            [SecretReader] = new() { PasswordHash = PasswordHasher.Hash(SecretReader + "-pw", PasswordHasher.MinIterations), ScopeMap = new Dictionary<string, IReadOnlyList<string>> { ["secret/*"] = [RegistryActions.ContentRead] } },
+            [FactoryReader] = new() { PasswordHash = PasswordHasher.Hash(FactoryReader + "-pw", PasswordHasher.MinIterations), ScopeMap = new Dictionary<string, IReadOnlyList<string>> { ["factory/app"] = [RegistryActions.ContentRead] } },
+        });
+        foreach (var user in new[] { SecretReader, FactoryReader })
+        {
+            using var signIn = await h.Child.Client.SendAsync(As(user, HttpMethod.Get, "/v2/"));
+            Assert.Equal(HttpStatusCode.OK, signIn.StatusCode);
+        }
+
+        return h;
+    }
+
+    private static HttpRequestMessage As(string user, HttpMethod method, string path) =>
+        new(method, path) { Headers = { Authorization = HierarchyHarness.Basic(user, user + "-pw") } };
+
+    /// <summary>What the parent itself answers a GET of the blob in <paramref name="repository"/> (directly, with the sync token).</summary>
+    private static async Task<HttpStatusCode> ParentBlobStatusAsync(SyncHarness h, string repository, Digest digest)
+    {
+        using var client = new HttpClient { BaseAddress = h.Parent.Endpoint };
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v2/{repository}/blobs/{digest}") { Headers = { Authorization = HierarchyHarness.Basic(DockerRegistry.User, DockerRegistry.Password) } };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        return response.StatusCode;
     }
 
     [Fact]
@@ -304,12 +448,54 @@ public sealed class OnDemandTests
         }
     }
 
-    /// <summary>
-    /// Makes the harness's child the middle of a chain (it syncs <c>base</c> for itself and <c>apps/web</c> for its
-    /// child) and starts the bottom registry below it, syncing <c>apps/web</c> with a schedule that never opens.
-    /// </summary>
-    private static async Task<RegistryInstance> StartBottomOfChainAsync(SyncHarness h)
+    [Fact]
+    public async Task Through_a_chain_a_blob_another_repository_is_fetching_reaches_the_client_while_the_middle_still_fetches_it()
     {
+        // The bottom asks the middle whether apps/other holds the blob its download for apps/web is fetching: with a GET
+        // of the last byte, which the middle answers as soon as the top said yes. A HEAD would wait for the middle to
+        // store the whole blob (it must: a pushing client takes a 200 as "it is here").
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        var layer = h.Layout.Layer(4 * 1024 * 1024);
+        await h.PushImageToParentAsync("apps/web", layer);
+        await h.PushImageToParentAsync("apps/other", layer);
+        var bottom = await StartBottomOfChainAsync(h, "apps/web", "apps/other");
+        try
+        {
+            h.Proxy!.Throttle = TimeSpan.FromMilliseconds(10); // the top's link: the transfer takes seconds
+            using var web = await bottom.Client.GetAsync($"/v2/apps/web/blobs/{layer.Digest}", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, web.StatusCode);
+            using var other = await bottom.Client.GetAsync($"/v2/apps/other/blobs/{layer.Digest}", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+            await using var body = await other.Content.ReadAsStreamAsync();
+            var first = new byte[64 * 1024];
+            await body.ReadExactlyAsync(first);
+            Assert.False(h.Store.BlobExists(layer.Digest), "the middle had stored the whole blob before the second client's first bytes");
+
+            h.Proxy.Throttle = TimeSpan.Zero;
+            using var rest = new MemoryStream();
+            rest.Write(first);
+            await body.CopyToAsync(rest);
+            Assert.Equal(layer.Digest, Digest.Compute(rest.ToArray()));
+            Assert.Equal(layer.Digest, Digest.Compute(await web.Content.ReadAsByteArrayAsync()));
+            var bottomStore = bottom.App.Services.GetRequiredService<ConnectedRegistry.Storage.RegistryStore>();
+            await Poll.UntilAsync(() => bottomStore.IsBlobInRepository("apps/web", layer.Digest) && bottomStore.IsBlobInRepository("apps/other", layer.Digest), "the blob linked to both repositories at the bottom");
+            Assert.Single(h.Proxy.DownloadsOf($"/blobs/{layer.Digest}"));
+        }
+        finally
+        {
+            await bottom.DisposeAsync();
+            bottom.DeleteData();
+        }
+    }
+
+    /// <summary>
+    /// Makes the harness's child the middle of a chain (it syncs <c>base</c> for itself and
+    /// <paramref name="repositories"/> (<c>apps/web</c> when none) for its child) and starts the bottom registry below
+    /// it, syncing them with a schedule that never opens.
+    /// </summary>
+    private static async Task<RegistryInstance> StartBottomOfChainAsync(SyncHarness h, params string[] repositories)
+    {
+        repositories = repositories.Length == 0 ? ["apps/web"] : repositories;
         const string BottomPassword = "bottom-sync-Passw0rd";
         var middleSettings = h.Settings with
         {
@@ -317,7 +503,7 @@ public sealed class OnDemandTests
             Sync = SyncHarness.Idle with { Repositories = ["base"] },
             Children = new Dictionary<string, ChildRegistrySettings>
             {
-                ["edge-bottom"] = new() { SyncTokenPasswordHash = PasswordHasher.Hash(BottomPassword, PasswordHasher.MinIterations), Repositories = ["apps/web"] },
+                ["edge-bottom"] = new() { SyncTokenPasswordHash = PasswordHasher.Hash(BottomPassword, PasswordHasher.MinIterations), Repositories = repositories },
             },
         };
         h.Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(middleSettings);
@@ -332,7 +518,7 @@ public sealed class OnDemandTests
             Name = "edge-bottom",
             Mode = RegistryMode.ReadOnly,
             Parent = new ParentSettings { Endpoint = h.Child.BaseAddress },
-            Sync = SyncHarness.Idle with { Repositories = ["apps/web"] },
+            Sync = SyncHarness.Idle with { Repositories = repositories },
         });
         return bottom;
     }

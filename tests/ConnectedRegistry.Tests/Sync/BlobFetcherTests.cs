@@ -100,6 +100,24 @@ public sealed class BlobFetcherTests : IDisposable
     }
 
     [Fact]
+    public async Task A_read_that_times_out_is_a_drop_like_any_other_and_is_tried_again()
+    {
+        // HttpClient reports its timeout as a TaskCanceledException around a TimeoutException: the link, not the caller.
+        var (blob, bytes) = LocalSide.Blob("timeout", 30_000);
+        var calls = 0;
+        _local.Parent.Setup(p => p.GetBlobAsync(Repository, blob.Digest, 0, It.IsAny<CancellationToken>()))
+            .ReturnsAsync(() => ++calls == 1
+                ? throw new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout", new TimeoutException())
+                : LocalSide.Download(bytes));
+        using var fetcher = _local.Fetcher();
+
+        await fetcher.EnsureAsync(_local.Parent.Object, Repository, blob, CancellationToken.None);
+
+        Assert.Equal(2, calls);
+        Assert.True(_local.Store.IsBlobInRepository(Repository, blob.Digest));
+    }
+
+    [Fact]
     public async Task Two_concurrent_fetches_of_one_digest_share_one_parent_read()
     {
         var (blob, bytes) = LocalSide.Blob("shared", 64_000);
