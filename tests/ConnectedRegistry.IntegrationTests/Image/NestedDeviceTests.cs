@@ -57,8 +57,16 @@ public sealed class NestedDeviceTests(ModuleImage image)
             // The module images at the top: the connected-registry image itself, and a small one for another module.
             var credentials = topDeployment.RegistryCredentials();
             string[] push = ["--dest-cert-dir", proxy.CertDirectory, "--dest-creds", $"ci-pusher:{PusherPassword}"];
-            await Skopeo.RunAsync(["copy", "--quiet", "--src-daemon-host", "unix://" + image.Docker.Socket, .. push,
-                $"docker-daemon:{ModuleImage.Reference}", $"docker://{proxy.HostPort}/connected-registry:0.1.0"]);
+            try
+            {
+                await Skopeo.RunAsync(["copy", "--quiet", "--src-daemon-host", "unix://" + image.Docker.Socket, .. push,
+                    $"docker-daemon:{ModuleImage.Reference}", $"docker://{proxy.HostPort}/connected-registry:0.1.0"]);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new InvalidOperationException(ex.Message + "\ntop layer's log:\n" + await top.LogsAsync(topContainer), ex);
+            }
+
             var agentStandIn = "local/azureiotedge-agent:1.5";
             await image.Docker.ImportImageAsync(agentStandIn);
             await Skopeo.RunAsync(["copy", "--quiet", "--src-daemon-host", "unix://" + image.Docker.Socket, .. push,
@@ -82,7 +90,10 @@ public sealed class NestedDeviceTests(ModuleImage image)
             var pullTime = pull.Elapsed;
             await nestedDocker.RunAsync("pull", "-q", $"{address}/azureiotedge-agent:1.5");
             Assert.Equal(await image.Docker.ImageIdAsync(ModuleImage.Reference), await nestedDocker.ImageIdAsync(lowerImage));
-            Assert.Contains(proxy.Requests(), r => r.StartsWith("GET /v2/connected-registry/manifests/0.1.0 200", StringComparison.Ordinal));
+            var requests = proxy.Requests();
+            Assert.True(requests.Any(r => r.StartsWith("GET /v2/connected-registry/manifests/", StringComparison.Ordinal) && r.EndsWith(" 200", StringComparison.Ordinal))
+                && requests.Any(r => r.StartsWith("GET /v2/connected-registry/blobs/", StringComparison.Ordinal) && r.EndsWith(" 200", StringComparison.Ordinal)),
+                "the image's manifest and blobs through the proxy:\n" + string.Join("\n", requests));
 
             // The lower layer runs from the pulled image.
             {

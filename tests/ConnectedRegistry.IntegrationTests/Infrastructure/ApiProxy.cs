@@ -85,8 +85,8 @@ public sealed class ApiProxy : IAsyncDisposable
     /// <summary><see cref="CaPem"/> in a file (for <c>PARENT_CA_FILE</c>, <c>--cert-dir</c>).</summary>
     public string CaFile { get; }
 
-    /// <summary>The folder holding <c>ca.crt</c>, as skopeo's <c>--cert-dir</c> wants it.</summary>
-    public string CertDirectory => _root;
+    /// <summary>A folder holding <c>ca.crt</c> alone, as skopeo's <c>--cert-dir</c> wants it (it reads any <c>*.key</c> there as a client key).</summary>
+    public string CertDirectory => Path.Combine(_root, "client-certs");
 
     /// <param name="upstream">host:port of the registry (<c>CONNECTED_ACR_ROUTE_ADDRESS</c>).</param>
     /// <param name="server">The server block (and the http-level lines before it); the stock one by default.</param>
@@ -103,6 +103,7 @@ public sealed class ApiProxy : IAsyncDisposable
         await File.WriteAllTextAsync(Path.Combine(root, "server.crt"), certificate);
         await File.WriteAllTextAsync(Path.Combine(root, "server.key"), key);
         await File.WriteAllTextAsync(Path.Combine(root, "ca.crt"), pki.CaPem);
+        await File.WriteAllTextAsync(Path.Combine(Directory.CreateDirectory(Path.Combine(root, "client-certs")).FullName, "ca.crt"), pki.CaPem);
         var temp = Directory.CreateDirectory(Path.Combine(root, "temp"));
         if (!OperatingSystem.IsWindows())
         {

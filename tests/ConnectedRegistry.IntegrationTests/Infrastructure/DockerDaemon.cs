@@ -68,6 +68,12 @@ public sealed class DockerDaemon : IAsyncLifetime
 
         // Unix socket paths are limited to 108 bytes, and containerd puts its socket below the exec root: keep it short.
         _root = _keptRoot ?? Path.Combine("/tmp", "ecr-dockerd-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+        if (_keptRoot is not null && File.Exists(Path.Combine(_root, "dockerd.pid"))
+            && Directory.Exists("/proc/" + File.ReadAllText(Path.Combine(_root, "dockerd.pid")).Trim()))
+        {
+            throw new InvalidOperationException($"a dockerd of another test run uses {_root}; wait for that run to end");
+        }
+
         Directory.CreateDirectory(_root);
         Directory.CreateDirectory(ConfigDirectory);
         var daemonConfig = Path.Combine(_root, "daemon.json");

@@ -98,7 +98,10 @@ public sealed class FakeWorkloadApi : IAsyncDisposable
 
             using var reader = new StreamReader(context.Request.Body);
             var body = JObject.Parse(await reader.ReadToEndAsync());
-            var expiration = DateTimeOffset.Parse(body["expiration"]!.Value<string>()!, System.Globalization.CultureInfo.InvariantCulture);
+            // As the edge security daemon does: never past the edge CA's own expiry (the module asks for 30 days).
+            var requested = DateTimeOffset.Parse(body["expiration"]!.Value<string>()!, System.Globalization.CultureInfo.InvariantCulture);
+            var caExpiry = new DateTimeOffset(issuer.CaWithKey.NotAfter.ToUniversalTime());
+            var expiration = requested < caExpiry ? requested : caExpiry;
             var (certificate, key) = issuer.IssueServer(body["commonName"]!.Value<string>()!, expiration);
             return Results.Json(new { privateKey = new { type = "key", bytes = key }, certificate, expiration = expiration.ToString("o") }, statusCode: 201);
         });

@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using Xunit.Abstractions;
+
+[assembly: TestCollectionOrderer("ConnectedRegistry.IntegrationTests.Infrastructure.ModuleImageFirst", "ConnectedRegistry.IntegrationTests")]
 
 namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 
@@ -93,4 +96,15 @@ public sealed class ModuleImage : IAsyncLifetime
 
         throw new InvalidOperationException("the repository root (EdgeConnectedRegistry.sln) is not above " + AppContext.BaseDirectory);
     }
+}
+
+/// <summary>
+/// Starts the module image's collection first: its fixture builds the image for minutes, and started last it would
+/// run alone after everything else (the other collections run beside it on the second core); the rest keep xunit's
+/// default order (by unique id).
+/// </summary>
+public sealed class ModuleImageFirst : ITestCollectionOrderer
+{
+    public IEnumerable<ITestCollection> OrderTestCollections(IEnumerable<ITestCollection> testCollections) =>
+        testCollections.OrderBy(c => c.DisplayName == ModuleImageCollection.Name ? 0 : 1).ThenBy(c => c.UniqueID);
 }
