@@ -322,7 +322,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         await _edge.Hub.PushDesiredPatchAsync(new JObject
         {
             ["clientTokens"] = new JObject { ["puller"] = new JObject { ["passwordHash"] = hash, ["scopeMap"] = new JObject { ["factory/*"] = new JArray("content/read") } } },
-            ["children"] = new JObject { ["cell-three"] = new JObject { ["syncTokenPasswordHash"] = hash } },
+            ["children"] = new JObject { ["cell-three"] = new JObject { ["syncTokenPasswordHash"] = hash, ["repositories"] = new JArray("factory/*") } },
             ["mode"] = "Sideways", // rejected: the 400 description must not echo the hashes either
         });
         await Poll.UntilAsync(() => Reported["lastDesiredStatus"]?["code"]?.Value<int>() == 400, "rejection reported");

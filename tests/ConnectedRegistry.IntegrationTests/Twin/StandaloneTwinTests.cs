@@ -89,7 +89,7 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
 
         await File.WriteAllTextAsync(DesiredFile, """{ "name": "standalone-2", "clientTokens": { "t": { "passwordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "scopeMap": { "a": ["content/nope"] } } } }""");
         await Poll.UntilAsync(() => Reported()?["lastDesiredVersion"]?.Value<long>() == 4, "version 4 reported");
-        Assert.Equal("rejected, the last good settings stay in force: clientTokens.t.scopeMap.a: unknown action 'content/nope' (known: content/read, content/write, content/delete, metadata/read, metadata/write)", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>());
+        Assert.Equal("rejected, the last good settings stay in force: clientTokens.t: 'a' has unknown action 'content/nope' (known: content/read, content/write, content/delete, metadata/read, metadata/write)", Reported()!["lastDesiredStatus"]!["description"]!.Value<string>());
         Assert.Empty(settings.Current.ClientTokens);
     }
 
