@@ -58,6 +58,17 @@ public static partial class DesiredPropertiesParser
         ("children", ["mode", "syncTokenPasswordHash", "repositories", "platforms", "filters"]),
     ];
 
+    // The members that decide who may do what: an unknown member that looks like one of these (MemberLikeness) is an
+    // error, since the document applied without it would leave the registry more open than written (no tokens, a
+    // ReadWrite registry, a token that should be disabled or expired, a child's repositories).
+    private static readonly string[] SecurityTopMembers = ["clientTokens", "children", "mode", "anonymousPull"];
+
+    private static readonly (string Member, string[] Security)[] SecurityEntryMembers =
+    [
+        ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
+        ("children", ["mode", "syncTokenPasswordHash", "repositories"]),
+    ];
+
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
     public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
 
@@ -164,34 +175,38 @@ public static partial class DesiredPropertiesParser
         static DesiredParseResult Reject(string error) => new(null, [error], null);
     }
 
-    /// <summary>Case variants of known members are errors; members nobody knows are warnings.</summary>
+    /// <summary>
+    /// Case variants of known members and look-alikes of security members are errors; members nobody knows are
+    /// warnings.
+    /// </summary>
     private static void CheckMembers(JObject doc, List<string> errors, List<string> warnings)
     {
-        CheckObject(doc, null, TopMembers, errors, warnings);
+        CheckObject(doc, null, TopMembers, SecurityTopMembers, errors, warnings);
         foreach (var (member, known) in ObjectMembers)
         {
             if (doc[member] is JObject obj)
             {
-                CheckObject(obj, member, known, errors, warnings);
+                CheckObject(obj, member, known, [], errors, warnings);
             }
         }
 
         foreach (var (member, known) in MapEntryMembers)
         {
+            var security = SecurityEntryMembers.First(s => s.Member == member).Security;
             if (doc[member] is JObject map)
             {
                 foreach (var entry in map.Properties())
                 {
                     if (entry.Value is JObject obj)
                     {
-                        CheckObject(obj, $"{member}.{entry.Name}", known, errors, warnings);
+                        CheckObject(obj, $"{member}.{entry.Name}", known, security, errors, warnings);
                     }
                 }
             }
         }
     }
 
-    private static void CheckObject(JObject obj, string? path, string[] known, List<string> errors, List<string> warnings)
+    private static void CheckObject(JObject obj, string? path, string[] known, string[] security, List<string> errors, List<string> warnings)
     {
         foreach (var property in obj.Properties())
         {
@@ -202,9 +217,15 @@ public static partial class DesiredPropertiesParser
 
             var name = path is null ? property.Name : $"{path}.{property.Name}";
             var meant = known.FirstOrDefault(k => string.Equals(k, property.Name, StringComparison.OrdinalIgnoreCase));
+            var lookalike = meant is null ? security.FirstOrDefault(k => MemberLikeness.IsNearMiss(property.Name, k)) : null;
             if (meant is not null)
             {
                 errors.Add($"'{Shorten(name)}' is not a member; did you mean '{(path is null ? meant : $"{path}.{meant}")}'? (member names are case-sensitive)");
+            }
+            else if (lookalike is not null)
+            {
+                var visible = MemberLikeness.Visible(Shorten(name));
+                errors.Add($"'{visible}' is not a member but looks like the security member '{(path is null ? lookalike : $"{path}.{lookalike}")}': the document is rejected rather than applied without it");
             }
             else
             {

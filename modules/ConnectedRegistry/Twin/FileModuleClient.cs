@@ -177,7 +177,7 @@ public sealed partial class FileModuleClient : IModuleClient
         {
             desired = TwinJson.ParseObject(text);
         }
-        catch (TwinJsonNumberException ex)
+        catch (TwinJsonUnreadableException ex)
         {
             await _handler!.OnDesiredUnreadableAsync(_counter, ex.Message, cancellationToken);
             return;
