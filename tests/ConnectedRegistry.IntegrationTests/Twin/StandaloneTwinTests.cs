@@ -108,14 +108,4 @@ public sealed class StandaloneTwinTests : IAsyncLifetime
         await File.WriteAllTextAsync(DesiredFile, """{ "logLevel": "Error" }""");
         await Poll.UntilAsync(() => !logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Warning), "Warning disabled");
     }
-
-    [Fact]
-    public async Task Without_a_desired_file_the_defaults_run_and_are_reported()
-    {
-        var settings = await StartAsync();
-
-        Assert.Equal(RegistryMode.ReadWrite, settings.Current.Mode);
-        await Poll.UntilAsync(() => Reported()?["lastDesiredStatus"]?["code"]?.Value<int>() == 200, "reported file written");
-        Assert.Equal(0, Reported()!["lastDesiredVersion"]!.Value<long>());
-    }
 }
