@@ -6,8 +6,11 @@ namespace ConnectedRegistry.Auth;
 
 /// <summary>
 /// The validation rules for client tokens and children, in one place: the <c>token</c> command and the twin's
-/// parser both use them (names, limits, actions; repository patterns are <see cref="RepositoryPattern"/>).
-/// Every Validate method returns all problems found, as clear sentences (empty when valid).
+/// parser both call them (names, hashes, limits, actions, repository patterns through <see cref="RepositoryPattern"/>),
+/// so a token or child that one accepts the other accepts too. The twin's parser only reads the JSON shapes
+/// (a string, an array, an object) and hands what it read here; <c>token create</c> does the same with its arguments.
+/// Every Validate method returns all problems found, as clear sentences (empty when valid); a value echoed in a
+/// sentence is cut at 64 characters, and a password hash is never echoed.
 /// </summary>
 public static partial class AuthRules
 {
@@ -30,6 +33,10 @@ public static partial class AuthRules
 
     public static bool IsKnownAction(string? action) => action is not null && RegistryActions.All.Contains(action);
 
+    /// <summary>At most <see cref="MaxClientTokens"/> client tokens.</summary>
+    public static List<string> ValidateTokenCount(int count) =>
+        count > MaxClientTokens ? [$"clientTokens: {count} tokens defined; at most {MaxClientTokens} are allowed"] : [];
+
     public static List<string> ValidateScopeMap(string owner, IReadOnlyDictionary<string, IReadOnlyList<string>> scopeMap)
     {
         var errors = new List<string>();
@@ -47,19 +54,19 @@ public static partial class AuthRules
         {
             if (!RepositoryPattern.TryParse(pattern, out _))
             {
-                errors.Add($"{owner}: '{pattern}' is not a repository name, 'prefix/*' or '*'");
+                errors.Add($"{owner}: '{Shorten(pattern)}' is not a repository name, 'prefix/*' or '*'");
             }
 
             if (actions.Count == 0)
             {
-                errors.Add($"{owner}: '{pattern}' has no actions");
+                errors.Add($"{owner}: '{Shorten(pattern)}' has no actions");
             }
 
             foreach (var action in actions)
             {
                 if (!IsKnownAction(action))
                 {
-                    errors.Add($"{owner}: '{pattern}' has unknown action '{action}' (known: {string.Join(", ", RegistryActions.All)})");
+                    errors.Add($"{owner}: '{Shorten(pattern)}' has unknown action '{Shorten(action)}' (known: {string.Join(", ", RegistryActions.All)})");
                 }
             }
         }
@@ -70,13 +77,17 @@ public static partial class AuthRules
     public static List<string> ValidateClientToken(string name, ClientTokenSettings token)
     {
         var errors = new List<string>();
-        var owner = $"clientTokens.{name}";
+        var owner = $"clientTokens.{Shorten(name)}";
         if (!IsValidTokenName(name))
         {
             errors.Add($"{owner}: the name must be 1-50 letters, digits, '-' or '_', starting with a letter or digit");
         }
 
-        if (!PasswordHasher.IsWellFormed(token.PasswordHash))
+        if (string.IsNullOrWhiteSpace(token.PasswordHash))
+        {
+            errors.Add($"{owner}: passwordHash is required (the hash 'token create' prints)");
+        }
+        else if (!PasswordHasher.IsWellFormed(token.PasswordHash))
         {
             errors.Add($"{owner}: passwordHash is not a hash made by the 'token create' command");
         }
@@ -87,12 +98,7 @@ public static partial class AuthRules
 
     public static List<string> ValidateClientTokens(IReadOnlyDictionary<string, ClientTokenSettings> tokens)
     {
-        var errors = new List<string>();
-        if (tokens.Count > MaxClientTokens)
-        {
-            errors.Add($"clientTokens: {tokens.Count} tokens defined; at most {MaxClientTokens} are allowed");
-        }
-
+        var errors = ValidateTokenCount(tokens.Count);
         foreach (var (name, token) in tokens)
         {
             errors.AddRange(ValidateClientToken(name, token));
@@ -104,25 +110,31 @@ public static partial class AuthRules
     public static List<string> ValidateChild(string name, ChildRegistrySettings child, RegistryMode parentMode)
     {
         var errors = new List<string>();
-        var owner = $"children.{name}";
+        var owner = $"children.{Shorten(name)}";
         if (!IsValidRegistryName(name))
         {
             errors.Add($"{owner}: the name must be 5-40 letters, digits, '-' or '_', starting with a letter");
         }
 
-        if (!PasswordHasher.IsWellFormed(child.SyncTokenPasswordHash))
+        if (string.IsNullOrWhiteSpace(child.SyncTokenPasswordHash))
+        {
+            errors.Add($"{owner}: syncTokenPasswordHash is required (the hash 'token create --sync' prints)");
+        }
+        else if (!PasswordHasher.IsWellFormed(child.SyncTokenPasswordHash))
         {
             errors.Add($"{owner}: syncTokenPasswordHash is not a hash made by the 'token create --sync' command");
         }
 
-        if (child.Repositories.Count == 0)
+        // Counted without repeats: the twin keeps each repository once, and a repeated --repository is one too.
+        var repositories = child.Repositories.Distinct(StringComparer.Ordinal).Count();
+        if (repositories == 0)
         {
             errors.Add($"{owner}: repositories is empty; give at least one repository name or 'prefix/*'");
         }
 
-        if (child.Repositories.Count > MaxRepositoryPermissions)
+        if (repositories > MaxRepositoryPermissions)
         {
-            errors.Add($"{owner}: {child.Repositories.Count} repositories; at most {MaxRepositoryPermissions} are allowed");
+            errors.Add($"{owner}: {repositories} repositories; at most {MaxRepositoryPermissions} are allowed");
         }
 
         foreach (var repository in child.Repositories)
@@ -130,7 +142,7 @@ public static partial class AuthRules
             // As sync.repositories: names and prefix/* wildcards; '*' would hand a child the whole registry.
             if (!RepositoryPattern.IsNameOrPrefix(repository))
             {
-                errors.Add($"{owner}: '{repository}' is not a repository name or 'prefix/*'");
+                errors.Add($"{owner}: '{Shorten(repository)}' is not a repository name or 'prefix/*'");
             }
         }
 
@@ -141,4 +153,7 @@ public static partial class AuthRules
 
         return errors;
     }
+
+    /// <summary>Values echoed in a reason are cut, so a twin holding a huge string does not make a huge report.</summary>
+    public static string Shorten(string value) => value.Length <= 64 ? value : value[..61] + "...";
 }

@@ -143,7 +143,7 @@ public static class TokenCommand
             Enabled = a.Enabled,
             Expiry = a.Expiry,
         };
-        errors.AddRange(AuthRules.ValidateClientToken(a.Name!, token).Select(e => e.Replace($"clientTokens.{a.Name}: ", "", StringComparison.Ordinal)));
+        errors.AddRange(AuthRules.ValidateClientToken(a.Name!, token).Select(e => e.Replace($"clientTokens.{AuthRules.Shorten(a.Name!)}: ", "", StringComparison.Ordinal)));
         if (a.Expiry is { } expiry && expiry <= DateTimeOffset.UtcNow)
         {
             errors.Add("--expiry is in the past");
@@ -172,7 +172,7 @@ public static class TokenCommand
             SyncTokenPasswordHash = ValidationPlaceholderHash,
             Repositories = a.Repositories,
         };
-        errors.AddRange(AuthRules.ValidateChild(a.Name!, child, RegistryMode.ReadWrite).Select(e => e.Replace($"children.{a.Name}: ", "", StringComparison.Ordinal)));
+        errors.AddRange(AuthRules.ValidateChild(a.Name!, child, RegistryMode.ReadWrite).Select(e => e.Replace($"children.{AuthRules.Shorten(a.Name!)}: ", "", StringComparison.Ordinal)));
         errors.AddRange(a.Platforms.Select(p => SyncFilter.PlatformError(p) is { } reason ? $"--platform '{p}' {reason}" : null).OfType<string>());
         return errors;
     }

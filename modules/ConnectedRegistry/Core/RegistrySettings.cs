@@ -157,6 +157,13 @@ public interface IRegistrySettingsSource
 {
     RegistrySettings Current { get; }
 
+    /// <summary>
+    /// Null once settings have been applied (a desired document now, the last good one of an earlier run, or settings
+    /// a host applied itself); until then why none are (no document yet, or the reasons the first ones were rejected),
+    /// and <see cref="Current"/> holds only the built-in defaults, an open registry, which nobody may be served with.
+    /// </summary>
+    string? NotApplied { get; }
+
     /// <summary>Raised after <see cref="Current"/> changed, with the new settings.</summary>
     event Action<RegistrySettings>? Changed;
 }
@@ -167,13 +174,36 @@ public interface IRegistrySettingsSource
 /// </summary>
 public sealed class RegistrySettingsStore : IRegistrySettingsSource
 {
+    /// <summary>Why nothing is applied before any desired document arrived.</summary>
+    public const string NoDocumentYet = "no desired properties have arrived yet";
+
     private readonly Lock _gate = new();
     private readonly OrderedNotifications _notifications = new();
     private RegistrySettings _current;
+    private string? _notApplied;
 
-    public RegistrySettingsStore(RegistrySettings? initial = null) => _current = initial ?? RegistrySettings.Default;
+    /// <param name="initial">Settings already in force (counted as applied); null: the defaults, not applied.</param>
+    public RegistrySettingsStore(RegistrySettings? initial = null)
+    {
+        _current = initial ?? RegistrySettings.Default;
+        _notApplied = initial is null ? NoDocumentYet : null;
+    }
 
     public RegistrySettings Current => Volatile.Read(ref _current);
+
+    public string? NotApplied => Volatile.Read(ref _notApplied);
+
+    /// <summary>Records why settings are still not applied (a rejected first document); nothing once some are.</summary>
+    public void NotYetApplied(string reason)
+    {
+        lock (_gate)
+        {
+            if (_notApplied is not null)
+            {
+                Volatile.Write(ref _notApplied, reason);
+            }
+        }
+    }
 
     public event Action<RegistrySettings>? Changed;
 
@@ -194,6 +224,7 @@ public sealed class RegistrySettingsStore : IRegistrySettingsSource
         lock (_gate)
         {
             Volatile.Write(ref _current, settings);
+            Volatile.Write(ref _notApplied, null);
             _notifications.Post(() => Changed?.Invoke(settings));
         }
     }

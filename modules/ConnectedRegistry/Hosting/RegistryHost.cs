@@ -122,6 +122,7 @@ public static partial class RegistryHost
         var app = builder.Build();
         app.UseRequestMetrics();
         app.UseMiddleware<OciErrorMiddleware>();
+        app.UseMiddleware<SettingsGateMiddleware>(); // fail closed: 503 until settings apply, before auth sees the defaults
         app.UseRegistryAuth();
         app.MapDistributionApi();
         app.MapHierarchyApi();

@@ -97,13 +97,14 @@ internal sealed class DatabasesCheck(DataLayout layout) : IHealthCheck
 
 /// <summary>
 /// A desired document has been applied (the twin, the standalone file, or the last good one kept from an
-/// earlier run): until then the registry runs on built-in defaults, without the tokens and mode it is meant to have.
+/// earlier run): until then every request but <c>/v2/</c> answers 503, and the check names why (no document yet,
+/// or the reasons the first ones were rejected).
 /// </summary>
 internal sealed class SettingsAppliedCheck(IRegistrySettingsSource settings) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(ReferenceEquals(settings.Current, RegistrySettings.Default)
-            ? HealthCheckResult.Unhealthy("no desired document applied yet: running on built-in defaults")
+        Task.FromResult(settings.NotApplied is { } reason
+            ? HealthCheckResult.Unhealthy("no settings applied, every request but /v2/ answers 503: " + reason)
             : HealthCheckResult.Healthy($"applied: registry '{settings.Current.Name ?? "(unnamed)"}', mode {settings.Current.Mode}"));
 }
 

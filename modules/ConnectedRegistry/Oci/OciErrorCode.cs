@@ -26,11 +26,14 @@ public sealed record OciErrorCode(string Code, HttpStatusCode Status, string Mes
     public static readonly OciErrorCode RangeInvalid = new("RANGE_INVALID", HttpStatusCode.RequestedRangeNotSatisfiable, "invalid content range");
     public static readonly OciErrorCode PayloadTooLarge = new("MANIFEST_INVALID", HttpStatusCode.RequestEntityTooLarge, "manifest too large");
     public static readonly OciErrorCode PaginationNumberInvalid = new("PAGINATION_NUMBER_INVALID", HttpStatusCode.BadRequest, "invalid number of results requested");
-    public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", HttpStatusCode.ServiceUnavailable, "service unavailable");
 
     // Not in the spec's table (distribution answers a full disk with a 500 UNKNOWN): an upper-case code, as the spec's
     // format asks, with the status that names the cause; Docker, containerd and skopeo print the message and the status.
     public static readonly OciErrorCode InsufficientStorage = new("INSUFFICIENT_STORAGE", HttpStatusCode.InsufficientStorage, "insufficient storage on the registry");
+
+    // Not in the spec's table either: distribution's own code for a registry that cannot serve now (errcode
+    // ErrorCodeUnavailable, 503). Answered to every request but the /v2/ base until settings apply (fail closed).
+    public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", HttpStatusCode.ServiceUnavailable, "service unavailable");
 
     // Connected registry hierarchy (/connected-registry/v1/): not OCI codes, but the same envelope.
     public static readonly OciErrorCode AlreadyActivated = new("ALREADY_ACTIVATED", HttpStatusCode.Conflict, "the registry identity is already active on another instance");

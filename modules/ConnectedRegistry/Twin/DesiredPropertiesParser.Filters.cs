@@ -91,7 +91,7 @@ public static partial class DesiredPropertiesParser
 
         if (warnings is not null)
         {
-            CheckObject(entry, path, FilterMembers, errors, warnings);
+            CheckObject(entry, path, FilterMembers, [], errors, warnings);
         }
 
         var before = errors.Count;

@@ -58,6 +58,17 @@ public static partial class DesiredPropertiesParser
         ("children", ["mode", "syncTokenPasswordHash", "repositories", "platforms", "filters"]),
     ];
 
+    // The members that decide who may do what: an unknown member that looks like one of these (MemberLikeness) is an
+    // error, since the document applied without it would leave the registry more open than written (no tokens, a
+    // ReadWrite registry, a token that should be disabled or expired, a child's repositories).
+    private static readonly string[] SecurityTopMembers = ["clientTokens", "children", "mode", "anonymousPull"];
+
+    private static readonly (string Member, string[] Security)[] SecurityEntryMembers =
+    [
+        ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
+        ("children", ["mode", "syncTokenPasswordHash", "repositories"]),
+    ];
+
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
     public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
 
@@ -164,34 +175,38 @@ public static partial class DesiredPropertiesParser
         static DesiredParseResult Reject(string error) => new(null, [error], null);
     }
 
-    /// <summary>Case variants of known members are errors; members nobody knows are warnings.</summary>
+    /// <summary>
+    /// Case variants of known members and look-alikes of security members are errors; members nobody knows are
+    /// warnings.
+    /// </summary>
     private static void CheckMembers(JObject doc, List<string> errors, List<string> warnings)
     {
-        CheckObject(doc, null, TopMembers, errors, warnings);
+        CheckObject(doc, null, TopMembers, SecurityTopMembers, errors, warnings);
         foreach (var (member, known) in ObjectMembers)
         {
             if (doc[member] is JObject obj)
             {
-                CheckObject(obj, member, known, errors, warnings);
+                CheckObject(obj, member, known, [], errors, warnings);
             }
         }
 
         foreach (var (member, known) in MapEntryMembers)
         {
+            var security = SecurityEntryMembers.First(s => s.Member == member).Security;
             if (doc[member] is JObject map)
             {
                 foreach (var entry in map.Properties())
                 {
                     if (entry.Value is JObject obj)
                     {
-                        CheckObject(obj, $"{member}.{entry.Name}", known, errors, warnings);
+                        CheckObject(obj, $"{member}.{entry.Name}", known, security, errors, warnings);
                     }
                 }
             }
         }
     }
 
-    private static void CheckObject(JObject obj, string? path, string[] known, List<string> errors, List<string> warnings)
+    private static void CheckObject(JObject obj, string? path, string[] known, string[] security, List<string> errors, List<string> warnings)
     {
         foreach (var property in obj.Properties())
         {
@@ -202,9 +217,15 @@ public static partial class DesiredPropertiesParser
 
             var name = path is null ? property.Name : $"{path}.{property.Name}";
             var meant = known.FirstOrDefault(k => string.Equals(k, property.Name, StringComparison.OrdinalIgnoreCase));
+            var lookalike = meant is null ? security.FirstOrDefault(k => MemberLikeness.IsNearMiss(property.Name, k)) : null;
             if (meant is not null)
             {
                 errors.Add($"'{Shorten(name)}' is not a member; did you mean '{(path is null ? meant : $"{path}.{meant}")}'? (member names are case-sensitive)");
+            }
+            else if (lookalike is not null)
+            {
+                var visible = MemberLikeness.Visible(Shorten(name));
+                errors.Add($"'{visible}' is not a member but looks like the security member '{(path is null ? lookalike : $"{path}.{lookalike}")}': the document is rejected rather than applied without it");
             }
             else
             {
@@ -321,6 +342,11 @@ public static partial class DesiredPropertiesParser
         return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand, Platforms = platforms, Filters = filters };
     }
 
+    /// <summary>
+    /// Reads the shape of each token (an object; strings; a scope map of arrays of strings) and hands what it read to
+    /// <see cref="AuthRules"/>, the rules <c>token create</c> uses: names, hashes, limits, patterns and actions are
+    /// judged in that one place. A token whose shape is wrong is reported for its shape only.
+    /// </summary>
     private static Dictionary<string, ClientTokenSettings> ParseClientTokens(JObject doc, List<string> errors)
     {
         var result = new Dictionary<string, ClientTokenSettings>(StringComparer.Ordinal);
@@ -330,36 +356,25 @@ public static partial class DesiredPropertiesParser
         }
 
         var entries = tokens.Properties().Where(p => p.Value.Type != JTokenType.Null).ToList();
-        if (entries.Count > MaxClientTokens)
-        {
-            errors.Add($"clientTokens has {entries.Count} tokens; at most {MaxClientTokens} are allowed");
-        }
-
+        errors.AddRange(AuthRules.ValidateTokenCount(entries.Count));
         foreach (var entry in entries)
         {
-            var path = $"clientTokens.{entry.Name}";
-            if (!AuthRules.IsValidTokenName(entry.Name))
-            {
-                errors.Add($"{path}: a token name must be 1 to 50 letters, digits, '-' or '_'");
-            }
-
+            var path = $"clientTokens.{Shorten(entry.Name)}";
             if (entry.Value is not JObject token)
             {
                 errors.Add($"{path} must be an object");
                 continue;
             }
 
+            var before = errors.Count;
             var hash = Str(token, "passwordHash", $"{path}.passwordHash", errors);
-            if (string.IsNullOrWhiteSpace(hash))
+            var scopeMap = ScopeMap(token, $"{path}.scopeMap", errors);
+            var shapeRight = errors.Count == before;
+            if (shapeRight)
             {
-                errors.Add($"{path}.passwordHash is required");
-            }
-            else if (!PasswordHasher.IsWellFormed(hash))
-            {
-                errors.Add($"{path}.passwordHash is not a hash made by 'token create'");
+                errors.AddRange(AuthRules.ValidateClientToken(entry.Name, new ClientTokenSettings { PasswordHash = hash ?? "", ScopeMap = scopeMap! }));
             }
 
-            var scopeMap = ScopeMap(token, $"{path}.scopeMap", errors);
             var enabled = true;
             if (Str(token, "status", $"{path}.status", errors) is { } status)
             {
@@ -390,21 +405,25 @@ public static partial class DesiredPropertiesParser
                 }
             }
 
-            if (!string.IsNullOrWhiteSpace(hash) && scopeMap is not null)
+            if (!shapeRight)
             {
-                result[entry.Name] = new ClientTokenSettings { PasswordHash = hash, ScopeMap = scopeMap, Enabled = enabled, Expiry = expiry };
+                continue;
             }
+
+            var settings = new ClientTokenSettings { PasswordHash = hash!, ScopeMap = scopeMap!, Enabled = enabled, Expiry = expiry };
+            result[entry.Name] = settings;
         }
 
         return result;
     }
 
+    /// <summary>The scope map's shape: an object of arrays of strings (absent: empty, which the rules refuse); null when the shape is wrong.</summary>
     private static Dictionary<string, IReadOnlyList<string>>? ScopeMap(JObject token, string path, List<string> errors)
     {
+        var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         if (!token.TryGetValue("scopeMap", out var value) || value.Type == JTokenType.Null)
         {
-            errors.Add($"{path} is required");
-            return null;
+            return result;
         }
 
         if (value is not JObject map)
@@ -413,49 +432,23 @@ public static partial class DesiredPropertiesParser
             return null;
         }
 
-        var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        var entries = map.Properties().Where(p => p.Value.Type != JTokenType.Null).ToList();
-        if (entries.Count > MaxScopeMapPermissions)
-        {
-            errors.Add($"{path} has {entries.Count} repository permissions; at most {MaxScopeMapPermissions} are allowed");
-        }
-
         var ok = true;
-        foreach (var entry in entries)
+        foreach (var entry in map.Properties().Where(p => p.Value.Type != JTokenType.Null))
         {
-            if (!RepositoryPattern.TryParse(entry.Name, out _))
-            {
-                errors.Add($"{path}: '{Shorten(entry.Name)}' is not a repository name, a 'prefix/*' wildcard or '*'");
-                ok = false;
-            }
-
             if (entry.Value is not JArray actions || actions.Any(a => a.Type != JTokenType.String))
             {
-                errors.Add($"{path}.{entry.Name} must be an array of action names");
+                errors.Add($"{path}.{Shorten(entry.Name)} must be an array of action names");
                 ok = false;
                 continue;
             }
 
-            var list = new List<string>();
-            foreach (var action in actions.Select(a => a.Value<string>()!))
-            {
-                if (!AuthRules.IsKnownAction(action))
-                {
-                    errors.Add($"{path}.{entry.Name}: unknown action '{Shorten(action)}' (known: {string.Join(", ", RegistryActions.All)})");
-                    ok = false;
-                }
-                else if (!list.Contains(action, StringComparer.Ordinal))
-                {
-                    list.Add(action);
-                }
-            }
-
-            result[entry.Name] = list;
+            result[entry.Name] = actions.Select(a => a.Value<string>()!).Distinct(StringComparer.Ordinal).ToList();
         }
 
         return ok ? result : null;
     }
 
+    /// <summary>Each child's shape (an object; strings; an array of repository strings), then <see cref="AuthRules.ValidateChild"/>, as <c>token create --sync</c>.</summary>
     private static Dictionary<string, ChildRegistrySettings> ParseChildren(JObject doc, RegistryMode mode, List<string> errors, List<string> warnings)
     {
         var result = new Dictionary<string, ChildRegistrySettings>(StringComparer.Ordinal);
@@ -466,51 +459,55 @@ public static partial class DesiredPropertiesParser
 
         foreach (var entry in children.Properties().Where(p => p.Value.Type != JTokenType.Null))
         {
-            var path = $"children.{entry.Name}";
-            if (!AuthRules.IsValidRegistryName(entry.Name))
-            {
-                errors.Add($"{path}: a child registry name must be {MinNameLength} to {MaxNameLength} characters, start with a letter and contain only letters, digits, '-' or '_'");
-            }
-
+            var path = $"children.{Shorten(entry.Name)}";
             if (entry.Value is not JObject child)
             {
                 errors.Add($"{path} must be an object");
                 continue;
             }
 
+            var before = errors.Count;
             var childMode = ParseMode(child, "mode", $"{path}.mode", RegistryMode.ReadOnly, errors);
-            if (mode == RegistryMode.ReadOnly && childMode != RegistryMode.ReadOnly)
-            {
-                errors.Add($"{path}.mode must be ReadOnly because this registry is ReadOnly");
-            }
-
             var hash = Str(child, "syncTokenPasswordHash", $"{path}.syncTokenPasswordHash", errors);
-            if (string.IsNullOrWhiteSpace(hash))
-            {
-                errors.Add($"{path}.syncTokenPasswordHash is required");
-            }
-            else if (!PasswordHasher.IsWellFormed(hash))
-            {
-                errors.Add($"{path}.syncTokenPasswordHash is not a hash made by 'token create --sync'");
-            }
-
-            var repositories = RepositoryList(child, "repositories", $"{path}.repositories", errors);
+            var repositories = StringList(child, "repositories", $"{path}.repositories", errors);
+            var shapeRight = errors.Count == before;
             var platforms = PlatformList(child, "platforms", $"{path}.platforms", errors) ?? [];
             var filters = FilterList(child, "filters", $"{path}.filters", errors, warnings);
-            if (!string.IsNullOrWhiteSpace(hash))
+            if (!shapeRight)
             {
-                result[entry.Name] = new ChildRegistrySettings
-                {
-                    Mode = childMode,
-                    SyncTokenPasswordHash = hash,
-                    Repositories = repositories,
-                    Platforms = platforms,
-                    Filters = filters,
-                };
+                continue;
             }
+
+            var settings = new ChildRegistrySettings
+            {
+                Mode = childMode,
+                SyncTokenPasswordHash = hash ?? "",
+                Repositories = repositories!,
+                Platforms = platforms,
+                Filters = filters,
+            };
+            errors.AddRange(AuthRules.ValidateChild(entry.Name, settings, mode));
+            result[entry.Name] = settings;
         }
 
         return result;
+    }
+
+    /// <summary>An array of strings, each kept once (absent: empty); null when it is not one.</summary>
+    private static List<string>? StringList(JObject owner, string member, string path, List<string> errors)
+    {
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
+        {
+            return [];
+        }
+
+        if (value is not JArray array || array.Any(a => a.Type != JTokenType.String))
+        {
+            errors.Add($"{path} must be an array of strings");
+            return null;
+        }
+
+        return array.Select(a => a.Value<string>()!).Distinct(StringComparer.Ordinal).ToList();
     }
 
     private static GarbageCollectionSettings ParseGarbageCollection(JObject doc, List<string> errors)

@@ -6,14 +6,22 @@ namespace ConnectedRegistry.Twin;
 /// <summary>What the last desired document did: reported as <c>lastDesiredVersion</c> and <c>lastDesiredStatus</c>.</summary>
 public sealed record DesiredStatus(long Version, int Code, string Description)
 {
-    public static DesiredStatus Initial { get; } = new(0, 200, "defaults");
+    public static DesiredStatus Initial { get; } = new(0, 503, $"{RegistrySettingsStore.NoDocumentYet}: every request but /v2/ answers 503 until a document applies");
+
+    /// <summary>The start of a rejection's description while earlier settings run.</summary>
+    public const string KeptPrefix = "rejected, the last good settings stay in force: ";
+
+    /// <summary>The start of a rejection's description while no settings were ever applied.</summary>
+    public const string NothingAppliedPrefix = "rejected, no settings are in force yet, so every request but /v2/ answers 503: ";
 }
 
 /// <summary>
 /// The one path desired properties take, in both IoT Edge and standalone mode: merge the patch into the
 /// last full desired document → parse by schemaVersion → validate everything → apply atomically to
 /// <see cref="RegistrySettingsStore"/>. A rejected document leaves the last good settings running; the
-/// merged document is still kept, so a later patch that fixes the error applies on top of it.
+/// merged document is still kept, so a later patch that fixes the error applies on top of it. When no settings were
+/// ever applied, a rejection leaves none: the store records the reasons and the registry answers 503 naming them
+/// (fail closed), instead of running on the built-in defaults, an open registry.
 /// Subscribers (the store's <c>Changed</c>, <see cref="StatusChanged"/>) are told after the pipeline's lock is
 /// released, in the order the documents were processed, one notification at a time: they may read the
 /// pipeline, report, or even apply settings themselves without deadlocking.
@@ -59,6 +67,9 @@ public sealed partial class DesiredPropertiesPipeline
         }
     }
 
+    /// <summary>Null once settings are applied; else why none are (the store's <see cref="RegistrySettingsStore.NotApplied"/>).</summary>
+    public string? NotApplied => _store.NotApplied;
+
     /// <summary>The merged desired document (without <c>$</c>-members), as last received.</summary>
     public JObject Desired
     {
@@ -87,13 +98,31 @@ public sealed partial class DesiredPropertiesPipeline
         return Process(merged, version);
     }
 
-    /// <summary>The desired document could not even be read (for example a standalone file that is not JSON).</summary>
+    /// <summary>The desired document could not even be read (for example a standalone file that is not JSON, or absent).</summary>
     public DesiredStatus Reject(long version, string reason)
     {
-        var status = new DesiredStatus(version, 400, reason);
-        Log.Rejected(_logger, version, reason);
+        DesiredStatus status;
+        lock (_gate)
+        {
+            status = Rejection(version, [reason]);
+        }
+
+        Log.Rejected(_logger, version, status.Description);
         Publish(status);
         return status;
+    }
+
+    /// <summary>The status of a rejected document; with nothing applied yet, the store learns why (called under the lock).</summary>
+    private DesiredStatus Rejection(long version, IReadOnlyList<string> reasons)
+    {
+        var joined = string.Join("; ", reasons);
+        if (_store.NotApplied is null)
+        {
+            return new DesiredStatus(version, 400, DesiredStatus.KeptPrefix + joined);
+        }
+
+        _store.NotYetApplied($"desired properties{(version > 0 ? $" version {version}" : "")} not applied: {joined}");
+        return new DesiredStatus(version, 400, DesiredStatus.NothingAppliedPrefix + joined);
     }
 
     private DesiredStatus Process(JObject merged, long version)
@@ -111,7 +140,7 @@ public sealed partial class DesiredPropertiesPipeline
             }
             else
             {
-                status = new DesiredStatus(version, 400, "rejected, the last good settings stay in force: " + string.Join("; ", result.Errors));
+                status = Rejection(version, result.Errors);
             }
 
             _status = status;

@@ -7,8 +7,10 @@ namespace ConnectedRegistry.Twin;
 
 /// <summary>
 /// Standalone mode: the twin is two local files. The desired file is read at start and again whenever
-/// it changes (the whole file is the desired document, as a full twin GET would be; an absent file means
-/// defaults); reported patches are merged into the reported file, written atomically (temporary file,
+/// it changes (the whole file is the desired document, as a full twin GET would be). An absent file is no
+/// document, reported as a rejection (<see cref="AbsentReason"/>): never the built-in defaults, an open registry, so a
+/// module started without one answers 503 until it is written, and one removed leaves the last settings running.
+/// Reported patches are merged into the reported file, written atomically (temporary file,
 /// then rename) so a reader never sees half a document. The version is the file's <c>$version</c> when it
 /// has one, else a counter that moves on every change.
 /// </summary>
@@ -38,6 +40,9 @@ public sealed partial class FileModuleClient : IModuleClient
         _time = time;
         _logger = logger;
     }
+
+    /// <summary>Why an absent desired file applies nothing.</summary>
+    public const string AbsentReason = "the desired properties file does not exist (write one; {} is a registry without tokens, open to everyone)";
 
     public string Kind => "standalone";
 
@@ -164,10 +169,11 @@ public sealed partial class FileModuleClient : IModuleClient
         {
             if (!force)
             {
-                _counter++; // the file was removed: back to the defaults, as a new version
+                _counter++; // the file was removed: a new version, which applies nothing
             }
 
-            await _handler!.OnTwinAsync(new JObject { ["$version"] = _counter }, _reported, cancellationToken);
+            Log.DesiredAbsent(_logger, _desiredPath);
+            await _handler!.OnDesiredUnreadableAsync(_counter, AbsentReason, cancellationToken);
             return;
         }
 
@@ -177,7 +183,7 @@ public sealed partial class FileModuleClient : IModuleClient
         {
             desired = TwinJson.ParseObject(text);
         }
-        catch (TwinJsonNumberException ex)
+        catch (TwinJsonUnreadableException ex)
         {
             await _handler!.OnDesiredUnreadableAsync(_counter, ex.Message, cancellationToken);
             return;
@@ -221,6 +227,9 @@ public sealed partial class FileModuleClient : IModuleClient
     {
         [LoggerMessage(EventId = 340, Level = LogLevel.Information, Message = "Desired properties file read (version {Version})")]
         public static partial void DesiredRead(ILogger logger, long version);
+
+        [LoggerMessage(EventId = 342, Level = LogLevel.Warning, Message = "The desired properties file {Path} does not exist: no settings are applied from it (write one; {{}} is a registry without tokens, open to everyone)")]
+        public static partial void DesiredAbsent(ILogger logger, string path);
 
         [LoggerMessage(EventId = 341, Level = LogLevel.Warning, Message = "Desired properties file not read: {Reason}")]
         public static partial void ReadFailed(ILogger logger, string reason);

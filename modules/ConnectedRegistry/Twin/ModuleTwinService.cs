@@ -77,13 +77,15 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         {
             Log.IotEdge(_logger, _identity.DeviceId, _identity.ModuleId, _identity.ConnectHost, _identity.Source);
             _client = _clientFactory?.Invoke(_identity) ?? new MqttModuleClient(_identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
+        }
 
-            // Until edgeHub answers, run with the settings the twin last gave (a device restarted while offline keeps its tokens).
-            if (_lastGood.TryLoad(out var saved, out var savedVersion))
-            {
-                Log.LastGoodLoaded(_logger, savedVersion);
-                _pipeline.ApplyFull(saved, savedVersion);
-            }
+        // Until the twin (or the desired file) gives settings, run with the ones it last gave: a device restarted while
+        // offline keeps its tokens, and a desired file broken or removed while the module was down does not leave it
+        // without settings. With none kept, nothing is applied and the registry answers 503 until a document applies.
+        if (_lastGood.TryLoad(out var saved, out var savedVersion))
+        {
+            Log.LastGoodLoaded(_logger, savedVersion);
+            _pipeline.ApplyFull(saved, savedVersion);
         }
 
         var client = _client;
@@ -104,7 +106,14 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
             var waited = await Task.WhenAny(_firstTwin.Task, Task.Delay(TimeSpan.FromMilliseconds(_options.InitialTwinTimeoutMs), _time, cancellationToken));
             if (waited != _firstTwin.Task)
             {
-                Log.NoTwinYet(_logger, _options.InitialTwinTimeoutMs);
+                if (_pipeline.NotApplied is { } why)
+                {
+                    Log.NoTwinNoSettings(_logger, _options.InitialTwinTimeoutMs, why);
+                }
+                else
+                {
+                    Log.NoTwinYet(_logger, _options.InitialTwinTimeoutMs);
+                }
             }
         }
     }
@@ -148,9 +157,9 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
     private void Remember(DesiredStatus status)
     {
-        if (status.Code != 200 || _identity is null)
+        if (status.Code != 200)
         {
-            return; // standalone mode has its file already
+            return;
         }
 
         try
@@ -165,7 +174,8 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
     public Task OnDesiredUnreadableAsync(long version, string reason, CancellationToken cancellationToken)
     {
-        _pipeline.Reject(version, "rejected, the last good settings stay in force: " + reason);
+        _pipeline.Reject(version, reason);
+        _firstTwin.TrySetResult(); // a whole twin that cannot be read has arrived all the same: waiting longer does not help
         return Task.CompletedTask;
     }
 
@@ -190,6 +200,9 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
         [LoggerMessage(EventId = 354, Level = LogLevel.Warning, Message = "No twin within {TimeoutMs} ms of start; serving with the current settings and applying the twin when it arrives")]
         public static partial void NoTwinYet(ILogger logger, int timeoutMs);
+
+        [LoggerMessage(EventId = 356, Level = LogLevel.Warning, Message = "No twin within {TimeoutMs} ms of start and no settings applied ({Reason}): every request but /v2/ answers 503 until a desired document applies")]
+        public static partial void NoTwinNoSettings(ILogger logger, int timeoutMs, string reason);
 
         [LoggerMessage(EventId = 355, Level = LogLevel.Warning, Message = "Last good desired properties not saved: {Reason}")]
         public static partial void LastGoodNotSaved(ILogger logger, string reason);

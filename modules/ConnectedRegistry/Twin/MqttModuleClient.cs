@@ -325,13 +325,15 @@ public sealed partial class MqttModuleClient : IModuleClient
         {
             twin = TwinJson.ParseObject(response.Body);
         }
-        catch (TwinJsonNumberException ex)
+        catch (TwinJsonUnreadableException ex)
         {
-            // A twin holding a number nobody can read: its desired part is rejected (the last good settings stay), and
-            // the connection stays up for the next patch, instead of failing every connect on the same document.
+            // A twin holding a number nobody can read, or a member named twice: its desired part is rejected (the last
+            // good settings stay), and the connection stays up for the next patch, instead of failing every connect on
+            // the same document.
             twin = ex.Document as JObject ?? [];
-            var members = ex.Members.Where(m => m.StartsWith("desired.", StringComparison.Ordinal)).Select(m => $"{m["desired.".Length..]}: the number is out of range").ToList();
-            unreadable = members.Count > 0 ? string.Join("; ", members) : ex.Message;
+            var members = ex.Problems.Where(p => p.Path.StartsWith("desired.", StringComparison.Ordinal)).Select(p => $"{p.Path["desired.".Length..]}: {p.Reason}").ToList();
+            // Only a member named twice in the reported part: the desired part reads as it is.
+            unreadable = members.Count > 0 ? string.Join("; ", members) : ex.Problems.All(p => p.Reason == TwinJson.DuplicateReason) ? null : ex.Message;
         }
 
         var desired = twin["desired"] as JObject ?? new JObject();
@@ -414,7 +416,7 @@ public sealed partial class MqttModuleClient : IModuleClient
                 var patch = TwinJson.ParseObject(payload);
                 _patches.Writer.TryWrite((patch, patchVersion ?? JsonMergePatch.Version(patch), null));
             }
-            catch (TwinJsonNumberException ex)
+            catch (TwinJsonUnreadableException ex)
             {
                 // In order with the others, and reported as rejected (the last good settings stay), not dropped.
                 Log.PatchFailed(_logger, "desired patch not read: " + ex.Message);

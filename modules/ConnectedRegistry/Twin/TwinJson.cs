@@ -9,26 +9,38 @@ public static class TwinJson
     private static readonly JsonLoadSettings LoadSettings = new() { DuplicatePropertyNameHandling = DuplicatePropertyNameHandling.Replace };
 
     /// <summary>
-    /// Reads one JSON value. Fractions are read as decimals (exact); a number beyond the decimal range throws
-    /// <see cref="TwinJsonNumberException"/> naming every member that holds one, so a rejection says where it is.
+    /// Reads one JSON value. Fractions are read as decimals (exact). A number beyond the decimal range, or a member
+    /// named twice in one object, throws <see cref="TwinJsonUnreadableException"/> naming every member where that is,
+    /// so a rejection says where: which of two <c>clientTokens</c> was meant is a guess (JSON readers keep the last,
+    /// and a last <c>{}</c> would quietly drop every token), so the document is not applied at all.
     /// </summary>
     public static JToken Parse(string json)
     {
+        JToken document;
+        var problems = new List<TwinJsonProblem>();
         try
         {
-            return Read(json, FloatParseHandling.Decimal);
+            document = Read(json, FloatParseHandling.Decimal);
         }
         catch (JsonReaderException first)
         {
-            var (outOfRange, document) = OutOfRangeMembers(json);
-            if (outOfRange.Count > 0)
+            var (outOfRange, doubles) = OutOfRangeMembers(json);
+            if (outOfRange.Count == 0)
             {
-                throw new TwinJsonNumberException(outOfRange, document!, first);
+                throw;
             }
 
-            throw;
+            problems.AddRange(outOfRange.Select(m => new TwinJsonProblem(m, "the number is out of range")));
+            problems.AddRange(DuplicateMembers(json).Select(m => new TwinJsonProblem(m, DuplicateReason)));
+            throw new TwinJsonUnreadableException(problems, doubles!, first);
         }
+
+        problems.AddRange(DuplicateMembers(json).Select(m => new TwinJsonProblem(m, DuplicateReason)));
+        return problems.Count == 0 ? document : throw new TwinJsonUnreadableException(problems, document, null);
     }
+
+    /// <summary>The reason given for a member named twice.</summary>
+    public const string DuplicateReason = "the member is named more than once in its object";
 
     public static JObject ParseObject(string json) =>
         Parse(json) as JObject ?? throw new JsonReaderException("Expected a JSON object.");
@@ -45,6 +57,31 @@ public static class TwinJson
         }
 
         return token;
+    }
+
+    /// <summary>The paths of the members named a second (third, …) time in their object, in document order.</summary>
+    private static List<string> DuplicateMembers(string json)
+    {
+        var duplicates = new List<string>();
+        var open = new Stack<HashSet<string>>();
+        using var reader = new JsonTextReader(new StringReader(json)) { DateParseHandling = DateParseHandling.None, FloatParseHandling = FloatParseHandling.Double };
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonToken.StartObject:
+                    open.Push(new HashSet<string>(StringComparer.Ordinal));
+                    break;
+                case JsonToken.EndObject:
+                    open.Pop();
+                    break;
+                case JsonToken.PropertyName when !open.Peek().Add((string)reader.Value!) && !duplicates.Contains(reader.Path, StringComparer.Ordinal):
+                    duplicates.Add(reader.Path);
+                    break;
+            }
+        }
+
+        return duplicates;
     }
 
     /// <summary>
@@ -73,12 +110,27 @@ public static class TwinJson
     }
 }
 
-/// <summary>A twin document holds numbers too large to read; <see cref="Members"/> names where (as JSON paths).</summary>
-public sealed class TwinJsonNumberException(IReadOnlyList<string> members, JToken document, Exception inner)
-    : JsonReaderException(string.Join("; ", members.Select(m => $"{m}: the number is out of range")), inner)
+/// <summary>One member a twin document cannot be applied with: its JSON path and why.</summary>
+public sealed record TwinJsonProblem(string Path, string Reason)
 {
-    public IReadOnlyList<string> Members { get; } = members;
+    public override string ToString() => $"{Path}: {Reason}";
+}
 
-    /// <summary>The document read with doubles for numbers (those members infinite or rounded): to read the rest of it, never to apply.</summary>
+/// <summary>
+/// A twin document that is JSON but cannot be applied: numbers too large to read, members named twice.
+/// <see cref="Problems"/> names where (as JSON paths).
+/// </summary>
+public sealed class TwinJsonUnreadableException(IReadOnlyList<TwinJsonProblem> problems, JToken document, Exception? inner)
+    : JsonReaderException(string.Join("; ", problems), problems.Count > 0 ? problems[0].Path : "", 0, 0, inner)
+{
+    public IReadOnlyList<TwinJsonProblem> Problems { get; } = problems;
+
+    /// <summary>The paths of the problems.</summary>
+    public IReadOnlyList<string> Members => [.. Problems.Select(p => p.Path)];
+
+    /// <summary>
+    /// The document as far as it could be read (numbers as doubles, those members infinite or rounded; the last of
+    /// repeated members): to read the rest of it (<c>$version</c>), never to apply.
+    /// </summary>
     public JToken Document { get; } = document;
 }

@@ -43,10 +43,14 @@ public sealed class RegistryInstance : IAsyncDisposable
             args.AddRange(extraArgs);
         }
 
-        // Standalone twin files live in the instance's own data folder unless a test names them.
+        // Standalone twin files live in the instance's own data folder unless a test names them. A registry answers 503
+        // until a desired document applies (fail closed): one the test does not name is the open one most tests want,
+        // written here as an operator would (in IoT Edge mode the module reads the twin instead and never this file).
         if (!args.Contains("--desired"))
         {
-            args.AddRange(["--desired", Path.Combine(dataRoot, "twin", "desired.json")]);
+            var desired = Path.Combine(dataRoot, "twin", "desired.json");
+            args.AddRange(["--desired", desired]);
+            WriteOpenDesired(desired);
         }
 
         if (!args.Contains("--reported"))
@@ -75,6 +79,16 @@ public sealed class RegistryInstance : IAsyncDisposable
         var address = addresses.First();
         var https = addresses.FirstOrDefault(a => a.StartsWith("https://", StringComparison.Ordinal));
         return new RegistryInstance(app, dataRoot, new Uri(https ?? address));
+    }
+
+    /// <summary>The desired document of an open registry (no token, no child), unless the file is there already.</summary>
+    public static void WriteOpenDesired(string path)
+    {
+        if (!File.Exists(path))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, """{ "schemaVersion": "1.0" }""");
+        }
     }
 
     /// <summary>

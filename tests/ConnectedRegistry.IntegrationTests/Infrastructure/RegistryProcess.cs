@@ -35,7 +35,9 @@ public sealed partial class RegistryProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { dll, "--urls", "http://127.0.0.1:0", "--data", dataRoot })
+        var desired = Path.Combine(dataRoot, "twin", "desired.json");
+        RegistryInstance.WriteOpenDesired(desired); // an open registry; without a desired document it answers 503
+        foreach (var arg in new[] { dll, "--urls", "http://127.0.0.1:0", "--data", dataRoot, "--desired", desired, "--reported", Path.Combine(dataRoot, "twin", "reported.json") })
         {
             start.ArgumentList.Add(arg);
         }

@@ -130,6 +130,7 @@ public sealed class MetricsTests
     {
         var folder = TempDirectory.Create("metrics-twin");
         var desired = Path.Combine(folder, "desired.json");
+        RegistryInstance.WriteOpenDesired(desired);
         await using var registry = await RegistryInstance.StartAsync(
             extraArgs: ["--desired", desired, "--gc-grace", "00:00:00", "--Twin:FilePollIntervalMs", "100"],
             configure: b => b.Services.AddSingleton(new ModuleEnvironment(new Dictionary<string, string>())));

@@ -84,9 +84,9 @@ public class EndOfInputSweepTests
         Assert.Contains(result.Errors, e => e.StartsWith("name ", StringComparison.Ordinal));
         Assert.Contains(result.Errors, e => e.StartsWith("parent.syncTokenName", StringComparison.Ordinal));
         Assert.Contains(result.Errors, e => e.StartsWith("sync.repositories[0]", StringComparison.Ordinal));
-        Assert.Contains(result.Errors, e => e.StartsWith("clientTokens.puller" + end + ": a token name", StringComparison.Ordinal));
-        Assert.Contains(result.Errors, e => e.StartsWith("clientTokens.puller" + end + ".scopeMap: ", StringComparison.Ordinal));
-        Assert.Contains(result.Errors, e => e.StartsWith("children.cell-one" + end + ": a child registry name", StringComparison.Ordinal));
-        Assert.Contains(result.Errors, e => e.StartsWith("children.cell-one" + end + ".repositories[0]", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.StartsWith("clientTokens.puller" + end + ": the name must be", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.StartsWith("clientTokens.puller" + end + ": 'teama/app" + end + "' is not a repository name", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.StartsWith("children.cell-one" + end + ": the name must be", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.StartsWith("children.cell-one" + end + ": 'factory/*" + end + "' is not a repository name", StringComparison.Ordinal));
     }
 }

@@ -96,12 +96,12 @@ public class DesiredPropertiesParserTests
             "sync.messageTtl 'P91D' must be an ISO-8601 duration from P1D to P90D",
             "sync.repositories[0] 'Factory' is not a repository name or a 'prefix/*' wildcard",
             "sync.repositories[2] 'bad/**' is not a repository name or a 'prefix/*' wildcard",
-            "clientTokens.t1.passwordHash is not a hash made by 'token create'",
-            "clientTokens.t1.scopeMap.repo: unknown action 'content/fly' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
+            "clientTokens.t1: passwordHash is not a hash made by the 'token create' command",
+            "clientTokens.t1: 'repo' has unknown action 'content/fly' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
             "clientTokens.t1.status 'paused' must be enabled or disabled",
             "clientTokens.t1.expiry must be an ISO-8601 date and time",
-            "clientTokens.t2.passwordHash is required",
-            "clientTokens.t2.scopeMap: 'UPPER' is not a repository name, a 'prefix/*' wildcard or '*'",
+            "clientTokens.t2: passwordHash is required (the hash 'token create' prints)",
+            "clientTokens.t2: 'UPPER' is not a repository name, 'prefix/*' or '*'",
             "garbageCollection.enabled must be true or false",
             "garbageCollection.schedule 'every night' is not a valid 5-field cron expression",
             "anonymousPull must be true or false",
@@ -206,7 +206,7 @@ public class DesiredPropertiesParserTests
         }
 
         var result = DesiredPropertiesParser.Parse(new JObject { ["clientTokens"] = tokens });
-        Assert.Equal(["clientTokens has 21 tokens; at most 20 are allowed"], result.Errors);
+        Assert.Equal(["clientTokens: 21 tokens defined; at most 20 are allowed"], result.Errors);
 
         tokens.Remove("token20");
         Assert.True(DesiredPropertiesParser.Parse(new JObject { ["clientTokens"] = tokens }).IsValid);
@@ -222,7 +222,7 @@ public class DesiredPropertiesParserTests
         }
 
         var doc = new JObject { ["clientTokens"] = new JObject { ["big"] = new JObject { ["passwordHash"] = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", ["scopeMap"] = map } } };
-        Assert.Equal(["clientTokens.big.scopeMap has 501 repository permissions; at most 500 are allowed"], DesiredPropertiesParser.Parse(doc).Errors);
+        Assert.Equal(["clientTokens.big: the scope map has 501 repository permissions; at most 500 are allowed"], DesiredPropertiesParser.Parse(doc).Errors);
 
         map.Remove("repo500");
         Assert.True(DesiredPropertiesParser.Parse(doc).IsValid);
@@ -233,10 +233,10 @@ public class DesiredPropertiesParserTests
     {
         var result = Parse("""
         { "mode": "ReadOnly", "children": {
-            "cell-one": { "mode": "ReadWrite", "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=" },
-            "cell-two": { "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=" } } }
+            "cell-one": { "mode": "ReadWrite", "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "repositories": ["a"] },
+            "cell-two": { "syncTokenPasswordHash": "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=", "repositories": ["a"] } } }
         """);
-        Assert.Equal(["children.cell-one.mode must be ReadOnly because this registry is ReadOnly"], result.Errors);
+        Assert.Equal(["children.cell-one: a ReadOnly registry may only have ReadOnly children"], result.Errors);
     }
 
     [Fact]
@@ -282,6 +282,58 @@ public class DesiredPropertiesParserTests
                 "'sync.Repositories' is not a member; did you mean 'sync.repositories'? (member names are case-sensitive)",
             ],
             result.Errors);
+    }
+
+    [Theory]
+    [InlineData("clientToken", "clientTokens")]
+    [InlineData("client_tokens", "clientTokens")]
+    [InlineData("client-tokens", "clientTokens")]
+    [InlineData("client\u200BTokens", "clientTokens")] // a zero-width space
+    [InlineData("\u0441lientTokens", "clientTokens")] // a Cyrillic es
+    [InlineData("clientT\u043Ekens", "clientTokens")] // a Cyrillic o
+    [InlineData("\uFF43\uFF4C\uFF49\uFF45\uFF4E\uFF54\uFF34\uFF4F\uFF4B\uFF45\uFF4E\uFF53", "clientTokens")] // full width
+    [InlineData("clinetTokens", "clientTokens")]
+    [InlineData("tokens_client", null)]
+    [InlineData("mdoe", "mode")]
+    [InlineData("anonymous_pull", "anonymousPull")]
+    [InlineData("chlidren", "children")]
+    public void An_unknown_top_level_member_that_looks_like_a_security_member_rejects_the_document(string name, string? member)
+    {
+        var doc = new JObject { ["name"] = "factory-line-1", [name] = new JObject() };
+
+        var result = DesiredPropertiesParser.Parse(doc);
+
+        if (member is null)
+        {
+            Assert.True(result.IsValid); // not alike: still a warning, as a newer minor schema wants
+            Assert.Equal([name], result.Warnings);
+            return;
+        }
+
+        Assert.False(result.IsValid);
+        var reason = Assert.Single(result.Errors);
+        Assert.Equal($"'{MemberLikeness.Visible(name)}' is not a member but looks like the security member '{member}': the document is rejected rather than applied without it", reason);
+        Assert.DoesNotContain('\u200B', reason); // an invisible character is shown, not hidden in the reason
+    }
+
+    [Theory]
+    [InlineData("clientTokens", "stauts", "clientTokens.puller.status")]
+    [InlineData("clientTokens", "expires", "clientTokens.puller.expiry")]
+    [InlineData("clientTokens", "scope_map", "clientTokens.puller.scopeMap")]
+    [InlineData("children", "repositores", "children.cell-three.repositories")]
+    [InlineData("children", "m\u043Ede", "children.cell-three.mode")]
+    public void An_unknown_member_of_a_token_or_child_that_looks_like_a_security_member_rejects_the_document(string map, string name, string member)
+    {
+        const string hash = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=";
+        var entry = map == "clientTokens"
+            ? new JObject { ["passwordHash"] = hash, ["scopeMap"] = new JObject { ["a"] = new JArray("content/read") } }
+            : new JObject { ["syncTokenPasswordHash"] = hash, ["repositories"] = new JArray("a") };
+        entry[name] = "x";
+        var owner = map == "clientTokens" ? "puller" : "cell-three";
+
+        var result = DesiredPropertiesParser.Parse(new JObject { [map] = new JObject { [owner] = entry } });
+
+        Assert.Contains($"looks like the security member '{member}'", Assert.Single(result.Errors), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -342,13 +394,13 @@ public class ParentHostPlaceholderTests
     {
         var doc = Newtonsoft.Json.Linq.JObject.Parse("""
         { "clientTokens": { "puller": { "passwordHash": "$2y$05$vxzqtVnKUd8lx8kWT0SL5.A8Pc6Odj0G98Vg7GiRuod3PV3o3x6zi", "scopeMap": { "a": ["content/read"] } } },
-          "children": { "cell-three": { "syncTokenPasswordHash": "plain-text-password" } } }
+          "children": { "cell-three": { "syncTokenPasswordHash": "plain-text-password", "repositories": ["a"] } } }
         """);
 
         Assert.Equal(
         [
-            "clientTokens.puller.passwordHash is not a hash made by 'token create'",
-            "children.cell-three.syncTokenPasswordHash is not a hash made by 'token create --sync'",
+            "clientTokens.puller: passwordHash is not a hash made by the 'token create' command",
+            "children.cell-three: syncTokenPasswordHash is not a hash made by the 'token create --sync' command",
         ], DesiredPropertiesParser.Parse(doc).Errors);
     }
 }

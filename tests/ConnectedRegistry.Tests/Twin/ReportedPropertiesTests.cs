@@ -71,7 +71,7 @@ public class ReportedPropertiesTests
         var settings = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""
         { "name": "line-one",
           "clientTokens": { "puller": { "passwordHash": "pbkdf2-sha256$100000$c2VjcmV0aGFzaHZhbHVl$c2VjcmV0aGFzaHZhbHVlc2VjcmV0aGFzaHZhbHVl", "scopeMap": { "a/*": ["content/read"] } } },
-          "children": { "cell-three": { "syncTokenPasswordHash": "pbkdf2-sha256$100000$Y2hpbGRzZWNyZXQx$Y2hpbGRzZWNyZXRjaGlsZHNlY3JldGNoaWxkc2VjcmV0" } } }
+          "children": { "cell-three": { "syncTokenPasswordHash": "pbkdf2-sha256$100000$Y2hpbGRzZWNyZXQx$Y2hpbGRzZWNyZXRjaGlsZHNlY3JldGNoaWxkc2VjcmV0", "repositories": ["a/*"] } } }
         """)).Settings!;
 
         var text = GetStatusMethod.Describe(settings).ToString();
