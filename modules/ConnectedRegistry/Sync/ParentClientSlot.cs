@@ -49,6 +49,14 @@ public sealed partial class ParentClientSlot : IDisposable
         var client = new ParentRegistryClient(endpoint, credentials, _options with { ExtraTrust = roots }, _time, _logger);
         lock (_gate)
         {
+            if (_client is not null && _clientKey == key)
+            {
+                // Another caller made one for the same parent meanwhile (a client pushing layers in parallel asks
+                // several at once): use that one. Replacing it would dispose a client its caller is still using.
+                client.Dispose();
+                return _client;
+            }
+
             _client?.Dispose();
             _client = client;
             _clientKey = key;
