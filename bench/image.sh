@@ -38,7 +38,11 @@ size_mb=$(docker image inspect --format '{{.Size}}' connected-registry:bench | a
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ready=() stop=() rss=()
 for i in $(seq "$RUNS"); do
-  data="$BASE/device-$i/srv/connected-registry" # not there: the engine creates it, root's, as on a fresh device
+  # A fresh device: a folder only root has written (the desired document an operator put there; until a document
+  # applies the registry is not ready), handed to the app user by the entry point.
+  data="$BASE/device-$i/srv/connected-registry"
+  mkdir -p "$data/twin"
+  echo '{ "schemaVersion": "1.0", "name": "edge-bench-1" }' > "$data/twin/desired.json"
   t0=$(now)
   docker run -d --name "cr-$i" --network host -e ASPNETCORE_URLS=http://127.0.0.1:18080 \
     -e REGISTRY_METRICS_URLS=http://127.0.0.1:19600 -v "$data:/var/lib/connected-registry" connected-registry:bench >/dev/null
