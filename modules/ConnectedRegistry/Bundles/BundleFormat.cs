@@ -27,6 +27,12 @@ public static class BundleFormat
     /// <summary>Largest header entry read into memory (the descriptor of a very large sync set stays well below).</summary>
     public const long MaxHeaderBytes = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// Largest tar header record of one entry (its 512-byte block plus a pax extended header or GNU long name):
+    /// a bundle's names are short and its pax records few, any tar tool's stay within a few KiB.
+    /// </summary>
+    public const long MaxTarHeaderBytes = 64 * 1024;
+
     public static string BlobEntry(Digest digest) => $"blobs/{digest.Algorithm}/{digest.Hex}";
 
     /// <summary>The digest a <c>blobs/&lt;alg&gt;/&lt;hex&gt;</c> entry names, or false for any other name.</summary>

@@ -61,7 +61,11 @@ public sealed partial class BundleImporter(
     /// <summary>True while an import runs.</summary>
     public bool IsRunning => _gate.CurrentCount == 0;
 
-    public async Task<BundleImportResult> ImportAsync(string path, CancellationToken cancellationToken)
+    public Task<BundleImportResult> ImportAsync(string path, CancellationToken cancellationToken) =>
+        ImportAsync(path, OpenFile, cancellationToken);
+
+    /// <summary>Imports the bundle <paramref name="open"/> reads for <paramref name="path"/> (tests count what it reads).</summary>
+    internal async Task<BundleImportResult> ImportAsync(string path, Func<string, Stream> open, CancellationToken cancellationToken)
     {
         if (!await _gate.WaitAsync(0, cancellationToken))
         {
@@ -74,7 +78,7 @@ public sealed partial class BundleImporter(
             BundleImportResult result;
             try
             {
-                result = await ImportCoreAsync(path, settings.Current, meter, cancellationToken);
+                result = await ImportCoreAsync(path, open, settings.Current, meter, cancellationToken);
             }
             catch (LocalStorageException ex)
             {
@@ -99,9 +103,9 @@ public sealed partial class BundleImporter(
         }
     }
 
-    private async Task<BundleImportResult> ImportCoreAsync(string path, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    private async Task<BundleImportResult> ImportCoreAsync(string path, Func<string, Stream> open, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
     {
-        var verified = await VerifyAndStageAsync(path, current, meter, cancellationToken);
+        var verified = await VerifyAndStageAsync(path, open, current, meter, cancellationToken);
         var (descriptor, wanted, manifests, staged) = verified;
 
         // Everything is verified: from here on the bundle's content becomes this registry's.
@@ -165,28 +169,28 @@ public sealed partial class BundleImporter(
     private sealed record Verified(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, ManifestContent> Manifests, List<(Digest Digest, string Repository)> Staged);
 
     /// <summary>Reads the whole tar once: verifies the header, then every object; stages the blobs to import. Throws (having dropped what it staged) on any flaw.</summary>
-    private async Task<Verified> VerifyAndStageAsync(string path, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    private async Task<Verified> VerifyAndStageAsync(string path, Func<string, Stream> open, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
     {
         var staged = new List<(Digest Digest, string Repository)>();
         try
         {
-            FileStream file;
+            Stream file;
             try
             {
-                file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+                file = open(path);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 throw new BundleRefusedException($"the bundle cannot be opened: {ex.Message}");
             }
 
-            await using var _ = file;
-            await using var reader = new TarReader(file);
+            await using var guard = new TarHeaderGuard(file);
+            await using var reader = new TarReader(guard);
             var header = new Dictionary<string, byte[]>(StringComparer.Ordinal);
             Plan? plan = null;
             var seen = new HashSet<Digest>();
             var manifests = new Dictionary<Digest, ManifestContent>();
-            while (await NextEntryAsync(reader, cancellationToken) is { } entry)
+            while (await NextEntryAsync(reader, guard, cancellationToken) is { } entry)
             {
                 if (entry.EntryType == TarEntryType.Directory)
                 {
@@ -195,7 +199,7 @@ public sealed partial class BundleImporter(
 
                 if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
                 {
-                    throw new BundleRefusedException($"entry {entry.Name} is a {entry.EntryType}, not a file");
+                    throw new BundleRefusedException($"entry {Shown(entry.Name)} is a {entry.EntryType}, not a file");
                 }
 
                 if (BundleFormat.HeaderEntries.Contains(entry.Name))
@@ -211,7 +215,7 @@ public sealed partial class BundleImporter(
 
                 if (!BundleFormat.TryParseBlobEntry(entry.Name, out var digest))
                 {
-                    throw new BundleRefusedException($"entry {entry.Name} is not part of a bundle");
+                    throw new BundleRefusedException($"entry {Shown(entry.Name)} is not part of a bundle");
                 }
 
                 plan ??= Verify(header, current, meter);
@@ -274,6 +278,9 @@ public sealed partial class BundleImporter(
             throw;
         }
     }
+
+    private static FileStream OpenFile(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
     private sealed record Plan(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, BundleObject> Objects, Dictionary<Digest, string> RepositoryOf);
 
@@ -366,16 +373,33 @@ public sealed partial class BundleImporter(
         return new Plan(descriptor, wanted, objects, repositoryOf);
     }
 
-    private static async Task<TarEntry?> NextEntryAsync(TarReader reader, CancellationToken cancellationToken)
+    /// <summary>
+    /// The next entry, its header bounded by <paramref name="guard"/>. Whatever the tar reader throws on a hostile
+    /// header (a size field it cannot take: InvalidOperationException; an entry type it does not know:
+    /// NotSupportedException; a torn or malformed block) is a refusal of the bundle, never an unhandled exception.
+    /// </summary>
+    private static async Task<TarEntry?> NextEntryAsync(TarReader reader, TarHeaderGuard guard, CancellationToken cancellationToken)
     {
+        guard.BeginHeader();
         try
         {
             return await reader.GetNextEntryAsync(copyData: false, cancellationToken);
         }
-        catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException or FormatException or ArgumentException)
+        catch (Exception ex) when (ex is not (BundleRefusedException or OperationCanceledException))
         {
             throw new BundleRefusedException($"the bundle is torn or not a tar: {ex.Message}");
         }
+        finally
+        {
+            guard.EndHeader();
+        }
+    }
+
+    /// <summary>A name from the tar as a refusal shows it: at most 100 characters, control characters escaped (it goes into the log and the reported status).</summary>
+    private static string Shown(string name)
+    {
+        var shown = name.Length > 100 ? name[..100] + "..." : name;
+        return shown.Any(char.IsControl) ? string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) : shown;
     }
 
     private static async Task<byte[]> ReadSmallAsync(TarEntry entry, CancellationToken cancellationToken)

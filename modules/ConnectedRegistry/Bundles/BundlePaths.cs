@@ -29,14 +29,28 @@ public static class BundlePaths
         }
 
         // every existing part of the path that is a link must lead inside the data volume too
-        for (var current = full; current is not null && IsBelow(root, current); current = Path.GetDirectoryName(current))
+        try
         {
-            FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
-            if (info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target && !IsBelow(root, target.FullName))
+            for (var current = full; current is not null && IsBelow(root, current); current = Path.GetDirectoryName(current))
             {
-                reason = $"'{path}' leads outside the data volume through a link";
-                return null;
+                FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+                if (info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target && !IsBelow(root, target.FullName))
+                {
+                    reason = $"'{path}' leads outside the data volume through a link";
+                    return null;
+                }
             }
+        }
+        catch (IOException)
+        {
+            // ELOOP: links that lead to each other (or too many in a row) resolve to nothing
+            reason = $"'{path}' leads through a link that does not resolve (a loop)";
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            reason = $"'{path}' cannot be checked: a folder on the way is not readable";
+            return null;
         }
 
         return full;

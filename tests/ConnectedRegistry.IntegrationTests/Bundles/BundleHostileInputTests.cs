@@ -1,0 +1,205 @@
+using System.Text;
+using ConnectedRegistry.Bundles;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.IntegrationTests.Bundles;
+
+/// <summary>
+/// What a hostile probe brings to an import (issue 19): header entries and tar records far larger than a bundle
+/// holds, a tar header that declares 2 GiB, a link loop on the method's path. Each is refused with its reason,
+/// without reading past the bound, and the site keeps its tags; the <c>bundle</c> command runs as the module's
+/// executable, so a crash would show as its exit code.
+/// </summary>
+public sealed class BundleHostileInputTests
+{
+    private const long Bomb = 64L * 1024 * 1024;
+
+    [Fact]
+    public async Task Tar_records_declaring_two_GiB_are_refused_by_bundle_import_with_their_reason_and_change_nothing()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await using var site = await StoppedSite.SeedAsync(h);
+        var before = site.Tags();
+
+        foreach (var (type, name) in new[] { ('x', "PaxHeaders.0/oci-layout"), ('L', "././@LongLink") })
+        {
+            var bundle = RawTar.Write(Path.Combine(h.Work, $"two-gib-{type}.tar"), [new RawTar.Entry(name, type, 1L << 31, new byte[4096])]);
+            var refused = await site.ImportAsync(bundle);
+            Assert.True(refused.Code == 1, $"'{type}' record: exit {refused.Code}: {refused.Error}");
+            Assert.Contains("bundle import: the bundle is torn or not a tar", refused.Error, StringComparison.Ordinal);
+            Assert.Equal(before, site.Tags());
+            StoreVerifier.Verify(site.Data);
+        }
+    }
+
+    [Fact]
+    public async Task Tar_header_records_over_the_bound_are_refused_before_they_are_read()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(30_000));
+        await h.ImportNowAsync(await h.ExportAsync("good.tar", repositories: "apps/*"));
+        var before = h.Snapshot();
+
+        foreach (var (type, name) in new[] { ('x', "PaxHeaders.0/oci-layout"), ('L', "././@LongLink") })
+        {
+            var bundle = RawTar.Write(Path.Combine(h.Work, $"big-{type}.tar"), [new RawTar.Entry(name, type, Bomb), RawTar.Entry.File("oci-layout", [])]);
+            var (refused, read) = await ImportCountingAsync(h, bundle);
+            Assert.Contains($"a tar header record (pax extended header or GNU long name) of {Bomb} bytes", refused.Message, StringComparison.Ordinal);
+            Assert.True(read < 1024 * 1024, $"'{type}' record: {read} bytes read of a {Bomb}-byte record");
+            Assert.Equal(before, h.Snapshot());
+        }
+
+        StoreVerifier.Verify(h.Site.DataRoot);
+    }
+
+    [Fact]
+    public async Task A_link_loop_on_the_methods_path_is_refused_with_400_and_its_reason_and_changes_nothing()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(30_000));
+        await h.ImportNowAsync(await h.ExportAsync("good.tar", repositories: "apps/*"));
+        var before = h.Snapshot();
+        var folder = Directory.CreateDirectory(Path.Combine(h.Site.DataRoot, BundlePaths.Folder)).FullName;
+        File.CreateSymbolicLink(Path.Combine(folder, "loop-a.tar"), "loop-b.tar");
+        File.CreateSymbolicLink(Path.Combine(folder, "loop-b.tar"), "loop-a.tar");
+        File.CreateSymbolicLink(Path.Combine(folder, "loop.json"), "loop.json");
+
+        foreach (var path in new[] { "bundles/loop-a.tar", "bundles/loop-a.tar/inside.tar" })
+        {
+            var answer = await h.InvokeAsync("importBundle", new JObject { ["path"] = path });
+            Assert.True(answer.Status == 400, $"{path}: {answer.Status} {answer.Payload}");
+            Assert.Equal("BadPath", (string?)answer.Payload["error"]!["code"]);
+            Assert.Contains("a link that does not resolve (a loop)", (string?)answer.Payload["error"]!["message"], StringComparison.Ordinal);
+        }
+
+        var state = await h.InvokeAsync("bundleState", new JObject { ["file"] = "loop.json" });
+        Assert.True(state.Status == 400, $"{state.Status} {state.Payload}");
+        Assert.Equal("BadPath", (string?)state.Payload["error"]!["code"]);
+        Assert.Equal(before, h.Snapshot());
+        StoreVerifier.Verify(h.Site.DataRoot);
+    }
+
+    /// <summary>The method's import of <paramref name="bundle"/> through a stream that counts the bytes the importer takes from the file.</summary>
+    private static async Task<(BundleRefusedException Refused, long Read)> ImportCountingAsync(BundleHarness h, string bundle)
+    {
+        CountingStream? counting = null;
+        var importer = h.Site.App.Services.GetRequiredService<BundleImporter>();
+        var refused = await Assert.ThrowsAsync<BundleRefusedException>(() =>
+            importer.ImportAsync(bundle, path => counting = new CountingStream(File.OpenRead(path)), CancellationToken.None));
+        return (refused, counting!.Taken);
+    }
+
+    /// <summary>A stopped site's data root with one imported tag, and its settings file, for <c>bundle import</c> run as the module's executable.</summary>
+    private sealed class StoppedSite : IAsyncDisposable
+    {
+        private StoppedSite(string data, string desired)
+        {
+            Data = data;
+            Desired = desired;
+        }
+
+        public string Data { get; }
+
+        public string Desired { get; }
+
+        public static async Task<StoppedSite> SeedAsync(BundleHarness h)
+        {
+            await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(30_000));
+            var seed = await h.ExportAsync("seed.tar", repositories: "apps/*");
+            var site = new StoppedSite(TempDirectory.Create("stopped"), Path.Combine(h.Work, "desired.json"));
+            await File.WriteAllTextAsync(site.Desired, new JObject
+            {
+                ["name"] = BundleHarness.SiteName,
+                ["mode"] = "ReadOnly",
+                ["sync"] = new JObject { ["repositories"] = new JArray("apps/*") },
+                ["bundles"] = new JObject { ["trustedKeys"] = new JArray(await File.ReadAllTextAsync(h.KeyPath + ".pub")) },
+            }.ToString());
+            var seeded = await site.ImportAsync(seed);
+            Assert.True(seeded.Code == 0, seeded.Error);
+            Assert.NotEmpty(site.Tags());
+            return site;
+        }
+
+        public Task<(int Code, string Output, string Error)> ImportAsync(string bundle) =>
+            ModuleProcess.RunAsync(["bundle", "import", "--data", Data, "--desired", Desired, bundle]);
+
+        /// <summary>Every tag of the data root, read from its database.</summary>
+        public string Tags()
+        {
+            using var connection = new SqliteConnection($"Data Source={Path.Combine(Data, "registry.db")};Mode=ReadOnly;Pooling=False");
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT repository, tag, digest FROM tags ORDER BY repository, tag";
+            using var reader = command.ExecuteReader();
+            var tags = new StringBuilder();
+            while (reader.Read())
+            {
+                tags.Append(reader.GetString(0)).Append(':').Append(reader.GetString(1)).Append('@').AppendLine(reader.GetString(2));
+            }
+
+            return tags.ToString();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            TempDirectory.Delete(Data);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>A file as the importer reads it, counting every byte taken from it.</summary>
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        private long _read;
+
+        public long Taken => Interlocked.Read(ref _read);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => inner.CanSeek;
+
+        public override bool CanWrite => false;
+
+        public override long Length => inner.Length;
+
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+
+        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+
+        public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Counted(await inner.ReadAsync(buffer, cancellationToken));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private int Counted(int n)
+        {
+            Interlocked.Add(ref _read, n);
+            return n;
+        }
+    }
+}
