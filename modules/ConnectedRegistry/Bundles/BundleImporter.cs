@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using System.Security.Cryptography;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
@@ -186,7 +187,7 @@ public sealed partial class BundleImporter(
 
             await using var guard = new TarHeaderGuard(file);
             await using var reader = new TarReader(guard);
-            var header = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            var header = new Dictionary<string, byte[]>(StringComparer.Ordinal); // index.json: its SHA-256 (ReadHeaderEntryAsync)
             Plan? plan = null;
             var seen = new HashSet<Digest>();
             var manifests = new Dictionary<Digest, ManifestContent>();
@@ -209,7 +210,7 @@ public sealed partial class BundleImporter(
                         throw new BundleRefusedException($"{entry.Name} appears after the bundle's blobs or twice");
                     }
 
-                    header[entry.Name] = await ReadSmallAsync(entry, cancellationToken);
+                    header[entry.Name] = await ReadHeaderEntryAsync(entry, cancellationToken);
                     continue;
                 }
 
@@ -284,7 +285,10 @@ public sealed partial class BundleImporter(
 
     private sealed record Plan(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, BundleObject> Objects, Dictionary<Digest, string> RepositoryOf);
 
-    /// <summary>The header's checks, before any object is read: layout, signature, registry name, index; and what of it this registry takes.</summary>
+    /// <summary>
+    /// The header's checks, before any object is read: the signature (over bytes each bounded before they were read),
+    /// then the descriptor it covers, the layout, the registry name, the index; and what of it this registry takes.
+    /// </summary>
     private Plan Verify(Dictionary<string, byte[]> header, RegistrySettings current, SyncPassMeter meter)
     {
         var absent = BundleFormat.HeaderEntries.Where(h => !header.ContainsKey(h)).ToList();
@@ -293,31 +297,28 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException($"not a bundle, or torn: {string.Join(", ", absent)} missing before its first blob");
         }
 
+        // The signature first, over the descriptor's bounded bytes; only a descriptor a trusted key signed is parsed.
+        var json = header[BundleFormat.DescriptorFile];
+        var signer = BundleSigning.Verify(current.Bundles.TrustedKeys, json, header[BundleFormat.SignatureFile]);
+        var descriptor = BundleDescriptor.Parse(json);
+        if (descriptor.KeyId != signer.Id)
+        {
+            throw new BundleRefusedException($"{BundleFormat.DescriptorFile} names key {descriptor.KeyId} but is signed by {signer.Id}");
+        }
+
         try
         {
+            // not signed, but no larger than MaxLayoutBytes
             if ((string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(header[BundleFormat.LayoutFile]))["imageLayoutVersion"] is null)
             {
                 throw new BundleRefusedException($"{BundleFormat.LayoutFile} has no imageLayoutVersion");
             }
         }
-        catch (Newtonsoft.Json.JsonException)
+        catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or ArgumentException or InvalidCastException)
         {
-            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not JSON");
+            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not a JSON object with imageLayoutVersion");
         }
 
-        var json = header[BundleFormat.DescriptorFile];
-        string keyId;
-        try
-        {
-            keyId = (string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(json))["keyId"] ?? string.Empty;
-        }
-        catch (Newtonsoft.Json.JsonException ex)
-        {
-            throw new BundleRefusedException($"{BundleFormat.DescriptorFile} is not JSON: {ex.Message}");
-        }
-
-        BundleSigning.Verify(current.Bundles.TrustedKeys, keyId, json, header[BundleFormat.SignatureFile]);
-        var descriptor = BundleDescriptor.Parse(json);
         if (current.Name is null)
         {
             throw new BundleRefusedException("this registry has no name (twin 'name'), so no bundle can be for it");
@@ -328,7 +329,7 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException($"the bundle is for registry '{descriptor.Registry}', this registry is '{current.Name}'");
         }
 
-        if (!header[BundleFormat.IndexFile].AsSpan().SequenceEqual(descriptor.IndexJson()))
+        if (!header[BundleFormat.IndexFile].AsSpan().SequenceEqual(SHA256.HashData(descriptor.IndexJson())))
         {
             throw new BundleRefusedException($"{BundleFormat.IndexFile} is not the one the signed descriptor implies: its tags were changed");
         }
@@ -402,32 +403,43 @@ public sealed partial class BundleImporter(
         return shown.Any(char.IsControl) ? string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) : shown;
     }
 
-    private static async Task<byte[]> ReadSmallAsync(TarEntry entry, CancellationToken cancellationToken)
+    /// <summary>
+    /// One header entry, refused unread when it declares more than its bound (<see cref="BundleFormat.MaxBytesOf"/>):
+    /// <c>oci-layout</c>, <c>bundle.json</c> and <c>bundle.sig</c> whole, <c>index.json</c> only as its SHA-256 (it is
+    /// compared with the one the signed descriptor implies, never parsed, so it need not be held).
+    /// </summary>
+    private static async Task<byte[]> ReadHeaderEntryAsync(TarEntry entry, CancellationToken cancellationToken)
     {
-        if (entry.Length > BundleFormat.MaxHeaderBytes)
+        var bound = BundleFormat.MaxBytesOf(entry.Name);
+        if (entry.Length > bound)
         {
-            throw new BundleRefusedException($"{entry.Name} is {entry.Length} bytes, more than a bundle's header holds");
+            throw new BundleRefusedException($"{entry.Name} is {entry.Length} bytes; a bundle's {entry.Name} holds at most {bound}");
         }
 
-        using var memory = new MemoryStream();
-        if (entry.DataStream is { } data)
+        var data = entry.DataStream ?? Stream.Null;
+        try
         {
-            try
+            if (entry.Name == BundleFormat.IndexFile)
             {
-                await data.CopyToAsync(memory, cancellationToken);
-            }
-            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException)
-            {
-                throw new BundleRefusedException($"the bundle is torn in {entry.Name}: {ex.Message}");
-            }
-        }
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var buffer = new byte[81920];
+                long read = 0;
+                for (int n; (n = await data.ReadAsync(buffer, cancellationToken)) > 0; read += n)
+                {
+                    hash.AppendData(buffer, 0, n);
+                }
 
-        if (memory.Length != entry.Length)
+                return read == entry.Length ? hash.GetHashAndReset() : throw new BundleRefusedException($"the bundle is torn in {entry.Name}");
+            }
+
+            var bytes = new byte[entry.Length];
+            await data.ReadExactlyAsync(bytes, cancellationToken);
+            return bytes;
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException)
         {
-            throw new BundleRefusedException($"the bundle is torn in {entry.Name}");
+            throw new BundleRefusedException($"the bundle is torn in {entry.Name}: {ex.Message}");
         }
-
-        return memory.ToArray();
     }
 
     private static partial class Log

@@ -81,6 +81,63 @@ public sealed class BundleHostileInputTests
         StoreVerifier.Verify(h.Site.DataRoot);
     }
 
+    [Fact]
+    public async Task Oversized_or_unsigned_header_entries_are_refused_by_bundle_import_before_they_are_parsed()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await using var site = await StoppedSite.SeedAsync(h);
+        h.Layout.Tag(h.Layout.Image("amd64", h.Layout.Layer(20_000)), "web-v2");
+        await h.Parent.PushAsync(h.Layout.Directory, "web-v2", "apps/web", "v2");
+        var good = await h.ExportAsync("v2.tar", repositories: "apps/*");
+        var before = site.Tags();
+
+        var cases = new (string Name, Func<string, byte[], byte[]> Change, string Reason)[]
+        {
+            // A valid oci-layout padded to 64 MiB: the signature does not cover it, so before its bound it was parsed whole and imported.
+            ("layout.tar", (name, bytes) => name == BundleFormat.LayoutFile ? Padded(bytes, Bomb) : bytes,
+                $"bundle import: oci-layout is {Bomb} bytes; a bundle's oci-layout holds at most 4096"),
+            ("signature.tar", (name, bytes) => name == BundleFormat.SignatureFile ? Padded(bytes, 1024 * 1024) : bytes,
+                $"bundle import: bundle.sig is {1024 * 1024} bytes; a bundle's bundle.sig holds at most 4096"),
+            // Not JSON at all: the signature is checked first, so the refusal names it, not the parser.
+            ("unsigned.tar", (name, bytes) => name == BundleFormat.DescriptorFile ? Encoding.ASCII.GetBytes(new string('[', 1024 * 1024)) : bytes,
+                "bundle import: the signature of bundle.json does not verify with any key of bundles.trustedKeys"),
+        };
+
+        foreach (var (name, change, reason) in cases)
+        {
+            var bundle = RawTar.Write(Path.Combine(h.Work, name), RawTar.Read(good).Select(e => RawTar.Entry.File(e.Name, change(e.Name, e.Data!))));
+            var refused = await site.ImportAsync(bundle);
+            Assert.True(refused.Code == 1, $"{name}: exit {refused.Code}: {refused.Output} {refused.Error}");
+            Assert.Contains(reason, refused.Error, StringComparison.Ordinal);
+            Assert.Equal(before, site.Tags());
+            StoreVerifier.Verify(site.Data);
+        }
+
+        // The same bundle unchanged imports: the refusals were about the entries.
+        Assert.Equal(0, (await site.ImportAsync(good)).Code);
+        Assert.NotEqual(before, site.Tags());
+    }
+
+    [Fact]
+    public async Task A_header_entry_over_its_bound_is_refused_by_importBundle_unread()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(30_000));
+        var good = await h.ExportAsync("good.tar", repositories: "apps/*");
+        var bundle = RawTar.Write(Path.Combine(h.Work, "layout.tar"), RawTar.Read(good).Select(e => e.Name == BundleFormat.LayoutFile ? new RawTar.Entry(e.Name, '0', Bomb) : e));
+        var before = h.Snapshot();
+
+        var (refused, read) = await ImportCountingAsync(h, bundle);
+
+        Assert.Contains($"oci-layout is {Bomb} bytes; a bundle's oci-layout holds at most 4096", refused.Message, StringComparison.Ordinal);
+        Assert.True(read < 1024 * 1024, $"{read} bytes read of a {Bomb}-byte oci-layout");
+        Assert.Equal(before, h.Snapshot());
+        var viaMethod = await h.ImportAsync(bundle);
+        Assert.Equal("Error", viaMethod.Type);
+        Assert.Contains("oci-layout is", viaMethod.Description, StringComparison.Ordinal);
+        StoreVerifier.Verify(h.Site.DataRoot);
+    }
+
     /// <summary>The method's import of <paramref name="bundle"/> through a stream that counts the bytes the importer takes from the file.</summary>
     private static async Task<(BundleRefusedException Refused, long Read)> ImportCountingAsync(BundleHarness h, string bundle)
     {
@@ -89,6 +146,15 @@ public sealed class BundleHostileInputTests
         var refused = await Assert.ThrowsAsync<BundleRefusedException>(() =>
             importer.ImportAsync(bundle, path => counting = new CountingStream(File.OpenRead(path)), CancellationToken.None));
         return (refused, counting!.Taken);
+    }
+
+    /// <summary><paramref name="json"/> with spaces before it up to <paramref name="length"/> bytes: the same JSON, as large as wanted.</summary>
+    private static byte[] Padded(byte[] json, long length)
+    {
+        var padded = new byte[length];
+        padded.AsSpan(0, (int)(length - json.Length)).Fill((byte)' ');
+        json.CopyTo(padded, length - json.Length);
+        return padded;
     }
 
     /// <summary>A stopped site's data root with one imported tag, and its settings file, for <c>bundle import</c> run as the module's executable.</summary>
