@@ -56,6 +56,32 @@ public static class BundlePaths
         return full;
     }
 
+    /// <summary>
+    /// The full path of a file the module is to write at <paramref name="path"/> inside <paramref name="dataRoot"/>, or
+    /// null with the reason: stricter than <see cref="Resolve"/>, neither the file nor any folder below the data root
+    /// on its way may be a link, not even one that stays inside the volume (a link onto <c>registry.db</c> is inside).
+    /// The file itself is then written with <see cref="NoFollowFile"/>.
+    /// </summary>
+    public static string? ResolveForWrite(string dataRoot, string path, out string reason)
+    {
+        if (Resolve(dataRoot, path, out reason) is not { } full)
+        {
+            return null;
+        }
+
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataRoot));
+        for (var current = full; current is not null && IsBelow(root, current); current = Path.GetDirectoryName(current))
+        {
+            if (NoFollowFile.IsLink(current))
+            {
+                reason = $"'{path}' is a link, or a folder on its way is: the module writes no file through a link";
+                return null;
+            }
+        }
+
+        return full;
+    }
+
     private static bool IsBelow(string root, string path) =>
         path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 }

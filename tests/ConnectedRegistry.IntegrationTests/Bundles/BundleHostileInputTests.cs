@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using ConnectedRegistry.Bundles;
 using Microsoft.Data.Sqlite;
@@ -137,6 +138,106 @@ public sealed class BundleHostileInputTests
         Assert.Contains("oci-layout is", viaMethod.Description, StringComparison.Ordinal);
         StoreVerifier.Verify(h.Site.DataRoot);
     }
+
+    [Fact]
+    public async Task BundleState_writes_nothing_through_a_link_in_the_data_volume()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(30_000));
+        await h.ImportNowAsync(await h.ExportAsync("good.tar", repositories: "apps/*"));
+        var folder = Directory.CreateDirectory(Path.Combine(h.Site.DataRoot, BundlePaths.Folder)).FullName;
+        var outside = Path.Combine(h.Work, "outside.txt");
+        await File.WriteAllTextAsync(outside, "untouched");
+        var database = Path.Combine(h.Site.DataRoot, "registry.db");
+        var databaseBefore = Hash(database);
+        // The names the method used for its temporary file, planted as links: one out of the volume, one onto its database.
+        File.CreateSymbolicLink(Path.Combine(folder, "state.json.tmp"), outside);
+        File.CreateSymbolicLink(Path.Combine(folder, "db.json.tmp"), database);
+
+        foreach (var file in new[] { "state.json", "db.json" })
+        {
+            var answer = await h.InvokeAsync("bundleState", new JObject { ["file"] = file });
+            Assert.True(answer.Status == 200, $"{file}: {answer.Status} {answer.Payload}");
+            var written = new FileInfo(Path.Combine(folder, file));
+            Assert.Null(written.LinkTarget);
+            Assert.Equal(BundleHarness.SiteName, (string?)JObject.Parse(await File.ReadAllTextAsync(written.FullName))["registry"]);
+        }
+
+        Assert.Equal("untouched", await File.ReadAllTextAsync(outside));
+        Assert.Equal(databaseBefore, Hash(database));
+        Assert.Equal(outside, new FileInfo(Path.Combine(folder, "state.json.tmp")).LinkTarget); // left as it was
+        Assert.Empty(Directory.EnumerateFiles(folder, ".*"));
+
+        // A link as the file itself, or as a folder on the way, is refused, even one that stays inside the volume.
+        File.CreateSymbolicLink(Path.Combine(folder, "linked.json"), database);
+        var linked = await h.InvokeAsync("bundleState", new JObject { ["file"] = "linked.json" });
+        Assert.True(linked.Status == 400, $"{linked.Status} {linked.Payload}");
+        Assert.Equal("BadPath", (string?)linked.Payload["error"]!["code"]);
+        Assert.Contains("is a link", (string?)linked.Payload["error"]!["message"], StringComparison.Ordinal);
+        Directory.Delete(folder, recursive: true);
+        var elsewhere = Directory.CreateDirectory(Path.Combine(h.Site.DataRoot, "elsewhere")).FullName;
+        Directory.CreateSymbolicLink(folder, elsewhere);
+        var through = await h.InvokeAsync("bundleState", new JObject { ["file"] = "state.json" });
+        Assert.True(through.Status == 400, $"{through.Status} {through.Payload}");
+        Assert.Contains("is a link", (string?)through.Payload["error"]!["message"], StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
+        Assert.Equal(databaseBefore, Hash(database));
+        StoreVerifier.Verify(h.Site.DataRoot);
+    }
+
+    [Fact]
+    public async Task The_bundle_command_writes_no_state_key_or_bundle_through_a_planted_link()
+    {
+        await using var h = await BundleHarness.StartAsync();
+        await h.Parent.PushImageAsync(h.Layout, "apps/web", h.Layout.Layer(30_000));
+        var outside = Path.Combine(h.Work, "outside.txt");
+        await File.WriteAllTextAsync(outside, "untouched");
+        var absent = Path.Combine(h.Work, "absent.txt");
+        var data = TempDirectory.Create("stopped");
+        try
+        {
+            var desired = Path.Combine(h.Work, "desired.json");
+            await File.WriteAllTextAsync(desired, new JObject { ["name"] = BundleHarness.SiteName, ["sync"] = new JObject { ["repositories"] = new JArray("apps/*") } }.ToString());
+            var output = Directory.CreateDirectory(Path.Combine(h.Work, "out")).FullName;
+
+            // bundle state: its temporary file's old name is no longer used; a link as the output is refused.
+            File.CreateSymbolicLink(Path.Combine(output, "state.json.tmp"), outside);
+            var state = await h.BundleAsync("state", "--data", data, "--desired", desired, "--output", Path.Combine(output, "state.json"));
+            Assert.True(state.Code == 0, state.Error);
+            Assert.Null(new FileInfo(Path.Combine(output, "state.json")).LinkTarget);
+            File.CreateSymbolicLink(Path.Combine(output, "linked.json"), outside);
+            var linked = await h.BundleAsync("state", "--data", data, "--desired", desired, "--output", Path.Combine(output, "linked.json"));
+            Assert.Equal(1, linked.Code);
+            Assert.Contains("is a link", linked.Error, StringComparison.Ordinal);
+
+            // bundle export: FILE.partial and its journal are opened only when they are files.
+            foreach (var planted in new[] { "a.tar.partial", "b.tar.partial.journal", "c.tar" })
+            {
+                File.CreateSymbolicLink(Path.Combine(output, planted), outside);
+                var bundle = Path.Combine(output, planted[..5]);
+                var export = await h.BundleAsync("export", "--parent", h.Parent.Endpoint.ToString(), "--user", DockerRegistry.User, "--registry", BundleHarness.SiteName,
+                    "--repository", "apps/*", "--key", h.KeyPath, "--output", bundle);
+                Assert.True(export.Code == 1, $"{planted}: exit {export.Code}: {export.Error}");
+                Assert.Contains("is a link", export.Error, StringComparison.Ordinal);
+                Assert.False(File.Exists(bundle + ".partial") && new FileInfo(bundle + ".partial").LinkTarget is null);
+            }
+
+            // bundle keygen: a dangling link where the public key goes is not written through.
+            var key = Path.Combine(output, "k.pem");
+            File.CreateSymbolicLink(key + ".pub", absent);
+            var keygen = await h.BundleAsync("keygen", "--key", key);
+            Assert.Equal(1, keygen.Code);
+            Assert.False(File.Exists(key));
+            Assert.False(File.Exists(absent));
+            Assert.Equal("untouched", await File.ReadAllTextAsync(outside));
+        }
+        finally
+        {
+            TempDirectory.Delete(data);
+        }
+    }
+
+    private static string Hash(string file) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(file)));
 
     /// <summary>The method's import of <paramref name="bundle"/> through a stream that counts the bytes the importer takes from the file.</summary>
     private static async Task<(BundleRefusedException Refused, long Read)> ImportCountingAsync(BundleHarness h, string bundle)
