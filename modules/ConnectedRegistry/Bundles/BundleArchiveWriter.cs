@@ -9,7 +9,8 @@ namespace ConnectedRegistry.Bundles;
 /// Writes a bundle's tar resumably: into <c>FILE.partial</c>, with a side journal (<c>FILE.partial.journal</c>) of
 /// the entries that are whole and on disk (each line: the file's length after the entry, then its name, appended
 /// only after the entry was flushed to disk). A new run on the same output truncates the partial file to the last
-/// journaled entry and goes on from there; the finished archive is renamed to FILE and the journal removed.
+/// journaled entry and goes on from there; the finished archive is renamed to FILE and the journal removed. None of
+/// the three names may be a link (refused): nothing is written through one.
 /// </summary>
 public sealed class BundleArchiveWriter : IDisposable
 {
@@ -39,6 +40,10 @@ public sealed class BundleArchiveWriter : IDisposable
     /// </summary>
     public (byte[] Descriptor, byte[] Signature)? Resume()
     {
+        // a link at any of the three names would have the export write (or truncate) wherever it points
+        NoFollowFile.RefuseLink(_output);
+        NoFollowFile.RefuseLink(PartialPath);
+        NoFollowFile.RefuseLink(JournalPath);
         if (File.Exists(_output))
         {
             throw new BundleRefusedException($"{_output} exists already; remove it or choose another --output");
@@ -178,8 +183,10 @@ public sealed class BundleArchiveWriter : IDisposable
             Directory.CreateDirectory(directory);
         }
 
-        _file = new FileStream(PartialPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
-        _journal = new StreamWriter(new FileStream(JournalPath, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false));
+        // A fresh start creates both files exclusively (never through a link planted since the check in Resume);
+        // a resumed one opens the two files Resume found to be files.
+        _file = new FileStream(PartialPath, fresh ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        _journal = new StreamWriter(new FileStream(JournalPath, fresh ? FileMode.CreateNew : FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false));
     }
 
     private void TryTruncate(long length)

@@ -65,9 +65,9 @@ public static class BundleCommand
         }
 
         var publicPath = path + ".pub";
-        if (File.Exists(path) || File.Exists(publicPath))
+        if (File.Exists(path) || File.Exists(publicPath) || NoFollowFile.IsLink(path) || NoFollowFile.IsLink(publicPath))
         {
-            throw new BundleRefusedException($"{path} or {publicPath} exists already; keygen never overwrites a key");
+            throw new BundleRefusedException($"{path} or {publicPath} exists already (or is a link); keygen never overwrites a key");
         }
 
         var (privatePem, publicPem, keyId) = BundleSigning.NewKeyPair();
@@ -85,7 +85,12 @@ public static class BundleCommand
             await writer.WriteAsync(privatePem);
         }
 
-        await File.WriteAllTextAsync(publicPath, publicPem + "\n");
+        await using (var file = new FileStream(publicPath, FileMode.CreateNew, FileAccess.Write)) // exclusive: never through a link
+        await using (var writer = new StreamWriter(file))
+        {
+            await writer.WriteAsync(publicPem + "\n");
+        }
+
         var publicKey = string.Concat(publicPem.Split('\n').Where(l => !l.StartsWith("-----", StringComparison.Ordinal)).Select(l => l.Trim()));
         await output.WriteLineAsync(new JObject
         {

@@ -24,8 +24,28 @@ public static class BundleFormat
     /// <summary>The header entries, in the order export writes them (before every blob).</summary>
     public static readonly string[] HeaderEntries = [LayoutFile, IndexFile, DescriptorFile, SignatureFile];
 
-    /// <summary>Largest header entry read into memory (the descriptor of a very large sync set stays well below).</summary>
+    /// <summary>Largest <c>index.json</c> and <c>bundle.json</c> (the descriptor of a very large sync set stays well below).</summary>
     public const long MaxHeaderBytes = 64L * 1024 * 1024;
+
+    /// <summary>Largest <c>oci-layout</c>: it is one short line (<see cref="LayoutJson"/>), and the signature does not cover it.</summary>
+    public const long MaxLayoutBytes = 4096;
+
+    /// <summary>Largest <c>bundle.sig</c>: the base64 of a 64-byte signature is 88 bytes.</summary>
+    public const long MaxSignatureBytes = 4096;
+
+    /// <summary>The bound of one header entry, checked before a byte of it is read.</summary>
+    public static long MaxBytesOf(string headerEntry) => headerEntry switch
+    {
+        LayoutFile => MaxLayoutBytes,
+        SignatureFile => MaxSignatureBytes,
+        _ => MaxHeaderBytes,
+    };
+
+    /// <summary>
+    /// Largest tar header record of one entry (its 512-byte block plus a pax extended header or GNU long name):
+    /// a bundle's names are short and its pax records few, any tar tool's stay within a few KiB.
+    /// </summary>
+    public const long MaxTarHeaderBytes = 64 * 1024;
 
     public static string BlobEntry(Digest digest) => $"blobs/{digest.Algorithm}/{digest.Hex}";
 

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using System.Security.Cryptography;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
@@ -61,7 +62,11 @@ public sealed partial class BundleImporter(
     /// <summary>True while an import runs.</summary>
     public bool IsRunning => _gate.CurrentCount == 0;
 
-    public async Task<BundleImportResult> ImportAsync(string path, CancellationToken cancellationToken)
+    public Task<BundleImportResult> ImportAsync(string path, CancellationToken cancellationToken) =>
+        ImportAsync(path, OpenFile, cancellationToken);
+
+    /// <summary>Imports the bundle <paramref name="open"/> reads for <paramref name="path"/> (tests count what it reads).</summary>
+    internal async Task<BundleImportResult> ImportAsync(string path, Func<string, Stream> open, CancellationToken cancellationToken)
     {
         if (!await _gate.WaitAsync(0, cancellationToken))
         {
@@ -74,7 +79,7 @@ public sealed partial class BundleImporter(
             BundleImportResult result;
             try
             {
-                result = await ImportCoreAsync(path, settings.Current, meter, cancellationToken);
+                result = await ImportCoreAsync(path, open, settings.Current, meter, cancellationToken);
             }
             catch (LocalStorageException ex)
             {
@@ -99,9 +104,9 @@ public sealed partial class BundleImporter(
         }
     }
 
-    private async Task<BundleImportResult> ImportCoreAsync(string path, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    private async Task<BundleImportResult> ImportCoreAsync(string path, Func<string, Stream> open, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
     {
-        var verified = await VerifyAndStageAsync(path, current, meter, cancellationToken);
+        var verified = await VerifyAndStageAsync(path, open, current, meter, cancellationToken);
         var (descriptor, wanted, manifests, staged) = verified;
 
         // Everything is verified: from here on the bundle's content becomes this registry's.
@@ -165,28 +170,28 @@ public sealed partial class BundleImporter(
     private sealed record Verified(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, ManifestContent> Manifests, List<(Digest Digest, string Repository)> Staged);
 
     /// <summary>Reads the whole tar once: verifies the header, then every object; stages the blobs to import. Throws (having dropped what it staged) on any flaw.</summary>
-    private async Task<Verified> VerifyAndStageAsync(string path, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    private async Task<Verified> VerifyAndStageAsync(string path, Func<string, Stream> open, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
     {
         var staged = new List<(Digest Digest, string Repository)>();
         try
         {
-            FileStream file;
+            Stream file;
             try
             {
-                file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+                file = open(path);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 throw new BundleRefusedException($"the bundle cannot be opened: {ex.Message}");
             }
 
-            await using var _ = file;
-            await using var reader = new TarReader(file);
-            var header = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            await using var guard = new TarHeaderGuard(file);
+            await using var reader = new TarReader(guard);
+            var header = new Dictionary<string, byte[]>(StringComparer.Ordinal); // index.json: its SHA-256 (ReadHeaderEntryAsync)
             Plan? plan = null;
             var seen = new HashSet<Digest>();
             var manifests = new Dictionary<Digest, ManifestContent>();
-            while (await NextEntryAsync(reader, cancellationToken) is { } entry)
+            while (await NextEntryAsync(reader, guard, cancellationToken) is { } entry)
             {
                 if (entry.EntryType == TarEntryType.Directory)
                 {
@@ -195,7 +200,7 @@ public sealed partial class BundleImporter(
 
                 if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
                 {
-                    throw new BundleRefusedException($"entry {entry.Name} is a {entry.EntryType}, not a file");
+                    throw new BundleRefusedException($"entry {Shown(entry.Name)} is a {entry.EntryType}, not a file");
                 }
 
                 if (BundleFormat.HeaderEntries.Contains(entry.Name))
@@ -205,13 +210,13 @@ public sealed partial class BundleImporter(
                         throw new BundleRefusedException($"{entry.Name} appears after the bundle's blobs or twice");
                     }
 
-                    header[entry.Name] = await ReadSmallAsync(entry, cancellationToken);
+                    header[entry.Name] = await ReadHeaderEntryAsync(entry, cancellationToken);
                     continue;
                 }
 
                 if (!BundleFormat.TryParseBlobEntry(entry.Name, out var digest))
                 {
-                    throw new BundleRefusedException($"entry {entry.Name} is not part of a bundle");
+                    throw new BundleRefusedException($"entry {Shown(entry.Name)} is not part of a bundle");
                 }
 
                 plan ??= Verify(header, current, meter);
@@ -275,9 +280,15 @@ public sealed partial class BundleImporter(
         }
     }
 
+    private static FileStream OpenFile(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
     private sealed record Plan(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, BundleObject> Objects, Dictionary<Digest, string> RepositoryOf);
 
-    /// <summary>The header's checks, before any object is read: layout, signature, registry name, index; and what of it this registry takes.</summary>
+    /// <summary>
+    /// The header's checks, before any object is read: the signature (over bytes each bounded before they were read),
+    /// then the descriptor it covers, the layout, the registry name, the index; and what of it this registry takes.
+    /// </summary>
     private Plan Verify(Dictionary<string, byte[]> header, RegistrySettings current, SyncPassMeter meter)
     {
         var absent = BundleFormat.HeaderEntries.Where(h => !header.ContainsKey(h)).ToList();
@@ -286,31 +297,28 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException($"not a bundle, or torn: {string.Join(", ", absent)} missing before its first blob");
         }
 
+        // The signature first, over the descriptor's bounded bytes; only a descriptor a trusted key signed is parsed.
+        var json = header[BundleFormat.DescriptorFile];
+        var signer = BundleSigning.Verify(current.Bundles.TrustedKeys, json, header[BundleFormat.SignatureFile]);
+        var descriptor = BundleDescriptor.Parse(json);
+        if (descriptor.KeyId != signer.Id)
+        {
+            throw new BundleRefusedException($"{BundleFormat.DescriptorFile} names key {descriptor.KeyId} but is signed by {signer.Id}");
+        }
+
         try
         {
+            // not signed, but no larger than MaxLayoutBytes
             if ((string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(header[BundleFormat.LayoutFile]))["imageLayoutVersion"] is null)
             {
                 throw new BundleRefusedException($"{BundleFormat.LayoutFile} has no imageLayoutVersion");
             }
         }
-        catch (Newtonsoft.Json.JsonException)
+        catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or ArgumentException or InvalidCastException)
         {
-            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not JSON");
+            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not a JSON object with imageLayoutVersion");
         }
 
-        var json = header[BundleFormat.DescriptorFile];
-        string keyId;
-        try
-        {
-            keyId = (string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(json))["keyId"] ?? string.Empty;
-        }
-        catch (Newtonsoft.Json.JsonException ex)
-        {
-            throw new BundleRefusedException($"{BundleFormat.DescriptorFile} is not JSON: {ex.Message}");
-        }
-
-        BundleSigning.Verify(current.Bundles.TrustedKeys, keyId, json, header[BundleFormat.SignatureFile]);
-        var descriptor = BundleDescriptor.Parse(json);
         if (current.Name is null)
         {
             throw new BundleRefusedException("this registry has no name (twin 'name'), so no bundle can be for it");
@@ -321,7 +329,7 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException($"the bundle is for registry '{descriptor.Registry}', this registry is '{current.Name}'");
         }
 
-        if (!header[BundleFormat.IndexFile].AsSpan().SequenceEqual(descriptor.IndexJson()))
+        if (!header[BundleFormat.IndexFile].AsSpan().SequenceEqual(SHA256.HashData(descriptor.IndexJson())))
         {
             throw new BundleRefusedException($"{BundleFormat.IndexFile} is not the one the signed descriptor implies: its tags were changed");
         }
@@ -366,44 +374,72 @@ public sealed partial class BundleImporter(
         return new Plan(descriptor, wanted, objects, repositoryOf);
     }
 
-    private static async Task<TarEntry?> NextEntryAsync(TarReader reader, CancellationToken cancellationToken)
+    /// <summary>
+    /// The next entry, its header bounded by <paramref name="guard"/>. Whatever the tar reader throws on a hostile
+    /// header (a size field it cannot take: InvalidOperationException; an entry type it does not know:
+    /// NotSupportedException; a torn or malformed block) is a refusal of the bundle, never an unhandled exception.
+    /// </summary>
+    private static async Task<TarEntry?> NextEntryAsync(TarReader reader, TarHeaderGuard guard, CancellationToken cancellationToken)
     {
+        guard.BeginHeader();
         try
         {
             return await reader.GetNextEntryAsync(copyData: false, cancellationToken);
         }
-        catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException or FormatException or ArgumentException)
+        catch (Exception ex) when (ex is not (BundleRefusedException or OperationCanceledException))
         {
             throw new BundleRefusedException($"the bundle is torn or not a tar: {ex.Message}");
         }
+        finally
+        {
+            guard.EndHeader();
+        }
     }
 
-    private static async Task<byte[]> ReadSmallAsync(TarEntry entry, CancellationToken cancellationToken)
+    /// <summary>A name from the tar as a refusal shows it: at most 100 characters, control characters escaped (it goes into the log and the reported status).</summary>
+    private static string Shown(string name)
     {
-        if (entry.Length > BundleFormat.MaxHeaderBytes)
+        var shown = name.Length > 100 ? name[..100] + "..." : name;
+        return shown.Any(char.IsControl) ? string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) : shown;
+    }
+
+    /// <summary>
+    /// One header entry, refused unread when it declares more than its bound (<see cref="BundleFormat.MaxBytesOf"/>):
+    /// <c>oci-layout</c>, <c>bundle.json</c> and <c>bundle.sig</c> whole, <c>index.json</c> only as its SHA-256 (it is
+    /// compared with the one the signed descriptor implies, never parsed, so it need not be held).
+    /// </summary>
+    private static async Task<byte[]> ReadHeaderEntryAsync(TarEntry entry, CancellationToken cancellationToken)
+    {
+        var bound = BundleFormat.MaxBytesOf(entry.Name);
+        if (entry.Length > bound)
         {
-            throw new BundleRefusedException($"{entry.Name} is {entry.Length} bytes, more than a bundle's header holds");
+            throw new BundleRefusedException($"{entry.Name} is {entry.Length} bytes; a bundle's {entry.Name} holds at most {bound}");
         }
 
-        using var memory = new MemoryStream();
-        if (entry.DataStream is { } data)
+        var data = entry.DataStream ?? Stream.Null;
+        try
         {
-            try
+            if (entry.Name == BundleFormat.IndexFile)
             {
-                await data.CopyToAsync(memory, cancellationToken);
-            }
-            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException)
-            {
-                throw new BundleRefusedException($"the bundle is torn in {entry.Name}: {ex.Message}");
-            }
-        }
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var buffer = new byte[81920];
+                long read = 0;
+                for (int n; (n = await data.ReadAsync(buffer, cancellationToken)) > 0; read += n)
+                {
+                    hash.AppendData(buffer, 0, n);
+                }
 
-        if (memory.Length != entry.Length)
+                return read == entry.Length ? hash.GetHashAndReset() : throw new BundleRefusedException($"the bundle is torn in {entry.Name}");
+            }
+
+            var bytes = new byte[entry.Length];
+            await data.ReadExactlyAsync(bytes, cancellationToken);
+            return bytes;
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException)
         {
-            throw new BundleRefusedException($"the bundle is torn in {entry.Name}");
+            throw new BundleRefusedException($"the bundle is torn in {entry.Name}: {ex.Message}");
         }
-
-        return memory.ToArray();
     }
 
     private static partial class Log

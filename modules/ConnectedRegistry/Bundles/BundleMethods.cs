@@ -8,7 +8,9 @@ namespace ConnectedRegistry.Bundles;
 /// <summary>
 /// <c>bundleState</c>: writes this registry's state for its sync set (<see cref="BundleState"/>) to a file in the data
 /// volume's <c>bundles/</c> folder (payload <c>{"file": "NAME.json"}</c>, default <c>state.json</c>) and answers with
-/// its path and counts. The file is what a courier carries to headquarters for <c>bundle export --since</c>.
+/// its path and counts. The file is what a courier carries to headquarters for <c>bundle export --since</c>. Neither
+/// the file nor <c>bundles/</c> may be a link (<see cref="BundlePaths.ResolveForWrite"/>): the volume may be written by
+/// others, and a link there would have the module write wherever it points.
 /// </summary>
 public sealed class BundleStateMethod(RegistryOptions options, IRegistrySettingsSource settings, RegistryStore store, BlobStore blobs, TimeProvider time) : IDirectMethod
 {
@@ -20,10 +22,18 @@ public sealed class BundleStateMethod(RegistryOptions options, IRegistrySettings
             throw new DirectMethodException(400, "BadPayload", "file must be a file name ending in .json (it is written in the data volume's bundles/ folder)");
         }
 
-        var path = BundlePaths.Resolve(options.DataRoot, Path.Combine(BundlePaths.Folder, name), out var reason)
+        var path = BundlePaths.ResolveForWrite(options.DataRoot, Path.Combine(BundlePaths.Folder, name), out var reason)
             ?? throw new DirectMethodException(400, "BadPath", reason);
         var state = BundleState.Read(settings.Current, store, blobs, time);
-        await BundleStateFile.WriteAsync(path, state, cancellationToken);
+        try
+        {
+            await BundleStateFile.WriteAsync(path, state, cancellationToken);
+        }
+        catch (BundleRefusedException ex)
+        {
+            throw new DirectMethodException(400, "BadPath", ex.Message); // a link planted since the check
+        }
+
         return DirectMethodResult.Ok(new JObject
         {
             ["path"] = Path.Combine(BundlePaths.Folder, name),
@@ -114,14 +124,12 @@ internal static class BundleMethodPayload
     }
 }
 
-/// <summary>Writes a state file whole or not at all (a temporary file renamed into place).</summary>
+/// <summary>Writes a state file whole or not at all, never through a link (<see cref="NoFollowFile"/>).</summary>
 public static class BundleStateFile
 {
     public static async Task WriteAsync(string path, BundleState state, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temporary = path + ".tmp";
-        await File.WriteAllBytesAsync(temporary, state.ToJson(), cancellationToken);
-        File.Move(temporary, path, overwrite: true);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        await NoFollowFile.WriteAsync(path, state.ToJson(), cancellationToken);
     }
 }

@@ -29,12 +29,52 @@ public static class BundlePaths
         }
 
         // every existing part of the path that is a link must lead inside the data volume too
+        try
+        {
+            for (var current = full; current is not null && IsBelow(root, current); current = Path.GetDirectoryName(current))
+            {
+                FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+                if (info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target && !IsBelow(root, target.FullName))
+                {
+                    reason = $"'{path}' leads outside the data volume through a link";
+                    return null;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // ELOOP: links that lead to each other (or too many in a row) resolve to nothing
+            reason = $"'{path}' leads through a link that does not resolve (a loop)";
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            reason = $"'{path}' cannot be checked: a folder on the way is not readable";
+            return null;
+        }
+
+        return full;
+    }
+
+    /// <summary>
+    /// The full path of a file the module is to write at <paramref name="path"/> inside <paramref name="dataRoot"/>, or
+    /// null with the reason: stricter than <see cref="Resolve"/>, neither the file nor any folder below the data root
+    /// on its way may be a link, not even one that stays inside the volume (a link onto <c>registry.db</c> is inside).
+    /// The file itself is then written with <see cref="NoFollowFile"/>.
+    /// </summary>
+    public static string? ResolveForWrite(string dataRoot, string path, out string reason)
+    {
+        if (Resolve(dataRoot, path, out reason) is not { } full)
+        {
+            return null;
+        }
+
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataRoot));
         for (var current = full; current is not null && IsBelow(root, current); current = Path.GetDirectoryName(current))
         {
-            FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
-            if (info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target && !IsBelow(root, target.FullName))
+            if (NoFollowFile.IsLink(current))
             {
-                reason = $"'{path}' leads outside the data volume through a link";
+                reason = $"'{path}' is a link, or a folder on its way is: the module writes no file through a link";
                 return null;
             }
         }

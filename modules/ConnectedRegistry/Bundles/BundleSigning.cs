@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Bundles;
@@ -55,16 +56,19 @@ public static class BundleSigning
     public static byte[] Sign(ECDsa key, byte[] descriptor) =>
         Encoding.ASCII.GetBytes(Convert.ToBase64String(key.SignData(descriptor, HashAlgorithmName.SHA256)));
 
-    /// <summary>Checks the signature against the trusted keys; throws with the reason when it does not hold.</summary>
-    public static void Verify(IReadOnlyList<TrustedBundleKey> trusted, string keyId, byte[] descriptor, byte[] signature)
+    /// <summary>
+    /// Checks the signature of <paramref name="descriptor"/>'s exact bytes (bounded, not parsed: nothing of an
+    /// unverified descriptor is parsed) against each trusted key and returns the key it verifies with; throws with
+    /// the reason when none does. The reason names the key id the descriptor claims, found by a forward scan that
+    /// builds nothing (<see cref="ClaimedKeyId"/>).
+    /// </summary>
+    public static TrustedBundleKey Verify(IReadOnlyList<TrustedBundleKey> trusted, byte[] descriptor, byte[] signature)
     {
         if (trusted.Count == 0)
         {
             throw new BundleRefusedException("no exporter key is trusted (twin bundles.trustedKeys is empty): no bundle is imported");
         }
 
-        var key = trusted.FirstOrDefault(k => k.Id == keyId)
-            ?? throw new BundleRefusedException($"the bundle is signed by key {keyId}, which is not in bundles.trustedKeys");
         byte[] raw;
         try
         {
@@ -75,10 +79,63 @@ public static class BundleSigning
             throw new BundleRefusedException($"{BundleFormat.SignatureFile} is not base64");
         }
 
-        using var ecdsa = key.Open();
-        if (!ecdsa.VerifyData(descriptor, raw, HashAlgorithmName.SHA256))
+        var hash = SHA256.HashData(descriptor);
+        foreach (var key in trusted)
         {
-            throw new BundleRefusedException($"the signature does not match {BundleFormat.DescriptorFile} for key {keyId}: the bundle was changed after export or signed by another key");
+            using var ecdsa = key.Open();
+            if (ecdsa.VerifyHash(hash, raw))
+            {
+                return key;
+            }
         }
+
+        throw ClaimedKeyId(descriptor) switch
+        {
+            { } claimed when trusted.Any(k => k.Id == claimed) => new BundleRefusedException(
+                $"the signature does not match {BundleFormat.DescriptorFile} for key {claimed}: the bundle was changed after export or signed by another key"),
+            { } claimed => new BundleRefusedException($"the bundle is signed by key {claimed}, which is not in bundles.trustedKeys"),
+            null => new BundleRefusedException(
+                $"the signature of {BundleFormat.DescriptorFile} does not verify with any key of bundles.trustedKeys (and it names no key id)"),
+        };
+    }
+
+    /// <summary>
+    /// The top-level <c>keyId</c> of an unverified descriptor, for a refusal's reason only: a forward scan of the
+    /// bounded bytes that allocates nothing but the id itself; null when it is not there, not printable, longer than
+    /// 100 characters or the bytes are not JSON.
+    /// </summary>
+    public static string? ClaimedKeyId(ReadOnlySpan<byte> descriptor)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(descriptor);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isKeyId = reader.ValueTextEquals("keyId"u8);
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                if (isKeyId)
+                {
+                    return reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length <= 100 && reader.ValueSpan.IndexOfAnyExceptInRange((byte)0x21, (byte)0x7e) < 0
+                        ? reader.GetString()
+                        : null;
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return null;
     }
 }

@@ -53,6 +53,36 @@ public sealed class ModuleProcess : IAsyncDisposable
         return module;
     }
 
+    /// <summary>
+    /// Runs the executable with <paramref name="args"/> to its end (killed after <paramref name="timeout"/>, 2 min by
+    /// default): its exit code and what it wrote. An unhandled exception shows as exit code 134 (the runtime aborts).
+    /// </summary>
+    public static async Task<(int Code, string Output, string Error)> RunAsync(IEnumerable<string> args, TimeSpan? timeout = null)
+    {
+        var start = new ProcessStartInfo(Tools.DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("the module did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"'{string.Join(' ', args)}' did not end in time");
+        }
+
+        return (process.ExitCode, await output, await error);
+    }
+
     /// <summary>The first line of standard output containing <paramref name="text"/>, waited for up to 60 s.</summary>
     public Task<string> LineAsync(string text) =>
         Poll.ForAsync(() => Lines.FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal)), $"a line with '{text}'", TimeSpan.FromSeconds(60));
