@@ -61,18 +61,7 @@ public sealed class EdgeAgentDeploymentTests(ModuleImage image)
             using (var https = TrustingEdgeCa(pki, c => served = c))
             {
                 await device.UntilAsync(
-                    async () =>
-                    {
-                        try
-                        {
-                            using var anonymous = await https.GetAsync(new Uri("https://127.0.0.1:8443/v2/"));
-                            return anonymous.StatusCode == HttpStatusCode.Unauthorized;
-                        }
-                        catch (HttpRequestException)
-                        {
-                            return false;
-                        }
-                    },
+                    () => HttpProbe.AnswersAsync(https, () => new HttpRequestMessage(HttpMethod.Get, new Uri("https://127.0.0.1:8443/v2/")), r => r.StatusCode == HttpStatusCode.Unauthorized),
                     "HTTPS on 8443 asking for credentials",
                     TimeSpan.FromSeconds(30),
                     container);
@@ -113,21 +102,16 @@ public sealed class EdgeAgentDeploymentTests(ModuleImage image)
             using (var https = TrustingEdgeCa(pki, _ => { }))
             {
                 await device.UntilAsync(
-                    async () =>
-                    {
-                        try
+                    () => HttpProbe.AnswersAsync(
+                        https,
+                        () =>
                         {
-                            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("https://127.0.0.1:8443/v2/factory/app/manifests/v1"));
+                            var request = new HttpRequestMessage(HttpMethod.Get, new Uri("https://127.0.0.1:8443/v2/factory/app/manifests/v1"));
                             request.Headers.Authorization = Basic("edge-puller", "change-me");
                             request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
-                            using var response = await https.SendAsync(request);
-                            return response.StatusCode == HttpStatusCode.OK && response.Headers.GetValues("Docker-Content-Digest").Single() == pushed.Digest.ToString();
-                        }
-                        catch (HttpRequestException)
-                        {
-                            return false;
-                        }
-                    },
+                            return request;
+                        },
+                        r => r.StatusCode == HttpStatusCode.OK && r.Headers.GetValues("Docker-Content-Digest").Single() == pushed.Digest.ToString()),
                     "the re-created container serving the synced image from the kept data",
                     TimeSpan.FromSeconds(60),
                     container);

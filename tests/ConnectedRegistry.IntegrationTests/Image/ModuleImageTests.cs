@@ -25,18 +25,7 @@ public sealed class ModuleImageTests(ModuleImage image)
                 "-v", $"{hostData}:/var/lib/connected-registry", ModuleImage.Reference);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             await Poll.UntilAsync(
-                async () =>
-                {
-                    try
-                    {
-                        using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/v2/"));
-                        return response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized or HttpStatusCode.ServiceUnavailable;
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return false;
-                    }
-                },
+                () => HttpProbe.AnswersAsync(http, () => new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{port}/v2/")), r => r.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized),
                 "the container answering /v2/",
                 TimeSpan.FromSeconds(60));
 

@@ -105,20 +105,15 @@ public sealed class NestedDeviceTests(ModuleImage image)
                 // It syncs: the top's factory image (synced from the cloud) served by the lower layer on the nested device.
                 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
                 await lower.UntilAsync(
-                    async () =>
-                    {
-                        try
+                    () => HttpProbe.AnswersAsync(
+                        http,
+                        () =>
                         {
-                            using var request = new HttpRequestMessage(HttpMethod.Head, new Uri($"http://{host.Address}:8080/v2/factory/app/manifests/{factoryImage.Digest}"));
+                            var request = new HttpRequestMessage(HttpMethod.Head, new Uri($"http://{host.Address}:8080/v2/factory/app/manifests/{factoryImage.Digest}"));
                             request.Headers.Authorization = EdgeAgentDeploymentTests.Basic(user, password);
-                            using var response = await http.SendAsync(request);
-                            return response.StatusCode == HttpStatusCode.OK;
-                        }
-                        catch (HttpRequestException)
-                        {
-                            return false;
-                        }
-                    },
+                            return request;
+                        },
+                        r => r.StatusCode == HttpStatusCode.OK),
                     "the lower layer serving the factory image it synced from the top",
                     TimeSpan.FromSeconds(120),
                     lowerContainer);
