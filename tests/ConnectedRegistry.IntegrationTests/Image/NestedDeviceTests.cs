@@ -29,7 +29,7 @@ public sealed class NestedDeviceTests(ModuleImage image)
         var upstream = proxy.Address.ToString();
         using var trust = image.Docker.TrustCa(proxy.HostPort, proxy.CaPem);
         await using var host = await TestHost.CreateAsync();
-        var nestedDocker = new DockerDaemon(host.Name);
+        var nestedDocker = DockerDaemon.InNamespace(host.Name);
         await nestedDocker.InitializeAsync();
         try
         {

@@ -32,13 +32,8 @@ public sealed class DockerDaemon : IAsyncLifetime
     private string _root = string.Empty;
     private Process? _process;
 
-    /// <summary>An engine on this machine's own network (the tests' default).</summary>
-    public DockerDaemon()
-    {
-    }
-
     /// <summary>An engine inside the network namespace <paramref name="networkNamespace"/> (a second device: see <see cref="TestHost"/>).</summary>
-    public DockerDaemon(string networkNamespace) => NetworkNamespace = networkNamespace;
+    public static DockerDaemon InNamespace(string networkNamespace) => new() { NetworkNamespace = networkNamespace };
 
     /// <summary>
     /// An engine whose folder <paramref name="keptRoot"/> outlives the test run (images and build cache kept): for a
@@ -49,7 +44,7 @@ public sealed class DockerDaemon : IAsyncLifetime
     private string? _keptRoot;
 
     /// <summary>The network namespace the engine and its host-network containers live in; null for the machine's own.</summary>
-    public string? NetworkNamespace { get; }
+    public string? NetworkNamespace { get; private init; }
 
     public string Socket => Path.Combine(_root, "docker.sock");
 

@@ -7,7 +7,7 @@ namespace ConnectedRegistry.IntegrationTests.Infrastructure;
 /// A second machine for the tests: a network namespace of its own (<c>ip netns</c>, Debian's iproute2), joined to this
 /// machine by a veth pair on a /30 of the documentation range (this machine <see cref="Gateway"/>, the host
 /// <see cref="Address"/>), its default route through this machine. A nested IoT Edge device runs here: its own Docker
-/// engine (<see cref="DockerDaemon(string)"/>), whose host-network containers bind the same ports as the parent
+/// engine (<see cref="DockerDaemon.InNamespace"/>), whose host-network containers bind the same ports as the parent
 /// device's without meeting them, and which reaches the parent device's addresses through the pair. Dispose removes it.
 /// </summary>
 public sealed class TestHost : IAsyncDisposable
