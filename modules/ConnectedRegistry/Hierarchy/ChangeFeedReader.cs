@@ -93,6 +93,7 @@ public static class ChangeFeedReader
             }
         }
 
+        Ended(json, JsonToken.EndObject);
         return new ChangeFeedPage(last, truncated, more, repositories);
     }
 
@@ -141,7 +142,19 @@ public static class ChangeFeedReader
                 }
             }
 
+            Ended(json, JsonToken.EndObject);
             repositories.Add(repository);
+        }
+
+        Ended(json, JsonToken.EndArray);
+    }
+
+    /// <summary>An answer cut short (the parent closed mid-way) is no page: its cursor would skip what was lost.</summary>
+    private static void Ended(JsonTextReader json, JsonToken end)
+    {
+        if (json.TokenType != end)
+        {
+            throw new FormatException("the parent's change feed answer ends before it is complete");
         }
     }
 
