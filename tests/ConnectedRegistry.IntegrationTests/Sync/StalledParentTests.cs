@@ -22,18 +22,14 @@ public sealed class StalledParentTests(ITestOutputHelper output)
     [Fact]
     public async Task On_demand_pulls_of_a_blob_whose_parent_stalls_mid_body_get_the_whole_blob_soon_after_the_idle_limit()
     {
-        await using var h = await SyncHarness.StartAsync(proxy: true);
-        h.Configure(["apps/*"], SyncHarness.Idle with { ParentIdleTimeout = Idle });
-        var layer = h.Layout.Layer(4 * MiB);
-        await h.PushImageToParentAsync("apps/big", layer);
-        var stalls = 0;
-        h.Proxy!.StallWhen = (path, sent) => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) && sent >= MiB
-            && Interlocked.CompareExchange(ref stalls, 1, 0) == 0; // the first answer only: then the parent has recovered
+        var (h, layer) = await ParentWithAsync("apps/big", 4 * MiB, Idle);
+        await using var _ = h;
+        var stall = StallOnce(h.Proxy!, layer);
 
         var clock = Stopwatch.StartNew();
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(40));
         var first = ReadBlobAsync(h.Child.Client, $"/v2/apps/big/blobs/{layer.Digest}", limit.Token);
-        await Poll.UntilAsync(() => Volatile.Read(ref stalls) == 1, "the parent to go silent after 1 MiB");
+        await Poll.UntilAsync(() => stall.Count == 1, "the parent to go silent after 1 MiB");
 
         // Later requests for the digest join the stuck download: they must not be held by it either.
         var later = ReadBlobAsync(h.Child.Client, $"/v2/apps/big/blobs/{layer.Digest}", limit.Token);
@@ -51,7 +47,7 @@ public sealed class StalledParentTests(ITestOutputHelper output)
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
 
         // The download went on from what had arrived, not from byte 0.
-        var resumed = h.Proxy.TransfersOf($"/blobs/{layer.Digest}").Where(r => r.Range.StartsWith("bytes=", StringComparison.Ordinal) && !r.Range.StartsWith("bytes=0-", StringComparison.Ordinal) && r.BodyBytes > 1).ToList();
+        var resumed = h.Proxy!.TransfersOf($"/blobs/{layer.Digest}").Where(r => r.Range.StartsWith("bytes=", StringComparison.Ordinal) && !r.Range.StartsWith("bytes=0-", StringComparison.Ordinal) && r.BodyBytes > 1).ToList();
         Assert.NotEmpty(resumed);
         Assert.True(h.Store.IsBlobInRepository("apps/big", layer.Digest));
     }
@@ -59,19 +55,15 @@ public sealed class StalledParentTests(ITestOutputHelper output)
     [Fact]
     public async Task A_sync_pass_over_a_parent_that_stalls_mid_blob_drops_the_silent_request_and_completes()
     {
-        await using var h = await SyncHarness.StartAsync(proxy: true);
-        h.Configure(["apps/*"], SyncHarness.Idle with { ParentIdleTimeout = Idle });
-        var layer = h.Layout.Layer(4 * MiB);
-        await h.PushImageToParentAsync("apps/big", layer);
-        var stalls = 0;
-        h.Proxy!.StallWhen = (path, sent) => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) && sent >= MiB
-            && Interlocked.CompareExchange(ref stalls, 1, 0) == 0;
+        var (h, layer) = await ParentWithAsync("apps/big", 4 * MiB, Idle);
+        await using var _ = h;
+        var stall = StallOnce(h.Proxy!, layer);
 
         var clock = Stopwatch.StartNew();
         var result = await h.RunPassAsync();
         output.WriteLine($"pass completed after {clock.Elapsed.TotalSeconds:0.0} s (idle limit {Idle.TotalSeconds} s)");
 
-        Assert.Equal(1, stalls);
+        Assert.Equal(1, stall.Count);
         Assert.Empty(result.Failures);
         Assert.NotNull(h.Store.GetManifest("apps/big", "v1"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
@@ -80,11 +72,9 @@ public sealed class StalledParentTests(ITestOutputHelper output)
     [Fact]
     public async Task A_blob_whose_declared_length_differs_from_its_manifest_is_refused_before_any_header_reaches_the_client()
     {
-        await using var h = await SyncHarness.StartAsync(proxy: true);
-        h.Configure(["apps/*"], SyncHarness.Idle with { ParentIdleTimeout = TimeSpan.FromSeconds(30) });
-        var layer = h.Layout.Layer(8 * MiB);
-        await h.PushImageToParentAsync("apps/liar", layer);
-        h.Proxy!.DeclareLength = path => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) ? 1_000_000_000_000 : null;
+        var (h, layer) = await ParentWithAsync("apps/liar", 8 * MiB, TimeSpan.FromSeconds(30));
+        await using var _ = h;
+        Declare(h.Proxy!, layer, 1_000_000_000_000);
 
         // As a pull does: the manifest (which gives the layer's size), then the layer.
         using (var manifest = await h.Child.Client.GetAsync("/v2/apps/liar/manifests/v1"))
@@ -106,12 +96,10 @@ public sealed class StalledParentTests(ITestOutputHelper output)
     [Fact]
     public async Task A_blob_declared_larger_than_the_volume_can_take_is_refused_before_any_header_reaches_the_client()
     {
-        await using var h = await SyncHarness.StartAsync(proxy: true);
-        h.Configure(["apps/*"], SyncHarness.Idle with { ParentIdleTimeout = TimeSpan.FromSeconds(30) });
-        var layer = h.Layout.Layer(8 * MiB);
-        await h.PushImageToParentAsync("apps/liar", layer);
+        var (h, layer) = await ParentWithAsync("apps/liar", 8 * MiB, TimeSpan.FromSeconds(30));
+        await using var _ = h;
         var declared = 1_000_000_000_000_000L; // a petabyte: more than any test machine's volume
-        h.Proxy!.DeclareLength = path => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) ? declared : null;
+        Declare(h.Proxy!, layer, declared);
 
         // No manifest first: the blob's size is known from nothing but the parent's word.
         var clock = Stopwatch.StartNew();
@@ -128,11 +116,9 @@ public sealed class StalledParentTests(ITestOutputHelper output)
     [Fact]
     public async Task A_sync_pass_refuses_a_blob_whose_declared_length_differs_from_its_descriptor_and_the_next_pass_fetches_it()
     {
-        await using var h = await SyncHarness.StartAsync(proxy: true);
-        h.Configure(["apps/*"], SyncHarness.Idle with { ParentIdleTimeout = TimeSpan.FromSeconds(30) });
-        var layer = h.Layout.Layer(8 * MiB);
-        await h.PushImageToParentAsync("apps/liar", layer);
-        h.Proxy!.DeclareLength = path => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) ? 1_000_000_000_000 : null;
+        var (h, layer) = await ParentWithAsync("apps/liar", 8 * MiB, TimeSpan.FromSeconds(30));
+        await using var _ = h;
+        Declare(h.Proxy!, layer, 1_000_000_000_000);
 
         var clock = Stopwatch.StartNew();
         var failed = await Assert.ThrowsAsync<SyncIncompleteException>(() => h.RunPassAsync());
@@ -142,10 +128,41 @@ public sealed class StalledParentTests(ITestOutputHelper output)
         Assert.Null(h.Store.GetManifest("apps/liar", "v1"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
 
-        h.Proxy.DeclareLength = null;
+        h.Proxy!.DeclareLength = null;
         var again = await h.RunPassAsync();
         Assert.Empty(again.Failures);
         Assert.NotNull(h.Store.GetManifest("apps/liar", "v1"));
+    }
+
+    /// <summary>The parent (behind the proxy) with an image of one layer of <paramref name="size"/> bytes; the child with <paramref name="idle"/>.</summary>
+    private static async Task<(SyncHarness Harness, TestBlob Layer)> ParentWithAsync(string repository, int size, TimeSpan idle)
+    {
+        var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"], SyncHarness.Idle with { ParentIdleTimeout = idle });
+        var layer = h.Layout.Layer(size);
+        await h.PushImageToParentAsync(repository, layer);
+        return (h, layer);
+    }
+
+    /// <summary>The parent goes silent after 1 MiB of its first answer for the layer; then it has recovered.</summary>
+    private static Stall StallOnce(ForwardingProxy proxy, TestBlob layer)
+    {
+        var stall = new Stall();
+        proxy.StallWhen = (path, sent) => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) && sent >= MiB && stall.First();
+        return stall;
+    }
+
+    /// <summary>The parent declares <paramref name="length"/> bytes for every 200 of the layer.</summary>
+    private static void Declare(ForwardingProxy proxy, TestBlob layer, long length) =>
+        proxy.DeclareLength = path => path.Contains($"/blobs/{layer.Digest}", StringComparison.Ordinal) ? length : null;
+
+    private sealed class Stall
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public bool First() => Interlocked.CompareExchange(ref _count, 1, 0) == 0;
     }
 
     /// <summary>A GET of the whole body, as a client pulling a layer does.</summary>
