@@ -50,7 +50,7 @@ public static class BundleCommand
             await error.WriteLineAsync($"bundle {args[0]}: {ex.Message}");
             return 1;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or ParentRegistryException or ParentContentException or StartupException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or ParentRegistryException or ParentContentException or TimeoutException or StartupException)
         {
             await error.WriteLineAsync($"bundle {args[0]}: {ex.Message}");
             return 1;

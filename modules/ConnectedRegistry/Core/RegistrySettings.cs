@@ -90,6 +90,14 @@ public sealed record SyncSettings
     /// <summary>Whether a client's miss in the sync set is fetched from the parent at once (on-demand pull-through).</summary>
     public bool OnDemand { get; init; } = true;
 
+    /// <summary>
+    /// <c>sync.parentIdleTimeout</c>: how long a body the parent sends (a blob, a manifest, a listing) may bring no
+    /// byte before the read is given up as stalled (a blob's download then resumes with a new request).
+    /// </summary>
+    public TimeSpan ParentIdleTimeout { get; init; } = DefaultParentIdleTimeout;
+
+    public static readonly TimeSpan DefaultParentIdleTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary><c>sync.platforms</c>: the <c>os/arch[/variant]</c> an index's entries are synced for; empty: all.</summary>
     public IReadOnlyList<string> Platforms { get; init; } = [];
 

@@ -10,10 +10,18 @@ namespace ConnectedRegistry.Hierarchy;
 /// parent's <c>changes</c> and, for changes to repositories in its subset (its own and its children's), asks the
 /// scheduler for a pass over just those repositories at once (inside the sync window). A cursor the parent no longer
 /// holds asks for a full pass. A plain OCI parent offers no feed: the schedule and the full listing do the work then.
+/// The parent's answer is read as it arrives, up to <see cref="HierarchyOptions.MaxFeedAnswerBytes"/>: one over it is
+/// refused (log 5043, status detail <see cref="FeedRefusedCode"/>) and the follower leaves the work to the schedule
+/// for <see cref="HierarchyOptions.FeedRefusedPause"/>. Each entry's repository must be a valid name (the OCI grammar):
+/// an invalid one starts no pass, is counted (<see cref="InvalidEntries"/>) and logged escaped (log 5044).
 /// </summary>
 public sealed partial class ChangeFeedFollower : BackgroundService
 {
+    /// <summary>The status detail of a change-feed answer over the limit (Warning), cleared by the next good answer.</summary>
+    public const string FeedRefusedCode = "ChangeFeedRefused";
+
     private readonly IRegistrySettingsSource _settings;
+    private readonly ModuleState _state;
     private readonly LocalActivation _activation;
     private readonly SyncScheduler _scheduler;
     private readonly HierarchyOptions _options;
@@ -24,9 +32,10 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     private long _cursor = -1;
 
     public ChangeFeedFollower(IRegistrySettingsSource settings, LocalActivation activation, SyncScheduler scheduler, HierarchyOptions options,
-        SyncEnvironment environment, TimeProvider time, ILogger<ChangeFeedFollower> logger)
+        SyncEnvironment environment, TimeProvider time, ILogger<ChangeFeedFollower> logger, ModuleState state)
     {
         _settings = settings;
+        _state = state;
         _activation = activation;
         _scheduler = scheduler;
         _options = options;
@@ -45,6 +54,11 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     public long ChangesSeen => Interlocked.Read(ref _changesSeen);
 
     private long _changesSeen;
+
+    /// <summary>Feed entries skipped for a repository name that is not valid (tests read it).</summary>
+    public long InvalidEntries => Interlocked.Read(ref _invalidEntries);
+
+    private long _invalidEntries;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -78,6 +92,16 @@ public sealed partial class ChangeFeedFollower : BackgroundService
             {
                 break;
             }
+            catch (ChangeFeedTooLargeException ex)
+            {
+                // Not a failure to retry at once: a parent that answers this once likely answers it again. The schedule's
+                // passes cover what the feed would have said.
+                failures = 0;
+                Log.FeedTooLarge(_logger, ex.Limit, _options.FeedRefusedPause.TotalMinutes);
+                _state.SetStatusDetail(new StatusDetail(FeedRefusedCode, "Warning",
+                    $"{ex.Message}: refused; the change feed waits {_options.FeedRefusedPause.TotalMinutes:0.#} min and the sync schedule does its work", _time.GetUtcNow()));
+                await WaitAsync(_options.FeedRefusedPause, stoppingToken);
+            }
             catch (Exception ex)
             {
                 // Whatever went wrong (the network, a body that is JSON but not the feed's shape), the loop must
@@ -96,7 +120,7 @@ public sealed partial class ChangeFeedFollower : BackgroundService
         var since = Interlocked.Read(ref _cursor);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(_options.FeedWaitSeconds + 15));
-        var response = await client.ChangesAsync(since, since < 0 ? 0 : _options.FeedWaitSeconds, timeout.Token);
+        var response = await client.ChangesAsync(since, since < 0 ? 0 : _options.FeedWaitSeconds, _options.MaxFeedAnswerBytes, timeout.Token);
         if (!response.Ok)
         {
             if (response.NotOffered)
@@ -108,9 +132,10 @@ public sealed partial class ChangeFeedFollower : BackgroundService
             throw new FeedException($"the parent answered {response.Describe()}");
         }
 
-        var body = response.Body ?? throw new FeedException("the parent's change feed answered without a body");
-        var last = (long?)body["last"] ?? throw new FeedException("the parent's change feed answered without 'last'");
-        if ((bool?)body["truncated"] == true && since >= 0)
+        _state.ClearStatusDetail(FeedRefusedCode);
+        var page = response.Feed ?? throw new FeedException("the parent's change feed answered without a body");
+        var last = page.Last ?? throw new FeedException("the parent's change feed answered without 'last'");
+        if (page.Truncated && since >= 0)
         {
             Log.FeedTruncated(_logger);
             _scheduler.SyncNow();
@@ -118,10 +143,18 @@ public sealed partial class ChangeFeedFollower : BackgroundService
         else if (since >= 0)
         {
             var syncSet = SyncSet.Of(settings);
-            var changed = (body["changes"] as Newtonsoft.Json.Linq.JArray ?? [])
-                .Select(c => (string?)c["repository"])
+            var invalid = page.Repositories.Where(r => !RepositoryName.IsValid(r)).ToList();
+            if (invalid.Count > 0)
+            {
+                // A name outside the OCI grammar (a newline, an escape sequence) is no repository: no pass is started
+                // for it, and it is logged escaped so that it cannot forge a log line or drive a terminal.
+                Interlocked.Add(ref _invalidEntries, invalid.Count);
+                Log.InvalidEntries(_logger, invalid.Count, string.Join(", ", invalid.Take(3).Select(LogText.Escape)));
+            }
+
+            var changed = page.Repositories
+                .Where(r => RepositoryName.IsValid(r) && syncSet.Contains(r))
                 .OfType<string>()
-                .Where(syncSet.Contains)
                 .Distinct(StringComparer.Ordinal)
                 .ToList();
             if (changed.Count > 0 && SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)
@@ -134,7 +167,7 @@ public sealed partial class ChangeFeedFollower : BackgroundService
 
         // Only move the cursor if nobody reset it meanwhile (a new activation sets its own).
         Interlocked.CompareExchange(ref _cursor, last, since);
-        return (bool?)body["more"] == true;
+        return page.More;
     }
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
@@ -163,5 +196,11 @@ public sealed partial class ChangeFeedFollower : BackgroundService
 
         [LoggerMessage(EventId = 5042, Level = LogLevel.Information, Message = "The parent no longer holds this registry's change feed position; running a full pass")]
         public static partial void FeedTruncated(ILogger logger);
+
+        [LoggerMessage(EventId = 5043, Level = LogLevel.Warning, Message = "The parent's change feed answer is over {Limit} bytes: refused, not read further; following the sync schedule for {Minutes} min")]
+        public static partial void FeedTooLarge(ILogger logger, long limit, double minutes);
+
+        [LoggerMessage(EventId = 5044, Level = LogLevel.Warning, Message = "The parent's change feed named {Count} repositories that are not valid names, skipped: {Names}")]
+        public static partial void InvalidEntries(ILogger logger, int count, string names);
     }
 }

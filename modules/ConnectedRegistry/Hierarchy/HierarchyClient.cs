@@ -19,6 +19,9 @@ namespace ConnectedRegistry.Hierarchy;
 /// </summary>
 public sealed class HierarchyClient : IDisposable
 {
+    /// <summary>Largest answer read as JSON (activation, deactivation, errors); a longer one is not parsed, nor read further.</summary>
+    public const int MaxAnswerBytes = 4 * 1024 * 1024;
+
     private readonly HttpClient _http;
     private readonly string _parent;
     private volatile string _prefix = HierarchyEndpoints.Prefix;
@@ -35,22 +38,27 @@ public sealed class HierarchyClient : IDisposable
     }
 
     public Task<HierarchyResponse> ActivateAsync(JObject claim, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, "activate", claim, cancellationToken);
+        SendAsync(HttpMethod.Post, "activate", claim, null, cancellationToken);
 
     public Task<HierarchyResponse> DeactivateAsync(JObject claim, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, "deactivate", claim, cancellationToken);
+        SendAsync(HttpMethod.Post, "deactivate", claim, null, cancellationToken);
 
-    public Task<HierarchyResponse> ChangesAsync(long since, int waitSeconds, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, string.Create(CultureInfo.InvariantCulture, $"changes?since={since}&wait={waitSeconds}"), null, cancellationToken);
+    /// <summary>
+    /// One poll of the change feed; a success's body is read as it arrives into <see cref="HierarchyResponse.Feed"/>,
+    /// never more than <paramref name="maxAnswerBytes"/> of it (<see cref="ChangeFeedReader"/>).
+    /// </summary>
+    /// <exception cref="ChangeFeedTooLargeException">The answer is over <paramref name="maxAnswerBytes"/>.</exception>
+    public Task<HierarchyResponse> ChangesAsync(long since, int waitSeconds, long maxAnswerBytes, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, string.Create(CultureInfo.InvariantCulture, $"changes?since={since}&wait={waitSeconds}"), null, maxAnswerBytes, cancellationToken);
 
-    private async Task<HierarchyResponse> SendAsync(HttpMethod method, string relative, JObject? body, CancellationToken cancellationToken)
+    private async Task<HierarchyResponse> SendAsync(HttpMethod method, string relative, JObject? body, long? feedLimit, CancellationToken cancellationToken)
     {
         var prefix = _prefix;
-        var response = await SendOnceAsync(prefix, method, relative, body, cancellationToken);
+        var response = await SendOnceAsync(prefix, method, relative, body, feedLimit, cancellationToken);
         if (response.Status == HttpStatusCode.NotFound && prefix == HierarchyEndpoints.Prefix)
         {
             // A parent of this kind from before the API moved under /acr: it answers at the earlier prefix.
-            var legacy = await SendOnceAsync(HierarchyEndpoints.LegacyPrefix, method, relative, body, cancellationToken);
+            var legacy = await SendOnceAsync(HierarchyEndpoints.LegacyPrefix, method, relative, body, feedLimit, cancellationToken);
             if (legacy.Status != HttpStatusCode.NotFound && (legacy.Ok || legacy.Code is not null || legacy.OurChallenge))
             {
                 _prefix = HierarchyEndpoints.LegacyPrefix;
@@ -61,7 +69,7 @@ public sealed class HierarchyClient : IDisposable
         return response;
     }
 
-    private async Task<HierarchyResponse> SendOnceAsync(string prefix, HttpMethod method, string relative, JObject? body, CancellationToken cancellationToken)
+    private async Task<HierarchyResponse> SendOnceAsync(string prefix, HttpMethod method, string relative, JObject? body, long? feedLimit, CancellationToken cancellationToken)
     {
         var uri = new Uri(_parent + prefix + "/" + relative);
         using var request = new HttpRequestMessage(method, uri);
@@ -70,15 +78,17 @@ public sealed class HierarchyClient : IDisposable
             request.Content = new StringContent(body.ToString(Formatting.None), Encoding.UTF8, "application/json");
         }
 
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        // Headers first, then the body read with a bound: an answer of any size costs this process no more than the bound.
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         JObject? json = null;
-        try
+        ChangeFeedPage? feed = null;
+        if (feedLimit is { } limit && response.IsSuccessStatusCode)
         {
-            json = text.Length is > 0 and < 4 * 1024 * 1024 ? JObject.Parse(text) : null;
+            feed = await ChangeFeedReader.ReadAsync(response.Content, limit, cancellationToken);
         }
-        catch (JsonException)
+        else
         {
+            json = await ReadJsonAsync(response.Content, cancellationToken);
         }
 
         var error = json?["errors"]?.First;
@@ -88,7 +98,44 @@ public sealed class HierarchyClient : IDisposable
             Method = method.Method,
             Uri = new Uri(uri.GetLeftPart(UriPartial.Path)),
             ContentType = response.Content.Headers.ContentType?.MediaType,
+            Feed = feed,
         };
+    }
+
+    /// <summary>The body as a JSON object; null when it is empty, not one, or longer than <see cref="MaxAnswerBytes"/> (then not read further).</summary>
+    private static async Task<JObject?> ReadJsonAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > MaxAnswerBytes)
+        {
+            return null;
+        }
+
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new byte[Math.Min(MaxAnswerBytes, content.Headers.ContentLength ?? 64 * 1024) + 1];
+        var length = 0;
+        int read;
+        while ((read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0)
+        {
+            length += read;
+            if (length > MaxAnswerBytes)
+            {
+                return null;
+            }
+
+            if (length == buffer.Length)
+            {
+                Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, MaxAnswerBytes + 1L));
+            }
+        }
+
+        try
+        {
+            return length > 0 ? JObject.Parse(Encoding.UTF8.GetString(buffer, 0, length)) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     public void Dispose() => _http.Dispose();
@@ -105,8 +152,11 @@ public sealed record HierarchyResponse(HttpStatusCode Status, string? Code, stri
     /// <summary>The media type of the answer's body, if any.</summary>
     public string? ContentType { get; init; }
 
-    /// <summary>A success with a JSON object body: a 2xx that is an HTML page (a captive portal, a proxy) is not one.</summary>
-    public bool Ok => (int)Status is >= 200 and < 300 && Body is not null;
+    /// <summary>A change-feed answer read as it arrived (<see cref="ChangeFeedReader"/>), in place of <see cref="Body"/>.</summary>
+    public ChangeFeedPage? Feed { get; init; }
+
+    /// <summary>A success with a JSON object body (or a feed page): a 2xx that is an HTML page (a captive portal, a proxy) is not one.</summary>
+    public bool Ok => (int)Status is >= 200 and < 300 && (Body is not null || Feed is not null);
 
     /// <summary>
     /// The parent does not offer the hierarchy API: a plain OCI registry (404 or 405 for the unknown route, or a 401

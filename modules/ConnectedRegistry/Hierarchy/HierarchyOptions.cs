@@ -17,6 +17,15 @@ public sealed record HierarchyOptions
     /// <summary>How long the child's change feed waits per request.</summary>
     public int FeedWaitSeconds { get; init; } = 30;
 
+    /// <summary>
+    /// Largest change-feed answer the child reads (4 MiB: a page of 1000 changes is about 300 KB); one over it is
+    /// refused without being read further.
+    /// </summary>
+    public long MaxFeedAnswerBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>How long the child leaves the work to its sync schedule after refusing a change-feed answer over the limit.</summary>
+    public TimeSpan FeedRefusedPause { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Pause of the child's change feed after an error (doubles up to 60 s).</summary>
     public TimeSpan FeedRetryDelay { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -35,6 +44,7 @@ public sealed record HierarchyOptions
             ChangeLogMaxEntries = StartupConfiguration.Value(section, "ChangeLogMaxEntries", options.ChangeLogMaxEntries),
             MaxWaitSeconds = StartupConfiguration.Value(section, "MaxWaitSeconds", options.MaxWaitSeconds),
             FeedWaitSeconds = StartupConfiguration.Value(section, "FeedWaitSeconds", options.FeedWaitSeconds),
+            MaxFeedAnswerBytes = StartupConfiguration.Value(section, "MaxFeedAnswerBytes", options.MaxFeedAnswerBytes),
         };
     }
 }

@@ -9,7 +9,10 @@ namespace ConnectedRegistry.Sync;
 /// on-demand fetch: single-flight per digest, so a pass and a client's GET of one blob never write its partial file
 /// side by side; whoever asks while a download runs joins it. A download is resumable (what arrived before a break
 /// stays staged and the next attempt asks for the rest with <c>Range</c>), verified against the digest before it
-/// becomes a blob (a mismatch is dropped and fetched again from 0), up to the starter's number of attempts. It runs
+/// becomes a blob (a mismatch is dropped and fetched again from 0), up to the starter's number of attempts. An answer
+/// that declares another length than the descriptor's is refused before a byte is read; a parent that goes silent
+/// mid-body (<see cref="ParentStalledException"/>) is asked again at once from what is staged, and that attempt is
+/// not counted when it brought bytes. It runs
 /// until every caller that joined it stopped waiting (a pass cancelled, a module stopping), then it is cancelled;
 /// the bytes it staged stay for the next one. None starts while the data volume is below <c>storage.minFreeBytes</c>
 /// (<see cref="StorageFullException"/>). Its bytes are announced as they are written and hashed
@@ -175,8 +178,10 @@ public sealed partial class BlobDownloads : IDisposable
         }
 
         Exception? last = null;
+        var restarts = 0;
         for (var attempt = 1; attempt <= attempts; attempt++)
         {
+            var staged = _local.StagedLength(blob.Digest);
             last = await AttemptAsync(parent, repository, download, attempt, attempt == 1 ? opened : null, cancellationToken);
             if (last is null)
             {
@@ -188,6 +193,16 @@ public sealed partial class BlobDownloads : IDisposable
             if (last is BrokenCircuitException)
             {
                 break;
+            }
+
+            if (last is ParentStalledException && _local.StagedLength(blob.Digest) > staged && ++restarts <= MaxStallRestarts)
+            {
+                // The parent went silent after sending bytes: the stuck request is dropped and the download goes on at
+                // once with a new one from what is staged, for every caller that joined it. An attempt that brought
+                // bytes is not counted, so on-demand fetch (one attempt) outlives a stall of a parent that recovered.
+                Log.BlobStalled(_logger, blob.Digest.ToString(), _local.StagedLength(blob.Digest), last.Message);
+                attempts++;
+                continue;
             }
 
             if (attempt < attempts)
@@ -213,6 +228,15 @@ public sealed partial class BlobDownloads : IDisposable
                 await using var response = opened is { } first && first.Offset <= offset
                     ? first
                     : await parent.GetBlobAsync(repository, blob.Digest, offset, cancellationToken);
+                if (response.TotalLength is { } declared && declared != blob.Size)
+                {
+                    // Checked before a byte is read (or a client is answered): a parent that declares another length
+                    // than the descriptor's (10^12 bytes for a blob of 8 MiB) would have the download wait for bytes
+                    // that never come, or take more than the blob.
+                    Log.BlobLengthMismatch(_logger, blob.Digest.ToString(), declared, blob.Size);
+                    return new ParentContentException($"the parent declared {declared} bytes for blob {blob.Digest}, its descriptor says {blob.Size}");
+                }
+
                 if (response.Offset < download.Counted)
                 {
                     download.MoveTo(response.Offset); // Range not honoured: start over
@@ -267,8 +291,17 @@ public sealed partial class BlobDownloads : IDisposable
         return offset;
     }
 
+    /// <summary>Restarts after a stall that brought bytes, beyond the attempts: a parent dribbling a byte per stall stops somewhere.</summary>
+    private const int MaxStallRestarts = 20;
+
     private static partial class Log
     {
+        [LoggerMessage(EventId = 4051, Level = LogLevel.Warning, Message = "Blob {Digest}: the parent stalled at {Stored} bytes ({Reason}); the download goes on with a new request")]
+        public static partial void BlobStalled(ILogger logger, string digest, long stored, string reason);
+
+        [LoggerMessage(EventId = 4052, Level = LogLevel.Warning, Message = "Blob {Digest}: the parent declared {Declared} bytes, its descriptor says {Size}; the parent's answer is refused")]
+        public static partial void BlobLengthMismatch(ILogger logger, string digest, long declared, long size);
+
         [LoggerMessage(EventId = 4043, Level = LogLevel.Debug, Message = "Fetched blob {Digest} ({Size} bytes)")]
         public static partial void BlobFetched(ILogger logger, string digest, long size);
 

@@ -15,7 +15,9 @@ namespace ConnectedRegistry.Sync;
 /// <see cref="BlobDownloads"/> (single-flight per digest, shared with sync passes and the stores below), written to
 /// the partial file as it arrives and stored only once verified. Readers follow the partial file as the download
 /// announces its bytes (<see cref="BlobArrival"/>). A blob is served from (and linked into) a repository only once
-/// the parent said that repository holds it, also when it is here or on its way for another one.</item>
+/// the parent said that repository holds it, also when it is here or on its way for another one. The length the
+/// parent declares is checked before the client gets a header: against the size the manifest fetched on demand gave
+/// the blob (<see cref="KnownBlobSizes"/>) or a running download's, else against what the data volume can take.</item>
 /// <item>Manifests: one fetch per repository and reference at a time; the bytes are served at once. An image
 /// manifest is then stored in the background with its blobs (and its tag, as synced content, through
 /// <see cref="TagSync.StoreTagAsync"/>), so a tag never points at incomplete content. An index is served and not
@@ -39,6 +41,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<(string Repository, Digest Digest), Lazy<Task<OnDemandBlob?>>> _blobFlights = new();
     private readonly ConcurrentDictionary<(string Repository, string Reference), Lazy<Task<OnDemandManifest?>>> _manifestFlights = new();
+    private readonly KnownBlobSizes _sizes = new();
 
     public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, BlobDownloads downloads, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null, Storage.FreeSpaceGuard? space = null)
     {
@@ -146,7 +149,9 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             }
 
             Fetched($"{repository}{(reference.Tag is { } t ? ":" + t : "@" + manifest.Digest)}", manifest.Bytes.Length);
-            if (manifest.Parse().Manifests.Count == 0)
+            var parsed = manifest.Parse();
+            _sizes.Remember(repository, parsed); // the client asks for these blobs next: their lengths are checked against it
+            if (parsed.Manifests.Count == 0)
             {
                 _ = StoreInBackgroundAsync(parent, settings.Mode, repository, reference.Tag, manifest);
             }
@@ -251,9 +256,49 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             }
         }
 
+        if (Implausible(repository, digest, size.Value, staged) is { } refusal)
+        {
+            if (opened is not null)
+            {
+                await opened.DisposeAsync();
+            }
+
+            throw refusal;
+        }
+
         // A download started meanwhile (for this or another repository) is joined and this answer dropped: the parent
         // has just said that this repository holds the blob.
         return _blobs.Start(parent, repository, new Descriptor("application/octet-stream", digest, size.Value), opened);
+    }
+
+    /// <summary>
+    /// The refusal of a blob's length the parent declared, before the client gets a header (its <c>Content-Length</c>
+    /// is this length): another size than the manifest fetched on demand gave it (<c>BLOB_UNKNOWN</c>, the parent is
+    /// faulty for this request), or, with no size known, more than the data volume can take (<c>INSUFFICIENT_STORAGE</c>:
+    /// the blob cannot be stored here, and a lie of 10^12 bytes is not answered as a 200 that never ends). Null: plausible.
+    /// </summary>
+    private OciException? Implausible(string repository, Digest digest, long declared, long staged)
+    {
+        if (_sizes.SizeOf(repository, digest) is { } known)
+        {
+            if (known == declared)
+            {
+                return null;
+            }
+
+            var reason = $"the parent declared {declared} bytes, its manifest says {known}";
+            Failed(repository, digest.ToString(), reason);
+            return new OciException(OciErrorCode.BlobUnknown, "the blob could not be fetched from the parent: " + reason, new { digest = digest.ToString() });
+        }
+
+        if (_space?.Check() is { } space && declared - staged > space.FreeBytes - space.MinFreeBytes)
+        {
+            var reason = $"the parent declared {declared} bytes, more than the data volume can take";
+            Failed(repository, digest.ToString(), reason);
+            return space.Refusal($"{reason} ({space.FreeBytes} bytes free, {space.MinFreeBytes} kept free)");
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -275,6 +320,11 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     private static async Task<long?> HeldAtParentAsync(IParentRegistry parent, string repository, Digest digest, long size, CancellationToken cancellationToken)
     {
         await using var answer = await OpenAsync(parent, repository, digest, Math.Max(0, size - 1), cancellationToken);
+        if (answer?.TotalLength is { } declared && declared != size)
+        {
+            throw new ParentContentException($"the parent declared {declared} bytes for a blob of {size}"); // faulty for this request
+        }
+
         return answer is null ? null : size;
     }
 
@@ -329,7 +379,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
 
             return answer;
         }
-        catch (Exception ex) when (ex is ParentRegistryException or OperationCanceledException || ParentFailure.IsUnreachable(ex))
+        catch (Exception ex) when (ex is ParentRegistryException or ParentContentException or OperationCanceledException || ParentFailure.IsUnreachable(ex))
         {
             if (_stopping.IsCancellationRequested)
             {

@@ -17,6 +17,12 @@ public sealed record ParentClientOptions
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>The idle limit on every body the parent sends before the twin sets its own (<c>sync.parentIdleTimeout</c>).</summary>
+    public static readonly TimeSpan DefaultBodyIdleTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a read of the parent's body may get no byte (<see cref="ParentBodyIdleHandler"/>).</summary>
+    public TimeSpan BodyIdleTimeout { get; init; } = DefaultBodyIdleTimeout;
+
     /// <summary>Retries after the first attempt for network errors, 429 and 5xx.</summary>
     public int MaxRetries { get; init; } = 4;
 

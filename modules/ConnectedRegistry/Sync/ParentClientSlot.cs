@@ -41,12 +41,13 @@ public sealed partial class ParentClientSlot : IDisposable
         {
             if (_client is not null && _clientKey == key)
             {
+                _client.BodyIdleTimeout = settings.Sync.ParentIdleTimeout; // the twin's value may have changed
                 return _client;
             }
         }
 
         var roots = endpoint.Scheme == Uri.UriSchemeHttps && _trust is not null ? await _trust.GetRootsAsync(cancellationToken) : null;
-        var client = new ParentRegistryClient(endpoint, credentials, _options with { ExtraTrust = roots }, _time, _logger);
+        var client = new ParentRegistryClient(endpoint, credentials, _options with { ExtraTrust = roots, BodyIdleTimeout = settings.Sync.ParentIdleTimeout }, _time, _logger);
         lock (_gate)
         {
             if (_client is not null && _clientKey == key)

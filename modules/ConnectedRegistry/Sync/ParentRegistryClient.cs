@@ -32,7 +32,9 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         Endpoint = new Uri(endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
         _options = options;
         _logger = logger;
-        var resilience = new ParentResilienceHandler(options, time, logger, transport ?? CreateTransport(options));
+        BodyIdleTimeout = options.BodyIdleTimeout;
+        var bodies = new ParentBodyIdleHandler(() => BodyIdleTimeout, transport ?? CreateTransport(options));
+        var resilience = new ParentResilienceHandler(options, time, logger, bodies);
         Auth = new ParentAuthHandler(Endpoint, credentials, time, logger, resilience);
         _http = new HttpClient(Auth) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
@@ -45,6 +47,18 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
     public ParentClientOptions Options => _options;
 
     internal ParentAuthHandler Auth { get; }
+
+    /// <summary>
+    /// The idle limit on the parent's bodies (<see cref="ParentBodyIdleHandler"/>): from the options, then the twin's
+    /// <c>sync.parentIdleTimeout</c> as set by <see cref="ParentClientSlot"/>; read when a body is opened.
+    /// </summary>
+    public TimeSpan BodyIdleTimeout
+    {
+        get => new(Interlocked.Read(ref _bodyIdleTicks));
+        set => Interlocked.Exchange(ref _bodyIdleTicks, value > TimeSpan.Zero ? value.Ticks : ParentClientOptions.DefaultBodyIdleTimeout.Ticks);
+    }
+
+    private long _bodyIdleTicks;
 
     /// <summary>
     /// The network transport: system trust store, plus the certificates of <see cref="ParentClientOptions.CaFile"/>

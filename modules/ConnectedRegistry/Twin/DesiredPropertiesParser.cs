@@ -38,6 +38,13 @@ public static partial class DesiredPropertiesParser
     public static readonly TimeSpan MinMessageTtl = TimeSpan.FromDays(1);
     public static readonly TimeSpan MaxMessageTtl = TimeSpan.FromDays(90);
 
+    /// <summary>
+    /// <c>sync.parentIdleTimeout</c>: at least a second (shorter, a busy parent's pauses would end good transfers), at
+    /// most an hour (longer, a stalled parent holds its download and every client of it for as long).
+    /// </summary>
+    public static readonly TimeSpan MinParentIdleTimeout = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan MaxParentIdleTimeout = TimeSpan.FromHours(1);
+
     private static readonly string[] LogLevels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
 
     // The schema's member names, in one place: the top level, its fixed objects, and the entries of its maps.
@@ -46,7 +53,7 @@ public static partial class DesiredPropertiesParser
     private static readonly (string Member, string[] Known)[] ObjectMembers =
     [
         ("parent", ["endpoint", "syncTokenName"]),
-        ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters"]),
+        ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters", "parentIdleTimeout"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
         ("storage", ["minFreeBytes"]),
         ("bundles", ["trustedKeys"]),
@@ -339,7 +346,12 @@ public static partial class DesiredPropertiesParser
         var onDemand = Bool(sync, "onDemand", "sync.onDemand", errors) ?? defaults.OnDemand;
         var platforms = PlatformList(sync, "platforms", "sync.platforms", errors) ?? [];
         var filters = FilterList(sync, "filters", "sync.filters", errors, warnings);
-        return new SyncSettings { Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand, Platforms = platforms, Filters = filters };
+        var idle = Duration(sync, "parentIdleTimeout", "sync.parentIdleTimeout", MinParentIdleTimeout, MaxParentIdleTimeout, "PT1S", "PT1H", errors) ?? defaults.ParentIdleTimeout;
+        return new SyncSettings
+        {
+            Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand,
+            Platforms = platforms, Filters = filters, ParentIdleTimeout = idle,
+        };
     }
 
     /// <summary>

@@ -16,6 +16,7 @@ public sealed class ForwardingProxy : IAsyncDisposable
     };
 
     private readonly Uri _upstream;
+    private readonly CancellationTokenSource _stopping = new();
     private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
     private FakeHttpServer? _server;
 
@@ -27,6 +28,18 @@ public sealed class ForwardingProxy : IAsyncDisposable
 
     /// <summary>Called while a response body is copied: (request path, bytes sent so far) → true to cut the connection now.</summary>
     public Func<string, long, bool>? CutWhen { get; set; }
+
+    /// <summary>
+    /// Called while a response body is copied: (request path, bytes sent so far) → true to go silent now, as a stalled
+    /// parent does: nothing more is sent and the connection stays open until the client gives up (or the proxy stops).
+    /// </summary>
+    public Func<string, long, bool>? StallWhen { get; set; }
+
+    /// <summary>
+    /// Request path → a <c>Content-Length</c> to declare for a 200 answer instead of the parent's, as a lying parent does;
+    /// the real bytes are sent, then the proxy goes silent (as <see cref="StallWhen"/>) while the length is not reached.
+    /// </summary>
+    public Func<string, long?>? DeclareLength { get; set; }
 
     /// <summary>Request paths whose response body gets one byte flipped, while the function says so.</summary>
     public Func<string, bool>? Corrupt { get; set; }
@@ -134,6 +147,12 @@ public sealed class ForwardingProxy : IAsyncDisposable
                 }
             }
 
+            var declared = response.StatusCode == System.Net.HttpStatusCode.OK ? DeclareLength?.Invoke(record.Path) : null;
+            if (declared is not null)
+            {
+                context.Response.ContentLength = declared;
+            }
+
             if (request.Method == HttpMethods.Head)
             {
                 return;
@@ -162,6 +181,12 @@ public sealed class ForwardingProxy : IAsyncDisposable
                         return;
                     }
 
+                    if (StallWhen?.Invoke(record.Path, record.BodyBytes) == true)
+                    {
+                        await StallAsync(context);
+                        return;
+                    }
+
                     if (Throttle > TimeSpan.Zero)
                     {
                         await Task.Delay(Throttle, context.RequestAborted);
@@ -171,18 +196,41 @@ public sealed class ForwardingProxy : IAsyncDisposable
             catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
             {
                 context.Abort();
+                return;
+            }
+
+            if (declared > record.BodyBytes)
+            {
+                await StallAsync(context); // the declared rest never comes
             }
         }
     }
 
+    /// <summary>Sends nothing more and keeps the connection open until the client gives up or the proxy stops.</summary>
+    private async Task StallAsync(HttpContext context)
+    {
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, both.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        context.Abort();
+    }
+
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync(); // stalled answers end, so the server stops at once
         if (_server is not null)
         {
             await _server.DisposeAsync();
         }
 
         _http.Dispose();
+        _stopping.Dispose();
     }
 }
 

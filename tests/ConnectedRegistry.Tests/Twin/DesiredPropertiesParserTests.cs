@@ -178,6 +178,32 @@ public class DesiredPropertiesParserTests
         Assert.Equal(valid, Parse($$"""{ "sync": { "messageTtl": "{{ttl}}" } }""").IsValid);
 
     [Theory]
+    [InlineData("{}", 30)]
+    [InlineData("""{ "sync": { "parentIdleTimeout": null } }""", 30)]
+    [InlineData("""{ "sync": { "parentIdleTimeout": "PT1S" } }""", 1)]
+    [InlineData("""{ "sync": { "parentIdleTimeout": "PT2M" } }""", 120)]
+    [InlineData("""{ "sync": { "parentIdleTimeout": "PT1H" } }""", 3600)]
+    public void The_parent_idle_timeout_is_thirty_seconds_unless_the_twin_sets_one(string json, int seconds)
+    {
+        var result = Parse(json);
+        Assert.Empty(result.Errors);
+        Assert.Empty(result.Warnings);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), result.Settings!.Sync.ParentIdleTimeout);
+    }
+
+    [Theory]
+    [InlineData("\"PT0.5S\"")]
+    [InlineData("\"PT61M\"")]
+    [InlineData("\"30\"")]
+    [InlineData("30")]
+    public void A_parent_idle_timeout_outside_one_second_to_one_hour_rejects_the_document(string value)
+    {
+        var result = Parse($$"""{ "sync": { "parentIdleTimeout": {{value}} } }""");
+        Assert.False(result.IsValid);
+        Assert.Contains(result.Errors, e => e.StartsWith("sync.parentIdleTimeout", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("* * * * *", true)]
     [InlineData("*/5 1-3 * * MON-FRI", true)]
     [InlineData("0 0 * * * *", false)]
@@ -356,7 +382,7 @@ public class DesiredPropertiesParserTests
         { "schemaVersion": "1.0", "name": "factory-line-1", "mode": "ReadOnly", "logLevel": "Information", "anonymousPull": false,
           "parent": { "endpoint": "https://parent.example:8000", "syncTokenName": "sync" },
           "sync": { "schedule": "*/5 * * * *", "window": "PT2H", "messageTtl": "P7D", "repositories": ["a"], "onDemand": true,
-                    "bandwidth": { "limitMbps": 20 }, "platforms": ["linux/arm64"], "filters": [] },
+                    "bandwidth": { "limitMbps": 20 }, "platforms": ["linux/arm64"], "filters": [], "parentIdleTimeout": "PT45S" },
           "garbageCollection": { "enabled": true, "schedule": "0 3 * * *", "deleteUntaggedManifests": false },
           "notifications": ["a:push"], "storage": { "minFreeBytes": 1048576 } }
         """));
