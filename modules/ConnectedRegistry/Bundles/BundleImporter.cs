@@ -56,6 +56,7 @@ public sealed partial class BundleImporter(
     TimeProvider time,
     ILogger<BundleImporter> logger)
 {
+    [StatusDetailCode]
     public const string StatusCode = "BundleImport";
     private readonly SemaphoreSlim _gate = new(1, 1);
 

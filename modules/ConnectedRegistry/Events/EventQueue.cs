@@ -16,6 +16,7 @@ namespace ConnectedRegistry.Events;
 /// </summary>
 public sealed partial class EventQueue : BackgroundService, IEventPublisher, IRegistryEventSink
 {
+    [StatusDetailCode]
     public const string DroppedCode = "EventsDropped";
 
     private readonly Channel<RegistryEvent> _queue;

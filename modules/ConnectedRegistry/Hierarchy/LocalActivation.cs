@@ -28,10 +28,15 @@ namespace ConnectedRegistry.Hierarchy;
 /// </summary>
 public sealed partial class LocalActivation : IParentActivation, IHostedService
 {
+    [StatusDetailCode]
     public const string DetailActivatedLocally = "ActivatedLocally";
+    [StatusDetailCode]
     public const string DetailAlreadyActivated = "AlreadyActivated";
+    [StatusDetailCode]
     public const string DetailActivationDenied = "ActivationDenied";
+    [StatusDetailCode]
     public const string DetailDeactivated = "Deactivated";
+    [StatusDetailCode]
     public const string DetailParentApiBlocked = "ParentApiBlocked";
     public const string ViaParent = "parent";
     public const string ViaLocal = "local";

@@ -14,6 +14,7 @@ namespace ConnectedRegistry.Storage;
 /// </summary>
 public sealed partial class FreeSpaceGuard
 {
+    [StatusDetailCode]
     public const string DiskFullCode = "DiskFull";
     public const long DefaultCapBytes = 1L << 30;
 

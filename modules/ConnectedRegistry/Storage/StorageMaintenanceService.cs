@@ -20,6 +20,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<StorageMaintenanceService> _logger;
     /// <summary>The status detail raised while the data volume has less than 5% or 256 MiB free.</summary>
+    [StatusDetailCode]
     public const string DiskSpaceLowCode = "DiskSpaceLow";
 
     private const long LowSpaceBytes = 256L * 1024 * 1024;

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Sync;
@@ -10,6 +11,7 @@ namespace ConnectedRegistry.Sync;
 public sealed class LocalStorageException(Exception inner)
     : Exception("writing to the data folder failed: " + inner.Message, inner)
 {
+    [StatusDetailCode]
     public const string StatusCode = "DiskError";
 
     /// <summary>

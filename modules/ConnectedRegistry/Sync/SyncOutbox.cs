@@ -11,6 +11,10 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
 {
+    /// <summary>The status detail (Warning) raised when local changes were dropped at <c>sync.messageTtl</c>.</summary>
+    [StatusDetailCode]
+    public const string ExpiredCode = "SyncPushExpired";
+
     private readonly SyncDatabase _db;
     private readonly IRegistrySettingsSource _settings;
     private readonly ModuleState _state;
@@ -92,7 +96,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
             Log.Expired(_logger, item.Kind.ToString(), item.Repository, item.Tag ?? item.Digest?.ToString() ?? "-", item.Attempts);
         }
 
-        _state.SetStatusDetail(new StatusDetail("SyncPushExpired", "Warning",
+        _state.SetStatusDetail(new StatusDetail(ExpiredCode, "Warning",
             $"{expired.Count} local change(s) were not delivered to the parent within the message TTL and were dropped", _time.GetUtcNow()));
         ReportPending();
         return expired;

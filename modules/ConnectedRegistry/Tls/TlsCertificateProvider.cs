@@ -15,8 +15,11 @@ namespace ConnectedRegistry.Tls;
 /// </summary>
 public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 {
+    [StatusDetailCode]
     public const string RenewalStatusCode = "TlsCertificateRenewal";
+    [StatusDetailCode]
     public const string ReloadStatusCode = "TlsCertificateReload";
+    [StatusDetailCode]
     public const string ExpiryStatusCode = "TlsCertificateExpiring";
 
     private readonly TlsOptions _options;

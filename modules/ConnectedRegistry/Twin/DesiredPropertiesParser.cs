@@ -59,6 +59,13 @@ public static partial class DesiredPropertiesParser
         ("bundles", ["trustedKeys"]),
     ];
 
+    // Objects inside those, by path, checked alike: a misspelt limitMbps is a warning and a case variant an error,
+    // rather than a link left without the cap the operator wrote.
+    private static readonly (string Path, string[] Known)[] NestedObjectMembers =
+    [
+        ("sync.bandwidth", ["limitMbps", "schedules"]),
+    ];
+
     private static readonly (string Member, string[] Known)[] MapEntryMembers =
     [
         ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
@@ -75,6 +82,46 @@ public static partial class DesiredPropertiesParser
         ("clientTokens", ["passwordHash", "scopeMap", "status", "expiry"]),
         ("children", ["mode", "syncTokenPasswordHash", "repositories"]),
     ];
+
+    /// <summary>
+    /// Every member of the schema by its path, as this parser knows it and as the twin reference lists it: each member
+    /// of the fixed objects (<c>parent.endpoint</c>, <c>sync.bandwidth.limitMbps</c>), each map and its entries' members
+    /// (<c>clientTokens</c>, <c>clientTokens.&lt;name&gt;.passwordHash</c>) and every other top-level member. The
+    /// entries of arrays (<c>sync.filters</c>) are described with their member. The docs' tests compare the tables to it.
+    /// </summary>
+    public static IReadOnlyList<string> MemberPaths()
+    {
+        var paths = new List<string>();
+        foreach (var top in TopMembers)
+        {
+            if (ObjectMembers.FirstOrDefault(o => o.Member == top).Known is { } known)
+            {
+                foreach (var member in known)
+                {
+                    var path = $"{top}.{member}";
+                    if (NestedObjectMembers.FirstOrDefault(o => o.Path == path).Known is { } nested)
+                    {
+                        paths.AddRange(nested.Select(n => $"{path}.{n}"));
+                    }
+                    else
+                    {
+                        paths.Add(path);
+                    }
+                }
+            }
+            else if (MapEntryMembers.FirstOrDefault(o => o.Member == top).Known is { } entry)
+            {
+                paths.Add(top);
+                paths.AddRange(entry.Select(m => $"{top}.<name>.{m}"));
+            }
+            else
+            {
+                paths.Add(top);
+            }
+        }
+
+        return paths;
+    }
 
     /// <summary>The nested-edge placeholders a parent endpoint may use; replaced by <c>IOTEDGE_PARENTHOSTNAME</c>.</summary>
     public static readonly string[] ParentHostPlaceholders = ["$IOTEDGE_PARENTHOSTNAME", "$upstream"];
@@ -197,6 +244,14 @@ public static partial class DesiredPropertiesParser
             }
         }
 
+        foreach (var (path, known) in NestedObjectMembers)
+        {
+            if (At(doc, path) is { } obj)
+            {
+                CheckObject(obj, path, known, [], errors, warnings);
+            }
+        }
+
         foreach (var (member, known) in MapEntryMembers)
         {
             var security = SecurityEntryMembers.First(s => s.Member == member).Security;
@@ -211,6 +266,18 @@ public static partial class DesiredPropertiesParser
                 }
             }
         }
+    }
+
+    /// <summary>The object at a dotted path of <paramref name="doc"/>, or null when any step is missing or not an object.</summary>
+    private static JObject? At(JObject doc, string path)
+    {
+        JObject? current = doc;
+        foreach (var step in path.Split('.'))
+        {
+            current = current?[step] as JObject;
+        }
+
+        return current;
     }
 
     private static void CheckObject(JObject obj, string? path, string[] known, string[] security, List<string> errors, List<string> warnings)

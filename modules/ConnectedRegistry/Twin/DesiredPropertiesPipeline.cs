@@ -41,6 +41,7 @@ public sealed partial class DesiredPropertiesPipeline
     private readonly TimeProvider _time;
 
     /// <summary>The status detail (Warning) listing desired members this module does not know, while the applied document has any.</summary>
+    [StatusDetailCode]
     public const string UnknownMembersCode = "DesiredPropertiesUnknownMembers";
 
     public DesiredPropertiesPipeline(RegistrySettingsStore store, ILogger<DesiredPropertiesPipeline> logger, LogLevelSwitch? logLevel = null, ModuleEnvironment? environment = null, ModuleState? state = null, TimeProvider? time = null)

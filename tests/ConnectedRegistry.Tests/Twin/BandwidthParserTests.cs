@@ -21,6 +21,20 @@ public class BandwidthParserTests
     }
 
     [Fact]
+    public void A_member_of_bandwidth_nobody_knows_is_a_warning_and_a_case_variant_rejects_the_document()
+    {
+        // A misspelt cap used to vanish without a word: the link ran uncapped and nothing said why.
+        var unknown = Parse("""{"limitMbs": 2}""");
+        Assert.Empty(unknown.Errors);
+        Assert.Null(unknown.Settings!.Sync.Bandwidth.LimitMbps);
+        Assert.Equal(["sync.bandwidth.limitMbs"], unknown.Warnings);
+
+        var cased = Parse("""{"LimitMbps": 2}""");
+        Assert.Null(cased.Settings);
+        Assert.Equal(["'sync.bandwidth.LimitMbps' is not a member; did you mean 'sync.bandwidth.limitMbps'? (member names are case-sensitive)"], cased.Errors);
+    }
+
+    [Fact]
     public void Without_bandwidth_there_is_no_cap()
     {
         var result = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""{ "sync": { "repositories": ["a"] } }"""));
