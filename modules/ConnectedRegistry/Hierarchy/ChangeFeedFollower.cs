@@ -18,6 +18,7 @@ namespace ConnectedRegistry.Hierarchy;
 public sealed partial class ChangeFeedFollower : BackgroundService
 {
     /// <summary>The status detail of a change-feed answer over the limit (Warning), cleared by the next good answer.</summary>
+    [StatusDetailCode]
     public const string FeedRefusedCode = "ChangeFeedRefused";
 
     private readonly IRegistrySettingsSource _settings;
