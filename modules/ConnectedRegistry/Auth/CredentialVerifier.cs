@@ -13,7 +13,7 @@ namespace ConnectedRegistry.Auth;
 /// hash): it holds no password, a dump of the keys cannot be tested against guesses without the process's key, and a
 /// changed hash in the twin can never match an old entry. An entry lives <see cref="AuthOptions.VerificationCacheLifetime"/>
 /// from its last use, so a client that keeps pulling (a child syncing every minute) stays remembered; failures are
-/// never cached.
+/// never cached. Concurrent checks of the same credential share one KDF run.
 /// </para>
 /// <para>
 /// The KDF runs behind one gate for the whole process: at most <see cref="AuthOptions.MaxConcurrentKdfRuns"/> at a
@@ -37,6 +37,7 @@ public sealed class CredentialVerifier
     private readonly AuthOptions _options;
     private readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _recent = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task<bool>> _checking = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _slots;
     private long _kdfRuns;
     private int _admitted;
@@ -94,19 +95,48 @@ public sealed class CredentialVerifier
             return true;
         }
 
-        if (!await RunKdfAsync(password, storedHash, cancellationToken))
+        // The same credential already being checked (a client's parallel first requests) waits for that one run.
+        var key = CacheKey(name, password, storedHash);
+        var mine = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var check = _checking.GetOrAdd(key, mine.Task);
+        if (check != mine.Task)
         {
-            return false;
+            return await check.WaitAsync(cancellationToken);
         }
 
+        try
+        {
+            var verified = await RunKdfAsync(password, storedHash, cancellationToken);
+            if (verified)
+            {
+                Remember(key);
+            }
+
+            mine.SetResult(verified);
+            return verified;
+        }
+        catch (Exception ex)
+        {
+            mine.SetException(ex);
+            _ = mine.Task.Exception; // observed here: waiters, if any, get it too
+            throw;
+        }
+        finally
+        {
+            _checking.TryRemove(new KeyValuePair<string, Task<bool>>(key, mine.Task));
+        }
+    }
+
+    private void Remember(string key)
+    {
         var now = _time.GetUtcNow();
         if (_recent.Count >= MaxEntries)
         {
-            foreach (var (key, until) in _recent)
+            foreach (var (old, until) in _recent)
             {
                 if (until <= now)
                 {
-                    _recent.TryRemove(key, out _);
+                    _recent.TryRemove(old, out _);
                 }
             }
 
@@ -116,8 +146,7 @@ public sealed class CredentialVerifier
             }
         }
 
-        _recent[CacheKey(name, password, storedHash)] = now + _options.VerificationCacheLifetime;
-        return true;
+        _recent[key] = now + _options.VerificationCacheLifetime;
     }
 
     /// <summary>The answer for a name that does not exist: as slow as a KDF run, at no CPU cost.</summary>

@@ -98,6 +98,34 @@ public class PasswordHasherTests
     }
 
     [Fact]
+    public void Concurrent_checks_of_the_same_credential_share_one_kdf_run()
+    {
+        var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions { MaxConcurrentKdfRuns = 1, KdfQueueLength = 2 });
+        var hash = PasswordHasher.Hash("pw");
+
+        // Twelve threads of their own (as twelve requests of one client), all asking at the same instant.
+        using var start = new Barrier(12);
+        var results = new bool[12];
+        var threads = Enumerable.Range(0, 12).Select(i => new Thread(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                results[i] = verifier.VerifyAsync("pusher", "pw", hash, default).GetAwaiter().GetResult();
+            }
+            catch (ConnectedRegistry.Oci.OciException)
+            {
+                results[i] = false; // the gate was full
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        Assert.All(results, Assert.True);
+        Assert.Equal(1, verifier.KdfRuns);
+    }
+
+    [Fact]
     public async Task Verifier_never_caches_failures_and_keys_the_cache_on_name_password_and_hash()
     {
         var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions());
