@@ -109,9 +109,9 @@ public class LoginLockoutTests
         var clients = Enumerable.Range(2, 20).Select(i => ClientFrom($"127.0.0.{i}", registry.Instance.BaseAddress)).ToList();
         try
         {
-            var answers = await Task.WhenAll(clients.SelectMany(client => Enumerable.Range(0, 8).Select(async i =>
+            var answers = await Task.WhenAll(clients.SelectMany((client, c) => Enumerable.Range(0, 8).Select(async i =>
             {
-                using var response = await TokenAsync(client, "line-puller", "wrong-" + i);
+                using var response = await TokenAsync(client, "line-puller", $"wrong-{c}-{i}");
                 return response.StatusCode;
             })));
 
