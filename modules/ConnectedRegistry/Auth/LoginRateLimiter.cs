@@ -8,10 +8,18 @@ namespace ConnectedRegistry.Auth;
 /// Counts failed logins in a sliding window, per client address and user name
 /// (<see cref="AuthOptions.MaxFailuresPerWindow"/>) and per client address alone
 /// (<see cref="AuthOptions.MaxFailuresPerAddress"/>). An attempt that may fail (a password that needs the KDF,
-/// a refresh token that did not validate, a malformed header) first reserves its place with <see cref="Begin"/>:
-/// failures plus attempts still running never exceed a limit, so a burst of 300 concurrent bad logins gets
-/// exactly 50 through a limit of 50, not 52. Past a limit the attempt is refused (429 TOOMANYREQUESTS with
-/// Retry-After) until the oldest failure leaves the window.
+/// a refresh token that did not validate, a malformed header) first reserves its place: failures plus attempts
+/// still running never exceed a limit, so a burst of 300 concurrent bad logins gets exactly 50 answers of 401
+/// through a limit of 50, not 52.
+/// <para>
+/// Past a limit, an attempt with nothing to check (<see cref="Begin"/>: a malformed header, a bad refresh token) is
+/// refused (429 TOOMANYREQUESTS with Retry-After) until the oldest failure leaves the window. An attempt with a
+/// password (<see cref="BeginAsync"/>) is still checked, so a guesser cannot lock the owner of a name out (behind the
+/// stock API proxy every client shares one address): it waits for the name's lane, where one check per address and
+/// name runs at a time and <see cref="MaxLaneWaiters"/> more may wait; one more is refused at once. A correct password
+/// gets in; a wrong one is answered 429 after <see cref="AuthOptions.OverLimitFailureDelay"/>, which holds a guesser
+/// that waits for its answers to the rate of the limit.
+/// </para>
 /// <para>
 /// Only attempts that can fail are counted or refused: a valid bearer token, a valid refresh token and a
 /// credential verified within the last minutes never ask the limiter, so they are never refused because of
@@ -19,43 +27,107 @@ namespace ConnectedRegistry.Auth;
 /// trusted proxy, from <c>X-Forwarded-For</c>); when a trusted proxy does not say who its client is, the
 /// address-wide level is skipped, since it would lock out every client behind that proxy at once.
 /// </para>
+/// <para>
+/// Names that exist are counted apart from names that do not, so a flood of made-up names can neither grow the
+/// counts without bound (those of unknown names are dropped when there are too many) nor push out the counts of a
+/// real name. Both are limited alike, so a 429 does not tell whether a name exists.
+/// </para>
 /// </summary>
 public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, RegistryMetrics? metrics = null)
 {
+    /// <summary>Attempts over a limit that may wait for the lane of one address and name; one more is refused at once.</summary>
+    public const int MaxLaneWaiters = 2;
+
     private const int MaxTrackedKeys = 10_000;
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(10);
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Window> _windows = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Window> _unknownNames = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
 
     /// <summary>
-    /// Reserves a place for one attempt that may fail; throws the 429 <see cref="OciException"/> when
-    /// <paramref name="client"/> (or, with <paramref name="user"/>, that client with that name) is at its limit.
+    /// Reserves a place for one attempt that may fail and has nothing to check; throws the 429 <see cref="OciException"/>
+    /// when <paramref name="client"/> (or, with <paramref name="user"/>, that client with that name) is at its limit.
     /// Dispose the attempt when it succeeded; call <see cref="LoginAttempt.Failed"/> when it did not.
     /// </summary>
     public LoginAttempt Begin(ClientAddress client, string? user)
     {
         lock (_gate)
         {
-            var now = time.GetUtcNow();
-            if (_windows.Count >= MaxTrackedKeys)
+            var (address, named) = Windows(client, user, knownName: true);
+            if (OverLimit(address, named) is { } full)
             {
-                Sweep(now);
-            }
-
-            var address = client.Identified ? Get(AddressKey(client.Address), now) : null;
-            var named = user is null ? null : Get(UserKey(client.Address, user), now);
-            if (address is not null && address.Used >= options.MaxFailuresPerAddress)
-            {
-                throw TooManyRequests(address.RetryAfter(now, options.FailureWindow));
-            }
-
-            if (named is not null && named.Used >= options.MaxFailuresPerWindow)
-            {
-                throw TooManyRequests(named.RetryAfter(now, options.FailureWindow));
+                throw TooManyRequests(full.RetryAfter(time.GetUtcNow(), options.FailureWindow));
             }
 
             address?.Reserve();
             named?.Reserve();
-            return new LoginAttempt(this, address, named);
+            return new LoginAttempt(this, address, named, lane: false);
+        }
+    }
+
+    /// <summary>
+    /// Reserves a place for one password check by <paramref name="client"/> as <paramref name="user"/>. Under the limits
+    /// it returns at once; over one, it waits for the lane of that address and name (see the class) and returns an
+    /// attempt whose <see cref="LoginAttempt.OverLimit"/> is true, or throws the 429 when the lane is full or the wait
+    /// is too long. <paramref name="knownName"/> says whether the name exists (its counts are kept apart).
+    /// </summary>
+    public async Task<LoginAttempt> BeginAsync(ClientAddress client, string user, bool knownName, CancellationToken cancellationToken)
+    {
+        Window named;
+        Window? address;
+        lock (_gate)
+        {
+            (address, var maybeNamed) = Windows(client, user, knownName);
+            named = maybeNamed!;
+            var full = OverLimit(address, named);
+            address?.Reserve();
+            named.Reserve();
+            if (full is null)
+            {
+                return new LoginAttempt(this, address, named, lane: false);
+            }
+
+            if (named.LaneWaiters >= MaxLaneWaiters)
+            {
+                address?.Release(null, 0);
+                named.Release(null, 0);
+                throw TooManyRequests(full.RetryAfter(time.GetUtcNow(), options.FailureWindow));
+            }
+
+            named.LaneWaiters++;
+        }
+
+        var entered = false;
+        try
+        {
+            entered = await named.Lane.WaitAsync(options.KdfQueueTimeout, cancellationToken);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                named.LaneWaiters--;
+                if (!entered)
+                {
+                    address?.Release(null, 0);
+                    named.Release(null, 0);
+                }
+            }
+        }
+
+        return entered
+            ? new LoginAttempt(this, address, named, lane: true)
+            : throw TooManyRequests(TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>The 429 for a wrong password that was checked over a limit, with the time until that client with that name is under it again.</summary>
+    internal OciException OverLimitFailure(LoginAttempt attempt)
+    {
+        lock (_gate)
+        {
+            var window = attempt.Named ?? attempt.Address;
+            return TooManyRequests(window?.RetryAfter(time.GetUtcNow(), options.FailureWindow) ?? TimeSpan.FromSeconds(1));
         }
     }
 
@@ -72,18 +144,46 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, Reg
 
     private static string UserKey(string address, string user) => string.Concat(address, "\n", user);
 
-    private Window Get(string key, DateTimeOffset now)
+    /// <summary>The windows an attempt counts in. Under the lock.</summary>
+    private (Window? Address, Window? Named) Windows(ClientAddress client, string? user, bool knownName)
     {
-        if (!_windows.TryGetValue(key, out var window))
+        var now = time.GetUtcNow();
+        if (now - _lastSweep >= SweepInterval && (_windows.Count >= MaxTrackedKeys || _unknownNames.Count >= MaxTrackedKeys))
         {
-            _windows[key] = window = new Window();
+            // At most every few seconds: a sweep walks every key, and a flood must not make each attempt walk them.
+            _lastSweep = now;
+            Sweep(_windows, now);
+            Sweep(_unknownNames, now);
+        }
+
+        if (_unknownNames.Count >= MaxTrackedKeys)
+        {
+            _unknownNames.Clear(); // made-up names guard no password: losing their counts costs nothing
+        }
+
+        var address = client.Identified ? Get(_windows, AddressKey(client.Address), now) : null;
+        var named = user is null ? null : Get(knownName ? _windows : _unknownNames, UserKey(client.Address, user), now);
+        return (address, named);
+    }
+
+    /// <summary>The window that is at its limit, if any. Under the lock.</summary>
+    private Window? OverLimit(Window? address, Window? named) =>
+        address is not null && address.Used >= options.MaxFailuresPerAddress ? address
+        : named is not null && named.Used >= options.MaxFailuresPerWindow ? named
+        : null;
+
+    private Window Get(Dictionary<string, Window> windows, string key, DateTimeOffset now)
+    {
+        if (!windows.TryGetValue(key, out var window))
+        {
+            windows[key] = window = new Window();
         }
 
         window.Trim(now, options.FailureWindow);
         return window;
     }
 
-    private void Complete(Window? address, Window? named, bool failed)
+    private void Complete(Window? address, Window? named, bool failed, bool lane)
     {
         if (failed)
         {
@@ -97,16 +197,21 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, Reg
             address?.Release(failed ? now : null, keep);
             named?.Release(failed ? now : null, keep);
         }
+
+        if (lane)
+        {
+            named!.Lane.Release();
+        }
     }
 
-    private void Sweep(DateTimeOffset now)
+    private void Sweep(Dictionary<string, Window> windows, DateTimeOffset now)
     {
-        foreach (var (key, window) in _windows.ToList())
+        foreach (var (key, window) in windows.ToList())
         {
             window.Trim(now, options.FailureWindow);
-            if (window.Used == 0)
+            if (window.Used == 0 && window.LaneWaiters == 0)
             {
-                _windows.Remove(key);
+                windows.Remove(key);
             }
         }
     }
@@ -115,23 +220,30 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, Reg
     public sealed class LoginAttempt : IDisposable
     {
         private readonly LoginRateLimiter _owner;
-        private readonly Window? _address;
-        private readonly Window? _named;
+        private readonly bool _lane;
         private int _done;
 
-        internal LoginAttempt(LoginRateLimiter owner, Window? address, Window? named)
+        internal LoginAttempt(LoginRateLimiter owner, Window? address, Window? named, bool lane)
         {
             _owner = owner;
-            _address = address;
-            _named = named;
+            Address = address;
+            Named = named;
+            _lane = lane;
         }
+
+        /// <summary>The client was over a limit: the attempt holds the lane of its address and name, and a failure is answered 429.</summary>
+        public bool OverLimit => _lane;
+
+        internal Window? Address { get; }
+
+        internal Window? Named { get; }
 
         /// <summary>The attempt failed: its reservation becomes a failure in the window.</summary>
         public void Failed()
         {
             if (Interlocked.Exchange(ref _done, 1) == 0)
             {
-                _owner.Complete(_address, _named, failed: true);
+                _owner.Complete(Address, Named, failed: true, _lane);
             }
         }
 
@@ -140,7 +252,7 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, Reg
         {
             if (Interlocked.Exchange(ref _done, 1) == 0)
             {
-                _owner.Complete(_address, _named, failed: false);
+                _owner.Complete(Address, Named, failed: false, _lane);
             }
         }
     }
@@ -149,9 +261,16 @@ public sealed class LoginRateLimiter(TimeProvider time, AuthOptions options, Reg
     internal sealed class Window
     {
         private readonly Queue<DateTimeOffset> _failures = new();
+        private SemaphoreSlim? _lane;
         private int _pending;
 
         public int Used => _failures.Count + _pending;
+
+        /// <summary>Attempts over the limit waiting for <see cref="Lane"/>.</summary>
+        public int LaneWaiters { get; set; }
+
+        /// <summary>One password check at a time for an address and name over its limit (made on first use, never disposed: it holds no handle until waited on with a timeout, and then only briefly).</summary>
+        public SemaphoreSlim Lane => LazyInitializer.EnsureInitialized(ref _lane, () => new SemaphoreSlim(1, 1));
 
         public void Reserve() => _pending++;
 

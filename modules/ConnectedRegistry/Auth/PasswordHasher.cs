@@ -36,6 +36,9 @@ public static class PasswordHasher
     /// <summary>True when <paramref name="storedHash"/> is well formed (scheme, iteration bounds, base64 parts).</summary>
     public static bool IsWellFormed([NotNullWhen(true)] string? storedHash) => TryParse(storedHash, out _, out _, out _);
 
+    /// <summary>The iteration count of a well-formed hash, else null.</summary>
+    public static int? IterationsOf(string? storedHash) => TryParse(storedHash, out var iterations, out _, out _) ? iterations : null;
+
     /// <summary>Runs the KDF; false for a wrong password or a malformed hash. Never throws for bad input.</summary>
     public static bool Verify(string password, string? storedHash)
     {

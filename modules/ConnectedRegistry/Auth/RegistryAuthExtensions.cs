@@ -30,7 +30,7 @@ public static class RegistryAuthExtensions
 }
 
 /// <summary>Says at start-up, and whenever the settings change it, whether the registry is open.</summary>
-public sealed partial class AuthStatusLogger(IRegistrySettingsSource settings, ILogger<AuthStatusLogger> logger) : IHostedService
+public sealed partial class AuthStatusLogger(IRegistrySettingsSource settings, CredentialVerifier verifier, ILogger<AuthStatusLogger> logger) : IHostedService
 {
     private readonly Lock _gate = new();
     private bool? _enabled;
@@ -39,7 +39,7 @@ public sealed partial class AuthStatusLogger(IRegistrySettingsSource settings, I
     {
         settings.Changed += OnChanged;
         Report(settings.Current);
-        _ = Task.Run(CredentialVerifier.Prepare, CancellationToken.None);
+        _ = Task.Run(verifier.Prepare, CancellationToken.None);
         return Task.CompletedTask;
     }
 

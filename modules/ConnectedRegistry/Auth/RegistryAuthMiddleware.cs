@@ -48,7 +48,7 @@ public sealed partial class RegistryAuthMiddleware(
             return;
         }
 
-        var (identity, tokenAccess) = Authenticate(context, policy, requirement);
+        var (identity, tokenAccess) = await AuthenticateAsync(context, policy, requirement);
         if (identity is null || (identity.IsAnonymous && !AnonymousSuffices(identity, requirement)))
         {
             throw Challenge(context, requirement, null, "authentication required");
@@ -104,7 +104,7 @@ public sealed partial class RegistryAuthMiddleware(
         _ => false,
     };
 
-    private (RegistryIdentity? Identity, IReadOnlyList<TokenAccess>? TokenAccess) Authenticate(HttpContext context, AuthPolicy policy, AccessRequirement requirement)
+    private async Task<(RegistryIdentity? Identity, IReadOnlyList<TokenAccess>? TokenAccess)> AuthenticateAsync(HttpContext context, AuthPolicy policy, AccessRequirement requirement)
     {
         string header = context.Request.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(header))
@@ -131,7 +131,7 @@ public sealed partial class RegistryAuthMiddleware(
         var client = ClientAddress.Of(context, options.TrustedProxies);
         if (RegistryAuthenticator.TryParseBasic(header, out var user, out var password))
         {
-            var identity = authenticator.Login(policy, client, user, password);
+            var identity = await authenticator.LoginAsync(policy, client, user, password, context.RequestAborted);
             if (identity is not null)
             {
                 return (identity, null);

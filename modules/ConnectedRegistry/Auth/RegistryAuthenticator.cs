@@ -6,29 +6,35 @@ namespace ConnectedRegistry.Auth;
 
 /// <summary>
 /// Checks credentials against the running settings and turns requested Docker scopes into grants.
-/// A client token and a child with the same name are both tried. <see cref="Login"/> is the one path a
+/// A client token and a child with the same name are both tried. <see cref="LoginAsync"/> is the one path a
 /// name and password take on every endpoint (the API, the token endpoint, the hierarchy API): a credential
 /// verified in the last minutes is accepted without asking the failure limiter; anything else reserves its
-/// place in the limiter, runs the KDF behind the process-wide gate, and counts as a failure when wrong.
+/// place in the limiter, runs the KDF behind the process-wide gate (an unknown name waits as long instead), and
+/// counts as a failure when wrong. Over a limit the password is still checked, one attempt at a time per address
+/// and name, so failures never lock out the owner of a name; a wrong one is answered 429 after a delay.
 /// </summary>
-public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, LoginRateLimiter limiter, TimeProvider time, ILogger<RegistryAuthenticator> logger)
+public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, LoginRateLimiter limiter, AuthOptions options, TimeProvider time, ILogger<RegistryAuthenticator> logger)
 {
     /// <summary>
     /// The identity for a Basic login from <paramref name="client"/>, or null (wrong password, unknown, disabled or
     /// expired; counted as a failure). Throws the 429 <see cref="OciException"/> when the client is over its limit
-    /// or the password check is full.
+    /// and the password was wrong (or the name's lane was full), or when the password check is full.
     /// </summary>
-    public RegistryIdentity? Login(AuthPolicy policy, ClientAddress client, string user, string password)
+    public async Task<RegistryIdentity?> LoginAsync(AuthPolicy policy, ClientAddress client, string user, string password, CancellationToken cancellationToken)
     {
-        if (Check(policy, user, password, rememberedOnly: true) is { } remembered)
+        var candidates = Candidates(policy, user);
+        foreach (var candidate in candidates)
         {
-            return remembered;
+            if (verifier.IsRemembered(user, password, candidate.PasswordHash) && candidate.Usable())
+            {
+                return candidate.Identity;
+            }
         }
 
         LoginRateLimiter.LoginAttempt attempt;
         try
         {
-            attempt = limiter.Begin(client, user);
+            attempt = await limiter.BeginAsync(client, user, knownName: candidates.Count > 0, cancellationToken);
         }
         catch (OciException)
         {
@@ -38,14 +44,30 @@ public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, L
 
         using (attempt)
         {
-            var identity = Check(policy, user, password, rememberedOnly: false);
-            if (identity is null)
+            if (candidates.Count == 0)
             {
-                attempt.Failed();
+                await verifier.UnknownNameAsync(cancellationToken);
             }
 
-            return identity;
+            foreach (var candidate in candidates)
+            {
+                if (await verifier.VerifyAsync(user, password, candidate.PasswordHash, cancellationToken) && candidate.Usable())
+                {
+                    return candidate.Identity;
+                }
+            }
+
+            attempt.Failed(); // releases the lane before the answer is held back
+            if (!attempt.OverLimit)
+            {
+                return null;
+            }
         }
+
+        Log.RateLimited(logger, client.Address, LogText.Escape(user));
+        var refused = limiter.OverLimitFailure(attempt);
+        await Task.Delay(options.FailureDelay, cancellationToken);
+        throw refused;
     }
 
     /// <summary>
@@ -65,37 +87,24 @@ public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, L
         }
     }
 
-    /// <summary>The identity for a name and password, or null (wrong password, unknown, disabled or expired); no rate limiting.</summary>
-    public RegistryIdentity? CheckPassword(AuthPolicy policy, string user, string password) => Check(policy, user, password, rememberedOnly: false);
-
-    private RegistryIdentity? Check(AuthPolicy policy, string user, string password, bool rememberedOnly)
+    /// <summary>The identities <paramref name="user"/> may sign in as: a client token and a child of that name, in that order.</summary>
+    private List<Candidate> Candidates(AuthPolicy policy, string user)
     {
-        var known = false;
-        if (policy.TryGetClientToken(user, out var token, out var tokenIdentity))
+        var candidates = new List<Candidate>(2);
+        if (policy.TryGetClientToken(user, out var token, out var tokenIdentity) && token.PasswordHash is { } tokenHash)
         {
-            known = true;
-            if (verifier.Verify(user, password, token.PasswordHash, rememberedOnly) && AuthPolicy.IsUsable(token, time.GetUtcNow()))
-            {
-                return tokenIdentity;
-            }
+            candidates.Add(new Candidate(tokenHash, tokenIdentity, () => AuthPolicy.IsUsable(token, time.GetUtcNow())));
         }
 
-        if (policy.TryGetChild(user, out var child))
+        if (policy.TryGetChild(user, out var child) && child.PasswordHash is { } childHash)
         {
-            known = true;
-            if (verifier.Verify(user, password, child.PasswordHash, rememberedOnly))
-            {
-                return child;
-            }
+            candidates.Add(new Candidate(childHash, child, static () => true));
         }
 
-        if (!known)
-        {
-            verifier.Verify(user, password, null, rememberedOnly);
-        }
-
-        return null;
+        return candidates;
     }
+
+    private sealed record Candidate(string PasswordHash, RegistryIdentity Identity, Func<bool> Usable);
 
     /// <summary>Parses <c>Basic base64(user:password)</c>; false when malformed.</summary>
     public static bool TryParseBasic(string header, out string user, out string password)

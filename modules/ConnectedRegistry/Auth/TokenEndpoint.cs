@@ -32,14 +32,14 @@ public static partial class TokenEndpoint
     {
         foreach (var path in (string[])[Path, LegacyPath])
         {
-            endpoints.MapGet(path, HandleGet);
+            endpoints.MapGet(path, HandleGetAsync);
             endpoints.MapPost(path, HandlePostAsync);
         }
 
         return endpoints;
     }
 
-    private static IResult HandleGet(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, AuthOptions options, ILoggerFactory loggers)
+    private static async Task<IResult> HandleGetAsync(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, AuthOptions options, ILoggerFactory loggers)
     {
         var request = context.Request;
         var policy = policies.Current;
@@ -62,7 +62,7 @@ public static partial class TokenEndpoint
                 throw BasicChallenge(context, "the token endpoint takes Basic credentials");
             }
 
-            identity = authenticator.Login(policy, client, user, password) ?? throw Failed(context, client, user, loggers);
+            identity = await authenticator.LoginAsync(policy, client, user, password, context.RequestAborted) ?? throw Failed(context, client, user, loggers);
         }
 
         var offline = string.Equals(request.Query["offline_token"], "true", StringComparison.OrdinalIgnoreCase);
@@ -120,7 +120,7 @@ public static partial class TokenEndpoint
                     throw Failed(context, client, user, loggers);
                 }
 
-                identity = authenticator.Login(policy, client, user, password) ?? throw Failed(context, client, user, loggers);
+                identity = await authenticator.LoginAsync(policy, client, user, password, context.RequestAborted) ?? throw Failed(context, client, user, loggers);
                 break;
             case "refresh_token":
                 existingRefresh = form["refresh_token"].ToString();

@@ -50,7 +50,9 @@ internal static partial class BlobUploadEndpoints
         }
 
         var sessions = context.RequestServices.GetRequiredService<UploadSessionStore>();
-        var session = await sessions.CreateAsync(repository, context.RequestAborted);
+        // The caller's identity (null with authentication off, where there are none) holds the session against its own cap.
+        var owner = context.Features.Get<IRepositoryAccessFeature>()?.Subject;
+        var session = await sessions.CreateAsync(repository, owner, context.RequestAborted);
         var options = context.RequestServices.GetRequiredService<StorageOptions>();
         context.Response.Headers["OCI-Chunk-Min-Length"] = options.ChunkMinLength.ToString(CultureInfo.InvariantCulture);
         Accepted(context, session, StatusCodes.Status202Accepted);

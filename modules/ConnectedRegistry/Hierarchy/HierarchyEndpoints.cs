@@ -53,7 +53,7 @@ public static partial class HierarchyEndpoints
 
     private static async Task ActivateAsync(HttpContext context, ChildAuthentication auth, ChildActivations activations, ChangeLog changes, IRegistrySettingsSource settings)
     {
-        var child = auth.Authenticate(context);
+        var child = await auth.AuthenticateAsync(context);
         var claim = await ReadClaimAsync(context);
         var current = settings.Current;
         if (claim.Mode == RegistryMode.ReadWrite && current.Mode == RegistryMode.ReadOnly)
@@ -85,7 +85,7 @@ public static partial class HierarchyEndpoints
 
     private static async Task DeactivateAsync(HttpContext context, ChildAuthentication auth, ChildActivations activations)
     {
-        var child = auth.Authenticate(context);
+        var child = await auth.AuthenticateAsync(context);
         var claim = await ReadClaimAsync(context);
         var released = activations.Deactivate(child, claim);
         await WriteJsonAsync(context, new JObject { ["released"] = released, ["activationState"] = activations.Get(child)?.State ?? ActivationStates.Inactive });
@@ -93,7 +93,7 @@ public static partial class HierarchyEndpoints
 
     private static async Task ChangesAsync(HttpContext context, ChildAuthentication auth, ChangeLog changes, HierarchyOptions options, IHostApplicationLifetime lifetime, TimeProvider time)
     {
-        var identity = auth.AuthenticateIdentity(context, touch: true);
+        var identity = await auth.AuthenticateIdentityAsync(context, touch: true);
         var query = context.Request.Query;
         var since = ParseLong(query["since"], "since", -1, long.MaxValue, defaultValue: -1);
         var wait = (int)ParseLong(query["wait"], "wait", 0, int.MaxValue, defaultValue: 0);
@@ -223,10 +223,10 @@ public sealed partial class ChildAuthentication(
     public const string Challenge = "Basic realm=\"connected-registry\"";
 
     /// <summary>The child's registry name; throws the OCI error to answer otherwise. Activation records the contact itself.</summary>
-    public string Authenticate(HttpContext context) => AuthenticateIdentity(context, touch: false).Subject!;
+    public async Task<string> AuthenticateAsync(HttpContext context) => (await AuthenticateIdentityAsync(context, touch: false)).Subject!;
 
     /// <param name="touch">Record the call as a contact of the child (only the active instance follows the change feed).</param>
-    public RegistryIdentity AuthenticateIdentity(HttpContext context, bool touch)
+    public async Task<RegistryIdentity> AuthenticateIdentityAsync(HttpContext context, bool touch)
     {
         var policy = policies.Current;
         if (!policy.Enabled)
@@ -248,7 +248,7 @@ public sealed partial class ChildAuthentication(
         {
             // Counted by the one login path: a failure here is a failure on /v2 and at the token endpoint too.
             user = name;
-            identity = authenticator.Login(policy, client, name, password);
+            identity = await authenticator.LoginAsync(policy, client, name, password, context.RequestAborted);
         }
         else
         {

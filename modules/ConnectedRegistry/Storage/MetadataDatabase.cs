@@ -71,6 +71,7 @@ public sealed class MetadataDatabase : IDisposable
         command.Transaction = transaction;
         command.CommandText = MetadataSql.Schema;
         command.ExecuteNonQuery();
+        MetadataSql.Upgrade(connection, transaction);
         command.CommandText = MetadataSql.SchemaVersion;
         var version = command.ExecuteScalar();
         if (version is null)

@@ -66,8 +66,24 @@ internal static class MetadataSql
             id TEXT PRIMARY KEY,
             repository TEXT NOT NULL,
             created INTEGER NOT NULL,
-            updated INTEGER NOT NULL);
+            updated INTEGER NOT NULL,
+            owner TEXT);
         """;
+
+    /// <summary>
+    /// Brings a database written before a column existed up to <see cref="Schema"/>: <c>uploads.owner</c> (the client
+    /// identity that opened the session). Added columns are nullable, so an older module still reads and writes the
+    /// database; the schema version does not change.
+    /// </summary>
+    public static void Upgrade(SqliteConnection c, SqliteTransaction t)
+    {
+        if (c.Scalar("SELECT 1 FROM pragma_table_info('uploads') WHERE name='owner'", t) is null)
+        {
+            c.Execute("ALTER TABLE uploads ADD COLUMN owner TEXT", t);
+        }
+
+        c.Execute("CREATE INDEX IF NOT EXISTS uploads_owner ON uploads(owner) WHERE owner IS NOT NULL", t);
+    }
 
     public const string SchemaVersion = "SELECT version FROM schema_info LIMIT 1";
 
@@ -212,8 +228,16 @@ internal static class MetadataSql
 
     // ---- upload sessions ---------------------------------------------------------------------
 
-    public static void InsertUpload(SqliteConnection c, SqliteTransaction t, string id, string repository, long now) =>
-        c.Execute("INSERT INTO uploads(id, repository, created, updated) VALUES ($id, $r, $now, $now)", t, ("$id", id), ("$r", repository), ("$now", now));
+    public static void InsertUpload(SqliteConnection c, SqliteTransaction t, string id, string repository, string? owner, long now) =>
+        c.Execute("INSERT INTO uploads(id, repository, created, updated, owner) VALUES ($id, $r, $now, $now, $o)", t, ("$id", id), ("$r", repository), ("$now", now), ("$o", owner));
+
+    /// <summary>Open sessions of the client identity <paramref name="owner"/>.</summary>
+    public static long CountUploadsOf(SqliteConnection c, SqliteTransaction? t, string owner) =>
+        Convert.ToInt64(c.Scalar("SELECT COUNT(*) FROM uploads WHERE owner=$o", t, ("$o", owner)), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The open sessions of the client identity that has the most.</summary>
+    public static long MostUploadsOfOneOwner(SqliteConnection c) =>
+        Convert.ToInt64(c.Scalar("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM uploads WHERE owner IS NOT NULL GROUP BY owner)") ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Open sessions in <paramref name="repository"/>, or in the whole registry when it is null.</summary>
     public static long CountUploads(SqliteConnection c, SqliteTransaction? t, string? repository) =>

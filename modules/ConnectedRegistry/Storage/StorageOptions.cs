@@ -7,7 +7,10 @@ namespace ConnectedRegistry.Storage;
 /// <c>REGISTRY_UPLOAD_MAX_AGE</c> (a TimeSpan, default 1 day) and <c>--gc-grace</c> / <c>REGISTRY_GC_GRACE</c>
 /// (how long an uploaded blob no manifest references yet is safe from garbage collection, default 1 hour),
 /// <c>--upload-max-sessions</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS</c> (open upload sessions in total, default 1000) and
-/// <c>--upload-max-sessions-per-repository</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY</c> (default 100).
+/// <c>--upload-max-sessions-per-repository</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY</c> (default 100),
+/// <c>--upload-max-sessions-per-client</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT</c> (open sessions of one client
+/// identity, default 100) and <c>--upload-idle-near-cap</c> / <c>REGISTRY_UPLOAD_IDLE_NEAR_CAP</c> (how long a session may
+/// sit idle while a cap is near, default 10 minutes).
 /// </summary>
 public sealed class StorageOptions
 {
@@ -20,6 +23,12 @@ public sealed class StorageOptions
 
     /// <summary>Open upload sessions in one repository; one more is refused with 429 TOOMANYREQUESTS.</summary>
     public int UploadMaxSessionsPerRepository { get; init; } = 100;
+
+    /// <summary>
+    /// Open upload sessions of one client identity (a token or child name; none with authentication off), over all
+    /// repositories; one more is refused with 429 TOOMANYREQUESTS, so one client cannot take the whole registry's share.
+    /// </summary>
+    public int UploadMaxSessionsPerClient { get; init; } = 100;
 
     /// <summary>How long a session may sit idle while open sessions are near a cap (80 %) before it is purged.</summary>
     public TimeSpan UploadIdleAgeNearCap { get; init; } = TimeSpan.FromMinutes(10);
@@ -73,6 +82,8 @@ public sealed class StorageOptions
             GarbageCollectionGrace = Read(configuration, TimeSpan.FromHours(1), "gc-grace", "REGISTRY_GC_GRACE"),
             UploadMaxSessions = Count(configuration, 1000, "upload-max-sessions", "REGISTRY_UPLOAD_MAX_SESSIONS"),
             UploadMaxSessionsPerRepository = Count(configuration, 100, "upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY"),
+            UploadMaxSessionsPerClient = Count(configuration, 100, "upload-max-sessions-per-client", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT"),
+            UploadIdleAgeNearCap = Read(configuration, TimeSpan.FromMinutes(10), "upload-idle-near-cap", "REGISTRY_UPLOAD_IDLE_NEAR_CAP"),
         };
     }
 }

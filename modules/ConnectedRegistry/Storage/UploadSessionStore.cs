@@ -33,7 +33,12 @@ public sealed class UploadSessionStore
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    public async Task<UploadSession> CreateAsync(string repository, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a session in <paramref name="repository"/> for the client identity <paramref name="owner"/> (null when the
+    /// registry has no identities: authentication off). Refused with 429 TOOMANYREQUESTS past a cap: the repository's,
+    /// the client's own, or the registry's.
+    /// </summary>
+    public async Task<UploadSession> CreateAsync(string repository, string? owner, CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid().ToString("N");
         Directory.CreateDirectory(_layout.UploadDirectory(id));
@@ -50,6 +55,16 @@ public sealed class UploadSessionStore
                     throw TooManySessions($"repository '{repository}' has {inRepository} open upload sessions, the most allowed; finish or cancel one, or wait for idle ones to expire");
                 }
 
+                if (owner is not null)
+                {
+                    // Before the total: one client at its own cap must not be told the whole registry is full.
+                    var own = MetadataSql.CountUploadsOf(c, t, owner);
+                    if (own >= _options.UploadMaxSessionsPerClient)
+                    {
+                        throw TooManySessions($"'{owner}' has {own} open upload sessions, the most one client may have; finish or cancel one, or wait for idle ones to expire");
+                    }
+                }
+
                 var total = MetadataSql.CountUploads(c, t, null);
                 if (total >= _options.UploadMaxSessions)
                 {
@@ -57,7 +72,7 @@ public sealed class UploadSessionStore
                 }
 
                 MetadataSql.EnsureRepository(c, t, repository, now);
-                MetadataSql.InsertUpload(c, t, id, repository, now);
+                MetadataSql.InsertUpload(c, t, id, repository, owner, now);
             }, cancellationToken);
         }
         catch (OciException)
@@ -70,13 +85,16 @@ public sealed class UploadSessionStore
     }
 
     /// <summary>
-    /// True when open sessions are at 80 % or more of a cap (in total, or in any one repository): then idle sessions
-    /// are purged after <see cref="StorageOptions.UploadIdleAgeNearCap"/> instead of <see cref="StorageOptions.UploadMaxAge"/>.
+    /// True when open sessions are at 80 % or more of a cap (in total, in any one repository, or of any one client):
+    /// then idle sessions are purged after <see cref="StorageOptions.UploadIdleAgeNearCap"/> instead of
+    /// <see cref="StorageOptions.UploadMaxAge"/>.
     /// </summary>
     public bool NearCap()
     {
-        var (total, busiest) = _db.Read(c => (MetadataSql.CountUploads(c, null, null), MetadataSql.MostUploadsInOneRepository(c)));
-        return total * 5 >= _options.UploadMaxSessions * 4L || busiest * 5 >= _options.UploadMaxSessionsPerRepository * 4L;
+        var (total, busiest, busiestClient) = _db.Read(c => (MetadataSql.CountUploads(c, null, null), MetadataSql.MostUploadsInOneRepository(c), MetadataSql.MostUploadsOfOneOwner(c)));
+        return total * 5 >= _options.UploadMaxSessions * 4L
+            || busiest * 5 >= _options.UploadMaxSessionsPerRepository * 4L
+            || busiestClient * 5 >= _options.UploadMaxSessionsPerClient * 4L;
     }
 
     private static OciException TooManySessions(string message)

@@ -58,7 +58,7 @@ public class PasswordHasherTests
     }
 
     [Fact]
-    public void Verifier_runs_the_kdf_once_for_repeated_successful_logins_until_the_cache_expires()
+    public async Task Verifier_runs_the_kdf_once_for_repeated_successful_logins_until_the_cache_expires()
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
         var options = new AuthOptions();
@@ -67,37 +67,89 @@ public class PasswordHasherTests
 
         for (var i = 0; i < 20; i++)
         {
-            Assert.True(verifier.Verify("puller", "pw", hash));
+            Assert.True(await verifier.VerifyAsync("puller", "pw", hash, default));
         }
 
         Assert.Equal(1, verifier.KdfRuns);
 
         time.Advance(options.VerificationCacheLifetime + TimeSpan.FromSeconds(1));
-        Assert.True(verifier.Verify("puller", "pw", hash));
+        Assert.True(await verifier.VerifyAsync("puller", "pw", hash, default));
         Assert.Equal(2, verifier.KdfRuns);
     }
 
     [Fact]
-    public void Verifier_never_caches_failures_and_keys_the_cache_on_name_password_and_hash()
+    public async Task A_credential_in_use_stays_remembered_past_the_lifetime_of_its_first_check()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var options = new AuthOptions();
+        var verifier = new CredentialVerifier(time, options);
+        var hash = PasswordHasher.Hash("pw");
+        Assert.True(await verifier.VerifyAsync("cell-1", "pw", hash, default));
+
+        // A child that signs in every minute for an hour: one KDF run in all.
+        for (var minute = 0; minute < 60; minute++)
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            Assert.True(verifier.IsRemembered("cell-1", "pw", hash));
+        }
+
+        Assert.Equal(1, verifier.KdfRuns);
+        Assert.False(verifier.IsRemembered("cell-1", "wrong", hash));
+    }
+
+    [Fact]
+    public void Concurrent_checks_of_the_same_credential_share_one_kdf_run()
+    {
+        var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions { MaxConcurrentKdfRuns = 1, KdfQueueLength = 2 });
+        var hash = PasswordHasher.Hash("pw");
+
+        // Twelve threads of their own (as twelve requests of one client), all asking at the same instant.
+        using var start = new Barrier(12);
+        var results = new bool[12];
+        var threads = Enumerable.Range(0, 12).Select(i => new Thread(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                results[i] = verifier.VerifyAsync("pusher", "pw", hash, default).GetAwaiter().GetResult();
+            }
+            catch (ConnectedRegistry.Oci.OciException)
+            {
+                results[i] = false; // the gate was full
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        Assert.All(results, Assert.True);
+        Assert.Equal(1, verifier.KdfRuns);
+    }
+
+    [Fact]
+    public async Task Verifier_never_caches_failures_and_keys_the_cache_on_name_password_and_hash()
     {
         var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions());
         var hash = PasswordHasher.Hash("pw");
-        Assert.True(verifier.Verify("puller", "pw", hash));
-        Assert.False(verifier.Verify("puller", "wrong", hash));
-        Assert.False(verifier.Verify("puller", "wrong", hash));
+        Assert.True(await verifier.VerifyAsync("puller", "pw", hash, default));
+        Assert.False(await verifier.VerifyAsync("puller", "wrong", hash, default));
+        Assert.False(await verifier.VerifyAsync("puller", "wrong", hash, default));
         Assert.Equal(3, verifier.KdfRuns);
 
         // Another name, or the same password against a rotated hash, is a new check.
-        Assert.True(verifier.Verify("other", "pw", hash));
-        Assert.False(verifier.Verify("puller", "pw", PasswordHasher.Hash("new")));
+        Assert.True(await verifier.VerifyAsync("other", "pw", hash, default));
+        Assert.False(await verifier.VerifyAsync("puller", "pw", PasswordHasher.Hash("new"), default));
         Assert.Equal(5, verifier.KdfRuns);
     }
 
     [Fact]
-    public void Verifier_spends_a_kdf_run_on_unknown_names_too()
+    public async Task Verifier_answers_an_unknown_name_as_slowly_as_a_kdf_run_without_running_one()
     {
         var verifier = new CredentialVerifier(new FakeTimeProvider(), new AuthOptions());
-        Assert.False(verifier.Verify("nobody", "pw", null));
-        Assert.Equal(1, verifier.KdfRuns);
+        verifier.Prepare();
+        var kdf = verifier.KdfDuration;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await verifier.UnknownNameAsync(default);
+        Assert.True(watch.Elapsed >= kdf * 0.9, $"waited {watch.Elapsed.TotalMilliseconds:F0} ms, a KDF run takes {kdf.TotalMilliseconds:F0} ms");
+        Assert.Equal(0, verifier.KdfRuns);
     }
 }

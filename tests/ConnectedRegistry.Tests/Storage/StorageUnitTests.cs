@@ -42,6 +42,26 @@ public class StorageOptionsTests
 
         Assert.Equal(TimeSpan.FromDays(1), options.UploadMaxAge);
         Assert.Equal(TimeSpan.FromHours(1), options.GarbageCollectionGrace);
+        Assert.Equal(1000, options.UploadMaxSessions);
+        Assert.Equal(100, options.UploadMaxSessionsPerRepository);
+        Assert.Equal(100, options.UploadMaxSessionsPerClient);
+        Assert.Equal(TimeSpan.FromMinutes(10), options.UploadIdleAgeNearCap);
+    }
+
+    [Fact]
+    public void The_per_client_session_cap_and_the_idle_limit_near_a_cap_are_read_like_the_other_caps()
+    {
+        var options = StorageOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT"] = "20",
+            ["upload-idle-near-cap"] = "00:05:00",
+        }).Build());
+        Assert.Equal(20, options.UploadMaxSessionsPerClient);
+        Assert.Equal(TimeSpan.FromMinutes(5), options.UploadIdleAgeNearCap);
+
+        var bad = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["upload-max-sessions-per-client"] = "0" }).Build();
+        var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(bad));
+        Assert.Equal("--upload-max-sessions-per-client must be a whole number of at least 1, got '0'.", error.Message);
     }
 
     [Fact]
