@@ -31,6 +31,10 @@ public static partial class HierarchyEndpoints
     public const string LegacyPrefix = "/connected-registry/v1";
     private const int MaxBodyBytes = 16 * 1024;
 
+    /// <summary>The punctuation IoT Hub allows in device and module ids, besides ASCII letters and digits.</summary>
+    private const string IdPunctuation = "- . + % _ # * ? ! ( ) , = @ $ '";
+    private const int MaxIdLength = 128;
+
     public static IEndpointRouteBuilder MapHierarchyApi(this IEndpointRouteBuilder app)
     {
         foreach (var prefix in (string[])[Prefix, LegacyPrefix])
@@ -187,6 +191,12 @@ public static partial class HierarchyEndpoints
         return new ActivationClaim(instanceId, Text(body, "deviceId", false), Text(body, "moduleId", false), Text(body, "generationId", false), mode);
     }
 
+    /// <summary>
+    /// One id of the claim, which the parent stores, logs, reports and sends in events: null when absent (and not
+    /// required), else an id as IoT Hub issues them (<see cref="IsIotHubId"/>): a child under IoT Edge sends its
+    /// device and module ids, the others are hex or digits. Anything else (a line separator, a bidirectional override,
+    /// a space) is refused here instead of being escaped everywhere later.
+    /// </summary>
     private static string? Text(JObject body, string name, bool required)
     {
         var token = body[name];
@@ -196,13 +206,17 @@ public static partial class HierarchyEndpoints
         }
 
         var value = token.Type == JTokenType.String ? (string?)token : null;
-        if (value is null || value.Length is 0 or > 128 || value.Any(char.IsControl))
+        if (value is null || !IsIotHubId(value))
         {
-            throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' must be a string of 1 to 128 printable characters");
+            throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' must be an IoT Hub id: 1 to {MaxIdLength} ASCII letters, digits and {IdPunctuation}");
         }
 
         return value;
     }
+
+    /// <summary>Whether <paramref name="id"/> is a device or module id IoT Hub would take: 1 to 128 of its characters.</summary>
+    internal static bool IsIotHubId(string id) =>
+        id.Length is > 0 and <= MaxIdLength && id.All(c => char.IsAsciiLetterOrDigit(c) || (c != ' ' && IdPunctuation.Contains(c, StringComparison.Ordinal)));
 
     private static async Task WriteJsonAsync(HttpContext context, JObject body)
     {
