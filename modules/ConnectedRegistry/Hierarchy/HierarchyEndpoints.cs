@@ -16,7 +16,7 @@ namespace ConnectedRegistry.Hierarchy;
 /// OCI envelope.
 /// <list type="bullet">
 /// <item><c>POST activate</c> <c>{instanceId, deviceId, moduleId, generationId, mode}</c> → 200 <c>{activationState, activated, changes}</c>,
-/// 409 <c>ALREADY_ACTIVATED</c>, 403 <c>DENIED</c> (mode not allowed);</item>
+/// 409 <c>ALREADY_ACTIVATED</c> (naming nothing of the holder), 403 <c>DENIED</c> (mode not allowed);</item>
 /// <item><c>POST deactivate</c> (same body) → 200 <c>{released}</c>;</item>
 /// <item><c>GET changes?since=SEQ&amp;wait=SECONDS&amp;n=LIMIT</c> → 200 <c>{last, truncated, more, changes: [{sequence, repository, tag, digest, operation, time}]}</c>,
 /// only for repositories the child may read; waits up to <c>wait</c> seconds for a change when there is none.</item>
@@ -73,10 +73,11 @@ public static partial class HierarchyEndpoints
         var result = activations.Activate(child, claim);
         if (!result.Activated)
         {
+            // Only that the identity is held elsewhere: who holds it (device, module, when last seen) is for the
+            // operator, in this parent's log and events, not for whoever presents the child's sync token.
             throw new OciException(
                 OciErrorCode.AlreadyActivated,
-                $"the registry '{child}' is already active on another instance (device '{result.Holder.DeviceId ?? "unknown"}', last seen {HierarchySql.Time(result.Holder.LastSeen)}); deactivate it there, or call deactivateChild on this parent if that device is gone",
-                new { deviceId = result.Holder.DeviceId, moduleId = result.Holder.ModuleId, lastSeen = result.Holder.LastSeen });
+                $"the registry '{child}' is already active on another instance; deactivate it there, or call deactivateChild on the parent if that instance is gone (the parent's log names it)");
         }
 
         await WriteJsonAsync(context, new JObject

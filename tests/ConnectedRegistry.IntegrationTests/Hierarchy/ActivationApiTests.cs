@@ -73,7 +73,11 @@ public sealed class ActivationApiTests
             (status, body, _) = await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"));
             Assert.Equal(HttpStatusCode.Conflict, status);
             Assert.Equal("ALREADY_ACTIVATED", ErrorCode(body));
-            Assert.Contains("device-1", (string)body["errors"]![0]!["message"]!);
+            // Only that the identity is active elsewhere: never who holds it (the parent's log names the holder).
+            Assert.Contains("already active on another instance", (string)body["errors"]![0]!["message"]!);
+            Assert.DoesNotContain("device-1", body.ToString());
+            Assert.DoesNotContain("instance-x", body.ToString());
+            Assert.Null(body["errors"]![0]!["detail"]);
             Assert.DoesNotContain(ChildPassword, body.ToString());
 
             // The parent restarts on the same data: the identity is still held.
