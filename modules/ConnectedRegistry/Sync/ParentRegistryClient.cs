@@ -33,7 +33,7 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         _options = options;
         _logger = logger;
         var resilience = new ParentResilienceHandler(options, time, logger, transport ?? CreateTransport(options));
-        Auth = new ParentAuthHandler(Endpoint, credentials, time, logger, resilience);
+        Auth = new ParentAuthHandler(Endpoint, credentials, time, logger, resilience, options.TrustedRealmHosts);
         _http = new HttpClient(Auth) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
     }
