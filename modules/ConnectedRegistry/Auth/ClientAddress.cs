@@ -81,7 +81,8 @@ public sealed record ClientAddress(string Address, bool Identified)
 }
 
 /// <summary>
-/// The proxies whose <c>X-Forwarded-For</c> is believed: addresses and CIDR ranges from <c>--trusted-proxies</c>
+/// The proxies whose <c>X-Forwarded-For</c> (the client, for rate limits and logs) and <c>X-Forwarded-Host</c>/<c>-Proto</c>
+/// (the token realm) are believed: addresses and CIDR ranges from <c>--trusted-proxies</c>
 /// (<c>REGISTRY_TRUSTED_PROXIES</c>), comma or space separated. The default is loopback and 172.16.0.0/12, where
 /// Docker puts its default bridge and user-defined networks, so the IoT Edge API proxy module on the same device
 /// is trusted; an empty value trusts nobody.
@@ -99,6 +100,9 @@ public sealed class TrustedProxies
     public IReadOnlyList<IPNetwork> Networks => _networks;
 
     public bool Contains(IPAddress address) => _networks.Any(n => n.Contains(address));
+
+    /// <summary>Whether a TCP peer is one of these proxies (an IPv4 peer seen as IPv4-mapped IPv6 counts as IPv4).</summary>
+    public bool IsProxy(IPAddress? peer) => peer is not null && Contains(peer.IsIPv4MappedToIPv6 ? peer.MapToIPv4() : peer);
 
     /// <summary>Parses the option; throws with the option's name and every entry that is not an address or range.</summary>
     public static TrustedProxies Parse(string text, string optionName = "--trusted-proxies")

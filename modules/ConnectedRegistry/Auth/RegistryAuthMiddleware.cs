@@ -147,7 +147,7 @@ public sealed partial class RegistryAuthMiddleware(
 
     private static OciException Challenge(HttpContext context, AccessRequirement requirement, string? error, string message)
     {
-        var (scheme, service) = PublicOrigin(context.Request);
+        var (scheme, service) = PublicOrigin(context);
         var challenge = $"Bearer realm=\"{scheme}://{service}{TokenEndpoint.Path}\",service=\"{service}\"";
         var scope = ChallengeScope(requirement);
         if (scope is not null)
@@ -166,28 +166,54 @@ public sealed partial class RegistryAuthMiddleware(
     }
 
     /// <summary>
-    /// The scheme and host clients used to reach this registry: the request's own, or those a reverse proxy
-    /// (such as the IoT Edge API proxy terminating TLS) put in <c>X-Forwarded-Proto</c>/<c>X-Forwarded-Host</c>.
-    /// Used only to tell the client where the token endpoint is, so a client that forges them only misleads
-    /// itself; values that are not a plain scheme or host[:port] are ignored.
+    /// The scheme and host clients used to reach this registry: the request's own, or, when the TCP peer is a trusted
+    /// proxy (<c>--trusted-proxies</c>, such as the IoT Edge API proxy terminating TLS), those it put in
+    /// <c>X-Forwarded-Proto</c>/<c>X-Forwarded-Host</c>. From anyone else they are ignored: the realm is where docker
+    /// sends the user's password, so a client must not be able to move it (nor could a page make a browser move it).
+    /// Of a list (a proxy that appends) the last value counts, the one the nearest proxy added; values that are not a
+    /// plain scheme or host[:port] are ignored.
     /// </summary>
-    internal static (string Scheme, string Host) PublicOrigin(HttpRequest request)
+    internal static (string Scheme, string Host) PublicOrigin(HttpContext context)
     {
+        var request = context.Request;
         var scheme = request.Scheme;
-        var forwardedProto = request.Headers["X-Forwarded-Proto"].ToString().Split(',')[0].Trim();
+        var host = request.Host.Value is { Length: > 0 } h && IsPlainHost(h) ? h : "localhost";
+        var trusted = (context.RequestServices.GetService<AuthOptions>() ?? DefaultOptions).TrustedProxies;
+        if (!trusted.IsProxy(context.Connection.RemoteIpAddress))
+        {
+            return (scheme, host);
+        }
+
+        var forwardedProto = LastValue(request.Headers["X-Forwarded-Proto"]);
         if (forwardedProto is "http" or "https")
         {
             scheme = forwardedProto;
         }
 
-        var host = request.Host.Value is { Length: > 0 } h && IsPlainHost(h) ? h : "localhost";
-        var forwardedHost = request.Headers["X-Forwarded-Host"].ToString().Split(',')[0].Trim();
+        var forwardedHost = LastValue(request.Headers["X-Forwarded-Host"]);
         if (forwardedHost.Length > 0 && IsPlainHost(forwardedHost))
         {
             host = forwardedHost;
         }
 
         return (scheme, host);
+    }
+
+    private static readonly AuthOptions DefaultOptions = new();
+
+    /// <summary>The right-most value of a header that may be repeated or a comma-separated list; empty when there is none.</summary>
+    private static string LastValue(Microsoft.Extensions.Primitives.StringValues values)
+    {
+        for (var i = values.Count - 1; i >= 0; i--)
+        {
+            var parts = (values[i] ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length > 0)
+            {
+                return parts[^1];
+            }
+        }
+
+        return string.Empty;
     }
 
     private static bool IsPlainHost(string host) =>

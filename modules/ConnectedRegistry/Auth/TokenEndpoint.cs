@@ -148,7 +148,7 @@ public static partial class TokenEndpoint
 
     private static IResult Issue(HttpContext context, RegistryTokenService tokens, AuthOptions options, RegistryIdentity identity, bool open, StringValues scopes, StringValues service, bool withRefresh, string? existingRefresh, bool oauth)
     {
-        var audience = service.ToString() is { Length: > 0 } s ? s : RegistryAuthMiddleware.PublicOrigin(context.Request).Host;
+        var audience = service.ToString() is { Length: > 0 } s ? s : RegistryAuthMiddleware.PublicOrigin(context).Host;
         var subject = identity.Subject ?? "";
         var access = RegistryAuthenticator.Grant(identity, open, scopes.Where(v => v is not null).Select(v => v!));
         var claims = tokens.NewClaims(TokenUse.Access, subject, identity.Kind, identity.Fingerprint, audience, options.AccessTokenLifetime, access);
@@ -185,7 +185,7 @@ public static partial class TokenEndpoint
     private static OciException BasicChallenge(HttpContext context, string message)
     {
         var exception = new OciException(OciErrorCode.Unauthorized, message);
-        exception.Headers["WWW-Authenticate"] = $"Basic realm=\"{RegistryAuthMiddleware.PublicOrigin(context.Request).Host}\"";
+        exception.Headers["WWW-Authenticate"] = $"Basic realm=\"{RegistryAuthMiddleware.PublicOrigin(context).Host}\"";
         return exception;
     }
 

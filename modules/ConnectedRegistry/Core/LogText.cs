@@ -6,7 +6,9 @@ namespace ConnectedRegistry.Core;
 /// <summary>
 /// Makes an untrusted string (a user name, a repository name from a bad request, a header value) safe to put
 /// in a log line: control characters (CR, LF, NUL, ESC and the rest of C0 and C1), Unicode line and paragraph
-/// separators and bidirectional overrides become visible escapes (<c>\n</c>, <c>\u001b</c>), a backslash
+/// separators (U+2028, U+2029), bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and
+/// the bidirectional marks (U+200E, U+200F, U+061C), which can make a log viewer show a line other than the one
+/// written, become visible escapes (<c>\n</c>, <c>\u001b</c>), a backslash
 /// becomes <c>\\</c> so an escape can never be forged, and anything past <see cref="MaxLength"/> characters is
 /// cut with an ellipsis. Plain text comes back as the same instance.
 /// </summary>
@@ -54,5 +56,6 @@ public static class LogText
     }
 
     private static bool NeedsEscape(char c) =>
-        c == '\\' || char.IsControl(c) || c is '\u2028' or '\u2029' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069');
+        c == '\\' || char.IsControl(c) || c is '\u2028' or '\u2029' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069')
+        or '\u200e' or '\u200f' or '\u061c';
 }

@@ -66,6 +66,12 @@ public sealed record ParentSettings
 
     /// <summary>The user name presented to the parent; the password is in the environment.</summary>
     public string? SyncTokenName { get; init; }
+
+    /// <summary>
+    /// <c>parent.trustedRealmHosts</c>: hosts other than the parent's own that may receive the sync token's credentials
+    /// over https (a token realm or a <c>Link</c> the parent names there), in lower case; empty: none.
+    /// </summary>
+    public IReadOnlyList<string> TrustedRealmHosts { get; init; } = [];
 }
 
 public sealed record SyncSettings

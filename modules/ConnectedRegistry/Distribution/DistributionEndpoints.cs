@@ -21,13 +21,21 @@ public static class DistributionEndpoints
         return endpoints;
     }
 
-    /// <summary>A push or upload on a volume below <c>storage.minFreeBytes</c> is refused before a byte is read.</summary>
-    private static void RefuseWhenFull(HttpContext context)
+    /// <summary>
+    /// A push or upload reserves its <c>Content-Length</c> on the data volume before a byte is read (refused when the
+    /// volume is below <c>storage.minFreeBytes</c>, or would be with the writes under way), and its body is checked again
+    /// chunk by chunk as it arrives (a streamed body declares nothing); the reservation ends with the response.
+    /// </summary>
+    private static void ReserveSpace(HttpContext context)
     {
-        if (context.RequestServices.GetService<Storage.FreeSpaceGuard>()?.Check() is { Full: true } full)
+        if (context.RequestServices.GetService<Storage.FreeSpaceGuard>() is not { } guard)
         {
-            throw full.Refusal("pushes are refused until space is freed; pulls keep working");
+            return;
         }
+
+        var reservation = guard.Reserve(context.Request.ContentLength ?? 0, "pushes are refused until space is freed; pulls keep working");
+        context.Response.RegisterForDispose(reservation);
+        context.Request.Body = reservation.Guard(context.Request.Body);
     }
 
     private static Task DispatchAsync(HttpContext context)
@@ -41,7 +49,7 @@ public static class DistributionEndpoints
         var method = context.Request.Method;
         if (method is "POST" or "PUT" or "PATCH" && route.Resource is DistributionResource.UploadStart or DistributionResource.Upload or DistributionResource.Manifest)
         {
-            RefuseWhenFull(context);
+            ReserveSpace(context);
         }
 
         return route.Resource switch

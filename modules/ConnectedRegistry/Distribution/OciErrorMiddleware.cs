@@ -38,10 +38,15 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         {
             await OciErrorWriter.WriteAsync(context, ex);
         }
+        catch (Storage.InsufficientSpaceException ex) when (!context.Response.HasStarted)
+        {
+            // The free-space guard refused the write (at its start or at a chunk); the write path removed what it wrote.
+            await OciErrorWriter.WriteAsync(context, ex.Refusal());
+        }
         catch (Exception ex) when (Storage.FreeSpaceGuard.IsOutOfSpace(ex) && !context.Response.HasStarted)
         {
             // The volume filled up mid-write (the write path removed what it staged): the client's retry may succeed once space is freed.
-            Log.OutOfSpace(logger, context.Request.Method, context.Request.Path);
+            Log.OutOfSpace(logger, LogText.Escape(context.Request.Method), LogText.Escape(context.Request.Path.Value));
             context.RequestServices.GetService<Storage.FreeSpaceGuard>()?.Check();
             await OciErrorWriter.WriteAsync(context, OciErrorCode.InsufficientStorage, "the registry's storage is full: the write was not stored");
         }

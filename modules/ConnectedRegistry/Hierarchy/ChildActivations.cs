@@ -60,7 +60,7 @@ public sealed partial class ChildActivations : IHostedService
             var existing = Get(child);
             if (existing is { State: ActivationStates.Active } && !existing.IsSameInstance(claim))
             {
-                Log.Refused(_logger, child, existing.DeviceId ?? "-", claim.DeviceId ?? "-");
+                Log.Refused(_logger, child, LogText.Escape(existing.DeviceId ?? "-"), LogText.Escape(claim.DeviceId ?? "-"));
                 _events?.Publish(ChildEvent(EventTypes.ChildRefused, child, claim.DeviceId, now, "the child's identity is already active on another instance"));
                 return new ActivationResult(false, existing);
             }
@@ -81,7 +81,7 @@ public sealed partial class ChildActivations : IHostedService
 
         if (record.Activated == now)
         {
-            Log.Activated(_logger, child, claim.DeviceId ?? "-", claim.ModuleId ?? "-");
+            Log.Activated(_logger, child, LogText.Escape(claim.DeviceId ?? "-"), LogText.Escape(claim.ModuleId ?? "-"));
             _events?.Publish(ChildEvent(EventTypes.ChildActivated, child, claim.DeviceId, now, $"child registry activated ({claim.Mode})"));
         }
 

@@ -16,7 +16,7 @@ namespace ConnectedRegistry.Hierarchy;
 /// OCI envelope.
 /// <list type="bullet">
 /// <item><c>POST activate</c> <c>{instanceId, deviceId, moduleId, generationId, mode}</c> → 200 <c>{activationState, activated, changes}</c>,
-/// 409 <c>ALREADY_ACTIVATED</c>, 403 <c>DENIED</c> (mode not allowed);</item>
+/// 409 <c>ALREADY_ACTIVATED</c> (naming nothing of the holder), 403 <c>DENIED</c> (mode not allowed);</item>
 /// <item><c>POST deactivate</c> (same body) → 200 <c>{released}</c>;</item>
 /// <item><c>GET changes?since=SEQ&amp;wait=SECONDS&amp;n=LIMIT</c> → 200 <c>{last, truncated, more, changes: [{sequence, repository, tag, digest, operation, time}]}</c>,
 /// only for repositories the child may read; waits up to <c>wait</c> seconds for a change when there is none.</item>
@@ -30,6 +30,10 @@ public static partial class HierarchyEndpoints
     /// <summary>The earlier prefix, still served for direct access (and tried by a child whose parent predates <see cref="Prefix"/>).</summary>
     public const string LegacyPrefix = "/connected-registry/v1";
     private const int MaxBodyBytes = 16 * 1024;
+
+    /// <summary>The punctuation IoT Hub allows in device and module ids, besides ASCII letters and digits.</summary>
+    private const string IdPunctuation = "- . + % _ # * ? ! ( ) , = @ $ '";
+    private const int MaxIdLength = 128;
 
     public static IEndpointRouteBuilder MapHierarchyApi(this IEndpointRouteBuilder app)
     {
@@ -69,10 +73,11 @@ public static partial class HierarchyEndpoints
         var result = activations.Activate(child, claim);
         if (!result.Activated)
         {
+            // Only that the identity is held elsewhere: who holds it (device, module, when last seen) is for the
+            // operator, in this parent's log and events, not for whoever presents the child's sync token.
             throw new OciException(
                 OciErrorCode.AlreadyActivated,
-                $"the registry '{child}' is already active on another instance (device '{result.Holder.DeviceId ?? "unknown"}', last seen {HierarchySql.Time(result.Holder.LastSeen)}); deactivate it there, or call deactivateChild on this parent if that device is gone",
-                new { deviceId = result.Holder.DeviceId, moduleId = result.Holder.ModuleId, lastSeen = result.Holder.LastSeen });
+                $"the registry '{child}' is already active on another instance; deactivate it there, or call deactivateChild on the parent if that instance is gone (the parent's log names it)");
         }
 
         await WriteJsonAsync(context, new JObject
@@ -187,6 +192,12 @@ public static partial class HierarchyEndpoints
         return new ActivationClaim(instanceId, Text(body, "deviceId", false), Text(body, "moduleId", false), Text(body, "generationId", false), mode);
     }
 
+    /// <summary>
+    /// One id of the claim, which the parent stores, logs, reports and sends in events: null when absent (and not
+    /// required), else an id as IoT Hub issues them (<see cref="IsIotHubId"/>): a child under IoT Edge sends its
+    /// device and module ids, the others are hex or digits. Anything else (a line separator, a bidirectional override,
+    /// a space) is refused here instead of being escaped everywhere later.
+    /// </summary>
     private static string? Text(JObject body, string name, bool required)
     {
         var token = body[name];
@@ -196,13 +207,17 @@ public static partial class HierarchyEndpoints
         }
 
         var value = token.Type == JTokenType.String ? (string?)token : null;
-        if (value is null || value.Length is 0 or > 128 || value.Any(char.IsControl))
+        if (value is null || !IsIotHubId(value))
         {
-            throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' must be a string of 1 to 128 printable characters");
+            throw new OciException(OciErrorCode.RequestInvalid, $"'{name}' must be an IoT Hub id: 1 to {MaxIdLength} ASCII letters, digits and {IdPunctuation}");
         }
 
         return value;
     }
+
+    /// <summary>Whether <paramref name="id"/> is a device or module id IoT Hub would take: 1 to 128 of its characters.</summary>
+    internal static bool IsIotHubId(string id) =>
+        id.Length is > 0 and <= MaxIdLength && id.All(c => char.IsAsciiLetterOrDigit(c) || (c != ' ' && IdPunctuation.Contains(c, StringComparison.Ordinal)));
 
     private static async Task WriteJsonAsync(HttpContext context, JObject body)
     {

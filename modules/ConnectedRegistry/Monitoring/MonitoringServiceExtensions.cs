@@ -41,6 +41,7 @@ public static class MonitoringServiceExtensions
         services.AddHostedService<MetricsFeeds>();
         services.AddSingleton<MonitoringServer>();
         services.AddHostedService(sp => sp.GetRequiredService<MonitoringServer>());
+        services.AddSingleton<DataRootWritableCheck>(); // one cached probe for every caller of /readyz
         services.AddHealthChecks()
             .AddCheck<DataRootWritableCheck>(ReadinessChecks.DataRoot, tags: [ReadinessChecks.Tag])
             .AddCheck<DatabasesCheck>(ReadinessChecks.Databases, tags: [ReadinessChecks.Tag])

@@ -17,10 +17,38 @@ public static class ReadinessChecks
     public const string ConnectionState = "connectionState";
 }
 
-/// <summary>The data root takes a write: a small file is created in <c>staging/</c>, synced to disk and removed.</summary>
-internal sealed class DataRootWritableCheck(DataLayout layout) : IHealthCheck
+/// <summary>
+/// The data root takes a write: a small file is created in <c>staging/</c>, synced to disk and removed. <c>/readyz</c>
+/// needs no credentials, so one probe's answer serves every caller for <see cref="CacheFor"/> (a flood of calls costs
+/// one file and one fsync a second, not one each); callers that arrive while it runs share it. A singleton.
+/// </summary>
+internal sealed class DataRootWritableCheck(DataLayout layout, TimeProvider time) : IHealthCheck
 {
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    /// <summary>How long one probe's answer stands.</summary>
+    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _gate = new();
+    private Task<HealthCheckResult>? _probe;
+    private long _probedAt;
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        Task<HealthCheckResult> probe;
+        lock (_gate)
+        {
+            if (_probe is null || time.GetElapsedTime(_probedAt) >= CacheFor)
+            {
+                _probe = Task.Run(ProbeAsync, CancellationToken.None); // not one caller's: the others wait for it too
+                _probedAt = time.GetTimestamp();
+            }
+
+            probe = _probe;
+        }
+
+        return probe.WaitAsync(cancellationToken);
+    }
+
+    private async Task<HealthCheckResult> ProbeAsync()
     {
         var probe = layout.NewStagingPath();
         try

@@ -73,6 +73,8 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             return null;
         }
 
+        // An image manifest fetched here is stored (with its blobs): refused below the minimum, as a blob is.
+        RefuseWhenFull(repository, reference.ToString());
         var flight = Join(_manifestFlights, (repository, reference.ToString()), () => FetchManifestAsync(parent, settings!, repository, reference));
         return await flight.WaitAsync(cancellationToken);
     }
@@ -85,14 +87,19 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             return null;
         }
 
-        if (_space?.Check() is { Full: true } full)
-        {
-            Failed(repository, digest.ToString(), full.Describe());
-            throw full.Refusal("content that is not here cannot be fetched from the parent until space is freed");
-        }
-
+        RefuseWhenFull(repository, digest.ToString());
         var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
         return await flight.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>The 507 of a miss that would be fetched and stored while the data volume is below the minimum.</summary>
+    private void RefuseWhenFull(string repository, string reference)
+    {
+        if (_space?.Check() is { Full: true } full)
+        {
+            Failed(repository, reference, full.Describe());
+            throw full.Refusal("content that is not here cannot be fetched from the parent until space is freed");
+        }
     }
 
     public void Dispose()
@@ -264,6 +271,26 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             }
 
             throw refusal;
+        }
+
+        // A blob that would take the volume below the minimum (with the writes under way) is a 507 before it starts; once
+        // started it could only break the client's answer midway.
+        if (_space is not null)
+        {
+            try
+            {
+                _space.EnsureRoom(size.Value - staged, "content that is not here cannot be fetched from the parent until space is freed");
+            }
+            catch (Storage.InsufficientSpaceException ex)
+            {
+                Failed(repository, digest.ToString(), ex.Check.Describe());
+                if (opened is not null)
+                {
+                    await opened.DisposeAsync();
+                }
+
+                throw;
+            }
         }
 
         // A download started meanwhile (for this or another repository) is joined and this answer dropped: the parent

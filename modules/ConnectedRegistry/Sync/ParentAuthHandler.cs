@@ -9,13 +9,16 @@ namespace ConnectedRegistry.Sync;
 /// Answers the parent's authentication challenges. On a 401 it reads <c>WWW-Authenticate</c>: for Basic it
 /// resends with the sync token; for Bearer it gets a token from the realm (GET with Basic credentials, then the
 /// OAuth2 <c>grant_type=password</c> POST as a fallback), caches it per scope until <c>expires_in</c>, and resends.
-/// Credentials (to a realm or with a request a Link or Location sent elsewhere) only go to the parent's own host, or
-/// over https: never in clear to another host.
+/// Credentials (to a realm, or with a request a Link or Location sent elsewhere) only go to the parent's own host (over
+/// https, or over http at the parent's very port), or over https to a host the twin lists in
+/// <c>parent.trustedRealmHosts</c>: a realm or a link elsewhere, https or not, never gets them otherwise, since whoever
+/// answers in the parent's name (a parent that is not what it seems, a proxy in between) would collect the sync token.
 /// Later requests for the same scope carry the cached token up front, so a large upload is not sent twice.
 /// </summary>
 public sealed partial class ParentAuthHandler : DelegatingHandler
 {
     private readonly Uri _parent;
+    private readonly HashSet<string> _trustedHosts;
     private readonly ParentCredentials? _credentials;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -23,10 +26,12 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     private readonly Lock _gate = new();
     private volatile bool _basic;
 
-    public ParentAuthHandler(Uri parent, ParentCredentials? credentials, TimeProvider time, ILogger logger, HttpMessageHandler inner)
+    /// <param name="trustedHosts">Hosts besides the parent's that may get the credentials over https (<c>parent.trustedRealmHosts</c>).</param>
+    public ParentAuthHandler(Uri parent, ParentCredentials? credentials, TimeProvider time, ILogger logger, HttpMessageHandler inner, IEnumerable<string>? trustedHosts = null)
         : base(inner)
     {
         _parent = parent;
+        _trustedHosts = new HashSet<string>(trustedHosts ?? [], StringComparer.OrdinalIgnoreCase);
         _credentials = credentials;
         _time = time;
         _logger = logger;
@@ -87,7 +92,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     {
         if (request.RequestUri is not { IsAbsoluteUri: true } target || !RealmIsSafe(target))
         {
-            return; // a Link or Location on another host over plain http: no credentials in clear
+            return; // a Link or Location on a host that may not have them: no credentials
         }
 
         lock (_gate)
@@ -148,8 +153,11 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
 
         if (_credentials is not null && !RealmIsSafe(realm))
         {
-            Log.RealmRefused(_logger, realm.Host);
-            throw new ParentRegistryException(HttpStatusCode.Unauthorized, OciErrorCode.Denied.Code, "the parent's token realm is neither https nor on the parent's own host; credentials were not sent");
+            Log.RealmRefused(_logger, realm.Scheme, realm.IdnHost);
+            throw new ParentRegistryException(
+                HttpStatusCode.Unauthorized,
+                OciErrorCode.Denied.Code,
+                $"the parent's token realm is on {realm.Scheme}://{realm.IdnHost}, which is not the parent's host nor an https host listed in parent.trustedRealmHosts; credentials were not sent");
         }
 
         var scopes = new List<string>();
@@ -179,10 +187,18 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         return token.Token;
     }
 
-    /// <summary>https anywhere, or the very host and port of the parent (whose scheme the operator chose).</summary>
-    internal bool RealmIsSafe(Uri realm) =>
-        realm.Scheme == Uri.UriSchemeHttps ||
-        (string.Equals(realm.Host, _parent.Host, StringComparison.OrdinalIgnoreCase) && realm.Port == _parent.Port);
+    /// <summary>
+    /// Whether the sync token's credentials may go to <paramref name="realm"/>: over https to the parent's host or a host
+    /// of <c>parent.trustedRealmHosts</c>; over http only to the very host and port of the parent (whose scheme the
+    /// operator chose).
+    /// </summary>
+    internal bool RealmIsSafe(Uri realm)
+    {
+        var parentHost = string.Equals(realm.Host, _parent.Host, StringComparison.OrdinalIgnoreCase);
+        return realm.Scheme == Uri.UriSchemeHttps
+            ? parentHost || _trustedHosts.Contains(realm.Host)
+            : parentHost && realm.Port == _parent.Port;
+    }
 
     private async Task<CachedToken?> GetTokenAsync(Uri realm, string? service, List<string> scopes, CancellationToken cancellationToken)
     {
@@ -266,8 +282,8 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Parent token realm on {Host} refused: not https and not the parent's host; credentials were not sent")]
-        public static partial void RealmRefused(ILogger logger, string host);
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Parent token realm on {Scheme}://{Host} refused: not the parent's host nor an https host in parent.trustedRealmHosts; credentials were not sent")]
+        public static partial void RealmRefused(ILogger logger, string scheme, string host);
 
         [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Parent sent a Bearer challenge without a usable realm")]
         public static partial void RealmInvalid(ILogger logger);

@@ -12,6 +12,9 @@ internal sealed class ParentBlobStream(Stream inner, long limit, Action<int> onR
 
     public override long Position { get => _read; set => throw new NotSupportedException(); }
 
+    /// <summary>The bytes still to come (what the descriptor promises), for the free-space guard to reserve.</summary>
+    public long Remaining => limit - _read;
+
     public override int Read(byte[] buffer, int offset, int count)
     {
         try

@@ -12,6 +12,12 @@ public sealed record ParentClientOptions
     /// <summary>More trusted roots, in addition to the system store and <see cref="CaFile"/> (the IoT Edge trust bundle).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ExtraTrust { get; init; }
 
+    /// <summary>
+    /// Hosts besides the parent's own that may receive the sync token's credentials over https (twin
+    /// <c>parent.trustedRealmHosts</c>): a token realm, or a <c>Link</c> or <c>Location</c> the parent names there.
+    /// </summary>
+    public IReadOnlyList<string> TrustedRealmHosts { get; init; } = [];
+
     /// <summary>The shared cap on bytes to and from the parent (<c>sync.bandwidth</c>); null: the transport is not throttled.</summary>
     public LinkThrottle? Throttle { get; init; }
 

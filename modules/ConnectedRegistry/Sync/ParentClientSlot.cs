@@ -4,7 +4,7 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// One client for the parent the settings name: the same instance (and its token cache and circuit) while the
-/// endpoint and credentials stay the same, a new one when they change. The extra trusted roots are read when a
+/// endpoint, credentials and trusted realm hosts stay the same, a new one when they change. The extra trusted roots are read when a
 /// client is made. Sync's pass and on-demand fetch each hold one, with their own connect timeout and retries.
 /// </summary>
 public sealed partial class ParentClientSlot : IDisposable
@@ -15,7 +15,7 @@ public sealed partial class ParentClientSlot : IDisposable
     private readonly SyncEnvironment _environment;
     private readonly IParentTrustSource? _trust;
     private readonly Lock _gate = new();
-    private (Uri Endpoint, string? User, string? Password)? _clientKey;
+    private (Uri Endpoint, string? User, string? Password, string RealmHosts)? _clientKey;
     private ParentRegistryClient? _client;
 
     public ParentClientSlot(ParentClientOptions options, TimeProvider time, ILogger logger, SyncEnvironment environment, IParentTrustSource? trust)
@@ -36,7 +36,8 @@ public sealed partial class ParentClientSlot : IDisposable
         }
 
         var credentials = ParentCredentials.Resolve(settings, _environment.Get);
-        var key = (endpoint, credentials?.UserName, credentials?.Password);
+        var realmHosts = settings.Parent?.TrustedRealmHosts ?? [];
+        var key = (endpoint, credentials?.UserName, credentials?.Password, string.Join(' ', realmHosts));
         lock (_gate)
         {
             if (_client is not null && _clientKey == key)
@@ -47,7 +48,7 @@ public sealed partial class ParentClientSlot : IDisposable
         }
 
         var roots = endpoint.Scheme == Uri.UriSchemeHttps && _trust is not null ? await _trust.GetRootsAsync(cancellationToken) : null;
-        var client = new ParentRegistryClient(endpoint, credentials, _options with { ExtraTrust = roots, BodyIdleTimeout = settings.Sync.ParentIdleTimeout }, _time, _logger);
+        var client = new ParentRegistryClient(endpoint, credentials, _options with { ExtraTrust = roots, BodyIdleTimeout = settings.Sync.ParentIdleTimeout, TrustedRealmHosts = realmHosts }, _time, _logger);
         lock (_gate)
         {
             if (_client is not null && _clientKey == key)

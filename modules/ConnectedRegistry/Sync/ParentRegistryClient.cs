@@ -35,7 +35,7 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         BodyIdleTimeout = options.BodyIdleTimeout;
         var bodies = new ParentBodyIdleHandler(() => BodyIdleTimeout, transport ?? CreateTransport(options));
         var resilience = new ParentResilienceHandler(options, time, logger, bodies);
-        Auth = new ParentAuthHandler(Endpoint, credentials, time, logger, resilience);
+        Auth = new ParentAuthHandler(Endpoint, credentials, time, logger, resilience, options.TrustedRealmHosts);
         _http = new HttpClient(Auth) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
     }

@@ -6,17 +6,22 @@ namespace ConnectedRegistry.Sync;
 /// <summary>
 /// <see cref="ISyncDestination"/> over the registry's own storage: manifests and tags in <see cref="RegistryStore"/>,
 /// blobs being fetched in <see cref="PartialBlobStore"/>. Every write's disk error becomes a
-/// <see cref="LocalStorageException"/> here, in one place, which ends the pass.
+/// <see cref="LocalStorageException"/> here, in one place, which ends the pass. Blobs and manifests reserve their size
+/// on the data volume first and blobs are checked chunk by chunk (<see cref="FreeSpaceGuard.Reserve"/>): a write that
+/// would take it below <c>storage.minFreeBytes</c> is a <see cref="StorageFullException"/> (sync down pauses; an
+/// on-demand fetch stops), for sync passes and on-demand fetches alike.
 /// </summary>
 public sealed class RegistryDestination : ISyncDestination
 {
     private readonly RegistryStore _store;
     private readonly PartialBlobStore _partials;
+    private readonly FreeSpaceGuard? _space;
 
-    public RegistryDestination(RegistryStore store, PartialBlobStore partials)
+    public RegistryDestination(RegistryStore store, PartialBlobStore partials, FreeSpaceGuard? space = null)
     {
         _store = store;
         _partials = partials;
+        _space = space;
     }
 
     public bool HasBlob(Digest digest) => _store.BlobExists(digest);
@@ -34,7 +39,8 @@ public sealed class RegistryDestination : ISyncDestination
     public long StagedLength(Digest digest) => _partials.GetLength(digest);
 
     public Task StageBlobAsync(Digest digest, long offset, Stream content, Action<long>? progress, CancellationToken cancellationToken) =>
-        LocalAsync(() => _partials.AppendAsync(digest, offset, content, cancellationToken, progress));
+        GuardedAsync(content is ParentBlobStream blob ? blob.Remaining : 0, reservation =>
+            LocalAsync(() => _partials.AppendAsync(digest, offset, reservation?.Guard(content) ?? content, cancellationToken, progress)));
 
     public void DiscardStaged(Digest digest) => _partials.Delete(digest);
 
@@ -49,12 +55,26 @@ public sealed class RegistryDestination : ISyncDestination
     }
 
     public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken) =>
-        LocalAsync(() => leftOut.Count == 0
+        GuardedAsync(manifest.Bytes.Length, _ => LocalAsync(() => leftOut.Count == 0
             ? _store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, cancellationToken)
-            : _store.PutFilteredManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, leftOut, cancellationToken));
+            : _store.PutFilteredManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, leftOut, cancellationToken)));
 
     public Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken) =>
         LocalAsync(() => _store.DeleteTagAsync(repository, tag, cancellationToken));
+
+    /// <summary>A write of <paramref name="declared"/> bytes under a reservation of the free-space guard (null without one).</summary>
+    private async Task GuardedAsync(long declared, Func<SpaceReservation?, Task> write)
+    {
+        try
+        {
+            using var reservation = _space?.Reserve(declared, "sync down is paused until space is freed");
+            await write(reservation);
+        }
+        catch (InsufficientSpaceException ex)
+        {
+            throw StorageFullException.Paused(ex.Check);
+        }
+    }
 
     /// <summary>A write to the local store: a disk error becomes <see cref="LocalStorageException"/>.</summary>
     internal static async Task LocalAsync(Func<Task> write)

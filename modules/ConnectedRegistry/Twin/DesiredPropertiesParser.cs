@@ -52,7 +52,7 @@ public static partial class DesiredPropertiesParser
 
     private static readonly (string Member, string[] Known)[] ObjectMembers =
     [
-        ("parent", ["endpoint", "syncTokenName"]),
+        ("parent", ["endpoint", "syncTokenName", "trustedRealmHosts"]),
         ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters", "parentIdleTimeout"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
         ("storage", ["minFreeBytes"]),
@@ -389,7 +389,36 @@ public static partial class DesiredPropertiesParser
             errors.Add($"parent.syncTokenName '{Shorten(tokenName)}' must be 1 to 50 letters, digits, '-' or '_'");
         }
 
-        return endpoint is null ? null : new ParentSettings { Endpoint = endpoint, SyncTokenName = tokenName };
+        var realmHosts = TrustedRealmHosts(parent, errors);
+        return endpoint is null ? null : new ParentSettings { Endpoint = endpoint, SyncTokenName = tokenName, TrustedRealmHosts = realmHosts };
+    }
+
+    /// <summary>
+    /// <c>parent.trustedRealmHosts</c>: host names or IP addresses (no scheme, port, path or wildcard), lower case, each
+    /// once; an IPv6 address in brackets, as a URL's host is.
+    /// </summary>
+    private static List<string> TrustedRealmHosts(JObject parent, List<string> errors)
+    {
+        var hosts = new List<string>();
+        foreach (var entry in StringList(parent, "trustedRealmHosts", "parent.trustedRealmHosts", errors) ?? [])
+        {
+            var bare = entry.Length > 2 && entry[0] == '[' && entry[^1] == ']' ? entry[1..^1] : entry;
+            var kind = entry.Length <= 253 ? Uri.CheckHostName(bare) : UriHostNameType.Unknown;
+            if (kind is UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6)
+            {
+                var host = kind == UriHostNameType.IPv6 ? $"[{bare.ToLowerInvariant()}]" : bare.ToLowerInvariant();
+                if (!hosts.Contains(host))
+                {
+                    hosts.Add(host);
+                }
+            }
+            else
+            {
+                errors.Add($"parent.trustedRealmHosts: '{Shorten(entry)}' is not a host name (no scheme, port, path or wildcard)");
+            }
+        }
+
+        return hosts;
     }
 
     private static SyncSettings ParseSync(JObject doc, List<string> errors, List<string> warnings)

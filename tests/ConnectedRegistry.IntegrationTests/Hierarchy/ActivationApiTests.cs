@@ -73,7 +73,11 @@ public sealed class ActivationApiTests
             (status, body, _) = await PostAsync(parent, "activate", child, Claim("instance-y", device: "device-2"));
             Assert.Equal(HttpStatusCode.Conflict, status);
             Assert.Equal("ALREADY_ACTIVATED", ErrorCode(body));
-            Assert.Contains("device-1", (string)body["errors"]![0]!["message"]!);
+            // Only that the identity is active elsewhere: never who holds it (the parent's log names the holder).
+            Assert.Contains("already active on another instance", (string)body["errors"]![0]!["message"]!);
+            Assert.DoesNotContain("device-1", body.ToString());
+            Assert.DoesNotContain("instance-x", body.ToString());
+            Assert.Null(body["errors"]![0]!["detail"]);
             Assert.DoesNotContain(ChildPassword, body.ToString());
 
             // The parent restarts on the same data: the identity is still held.
@@ -105,6 +109,46 @@ public sealed class ActivationApiTests
             (status, body, _) = await PostAsync(parent, "activate", child, new { deviceId = "device-3" });
             Assert.Equal(HttpStatusCode.BadRequest, status);
             Assert.Equal("REQUEST_INVALID", ErrorCode(body));
+        }
+        finally
+        {
+            await parent.DisposeAsync();
+            parent.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Ids_that_IoT_Hub_would_not_issue_are_refused_and_nothing_of_them_reaches_a_log_line()
+    {
+        // A line separator or a right-to-left override in a device id used to be logged raw by the activation log.
+        var logs = new LogCapture();
+        var parent = await StartAsync(configure: b => b.Logging.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
+        try
+        {
+            parent.Apply(ParentSettings("edge-parent", Children()));
+            var child = Basic(Child, ChildPassword);
+            string[] bad = ["device\u2028Child registry admin activated", "evil\u202Etxt.exe", "dev\u2066ice", "dev ice", "dev/ice", "dev\\ice", "dev\u001b[31mice", "dévice", new string('d', 129)];
+            foreach (var id in bad)
+            {
+                foreach (var member in (string[])["deviceId", "moduleId"])
+                {
+                    var claim = new JObject { ["instanceId"] = "instance-x", ["deviceId"] = "device-1", ["moduleId"] = "registry", ["mode"] = "ReadOnly", [member] = id };
+                    var (status, body, _) = await PostAsync(parent, "activate", child, claim);
+                    Assert.True(status == HttpStatusCode.BadRequest, $"{member} '{LogText.Escape(id)}' answered {status}");
+                    Assert.Equal("REQUEST_INVALID", ErrorCode(body));
+                    Assert.Contains($"'{member}' must be an IoT Hub id", (string)body["errors"]![0]!["message"]!);
+                }
+            }
+
+            Assert.Equal(ActivationStates.Inactive, parent.State().Children[Child].ActivationState);
+            Assert.DoesNotContain(logs.Lines, line => line.Contains("Child registry admin", StringComparison.Ordinal));
+            Assert.DoesNotContain(logs.Lines, line => line.Any(c => c is '\u2028' or '\u202E' or '\u2066' or '\u001b'));
+
+            // Every character IoT Hub allows, up to 128 of them, is taken (and logged as it is).
+            var odd = "dev-1.a+b%c_d#e*f?g!h(i)j,k=l@m$n'o";
+            var (okStatus, _, _) = await PostAsync(parent, "activate", child, new { instanceId = "instance-x", deviceId = odd, moduleId = new string('m', 128), mode = "ReadOnly" });
+            Assert.Equal(HttpStatusCode.OK, okStatus);
+            Assert.Contains(logs.Lines, line => line.Contains($"activated on device {odd}", StringComparison.Ordinal));
         }
         finally
         {

@@ -33,6 +33,7 @@ public sealed class HealthTests
             Assert.Equal(0, await HealthCommandAsync(registry));
 
             await Tools.RunAsync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", staging]);
+            await Poll.UntilAsync(async () => (await GetAsync(http, "/readyz")).Status == HttpStatusCode.ServiceUnavailable, "the write probe's cached answer expires");
             (status, body) = await GetAsync(http, "/readyz");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
             Assert.Equal("Unhealthy", (string?)body["status"]);
@@ -48,8 +49,7 @@ public sealed class HealthTests
             Assert.Equal("Healthy", (string?)body["checks"]!["process"]!["status"]);
 
             await Tools.RunAsync("umount", [staging]);
-            (status, _) = await GetAsync(http, "/readyz");
-            Assert.Equal(HttpStatusCode.OK, status);
+            await Poll.UntilAsync(async () => (await GetAsync(http, "/readyz")).Status == HttpStatusCode.OK, "ready again once the data root takes writes");
             Assert.Equal(0, await HealthCommandAsync(registry));
         }
         finally
@@ -59,6 +59,38 @@ public sealed class HealthTests
                 await Tools.RunAsync("umount", ["-l", staging]);
             }
 
+            registry.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Readyz_from_anyone_writes_and_syncs_the_probe_file_at_most_once_a_second()
+    {
+        // /readyz needs no credentials: each call used to create, fsync and delete a file in the data root.
+        await using var registry = await RegistryInstance.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = MetricsPort.Address(registry) };
+            var staging = Path.Combine(registry.DataRoot, "staging");
+            Directory.CreateDirectory(staging);
+            var probes = 0;
+            using var watcher = new FileSystemWatcher(staging) { InternalBufferSize = 64 * 1024 };
+            watcher.Created += (_, _) => Interlocked.Increment(ref probes);
+            watcher.EnableRaisingEvents = true;
+
+            var clock = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(Enumerable.Range(0, 60), new ParallelOptions { MaxDegreeOfParallelism = 6 }, async (_, token) =>
+            {
+                using var response = await http.GetAsync("/readyz", token);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            });
+            var seconds = clock.Elapsed.TotalSeconds;
+            await Task.Delay(200); // the watcher's last events
+            Assert.True(probes >= 1, "the data root was never probed");
+            Assert.True(probes <= Math.Ceiling(seconds) + 1, $"{probes} probe files for 60 requests in {seconds:0.00} s");
+        }
+        finally
+        {
             registry.DeleteData();
         }
     }

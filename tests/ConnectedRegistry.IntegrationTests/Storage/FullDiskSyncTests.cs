@@ -8,8 +8,9 @@ namespace ConnectedRegistry.IntegrationTests.Storage;
 
 /// <summary>
 /// Sync down on a data volume that fills during a pass: the registry's data root is a 40 MiB tmpfs, the parent (another
-/// instance, on the ordinary disk) holds more than fits. The free-space guard is read before every blob download, so the
-/// pass stops with <c>DiskFull</c> before the volume runs out, not at the start of the next pass after an ENOSPC.
+/// instance, on the ordinary disk) holds more than fits. Every blob download reserves its size with the free-space guard,
+/// so the pass stops before the blob that would take the volume below the minimum, not after it (nor at the start of the
+/// next pass after an ENOSPC); on-demand misses are refused with 507 once nothing more fits.
 /// </summary>
 public sealed class FullDiskSyncTests
 {
@@ -18,7 +19,7 @@ public sealed class FullDiskSyncTests
     private const int Images = 12;
 
     [Fact]
-    public async Task A_pass_that_fills_the_volume_stops_before_its_next_blob_with_DiskFull_and_leaves_nothing_half_written()
+    public async Task A_pass_that_fills_the_volume_stops_before_the_blob_that_would_not_fit_and_leaves_nothing_half_written()
     {
         await using var volume = await TmpfsVolume.MountAsync("full-disk-sync", 40);
         var parent = await RegistryInstance.StartAsync();
@@ -61,10 +62,11 @@ public sealed class FullDiskSyncTests
         });
 
         await Poll.UntilAsync(
-            () => state.Snapshot() is { ConnectionState: ConnectionStates.Unhealthy } s && s.StatusDetails.Any(d => d.Code == FreeSpaceGuard.DiskFullCode),
-            "Unhealthy with DiskFull once the volume filled");
+            () => state.Snapshot() is { ConnectionState: ConnectionStates.Unhealthy } s && s.Sync.LastError?.StartsWith("sync down paused", StringComparison.Ordinal) == true,
+            "Unhealthy, paused, once the next blob no longer fits");
         var snapshot = state.Snapshot();
         Assert.StartsWith("sync down paused: the data volume has ", snapshot.Sync.LastError, StringComparison.Ordinal);
+        Assert.Contains("below storage.minFreeBytes", snapshot.Sync.LastError, StringComparison.Ordinal);
         Assert.DoesNotContain(snapshot.StatusDetails, d => d.Code == LocalStorageException.StatusCode); // stopped before ENOSPC, not by it
 
         // What came down is whole and tagged; the rest never started: no partial download, nothing in staging.
@@ -72,7 +74,7 @@ public sealed class FullDiskSyncTests
         var synced = images.Where((image, i) => store.GetManifest($"up/img{i:00}", "1") is not null).Count();
         Assert.InRange(synced, 5, Images - 1); // 40 MiB less the 8 MiB kept free, in 3 MiB images
         Assert.Empty(PartialFiles(volume));
-        Assert.True(volume.FreeBytes > 0 && volume.FreeBytes < MinFree, $"free: {volume.FreeBytes}");
+        Assert.True(volume.FreeBytes >= MinFree && volume.FreeBytes < MinFree + LayerSize, $"the guard held, and the next layer did not fit: {volume.FreeBytes} free");
         StoreVerifier.Verify(volume.Path);
 
         // A client's miss that would be fetched on demand is refused at once with the cause, and nothing is fetched.
@@ -81,6 +83,15 @@ public sealed class FullDiskSyncTests
         Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
         Assert.Equal("INSUFFICIENT_STORAGE", await refused.ErrorCodeAsync());
         Assert.Empty(PartialFiles(volume));
+
+        // Below the minimum (something else filled the volume), an image manifest that would be fetched and stored on
+        // demand is refused as its blobs are, not served and stored below the guard.
+        await File.WriteAllBytesAsync(Path.Combine(volume.Path, "other-tenant"), new byte[volume.FreeBytes - MinFree + (512 * 1024)]);
+        using var manifest = await registry.Client.GetAsync($"/v2/{missing.Repository}/manifests/1");
+        Assert.Equal(HttpStatusCode.InsufficientStorage, manifest.StatusCode);
+        Assert.Equal("INSUFFICIENT_STORAGE", await manifest.ErrorCodeAsync());
+        await Task.Delay(500); // a store in the background would have begun
+        Assert.Null(store.GetManifest(missing.Repository, "1"));
     }
 
     private static IEnumerable<string> PartialFiles(TmpfsVolume volume)

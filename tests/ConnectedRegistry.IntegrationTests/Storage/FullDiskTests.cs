@@ -90,12 +90,12 @@ public sealed class FullDiskTests : IAsyncLifetime
                     break;
                 }
 
-                var put = await SendAsync(client, HttpMethod.Put, WithDigest(start.Headers.Location!, blob), blob.Bytes);
+                // The blob's Content-Length is reserved: a blob that would take the volume below the minimum is refused before
+                // a byte is read. The refusal can come at any step of a push (the POST's own writes, the session's row and the
+                // change log, and the sync passes' writes use the last kilobytes too); it still keeps nothing: the session stays empty.
+                var put = await PutBlobAsync(client, start.Headers.Location!, blob);
                 if (put.StatusCode != HttpStatusCode.Created)
                 {
-                    // The volume went below the minimum between this POST and its PUT: the POST's own writes (the session's
-                    // row, the change log) and the sync passes' writes use the last kilobytes too, so the refusal can come at
-                    // any step of a push. It still comes before a byte of the body is kept: the session stays empty.
                     refusal = put;
                     Assert.Equal(HttpStatusCode.InsufficientStorage, put.StatusCode);
                     var upload = await client.GetAsync(start.Headers.Location);
@@ -121,7 +121,7 @@ public sealed class FullDiskTests : IAsyncLifetime
             }
         }
 
-        // The refusal: at once (no byte of the refused request kept), the status that names the cause, the OCI envelope, a clear message.
+        // The refusal: at once (nothing of that blob was written), the status that names the cause, the OCI envelope, a clear message.
         Assert.NotNull(refusal);
         Assert.InRange(pushed.Count, 5, 12); // 40 MiB less the 8 MiB kept free, in 3 MiB images
         Assert.Equal(HttpStatusCode.InsufficientStorage, refusal.StatusCode);
@@ -129,6 +129,11 @@ public sealed class FullDiskTests : IAsyncLifetime
         Assert.Equal("INSUFFICIENT_STORAGE", envelope["errors"]![0]!["code"]!.Value<string>());
         Assert.Contains("storage is full", envelope["errors"]![0]!["message"]!.Value<string>(), StringComparison.Ordinal);
         Assert.Equal(MinFree, envelope["errors"]![0]!["detail"]!["minFreeBytes"]!.Value<long>());
+        Assert.True(new DriveInfo(_mount).AvailableFreeSpace >= MinFree, "the pushes kept the minimum free");
+
+        // Something else on the volume (a log, another container) takes it below the minimum: now even a manifest is refused.
+        var filler = Path.Combine(_mount, "other-tenant");
+        await File.WriteAllBytesAsync(filler, new byte[new DriveInfo(_mount).AvailableFreeSpace - MinFree + (1024 * 1024)]);
         var manifestRefusal = await client.PutManifestAsync("fill/img0", "again", pushed[0].Image.Manifest);
         Assert.Equal(HttpStatusCode.InsufficientStorage, manifestRefusal.StatusCode);
         Assert.Equal(HttpStatusCode.InsufficientStorage, (await client.PostAsync("/v2/fill/other/blobs/uploads/", null)).StatusCode);
@@ -148,7 +153,9 @@ public sealed class FullDiskTests : IAsyncLifetime
         Assert.Matches("the data volume has [0-9]+ bytes free, below storage.minFreeBytes \\(8388608\\)", detail["description"]!.Value<string>());
         Assert.Contains(Events(), e => e["type"]!.Value<string>() == EventTypes.StorageFull && e["minFreeBytes"]!.Value<long>() == MinFree);
 
-        // A write that runs out of space midway (the guard lowered to 0 so the write starts): 507, and nothing of it stays.
+        File.Delete(filler);
+
+        // A write larger than the volume (the guard lowered to 0): 507 before it starts, and nothing of it stays.
         WriteDesired(0);
         await Poll.UntilAsync(() => Task.FromResult(registry.App.Services.GetRequiredService<IRegistrySettingsSource>().Current.Storage.MinFreeBytes == 0), "minFreeBytes 0 applied");
         var free = new DriveInfo(_mount).AvailableFreeSpace;
@@ -221,10 +228,10 @@ public sealed class FullDiskTests : IAsyncLifetime
         }
     }
 
-    private static string WithDigest(Uri location, TestBlob blob)
+    private static Task<HttpResponseMessage> PutBlobAsync(HttpClient client, Uri location, TestBlob blob)
     {
         var separator = location.ToString().Contains('?', StringComparison.Ordinal) ? '&' : '?';
-        return $"{location}{separator}digest={blob.Digest}";
+        return SendAsync(client, HttpMethod.Put, $"{location}{separator}digest={blob.Digest}", blob.Bytes);
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string uri, byte[] body)

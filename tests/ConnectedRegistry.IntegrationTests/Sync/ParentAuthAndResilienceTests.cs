@@ -228,7 +228,7 @@ public sealed class ParentAuthAndResilienceTests
     }
 
     [Fact]
-    public async Task Https_parent_is_trusted_through_the_ca_file_and_an_https_realm_elsewhere_gets_credentials()
+    public async Task Https_parent_is_trusted_through_the_ca_file_and_an_https_realm_elsewhere_gets_credentials_only_when_the_twin_trusts_its_host()
     {
         using var certificate = FakeHttpServer.SelfSignedCertificate();
         var caFile = Path.Combine(TempDirectory.Create("ca"), "parent-ca.pem");
@@ -237,7 +237,7 @@ public sealed class ParentAuthAndResilienceTests
         {
             var tokens = new TokenParent();
             await using var realmHost = await FakeHttpServer.StartAsync(tokens.Handle, certificate);
-            // The parent (https, 127.0.0.1) sends clients to a realm on another host name, over https: allowed.
+            // The parent (https, 127.0.0.1) sends clients to a realm on another host name, over https.
             var parent = new TokenParent { Realm = $"https://localhost:{realmHost.Address.Port}/token" };
             await using var server = await FakeHttpServer.StartAsync(parent.Handle, certificate);
             Assert.Equal(Uri.UriSchemeHttps, server.Address.Scheme);
@@ -247,10 +247,64 @@ public sealed class ParentAuthAndResilienceTests
                 await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.PingAsync(default));
             }
 
-            using var trusting = ParentClients.Client(server.Address, Sync, ParentClients.FastOptions with { CaFile = caFile });
+            // https is not enough: a parent (or whoever answers in its name) must not send the sync token to a host of its choosing.
+            using (var unlisted = ParentClients.Client(server.Address, Sync, ParentClients.FastOptions with { CaFile = caFile }))
+            {
+                var error = await Assert.ThrowsAsync<ParentRegistryException>(() => unlisted.ListTagsAsync("app", default));
+                Assert.Equal(HttpStatusCode.Unauthorized, error.Status);
+                Assert.Contains("parent.trustedRealmHosts", error.Message, StringComparison.Ordinal);
+                Assert.Equal(0, tokens.TokenGets + tokens.TokenPosts);
+            }
+
+            using var trusting = ParentClients.Client(server.Address, Sync, ParentClients.FastOptions with { CaFile = caFile, TrustedRealmHosts = ["LOCALHOST"] });
             Assert.Equal(["a", "b"], await trusting.ListTagsAsync("app", default));
             Assert.Equal(1, tokens.TokenGets);
             Assert.Equal(1, parent.AuthorizedCalls);
+        }
+        finally
+        {
+            TempDirectory.Delete(Path.GetDirectoryName(caFile)!);
+        }
+    }
+
+    [Fact]
+    public async Task Credentials_are_not_sent_over_https_to_another_host_a_parent_link_points_at_unless_the_twin_trusts_it()
+    {
+        using var certificate = FakeHttpServer.SelfSignedCertificate();
+        var foreignAuthorization = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var foreign = await FakeHttpServer.StartAsync(async context =>
+        {
+            foreignAuthorization.Enqueue(context.Request.Headers.Authorization.ToString());
+            await context.Response.WriteAsync("""{"repositories":["elsewhere"]}""");
+        }, certificate);
+        var expected = "Basic " + Sync.BasicParameter;
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            if (context.Request.Headers.Authorization.ToString() != expected)
+            {
+                context.Response.Headers.WWWAuthenticate = "Basic realm=\"parent\"";
+                context.Response.StatusCode = 401;
+                return;
+            }
+
+            context.Response.Headers["Link"] = $"<https://localhost:{foreign.Address.Port}/v2/_catalog?last=app&n=100>; rel=\"next\"";
+            await context.Response.WriteAsync("""{"repositories":["app"]}""");
+        }, certificate);
+        var caFile = Path.Combine(TempDirectory.Create("ca"), "parent-ca.pem");
+        await File.WriteAllTextAsync(caFile, certificate.ExportCertificatePem());
+        try
+        {
+            using (var client = ParentClients.Client(server.Address, Sync, ParentClients.FastOptions with { CaFile = caFile }))
+            {
+                Assert.Equal(["app", "elsewhere"], await client.CatalogAsync(default));
+                Assert.Equal(string.Empty, Assert.Single(foreignAuthorization));
+            }
+
+            using (var client = ParentClients.Client(server.Address, Sync, ParentClients.FastOptions with { CaFile = caFile, TrustedRealmHosts = ["localhost"] }))
+            {
+                Assert.Equal(["app", "elsewhere"], await client.CatalogAsync(default));
+                Assert.Equal(expected, foreignAuthorization.Last());
+            }
         }
         finally
         {

@@ -11,6 +11,9 @@ public class LogTextTests
     [InlineData("\u001b[31mred", @"\u001b[31mred")]
     [InlineData("x\u2028y\u2029z\u0085", @"x\u2028y\u2029z\u0085")]
     [InlineData("\u202eevil", @"\u202eevil")]
+    [InlineData("a\u202ab\u2066c\u2069d", @"a\u202ab\u2066c\u2069d")]
+    [InlineData("\u200fmark\u200e\u061c", @"\u200fmark\u200e\u061c")]
+    [InlineData("\u0080\u009b[2J", @"\u0080\u009b[2J")]
     [InlineData(@"a\nb", @"a\\nb")]
     [InlineData("été", "été")]
     public void Control_characters_become_visible_escapes(string raw, string logged) => Assert.Equal(logged, LogText.Escape(raw));

@@ -266,6 +266,28 @@ public class DesiredPropertiesParserTests
     }
 
     [Fact]
+    public void Trusted_realm_hosts_are_host_names_kept_once_in_lower_case_and_none_by_default()
+    {
+        var result = Parse("""{ "parent": { "endpoint": "https://myregistry.example", "trustedRealmHosts": ["Auth.Example", "auth.example", "10.1.2.3", "[fd00::1]"] } }""");
+        Assert.Empty(result.Errors);
+        Assert.Empty(result.Warnings);
+        Assert.Equal(["auth.example", "10.1.2.3", "[fd00::1]"], result.Settings!.Parent!.TrustedRealmHosts);
+        Assert.Empty(Parse("""{ "parent": { "endpoint": "https://myregistry.example" } }""").Settings!.Parent!.TrustedRealmHosts);
+    }
+
+    [Theory]
+    [InlineData("\"auth.example\"", "parent.trustedRealmHosts must be an array of strings")]
+    [InlineData("[\"https://auth.example\"]", "parent.trustedRealmHosts: 'https://auth.example' is not a host name (no scheme, port, path or wildcard)")]
+    [InlineData("[\"auth.example:443\"]", "parent.trustedRealmHosts: 'auth.example:443' is not a host name (no scheme, port, path or wildcard)")]
+    [InlineData("[\"*.example\"]", "parent.trustedRealmHosts: '*.example' is not a host name (no scheme, port, path or wildcard)")]
+    [InlineData("[\"\"]", "parent.trustedRealmHosts: '' is not a host name (no scheme, port, path or wildcard)")]
+    public void A_trusted_realm_host_that_is_not_a_host_name_is_an_error(string hosts, string error)
+    {
+        var result = Parse($$"""{ "parent": { "endpoint": "https://myregistry.example", "trustedRealmHosts": {{hosts}} } }""");
+        Assert.Equal([error], result.Errors);
+    }
+
+    [Fact]
     public void A_parent_endpoint_with_credentials_is_rejected_without_echoing_them()
     {
         var result = Parse("""{ "parent": { "endpoint": "https://user:hunter2@parent.example" } }""");
