@@ -51,7 +51,7 @@ public static partial class RegistryCommandLine
     ];
 
     /// <summary>The commands, which take no configuration forms.</summary>
-    public static IReadOnlyList<string> Commands { get; } = ["token", "health", "bundle", "call"];
+    public static IReadOnlyList<string> Commands { get; } = ["token", "health", "bundle", "call", "sample-image"];
 
     private const string Description = """
         EdgeConnectedRegistry: an OCI registry for an IoT Edge device that syncs a subset of repositories with its parent.
@@ -80,7 +80,8 @@ public static partial class RegistryCommandLine
             TokenCommand.Create(output),
             HealthCommand.Create(),
             BundleCommand.Create(output, openDataRoot),
-            CallCommand.Create());
+            CallCommand.Create(),
+            SampleImageCommand.Create(output));
         foreach (var (option, _) in options)
         {
             root.Options.Add(option);

@@ -23,7 +23,7 @@ public static partial class RegistryHost
     public static Task<int> RunAsync(string[] args) => RunAsync(args, Console.Out, Console.Error);
 
     /// <summary>
-    /// Runs the command line: a command (<c>token</c>, <c>health</c>, <c>bundle</c>, <c>call</c>),
+    /// Runs the command line: a command (<c>token</c>, <c>health</c>, <c>bundle</c>, <c>call</c>, <c>sample-image</c>),
     /// <c>--help</c> or <c>--version</c> (which start and create nothing), or the registry. Bad arguments exit 2.
     /// </summary>
     /// <param name="serve">What runs the registry with the arguments it is given (tests put a probe here); the registry by default.</param>

@@ -21,6 +21,7 @@ public sealed class CommandLineTests
     [InlineData("bundle", "export", "--help")]
     [InlineData("bundle", "import", "--help")]
     [InlineData("call", "--help")]
+    [InlineData("sample-image", "--help")]
     public async Task Help_and_version_exit_0_at_once_and_create_nothing(params string[] args)
     {
         var folder = TempDirectory.Create("cli-help");
@@ -51,7 +52,7 @@ public sealed class CommandLineTests
                 Assert.Contains(output.Split('\n'), line => line.TrimStart().StartsWith(option + " ", StringComparison.Ordinal) && line.Contains('[', StringComparison.Ordinal));
             }
 
-            foreach (var command in new[] { "token", "health", "bundle", "call" })
+            foreach (var command in new[] { "token", "health", "bundle", "call", "sample-image" })
             {
                 Assert.Contains(output.Split('\n'), line => line.TrimStart().StartsWith(command + " ", StringComparison.Ordinal));
             }

@@ -46,6 +46,7 @@ public sealed class RegistryCommandLineTests
     [InlineData("bundle", "import", "--help")]
     [InlineData("call", "--help")]
     [InlineData("health", "--help")]
+    [InlineData("sample-image", "--help")]
     public async Task Help_and_version_print_and_never_start_the_registry(params string[] args)
     {
         var run = await RunAsync(args);
