@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Encodings.Web;
@@ -11,58 +12,62 @@ namespace ConnectedRegistry.Auth;
 /// <c>token create</c>: makes a client token (or, with <c>--sync</c>, a child registry's sync token).
 /// Generates a strong password and prints one JSON object with the password (shown only this once)
 /// and the entry to paste into the twin under <c>clientTokens</c> (or <c>children</c>). Exit codes:
-/// 0 done, 2 bad arguments (message on stderr).
+/// 0 done, 2 bad arguments (message on stderr). The options are System.CommandLine's (<see cref="Create"/>), so an
+/// unknown one is an error and <c>--help</c> lists them; the values are checked with the twin's own rules.
 /// </summary>
 public static class TokenCommand
 {
-    public const string Usage = """
-        usage:
-          token create --name NAME --scope 'PATTERN=ACTION[,ACTION...]' [--scope ...]
-                       [--expiry ISO-8601] [--status enabled|disabled]
-          token create --sync --name CHILD --mode ReadOnly|ReadWrite --repository R [--repository R ...]
-                       [--platform os/arch[/variant] ...]
-
-        PATTERN is a repository name, 'prefix/*' or '*'; ACTION is one of
-        content/read, content/write, content/delete, metadata/read, metadata/write.
-        Prints one JSON object: the password (shown once) and the twin entry holding its hash.
-        """;
-
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     // Well formed, matches no password: lets the shared rules validate the rest before the real KDF runs.
     private static readonly string ValidationPlaceholderHash =
         $"{PasswordHasher.Scheme}${PasswordHasher.MinIterations}${Convert.ToBase64String(new byte[16])}${Convert.ToBase64String(new byte[32])}";
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Runs <c>token ARGS</c> alone (the registry's command line runs it through <see cref="Create"/>).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) =>
+        CommandLineRunner.RunAsync(CommandLineRunner.Root("EdgeConnectedRegistry", Create(stdout)), ["token", .. args], stdout, stderr).GetAwaiter().GetResult();
+
+    /// <summary>The <c>token</c> command and its <c>create</c>; the JSON answer goes to <paramref name="stdout"/>.</summary>
+    public static Command Create(TextWriter stdout)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        var name = new Option<string>("--name") { Description = "The token's name (a child's name with --sync): the user name clients log in with.", Required = true };
+        var scope = new Option<string[]>("--scope")
         {
-            (args.Length == 0 ? stderr : stdout).WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
-        }
-
-        if (args[0] != "create")
+            Description = "Client token: PATTERN=ACTION[,ACTION...], repeatable. PATTERN is a repository, 'prefix/*' or '*'; ACTION is content/read, content/write, content/delete, metadata/read or metadata/write.",
+            HelpName = "PATTERN=ACTIONS",
+        };
+        var expiry = new Option<string>("--expiry") { Description = "Client token: when it stops working, ISO-8601 (for example 2027-01-31T00:00:00Z). Default: never.", HelpName = "ISO-8601" };
+        var status = new Option<string>("--status") { Description = "Client token: enabled (default) or disabled.", HelpName = "enabled|disabled" };
+        var sync = new Option<bool>("--sync") { Description = "A child registry's sync token (the twin's children entry) instead of a client token." };
+        var mode = new Option<string>("--mode") { Description = "Sync token: the child's mode, ReadOnly or ReadWrite.", HelpName = "ReadOnly|ReadWrite" };
+        var repository = new Option<string[]>("--repository") { Description = "Sync token: a repository or 'prefix/*' the child syncs, repeatable.", HelpName = "PATTERN" };
+        var platform = new Option<string[]>("--platform") { Description = "Sync token: a platform the child syncs (os/arch[/variant]), repeatable. Default: every platform.", HelpName = "OS/ARCH" };
+        var create = new Command("create", "Make a client token (or with --sync a child's sync token): prints the password, shown only this once, and the twin entry holding its hash.")
         {
-            return Fail(stderr, $"unknown token command '{args[0]}'");
-        }
-
-        var parsed = Parse(args[1..], out var error);
-        if (parsed is null)
+            name, scope, expiry, status, sync, mode, repository, platform,
+        };
+        create.SetAction(result =>
         {
-            return Fail(stderr, error!);
-        }
+            var error = result.InvocationConfiguration.Error;
+            var parsed = Read(result, new(name, scope, expiry, status, sync, mode, repository, platform), out var problem);
+            if (parsed is null)
+            {
+                return CommandLineRunner.Refuse(result, error, problem!);
+            }
 
-        var errors = parsed.Sync ? CheckSync(parsed) : CheckClient(parsed);
-        if (errors.Count > 0)
-        {
-            return Fail(stderr, string.Join(Environment.NewLine, errors));
-        }
+            var errors = parsed.Sync ? CheckSync(parsed) : CheckClient(parsed);
+            if (errors.Count > 0)
+            {
+                return CommandLineRunner.Refuse(result, error, string.Join(Environment.NewLine, errors));
+            }
 
-        var password = NewPassword();
-        var hash = PasswordHasher.Hash(password);
-        JsonObject output = parsed.Sync ? WithPlatforms(SyncOutput(parsed, password, hash), parsed) : ClientOutput(parsed, password, hash);
-        stdout.WriteLine(output.ToJsonString(Indented));
-        return 0;
+            var password = NewPassword();
+            var hash = PasswordHasher.Hash(password);
+            JsonObject output = parsed.Sync ? WithPlatforms(SyncOutput(parsed, password, hash), parsed) : ClientOutput(parsed, password, hash);
+            stdout.WriteLine(output.ToJsonString(Indented));
+            return 0;
+        });
+        return new Command("token", "Tokens to put into the twin (clientTokens, children); no registry has to run.") { create };
     }
 
     /// <summary>32 random bytes, base64url: 43 characters, safe in shells, URLs and Basic credentials.</summary>
@@ -177,92 +182,69 @@ public static class TokenCommand
         return errors;
     }
 
-    private static Arguments? Parse(string[] args, out string? error)
+    /// <summary>The values of the options, each checked as the twin would take it; null with the reason when one is not.</summary>
+    private static Arguments? Read(ParseResult result, CreateOptions o, out string? error)
     {
-        var a = new Arguments();
         error = null;
-        for (var i = 0; i < args.Length; i++)
+        var a = new Arguments { Name = result.GetValue(o.Name), Sync = result.GetValue(o.Sync) };
+        a.Repositories.AddRange(result.GetValue(o.Repositories) ?? []);
+        a.Platforms.AddRange(result.GetValue(o.Platforms) ?? []);
+        foreach (var value in result.GetValue(o.Scopes) ?? [])
         {
-            var option = args[i];
-            if (option == "--sync")
+            var eq = value.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || eq == value.Length - 1)
             {
-                a.Sync = true;
-                continue;
-            }
-
-            if (i + 1 >= args.Length)
-            {
-                error = $"{option} needs a value";
+                error = $"--scope '{value}' is not PATTERN=ACTION[,ACTION...]";
                 return null;
             }
 
-            var value = args[++i];
-            switch (option)
+            var pattern = value[..eq];
+            if (!a.Scopes.TryGetValue(pattern, out var list))
             {
-                case "--name":
-                    a.Name = value;
-                    break;
-                case "--scope":
-                    var eq = value.IndexOf('=', StringComparison.Ordinal);
-                    if (eq <= 0 || eq == value.Length - 1)
-                    {
-                        error = $"--scope '{value}' is not PATTERN=ACTION[,ACTION...]";
-                        return null;
-                    }
-
-                    var pattern = value[..eq];
-                    if (!a.Scopes.TryGetValue(pattern, out var list))
-                    {
-                        a.Scopes[pattern] = list = [];
-                    }
-
-                    foreach (var action in value[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                    {
-                        if (!list.Contains(action))
-                        {
-                            list.Add(action);
-                        }
-                    }
-
-                    break;
-                case "--expiry":
-                    if (!DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var expiry))
-                    {
-                        error = $"--expiry '{value}' is not an ISO-8601 date and time (for example 2027-01-31T00:00:00Z)";
-                        return null;
-                    }
-
-                    a.Expiry = expiry;
-                    break;
-                case "--status":
-                    a.StatusGiven = true;
-                    if (value is not ("enabled" or "disabled"))
-                    {
-                        error = $"--status must be enabled or disabled, not '{value}'";
-                        return null;
-                    }
-
-                    a.Enabled = value == "enabled";
-                    break;
-                case "--mode":
-                    if (!Enum.TryParse<RegistryMode>(value, ignoreCase: false, out var mode) || !Enum.IsDefined(mode))
-                    {
-                        error = $"--mode must be ReadOnly or ReadWrite, not '{value}'";
-                        return null;
-                    }
-
-                    a.Mode = mode;
-                    break;
-                case "--repository":
-                    a.Repositories.Add(value);
-                    break;
-                case "--platform":
-                    a.Platforms.Add(value);
-                    break;
-                default:
-                    error = $"unknown option '{option}'";
-                    return null;
+                a.Scopes[pattern] = list = [];
             }
+
+            foreach (var action in value[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!list.Contains(action))
+                {
+                    list.Add(action);
+                }
+            }
+        }
+
+        if (result.GetValue(o.Expiry) is { } expiryText)
+        {
+            if (!DateTimeOffset.TryParse(expiryText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var expiry))
+            {
+                error = $"--expiry '{expiryText}' is not an ISO-8601 date and time (for example 2027-01-31T00:00:00Z)";
+                return null;
+            }
+
+            a.Expiry = expiry;
+        }
+
+        if (result.GetValue(o.Status) is { } status)
+        {
+            a.StatusGiven = true;
+            if (status is not ("enabled" or "disabled"))
+            {
+                error = $"--status must be enabled or disabled, not '{status}'";
+                return null;
+            }
+
+            a.Enabled = status == "enabled";
+        }
+
+        if (result.GetValue(o.Mode) is { } modeText)
+        {
+            if (!Enum.TryParse<RegistryMode>(modeText, ignoreCase: false, out var mode) || !Enum.IsDefined(mode))
+            {
+                error = $"--mode must be ReadOnly or ReadWrite, not '{modeText}'";
+                return null;
+            }
+
+            a.Mode = mode;
         }
 
         if (string.IsNullOrEmpty(a.Name))
@@ -274,13 +256,8 @@ public static class TokenCommand
         return a;
     }
 
-    private static int Fail(TextWriter stderr, string message)
-    {
-        stderr.WriteLine($"token: {message}");
-        stderr.WriteLine();
-        stderr.WriteLine(Usage);
-        return 2;
-    }
+    private sealed record CreateOptions(Option<string> Name, Option<string[]> Scopes, Option<string> Expiry, Option<string> Status, Option<bool> Sync, Option<string> Mode,
+        Option<string[]> Repositories, Option<string[]> Platforms);
 
     private sealed class Arguments
     {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
@@ -15,53 +16,82 @@ namespace ConnectedRegistry.Bundles;
 /// </summary>
 public static class BundleCommand
 {
-    public const string Usage = """
-        Usage:
-          bundle keygen --key FILE                  write an exporter key pair: FILE (private, PEM) and FILE.pub (public, PEM)
-          bundle state --data DIR [--desired FILE] --output STATE.json
-          bundle export (--parent URL [--user NAME] [--ca-file FILE] | --from-data DIR) --key FILE --output BUNDLE.tar
-                        [--registry NAME] [--repository PATTERN]... [--since STATE.json]
-                        (the parent's password comes from PARENT_SYNC_TOKEN_PASSWORD; --from-data reads a data root of this module)
-          bundle import --data DIR [--desired FILE] BUNDLE.tar
-        """;
+    /// <summary>Runs <c>bundle ARGS</c> alone (the registry's command line runs it through <see cref="Create"/>).</summary>
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot, Func<string, string?>? environment = null) =>
+        CommandLineRunner.RunAsync(CommandLineRunner.Root("EdgeConnectedRegistry", Create(output, openDataRoot, environment)), ["bundle", .. args], output, error);
 
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot, Func<string, string?>? environment = null)
+    /// <summary>The <c>bundle</c> command and its four commands; each prints its JSON answer to <paramref name="output"/>.</summary>
+    public static Command Create(TextWriter output, Func<string[], WebApplication> openDataRoot, Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
-        if (args.Length == 0 || !Arguments.TryParse(args[1..], out var options, out var positional))
-        {
-            await error.WriteLineAsync(Usage);
-            return 2;
-        }
+        Option<string> Path(string name, string description, bool required = false) => new(name) { Description = description, HelpName = "FILE", Required = required };
+        Option<string> Data() => new("--data") { Description = "The data root of this module (the registry stopped).", HelpName = "DIR", Required = true };
+        Option<string> Desired() => Path("--desired", "The settings to use (a desired properties document); default: the last good desired properties kept in the data root.");
 
+        var keygen = new Command("keygen", "Write an exporter key pair: FILE (private, PEM, mode 0600) and FILE.pub (public, PEM); prints the twin snippet that trusts it.")
+        {
+            Path("--key", "Where the private key goes; the public key goes to FILE.pub. Never overwrites.", required: true),
+        };
+        var state = new Command("state", "Write what a stopped site holds (its state file, for export --since).")
+        {
+            Data(), Desired(), Path("--output", "The state file to write.", required: true),
+        };
+        var export = new Command("export", "Export a signed bundle of what a site lacks, from a parent registry or a data root of this module.")
+        {
+            new Option<string>("--parent") { Description = "The parent registry, http:// or https:// (its password from PARENT_SYNC_TOKEN_PASSWORD).", HelpName = "URL" },
+            new Option<string>("--user") { Description = "The user name at the parent (default: the registry name).", HelpName = "NAME" },
+            Path("--ca-file", "CA certificates (PEM) to trust for the parent."),
+            new Option<string>("--from-data") { Description = "Export from a data root of this module instead of a parent.", HelpName = "DIR" },
+            Path("--key", "The exporter's private key.", required: true),
+            Path("--output", "The bundle to write (continued when FILE.partial exists).", required: true),
+            new Option<string>("--registry") { Description = "The site's registry name (default: from --since).", HelpName = "NAME" },
+            new Option<string[]>("--repository") { Description = "A repository or 'prefix/*' to export, repeatable (default: the sync set in --since).", HelpName = "PATTERN" },
+            Path("--since", "The site's state file: export only what it lacks, with its filters."),
+        };
+        var bundleFile = new Argument<string>("BUNDLE") { Description = "The bundle file (tar)." };
+        var import = new Command("import", "Import a bundle into a stopped site's data root.")
+        {
+            Data(), Desired(), bundleFile,
+        };
+        keygen.SetAction((r, _) => RunOneAsync(r, o => KeygenAsync(o, output)));
+        state.SetAction((r, _) => RunOneAsync(r, o => StateAsync(o, output, openDataRoot)));
+        export.SetAction((r, _) => RunOneAsync(r, o => ExportAsync(o, output, r.InvocationConfiguration.Error, environment, openDataRoot)));
+        import.SetAction((r, _) => RunOneAsync(r, o => ImportAsync(o, r.GetValue(bundleFile)!, output, openDataRoot)));
+        return new Command("bundle", "Offline bundles: a site's state, a signed export, its import (state and import on a stopped module; the running one has the bundleState and importBundle methods).")
+        {
+            keygen, state, export, import,
+        };
+    }
+
+    /// <summary>Runs one bundle command: exit 0 done, 1 refused or failed (the reason on stderr), 2 bad arguments.</summary>
+    private static async Task<int> RunOneAsync(ParseResult result, Func<Arguments, Task<int>> run)
+    {
+        var error = result.InvocationConfiguration.Error;
         try
         {
-            return args[0] switch
-            {
-                "keygen" => await KeygenAsync(options, output, error),
-                "state" => await StateAsync(options, output, error, openDataRoot),
-                "export" => await ExportAsync(options, output, error, environment, openDataRoot),
-                "import" when positional.Count == 1 => await ImportAsync(options, positional[0], output, error, openDataRoot),
-                _ => await BadArgumentsAsync(error, $"unknown bundle command '{string.Join(' ', args)}'"),
-            };
+            return await run(Arguments.From(result));
+        }
+        catch (BadArgumentsException ex)
+        {
+            return CommandLineRunner.Refuse(result, error, ex.Message);
         }
         catch (BundleRefusedException ex)
         {
-            await error.WriteLineAsync($"bundle {args[0]}: {ex.Message}");
+            await error.WriteLineAsync($"{CommandLineRunner.PathOf(result)}: {ex.Message}");
             return 1;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or ParentRegistryException or ParentContentException or TimeoutException or StartupException)
         {
-            await error.WriteLineAsync($"bundle {args[0]}: {ex.Message}");
+            await error.WriteLineAsync($"{CommandLineRunner.PathOf(result)}: {ex.Message}");
             return 1;
         }
     }
 
-    private static async Task<int> KeygenAsync(Arguments options, TextWriter output, TextWriter error)
+    private static async Task<int> KeygenAsync(Arguments options, TextWriter output)
     {
         if (options.One("key") is not { } path)
         {
-            return await BadArgumentsAsync(error, "keygen needs --key FILE");
+            return await BadArgumentsAsync("keygen needs --key FILE");
         }
 
         var publicPath = path + ".pub";
@@ -102,11 +132,11 @@ public static class BundleCommand
         return 0;
     }
 
-    private static async Task<int> StateAsync(Arguments options, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot)
+    private static async Task<int> StateAsync(Arguments options, TextWriter output, Func<string[], WebApplication> openDataRoot)
     {
         if (options.One("data") is not { } data || options.One("output") is not { } path)
         {
-            return await BadArgumentsAsync(error, "state needs --data DIR and --output FILE");
+            return await BadArgumentsAsync("state needs --data DIR and --output FILE");
         }
 
         await using var app = OpenDataRoot(openDataRoot, data, options.One("desired"));
@@ -131,13 +161,13 @@ public static class BundleCommand
         var fromData = options.One("from-data");
         if ((parentText is null) == (fromData is null) || options.One("key") is not { } keyPath || options.One("output") is not { } outputPath)
         {
-            return await BadArgumentsAsync(error, "export needs either --parent URL or --from-data DIR, and --key FILE and --output FILE");
+            return await BadArgumentsAsync("export needs either --parent URL or --from-data DIR, and --key FILE and --output FILE");
         }
 
         Uri? parentUri = null;
         if (parentText is not null && (!Uri.TryCreate(parentText, UriKind.Absolute, out parentUri) || parentUri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(parentUri.UserInfo)))
         {
-            return await BadArgumentsAsync(error, "--parent must be an http:// or https:// URL without credentials");
+            return await BadArgumentsAsync("--parent must be an http:// or https:// URL without credentials");
         }
 
         if (fromData is not null && !File.Exists(Path.Combine(fromData, DataLayout.DatabaseFile)))
@@ -156,7 +186,7 @@ public static class BundleCommand
         var registry = options.One("registry") ?? since?.Registry;
         if (registry is null)
         {
-            return await BadArgumentsAsync(error, "export needs --registry NAME (or a --since state that names it)");
+            return await BadArgumentsAsync("export needs --registry NAME (or a --since state that names it)");
         }
 
         if (since?.Registry is { } stateRegistry && stateRegistry != registry)
@@ -167,7 +197,7 @@ public static class BundleCommand
         var patterns = options.All("repository") is { Count: > 0 } given ? given : since?.SyncSet ?? [];
         if (patterns.Count == 0)
         {
-            return await BadArgumentsAsync(error, "export needs --repository PATTERN (or a --since state that holds the site's sync set)");
+            return await BadArgumentsAsync("export needs --repository PATTERN (or a --since state that holds the site's sync set)");
         }
 
         var password = environment(ParentCredentials.PasswordVariable);
@@ -199,11 +229,11 @@ public static class BundleCommand
     private static bool IsInterruption(Exception ex) =>
         ex is BundleRefusedException or IOException or HttpRequestException or ParentRegistryException or ParentContentException or TimeoutException;
 
-    private static async Task<int> ImportAsync(Arguments options, string bundle, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot)
+    private static async Task<int> ImportAsync(Arguments options, string bundle, TextWriter output, Func<string[], WebApplication> openDataRoot)
     {
         if (options.One("data") is not { } data)
         {
-            return await BadArgumentsAsync(error, "import needs --data DIR");
+            return await BadArgumentsAsync("import needs --data DIR");
         }
 
         await using var app = OpenDataRoot(openDataRoot, data, options.One("desired"));
@@ -246,50 +276,38 @@ public static class BundleCommand
         JObject.FromObject(result, JsonSerializer.Create(new JsonSerializerSettings { ContractResolver = new Newtonsoft.Json.Serialization.CamelCasePropertyNamesContractResolver() }))
             .ToString(Formatting.Indented);
 
-    private static async Task<int> BadArgumentsAsync(TextWriter error, string message)
-    {
-        await error.WriteLineAsync($"bundle: {message}\n{Usage}");
-        return 2;
-    }
+    private static Task<int> BadArgumentsAsync(string message) => throw new BadArgumentsException(message);
 
-    /// <summary><c>--name value</c> options (some repeatable) and positional arguments.</summary>
+    /// <summary>A combination of options the parser cannot see is wrong (both --parent and --from-data, say): exit 2.</summary>
+    private sealed class BadArgumentsException(string message) : Exception(message);
+
+    /// <summary>The values of the options given, by name without the dashes (some repeatable).</summary>
     private sealed class Arguments
     {
-        private static readonly string[] Known = ["key", "data", "desired", "output", "parent", "from-data", "user", "registry", "repository", "since", "ca-file"];
-        private readonly Dictionary<string, List<string>> _values = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, IReadOnlyList<string>> _values = new(StringComparer.Ordinal);
 
         public string? One(string name) => _values.TryGetValue(name, out var v) ? v[^1] : null;
 
         public IReadOnlyList<string> All(string name) => _values.TryGetValue(name, out var v) ? v : [];
 
-        public static bool TryParse(string[] args, out Arguments options, out List<string> positional)
+        public static Arguments From(ParseResult result)
         {
-            options = new Arguments();
-            positional = [];
-            for (var i = 0; i < args.Length; i++)
+            var arguments = new Arguments();
+            foreach (var option in result.CommandResult.Command.Options)
             {
-                if (args[i].StartsWith("--", StringComparison.Ordinal))
+                var value = option switch
                 {
-                    var name = args[i][2..];
-                    if (!Known.Contains(name) || i + 1 >= args.Length)
-                    {
-                        return false;
-                    }
-
-                    if (!options._values.TryGetValue(name, out var list))
-                    {
-                        options._values[name] = list = [];
-                    }
-
-                    list.Add(args[++i]);
-                }
-                else
+                    Option<string> one => result.GetValue(one) is { } text ? [text] : null,
+                    Option<string[]> many => result.GetValue(many),
+                    _ => null,
+                };
+                if (value is { Length: > 0 })
                 {
-                    positional.Add(args[i]);
+                    arguments._values[option.Name.TrimStart('-')] = value;
                 }
             }
 
-            return true;
+            return arguments;
         }
     }
 }

@@ -20,23 +20,28 @@ namespace ConnectedRegistry.Hosting;
 /// </summary>
 public static partial class RegistryHost
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static Task<int> RunAsync(string[] args) => RunAsync(args, Console.Out, Console.Error);
+
+    /// <summary>
+    /// Runs the command line: a command (<c>token</c>, <c>health</c>, <c>bundle</c>, <c>call</c>, <c>sample-image</c>),
+    /// <c>--help</c> or <c>--version</c> (which start and create nothing), or the registry. Bad arguments exit 2.
+    /// </summary>
+    /// <param name="serve">What runs the registry with the arguments it is given (tests put a probe here); the registry by default.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string[], CancellationToken, Task<int>>? serve = null)
     {
-        if (args.Length > 0 && args[0] == "token")
+        var (forms, rest, formError) = RegistryCommandLine.SplitConfigurationForms(args);
+        if (formError is not null)
         {
-            return TokenCommand.Run(args[1..], Console.Out, Console.Error);
+            await error.WriteLineAsync($"{CommandLineRunner.ProgramName}: {formError}");
+            return CommandLineRunner.BadArguments;
         }
 
-        if (args.Length > 0 && args[0] == "health")
-        {
-            return await HealthCommand.RunAsync(args[1..], Console.Out, Console.Error);
-        }
+        var commandLine = RegistryCommandLine.Create(output, dataArgs => Build(dataArgs, QuietOnStandardError), serve ?? ((serverArgs, _) => ServeAsync(serverArgs, error)), forms);
+        return await CommandLineRunner.RunAsync(commandLine, rest, output, error);
+    }
 
-        if (args.Length > 0 && args[0] == "bundle")
-        {
-            return await BundleCommand.RunAsync(args[1..], Console.Out, Console.Error, dataArgs => Build(dataArgs, QuietOnStandardError));
-        }
-
+    private static async Task<int> ServeAsync(string[] args, TextWriter error)
+    {
         try
         {
             await using var app = Build(args);
@@ -47,7 +52,7 @@ public static partial class RegistryHost
         {
             // A setting the module cannot start with: one line that names it and exit code 2, not a stack trace; in
             // IoT Edge also in the reported properties, where the operator looks.
-            await Console.Error.WriteLineAsync($"error: {message}");
+            await error.WriteLineAsync($"error: {message}");
             await StartupErrorReport.TryReportAsync(message, ReportConfiguration(args), ModuleEnvironment.FromProcess(), TimeProvider.System, StartupErrorReport.DefaultDeadline);
             return 2;
         }

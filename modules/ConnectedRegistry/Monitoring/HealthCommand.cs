@@ -1,3 +1,6 @@
+using System.CommandLine;
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Monitoring;
 
 /// <summary>
@@ -8,29 +11,35 @@ namespace ConnectedRegistry.Monitoring;
 /// </summary>
 public static class HealthCommand
 {
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    /// <summary>The <c>health</c> command; the answer of <c>/readyz</c> goes to standard output.</summary>
+    public static Command Create()
     {
-        string? urls = Environment.GetEnvironmentVariable("REGISTRY_METRICS_URLS");
-        var timeout = TimeSpan.FromSeconds(5);
-        for (var i = 0; i < args.Length; i++)
+        var urlsOption = new Option<string>("--metrics-urls")
         {
-            var value = i + 1 < args.Length ? args[i + 1] : null;
-            switch (args[i])
+            Description = $"The registry's metrics addresses; the first is asked (environment REGISTRY_METRICS_URLS; default {MonitoringOptions.DefaultMetricsUrl}).",
+            HelpName = "URLS",
+        };
+        var timeoutOption = new Option<double>("--timeout") { Description = "Seconds to wait for the answer (default 5).", HelpName = "SECONDS", DefaultValueFactory = _ => 5 };
+        var command = new Command("health", "Ask the running registry whether it is ready (its /readyz on the metrics port): exit 0 ready, 1 not ready or no answer.")
+        {
+            urlsOption, timeoutOption,
+        };
+        command.SetAction((result, _) =>
+        {
+            var seconds = result.GetValue(timeoutOption);
+            if (!(seconds > 0) || double.IsInfinity(seconds))
             {
-                case "--metrics-urls" when value is not null:
-                    urls = value;
-                    i++;
-                    break;
-                case "--timeout" when value is not null && double.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0:
-                    timeout = TimeSpan.FromSeconds(seconds);
-                    i++;
-                    break;
-                default:
-                    await error.WriteLineAsync($"health: unknown or incomplete argument '{args[i]}'. Usage: health [--metrics-urls URL] [--timeout SECONDS]");
-                    return 2;
+                return Task.FromResult(CommandLineRunner.Refuse(result, result.InvocationConfiguration.Error, $"--timeout must be a positive number of seconds, got {seconds}"));
             }
-        }
 
+            var urls = result.GetResult(urlsOption) is null ? Environment.GetEnvironmentVariable("REGISTRY_METRICS_URLS") : result.GetValue(urlsOption);
+            return AskAsync(urls, TimeSpan.FromSeconds(seconds), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
+        });
+        return command;
+    }
+
+    private static async Task<int> AskAsync(string? urls, TimeSpan timeout, TextWriter output, TextWriter error)
+    {
         var first = (urls ?? MonitoringOptions.DefaultMetricsUrl).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
         if (first is null)
         {

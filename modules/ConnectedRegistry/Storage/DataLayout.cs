@@ -28,6 +28,7 @@ namespace ConnectedRegistry.Storage;
 ///                                    (Twin/), so a restart without edgeHub serves with them
 ///   bundles/                         offline bundles (Bundles/): state files the bundleState method writes,
 ///                                    and bundles put there for the importBundle method
+///   control.sock                     while the module runs: its direct methods for the call command (Twin/), 0600
 /// </code>
 /// Repository names, digests and session ids are validated before they become part of a path: a
 /// repository name is never a path here at all (it lives only in SQLite).

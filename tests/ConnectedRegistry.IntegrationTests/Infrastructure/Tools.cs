@@ -19,9 +19,15 @@ public static class Tools
     }
 
     /// <summary>Runs a program to completion, whatever its exit code (at most <paramref name="limit"/>, default 120 s).</summary>
-    public static async Task<(int Exit, string StandardOutput, string StandardError)> RunToExitAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? limit = null)
+    public static async Task<(int Exit, string StandardOutput, string StandardError)> RunToExitAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? limit = null,
+        string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+        }
+
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);

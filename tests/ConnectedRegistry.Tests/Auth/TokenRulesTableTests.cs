@@ -11,6 +11,9 @@ namespace ConnectedRegistry.Tests.Auth;
 /// </summary>
 public class TokenRulesTableTests
 {
+    /// <summary>How the command starts each line of its refusal.</summary>
+    private const string Prefix = "ConnectedRegistry token create: ";
+
     private const string Hash = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=";
 
     /// <summary>A client token (<paramref name="Scopes"/>) or, with <paramref name="ChildMode"/>, a child (<paramref name="Repositories"/>).</summary>
@@ -89,7 +92,7 @@ public class TokenRulesTableTests
         using var stderr = new StringWriter();
         var code = TokenCommand.Run([.. args], stdout, stderr);
 
-        var reasons = stderr.ToString().Split('\n').Select(l => l.TrimEnd('\r')).Select(l => l.StartsWith("token: ", StringComparison.Ordinal) ? l["token: ".Length..] : l).ToList();
+        var reasons = stderr.ToString().Split('\n').Select(l => l.TrimEnd('\r')).Select(l => l.StartsWith(Prefix, StringComparison.Ordinal) ? l[Prefix.Length..] : l).ToList();
         if (entry.Reason is null)
         {
             Assert.True(code == 0, stderr.ToString());
