@@ -165,7 +165,7 @@ desired() { # TTL : the desired document; the TTL only serves to make a change t
   cat > "$BASE/ours/desired.json.tmp" <<JSON
 { "schemaVersion": "1.0", "name": "benchmirror", "mode": "ReadOnly", "anonymousPull": true,
   "parent": { "endpoint": "http://127.0.0.1:$PORT_PROXY" },
-  "sync": { "schedule": "* * * * *", "repositories": ["bench/*"], "messageTtl": "$1" } }
+  "sync": { "schedule": "* * * * *", "repositories": ["bench/*"], "onDemand": false, "messageTtl": "$1" } }
 JSON
   mv "$BASE/ours/desired.json.tmp" "$BASE/ours/desired.json"
 }
@@ -183,7 +183,8 @@ proxy_stats "$BASE/discard.json"
 CPU0=$(cpu)
 t0=$(now)
 desired P2D
-# complete when every image's tag answers at our registry (the tag moves only once all its content is there)
+# complete when every image's tag answers at our registry (the tag moves only once all its content is there; with
+# sync.onDemand off, so that a HEAD does not fetch the manifest itself and end the wait before the sync did)
 python3 - "$PORT_OURS" "$(left)" $REPOS <<'PY' || die "our registry did not get every image in time"
 import http.client, sys, time
 port, limit, missing = int(sys.argv[1]), float(sys.argv[2]), list(sys.argv[3:])
