@@ -9,6 +9,9 @@ namespace ConnectedRegistry.Sync;
 /// changes wake the loop, so a new schedule, window or subset applies without a restart. Reports
 /// <c>connectionState</c>, <c>nextSyncTime</c>, <c>windowEndTime</c>, <c>lastSyncTime</c> and <c>lastError</c>; a disk error
 /// while storing is <c>Unhealthy</c> with the status detail <c>DiskError</c> until a pass completes again.
+/// A client change recorded in the <see cref="SyncOutbox"/> starts a pass over its repositories
+/// <see cref="SyncSchedulerOptions.PushDelay"/> after the last change of a burst, when the window is open and the last
+/// pass reached the parent (the way the change feed brings the parent's changes down); else the schedule delivers it.
 /// </summary>
 public sealed partial class SyncScheduler : BackgroundService
 {
@@ -25,10 +28,14 @@ public sealed partial class SyncScheduler : BackgroundService
     private int _waits;
     private bool _lastPassSucceeded;
     private int _networkFailures;
+    private volatile bool _parentReached;
+    private readonly HashSet<string> _pushed = new(StringComparer.Ordinal);
+    private ITimer? _pushTimer;
 
     private readonly RegistryMetrics? _metrics;
 
-    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null, RegistryMetrics? metrics = null)
+    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null, RegistryMetrics? metrics = null,
+        SyncOutbox? outbox = null)
     {
         _metrics = metrics;
         _settings = settings;
@@ -38,6 +45,10 @@ public sealed partial class SyncScheduler : BackgroundService
         _logger = logger;
         _options = options ?? new SyncSchedulerOptions();
         _settings.Changed += _ => Wake();
+        if (outbox is not null)
+        {
+            outbox.Recorded += PushRecorded;
+        }
     }
 
     /// <summary>How many times the loop has started waiting (tests advance a fake clock only once it waits).</summary>
@@ -63,6 +74,40 @@ public sealed partial class SyncScheduler : BackgroundService
         }
 
         Wake();
+    }
+
+    /// <summary>A client change waits in the outbox: (re)starts the debounce, so a burst of pushes is one pass.</summary>
+    private void PushRecorded(string repository)
+    {
+        lock (_targetedGate)
+        {
+            _pushed.Add(repository);
+            _pushTimer ??= _time.CreateTimer(_ => PushSettled(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _pushTimer.Change(_options.PushDelay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// The pushes settled: a pass over their repositories (sync up delivers the whole outbox first) when the link is open.
+    /// Outside the window, or while the parent is not reached, nothing is woken: the outbox waits for the schedule.
+    /// </summary>
+    private void PushSettled()
+    {
+        List<string> pushed;
+        lock (_targetedGate)
+        {
+            pushed = [.. _pushed];
+            _pushed.Clear();
+        }
+
+        var settings = _settings.Current;
+        if (pushed.Count == 0 || !_parentReached || !_work.IsConfigured(settings) || !SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)
+        {
+            return;
+        }
+
+        Log.PushesGoUp(_logger, pushed.Count);
+        SyncRepositoriesNow(pushed);
     }
 
     private IReadOnlyList<string> TakeTargeted()
@@ -138,6 +183,7 @@ public sealed partial class SyncScheduler : BackgroundService
 
         var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
         _lastPassSucceeded = succeeded;
+        _parentReached = _state.Snapshot().ConnectionState == ConnectionStates.Online;
         if (stoppingToken.IsCancellationRequested)
         {
             return;
@@ -264,6 +310,17 @@ public sealed partial class SyncScheduler : BackgroundService
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
 
+    public override void Dispose()
+    {
+        lock (_targetedGate)
+        {
+            _pushTimer?.Dispose();
+            _pushTimer = null;
+        }
+
+        base.Dispose();
+    }
+
     private async Task WaitAsync(TimeSpan? delay, CancellationToken stoppingToken)
     {
         var wake = Volatile.Read(ref _wake);
@@ -314,6 +371,9 @@ public sealed partial class SyncScheduler : BackgroundService
         [LoggerMessage(EventId = 4035, Level = LogLevel.Warning, Message = "Not syncing: {Reason}")]
         public static partial void ActivationRefused(ILogger logger, string reason);
 
+        [LoggerMessage(EventId = 4038, Level = LogLevel.Information, Message = "Local changes in {Count} repositories wait for the parent; syncing up now")]
+        public static partial void PushesGoUp(ILogger logger, int count);
+
         [LoggerMessage(EventId = 4032, Level = LogLevel.Information, Message = "Sync requested now")]
         public static partial void SyncNowRequested(ILogger logger);
     }
@@ -332,4 +392,7 @@ public sealed record SyncSchedulerOptions
 
     /// <summary>Longest pause after passes that ended on network errors.</summary>
     public TimeSpan MaxNetworkRetryDelay { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long after the last client push of a burst its sync-up starts (when the link is open).</summary>
+    public TimeSpan PushDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 }
