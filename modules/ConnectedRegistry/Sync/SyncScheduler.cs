@@ -1,3 +1,4 @@
+using System.Net;
 using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Sync;
@@ -15,6 +16,13 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public sealed partial class SyncScheduler : BackgroundService
 {
+    /// <summary>
+    /// The status detail (Error) of a parent that refuses this registry's sync token (401 or 403 to the pass's first
+    /// calls): <c>connectionState</c> is <c>Unhealthy</c> until a pass reaches the parent again. Serving goes on.
+    /// </summary>
+    [StatusDetailCode]
+    public const string CredentialsRefusedCode = "ParentCredentialsRefused";
+
     private readonly IRegistrySettingsSource _settings;
     private readonly ModuleState _state;
     private readonly ISyncWork _work;
@@ -241,6 +249,7 @@ public sealed partial class SyncScheduler : BackgroundService
             var finished = _time.GetUtcNow();
             _state.UpdateSync(s => s with { LastSyncTime = finished, LastError = null });
             _state.ClearStatusDetail(LocalStorageException.StatusCode);
+            _state.ClearStatusDetail(CredentialsRefusedCode);
             _state.SetConnectionState(ConnectionStates.Online);
             return true;
         }
@@ -290,7 +299,19 @@ public sealed partial class SyncScheduler : BackgroundService
             result = SyncResults.Incomplete;
             Log.SyncIncomplete(_logger, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.ClearStatusDetail(CredentialsRefusedCode);
             _state.SetConnectionState(ConnectionStates.Online);
+            return false;
+        }
+        catch (ParentRegistryException ex) when (ex.Status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            // The parent answers but refuses the sync token (a wrong password, a revoked token): not a link that may come
+            // back by itself, so not Offline. The message names the status, never the credentials.
+            Log.CredentialsRefused(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetStatusDetail(new StatusDetail(CredentialsRefusedCode, "Error",
+                $"the parent refuses this registry's sync token ({(int)ex.Status}): check parent.syncTokenName and its password", _time.GetUtcNow()));
+            _state.SetConnectionState(ConnectionStates.Unhealthy);
             return false;
         }
         catch (Exception ex)
@@ -370,6 +391,9 @@ public sealed partial class SyncScheduler : BackgroundService
 
         [LoggerMessage(EventId = 4035, Level = LogLevel.Warning, Message = "Not syncing: {Reason}")]
         public static partial void ActivationRefused(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4039, Level = LogLevel.Error, Message = "The parent refuses this registry's sync token: {Reason}")]
+        public static partial void CredentialsRefused(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4038, Level = LogLevel.Information, Message = "Local changes in {Count} repositories wait for the parent; syncing up now")]
         public static partial void PushesGoUp(ILogger logger, int count);
