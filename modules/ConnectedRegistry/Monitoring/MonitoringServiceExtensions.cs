@@ -46,7 +46,8 @@ public static class MonitoringServiceExtensions
             .AddCheck<DataRootWritableCheck>(ReadinessChecks.DataRoot, tags: [ReadinessChecks.Tag])
             .AddCheck<DatabasesCheck>(ReadinessChecks.Databases, tags: [ReadinessChecks.Tag])
             .AddCheck<SettingsAppliedCheck>(ReadinessChecks.Settings, tags: [ReadinessChecks.Tag])
-            .AddCheck<ConnectionStateCheck>(ReadinessChecks.ConnectionState, tags: [ReadinessChecks.Tag]);
+            .AddCheck<ConnectionStateCheck>(ReadinessChecks.ConnectionState, tags: [ReadinessChecks.Tag])
+            .AddCheck<ParentLinkCheck>(ReadinessChecks.Parent, tags: [ReadinessChecks.Tag]);
         return builder;
     }
 

@@ -15,6 +15,7 @@ public static class ReadinessChecks
     public const string Databases = "databases";
     public const string Settings = "settings";
     public const string ConnectionState = "connectionState";
+    public const string Parent = "parent";
 }
 
 /// <summary>
@@ -136,7 +137,11 @@ internal sealed class SettingsAppliedCheck(IRegistrySettingsSource settings) : I
             : HealthCheckResult.Healthy($"applied: registry '{settings.Current.Name ?? "(unnamed)"}', mode {settings.Current.Mode}"));
 }
 
-/// <summary>The reported <c>connectionState</c> is not <c>Unhealthy</c> (disk error, activation refused).</summary>
+/// <summary>
+/// The reported <c>connectionState</c> is not <c>Unhealthy</c> (disk error, activation refused). A parent that
+/// refuses the sync token alone is not this container's fault and serving goes on: that is Degraded (200), named
+/// by the <c>parent</c> check.
+/// </summary>
 internal sealed class ConnectionStateCheck(ModuleState state) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -149,6 +154,31 @@ internal sealed class ConnectionStateCheck(ModuleState state) : IHealthCheck
 
         var reasons = snapshot.StatusDetails.Where(d => d.Type == "Error").Select(d => d.Code).ToList();
         var why = reasons.Count > 0 ? string.Join(", ", reasons) : snapshot.Sync.LastError ?? "no detail";
+        if (reasons.Count > 0 && reasons.All(r => r == SyncScheduler.CredentialsRefusedCode))
+        {
+            return Task.FromResult(HealthCheckResult.Degraded("connectionState Unhealthy: " + why + " (serving goes on)"));
+        }
+
         return Task.FromResult(HealthCheckResult.Unhealthy("connectionState Unhealthy: " + why));
+    }
+}
+
+/// <summary>
+/// The link to the parent as sync last found it: Degraded when the parent refuses the sync token (the status detail
+/// <see cref="SyncScheduler.CredentialsRefusedCode"/>), Healthy otherwise, with the connection state and last error.
+/// Never Unhealthy: the registry serves what it holds whatever the parent says, so this check does not fail /readyz.
+/// </summary>
+internal sealed class ParentLinkCheck(ModuleState state) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var snapshot = state.Snapshot();
+        if (snapshot.StatusDetails.FirstOrDefault(d => d.Code == SyncScheduler.CredentialsRefusedCode) is { } refused)
+        {
+            return Task.FromResult(HealthCheckResult.Degraded(refused.Description));
+        }
+
+        var error = snapshot.Sync.LastError is { } e ? ", last error: " + e : string.Empty;
+        return Task.FromResult(HealthCheckResult.Healthy("connectionState " + snapshot.ConnectionState + error));
     }
 }

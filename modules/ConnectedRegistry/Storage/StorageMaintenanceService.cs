@@ -5,7 +5,8 @@ namespace ConnectedRegistry.Storage;
 /// <summary>
 /// Storage housekeeping in the background: clears crash leftovers at start-up, purges expired upload
 /// sessions and stale partial blobs, and keeps the storage section of <see cref="ModuleState"/> current
-/// (counters maintained on blob create/delete, refreshed on an interval, never per request).
+/// (counters maintained on blob create/delete, published <see cref="StorageOptions.StatusSettle"/> after a blob is
+/// stored — one publish for a burst — and refreshed on an interval, never per request).
 /// </summary>
 public sealed partial class StorageMaintenanceService : BackgroundService
 {
@@ -30,6 +31,8 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private bool _low;
     private long _blobCount;
     private long _blobBytes;
+    private ITimer? _settle;
+    private int _settleArmed;
 
     public StorageMaintenanceService(RegistryStore store, BlobStore blobs, RepositoryBlobs links, PartialBlobStore partials, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger,
         FreeSpaceGuard? guard = null, IEventPublisher? events = null)
@@ -67,6 +70,12 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         _links.BlobCreated -= OnBlobCreated;
         _collector.Collected -= OnCollected;
         await base.StopAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        Interlocked.Exchange(ref _settle, null)?.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Recounts blobs on disk and publishes the storage section now.</summary>
@@ -218,6 +227,26 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     {
         Interlocked.Increment(ref _blobCount);
         Interlocked.Add(ref _blobBytes, blob.Size);
+        if (Interlocked.Exchange(ref _settleArmed, 1) == 0)
+        {
+            // The first blob of a burst arms one publish; those after it until then ride along.
+            var timer = _settle ??= _time.CreateTimer(_ => Settled(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            timer.Change(_options.StatusSettle, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void Settled()
+    {
+        Interlocked.Exchange(ref _settleArmed, 0);
+        try
+        {
+            Publish();
+        }
+        catch (Exception ex)
+        {
+            // A timer callback that threw would end the process: the interval's publish tries again.
+            Log.PublishFailed(_logger, ex);
+        }
     }
 
     private void OnCollected(GarbageCollectionResult result)

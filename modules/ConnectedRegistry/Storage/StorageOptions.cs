@@ -36,6 +36,12 @@ public sealed class StorageOptions
     /// <summary>How often storage statistics are refreshed into the module state.</summary>
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How soon after a blob is stored the storage figures are published: changes within it are one publish, so a
+    /// sync of many blobs is not one update per blob, and the figures are never a whole interval behind.
+    /// </summary>
+    public TimeSpan StatusSettle { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The smallest chunk size the registry asks clients for (<c>OCI-Chunk-Min-Length</c>).</summary>
     public long ChunkMinLength { get; init; } = 0;
 

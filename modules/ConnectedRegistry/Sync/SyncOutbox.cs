@@ -33,6 +33,12 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
         ReportPending();
     }
 
+    /// <summary>
+    /// Raised with the repository after a client change was recorded (the scheduler starts a sync-up soon after, when
+    /// the link is open). Handlers must be quick: they run on the request's thread.
+    /// </summary>
+    public event Action<string>? Recorded;
+
     public void ManifestPushed(string repository, Digest digest, string mediaType, string? tag) =>
         Record(OutboxKind.PushManifest, repository, digest, mediaType, tag);
 
@@ -116,6 +122,7 @@ public sealed partial class SyncOutbox : IRegistryEventSink, IPendingPushes
         }
 
         ReportPending();
+        Recorded?.Invoke(repository);
     }
 
     private void ReportPending()

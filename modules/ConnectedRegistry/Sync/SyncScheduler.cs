@@ -1,3 +1,4 @@
+using System.Net;
 using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Sync;
@@ -9,9 +10,19 @@ namespace ConnectedRegistry.Sync;
 /// changes wake the loop, so a new schedule, window or subset applies without a restart. Reports
 /// <c>connectionState</c>, <c>nextSyncTime</c>, <c>windowEndTime</c>, <c>lastSyncTime</c> and <c>lastError</c>; a disk error
 /// while storing is <c>Unhealthy</c> with the status detail <c>DiskError</c> until a pass completes again.
+/// A client change recorded in the <see cref="SyncOutbox"/> starts a pass over its repositories
+/// <see cref="SyncSchedulerOptions.PushDelay"/> after the last change of a burst, when the window is open and the last
+/// pass reached the parent (the way the change feed brings the parent's changes down); else the schedule delivers it.
 /// </summary>
 public sealed partial class SyncScheduler : BackgroundService
 {
+    /// <summary>
+    /// The status detail (Error) of a parent that refuses this registry's sync token (401 or 403 to the pass's first
+    /// calls): <c>connectionState</c> is <c>Unhealthy</c> until a pass reaches the parent again. Serving goes on.
+    /// </summary>
+    [StatusDetailCode]
+    public const string CredentialsRefusedCode = "ParentCredentialsRefused";
+
     private readonly IRegistrySettingsSource _settings;
     private readonly ModuleState _state;
     private readonly ISyncWork _work;
@@ -25,10 +36,14 @@ public sealed partial class SyncScheduler : BackgroundService
     private int _waits;
     private bool _lastPassSucceeded;
     private int _networkFailures;
+    private volatile bool _parentReached;
+    private readonly HashSet<string> _pushed = new(StringComparer.Ordinal);
+    private ITimer? _pushTimer;
 
     private readonly RegistryMetrics? _metrics;
 
-    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null, RegistryMetrics? metrics = null)
+    public SyncScheduler(IRegistrySettingsSource settings, ModuleState state, ISyncWork work, TimeProvider time, ILogger<SyncScheduler> logger, SyncSchedulerOptions? options = null, RegistryMetrics? metrics = null,
+        SyncOutbox? outbox = null)
     {
         _metrics = metrics;
         _settings = settings;
@@ -38,6 +53,10 @@ public sealed partial class SyncScheduler : BackgroundService
         _logger = logger;
         _options = options ?? new SyncSchedulerOptions();
         _settings.Changed += _ => Wake();
+        if (outbox is not null)
+        {
+            outbox.Recorded += PushRecorded;
+        }
     }
 
     /// <summary>How many times the loop has started waiting (tests advance a fake clock only once it waits).</summary>
@@ -63,6 +82,40 @@ public sealed partial class SyncScheduler : BackgroundService
         }
 
         Wake();
+    }
+
+    /// <summary>A client change waits in the outbox: (re)starts the debounce, so a burst of pushes is one pass.</summary>
+    private void PushRecorded(string repository)
+    {
+        lock (_targetedGate)
+        {
+            _pushed.Add(repository);
+            _pushTimer ??= _time.CreateTimer(_ => PushSettled(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _pushTimer.Change(_options.PushDelay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// The pushes settled: a pass over their repositories (sync up delivers the whole outbox first) when the link is open.
+    /// Outside the window, or while the parent is not reached, nothing is woken: the outbox waits for the schedule.
+    /// </summary>
+    private void PushSettled()
+    {
+        List<string> pushed;
+        lock (_targetedGate)
+        {
+            pushed = [.. _pushed];
+            _pushed.Clear();
+        }
+
+        var settings = _settings.Current;
+        if (pushed.Count == 0 || !_parentReached || !_work.IsConfigured(settings) || !SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)
+        {
+            return;
+        }
+
+        Log.PushesGoUp(_logger, pushed.Count);
+        SyncRepositoriesNow(pushed);
     }
 
     private IReadOnlyList<string> TakeTargeted()
@@ -138,6 +191,7 @@ public sealed partial class SyncScheduler : BackgroundService
 
         var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
         _lastPassSucceeded = succeeded;
+        _parentReached = _state.Snapshot().ConnectionState == ConnectionStates.Online;
         if (stoppingToken.IsCancellationRequested)
         {
             return;
@@ -195,6 +249,7 @@ public sealed partial class SyncScheduler : BackgroundService
             var finished = _time.GetUtcNow();
             _state.UpdateSync(s => s with { LastSyncTime = finished, LastError = null });
             _state.ClearStatusDetail(LocalStorageException.StatusCode);
+            _state.ClearStatusDetail(CredentialsRefusedCode);
             _state.SetConnectionState(ConnectionStates.Online);
             return true;
         }
@@ -244,7 +299,19 @@ public sealed partial class SyncScheduler : BackgroundService
             result = SyncResults.Incomplete;
             Log.SyncIncomplete(_logger, ex.Message);
             _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.ClearStatusDetail(CredentialsRefusedCode);
             _state.SetConnectionState(ConnectionStates.Online);
+            return false;
+        }
+        catch (ParentRegistryException ex) when (ex.Status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            // The parent answers but refuses the sync token (a wrong password, a revoked token): not a link that may come
+            // back by itself, so not Offline. The message names the status, never the credentials.
+            Log.CredentialsRefused(_logger, ex.Message);
+            _state.UpdateSync(s => s with { LastError = ex.Message });
+            _state.SetStatusDetail(new StatusDetail(CredentialsRefusedCode, "Error",
+                $"the parent refuses this registry's sync token ({(int)ex.Status}): check parent.syncTokenName and its password", _time.GetUtcNow()));
+            _state.SetConnectionState(ConnectionStates.Unhealthy);
             return false;
         }
         catch (Exception ex)
@@ -263,6 +330,17 @@ public sealed partial class SyncScheduler : BackgroundService
     }
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    public override void Dispose()
+    {
+        lock (_targetedGate)
+        {
+            _pushTimer?.Dispose();
+            _pushTimer = null;
+        }
+
+        base.Dispose();
+    }
 
     private async Task WaitAsync(TimeSpan? delay, CancellationToken stoppingToken)
     {
@@ -314,6 +392,12 @@ public sealed partial class SyncScheduler : BackgroundService
         [LoggerMessage(EventId = 4035, Level = LogLevel.Warning, Message = "Not syncing: {Reason}")]
         public static partial void ActivationRefused(ILogger logger, string reason);
 
+        [LoggerMessage(EventId = 4039, Level = LogLevel.Error, Message = "The parent refuses this registry's sync token: {Reason}")]
+        public static partial void CredentialsRefused(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4038, Level = LogLevel.Information, Message = "Local changes in {Count} repositories wait for the parent; syncing up now")]
+        public static partial void PushesGoUp(ILogger logger, int count);
+
         [LoggerMessage(EventId = 4032, Level = LogLevel.Information, Message = "Sync requested now")]
         public static partial void SyncNowRequested(ILogger logger);
     }
@@ -332,4 +416,7 @@ public sealed record SyncSchedulerOptions
 
     /// <summary>Longest pause after passes that ended on network errors.</summary>
     public TimeSpan MaxNetworkRetryDelay { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long after the last client push of a burst its sync-up starts (when the link is open).</summary>
+    public TimeSpan PushDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 }

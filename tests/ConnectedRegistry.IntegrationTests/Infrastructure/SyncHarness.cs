@@ -57,13 +57,14 @@ public sealed class SyncHarness : IAsyncDisposable
     /// <param name="proxyCertificate">Serve the proxy over https with this certificate, and give the child an
     /// <see cref="IParentTrustSource"/> (standing in for the IoT Edge trust bundle) that trusts it.</param>
     /// <param name="childArgs">Command-line arguments for the child (e.g. <c>--gc-grace 00:00:00</c>).</param>
-    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null, IReadOnlyList<string>? childArgs = null)
+    public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null, IReadOnlyList<string>? childArgs = null,
+        SyncSchedulerOptions? schedulerOptions = null)
     {
         var parent = await DockerRegistry.StartNewAsync();
         var forwarding = proxy || proxyCertificate is not null ? await ForwardingProxy.StartAsync(parent.Endpoint, proxyCertificate) : null;
         var trust = proxyCertificate is null ? null : new FixedTrust(proxyCertificate);
-        var child = await StartChildAsync(null, options, trust, childArgs);
-        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust, _childArgs = childArgs };
+        var child = await StartChildAsync(null, options, trust, childArgs, schedulerOptions);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust, _childArgs = childArgs, _schedulerOptions = schedulerOptions };
         harness.Configure(["apps/*", "base"]);
         return harness;
     }
@@ -71,8 +72,11 @@ public sealed class SyncHarness : IAsyncDisposable
     private SyncOptions? _options;
     private IParentTrustSource? _trust;
     private IReadOnlyList<string>? _childArgs;
+    private SyncSchedulerOptions? _schedulerOptions;
 
-    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust, IReadOnlyList<string>? args = null) =>
+    /// <param name="schedulerOptions">The scheduler's pauses; by default 200 ms between passes, so that tests need not wait.</param>
+    private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust, IReadOnlyList<string>? args = null,
+        SyncSchedulerOptions? schedulerOptions = null) =>
         RegistryInstance.StartAsync(dataRoot, args, configure: builder =>
         {
             if (trust is not null)
@@ -81,7 +85,7 @@ public sealed class SyncHarness : IAsyncDisposable
             }
 
             builder.Services.AddSingleton(options ?? FastOptions);
-            builder.Services.AddSingleton(new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
+            builder.Services.AddSingleton(schedulerOptions ?? new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
         });
 
@@ -101,7 +105,7 @@ public sealed class SyncHarness : IAsyncDisposable
     {
         var dataRoot = Child.DataRoot;
         await Child.DisposeAsync();
-        Child = await StartChildAsync(dataRoot, _options, _trust, _childArgs);
+        Child = await StartChildAsync(dataRoot, _options, _trust, _childArgs, _schedulerOptions);
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 

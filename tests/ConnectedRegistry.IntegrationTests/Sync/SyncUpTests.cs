@@ -12,6 +12,39 @@ public sealed class SyncUpTests
         Skopeo.RunAsync(["copy", "--all", "--quiet", "--dest-tls-verify=false", $"oci:{h.LayoutDir}:{layoutTag}", $"docker://{h.Child.HostPort}/{repository}:{tag}"]);
 
     [Fact]
+    public async Task A_push_with_the_link_open_reaches_the_parent_within_seconds_not_at_the_next_scheduled_pass()
+    {
+        // The scheduler's real pauses (30 s between passes of a continuous schedule): only the push itself can start the pass.
+        await using var h = await SyncHarness.StartAsync(schedulerOptions: new SyncSchedulerOptions());
+        h.Configure(["apps/*"], new SyncSettings());
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (h.State.Snapshot().ConnectionState != ConnectionStates.Online && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(ConnectionStates.Online, h.State.Snapshot().ConnectionState);
+        await Task.Delay(500); // well inside the 30 s pause after the first pass
+        var image = h.Layout.SimpleImage("fast", layerCount: 2);
+        await PushToChildAsync(h, "fast", "apps/fast", "v1");
+        var pushed = System.Diagnostics.Stopwatch.StartNew();
+
+        using var parent = h.ParentClient();
+        ManifestInfo? atParent = null;
+        while (pushed.Elapsed < TimeSpan.FromSeconds(3) && atParent is null)
+        {
+            atParent = await parent.HeadManifestAsync("apps/fast", "v1", default);
+            if (atParent is null)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.True(atParent is not null, $"the push was not at the parent {pushed.Elapsed.TotalSeconds:0.0} s after it");
+        Assert.Equal(image.Digest, atParent.Digest);
+    }
+
+    [Fact]
     public async Task Local_pushes_reach_the_parent_in_order_and_win_over_a_concurrent_parent_change()
     {
         await using var h = await SyncHarness.StartAsync();

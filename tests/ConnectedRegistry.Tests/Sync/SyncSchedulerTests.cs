@@ -140,15 +140,17 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     }
 
     [Fact]
-    public async Task Failed_pass_reports_offline_and_error_then_retries()
+    public async Task A_refused_sync_token_reports_unhealthy_with_its_detail_and_retries_after_the_retry_delay()
     {
         // Refused, not a network error: the retry delay (a network error retries sooner, see below).
         _work.Failure = new ParentRegistryException(System.Net.HttpStatusCode.Unauthorized, "UNAUTHORIZED", "authentication required");
         await StartAsync(new SyncSettings());
         await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
         var snapshot = _state.Snapshot();
-        Assert.Equal(ConnectionStates.Offline, snapshot.ConnectionState);
+        // The parent answers but refuses the sync token: not Offline (a link that comes back by itself), Unhealthy with the reason.
+        Assert.Equal(ConnectionStates.Unhealthy, snapshot.ConnectionState);
         Assert.Equal("authentication required", snapshot.Sync.LastError);
+        Assert.Contains(snapshot.StatusDetails, d => d.Code == SyncScheduler.CredentialsRefusedCode && d.Type == "Error");
 
         _work.Failure = null;
         _time.Advance(TimeSpan.FromSeconds(10)); // idle delay: not yet (retry delay is 20 s)
@@ -158,6 +160,7 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
         snapshot = _state.Snapshot();
         Assert.Equal(ConnectionStates.Online, snapshot.ConnectionState);
         Assert.Null(snapshot.Sync.LastError);
+        Assert.DoesNotContain(snapshot.StatusDetails, d => d.Code == SyncScheduler.CredentialsRefusedCode);
     }
 
     [Fact]
