@@ -149,7 +149,9 @@ public sealed class ActivationTests
             wrong.Apply(ChildSettings(Child, parent.BaseAddress, ["apps/*"]));
             await Poll.UntilAsync(() => wrong.State().Sync.LastError is not null, "the wrong token fails");
             Assert.Contains("401", wrong.State().Sync.LastError);
-            Assert.Equal(ConnectionStates.Offline, wrong.State().ConnectionState);
+            // A parent that refuses the sync token is a fault to fix, not a link that is down (issue 20): Unhealthy, with the detail naming it.
+            await Poll.UntilAsync(() => wrong.State().ConnectionState == ConnectionStates.Unhealthy, "the refused token reported Unhealthy");
+            Assert.Contains(wrong.State().StatusDetails, d => d.Code == ConnectedRegistry.Sync.SyncScheduler.CredentialsRefusedCode);
             Assert.NotEqual(ActivationStates.Active, wrong.State().ActivationState);
             Assert.Empty(wrong.Store().ListRepositories());
             Assert.Equal(ActivationStates.Inactive, parent.State().Children[Child].ActivationState);
