@@ -1,5 +1,4 @@
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Oci;
 using Microsoft.Extensions.Primitives;
 
@@ -28,9 +27,9 @@ public enum AccessKind
 public sealed record AccessNeed(string Repository, string Action, bool Optional = false);
 
 /// <summary>
-/// What a /v2 request needs, derived from its method, path and query. The path is read by the
-/// Distribution API's own route parser (<see cref="DistributionRoute"/>), so access control and the
-/// endpoints can never disagree about which repository a request touches (names may be nested:
+/// What a /v2 request needs, derived from its method, route and query. The route is the one the request's
+/// <see cref="OciRouteFeature"/> holds, parsed once for access control and the endpoints alike, so they can
+/// never disagree about which repository a request touches (names may be nested:
 /// <c>/v2/a/b/c/manifests/latest</c>). <see cref="IsClientWrite"/> marks the requests a ReadOnly
 /// registry refuses. A verb no endpoint serves on a repository route still needs content/write there,
 /// so a new verb added to the endpoints later can never slip past access control.
@@ -42,10 +41,12 @@ public sealed record AccessRequirement(AccessKind Kind, IReadOnlyList<AccessNeed
     private static readonly AccessRequirement UnknownRequirement = new(AccessKind.Unknown, [], false);
 
     /// <summary><paramref name="path"/> is the decoded request path, starting with <c>/v2</c>.</summary>
-    public static AccessRequirement For(string method, string path, Func<string, StringValues>? query = null)
+    public static AccessRequirement For(string method, string path, Func<string, StringValues>? query = null) =>
+        For(method, OciRoute.Parse(path.Length > 4 ? path[4..] : string.Empty), query); // after "/v2/"
+
+    /// <summary><paramref name="route"/> is the request's parsed route, null when no resource serves its path.</summary>
+    public static AccessRequirement For(string method, OciRoute? route, Func<string, StringValues>? query = null)
     {
-        var relative = path.Length > 4 ? path[4..] : string.Empty; // after "/v2/"
-        var route = DistributionRoute.Parse(relative);
         if (route is null)
         {
             return UnknownRequirement; // the endpoints answer 404 to every verb
@@ -55,24 +56,24 @@ public sealed record AccessRequirement(AccessKind Kind, IReadOnlyList<AccessNeed
         var read = method == HttpMethods.Get || method == HttpMethods.Head;
         switch (route.Resource)
         {
-            case DistributionResource.Base:
+            case OciResource.Base:
                 return BaseRequirement;
-            case DistributionResource.Catalog:
+            case OciResource.Catalog:
                 return CatalogRequirement;
-            case DistributionResource.Tags:
+            case OciResource.Tags:
                 return read ? Repo(name, RegistryActions.MetadataRead, write: false) : Unserved(name);
-            case DistributionResource.Referrers:
+            case OciResource.Referrers:
                 return read ? Repo(name, RegistryActions.ContentRead, write: false) : Unserved(name);
-            case DistributionResource.Manifest:
+            case OciResource.Manifest:
                 return read ? Repo(name, RegistryActions.ContentRead, write: false)
                     : method == HttpMethods.Put ? Repo(name, RegistryActions.ContentWrite, write: true)
                     : method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentDelete, write: true)
                     : Unserved(name);
-            case DistributionResource.Blob:
+            case OciResource.Blob:
                 return read ? Repo(name, RegistryActions.ContentRead, write: false)
                     : method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentDelete, write: true)
                     : Unserved(name);
-            case DistributionResource.UploadStart:
+            case OciResource.UploadStart:
                 if (method != HttpMethods.Post)
                 {
                     return Unserved(name);
@@ -86,7 +87,7 @@ public sealed record AccessRequirement(AccessKind Kind, IReadOnlyList<AccessNeed
                 }
 
                 return Repo(name, RegistryActions.ContentWrite, write: true);
-            case DistributionResource.Upload:
+            case OciResource.Upload:
                 // Upload status (GET) is part of a push but changes nothing.
                 return method == HttpMethods.Get ? Repo(name, RegistryActions.ContentWrite, write: false)
                     : method == HttpMethods.Patch || method == HttpMethods.Put || method == HttpMethods.Delete ? Repo(name, RegistryActions.ContentWrite, write: true)

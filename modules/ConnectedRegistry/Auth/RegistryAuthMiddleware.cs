@@ -32,14 +32,14 @@ public sealed partial class RegistryAuthMiddleware(
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        // Routing matches literal segments case-insensitively, so must this: /V2/... reaches the same endpoints.
-        if (!request.Path.StartsWithSegments("/v2", StringComparison.OrdinalIgnoreCase))
+        // Routing matches literal segments case-insensitively, so does the route: /V2/... reaches the same endpoints.
+        if (OciRouteFeature.Of(context) is not { } parsed)
         {
             await next(context);
             return;
         }
 
-        var requirement = AccessRequirement.For(request.Method, request.Path.Value ?? "/v2", key => request.Query[key]);
+        var requirement = AccessRequirement.For(request.Method, parsed.Route, key => request.Query[key]);
         var policy = policies.Current;
         if (!policy.Enabled)
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConnectedRegistry.Oci;
 using System.Diagnostics.Metrics;
 
 namespace ConnectedRegistry.Core;
@@ -196,6 +197,19 @@ public static class RouteKinds
     public const string Token = "token";
     public const string Hierarchy = "hierarchy";
     public const string Other = "other";
+
+    /// <summary>The label of a <c>/v2</c> request by its parsed route (null: a path no resource serves).</summary>
+    public static string Of(OciRoute? route) => route?.Resource switch
+    {
+        OciResource.Base => Base,
+        OciResource.Catalog => Catalog,
+        OciResource.Tags => Tags,
+        OciResource.Manifest => Manifest,
+        OciResource.Blob => Blob,
+        OciResource.UploadStart or OciResource.Upload => Upload,
+        OciResource.Referrers => Referrers,
+        _ => Other,
+    };
 }
 
 /// <summary>The <c>result</c> label of <c>connected_registry_sync_passes_total</c>.</summary>
@@ -218,10 +232,4 @@ public static class SyncResults
 
     /// <summary>The sync window closed or the module stopped during the pass.</summary>
     public const string Cancelled = "cancelled";
-}
-
-/// <summary>Set on a request by the part that parsed its route (the /v2 dispatcher), read by the HTTP metrics.</summary>
-public sealed class RouteKindFeature
-{
-    public string? Kind { get; set; }
 }

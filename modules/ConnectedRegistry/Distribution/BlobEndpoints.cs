@@ -8,7 +8,7 @@ namespace ConnectedRegistry.Distribution;
 /// <summary><c>GET</c>/<c>HEAD</c>/<c>DELETE /v2/&lt;name&gt;/blobs/&lt;digest&gt;</c>. Bodies are sent from the file (sendfile), with range support.</summary>
 internal static class BlobEndpoints
 {
-    public static async Task GetAsync(HttpContext context, DistributionRoute route)
+    public static async Task GetAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var digest = DistributionEndpoints.ParseDigest(route.Reference);
@@ -209,7 +209,7 @@ internal static class BlobEndpoints
         }
     }
 
-    public static async Task DeleteAsync(HttpContext context, DistributionRoute route)
+    public static async Task DeleteAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var digest = DistributionEndpoints.ParseDigest(route.Reference);

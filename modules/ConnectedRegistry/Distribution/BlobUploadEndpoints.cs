@@ -16,7 +16,7 @@ internal static partial class BlobUploadEndpoints
     [GeneratedRegex(@"^(?:bytes[ =])?(?<start>[0-9]+)-(?<end>[0-9]+)(?:/(?:[0-9]+|\*))?\z", RegexOptions.CultureInvariant)]
     private static partial Regex ContentRangeRegex();
 
-    public static async Task StartAsync(HttpContext context, DistributionRoute route)
+    public static async Task StartAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var store = context.RequestServices.GetRequiredService<RegistryStore>();
@@ -58,7 +58,7 @@ internal static partial class BlobUploadEndpoints
         Accepted(context, session, StatusCodes.Status202Accepted);
     }
 
-    public static async Task PatchAsync(HttpContext context, DistributionRoute route)
+    public static async Task PatchAsync(HttpContext context, OciRoute route)
     {
         var session = Session(context, route);
         var (start, length) = ContentRange(context);
@@ -67,7 +67,7 @@ internal static partial class BlobUploadEndpoints
         Accepted(context, session, StatusCodes.Status202Accepted);
     }
 
-    public static async Task PutAsync(HttpContext context, DistributionRoute route)
+    public static async Task PutAsync(HttpContext context, OciRoute route)
     {
         var session = Session(context, route);
         var digestText = context.Request.Query["digest"].ToString();
@@ -88,14 +88,14 @@ internal static partial class BlobUploadEndpoints
         Created(context, session.Repository, digest);
     }
 
-    public static Task StatusAsync(HttpContext context, DistributionRoute route)
+    public static Task StatusAsync(HttpContext context, OciRoute route)
     {
         var session = Session(context, route);
         Accepted(context, session, StatusCodes.Status204NoContent);
         return Task.CompletedTask;
     }
 
-    public static async Task DeleteAsync(HttpContext context, DistributionRoute route)
+    public static async Task DeleteAsync(HttpContext context, OciRoute route)
     {
         var session = Session(context, route);
         var sessions = context.RequestServices.GetRequiredService<UploadSessionStore>();
@@ -107,7 +107,7 @@ internal static partial class BlobUploadEndpoints
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
-    private static UploadSession Session(HttpContext context, DistributionRoute route)
+    private static UploadSession Session(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var sessions = context.RequestServices.GetRequiredService<UploadSessionStore>();

@@ -5,8 +5,8 @@ using Microsoft.Extensions.Primitives;
 namespace ConnectedRegistry.Distribution;
 
 /// <summary>
-/// The OCI Distribution API under <c>/v2/</c>: every request goes through one dispatcher that parses the
-/// path (<see cref="DistributionRoute"/>) and hands it to the handler of its resource, one file per resource.
+/// The OCI Distribution API under <c>/v2/</c>: every request goes through one dispatcher that takes the route
+/// parsed once for the request (<see cref="OciRouteFeature"/>) and hands it to the handler of its resource, one file per resource.
 /// </summary>
 public static class DistributionEndpoints
 {
@@ -41,38 +41,35 @@ public static class DistributionEndpoints
     private static Task DispatchAsync(HttpContext context)
     {
         context.Response.Headers[ApiVersionHeader] = ApiVersion;
-        var raw = context.Request.Path.Value ?? string.Empty;
-        var path = raw.Length > 4 ? raw[4..] : string.Empty; // after "/v2/"
-        var route = DistributionRoute.Parse(path)
+        var route = OciRouteFeature.Of(context)?.Route
             ?? throw new OciException(OciErrorCode.NameUnknown.WithStatus(System.Net.HttpStatusCode.NotFound), "no such API resource");
-        context.Features.Get<RouteKindFeature>()?.Kind = route.MetricsKind;
         var method = context.Request.Method;
-        if (method is "POST" or "PUT" or "PATCH" && route.Resource is DistributionResource.UploadStart or DistributionResource.Upload or DistributionResource.Manifest)
+        if (method is "POST" or "PUT" or "PATCH" && route.Resource is OciResource.UploadStart or OciResource.Upload or OciResource.Manifest)
         {
             ReserveSpace(context);
         }
 
         return route.Resource switch
         {
-            DistributionResource.Base => Only(method, ["GET", "HEAD"], () => BaseAsync(context)),
-            DistributionResource.Catalog => Only(method, ["GET"], () => CatalogEndpoints.ListAsync(context)),
-            DistributionResource.Tags => Only(method, ["GET"], () => TagEndpoints.ListAsync(context, route)),
-            DistributionResource.Referrers => Only(method, ["GET"], () => ReferrerEndpoints.ListAsync(context, route)),
-            DistributionResource.Manifest => method switch
+            OciResource.Base => Only(method, ["GET", "HEAD"], () => BaseAsync(context)),
+            OciResource.Catalog => Only(method, ["GET"], () => CatalogEndpoints.ListAsync(context)),
+            OciResource.Tags => Only(method, ["GET"], () => TagEndpoints.ListAsync(context, route)),
+            OciResource.Referrers => Only(method, ["GET"], () => ReferrerEndpoints.ListAsync(context, route)),
+            OciResource.Manifest => method switch
             {
                 "GET" or "HEAD" => ManifestEndpoints.GetAsync(context, route),
                 "PUT" => ManifestEndpoints.PutAsync(context, route),
                 "DELETE" => ManifestEndpoints.DeleteAsync(context, route),
                 _ => throw Unsupported(),
             },
-            DistributionResource.Blob => method switch
+            OciResource.Blob => method switch
             {
                 "GET" or "HEAD" => BlobEndpoints.GetAsync(context, route),
                 "DELETE" => BlobEndpoints.DeleteAsync(context, route),
                 _ => throw Unsupported(),
             },
-            DistributionResource.UploadStart => Only(method, ["POST"], () => BlobUploadEndpoints.StartAsync(context, route)),
-            DistributionResource.Upload => method switch
+            OciResource.UploadStart => Only(method, ["POST"], () => BlobUploadEndpoints.StartAsync(context, route)),
+            OciResource.Upload => method switch
             {
                 "GET" => BlobUploadEndpoints.StatusAsync(context, route),
                 "PATCH" => BlobUploadEndpoints.PatchAsync(context, route),
@@ -98,7 +95,7 @@ public static class DistributionEndpoints
     internal static OciException Unsupported() => new(OciErrorCode.Unsupported, "method not allowed on this resource");
 
     /// <summary>The repository name of the route, validated against the spec's grammar (else <c>NAME_INVALID</c>).</summary>
-    internal static string RepositoryOf(DistributionRoute route) =>
+    internal static string RepositoryOf(OciRoute route) =>
         RepositoryName.IsValid(route.Name) ? route.Name : throw new OciException(OciErrorCode.NameInvalid, "invalid repository name");
 
     internal static Digest ParseDigest(string? text) =>

@@ -8,7 +8,7 @@ namespace ConnectedRegistry.Distribution;
 /// <summary><c>GET</c>/<c>HEAD</c>/<c>PUT</c>/<c>DELETE /v2/&lt;name&gt;/manifests/&lt;reference&gt;</c> (tag or digest).</summary>
 internal static class ManifestEndpoints
 {
-    public static async Task GetAsync(HttpContext context, DistributionRoute route)
+    public static async Task GetAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var reference = ParseReference(route.Reference, forPut: false);
@@ -42,7 +42,7 @@ internal static class ManifestEndpoints
         return fetched is null ? throw Unknown(store, repository, reference) : (fetched.Content, fetched.MediaType, fetched.Digest);
     }
 
-    public static async Task PutAsync(HttpContext context, DistributionRoute route)
+    public static async Task PutAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var reference = ParseReference(route.Reference, forPut: true);
@@ -69,7 +69,7 @@ internal static class ManifestEndpoints
         context.RequestServices.GetRequiredService<RegistryEventPublisher>().ManifestPushed(repository, result.Digest, result.Manifest.MediaType, reference.Tag);
     }
 
-    public static async Task DeleteAsync(HttpContext context, DistributionRoute route)
+    public static async Task DeleteAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var reference = ParseReference(route.Reference, forPut: false);

@@ -11,7 +11,7 @@ namespace ConnectedRegistry.Distribution;
 /// </summary>
 internal static class ReferrerEndpoints
 {
-    public static Task ListAsync(HttpContext context, DistributionRoute route)
+    public static Task ListAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var subject = DistributionEndpoints.ParseDigest(route.Reference);

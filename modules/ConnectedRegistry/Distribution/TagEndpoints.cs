@@ -7,7 +7,7 @@ namespace ConnectedRegistry.Distribution;
 /// <summary><c>GET /v2/&lt;name&gt;/tags/list</c>: sorted, with <c>n</c>/<c>last</c> pagination and a <c>Link</c> to the next page.</summary>
 internal static class TagEndpoints
 {
-    public static Task ListAsync(HttpContext context, DistributionRoute route)
+    public static Task ListAsync(HttpContext context, OciRoute route)
     {
         var repository = DistributionEndpoints.RepositoryOf(route);
         var store = context.RequestServices.GetRequiredService<RegistryStore>();

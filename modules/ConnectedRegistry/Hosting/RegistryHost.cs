@@ -125,6 +125,7 @@ public static partial class RegistryHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseMiddleware<OciRouteMiddleware>(); // the /v2 route, parsed once for auth, the endpoints and the metrics
         app.UseRequestMetrics();
         app.UseMiddleware<OciErrorMiddleware>();
         app.UseMiddleware<SettingsGateMiddleware>(); // fail closed: 503 until settings apply, before auth sees the defaults

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Hierarchy;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -10,17 +9,15 @@ namespace ConnectedRegistry.Monitoring;
 /// <summary>
 /// First in the registry's pipeline: times every request, counts its body bytes both ways, and when it is done
 /// records it in <see cref="RegistryMetrics"/> by route kind, method and status class, and writes the access log
-/// line when <c>--access-log</c> asked for one. The route kind of a <c>/v2</c> request is the one the dispatcher
-/// parsed (<see cref="RouteKindFeature"/>); a request refused before it (authentication) is parsed the same way here.
+/// line when <c>--access-log</c> asked for one. The route kind of a <c>/v2</c> request is read from the route parsed
+/// once for the request (<see cref="OciRouteFeature"/>), also for a request refused before the endpoints.
 /// </summary>
 internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetrics metrics, AccessLog accessLog)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         var started = Stopwatch.GetTimestamp();
-        var routeKind = new RouteKindFeature();
         var features = context.Features;
-        features.Set(routeKind);
 
         // One object per request counts both ways, without closures: it is the response body feature, and the
         // request body (when there is one) is wrapped to report to it.
@@ -46,7 +43,7 @@ internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetric
         {
             features.Set(originalResponse);
             var elapsed = Stopwatch.GetElapsedTime(started);
-            var kind = routeKind.Kind ?? Classify(context.Request.Path);
+            var kind = Classify(context);
             // An exception that escaped every handler becomes a 500 from the server (or a reset once the response started).
             var status = escaped && !context.Response.HasStarted ? StatusCodes.Status500InternalServerError : context.Response.StatusCode;
             metrics.RequestServed(kind, context.Request.Method, status, elapsed, counted.Received, counted.Bytes);
@@ -57,14 +54,15 @@ internal sealed class HttpMetricsMiddleware(RequestDelegate next, RegistryMetric
         }
     }
 
-    /// <summary>The route kind of a request the dispatcher did not see.</summary>
-    internal static string Classify(PathString path)
+    /// <summary>The route kind of a request: a <c>/v2</c> one by its parsed route, the others by their prefix.</summary>
+    internal static string Classify(HttpContext context)
     {
-        if (path.StartsWithSegments("/v2", StringComparison.OrdinalIgnoreCase, out var rest))
+        if (OciRouteFeature.Of(context) is { } api)
         {
-            var relative = rest.Value is { Length: > 0 } r ? r[1..] : string.Empty;
-            return DistributionRoute.Parse(relative)?.MetricsKind ?? RouteKinds.Other;
+            return RouteKinds.Of(api.Route);
         }
+
+        var path = context.Request.Path;
 
         if (IsTokenPath(path))
         {

@@ -6,7 +6,7 @@ namespace ConnectedRegistry.Storage;
 /// <summary>
 /// The registry's storage facade: blobs, manifests, tags, repositories and referrers. The Distribution
 /// API and the sync engine both write through it. Writes made here directly raise no
-/// <see cref="Hosting.IRegistryEventSink"/> event (only the Distribution API reports client pushes).
+/// <see cref="Core.IRegistryEventSink"/> event (only the Distribution API reports client pushes).
 /// Errors a caller can act on are <see cref="OciException"/>s with the matching OCI code
 /// (<c>DIGEST_INVALID</c>, <c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>, <c>MANIFEST_UNKNOWN</c>).
 /// Repository names and tags must be valid (<see cref="RepositoryName"/>, <see cref="Tag"/>); they are checked.

@@ -112,7 +112,9 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
 
     /// <summary>
     /// The scope a request needs: <c>registry:catalog:*</c> for the catalog, <c>repository:NAME:pull</c> for
-    /// reads and <c>repository:NAME:pull,push</c> for writes; the empty scope for <c>/v2/</c>.
+    /// reads and <c>repository:NAME:pull,push</c> for writes; the empty scope for <c>/v2/</c>. The path is read by
+    /// the registry's own route parser (<see cref="OciRoute"/>), so the name is the one the parent's router sees,
+    /// also when it has a component named like a resource (<c>a/blobs/b</c>: the last keyword is the resource).
     /// </summary>
     internal static string ScopeOf(HttpRequestMessage request)
     {
@@ -123,24 +125,19 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
             return string.Empty;
         }
 
-        var rest = path[(v2 + 4)..];
-        if (rest.StartsWith("_catalog", StringComparison.Ordinal))
+        var route = OciRoute.Parse(Uri.UnescapeDataString(path[(v2 + 4)..]));
+        if (route is { Resource: OciResource.Catalog })
         {
             return "registry:catalog:*";
         }
 
-        foreach (var marker in new[] { "/manifests/", "/blobs/", "/tags/", "/referrers/" })
+        if (route is null || route.Name.Length == 0)
         {
-            var at = rest.IndexOf(marker, StringComparison.Ordinal);
-            if (at > 0)
-            {
-                var name = Uri.UnescapeDataString(rest[..at]);
-                var write = request.Method != HttpMethod.Get && request.Method != HttpMethod.Head;
-                return $"repository:{name}:{(write ? "pull,push" : "pull")}";
-            }
+            return string.Empty;
         }
 
-        return string.Empty;
+        var write = request.Method != HttpMethod.Get && request.Method != HttpMethod.Head;
+        return $"repository:{route.Name}:{(write ? "pull,push" : "pull")}";
     }
 
     private async Task<string?> FetchTokenAsync(AuthChallenge challenge, string scope, CancellationToken cancellationToken)

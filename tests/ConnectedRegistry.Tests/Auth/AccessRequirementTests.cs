@@ -27,6 +27,8 @@ public class AccessRequirementTests
     [InlineData("GET", "/v2/blobs/blobs/" + D, "blobs", "content/read", false)]
     [InlineData("GET", "/v2/x/manifests/y/manifests/latest", "x/manifests/y", "content/read", false)]
     [InlineData("GET", "/v2/x/blobs/uploads/blobs/" + D, "x/blobs/uploads", "content/read", false)]
+    [InlineData("GET", "/v2/a/blobs/b/manifests/latest", "a/blobs/b", "content/read", false)]
+    [InlineData("PUT", "/v2/a/manifests/b/blobs/uploads/0a1b2c", "a/manifests/b", "content/write", true)]
     public void Repository_routes_map_to_repository_and_action(string method, string path, string repository, string action, bool write)
     {
         var requirement = AccessRequirement.For(method, path);

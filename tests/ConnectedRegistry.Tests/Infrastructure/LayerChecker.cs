@@ -12,7 +12,9 @@ public sealed record LayerViolation(string File, int Line, string Reference, str
 /// Checks the module's sources against a bottom-to-top layer order, one layer per top-level folder: a file
 /// in a folder may name the namespace of its own folder or of a folder below it, never one above it
 /// (<c>using ConnectedRegistry.X;</c>, <c>using static</c>/aliases, and qualified <c>ConnectedRegistry.X.</c>
-/// names in code and in doc comments alike). A file must declare the namespace of its folder, so a
+/// names in code and in doc comments alike, and names qualified from the layer on, <c>Storage.FreeSpaceGuard</c>,
+/// which C# resolves against the root namespace from inside it). Some pairs are forbidden although the order
+/// allows them (a layer that must not depend on one below it). A file must declare the namespace of its folder, so a
 /// namespace cannot hide a file in another layer; a folder missing from the order is reported until it is
 /// given a place. Files at the project root (Program.cs) are the entry point, above every layer.
 /// </summary>
@@ -20,12 +22,15 @@ public sealed partial class LayerChecker
 {
     private readonly string _rootNamespace;
     private readonly IReadOnlyList<string> _order;
+    private readonly IReadOnlyList<(string From, string To)> _forbidden;
 
     /// <param name="order">Layer folders from bottom to top.</param>
-    public LayerChecker(string rootNamespace, IReadOnlyList<string> order)
+    /// <param name="forbidden">Pairs of layers where the first may not use the second, whatever the order says.</param>
+    public LayerChecker(string rootNamespace, IReadOnlyList<string> order, IReadOnlyList<(string From, string To)>? forbidden = null)
     {
         _rootNamespace = rootNamespace;
         _order = order;
+        _forbidden = forbidden ?? [];
     }
 
     public string OrderText => string.Join(" < ", _order);
@@ -77,12 +82,21 @@ public sealed partial class LayerChecker
 
             foreach (Match reference in QualifiedName().Matches(line))
             {
-                if (reference.Groups[1].Value != _rootNamespace)
+                var qualifier = reference.Groups[1].Value;
+                string target;
+                if (qualifier == _rootNamespace)
+                {
+                    target = reference.Groups[2].Value;
+                }
+                else if (IndexOf(qualifier) >= 0 && char.IsUpper(reference.Groups[2].Value[0]))
+                {
+                    target = qualifier; // Storage.FreeSpaceGuard: ConnectedRegistry.Storage, named from the layer on
+                }
+                else
                 {
                     continue;
                 }
 
-                var target = reference.Groups[2].Value;
                 var targetLayer = IndexOf(target);
                 if (targetLayer < 0)
                 {
@@ -91,6 +105,10 @@ public sealed partial class LayerChecker
                 else if (targetLayer > layer)
                 {
                     yield return new LayerViolation(path, i + 1, _rootNamespace + "." + target, $"{folder} uses {target}, a layer above it ({OrderText})");
+                }
+                else if (_forbidden.Contains((folder, target)))
+                {
+                    yield return new LayerViolation(path, i + 1, _rootNamespace + "." + target, $"{folder} may not use {target} (a forbidden pair, although {target} is below it)");
                 }
             }
         }
@@ -112,7 +130,7 @@ public sealed partial class LayerChecker
     [GeneratedRegex(@"^\s*namespace\s+([\w.]+)")]
     private static partial Regex NamespaceDeclaration();
 
-    // global::ConnectedRegistry.X, using ConnectedRegistry.X;, ConnectedRegistry.X.Type, cref="ConnectedRegistry.X.Type".
+    // global::ConnectedRegistry.X, using ConnectedRegistry.X;, ConnectedRegistry.X.Type, cref="ConnectedRegistry.X.Type", X.Type.
     [GeneratedRegex(@"(?<![\w.])(?:global::)?(\w+)\.([A-Za-z_]\w*)")]
     private static partial Regex QualifiedName();
 }

@@ -4,7 +4,8 @@ namespace ConnectedRegistry.Tests.Layers;
 
 /// <summary>
 /// The module's folders stand in layers that point one way (docs/design.md, "Layers"): no folder uses one
-/// above it, so there are no cycles and Hosting, the composition root, is used by nobody.
+/// above it, so there are no cycles and Hosting, the composition root, is used by nobody; and the forbidden
+/// pairs (<see cref="ForbiddenPairs"/>) keep a layer off one below it that it has no business with.
 /// </summary>
 public class LayerTests
 {
@@ -12,7 +13,13 @@ public class LayerTests
     public static readonly string[] ModuleLayers =
         ["Oci", "Core", "Storage", "Distribution", "Auth", "Twin", "Events", "Tls", "Sync", "Hierarchy", "Bundles", "Monitoring", "Hosting"];
 
-    private static readonly LayerChecker Checker = new("ConnectedRegistry", ModuleLayers);
+    /// <summary>
+    /// Uses the order allows but the design does not: Auth and Monitoring read the request's route from
+    /// <c>Core/OciRouteFeature</c> (parsed by <c>Oci/OciRoute</c>), never from the endpoints' layer.
+    /// </summary>
+    public static readonly (string From, string To)[] ForbiddenPairs = [("Auth", "Distribution"), ("Monitoring", "Distribution")];
+
+    private static readonly LayerChecker Checker = new("ConnectedRegistry", ModuleLayers, ForbiddenPairs);
 
     [Fact]
     public void No_folder_of_the_module_uses_one_above_it()
@@ -69,6 +76,43 @@ public class LayerTests
         Assert.Equal(("Twin/ModuleTwinService.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
     }
 
+    [Theory]
+    [InlineData("    var client = services.GetService<Sync.ParentRegistryClient>();")]
+    [InlineData("    if (context.RequestServices.GetService<Sync.ParentRegistryClient>() is not { } client)")]
+    [InlineData("/// Reports what <see cref=\"Sync.ParentSync\"/> did.")]
+    [InlineData("    Sync.SyncWindow.Check(now);")]
+    public void A_name_qualified_from_a_layer_above_is_reported(string line)
+    {
+        var violations = Check(("Twin/ModuleTwinService.cs", "namespace ConnectedRegistry.Twin;\n\n" + line + "\n"));
+
+        var violation = Assert.Single(violations);
+        Assert.Equal(("Twin/ModuleTwinService.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
+    }
+
+    [Theory]
+    [InlineData("    var minutes = settings.Sync.Schedule;")]
+    [InlineData("    var state = Snapshot().Sync.LastSyncTime;")]
+    [InlineData("    var x = MySync.Value + Sync.length;")]
+    [InlineData("/// The window closes at the end of Sync. Then nothing runs.")]
+    public void A_member_named_like_a_layer_is_not_a_reference(string line)
+    {
+        Assert.Empty(Check(("Twin/ModuleTwinService.cs", "namespace ConnectedRegistry.Twin;\n\n" + line + "\n")));
+    }
+
+    [Theory]
+    [InlineData("Auth/AccessRequirement.cs", "using ConnectedRegistry.Distribution;")]
+    [InlineData("Auth/AccessRequirement.cs", "    var route = Distribution.DistributionRoute.Parse(path);")]
+    [InlineData("Monitoring/HttpMetricsMiddleware.cs", "/// <see cref=\"ConnectedRegistry.Distribution.DistributionEndpoints\"/>")]
+    public void A_forbidden_pair_is_reported_although_the_order_allows_it(string file, string line)
+    {
+        var folder = file[..file.IndexOf('/', StringComparison.Ordinal)];
+        var violations = Check((file, $"namespace ConnectedRegistry.{folder};\n\n{line}\n"));
+
+        var violation = Assert.Single(violations);
+        Assert.Equal((file, 3, "ConnectedRegistry.Distribution"), (violation.File, violation.Line, violation.Reference));
+        Assert.Contains($"{folder} may not use Distribution", violation.Reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Uses_of_the_own_layer_and_of_layers_below_pass()
     {
@@ -82,7 +126,9 @@ public class LayerTests
                 namespace ConnectedRegistry.Sync;
 
                 /// <see cref="ConnectedRegistry.Sync.SyncUp"/> and <see cref="ConnectedRegistry.Oci.Digest"/>.
+                var guard = Storage.FreeSpaceGuard.None; var window = Sync.SyncWindow.Always;
                 """),
+            ("Auth/AccessRequirement.cs", "using ConnectedRegistry.Core;\nusing ConnectedRegistry.Oci;\n\nnamespace ConnectedRegistry.Auth;\n\n/// <see cref=\"Core.OciRouteFeature\"/>\n"),
             ("Program.cs", "using ConnectedRegistry.Hosting;\n\nreturn await RegistryHost.RunAsync(args);\n"),
             ("Hosting/RegistryHost.cs", "using ConnectedRegistry.Hierarchy;\nusing ConnectedRegistry.Oci;\n\nnamespace ConnectedRegistry.Hosting;\n"));
 

@@ -56,13 +56,13 @@ public class EndOfInputSweepTests
     [MemberData(nameof(Endings))]
     public void Distribution_paths_refuse_a_trailing_terminator(string end)
     {
-        Assert.Equal(DistributionResource.Tags, DistributionRoute.Parse("teama/app/tags/list")!.Resource);
-        Assert.Null(DistributionRoute.Parse("teama/app/tags/list" + end));
-        Assert.Equal(DistributionResource.UploadStart, DistributionRoute.Parse("teama/app/blobs/uploads/")!.Resource);
-        Assert.NotEqual(DistributionResource.UploadStart, DistributionRoute.Parse("teama/app/blobs/uploads/" + end)?.Resource);
+        Assert.Equal(OciResource.Tags, OciRoute.Parse("teama/app/tags/list")!.Resource);
+        Assert.Null(OciRoute.Parse("teama/app/tags/list" + end));
+        Assert.Equal(OciResource.UploadStart, OciRoute.Parse("teama/app/blobs/uploads/")!.Resource);
+        Assert.NotEqual(OciResource.UploadStart, OciRoute.Parse("teama/app/blobs/uploads/" + end)?.Resource);
 
         // The reference keeps its terminator, so the tag grammar refuses it.
-        Assert.Equal("v2" + end, DistributionRoute.Parse("teama/app/manifests/v2" + end)!.Reference);
+        Assert.Equal("v2" + end, OciRoute.Parse("teama/app/manifests/v2" + end)!.Reference);
     }
 
     [Theory]

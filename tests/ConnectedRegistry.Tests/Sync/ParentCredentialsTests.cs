@@ -103,6 +103,10 @@ public class AuthChallengeTests
     [InlineData("PUT", "https://p/v2/a/manifests/v1", "repository:a:pull,push")]
     [InlineData("PATCH", "https://p/v2/x/y/blobs/uploads/123", "repository:x/y:pull,push")]
     [InlineData("GET", "https://p/v2/", "")]
+    [InlineData("GET", "https://p/v2/a/blobs/b/manifests/v1", "repository:a/blobs/b:pull")]
+    [InlineData("HEAD", "https://p/v2/a/manifests/b/blobs/sha256:00", "repository:a/manifests/b:pull")]
+    [InlineData("POST", "https://p/v2/a/tags/b/blobs/uploads/", "repository:a/tags/b:pull,push")]
+    [InlineData("GET", "https://p/prefix/v2/a/blobs/b/tags/list", "repository:a/blobs/b:pull")]
     public void Scope_of_request(string method, string url, string scope)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), url);
