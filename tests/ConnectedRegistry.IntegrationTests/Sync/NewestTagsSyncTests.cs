@@ -62,5 +62,36 @@ public sealed class NewestTagsSyncTests
         Assert.Equal(images["1.10.0"].Digest, h.Store.GetManifest("apps/web", "1.10.0")!.Digest);
     }
 
+    [Fact]
+    public async Task A_parent_keeps_the_largest_count_its_children_need_and_every_tag_for_a_child_without_one()
+    {
+        await using var h = await SyncHarness.StartAsync();
+        string[] tags = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "latest"];
+        foreach (var tag in tags)
+        {
+            h.Layout.SimpleImage(tag, layerCount: 1);
+            await h.Parent.PushAsync(h.LayoutDir, tag, "apps/web", tag);
+        }
+
+        h.Configure(["apps/web"], SyncHarness.Idle with { Filters = [new SyncFilterSettings { Repositories = ["apps/web"], Newest = 1 }] });
+        ChildRegistrySettings Child(int? newest) => new()
+        {
+            SyncTokenPasswordHash = "unused",
+            Repositories = ["apps/*"],
+            Filters = newest is null ? [] : [new SyncFilterSettings { Repositories = ["apps/*"], Newest = newest }],
+        };
+        async Task<List<string>> PassAsync(params int?[] children)
+        {
+            await h.Sync.RunAsync(h.Settings with { Children = children.Select((n, i) => (n, i)).ToDictionary(c => $"cell-{c.i}", c => Child(c.n)) }, default);
+            Assert.Empty(h.Sync.LastResult!.Failures);
+            return LocalTags(h);
+        }
+
+        Assert.Equal(["1.1.0", "1.2.0", "1.3.0"], await PassAsync(3, 2)); // newest 3 and newest 2 of the same repository: 3
+        Assert.Equal(["1.2.0", "1.3.0"], await PassAsync(2)); // the child needing 3 is gone: the third is removed
+        Assert.Equal(tags, await PassAsync(2, null)); // a child without a count needs every tag
+        Assert.Equal(["1.3.0"], await PassAsync()); // alone: its own newest 1
+    }
+
     private static List<string> LocalTags(SyncHarness h) => [.. h.Store.ListTags("apps/web").Select(t => t.Tag).Order(StringComparer.Ordinal)];
 }
