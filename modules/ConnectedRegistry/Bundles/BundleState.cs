@@ -147,6 +147,11 @@ public sealed record BundleFilters(IReadOnlyList<string> Repositories, IReadOnly
             entry["platforms"] = new JArray(f.Platforms);
         }
 
+        if (f.Newest is not null)
+        {
+            entry["newest"] = f.Newest; // carried so the state says what the site keeps; bundles select per tag, without the count
+        }
+
         return entry;
     }));
 
@@ -158,6 +163,7 @@ public sealed record BundleFilters(IReadOnlyList<string> Repositories, IReadOnly
         IncludeTags = (string?)f["includeTags"],
         ExcludeTags = (string?)f["excludeTags"],
         Platforms = f["platforms"] is JArray platforms ? Strings(platforms) : null,
+        Newest = (int?)f["newest"],
     })];
 }
 

@@ -154,6 +154,12 @@ public sealed record SyncFilterSettings
 
     /// <summary>Platforms for the entry's repositories; null: <c>sync.platforms</c>.</summary>
     public IReadOnlyList<string>? Platforms { get; init; }
+
+    /// <summary>
+    /// <c>newest</c>: of the tags the expressions select, only this many are kept per repository, newest first by
+    /// semantic version (<see cref="TagVersion"/>); null: every one.
+    /// </summary>
+    public int? Newest { get; init; }
 }
 
 public sealed record GarbageCollectionSettings

@@ -6,7 +6,8 @@ namespace ConnectedRegistry.Core;
 /// <summary>
 /// One registry's sync filter, compiled: its repositories (<c>sync.repositories</c>, or a child's), its tag filters
 /// (<c>sync.filters</c>: the first entry whose repository patterns match applies; <c>includeTags</c> must match,
-/// <c>excludeTags</c> must not) and its platforms (the entry's <c>platforms</c>, else <c>sync.platforms</c>; none:
+/// <c>excludeTags</c> must not, and of what remains <c>newest</c> keeps only that many, newest first by
+/// <see cref="TagVersion.NewestFirst"/>) and its platforms (the entry's <c>platforms</c>, else <c>sync.platforms</c>; none:
 /// every platform). The one place of these rules: the twin parser validates through it (<see cref="TagPatternError"/>,
 /// <see cref="PlatformError"/>), sync down and on-demand fetch select through it (by way of the sync set, which
 /// unites a registry's own filter with its children's). Regular expressions run with a time limit
@@ -20,6 +21,7 @@ public sealed partial class SyncFilter
     public const int MaxFilters = 100;
     public const int MaxPlatforms = 20;
     public const int MaxTagPatternLength = 1000;
+    public const int MaxNewest = 10000;
 
     private readonly RepositoryPattern[] _repositories;
     private readonly Entry[] _entries;
@@ -33,7 +35,8 @@ public sealed partial class SyncFilter
             [.. f.Repositories.Select(r => RepositoryPattern.TryParse(r, out var p) ? p : null).OfType<RepositoryPattern>()],
             Compile(f.IncludeTags),
             Compile(f.ExcludeTags),
-            f.Platforms is null ? _platforms : PlatformFilter.Of(f.Platforms)))];
+            f.Platforms is null ? _platforms : PlatformFilter.Of(f.Platforms),
+            f.Newest))];
     }
 
     /// <summary>This registry's own filter.</summary>
@@ -50,14 +53,47 @@ public sealed partial class SyncFilter
     /// A tag of the referrers tag schema (<c>sha256-…</c>, signatures kept for a parent without the referrers API)
     /// is selected whatever the tag filters say.
     /// </summary>
-    public TagSelection Select(string repository, string tag)
+    /// <remarks>
+    /// One tag alone: <c>newest</c> is not applied (it needs the repository's whole tag list, <see cref="SelectTags"/>).
+    /// </remarks>
+    public TagSelection Select(string repository, string tag) => Select(repository, EntryFor(repository), tag);
+
+    /// <summary>
+    /// <see cref="Select(string, string)"/> for every tag of <paramref name="tags"/> (the parent's tag list, in its
+    /// order), with the entry's <c>newest</c> applied: of the tags its expressions select, those beyond the newest N
+    /// are <see cref="TagMatch.NotNewest"/>. Referrers tag schema tags are selected and not counted.
+    /// </summary>
+    public Dictionary<string, TagSelection> SelectTags(string repository, IReadOnlyList<string> tags)
+    {
+        var entry = EntryFor(repository);
+        var result = new Dictionary<string, TagSelection>(tags.Count, StringComparer.Ordinal);
+        foreach (var tag in tags)
+        {
+            result[tag] = Select(repository, entry, tag);
+        }
+
+        if (entry?.Newest is { } newest)
+        {
+            var counted = tags.Where(t => result[t].IsSelected && !IsReferrersTag(t));
+            foreach (var tag in TagVersion.NewestFirst(counted).Skip(newest))
+            {
+                result[tag] = TagSelection.NotNewest;
+            }
+        }
+
+        return result;
+    }
+
+    private Entry? EntryFor(string repository) =>
+        Covers(repository) ? _entries.FirstOrDefault(e => e.Repositories.Any(p => p.Matches(repository))) : null;
+
+    private TagSelection Select(string repository, Entry? entry, string tag)
     {
         if (!Covers(repository))
         {
             return TagSelection.NotSelected;
         }
 
-        var entry = _entries.FirstOrDefault(e => e.Repositories.Any(p => p.Matches(repository)));
         if (entry is null || IsReferrersTag(tag))
         {
             return TagSelection.Of(entry?.Platforms ?? _platforms);
@@ -90,6 +126,29 @@ public sealed partial class SyncFilter
         }
 
         return platforms.Count > 0 ? TagSelection.Of(PlatformFilter.Union(platforms)) : timedOut ? TagSelection.TimedOut : TagSelection.NotSelected;
+    }
+
+    /// <summary>
+    /// <see cref="Union(IEnumerable{SyncFilter}, string, string)"/> over a repository's whole tag list, <c>newest</c>
+    /// applied per filter: a tag is kept when one filter keeps it, so for the same expressions the largest count wins
+    /// (newest 10 and newest 3: the newest 10) and a filter without a count keeps every tag it selects. A tag that no
+    /// filter keeps and one filter counted out is <see cref="TagMatch.NotNewest"/> (sync removes it here).
+    /// </summary>
+    public static Dictionary<string, TagSelection> UnionTags(IEnumerable<SyncFilter> filters, string repository, IReadOnlyList<string> tags)
+    {
+        var each = filters.Select(f => f.SelectTags(repository, tags)).ToList();
+        var result = new Dictionary<string, TagSelection>(tags.Count, StringComparer.Ordinal);
+        foreach (var tag in tags)
+        {
+            var selections = each.Select(s => s[tag]).ToList();
+            var kept = selections.Where(s => s.IsSelected).Select(s => s.Platforms).ToList();
+            result[tag] = kept.Count > 0 ? TagSelection.Of(PlatformFilter.Union(kept))
+                : selections.Any(s => s.Match == TagMatch.NotNewest) ? TagSelection.NotNewest
+                : selections.Any(s => s.Match == TagMatch.TimedOut) ? TagSelection.TimedOut
+                : TagSelection.NotSelected;
+        }
+
+        return result;
     }
 
     /// <summary>Why <paramref name="pattern"/> is no valid <c>includeTags</c>/<c>excludeTags</c> expression; null when it is one.</summary>
@@ -140,7 +199,7 @@ public sealed partial class SyncFilter
     [GeneratedRegex("^sha256-[a-f0-9]{64}$", RegexOptions.CultureInvariant)]
     private static partial Regex ReferrersTag();
 
-    private sealed record Entry(RepositoryPattern[] Repositories, Regex? Include, Regex? Exclude, PlatformFilter Platforms);
+    private sealed record Entry(RepositoryPattern[] Repositories, Regex? Include, Regex? Exclude, PlatformFilter Platforms, int? Newest);
 }
 
 public enum TagMatch
@@ -150,6 +209,9 @@ public enum TagMatch
 
     /// <summary>A tag filter's expression ran out of time on this tag: it is not synced (and a warning is logged).</summary>
     TimedOut,
+
+    /// <summary>Selected by the expressions but older than the entry's <c>newest</c> N: not synced, and a synced copy is removed here.</summary>
+    NotNewest,
 }
 
 /// <summary>Whether a tag is synced, and for which platforms of an index.</summary>
@@ -158,6 +220,8 @@ public readonly record struct TagSelection(TagMatch Match, PlatformFilter Platfo
     public static TagSelection NotSelected => new(TagMatch.NotSelected, PlatformFilter.All);
 
     public static TagSelection TimedOut => new(TagMatch.TimedOut, PlatformFilter.All);
+
+    public static TagSelection NotNewest => new(TagMatch.NotNewest, PlatformFilter.All);
 
     public bool IsSelected => Match == TagMatch.Selected;
 

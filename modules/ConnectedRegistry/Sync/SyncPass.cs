@@ -26,6 +26,10 @@ public sealed class SyncPass(IParentRegistry parent, BlobFetcher blobs, SyncPass
     /// <summary>Whether the pass syncs <paramref name="repository"/>:<paramref name="tag"/>, and for which platforms.</summary>
     public TagSelection SelectTag(string repository, string tag) => Set?.SelectTag(repository, tag) ?? TagSelection.Of(Oci.PlatformFilter.All);
 
+    /// <summary>What the pass syncs of a repository's tags at the parent, <c>newest</c> counts applied (<see cref="SyncSet.SelectTags"/>).</summary>
+    public Dictionary<string, TagSelection> SelectTags(string repository, IReadOnlyList<string> tags) =>
+        Set?.SelectTags(repository, tags) ?? tags.Distinct(StringComparer.Ordinal).ToDictionary(t => t, _ => TagSelection.Of(Oci.PlatformFilter.All), StringComparer.Ordinal);
+
     /// <summary>Whether the parent has the referrers API; null until the first referrers call tells.</summary>
     public bool? ReferrersApi { get; set; }
 }

@@ -36,6 +36,12 @@ public sealed partial class SyncSet
     public TagSelection SelectTag(string repository, string tag) => SyncFilter.Union(_filters, repository, tag);
 
     /// <summary>
+    /// <see cref="SelectTag"/> for a repository's whole tag list at the parent (in the parent's order), with each
+    /// filter's <c>newest</c> count applied (<see cref="SyncFilter.UnionTags"/>): what a sync pass uses.
+    /// </summary>
+    public Dictionary<string, TagSelection> SelectTags(string repository, IReadOnlyList<string> tags) => SyncFilter.UnionTags(_filters, repository, tags);
+
+    /// <summary>
     /// The settings of a pass over just <paramref name="repositories"/> (the change feed's targeted pass): each
     /// repository list cut down to those names, so the pass syncs nothing else, while every filter — this registry's
     /// and each child's that still covers one of them — applies as in a full pass.

@@ -7,7 +7,8 @@ namespace ConnectedRegistry.Sync;
 /// <summary>
 /// Brings one repository's tags in line with the parent's: lists the parent's tags, HEADs each to compare digests
 /// (at most <see cref="SyncOptions.ParallelTags"/> at a time), copies what moved through <see cref="ManifestGraphSync"/>,
-/// then removes tags gone from the parent that sync put here (every tag, in a ReadOnly registry). A tag a local
+/// then removes tags gone from the parent, or counted out by a filter's <c>newest</c>, that sync put here (every tag,
+/// in a ReadOnly registry; the parent is never touched). A tag a local
 /// push is still delivering is left alone. A failure of one tag (or of the listing) is counted and the others go
 /// on; an unreachable parent or a disk error ends the pass.
 /// </summary>
@@ -44,8 +45,9 @@ public sealed partial class TagSync
 
         var local = _local.Tags(repository);
         var synced = _syncState.SyncedTags(repository);
-        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, local, synced);
-        var removed = await RemoveGoneTagsAsync(pass, repository, parentTags, local, synced);
+        var selections = pass.SelectTags(repository, parentTags);
+        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, selections, local, synced);
+        var removed = await RemoveGoneTagsAsync(pass, repository, parentTags, selections, local, synced);
         pass.Meter.TagsChanged(updated, removed);
         if (updated + removed + failed > 0)
         {
@@ -76,12 +78,12 @@ public sealed partial class TagSync
         }
     }
 
-    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
+    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
     {
         var updated = 0;
         var failed = 0;
         using var tagSlots = new SemaphoreSlim(Math.Max(1, _options.ParallelTags));
-        var selected = SelectTags(pass, repository, parentTags);
+        var selected = SelectTags(repository, parentTags, selections);
         await Task.WhenAll(selected.Select(async item =>
         {
             var (tag, platforms) = item;
@@ -109,14 +111,15 @@ public sealed partial class TagSync
 
     /// <summary>
     /// The parent's tags the pass's filters select, each with the platforms it is synced for. A tag they do not select
-    /// is left as it is here (content synced before stays; removal still follows the parent's whole tag list).
+    /// is left as it is here (content synced before stays; removal still follows the parent's whole tag list), except
+    /// one older than a <c>newest</c> count keeps (removed by <see cref="RemoveGoneTagsAsync"/>).
     /// </summary>
-    private List<(string Tag, PlatformFilter Platforms)> SelectTags(SyncPass pass, string repository, List<string> parentTags)
+    private List<(string Tag, PlatformFilter Platforms)> SelectTags(string repository, List<string> parentTags, Dictionary<string, TagSelection> selections)
     {
         var selected = new List<(string, PlatformFilter)>(parentTags.Count);
         foreach (var tag in parentTags)
         {
-            var selection = pass.SelectTag(repository, tag);
+            var selection = selections[tag];
             if (selection.IsSelected)
             {
                 selected.Add((tag, selection.Platforms));
@@ -181,14 +184,18 @@ public sealed partial class TagSync
         await _graph.SyncReferrersAsync(pass, repository, manifest.Digest, 0);
     }
 
-    /// <summary>Tags gone from the parent: removes the ones sync put there (in a ReadOnly registry every tag came from sync).</summary>
-    private async Task<int> RemoveGoneTagsAsync(SyncPass pass, string repository, List<string> parentTags, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
+    /// <summary>
+    /// Tags gone from the parent, and tags the parent still has but no filter's <c>newest</c> count keeps any more:
+    /// removes the ones sync put there (in a ReadOnly registry every tag came from sync). Their content is left to
+    /// garbage collection, as any untagged content; the parent is not touched.
+    /// </summary>
+    private async Task<int> RemoveGoneTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
     {
         var removed = 0;
-        var parentSet = parentTags.ToHashSet(StringComparer.Ordinal);
+        var kept = parentTags.Where(t => selections[t].Match != TagMatch.NotNewest).ToHashSet(StringComparer.Ordinal);
         foreach (var (tag, digest) in local)
         {
-            if (parentSet.Contains(tag) || _pending.HasPendingTag(repository, tag))
+            if (kept.Contains(tag) || _pending.HasPendingTag(repository, tag))
             {
                 continue;
             }

@@ -10,7 +10,7 @@ namespace ConnectedRegistry.Twin;
 /// </summary>
 public static partial class DesiredPropertiesParser
 {
-    private static readonly string[] FilterMembers = ["repositories", "includeTags", "excludeTags", "platforms"];
+    private static readonly string[] FilterMembers = ["repositories", "includeTags", "excludeTags", "platforms", "newest"];
 
     /// <summary>A list of platforms <c>os/arch[/variant]</c>; null when absent.</summary>
     private static List<string>? PlatformList(JObject owner, string member, string path, List<string> errors)
@@ -119,7 +119,25 @@ public static partial class DesiredPropertiesParser
         var include = TagPattern(entry, "includeTags", $"{path}.includeTags", errors);
         var exclude = TagPattern(entry, "excludeTags", $"{path}.excludeTags", errors);
         var platforms = PlatformList(entry, "platforms", $"{path}.platforms", errors);
-        return errors.Count == before ? new SyncFilterSettings { Repositories = repositories, IncludeTags = include, ExcludeTags = exclude, Platforms = platforms } : null;
+        var newest = Newest(entry, $"{path}.newest", errors);
+        return errors.Count == before ? new SyncFilterSettings { Repositories = repositories, IncludeTags = include, ExcludeTags = exclude, Platforms = platforms, Newest = newest } : null;
+    }
+
+    /// <summary><c>newest</c>: a whole number 1..<see cref="SyncFilter.MaxNewest"/>; null when absent.</summary>
+    private static int? Newest(JObject owner, string path, List<string> errors)
+    {
+        if (!owner.TryGetValue("newest", out var value) || value.Type == JTokenType.Null)
+        {
+            return null;
+        }
+
+        if (value.Type == JTokenType.Integer && value.Value<long>() is >= 1 and <= SyncFilter.MaxNewest and var count)
+        {
+            return (int)count;
+        }
+
+        errors.Add($"{path} '{Shorten(value.ToString())}' must be a whole number from 1 to {SyncFilter.MaxNewest}");
+        return null;
     }
 
     private static string? TagPattern(JObject owner, string member, string path, List<string> errors)

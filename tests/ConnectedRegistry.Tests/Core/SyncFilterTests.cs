@@ -127,4 +127,62 @@ public sealed class SyncFilterTests
         Assert.StartsWith(reason, SyncFilter.TagPatternError(pattern), StringComparison.Ordinal);
         Assert.Null(SyncFilter.TagPatternError(@"^v\d+$"));
     }
+
+    private static readonly string[] ParentTags = ["1.0.0", "1.10.0", "1.2.0", "2.0.0", "2.0.0-rc.1", "latest", "sha256-" + "a1b2c3d4e5f6a7b8" + "a1b2c3d4e5f6a7b8" + "a1b2c3d4e5f6a7b8" + "a1b2c3d4e5f6a7b8"];
+
+    private static List<string> Kept(Dictionary<string, TagSelection> selections) =>
+        [.. ParentTags.Where(t => selections[t].IsSelected)];
+
+    [Fact]
+    public void Newest_keeps_the_newest_n_of_what_the_expressions_select()
+    {
+        var filter = SyncFilter.Own(new SyncSettings { Repositories = ["app", "other"], Filters = [new SyncFilterSettings { Repositories = ["app"], Newest = 3 }] });
+
+        var selections = filter.SelectTags("app", ParentTags);
+
+        Assert.Equal(["1.10.0", "2.0.0", "2.0.0-rc.1", ParentTags[^1]], Kept(selections)); // the referrers tag is kept and not counted
+        Assert.Equal(TagMatch.NotNewest, selections["1.2.0"].Match);
+        Assert.Equal(TagMatch.NotNewest, selections["latest"].Match); // no version: older than every version
+        Assert.Equal(ParentTags.Length, Kept(filter.SelectTags("other", ParentTags)).Count); // no entry for it: every tag
+        Assert.True(filter.Select("app", "1.0.0").IsSelected); // one tag alone: the count needs the whole list
+    }
+
+    [Fact]
+    public void Newest_counts_what_remains_after_include_and_exclude()
+    {
+        var filter = SyncFilter.Own(new SyncSettings
+        {
+            Repositories = ["app"],
+            Filters = [new SyncFilterSettings { Repositories = ["app"], IncludeTags = @"^\d", ExcludeTags = "-rc", Newest = 2 }],
+        });
+
+        var selections = filter.SelectTags("app", ParentTags);
+
+        Assert.Equal(["1.10.0", "2.0.0", ParentTags[^1]], Kept(selections));
+        Assert.Equal(TagMatch.NotSelected, selections["2.0.0-rc.1"].Match); // excluded, not counted out: left as it is
+        Assert.Equal(TagMatch.NotSelected, selections["latest"].Match);
+        Assert.Equal(TagMatch.NotNewest, selections["1.2.0"].Match);
+    }
+
+    [Fact]
+    public void A_parent_keeps_the_largest_count_of_its_children_and_everything_for_a_child_without_one()
+    {
+        ChildRegistrySettings Child(int? newest) => new()
+        {
+            SyncTokenPasswordHash = "unused",
+            Repositories = ["app"],
+            Filters = newest is null ? [] : [new SyncFilterSettings { Repositories = ["app"], Newest = newest }],
+        };
+        RegistrySettings Parent(params int?[] counts) => new()
+        {
+            Sync = new SyncSettings { Repositories = ["app"], Filters = [new SyncFilterSettings { Repositories = ["app"], Newest = 1 }] },
+            Children = counts.Select((c, i) => (c, i)).ToDictionary(x => $"cell-{x.i}", x => Child(x.c)),
+        };
+
+        var four = SyncSet.Of(Parent(4, 2)).SelectTags("app", ParentTags);
+        Assert.Equal(["1.10.0", "1.2.0", "2.0.0", "2.0.0-rc.1", ParentTags[^1]], Kept(four)); // newest 4, the larger count
+        Assert.Equal(TagMatch.NotNewest, four["1.0.0"].Match);
+        Assert.Equal(ParentTags.Length, Kept(SyncSet.Of(Parent(2, null)).SelectTags("app", ParentTags)).Count); // a child without a count: everything
+        Assert.Equal(2, Kept(SyncSet.Of(Parent()).SelectTags("app", ParentTags)).Count); // alone: its own newest 1 and the referrers tag
+    }
 }

@@ -91,6 +91,36 @@ public sealed class SyncFilterParserTests
         Assert.Contains("'sync.filters[0].IncludeTags' is not a member; did you mean 'sync.filters[0].includeTags'? (member names are case-sensitive)", wrongCase.Errors);
     }
 
+    [Fact]
+    public void Newest_is_a_whole_number_from_1_to_10000()
+    {
+        var result = Parse($$"""
+            { "sync": { "repositories": ["a"], "filters": [{"repositories": ["a"], "includeTags": "^v", "newest": 3}, {"repositories": ["b"], "newest": 10000}] },
+              "children": { "cell-line-1": { "syncTokenPasswordHash": "{{Hash}}", "repositories": ["a"], "filters": [{"repositories": ["a"], "newest": 10}] } } }
+            """);
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        Assert.Empty(result.Warnings);
+        Assert.Equal([3, 10000], result.Settings!.Sync.Filters.Select(f => f.Newest));
+        Assert.Equal(10, Assert.Single(result.Settings.Children["cell-line-1"].Filters).Newest);
+        Assert.Null(Parse("""{ "sync": { "repositories": ["a"], "filters": [{"repositories": ["a"]}] } }""").Settings!.Sync.Filters[0].Newest);
+
+        var bad = Parse($$"""
+            { "sync": { "repositories": ["a"], "filters": [{"repositories": ["a"], "newest": 0}, {"repositories": ["a"], "newest": 10001},
+                                                           {"repositories": ["a"], "newest": 2.5}, {"repositories": ["a"], "newest": "3"}] },
+              "children": { "cell-line-1": { "syncTokenPasswordHash": "{{Hash}}", "repositories": ["a"], "filters": [{"repositories": ["a"], "newest": -1}] } } }
+            """);
+        Assert.Equal(
+            [
+                "sync.filters[0].newest '0' must be a whole number from 1 to 10000",
+                "sync.filters[1].newest '10001' must be a whole number from 1 to 10000",
+                "sync.filters[2].newest '2.5' must be a whole number from 1 to 10000",
+                "sync.filters[3].newest '3' must be a whole number from 1 to 10000",
+                "children.cell-line-1.filters[0].newest '-1' must be a whole number from 1 to 10000",
+            ],
+            bad.Errors);
+    }
+
     private static string RegexMessage(string pattern)
     {
         try
