@@ -21,6 +21,7 @@ public sealed partial class ReportedPropertiesReporter
     private JObject _lastReported = new();
     private DateTimeOffset _lastSent = DateTimeOffset.MinValue;
     private long _patchesSent;
+    private int _waits;
 
     public ReportedPropertiesReporter(ModuleState state, DesiredPropertiesPipeline desired, TwinOptions options, TimeProvider time, ILogger<ReportedPropertiesReporter> logger)
     {
@@ -34,6 +35,9 @@ public sealed partial class ReportedPropertiesReporter
     }
 
     public long PatchesSent => Interlocked.Read(ref _patchesSent);
+
+    /// <summary>How many times the loop has started waiting for a signal (tests assert "nothing sent" once it waits again).</summary>
+    internal int Waits => Volatile.Read(ref _waits);
 
     /// <summary>The reported document as the twin holds it after our last confirmed patch.</summary>
     public JObject LastReported
@@ -80,6 +84,7 @@ public sealed partial class ReportedPropertiesReporter
     {
         while (!cancellationToken.IsCancellationRequested)
         {
+            Interlocked.Increment(ref _waits);
             await _signal.WaitAsync(cancellationToken);
             var wait = _lastSent + _options.ReportInterval - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)

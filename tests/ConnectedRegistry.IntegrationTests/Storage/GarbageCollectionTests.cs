@@ -4,14 +4,13 @@ using ConnectedRegistry.Storage;
 using ConnectedRegistry.IntegrationTests.Distribution;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.IntegrationTests.Storage;
 
 /// <summary>Garbage collection, upload purging and storage statistics, with time driven by a fake clock.</summary>
 public sealed class GarbageCollectionTests : IAsyncLifetime
 {
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
+    private readonly ObservedTimeProvider _time = new(DateTimeOffset.UtcNow);
     private RegistryInstance _registry = null!;
 
     private HttpClient Client => _registry.Client;
@@ -141,11 +140,12 @@ public sealed class GarbageCollectionTests : IAsyncLifetime
         Settings(new GarbageCollectionSettings { Enabled = true, Schedule = $"{at.Minute} {at.Hour} * * *" });
         var scheduler = Services.GetRequiredService<GarbageCollectionScheduler>();
         await Poll.UntilAsync(() => scheduler.NextRun is { } next && next > now, "the next collection scheduled");
-        Assert.Equal(new DateTimeOffset(at.Year, at.Month, at.Day, at.Hour, at.Minute, 0, TimeSpan.Zero), scheduler.NextRun);
-        await Task.Delay(200); // let the scheduler arm its timer on the fake clock before the clock moves
+        var due = new DateTimeOffset(at.Year, at.Month, at.Day, at.Hour, at.Minute, 0, TimeSpan.Zero);
+        Assert.Equal(due, scheduler.NextRun);
+        await Poll.UntilAsync(() => _time.IsArmedAt(due), "the scheduler's timer armed for the next collection");
 
         _time.Advance(TimeSpan.FromMinutes(5));
-        await Task.Delay(200);
+        Assert.True(_time.IsArmedAt(due)); // five minutes fired nothing of the scheduler's: it still waits for the cron time
         Assert.False(ran.Task.IsCompleted);
 
         _time.Advance(TimeSpan.FromMinutes(6));

@@ -4,7 +4,6 @@ using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Twin;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.IntegrationTests.Tls;
 
@@ -17,7 +16,7 @@ public sealed class HttpsFromWorkloadApiTests : IAsyncLifetime
 {
     private static readonly TimeSpan Validity = TimeSpan.FromMinutes(10);
 
-    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private readonly ObservedTimeProvider _clock = new(DateTimeOffset.UtcNow);
     private EdgeHarness _edge = null!;
 
     public async Task InitializeAsync() => _edge = await EdgeHarness.StartAsync();
@@ -48,9 +47,11 @@ public sealed class HttpsFromWorkloadApiTests : IAsyncLifetime
         Assert.Equal(1, _edge.Workload.CertificateRequests);
         Assert.Equal(new LoginServerStatus(module.HostPort, "Enabled"), _edge.State.Snapshot().LoginServer);
 
-        // At 70% of the lifetime nothing is renewed yet.
+        // At 70% of the lifetime nothing is renewed yet: the renewal timer, armed for 80%, is still armed.
+        var renewal = TlsCertificateProvider.RenewalTime(provider.Current.ObtainedAt, provider.Current.Expires, 0.8);
+        await Poll.UntilAsync(() => _clock.IsArmedAt(renewal), "the renewal timer armed for 80% of the lifetime");
         _clock.Advance(TimeSpan.FromMinutes(7));
-        await Task.Delay(200);
+        Assert.True(_clock.IsArmedAt(renewal));
         Assert.Equal(1, _edge.Workload.CertificateRequests);
         Assert.Equal(first.Thumbprint, (await ServedAsync(module)).Thumbprint);
 

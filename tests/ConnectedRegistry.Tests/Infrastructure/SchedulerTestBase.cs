@@ -1,7 +1,6 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.Tests.Infrastructure;
 
@@ -13,7 +12,7 @@ public abstract class SchedulerTestBase : IAsyncLifetime
 {
     protected static readonly DateTimeOffset Start = new(2026, 3, 1, 0, 10, 0, TimeSpan.Zero);
 
-    protected readonly FakeTimeProvider _time = new(Start);
+    protected readonly ObservedTimeProvider _time = new(Start);
     protected readonly ModuleState _state = new();
     protected readonly RegistrySettingsStore _settings = new();
     protected SyncScheduler _scheduler = null!;

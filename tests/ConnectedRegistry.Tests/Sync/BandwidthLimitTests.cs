@@ -1,7 +1,6 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.Tests.Sync;
 
@@ -20,7 +19,7 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
         Schedules = [new BandwidthSchedule("0 7 * * 1-5", TimeSpan.FromHours(11), 2)],
     };
 
-    private readonly FakeTimeProvider _time = new(Monday6);
+    private readonly ObservedTimeProvider _time = new(Monday6);
     private readonly RegistrySettingsStore _settings = new();
     private readonly ModuleState _state = new();
     private BandwidthLimiter? _limiter;
@@ -98,21 +97,20 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
         await throttle.AcquireAsync(LinkThrottle.ChunkBytes, default);
 
         var third = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
-        await Task.Delay(50);
-        Assert.False(third.IsCompleted);
+        Assert.False(third.IsCompleted); // it armed its wait on the fake clock before returning
         for (var i = 0; i < 9 && !third.IsCompleted; i++)
         {
-            await AdvanceAsync(TimeSpan.FromMilliseconds(100));
+            await AdvanceAsync(TimeSpan.FromMilliseconds(100), third);
         }
 
         Assert.False(third.IsCompleted); // 0.9 s pays for 0.9 of a chunk
-        await AdvanceAsync(TimeSpan.FromMilliseconds(150));
+        await AdvanceAsync(TimeSpan.FromMilliseconds(150), third);
         await third.WaitAsync(TimeSpan.FromSeconds(5));
 
         // Removing the cap releases a waiting transfer at its next look.
         var fourth = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
         throttle.SetLimit(null);
-        await AdvanceAsync(TimeSpan.FromMilliseconds(100));
+        await AdvanceAsync(TimeSpan.FromMilliseconds(100), fourth);
         await fourth.WaitAsync(TimeSpan.FromSeconds(5));
     }
 
@@ -126,10 +124,15 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
         return throttle;
     }
 
-    private async Task AdvanceAsync(TimeSpan by)
+    private async Task AdvanceAsync(TimeSpan by, Task? transfer = null)
     {
+        var armings = _time.Armings;
         _time.Advance(by);
-        await Task.Delay(20); // let timers that fired run their continuations
+        if (transfer is not null)
+        {
+            // A transfer whose wait ended looks at the bucket again: it either goes through or arms its next wait.
+            await Poll.UntilAsync(() => transfer.IsCompleted || _time.Armings > armings, "the transfer through or waiting again");
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -44,8 +44,7 @@ public class ReportedPropertiesReporterTests
         var run = reporter.RunAsync(client, stop.Token);
 
         reporter.Signal();
-        await Poll.UntilAsync(() => client.Attempts >= 1, "the first attempt");
-        await Task.Delay(200);
+        await Poll.UntilAsync(() => client.Attempts >= 1 && reporter.Waits >= 2, "the first attempt, and the loop waiting for a signal again");
         Assert.Equal(1, client.Attempts); // refused: nothing changed since, nothing resent
 
         _state.SetStorage(new StorageStatus(Blobs: 5));
