@@ -1,16 +1,14 @@
-using System.Collections.Concurrent;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
-using Moq;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Tests.Twin;
 
 /// <summary>
-/// The twin service over a Moq module client in IoT Edge mode: the whole twin and desired patches go in through the
+/// The twin service over a recording module client in IoT Edge mode: the whole twin and desired patches go in through the
 /// handler the client is given, reported patches come out through the client; the real pipeline, reporter and
 /// last-good file sit in between.
 /// </summary>
@@ -18,8 +16,7 @@ public sealed class ModuleTwinServiceTests : IAsyncDisposable
 {
     private readonly string _dataRoot = Directory.CreateTempSubdirectory("twin-service-").FullName;
     private readonly RegistrySettingsStore _settings = new();
-    private readonly Mock<IModuleClient> _client = new();
-    private readonly ConcurrentQueue<JObject> _reported = new();
+    private readonly RecordingModuleClient _client = new() { Kind = "IoT Edge" };
     private readonly ModuleTwinService _service;
     private IModuleClientHandler? _handler;
 
@@ -39,10 +36,6 @@ public sealed class ModuleTwinServiceTests : IAsyncDisposable
         var pipeline = new DesiredPropertiesPipeline(_settings, NullLogger<DesiredPropertiesPipeline>.Instance);
         var reporter = new ReportedPropertiesReporter(new ModuleState(), pipeline, options, time, NullLogger<ReportedPropertiesReporter>.Instance);
         var services = new ServiceCollection().BuildServiceProvider();
-        _client.SetupGet(c => c.Kind).Returns("IoT Edge");
-        _client.Setup(c => c.UpdateReportedAsync(It.IsAny<JObject>(), It.IsAny<CancellationToken>()))
-            .Callback<JObject, CancellationToken>((patch, _) => _reported.Enqueue((JObject)patch.DeepClone()))
-            .Returns(Task.CompletedTask);
         _service = new ModuleTwinService(
             services,
             new RegistryOptions { DataRoot = _dataRoot, DesiredFile = Path.Combine(_dataRoot, "unused-desired.json"), ReportedFile = Path.Combine(_dataRoot, "unused-reported.json") },
@@ -53,7 +46,7 @@ public sealed class ModuleTwinServiceTests : IAsyncDisposable
             reporter,
             new DirectMethodDispatcher(services, [], NullLogger<DirectMethodDispatcher>.Instance),
             NullLogger<ModuleTwinService>.Instance,
-            identity => identity is not null ? _client.Object : throw new InvalidOperationException("standalone mode chosen"));
+            identity => identity is not null ? _client : throw new InvalidOperationException("standalone mode chosen"));
     }
 
     public async ValueTask DisposeAsync()
@@ -63,21 +56,20 @@ public sealed class ModuleTwinServiceTests : IAsyncDisposable
         Directory.Delete(_dataRoot, recursive: true);
     }
 
-    /// <summary>Starts the service; the mocked client delivers <paramref name="desired"/> as the whole twin once started, as edgeHub does after a connect.</summary>
+    /// <summary>Starts the service; the client delivers <paramref name="desired"/> as the whole twin once started, as edgeHub does after a connect.</summary>
     private async Task StartAsync(string desired)
     {
-        _client.Setup(c => c.StartAsync(It.IsAny<IModuleClientHandler>(), It.IsAny<CancellationToken>()))
-            .Returns<IModuleClientHandler, CancellationToken>((handler, ct) =>
-            {
-                _handler = handler;
-                return handler.OnTwinAsync(TwinJson.ParseObject(desired), new JObject(), ct);
-            });
+        _client.OnStart = (handler, ct) =>
+        {
+            _handler = handler;
+            return handler.OnTwinAsync(TwinJson.ParseObject(desired), new JObject(), ct);
+        };
         await _service.StartAsync(CancellationToken.None);
     }
 
     /// <summary>Waits for the reported patch that carries <paramref name="version"/> as lastDesiredVersion.</summary>
     private Task<JObject> ReportedForVersionAsync(long version) =>
-        Poll.ForAsync(() => _reported.LastOrDefault(p => p["lastDesiredVersion"]?.Value<long>() == version), $"lastDesiredVersion {version} reported");
+        Poll.ForAsync(() => _client.Patches.LastOrDefault(p => p["lastDesiredVersion"]?.Value<long>() == version), $"lastDesiredVersion {version} reported");
 
     [Fact]
     public async Task A_desired_twin_is_applied_and_reported_as_200_with_its_version()
@@ -89,7 +81,7 @@ public sealed class ModuleTwinServiceTests : IAsyncDisposable
         Assert.Equal(200, reported["lastDesiredStatus"]!["code"]!.Value<int>());
         Assert.Equal("line-one", _settings.Current.Name);
         Assert.Equal(RegistryMode.ReadOnly, _settings.Current.Mode);
-        _client.Verify(c => c.StartAsync(_service, It.IsAny<CancellationToken>()), Times.Once);
+        Assert.Same(_service, Assert.Single(_client.Starts));
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public class ReportedPropertiesReporterTests
         current.Remove("storage");
         current["oldMember"] = "from a previous version";
         reporter.Rebase(current);
-        var client = new RecordingClient();
+        var client = new RecordingModuleClient();
         using var stop = new CancellationTokenSource();
         var run = reporter.RunAsync(client, stop.Token);
 
@@ -39,7 +39,7 @@ public class ReportedPropertiesReporterTests
     public async Task A_refused_patch_is_not_sent_again_but_an_unconfirmed_one_is()
     {
         var reporter = Reporter();
-        var client = new RecordingClient { Failures = new Queue<Exception>([new TwinRequestRejectedException(400, "too large"), new TimeoutException()]) };
+        var client = new RecordingModuleClient { Failures = new Queue<Exception>([new TwinRequestRejectedException(400, "too large"), new TimeoutException()]) };
         using var stop = new CancellationTokenSource();
         var run = reporter.RunAsync(client, stop.Token);
 
@@ -54,38 +54,5 @@ public class ReportedPropertiesReporterTests
 
         Assert.Equal(3, client.Attempts);
         Assert.Equal(["storage"], client.Patches[^1].Properties().Select(p => p.Name));
-    }
-
-    private sealed class RecordingClient : IModuleClient
-    {
-        public List<JObject> Patches { get; } = [];
-
-        public Queue<Exception> Failures { get; init; } = new();
-
-        public int Attempts { get; private set; }
-
-        public string Kind => "recording";
-
-        public bool IsConnected => true;
-
-        public Task StartAsync(IModuleClientHandler handler, CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken)
-        {
-            Attempts++;
-            if (Failures.TryDequeue(out var failure))
-            {
-                throw failure;
-            }
-
-            Patches.Add(patch);
-            return Task.CompletedTask;
-        }
-
-        public bool SendsMessages => false;
-
-        public Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
