@@ -33,6 +33,10 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     private long _blobBytes;
     private ITimer? _settle;
     private int _settleArmed;
+    private int _waits;
+
+    /// <summary>How many times the housekeeping loop has started waiting for its next tick (tests move a fake clock only once it waits, and assert a tick's outcome once it waits again).</summary>
+    internal int Waits => Volatile.Read(ref _waits);
 
     public StorageMaintenanceService(RegistryStore store, BlobStore blobs, RepositoryBlobs links, PartialBlobStore partials, UploadSessionStore uploads, GarbageCollector collector, ModuleState state, StorageOptions options, TimeProvider time, ILogger<StorageMaintenanceService> logger,
         FreeSpaceGuard? guard = null, IEventPublisher? events = null)
@@ -111,6 +115,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
             await PurgeAsync(_options.UploadMaxAge, stoppingToken);
             using var timer = new PeriodicTimer(_options.StatusInterval, _time);
             var lastPurge = _time.GetUtcNow();
+            Interlocked.Increment(ref _waits);
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 Publish();
@@ -125,6 +130,8 @@ public sealed partial class StorageMaintenanceService : BackgroundService
                     // cannot keep the cap full for long.
                     await PurgeAsync(_options.UploadIdleAgeNearCap < _options.UploadMaxAge ? _options.UploadIdleAgeNearCap : _options.UploadMaxAge, stoppingToken);
                 }
+
+                Interlocked.Increment(ref _waits);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

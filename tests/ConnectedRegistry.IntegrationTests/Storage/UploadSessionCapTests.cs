@@ -91,9 +91,12 @@ public sealed class UploadSessionCapTests
                 (await Task.WhenAll(sessions.Select(s => registry.Client.GetAsync(s)))).Count(r => r.StatusCode == HttpStatusCode.NoContent);
 
             // Far from the cap: 11 idle minutes are nothing (the age limit is a day).
+            var maintenance = registry.App.Services.GetRequiredService<StorageMaintenanceService>();
+            await Poll.UntilAsync(() => maintenance.Waits >= 1, "the housekeeping loop waiting for its first tick");
             var few = await OpenSessionsAsync(2);
+            var waits = maintenance.Waits;
             time.Advance(TimeSpan.FromMinutes(11));
-            await Task.Delay(1000);
+            await Poll.UntilAsync(() => maintenance.Waits > waits, "the housekeeping tick handled and the loop waiting again");
             Assert.Equal(2, await OpenCountAsync(few));
 
             // Near it (8 of 10): sessions idle for more than 10 minutes go at the next tick.
