@@ -23,6 +23,10 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
     private long _last;
     private long _prunedThrough;
     private int _sincePrune;
+    private int _waits;
+
+    /// <summary>How many times a long poll has started waiting for a change (tests assert "still waiting" once it waits).</summary>
+    internal int Waits => Volatile.Read(ref _waits);
 
     public ChangeLog(HierarchyStore store, HierarchyOptions options, TimeProvider time, ILogger<ChangeLog> logger)
     {
@@ -162,6 +166,7 @@ public sealed partial class ChangeLog : IRegistryEventSink, ISyncChangeSink
 
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var delay = Task.Delay(left, _time, cts.Token);
+            Interlocked.Increment(ref _waits);
             await Task.WhenAny(appended, delay);
             await cts.CancelAsync();
         }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Hierarchy;
 using ConnectedRegistry.Twin;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -310,12 +311,15 @@ public sealed class ActivationApiTests
             cursor = (long)page["last"]!;
 
             // Nothing new for this child: the request waits until something is pushed.
+            var changes = parent.App.Services.GetRequiredService<ChangeLog>();
+            var waits = changes.Waits;
             var stopwatch = System.Diagnostics.Stopwatch.StartNew();
             var poll = GetChangesAsync(parent, auth, $"?since={cursor}&wait=20");
-            await Task.Delay(700);
+            await Poll.UntilAsync(() => changes.Waits > waits, "the long poll waiting for a change");
             Assert.False(poll.IsCompleted);
+            waits = changes.Waits;
             await PushAsync(parent, layout, "two", "other/two", "v2"); // not the child's: keeps waiting
-            await Task.Delay(300);
+            await Poll.UntilAsync(() => changes.Waits > waits, "the long poll woken by the push and waiting again");
             Assert.False(poll.IsCompleted);
             await PushAsync(parent, layout, "one", "apps/three", "latest");
             page = await poll;
