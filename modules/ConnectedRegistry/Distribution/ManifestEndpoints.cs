@@ -31,6 +31,9 @@ internal static class ManifestEndpoints
         if (context.Request.Method != HttpMethods.Head)
         {
             await response.Body.WriteAsync(content, context.RequestAborted);
+
+            // A pull is a GET that was answered: clients HEAD before they GET (and to check a tag), which pulls nothing.
+            context.RequestServices.GetRequiredService<PullRecorder>().Record(repository, digest);
         }
     }
 

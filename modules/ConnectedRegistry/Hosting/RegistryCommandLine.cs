@@ -46,6 +46,8 @@ public static partial class RegistryCommandLine
         new("--upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY", "N", "Open upload sessions in one repository; one more is 429. Default 100."),
         new("--upload-max-sessions-per-client", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT", "N", "Open upload sessions of one client identity; one more is 429. Default 100."),
         new("--upload-idle-near-cap", "REGISTRY_UPLOAD_IDLE_NEAR_CAP", "TIMESPAN", "Near a session cap, sessions idle this long are purged. Default 00:10:00."),
+        new("--pull-flush-interval", "REGISTRY_PULL_FLUSH_INTERVAL", "TIMESPAN", "Manifest pulls noted in memory are written this often (and at a graceful stop). Default 00:00:10."),
+        new("--record-pulls", "REGISTRY_RECORD_PULLS", "true|false", "Record each manifest's last pull time; false only to measure its cost. Default true."),
         new("--gc-grace", "REGISTRY_GC_GRACE", "TIMESPAN", "Garbage collection spares anything younger. Default 01:00:00."),
         new("--sync-parallel-blobs", "SYNC_PARALLEL_BLOBS", "N", "Blobs sync downloads at the same time (1 to 64)."),
         new("--parent-ca-file", "PARENT_CA_FILE", "FILE", "CA certificates (PEM) to trust for the parent registry, besides the system's and the edge trust bundle."),

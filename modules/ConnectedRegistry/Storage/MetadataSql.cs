@@ -68,12 +68,20 @@ internal static class MetadataSql
             created INTEGER NOT NULL,
             updated INTEGER NOT NULL,
             owner TEXT);
+        CREATE TABLE IF NOT EXISTS manifest_pulls(
+            repository TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            last_pulled INTEGER NOT NULL,
+            PRIMARY KEY(repository, digest),
+            FOREIGN KEY(repository, digest) REFERENCES manifests(repository, digest) ON DELETE CASCADE);
         """;
 
     /// <summary>
     /// Brings a database written before a column existed up to <see cref="Schema"/>: <c>uploads.owner</c> (the client
     /// identity that opened the session). Added columns are nullable, so an older module still reads and writes the
-    /// database; the schema version does not change.
+    /// database; the schema version does not change. Added tables (<c>manifest_pulls</c>) need nothing here:
+    /// <see cref="Schema"/> creates what is missing, and an older module never reads them (its deletions of manifests
+    /// still take their rows, by the foreign key).
     /// </summary>
     public static void Upgrade(SqliteConnection c, SqliteTransaction t)
     {
@@ -199,6 +207,48 @@ internal static class MetadataSql
         }
 
         return list;
+    }
+
+    // ---- pulls -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Writes last pull times (Unix milliseconds), keeping the later of the stored and the given one; a manifest deleted
+    /// since its pull is skipped (its row would break the foreign key). The number of rows written.
+    /// </summary>
+    public static int RecordPulls(SqliteConnection c, SqliteTransaction t, IEnumerable<(string Repository, string Digest, long At)> pulls)
+    {
+        // One prepared statement for the whole batch.
+        using var command = c.Command(
+            """
+            INSERT INTO manifest_pulls(repository, digest, last_pulled)
+            SELECT $r, $d, $at WHERE EXISTS (SELECT 1 FROM manifests WHERE repository=$r AND digest=$d)
+            ON CONFLICT(repository, digest) DO UPDATE SET last_pulled=MAX(last_pulled, excluded.last_pulled)
+            """,
+            t, ("$r", ""), ("$d", ""), ("$at", 0L));
+        var written = 0;
+        foreach (var (repository, digest, at) in pulls)
+        {
+            command.Parameters["$r"].Value = repository;
+            command.Parameters["$d"].Value = digest;
+            command.Parameters["$at"].Value = at;
+            written += command.ExecuteNonQuery();
+        }
+
+        return written;
+    }
+
+    /// <summary>The last pull time (Unix milliseconds) of each manifest of the repository that was ever pulled.</summary>
+    public static Dictionary<Digest, long> LastPulls(SqliteConnection c, string repository)
+    {
+        using var command = c.Command("SELECT digest, last_pulled FROM manifest_pulls WHERE repository=$r", null, ("$r", repository));
+        using var reader = command.ExecuteReader();
+        var map = new Dictionary<Digest, long>();
+        while (reader.Read())
+        {
+            map[Digest.Parse(reader.GetString(0))] = reader.GetInt64(1);
+        }
+
+        return map;
     }
 
     // ---- tags --------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ public static class RegistryCoreServiceExtensions
         services.AddSingleton<FreeSpaceGuard>();
         services.AddSingleton<StorageMaintenanceService>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageMaintenanceService>());
+        services.AddSingleton<PullRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<PullRecorder>());
         services.AddSingleton<GarbageCollectionScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<GarbageCollectionScheduler>());
         return builder;

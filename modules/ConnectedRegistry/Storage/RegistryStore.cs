@@ -192,6 +192,14 @@ public sealed class RegistryStore
     public IReadOnlyList<Descriptor> ListReferrers(string repository, Digest subject, string? artifactType = null) =>
         _db.Read(c => MetadataSql.ListReferrers(c, repository, subject, artifactType));
 
+    /// <summary>
+    /// When each manifest of the repository that was ever pulled was last pulled (a successful manifest GET), as written
+    /// by <see cref="PullRecorder"/>: pulls of the current flush interval are still in its memory, so a caller that needs
+    /// them (a retention pass) calls <see cref="PullRecorder.FlushAsync"/> first. Manifests never pulled are absent.
+    /// </summary>
+    public IReadOnlyDictionary<Digest, DateTimeOffset> GetLastPulls(string repository) =>
+        _db.Read(c => MetadataSql.LastPulls(c, repository)).ToDictionary(p => p.Key, p => DateTimeOffset.FromUnixTimeMilliseconds(p.Value));
+
     /// <summary>Number of repositories that hold at least one manifest.</summary>
     public long CountRepositories() => _db.Read(MetadataSql.CountRepositories);
 

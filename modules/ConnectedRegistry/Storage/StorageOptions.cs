@@ -10,7 +10,9 @@ namespace ConnectedRegistry.Storage;
 /// <c>--upload-max-sessions-per-repository</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY</c> (default 100),
 /// <c>--upload-max-sessions-per-client</c> / <c>REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT</c> (open sessions of one client
 /// identity, default 100) and <c>--upload-idle-near-cap</c> / <c>REGISTRY_UPLOAD_IDLE_NEAR_CAP</c> (how long a session may
-/// sit idle while a cap is near, default 10 minutes).
+/// sit idle while a cap is near, default 10 minutes), <c>--pull-flush-interval</c> / <c>REGISTRY_PULL_FLUSH_INTERVAL</c> (how
+/// often the pulls noted in memory are written to the database, default 10 seconds) and <c>--record-pulls</c> /
+/// <c>REGISTRY_RECORD_PULLS</c> (true by default; false only to measure what recording costs).
 /// </summary>
 public sealed class StorageOptions
 {
@@ -32,6 +34,18 @@ public sealed class StorageOptions
 
     /// <summary>How long a session may sit idle while open sessions are near a cap (80 %) before it is purged.</summary>
     public TimeSpan UploadIdleAgeNearCap { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How often <see cref="PullRecorder"/> writes the pulls it noted in memory to the database, in one transaction;
+    /// a crash loses at most this much of the record.
+    /// </summary>
+    public TimeSpan PullFlushInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Whether manifest pulls are recorded at all. Off only to measure the cost of recording (<c>bench/</c>): without
+    /// it no last pull time is kept.
+    /// </summary>
+    public bool RecordPulls { get; init; } = true;
 
     /// <summary>How often storage statistics are refreshed into the module state.</summary>
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(30);
@@ -79,6 +93,22 @@ public sealed class StorageOptions
             return fallback;
         }
 
+        static bool Flag(IConfiguration c, bool fallback, params string[] keys)
+        {
+            foreach (var key in keys)
+            {
+                var value = c[key];
+                if (!string.IsNullOrWhiteSpace(value))
+                {
+                    return bool.TryParse(value, out var flag)
+                        ? flag
+                        : throw new StartupException($"{Name(key)} must be true or false, got '{value}'.");
+                }
+            }
+
+            return fallback;
+        }
+
         // The message names the option as it was given: --upload-max-age on the command line, REGISTRY_UPLOAD_MAX_AGE in the environment.
         static string Name(string key) => key.StartsWith("REGISTRY_", StringComparison.Ordinal) ? key : "--" + key;
 
@@ -90,6 +120,17 @@ public sealed class StorageOptions
             UploadMaxSessionsPerRepository = Count(configuration, 100, "upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY"),
             UploadMaxSessionsPerClient = Count(configuration, 100, "upload-max-sessions-per-client", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT"),
             UploadIdleAgeNearCap = Read(configuration, TimeSpan.FromMinutes(10), "upload-idle-near-cap", "REGISTRY_UPLOAD_IDLE_NEAR_CAP"),
+            PullFlushInterval = Positive(configuration, TimeSpan.FromSeconds(10), "pull-flush-interval", "REGISTRY_PULL_FLUSH_INTERVAL"),
+            RecordPulls = Flag(configuration, true, "record-pulls", "REGISTRY_RECORD_PULLS"),
         };
+
+        // An interval of zero would be a timer that never waits.
+        static TimeSpan Positive(IConfiguration c, TimeSpan fallback, params string[] keys)
+        {
+            var interval = Read(c, fallback, keys);
+            return interval > TimeSpan.Zero
+                ? interval
+                : throw new StartupException($"{Name(keys.First(k => !string.IsNullOrWhiteSpace(c[k])))} must be longer than zero, such as 00:00:10 (ten seconds), got '{c[keys.First(k => !string.IsNullOrWhiteSpace(c[k]))]}'.");
+        }
     }
 }

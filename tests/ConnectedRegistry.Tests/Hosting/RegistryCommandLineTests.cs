@@ -19,6 +19,7 @@ public sealed class RegistryCommandLineTests
         { "--trusted-proxies", "REGISTRY_TRUSTED_PROXIES" }, { "--upload-max-age", "REGISTRY_UPLOAD_MAX_AGE" },
         { "--upload-max-sessions", "REGISTRY_UPLOAD_MAX_SESSIONS" }, { "--upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY" },
         { "--upload-max-sessions-per-client", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT" }, { "--upload-idle-near-cap", "REGISTRY_UPLOAD_IDLE_NEAR_CAP" },
+        { "--pull-flush-interval", "REGISTRY_PULL_FLUSH_INTERVAL" }, { "--record-pulls", "REGISTRY_RECORD_PULLS" },
         { "--gc-grace", "REGISTRY_GC_GRACE" }, { "--sync-parallel-blobs", "SYNC_PARALLEL_BLOBS" }, { "--parent-ca-file", "PARENT_CA_FILE" },
     };
 

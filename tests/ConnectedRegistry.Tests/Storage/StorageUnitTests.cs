@@ -46,6 +46,29 @@ public class StorageOptionsTests
         Assert.Equal(100, options.UploadMaxSessionsPerRepository);
         Assert.Equal(100, options.UploadMaxSessionsPerClient);
         Assert.Equal(TimeSpan.FromMinutes(10), options.UploadIdleAgeNearCap);
+        Assert.Equal(TimeSpan.FromSeconds(10), options.PullFlushInterval);
+        Assert.True(options.RecordPulls);
+    }
+
+    [Fact]
+    public void The_pull_flush_interval_and_the_recording_switch_are_read_and_checked()
+    {
+        var options = StorageOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["REGISTRY_PULL_FLUSH_INTERVAL"] = "00:01:00",
+            ["record-pulls"] = "false",
+        }).Build());
+        Assert.Equal(TimeSpan.FromMinutes(1), options.PullFlushInterval);
+        Assert.False(options.RecordPulls);
+
+        var zero = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["REGISTRY_PULL_FLUSH_INTERVAL"] = "00:00:00" }).Build();
+        Assert.Equal(
+            "REGISTRY_PULL_FLUSH_INTERVAL must be longer than zero, such as 00:00:10 (ten seconds), got '00:00:00'.",
+            Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(zero)).Message);
+        var notFlag = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["record-pulls"] = "sometimes" }).Build();
+        Assert.Equal(
+            "--record-pulls must be true or false, got 'sometimes'.",
+            Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(notFlag)).Message);
     }
 
     [Fact]
