@@ -12,6 +12,10 @@ public sealed class ModuleState
     private readonly Dictionary<string, ChildStatus> _children = new(StringComparer.Ordinal);
     private string _activationState = ActivationStates.Inactive;
     private string _connectionState = ConnectionStates.Offline;
+    private bool _activationSet;
+    private bool _connectionSet;
+    private long _connectionVersion;
+    private DateTimeOffset? _previousRunSince;
     private LoginServerStatus? _loginServer;
     private SyncStatus _sync = new();
     private StorageStatus _storage = new();
@@ -30,13 +34,94 @@ public sealed class ModuleState
                 _loginServer,
                 _sync,
                 _storage,
-                new Dictionary<string, ChildStatus>(_children, StringComparer.Ordinal));
+                new Dictionary<string, ChildStatus>(_children, StringComparer.Ordinal))
+            {
+                PreviousRun = _previousRunSince is { } since && (!_activationSet || !_connectionSet)
+                    ? new PreviousRunState(since, ActivationState: !_activationSet, ConnectionState: !_connectionSet)
+                    : null,
+            };
         }
     }
 
-    public void SetActivationState(string state) => Set(() => _activationState = state, () => _activationState != state);
+    /// <summary>
+    /// At start, the activation and connection state the previous run last reported, shown until a part of this run
+    /// sets its own (the activation result, the first pass): a restart no longer reports a false <c>Inactive</c> and
+    /// <c>Offline</c> while nothing has been tried yet. A state this run has already set is kept.
+    /// </summary>
+    public void SeedFromPreviousRun(string? activationState, string? connectionState, DateTimeOffset since)
+    {
+        lock (_gate)
+        {
+            if (!_activationSet && activationState is not null)
+            {
+                _activationState = activationState;
+            }
 
-    public void SetConnectionState(string state) => Set(() => _connectionState = state, () => _connectionState != state);
+            if (!_connectionSet && connectionState is not null)
+            {
+                _connectionState = connectionState;
+            }
+
+            _previousRunSince = since;
+        }
+
+        Changed?.Invoke();
+    }
+
+    public void SetActivationState(string state) => Set(() => (_activationState, _activationSet) = (state, true), () => !_activationSet || _activationState != state);
+
+    public void SetConnectionState(string state) => Set(() => SetConnection(state), () => !_connectionSet || _connectionState != state);
+
+    /// <summary>
+    /// Sets the connection state only when <paramref name="when"/> holds for the current one; returns the version of the
+    /// state it set (for <see cref="TrySetConnectionState(long, string)"/>), or null when it set nothing. For a part that
+    /// knows only one side of the link (the change feed) and must not overwrite what the scheduler knows.
+    /// </summary>
+    public long? TrySetConnectionState(Func<string, bool> when, string state)
+    {
+        long version;
+        lock (_gate)
+        {
+            if (!when(_connectionState))
+            {
+                return null;
+            }
+
+            if (_connectionState == state)
+            {
+                return null;
+            }
+
+            version = SetConnection(state);
+        }
+
+        Changed?.Invoke();
+        return version;
+    }
+
+    /// <summary>Sets the connection state only when nobody has set it since the version <paramref name="expected"/>.</summary>
+    public bool TrySetConnectionState(long expected, string state)
+    {
+        lock (_gate)
+        {
+            if (_connectionVersion != expected || _connectionState == state)
+            {
+                return false;
+            }
+
+            SetConnection(state);
+        }
+
+        Changed?.Invoke();
+        return true;
+    }
+
+    private long SetConnection(string state)
+    {
+        _connectionState = state;
+        _connectionSet = true;
+        return ++_connectionVersion;
+    }
 
     public void SetLoginServer(LoginServerStatus loginServer) => Set(() => _loginServer = loginServer, () => _loginServer != loginServer);
 
@@ -107,7 +192,14 @@ public sealed record ModuleStateSnapshot(
     LoginServerStatus? LoginServer,
     SyncStatus Sync,
     StorageStatus Storage,
-    IReadOnlyDictionary<string, ChildStatus> Children);
+    IReadOnlyDictionary<string, ChildStatus> Children)
+{
+    /// <summary>Which of the states are still the previous run's (null: none), and since when it reported them.</summary>
+    public PreviousRunState? PreviousRun { get; init; }
+}
+
+/// <summary>The states shown from the previous run until this run knows its own.</summary>
+public sealed record PreviousRunState(DateTimeOffset Since, bool ActivationState, bool ConnectionState);
 
 /// <summary>Type is Error, Warning or Information.</summary>
 public sealed record StatusDetail(string Code, string Type, string Description, DateTimeOffset Timestamp);

@@ -31,6 +31,7 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     private readonly ILogger<ChangeFeedFollower> _logger;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _cursor = -1;
+    private long? _offlineByFeed;
 
     public ChangeFeedFollower(IRegistrySettingsSource settings, LocalActivation activation, SyncScheduler scheduler, HierarchyOptions options,
         SyncEnvironment environment, TimeProvider time, ILogger<ChangeFeedFollower> logger, ModuleState state)
@@ -84,6 +85,7 @@ public sealed partial class ChangeFeedFollower : BackgroundService
             {
                 var more = await PollAsync(client, settings, stoppingToken);
                 failures = 0;
+                BackOnline();
                 if (!more)
                 {
                     continue; // the long poll itself was the wait
@@ -109,6 +111,11 @@ public sealed partial class ChangeFeedFollower : BackgroundService
                 // outlive it: an exception escaping ExecuteAsync would end the follower and stop the module.
                 failures++;
                 Log.FeedFailed(_logger, ex.Message);
+                if (ParentFailure.IsUnreachable(ex) || ex is OperationCanceledException)
+                {
+                    WentOffline();
+                }
+
                 var delay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.FeedRetryDelay.Ticks << Math.Min(failures - 1, 5)));
                 await WaitAsync(delay, stoppingToken);
             }
@@ -120,7 +127,8 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     {
         var since = Interlocked.Read(ref _cursor);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(_options.FeedWaitSeconds + 15));
+        // A parent that stops answering is noticed within twice the poll: the slack over the wait is at most the wait itself.
+        timeout.CancelAfter(TimeSpan.FromSeconds(_options.FeedWaitSeconds + Math.Clamp(_options.FeedWaitSeconds, 1, 15)));
         var response = await client.ChangesAsync(since, since < 0 ? 0 : _options.FeedWaitSeconds, _options.MaxFeedAnswerBytes, timeout.Token);
         if (!response.Ok)
         {
@@ -128,6 +136,12 @@ public sealed partial class ChangeFeedFollower : BackgroundService
             {
                 await WaitAsync(TimeSpan.FromMinutes(5), stoppingToken); // the next sync pass notices the plain parent
                 return false;
+            }
+
+            if (ParentFailure.IsGatewayFailure(response.Status))
+            {
+                // A proxy in front of the parent cannot reach it: the parent is as unreachable as when nothing answers.
+                throw new HttpRequestException($"the parent's change feed answered {response.Describe()}", null, response.Status);
             }
 
             throw new FeedException($"the parent answered {response.Describe()}");
@@ -171,6 +185,33 @@ public sealed partial class ChangeFeedFollower : BackgroundService
         return page.More;
     }
 
+    /// <summary>
+    /// The parent did not answer the long poll: <c>Offline</c> at once, instead of at the scheduler's next pass (up to
+    /// its idle time later). Only over <c>Online</c> or <c>Syncing</c>: an <c>Unhealthy</c> (a refused sync token, a full
+    /// disk) or the scheduler's own <c>Offline</c> says more than the feed knows.
+    /// </summary>
+    private void WentOffline()
+    {
+        if (_state.TrySetConnectionState(s => s is ConnectionStates.Online or ConnectionStates.Syncing, ConnectionStates.Offline) is { } version)
+        {
+            _offlineByFeed = version;
+            Log.ParentUnreachable(_logger);
+        }
+    }
+
+    /// <summary>
+    /// The parent answered again: back to <c>Online</c>, but only when the <c>Offline</c> was the feed's and nobody set
+    /// another state since (the scheduler's window, a deactivation, a refused token stay as they are).
+    /// </summary>
+    private void BackOnline()
+    {
+        if (_offlineByFeed is { } version)
+        {
+            _offlineByFeed = null;
+            _state.TrySetConnectionState(version, ConnectionStates.Online);
+        }
+    }
+
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
 
     private async Task WaitAsync(TimeSpan delay, CancellationToken stoppingToken)
@@ -200,6 +241,9 @@ public sealed partial class ChangeFeedFollower : BackgroundService
 
         [LoggerMessage(EventId = 5043, Level = LogLevel.Warning, Message = "The parent's change feed answer is over {Limit} bytes: refused, not read further; following the sync schedule for {Minutes} min")]
         public static partial void FeedTooLarge(ILogger logger, long limit, double minutes);
+
+        [LoggerMessage(EventId = 5045, Level = LogLevel.Warning, Message = "The parent does not answer the change feed: Offline until it does")]
+        public static partial void ParentUnreachable(ILogger logger);
 
         [LoggerMessage(EventId = 5044, Level = LogLevel.Warning, Message = "The parent's change feed named {Count} repositories that are not valid names, skipped: {Names}")]
         public static partial void InvalidEntries(ILogger logger, int count, string names);

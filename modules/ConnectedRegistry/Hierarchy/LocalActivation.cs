@@ -281,6 +281,11 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
     /// </summary>
     private void OnSettingsChanged(RegistrySettings settings)
     {
+        if (_settings.NotApplied is not null && !IsDeactivated)
+        {
+            return; // no settings in force yet: where this registry sits in its tree is unknown, the previous run's state stays shown
+        }
+
         if (ParentCredentials.ResolveEndpoint(settings, _environment.Get) is null && !IsDeactivated)
         {
             _state.SetActivationState(ActivationStates.Active);

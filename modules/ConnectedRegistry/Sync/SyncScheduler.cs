@@ -164,7 +164,13 @@ public sealed partial class SyncScheduler : BackgroundService
         var forced = Interlocked.Exchange(ref _syncNowRequested, 0) == 1;
         if (!_work.IsConfigured(settings))
         {
-            _state.SetConnectionState(ConnectionStates.Offline);
+            if (_settings.NotApplied is null)
+            {
+                // With no settings in force yet (the start, before the last good document or the twin applies) this run
+                // knows nothing about the parent: the state the previous run reported stays until it does.
+                _state.SetConnectionState(ConnectionStates.Offline);
+            }
+
             _state.UpdateSync(s => s with { NextSyncTime = null, WindowEndTime = null });
             await WaitAsync(null, stoppingToken);
             return;

@@ -24,6 +24,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     private readonly DateTimeOffset _startedAt;
     private readonly TaskCompletionSource _firstTwin = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly LastGoodDesired _lastGood;
+    private readonly LastReportedState _lastReported;
     private readonly Func<ModuleIdentity?, IModuleClient>? _clientFactory;
     private Task _reporting = Task.CompletedTask;
     private IModuleClient? _client;
@@ -55,6 +56,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         _clientFactory = clientFactory;
         _startedAt = time.GetUtcNow();
         _lastGood = new LastGoodDesired(Path.Combine(registryOptions.DataRoot, LastGoodDesired.RelativePath));
+        _lastReported = new LastReportedState(Path.Combine(registryOptions.DataRoot, LastReportedState.RelativePath));
     }
 
     /// <summary>The running client (null before start).</summary>
@@ -79,6 +81,15 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
             _client = _clientFactory?.Invoke(_identity) ?? new MqttModuleClient(_identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
         }
 
+        // What the previous run last reported stays shown until this run knows better: the activation state until the
+        // hierarchy publishes its own, the connection state until the first pass (or the feed) finds out, the desired
+        // status until a document of this run is processed. Not Inactive, Offline and version 0 for the first seconds.
+        var previous = _lastReported.TryLoad();
+        if (previous is not null)
+        {
+            _services.GetRequiredService<ModuleState>().SeedFromPreviousRun(previous.ActivationState, previous.ConnectionState, previous.Since);
+        }
+
         // Until the twin (or the desired file) gives settings, run with the ones it last gave: a device restarted while
         // offline keeps its tokens, and a desired file broken or removed while the module was down does not leave it
         // without settings. With none kept, nothing is applied and the registry answers 503 until a document applies.
@@ -88,6 +99,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
             _pipeline.ApplyFull(saved, savedVersion);
         }
 
+        _reporter.StartFromPreviousRun(_lastReported, previous);
         var client = _client;
         _reporting = Task.Run(async () =>
         {
@@ -122,6 +134,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     {
         await _stop.CancelAsync();
         await _reporting.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        _reporter.Persist(); // a change within the last report interval is kept too
         if (_client is not null)
         {
             await _client.DisposeAsync();

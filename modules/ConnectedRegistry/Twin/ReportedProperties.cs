@@ -23,7 +23,9 @@ public static class ReportedProperties
         ?? typeof(ReportedProperties).Assembly.GetName().Version?.ToString(3)
         ?? "0.0.0";
 
-    public static JObject Build(ModuleStateSnapshot state, DesiredStatus desired, int maxBytes = 16 * 1024)
+    /// <param name="desiredFromPreviousRun">When <paramref name="desired"/> is the status the previous run last reported
+    /// (this run has processed no document yet): since when it reported it.</param>
+    public static JObject Build(ModuleStateSnapshot state, DesiredStatus desired, int maxBytes = 16 * 1024, DateTimeOffset? desiredFromPreviousRun = null)
     {
         var details = new JArray(state.StatusDetails.Take(MaxStatusDetails).Select(d => new JObject
         {
@@ -78,6 +80,7 @@ public static class ReportedProperties
                 ["repositories"] = state.Storage.Repositories,
             },
             ["children"] = Children(state.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Take(MaxChildren)),
+            ["fromPreviousRun"] = FromPreviousRun(state.PreviousRun, desiredFromPreviousRun),
         };
 
         if (state.Children.Count > MaxChildren)
@@ -113,6 +116,33 @@ public static class ReportedProperties
         }
 
         return builder.ToString();
+    }
+
+    /// <summary>
+    /// Which members still show what the previous run last reported (this run has not learnt its own yet), and since
+    /// when that run reported them; null once every one is this run's.
+    /// </summary>
+    private static JToken FromPreviousRun(PreviousRunState? states, DateTimeOffset? desiredSince)
+    {
+        var members = new JArray();
+        if (desiredSince is not null)
+        {
+            members.Add("lastDesiredVersion");
+            members.Add("lastDesiredStatus");
+        }
+
+        if (states?.ActivationState == true)
+        {
+            members.Add("activationState");
+        }
+
+        if (states?.ConnectionState == true)
+        {
+            members.Add("connectionState");
+        }
+
+        var since = desiredSince ?? states?.Since;
+        return members.Count == 0 || since is null ? JValue.CreateNull() : new JObject { ["members"] = members, ["since"] = Time(since) };
     }
 
     private static JObject Children(IEnumerable<KeyValuePair<string, ChildStatus>> children)

@@ -22,6 +22,10 @@ public sealed partial class ReportedPropertiesReporter
     private DateTimeOffset _lastSent = DateTimeOffset.MinValue;
     private long _patchesSent;
     private int _waits;
+    private LastReportedState? _file;
+    private ReportedStateRecord? _saved;
+    private volatile ReportedStateRecord? _previousDesired;
+    private bool _saveFailed;
 
     public ReportedPropertiesReporter(ModuleState state, DesiredPropertiesPipeline desired, TwinOptions options, TimeProvider time, ILogger<ReportedPropertiesReporter> logger)
     {
@@ -31,7 +35,11 @@ public sealed partial class ReportedPropertiesReporter
         _time = time;
         _logger = logger;
         _state.Changed += Signal;
-        _desired.StatusChanged += _ => Signal();
+        _desired.StatusChanged += _ =>
+        {
+            _previousDesired = null; // this run processed a document: its own status from now on
+            Signal();
+        };
     }
 
     public long PatchesSent => Interlocked.Read(ref _patchesSent);
@@ -52,7 +60,79 @@ public sealed partial class ReportedPropertiesReporter
     }
 
     /// <summary>The whole reported document for the current state.</summary>
-    public JObject Current() => ReportedProperties.Build(_state.Snapshot(), _desired.Status, _options.MaxReportedBytes);
+    public JObject Current()
+    {
+        var previous = _previousDesired;
+        return ReportedProperties.Build(_state.Snapshot(), previous?.Desired ?? _desired.Status, _options.MaxReportedBytes, previous?.Since);
+    }
+
+    /// <summary>
+    /// At start, after the last good desired document was replayed: shows the desired status the previous run reported
+    /// (<paramref name="previous"/>, from <paramref name="file"/>) until this run processes a document of its own, and from
+    /// now on keeps <paramref name="file"/> up to date with what is shown (written when it changes).
+    /// </summary>
+    public void StartFromPreviousRun(LastReportedState file, ReportedStateRecord? previous)
+    {
+        lock (_gate)
+        {
+            _file = file;
+            _saved = previous;
+        }
+
+        _previousDesired = previous;
+        Signal();
+    }
+
+    /// <summary>
+    /// Writes the shown activation and connection state and desired status to the file when one of them changed since
+    /// the last write (a <c>Syncing</c> keeps the state before it). Called by the reporting loop and at stop.
+    /// </summary>
+    public void Persist()
+    {
+        LastReportedState? file;
+        ReportedStateRecord? saved;
+        lock (_gate)
+        {
+            file = _file;
+            saved = _saved;
+        }
+
+        if (file is null)
+        {
+            return;
+        }
+
+        var snapshot = _state.Snapshot();
+        var connection = snapshot.ConnectionState == ConnectionStates.Syncing ? saved?.ConnectionState : snapshot.ConnectionState;
+        if (connection is null)
+        {
+            return;
+        }
+
+        var shown = new ReportedStateRecord(snapshot.ActivationState, connection, _previousDesired?.Desired ?? _desired.Status, _time.GetUtcNow());
+        if (saved is not null && shown.SameValues(saved))
+        {
+            return;
+        }
+
+        try
+        {
+            file.Save(shown);
+            _saveFailed = false;
+            lock (_gate)
+            {
+                _saved = shown;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            if (!_saveFailed)
+            {
+                _saveFailed = true; // said once, tried again at the next change
+                Log.StateNotSaved(_logger, ex.Message);
+            }
+        }
+    }
 
     /// <summary>After a (re)connect: the twin's reported properties as they are, so the next patch is a diff against them.</summary>
     public void Rebase(JObject reported)
@@ -86,6 +166,7 @@ public sealed partial class ReportedPropertiesReporter
         {
             Interlocked.Increment(ref _waits);
             await _signal.WaitAsync(cancellationToken);
+            Persist();
             var wait = _lastSent + _options.ReportInterval - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
@@ -152,6 +233,9 @@ public sealed partial class ReportedPropertiesReporter
 
         [LoggerMessage(EventId = 321, Level = LogLevel.Warning, Message = "Reported properties not confirmed, retrying with the next patch: {Reason}")]
         public static partial void ReportFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 323, Level = LogLevel.Warning, Message = "The reported state was not kept for the next start: {Reason}")]
+        public static partial void StateNotSaved(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 322, Level = LogLevel.Error, Message = "Reported properties patch refused with {Status}: {Reason}")]
         public static partial void ReportRejected(ILogger logger, int status, string reason);
