@@ -18,7 +18,7 @@ mkdir -p "$engine"
 echo '{}' > "$engine/daemon.json"
 dockerd --data-root "$engine/data" --exec-root "$engine/exec" -H "unix://$engine/docker.sock" --pidfile "$engine/dockerd.pid" \
   --config-file "$engine/daemon.json" --storage-driver=vfs --iptables=false --bridge=none >"$engine/log" 2>&1 &
-PIDS+=($!)
+# not in PIDS: bench_cleanup removes the containers first, then stops the engine
 export DOCKER_HOST="unix://$engine/docker.sock" DOCKER_CONFIG="$engine/client"
 bench_cleanup() {
   docker rm -f $(docker ps -aq) >/dev/null 2>&1 || true
