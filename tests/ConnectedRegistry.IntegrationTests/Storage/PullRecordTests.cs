@@ -152,8 +152,8 @@ public sealed class PullRecordTests
 
         // registry.db as the version before pull times left it: every other table, its manifest in place.
         var database = Path.Combine(registry.DataRoot, DataLayout.DatabaseFile);
-        Execute(database, "DROP TABLE IF EXISTS manifest_pulls");
-        Assert.Equal(0L, Scalar(database, "SELECT COUNT(*) FROM sqlite_master WHERE name='manifest_pulls'"));
+        TestDatabase.Execute(database, "DROP TABLE IF EXISTS manifest_pulls");
+        Assert.Equal(0L, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM sqlite_master WHERE name='manifest_pulls'"));
 
         var upgraded = await RegistryInstance.StartAsync(registry.DataRoot);
         try
@@ -168,8 +168,8 @@ public sealed class PullRecordTests
             await upgraded.DisposeAsync();
         }
 
-        Assert.Equal(1L, Scalar(database, "SELECT COUNT(*) FROM manifest_pulls"));
-        Assert.Equal(1L, Scalar(database, "SELECT COUNT(*) FROM manifests"));
+        Assert.Equal(1L, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM manifest_pulls"));
+        Assert.Equal(1L, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM manifests"));
         TempDirectory.Delete(registry.DataRoot);
     }
 
@@ -191,23 +191,5 @@ public sealed class PullRecordTests
             await registry.DisposeAsync();
             registry.DeleteData();
         }
-    }
-
-    private static void Execute(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static long Scalar(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
     }
 }

@@ -25,11 +25,11 @@ public sealed class StorageMaintenanceTests
             var database = Path.Combine(registry.DataRoot, DataLayout.DatabaseFile);
 
             // The storage count's query fails for a while (as a disk or database error would make it).
-            Execute(database, "ALTER TABLE repositories RENAME TO repositories_away");
+            TestDatabase.Execute(database, "ALTER TABLE repositories RENAME TO repositories_away");
             await Task.Delay(TimeSpan.FromMilliseconds(500));
             Assert.False(maintenance.ExecuteTask!.IsCompleted, "the housekeeping loop ended");
             Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "the registry is stopping");
-            Execute(database, "ALTER TABLE repositories_away RENAME TO repositories");
+            TestDatabase.Execute(database, "ALTER TABLE repositories_away RENAME TO repositories");
 
             // Once the database answers again, the status is published again.
             var blob = new TestBlob(TestContent.Bytes("maintenance", 1234), "x");
@@ -41,14 +41,5 @@ public sealed class StorageMaintenanceTests
             await registry.DisposeAsync();
             registry.DeleteData();
         }
-    }
-
-    private static void Execute(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 }
