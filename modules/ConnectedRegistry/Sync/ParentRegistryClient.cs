@@ -603,8 +603,10 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
             {
                 var body = await ReadLimitedAsync(response.Content, 64 * 1024, cancellationToken);
                 var error = JObject.Parse(System.Text.Encoding.UTF8.GetString(body))["errors"]?.First;
-                code = (string?)error?["code"];
-                message = (string?)error?["message"];
+                // The parent's words reach logs, sync.lastError in the reported properties and the CLI: escaped and
+                // cut like any other untrusted text (a newline or ESC in them could forge a line).
+                code = error?["code"] is JValue { Value: string c } ? LogText.Escape(c) : null;
+                message = error?["message"] is JValue { Value: string m } ? LogText.Escape(m) : null;
             }
             catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or ParentContentException or InvalidOperationException)
             {

@@ -175,6 +175,34 @@ public sealed class ParentAuthAndResilienceTests
         Assert.True(content.Disposed);
     }
 
+    [Fact]
+    public async Task A_parents_error_code_and_message_come_back_escaped_and_cut()
+    {
+        // A parent's words end in logs, the reported sync.lastError and the CLI's stderr: a newline or ESC in them
+        // could forge a line there.
+        var forged = "denied\nfail: ConnectedRegistry[1] forged line\u001b[2J" + new string('x', 2000);
+        var body = new Newtonsoft.Json.Linq.JObject
+        {
+            ["errors"] = new Newtonsoft.Json.Linq.JArray(new Newtonsoft.Json.Linq.JObject { ["code"] = "BAD\r\nCODE", ["message"] = forged }),
+        }.ToString();
+        await using var server = await FakeHttpServer.StartAsync(async context =>
+        {
+            context.Response.StatusCode = 400;
+            await context.Response.WriteAsync(body);
+        });
+        using var client = new ParentRegistryClient(server.Address, Sync, ParentClients.FastOptions, TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+        var error = await Assert.ThrowsAsync<ParentRegistryException>(() => client.PingAsync(default));
+
+        Assert.DoesNotContain('\n', error.Message);
+        Assert.DoesNotContain('\r', error.Message);
+        Assert.DoesNotContain('\u001b', error.Message);
+        Assert.Contains(@"forged line\u001b[2J", error.Message, StringComparison.Ordinal);
+        Assert.Equal(@"BAD\r\nCODE", error.Code);
+        Assert.True(error.Message.Length < 600, $"{error.Message.Length} characters");
+    }
+
     /// <summary>The real network transport, remembering every response body it handed out and whether it was disposed.</summary>
     private sealed class TrackingTransport(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
