@@ -18,6 +18,9 @@ namespace ConnectedRegistry.IntegrationTests.Storage;
 public sealed class FullDiskTests : IAsyncLifetime
 {
     private const long MinFree = 8L * 1024 * 1024;
+
+    /// <summary>What the databases may write into the minimum after the last content was taken (they are not reserved).</summary>
+    private const long DatabaseSlack = 1024 * 1024;
     private const int LayerSize = 3 * 1024 * 1024;
     private readonly string _mount = TempDirectory.Create("full-disk");
     private readonly string _outside = TempDirectory.Create("full-disk-twin");
@@ -129,7 +132,11 @@ public sealed class FullDiskTests : IAsyncLifetime
         Assert.Equal("INSUFFICIENT_STORAGE", envelope["errors"]![0]!["code"]!.Value<string>());
         Assert.Contains("storage is full", envelope["errors"]![0]!["message"]!.Value<string>(), StringComparison.Ordinal);
         Assert.Equal(MinFree, envelope["errors"]![0]!["detail"]!["minFreeBytes"]!.Value<long>());
-        Assert.True(new DriveInfo(_mount).AvailableFreeSpace >= MinFree, "the pushes kept the minimum free");
+        // The pushes kept the minimum free of content; the databases' own writes (pages and write-ahead logs: the
+        // session rows, the change log, the outbox, a sync pass's) are not reserved and may use some of it, which is
+        // what it is kept for. Under a CPU hog they took up to a few hundred KiB of it after the refusal.
+        var freeAfterPushes = new DriveInfo(_mount).AvailableFreeSpace;
+        Assert.True(freeAfterPushes >= MinFree - DatabaseSlack, $"the pushes kept the minimum free: {freeAfterPushes} bytes free, minimum {MinFree}");
 
         // Something else on the volume (a log, another container) takes it below the minimum: now even a manifest is refused.
         var filler = Path.Combine(_mount, "other-tenant");
