@@ -25,8 +25,10 @@ public sealed class LinkEmulatorTests
         await echoed;
         watch.Stop();
 
-        // 3 MB each way at 1 MB/s each way: about 3 s (the two directions run at once).
-        Assert.InRange(watch.Elapsed.TotalSeconds, 0.95 * 3, 6);
+        // 3 MB each way at 1 MB/s each way: about 3 s (the two directions run at once). The cap is the lower bound;
+        // the upper one only says the link kept moving: under a CPU hog the pacer's threads run late (6.8 s was seen
+        // at a load of 50 on two cores), and how fast a loaded machine goes is a benchmark's question, not this test's.
+        Assert.InRange(watch.Elapsed.TotalSeconds, 0.95 * 3, 30);
         Assert.Equal(bytes, link.BytesToParent);
         Assert.Equal(bytes, link.BytesFromParent);
         Assert.InRange(link.MaxWindowBitsPerSecond(TimeSpan.FromSeconds(1)), 8_000_000, 2 * 8_000_000 * 1.1);
