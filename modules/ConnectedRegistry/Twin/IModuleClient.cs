@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;
