@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 using Polly;
 using Polly.Retry;
