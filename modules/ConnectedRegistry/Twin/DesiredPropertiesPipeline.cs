@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;

@@ -11,7 +11,7 @@ public class LayerTests
 {
     /// <summary>Bottom to top; the same order as docs/design.md.</summary>
     public static readonly string[] ModuleLayers =
-        ["Oci", "Core", "Storage", "Distribution", "Auth", "Twin", "Events", "Tls", "Sync", "Hierarchy", "Bundles", "Monitoring", "Hosting"];
+        ["Oci", "Core", "Identity", "Storage", "Distribution", "Auth", "Twin", "Events", "Tls", "Sync", "Hierarchy", "Bundles", "Monitoring", "Hosting"];
 
     /// <summary>
     /// Uses the order allows but the design does not: Auth and Monitoring read the request's route from
