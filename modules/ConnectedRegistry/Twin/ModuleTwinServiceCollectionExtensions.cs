@@ -28,6 +28,7 @@ public static class ModuleTwinServiceCollectionExtensions
         services.AddSingleton<DirectMethodDispatcher>();
         services.AddSingleton<ModuleTwinService>();
         services.AddHostedService(sp => sp.GetRequiredService<ModuleTwinService>());
+        services.AddSingleton<IModuleMessageOutput>(sp => sp.GetRequiredService<ModuleTwinService>()); // the events queue sends through its client
         services.AddDirectMethod<GetStatusMethod>("getStatus");
         services.AddDirectMethod<GarbageCollectMethod>("garbageCollect");
         services.AddHostedService<LocalMethodChannel>(); // the same methods for `ConnectedRegistry call`, standalone or not
