@@ -24,6 +24,7 @@ public static class ModuleTwinServiceCollectionExtensions
         services.AddSingleton(sp => new DesiredPropertiesPipeline(
             sp.GetRequiredService<RegistrySettingsStore>(), sp.GetRequiredService<ILogger<DesiredPropertiesPipeline>>(), sp.GetRequiredService<LogLevelSwitch>(), sp.GetRequiredService<ModuleEnvironment>(),
             sp.GetRequiredService<ModuleState>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IDesiredStatusSource>(sp => sp.GetRequiredService<DesiredPropertiesPipeline>()); // for the metrics
         services.AddSingleton<ReportedPropertiesReporter>();
         services.AddSingleton<DirectMethodDispatcher>();
         services.AddSingleton<ModuleTwinService>();
