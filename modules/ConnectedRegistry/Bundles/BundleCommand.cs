@@ -2,7 +2,6 @@ using System.CommandLine;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.Twin;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -12,16 +11,17 @@ namespace ConnectedRegistry.Bundles;
 /// <c>ConnectedRegistry bundle keygen|state|export|import</c>: offline bundles from the command line. <c>state</c> and
 /// <c>import</c> work on a stopped module's data root (<paramref name="openDataRoot"/> builds the module's services on
 /// it without starting it) with the settings of <c>--desired FILE</c>, else the last good desired properties saved
-/// in the data root. Prints one JSON object on success; exit 0 done, 1 refused or failed (the reason on stderr), 2 bad arguments.
+/// in the data root (read by <paramref name="readSettings"/>: the twin's parser, handed over by the composition root).
+/// Prints one JSON object on success; exit 0 done, 1 refused or failed (the reason on stderr), 2 bad arguments.
 /// </summary>
 public static class BundleCommand
 {
     /// <summary>Runs <c>bundle ARGS</c> alone (the registry's command line runs it through <see cref="Create"/>).</summary>
-    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot, Func<string, string?>? environment = null) =>
-        CommandLineRunner.RunAsync(CommandLineRunner.Root("EdgeConnectedRegistry", Create(output, openDataRoot, environment)), ["bundle", .. args], output, error);
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string[], WebApplication> openDataRoot, StoredSettingsReader readSettings, Func<string, string?>? environment = null) =>
+        CommandLineRunner.RunAsync(CommandLineRunner.Root("EdgeConnectedRegistry", Create(output, openDataRoot, readSettings, environment)), ["bundle", .. args], output, error);
 
     /// <summary>The <c>bundle</c> command and its four commands; each prints its JSON answer to <paramref name="output"/>.</summary>
-    public static Command Create(TextWriter output, Func<string[], WebApplication> openDataRoot, Func<string, string?>? environment = null)
+    public static Command Create(TextWriter output, Func<string[], WebApplication> openDataRoot, StoredSettingsReader readSettings, Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
         Option<string> Path(string name, string description, bool required = false) => new(name) { Description = description, HelpName = "FILE", Required = required };
@@ -54,9 +54,9 @@ public static class BundleCommand
             Data(), Desired(), bundleFile,
         };
         keygen.SetAction((r, _) => RunOneAsync(r, o => KeygenAsync(o, output)));
-        state.SetAction((r, _) => RunOneAsync(r, o => StateAsync(o, output, openDataRoot)));
+        state.SetAction((r, _) => RunOneAsync(r, o => StateAsync(o, output, openDataRoot, readSettings)));
         export.SetAction((r, _) => RunOneAsync(r, o => ExportAsync(o, output, r.InvocationConfiguration.Error, environment, openDataRoot)));
-        import.SetAction((r, _) => RunOneAsync(r, o => ImportAsync(o, r.GetValue(bundleFile)!, output, openDataRoot)));
+        import.SetAction((r, _) => RunOneAsync(r, o => ImportAsync(o, r.GetValue(bundleFile)!, output, openDataRoot, readSettings)));
         return new Command("bundle", "Offline bundles: a site's state, a signed export, its import (state and import on a stopped module; the running one has the bundleState and importBundle methods).")
         {
             keygen, state, export, import,
@@ -132,14 +132,14 @@ public static class BundleCommand
         return 0;
     }
 
-    private static async Task<int> StateAsync(Arguments options, TextWriter output, Func<string[], WebApplication> openDataRoot)
+    private static async Task<int> StateAsync(Arguments options, TextWriter output, Func<string[], WebApplication> openDataRoot, StoredSettingsReader readSettings)
     {
         if (options.One("data") is not { } data || options.One("output") is not { } path)
         {
             return await BadArgumentsAsync("state needs --data DIR and --output FILE");
         }
 
-        await using var app = OpenDataRoot(openDataRoot, data, options.One("desired"));
+        await using var app = OpenDataRoot(openDataRoot, readSettings, data, options.One("desired"));
         var services = app.Services;
         var state = BundleState.Read(services.GetRequiredService<IRegistrySettingsSource>().Current, services.GetRequiredService<RegistryStore>(),
             services.GetRequiredService<BlobStore>(), services.GetRequiredService<TimeProvider>());
@@ -229,45 +229,30 @@ public static class BundleCommand
     private static bool IsInterruption(Exception ex) =>
         ex is BundleRefusedException or IOException or HttpRequestException or ParentRegistryException or ParentContentException or TimeoutException;
 
-    private static async Task<int> ImportAsync(Arguments options, string bundle, TextWriter output, Func<string[], WebApplication> openDataRoot)
+    private static async Task<int> ImportAsync(Arguments options, string bundle, TextWriter output, Func<string[], WebApplication> openDataRoot, StoredSettingsReader readSettings)
     {
         if (options.One("data") is not { } data)
         {
             return await BadArgumentsAsync("import needs --data DIR");
         }
 
-        await using var app = OpenDataRoot(openDataRoot, data, options.One("desired"));
+        await using var app = OpenDataRoot(openDataRoot, readSettings, data, options.One("desired"));
         var result = await app.Services.GetRequiredService<BundleImporter>().ImportAsync(Path.GetFullPath(bundle), CancellationToken.None);
         await output.WriteLineAsync(Json(result));
         return result.Failures.Count == 0 ? 0 : 1;
     }
 
     /// <summary>The module's services on <paramref name="data"/>, not started, with the settings of the desired file or the last good ones.</summary>
-    private static WebApplication OpenDataRoot(Func<string[], WebApplication> openDataRoot, string data, string? desiredPath)
+    private static WebApplication OpenDataRoot(Func<string[], WebApplication> openDataRoot, StoredSettingsReader readSettings, string data, string? desiredPath)
     {
         if (!Directory.Exists(data))
         {
             throw new BundleRefusedException($"the data root {data} does not exist");
         }
 
-        JObject desired;
-        if (desiredPath is not null)
-        {
-            desired = TwinJson.ParseObject(File.ReadAllText(desiredPath));
-        }
-        else if (!new LastGoodDesired(Path.Combine(data, "twin", "last-good-desired.json")).TryLoad(out desired, out _))
-        {
-            throw new BundleRefusedException("no settings: the data root holds no last good desired properties; give --desired FILE");
-        }
-
-        var parsed = DesiredPropertiesParser.Parse(desired);
-        if (parsed.Settings is null)
-        {
-            throw new BundleRefusedException("the desired properties are rejected: " + string.Join("; ", parsed.Errors));
-        }
-
+        var settings = readSettings(data, desiredPath, out var refusal) ?? throw new BundleRefusedException(refusal);
         var app = openDataRoot(["--data", Path.GetFullPath(data), "--urls", "http://127.0.0.1:0"]);
-        app.Services.GetRequiredService<RegistrySettingsStore>().Apply(parsed.Settings);
+        app.Services.GetRequiredService<RegistrySettingsStore>().Apply(settings);
         return app;
     }
 

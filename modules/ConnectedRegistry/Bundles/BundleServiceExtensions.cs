@@ -1,4 +1,4 @@
-using ConnectedRegistry.Twin;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Bundles;
 

@@ -3,7 +3,6 @@ using System.Threading.Channels;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
-using ConnectedRegistry.Twin;
 
 namespace ConnectedRegistry.Events;
 
@@ -25,13 +24,13 @@ public sealed partial class EventQueue : BackgroundService, IEventPublisher, IRe
     private readonly EventOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<EventQueue> _logger;
-    private readonly Func<IModuleClient?> _client;
+    private readonly Func<IModuleMessageSender?> _client;
     private readonly Func<RegistryStore?> _store;
     private NotificationFilter _filter;
     private long _dropped;
     private long _sent;
 
-    public EventQueue(IRegistrySettingsSource settings, ModuleState state, EventOptions options, TimeProvider time, ILogger<EventQueue> logger, Func<IModuleClient?> client, Func<RegistryStore?>? store = null)
+    public EventQueue(IRegistrySettingsSource settings, ModuleState state, EventOptions options, TimeProvider time, ILogger<EventQueue> logger, Func<IModuleMessageSender?> client, Func<RegistryStore?>? store = null)
     {
         _settings = settings;
         _state = state;

@@ -1,6 +1,5 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
-using ConnectedRegistry.Twin;
 
 namespace ConnectedRegistry.Events;
 
@@ -8,7 +7,8 @@ public static class EventsServiceExtensions
 {
     /// <summary>
     /// Events on the module output <c>events</c>: the <see cref="EventQueue"/> as <see cref="IEventPublisher"/> (for operational
-    /// events) and as an <see cref="IRegistryEventSink"/> (client pushes and deletes), sending through the module client.
+    /// events) and as an <see cref="IRegistryEventSink"/> (client pushes and deletes), sending through the module client
+    /// (<see cref="IModuleMessageOutput"/>, registered by the twin).
     /// </summary>
     public static WebApplicationBuilder AddRegistryEvents(this WebApplicationBuilder builder)
     {
@@ -20,7 +20,7 @@ public static class EventsServiceExtensions
             sp.GetRequiredService<EventOptions>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<EventQueue>>(),
-            () => sp.GetService<ModuleTwinService>()?.Client,
+            () => sp.GetService<IModuleMessageOutput>()?.Sender,
             () => sp.GetService<RegistryStore>()));
         services.AddSingleton<IEventPublisher>(sp => sp.GetRequiredService<EventQueue>());
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<EventQueue>());

@@ -1,6 +1,5 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Hierarchy;

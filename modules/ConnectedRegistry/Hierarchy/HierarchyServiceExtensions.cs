@@ -1,6 +1,6 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace ConnectedRegistry.Hierarchy;

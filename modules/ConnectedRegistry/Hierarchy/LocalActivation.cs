@@ -1,9 +1,9 @@
 using System.Net;
 using System.Security.Cryptography;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Sync;
-using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Hierarchy;

@@ -83,7 +83,7 @@ public static partial class RegistryCommandLine
         var root = CommandLineRunner.Root(Description,
             TokenCommand.Create(output),
             HealthCommand.Create(),
-            BundleCommand.Create(output, openDataRoot),
+            BundleCommand.Create(output, openDataRoot, StoredDesiredSettings.Read),
             CallCommand.Create(),
             SampleImageCommand.Create(output));
         foreach (var (option, _) in options)

@@ -4,6 +4,7 @@ using ConnectedRegistry.Core;
 using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Events;
 using ConnectedRegistry.Hierarchy;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Monitoring;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
@@ -114,6 +115,7 @@ public static partial class RegistryHost
         builder.Services.AddSingleton<ModuleState>();
         builder.AddMonitoring(); // before the parts, so its feeds see their first events
         builder.AddRegistryCore();
+        builder.AddModuleIdentity();
         builder.AddDistributionApi();
         builder.AddRegistryAuth();
         builder.AddParentSync();

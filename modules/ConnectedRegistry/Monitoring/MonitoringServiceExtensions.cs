@@ -1,6 +1,5 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
-using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Configuration.Memory;
 
 namespace ConnectedRegistry.Monitoring;
@@ -68,21 +67,21 @@ public static class MonitoringServiceExtensions
 }
 
 /// <summary>
-/// Feeds the metrics from the events parts already raise, so those parts need no call of their own: the twin
-/// pipeline's processed documents and garbage collection runs.
+/// Feeds the metrics from the events parts already raise, so those parts need no call of their own: the twin's
+/// processed desired documents (<see cref="IDesiredStatusSource"/>) and garbage collection runs.
 /// </summary>
-internal sealed class MetricsFeeds(RegistryMetrics metrics, DesiredPropertiesPipeline pipeline, GarbageCollector collector) : IHostedService
+internal sealed class MetricsFeeds(RegistryMetrics metrics, IDesiredStatusSource desired, GarbageCollector collector) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        pipeline.StatusChanged += OnDesired;
+        desired.StatusChanged += OnDesired;
         collector.Collected += OnCollected;
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        pipeline.StatusChanged -= OnDesired;
+        desired.StatusChanged -= OnDesired;
         collector.Collected -= OnCollected;
         return Task.CompletedTask;
     }

@@ -1,5 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
-using ConnectedRegistry.Twin;
+using ConnectedRegistry.Identity;
 
 namespace ConnectedRegistry.Sync;
 

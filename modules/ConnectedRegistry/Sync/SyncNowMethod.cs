@@ -1,5 +1,4 @@
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Sync;

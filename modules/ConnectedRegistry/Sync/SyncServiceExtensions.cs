@@ -1,5 +1,4 @@
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace ConnectedRegistry.Sync;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using ConnectedRegistry.Twin;
+using ConnectedRegistry.Identity;
 
 namespace ConnectedRegistry.Tls;
 

@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Core;
-using ConnectedRegistry.Twin;
+using ConnectedRegistry.Identity;
 using Microsoft.AspNetCore.Connections;
 
 namespace ConnectedRegistry.Tls;

@@ -8,7 +8,7 @@ public static class TlsServiceCollectionExtensions
     /// HTTPS on the https:// addresses of <c>--urls</c> with the certificate of <see cref="TlsCertificateProvider"/>
     /// (files or the IoT Edge workload API), picked per connection so a renewed certificate is served without a restart.
     /// Reports the login server (<see cref="LoginServerReporter"/>) once Kestrel listens.
-    /// Needs <see cref="ModuleState"/>, <see cref="TimeProvider"/> and the twin's <c>ModuleIdentitySource</c> registered.
+    /// Needs <see cref="ModuleState"/>, <see cref="TimeProvider"/> and the module identity's <c>ModuleIdentitySource</c> registered.
     /// </summary>
     public static WebApplicationBuilder AddRegistryTls(this WebApplicationBuilder builder)
     {

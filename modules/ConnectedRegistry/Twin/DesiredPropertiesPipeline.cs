@@ -1,19 +1,8 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;
-
-/// <summary>What the last desired document did: reported as <c>lastDesiredVersion</c> and <c>lastDesiredStatus</c>.</summary>
-public sealed record DesiredStatus(long Version, int Code, string Description)
-{
-    public static DesiredStatus Initial { get; } = new(0, 503, $"{RegistrySettingsStore.NoDocumentYet}: every request but /v2/ answers 503 until a document applies");
-
-    /// <summary>The start of a rejection's description while earlier settings run.</summary>
-    public const string KeptPrefix = "rejected, the last good settings stay in force: ";
-
-    /// <summary>The start of a rejection's description while no settings were ever applied.</summary>
-    public const string NothingAppliedPrefix = "rejected, no settings are in force yet, so every request but /v2/ answers 503: ";
-}
 
 /// <summary>
 /// The one path desired properties take, in both IoT Edge and standalone mode: merge the patch into the
@@ -26,7 +15,7 @@ public sealed record DesiredStatus(long Version, int Code, string Description)
 /// released, in the order the documents were processed, one notification at a time: they may read the
 /// pipeline, report, or even apply settings themselves without deadlocking.
 /// </summary>
-public sealed partial class DesiredPropertiesPipeline
+public sealed partial class DesiredPropertiesPipeline : IDesiredStatusSource
 {
     private readonly RegistrySettingsStore _store;
     private readonly LogLevelSwitch? _logLevel;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using ConnectedRegistry.Core;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 

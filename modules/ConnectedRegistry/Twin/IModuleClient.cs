@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;
@@ -6,9 +7,9 @@ namespace ConnectedRegistry.Twin;
 /// The module's link to its twin: today MQTT to edgeHub (<see cref="MqttModuleClient"/>) or local files
 /// (<see cref="FileModuleClient"/>); the device SDK's ModuleClient could fill it in one file.
 /// Delivers desired properties in version order to an <see cref="IModuleClientHandler"/>: a whole
-/// twin on every (re)connect, then patches.
+/// twin on every (re)connect, then patches. Sends module messages (<see cref="IModuleMessageSender"/>) for the events queue.
 /// </summary>
-public interface IModuleClient : IAsyncDisposable
+public interface IModuleClient : IModuleMessageSender, IAsyncDisposable
 {
     /// <summary>"IoT Edge" or "standalone", for status output.</summary>
     string Kind { get; }
@@ -20,15 +21,6 @@ public interface IModuleClient : IAsyncDisposable
 
     /// <summary>Sends a reported-properties patch (null members delete) and returns once the twin confirmed it; retries until then.</summary>
     Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken);
-
-    /// <summary>False when messages go nowhere (standalone without <c>--events FILE</c>): nothing is queued for them.</summary>
-    bool SendsMessages { get; }
-
-    /// <summary>
-    /// Sends a message on a module output and returns once it was accepted (edgeHub's acknowledgement, or the line
-    /// written). Waits while disconnected; throws when the send failed (the caller retries).
-    /// </summary>
-    Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken);
 }
 
 /// <summary>What the module client calls back into. Calls for desired properties never overlap.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Twin;
 
@@ -36,8 +37,8 @@ public static class IotHubTopics
         var properties = new List<KeyValuePair<string, string>>
         {
             new("$.mid", message.MessageId),
-            new("$.ct", Twin.ModuleMessage.ContentType),
-            new("$.ce", Twin.ModuleMessage.ContentEncoding),
+            new("$.ct", ModuleMessage.ContentType),
+            new("$.ce", ModuleMessage.ContentEncoding),
             new("$.on", message.Output),
         };
         properties.AddRange(message.Properties);

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;
@@ -9,7 +10,7 @@ namespace ConnectedRegistry.Twin;
 /// then connects the module client to the desired-properties pipeline, the reporter and the direct
 /// method dispatcher.
 /// </summary>
-public sealed partial class ModuleTwinService : IHostedService, IModuleClientHandler, IAsyncDisposable
+public sealed partial class ModuleTwinService : IHostedService, IModuleClientHandler, IModuleMessageOutput, IAsyncDisposable
 {
     private readonly IServiceProvider _services;
     private readonly RegistryOptions _registryOptions;
@@ -61,6 +62,8 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
 
     /// <summary>The running client (null before start).</summary>
     public IModuleClient? Client => _client;
+
+    IModuleMessageSender? IModuleMessageOutput.Sender => _client;
 
     public ModuleIdentity? Identity => _identity;
 

@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using MQTTnet;
 using MQTTnet.Adapter;
 using MQTTnet.Formatter;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using Microsoft.Extensions.Logging.Abstractions;
 using Newtonsoft.Json.Linq;
 

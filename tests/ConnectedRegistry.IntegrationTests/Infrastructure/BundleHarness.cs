@@ -96,7 +96,7 @@ public sealed class BundleHarness : IAsyncDisposable
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var code = await BundleCommand.RunAsync(args, output, error, dataArgs => RegistryHost.Build(dataArgs, b => b.Logging.SetMinimumLevel(LogLevel.Warning)),
+        var code = await BundleCommand.RunAsync(args, output, error, dataArgs => RegistryHost.Build(dataArgs, b => b.Logging.SetMinimumLevel(LogLevel.Warning)), StoredDesiredSettings.Read,
             name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null);
         return (code, output.ToString(), error.ToString());
     }

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using MQTTnet;
 using MQTTnet.Formatter;

@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using ConnectedRegistry.Twin;

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Twin;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

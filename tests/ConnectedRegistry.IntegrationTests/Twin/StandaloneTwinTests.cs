@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Twin;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,6 @@
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Hierarchy;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.Twin;
 using Microsoft.AspNetCore.Builder;

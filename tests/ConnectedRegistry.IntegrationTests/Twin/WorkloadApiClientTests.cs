@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Twin;
 
 namespace ConnectedRegistry.IntegrationTests.Twin;

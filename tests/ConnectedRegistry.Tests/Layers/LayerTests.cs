@@ -4,14 +4,15 @@ namespace ConnectedRegistry.Tests.Layers;
 
 /// <summary>
 /// The module's folders stand in layers that point one way (docs/design.md, "Layers"): no folder uses one
-/// above it, so there are no cycles and Hosting, the composition root, is used by nobody; and the forbidden
+/// above it, so there are no cycles and Hosting, the composition root, is used by nobody; Twin stands right under
+/// it, so no other folder uses the twin (what they share with it is in Core and Identity); and the forbidden
 /// pairs (<see cref="ForbiddenPairs"/>) keep a layer off one below it that it has no business with.
 /// </summary>
 public class LayerTests
 {
     /// <summary>Bottom to top; the same order as docs/design.md.</summary>
     public static readonly string[] ModuleLayers =
-        ["Oci", "Core", "Storage", "Distribution", "Auth", "Twin", "Events", "Tls", "Sync", "Hierarchy", "Bundles", "Monitoring", "Hosting"];
+        ["Oci", "Core", "Identity", "Storage", "Distribution", "Auth", "Events", "Tls", "Sync", "Hierarchy", "Bundles", "Monitoring", "Twin", "Hosting"];
 
     /// <summary>
     /// Uses the order allows but the design does not: Auth and Monitoring read the request's route from
@@ -70,10 +71,10 @@ public class LayerTests
     [InlineData("/// Reports what <see cref=\"ConnectedRegistry.Sync.ParentSync\"/> did.")]
     public void A_qualified_name_of_a_layer_above_is_reported(string line)
     {
-        var violations = Check(("Twin/ModuleTwinService.cs", "namespace ConnectedRegistry.Twin;\n\n" + line + "\n"));
+        var violations = Check(("Tls/TlsCertificateProvider.cs", "namespace ConnectedRegistry.Tls;\n\n" + line + "\n"));
 
         var violation = Assert.Single(violations);
-        Assert.Equal(("Twin/ModuleTwinService.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
+        Assert.Equal(("Tls/TlsCertificateProvider.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
     }
 
     [Theory]
@@ -83,10 +84,10 @@ public class LayerTests
     [InlineData("    Sync.SyncWindow.Check(now);")]
     public void A_name_qualified_from_a_layer_above_is_reported(string line)
     {
-        var violations = Check(("Twin/ModuleTwinService.cs", "namespace ConnectedRegistry.Twin;\n\n" + line + "\n"));
+        var violations = Check(("Tls/TlsCertificateProvider.cs", "namespace ConnectedRegistry.Tls;\n\n" + line + "\n"));
 
         var violation = Assert.Single(violations);
-        Assert.Equal(("Twin/ModuleTwinService.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
+        Assert.Equal(("Tls/TlsCertificateProvider.cs", 3, "ConnectedRegistry.Sync"), (violation.File, violation.Line, violation.Reference));
     }
 
     [Theory]
@@ -94,15 +95,22 @@ public class LayerTests
     [InlineData("    var state = Snapshot().Sync.LastSyncTime;")]
     [InlineData("    var x = MySync.Value + Sync.length;")]
     [InlineData("/// The window closes at the end of Sync. Then nothing runs.")]
+    [InlineData("    var twin = options.Twin.MaxReportedBytes;")]
+    [InlineData("/// Reported to the Twin. Then the reporter waits.")]
     public void A_member_named_like_a_layer_is_not_a_reference(string line)
     {
-        Assert.Empty(Check(("Twin/ModuleTwinService.cs", "namespace ConnectedRegistry.Twin;\n\n" + line + "\n")));
+        Assert.Empty(Check(("Tls/TlsCertificateProvider.cs", "namespace ConnectedRegistry.Tls;\n\n" + line + "\n")));
     }
 
     [Theory]
     [InlineData("Auth/AccessRequirement.cs", "using ConnectedRegistry.Distribution;")]
     [InlineData("Auth/AccessRequirement.cs", "    var route = Distribution.DistributionRoute.Parse(path);")]
     [InlineData("Monitoring/HttpMetricsMiddleware.cs", "/// <see cref=\"ConnectedRegistry.Distribution.DistributionEndpoints\"/>")]
+    [InlineData("Monitoring/HttpMetricsMiddleware.cs", "    var endpoints = services.GetService<global::ConnectedRegistry.Distribution.DistributionEndpoints>();")]
+    [InlineData("Monitoring/HttpMetricsMiddleware.cs", "    await Distribution.OciErrorWriter.WriteAsync(context, error);")]
+    [InlineData("Monitoring/HttpMetricsMiddleware.cs", "/// Labels as <see cref=\"Distribution.DistributionEndpoints\"/> routes.")]
+    [InlineData("Auth/AccessRequirement.cs", "using static ConnectedRegistry.Distribution.DistributionRoute;")]
+    [InlineData("Auth/AccessRequirement.cs", "using Route = ConnectedRegistry.Distribution.DistributionRoute;")]
     public void A_forbidden_pair_is_reported_although_the_order_allows_it(string file, string line)
     {
         var folder = file[..file.IndexOf('/', StringComparison.Ordinal)];
@@ -119,9 +127,9 @@ public class LayerTests
         var violations = Check(
             ("Sync/SyncDown.cs", """
                 using ConnectedRegistry.Core;
+                using ConnectedRegistry.Identity;
                 using ConnectedRegistry.Oci;
                 using ConnectedRegistry.Storage;
-                using ConnectedRegistry.Twin;
 
                 namespace ConnectedRegistry.Sync;
 
@@ -130,9 +138,38 @@ public class LayerTests
                 """),
             ("Auth/AccessRequirement.cs", "using ConnectedRegistry.Core;\nusing ConnectedRegistry.Oci;\n\nnamespace ConnectedRegistry.Auth;\n\n/// <see cref=\"Core.OciRouteFeature\"/>\n"),
             ("Program.cs", "using ConnectedRegistry.Hosting;\n\nreturn await RegistryHost.RunAsync(args);\n"),
-            ("Hosting/RegistryHost.cs", "using ConnectedRegistry.Hierarchy;\nusing ConnectedRegistry.Oci;\n\nnamespace ConnectedRegistry.Hosting;\n"));
+            ("Hosting/RegistryHost.cs", "using ConnectedRegistry.Hierarchy;\nusing ConnectedRegistry.Oci;\nusing ConnectedRegistry.Twin;\n\nnamespace ConnectedRegistry.Hosting;\n"),
+            ("Twin/ModuleTwinService.cs", "using ConnectedRegistry.Auth;\nusing ConnectedRegistry.Core;\nusing ConnectedRegistry.Identity;\n\nnamespace ConnectedRegistry.Twin;\n\n/// <see cref=\"Core.DirectMethodResult\"/>\n"));
 
         Assert.Empty(violations);
+    }
+
+    [Fact]
+    public void The_twin_stands_right_under_the_composition_root()
+    {
+        // So a use of Twin from any folder but Hosting is a use of a layer above it: the contracts other parts share
+        // with the twin (direct methods, module messages, the desired status, the module identity) are in Core and
+        // Identity, and the composition root hands the twin's implementations to whoever needs one.
+        Assert.Equal(new[] { "Twin", "Hosting" }, ModuleLayers[^2..]);
+    }
+
+    [Theory]
+    [InlineData("Sync/SyncNowMethod.cs", "using ConnectedRegistry.Twin;")]
+    [InlineData("Tls/TlsCertificateProvider.cs", "    var identity = services.GetService<ConnectedRegistry.Twin.ModuleTwinService>()?.Identity;")]
+    [InlineData("Events/EventQueue.cs", "    var client = services.GetService<Twin.ModuleTwinService>()?.Client;")]
+    [InlineData("Hierarchy/HierarchyMethods.cs", "/// Answers as <see cref=\"Twin.DirectMethodDispatcher\"/> does.")]
+    [InlineData("Bundles/BundleCommand.cs", "    var parsed = global::ConnectedRegistry.Twin.DesiredPropertiesParser.Parse(desired);")]
+    [InlineData("Monitoring/MonitoringServiceExtensions.cs", "using Pipeline = ConnectedRegistry.Twin.DesiredPropertiesPipeline;")]
+    [InlineData("Storage/RegistryStore.cs", "using ConnectedRegistry.Twin;")]
+    [InlineData("Core/ModuleState.cs", "    Twin.TwinJson.Parse(text);")]
+    public void No_folder_but_the_composition_root_may_use_the_twin(string file, string line)
+    {
+        var folder = file[..file.IndexOf('/', StringComparison.Ordinal)];
+        var violations = Check((file, $"namespace ConnectedRegistry.{folder};\n\n{line}\n"));
+
+        var violation = Assert.Single(violations);
+        Assert.Equal((file, 3, "ConnectedRegistry.Twin"), (violation.File, violation.Line, violation.Reference));
+        Assert.Contains($"{folder} uses Twin, a layer above it", violation.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Twin;
 
 namespace ConnectedRegistry.Tests.Twin;

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;

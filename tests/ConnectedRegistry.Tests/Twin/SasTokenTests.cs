@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using ConnectedRegistry.Identity;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Time.Testing;
 

@@ -2,11 +2,12 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 using Polly;
 using Polly.Retry;
 
-namespace ConnectedRegistry.Twin;
+namespace ConnectedRegistry.Identity;
 
 /// <summary>
 /// The IoT Edge workload API (HTTP/1.1, usually over a Unix socket): signs SAS strings with the module's

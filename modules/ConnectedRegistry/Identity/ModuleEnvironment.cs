@@ -1,6 +1,6 @@
 using System.Collections;
 
-namespace ConnectedRegistry.Twin;
+namespace ConnectedRegistry.Identity;
 
 /// <summary>
 /// The environment variables the module reads to find out who it is. A singleton so tests (which run

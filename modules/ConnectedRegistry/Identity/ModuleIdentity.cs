@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace ConnectedRegistry.Twin;
+namespace ConnectedRegistry.Identity;
 
 /// <summary>
 /// Who the module is and how it proves it: the IoT Hub it belongs to (the SAS audience), its device and

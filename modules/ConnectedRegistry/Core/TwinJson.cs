@@ -1,9 +1,13 @@
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.Twin;
+namespace ConnectedRegistry.Core;
 
-/// <summary>JSON reading for twin documents: strings stay strings (no date guessing), one place for the settings.</summary>
+/// <summary>
+/// JSON reading for twin documents, method payloads and the workload API's answers: strings stay strings (no date
+/// guessing), one place for the settings. In Core because the twin, the module identity and the events queue all read or
+/// write with it.
+/// </summary>
 public static class TwinJson
 {
     private static readonly JsonLoadSettings LoadSettings = new() { DuplicatePropertyNameHandling = DuplicatePropertyNameHandling.Replace };

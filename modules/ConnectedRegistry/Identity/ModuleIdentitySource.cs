@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace ConnectedRegistry.Twin;
+namespace ConnectedRegistry.Identity;
 
 /// <summary>
 /// The module's one identity, read from its environment once (<see cref="ModuleIdentityFactory"/>) and shared by
