@@ -9,7 +9,7 @@ namespace ConnectedRegistry.Sync;
 /// (twin <c>storage.evictBelowFreeBytes</c>, by default a few times <c>storage.minFreeBytes</c>, so space is freed
 /// before pushes or sync are refused): least recently pulled first, one manifest at a time, until the volume is above
 /// the mark again or nothing evictable is left. Woken by <see cref="FreeSpaceGuard.BelowEvictionMark"/>, which the
-/// maintenance loop's status tick and every write's check raise.
+/// maintenance loop's status tick and every write's check raise, at start and when the settings change.
 /// <list type="bullet">
 /// <item>Never evicted: what the sync set keeps (its tags' manifests lose the mark), local pushes (never marked, and a
 /// client's push of a marked manifest takes the mark), a manifest with a tag whose local push waits for delivery, an
@@ -65,6 +65,7 @@ public sealed partial class OnDemandEviction : BackgroundService
         _metrics = metrics;
         _events = events;
         _guard.BelowEvictionMark += OnBelowMark;
+        _settings.Changed += OnSettingsChanged;
     }
 
     /// <summary>Raised after a run that evicted anything (whether the background loop or a caller ran it), with what went.</summary>
@@ -76,6 +77,7 @@ public sealed partial class OnDemandEviction : BackgroundService
     public override void Dispose()
     {
         _guard.BelowEvictionMark -= OnBelowMark;
+        _settings.Changed -= OnSettingsChanged;
         _single.Dispose();
         _signal.Dispose();
         base.Dispose();
@@ -100,6 +102,7 @@ public sealed partial class OnDemandEviction : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        Ask(); // a volume below the mark at start is not left until the maintenance loop's first reading
         try
         {
             while (true)
@@ -134,7 +137,17 @@ public sealed partial class OnDemandEviction : BackgroundService
         }
     }
 
-    private void OnBelowMark(SpaceCheck check)
+    private void OnBelowMark(SpaceCheck check) => Ask();
+
+    /// <summary>A new mark or pin may make content evictable now: the run reads the volume itself.</summary>
+    private void OnSettingsChanged(RegistrySettings settings)
+    {
+        _quietUntil = DateTimeOffset.MinValue;
+        Ask();
+    }
+
+    /// <summary>Asks the loop for a run (it reads the volume first); nothing when nothing fetched on demand is here.</summary>
+    private void Ask()
     {
         if (_content.Count == 0 || _signal.CurrentCount > 0)
         {

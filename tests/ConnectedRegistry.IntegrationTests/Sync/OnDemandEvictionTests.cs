@@ -233,6 +233,64 @@ public sealed class OnDemandEvictionTests(ITestOutputHelper output)
         StoreVerifier.Verify(h.Child.DataRoot);
     }
 
+    [Fact]
+    public async Task A_kill_in_the_middle_of_an_eviction_leaves_no_tag_pointing_at_missing_content()
+    {
+        const int Images = 500;
+        var dataRoot = TempDirectory.Create("eviction-crash");
+        try
+        {
+            // Content as on-demand fetch leaves it: manifests with tags and blobs, each marked as fetched on demand (long
+            // ago, never pulled since). Pushed locally here for speed, then marked while the registry is stopped.
+            await using (var seed = await RegistryInstance.StartAsync(dataRoot))
+            {
+                for (var i = 0; i < Images; i++)
+                {
+                    await seed.Client.PushImageAsync($"crash/img{i % 10}", $"t{i}", TestContent.Image($"eviction-crash-{i}"));
+                }
+            }
+
+            var registryDb = Path.Combine(dataRoot, "registry.db");
+            var syncDb = Path.Combine(dataRoot, SyncStateStore.FileName);
+            TestDatabase.Execute(syncDb, $"ATTACH DATABASE '{registryDb}' AS r; INSERT INTO on_demand(repository, digest, fetched) SELECT repository, digest, 0 FROM r.manifests; DETACH DATABASE r;");
+            File.WriteAllText(Path.Combine(dataRoot, "twin", "desired.json"), """{ "schemaVersion": "1.0", "storage": { "evictBelowFreeBytes": 9000000000000000000, "pinPulledWithin": "PT1S" } }""");
+            Assert.Equal(Images, TestDatabase.Scalar(registryDb, "SELECT COUNT(*) FROM manifests"));
+
+            // The first reading of the volume starts the eviction; SIGKILL once it is under way.
+            long remaining;
+            using (var registry = await RegistryProcess.StartAsync(dataRoot, ["--gc-grace", "00:00:00"]))
+            {
+                await Poll.UntilAsync(() => TestDatabase.Scalar(registryDb, "SELECT COUNT(*) FROM manifests") < Images, "the eviction under way");
+                registry.KillHard();
+            }
+
+            remaining = TestDatabase.Scalar(registryDb, "SELECT COUNT(*) FROM manifests");
+            output.WriteLine($"killed with {remaining} of {Images} manifests left");
+            Assert.InRange(remaining, 1, Images - 1);
+            StoreVerifier.Verify(dataRoot);
+            Assert.Equal(0, TestDatabase.Scalar(registryDb, "SELECT COUNT(*) FROM tags t WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository=t.repository AND m.digest=t.digest)"));
+            TestDatabase.Execute(syncDb, $"ATTACH DATABASE '{registryDb}' AS r; CREATE TABLE kept AS SELECT COUNT(*) AS n FROM r.manifests m WHERE EXISTS (SELECT 1 FROM on_demand o WHERE o.repository=m.repository AND o.digest=m.digest); DETACH DATABASE r;");
+            Assert.Equal(remaining, TestDatabase.Scalar(syncDb, "SELECT n FROM kept")); // no manifest left here lost its mark
+
+            // Restarted, it finishes: every marked manifest goes, and the marks the kill left behind with them.
+            using (var registry = await RegistryProcess.StartAsync(dataRoot, ["--gc-grace", "00:00:00"]))
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                await Poll.UntilAsync(() => TestDatabase.Scalar(registryDb, "SELECT COUNT(*) FROM manifests") == 0, "the eviction finished after the restart", TimeSpan.FromSeconds(60));
+                output.WriteLine($"the restarted registry evicted the other {remaining} in {clock.Elapsed.TotalSeconds:0.0} s");
+                await Poll.UntilAsync(() => TestDatabase.Scalar(syncDb, "SELECT COUNT(*) FROM on_demand") == 0, "no mark left");
+                using var gone = await registry.Client.GetAsync("/v2/crash/img0/manifests/t0");
+                Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+            }
+
+            StoreVerifier.Verify(dataRoot);
+        }
+        finally
+        {
+            TempDirectory.Delete(dataRoot);
+        }
+    }
+
     /// <summary>A GET read in 64 KiB pieces with a pause between them; a body cut off midway throws.</summary>
     private static async Task<(HttpStatusCode Status, byte[] Body)> ReadSlowlyAsync(HttpClient client, string path)
     {
