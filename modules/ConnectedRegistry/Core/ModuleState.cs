@@ -19,6 +19,7 @@ public sealed class ModuleState
     private LoginServerStatus? _loginServer;
     private SyncStatus _sync = new();
     private StorageStatus _storage = new();
+    private EvictionStatus? _evicted;
 
     /// <summary>Raised after any section changed. Handlers must be cheap (they run on the caller's thread).</summary>
     public event Action? Changed;
@@ -36,6 +37,7 @@ public sealed class ModuleState
                 _storage,
                 new Dictionary<string, ChildStatus>(_children, StringComparer.Ordinal))
             {
+                Evicted = _evicted,
                 PreviousRun = _previousRunSince is { } since && (!_activationSet || !_connectionSet)
                     ? new PreviousRunState(since, ActivationState: !_activationSet, ConnectionState: !_connectionSet)
                     : null,
@@ -146,6 +148,9 @@ public sealed class ModuleState
 
     public void SetStorage(StorageStatus storage) => Set(() => _storage = storage, () => _storage != storage);
 
+    /// <summary>The last eviction of content fetched on demand (reported as <c>storage.evicted</c>).</summary>
+    public void SetEvicted(EvictionStatus evicted) => Set(() => _evicted = evicted, () => _evicted != evicted);
+
     public void SetChild(string name, ChildStatus status) => Set(() => _children[name] = status, () => !_children.TryGetValue(name, out var old) || old != status);
 
     public void RemoveChild(string name) => Set(() => _children.Remove(name), () => _children.ContainsKey(name));
@@ -196,6 +201,9 @@ public sealed record ModuleStateSnapshot(
 {
     /// <summary>Which of the states are still the previous run's (null: none), and since when it reported them.</summary>
     public PreviousRunState? PreviousRun { get; init; }
+
+    /// <summary>The last eviction of content fetched on demand; null while none ran.</summary>
+    public EvictionStatus? Evicted { get; init; }
 }
 
 /// <summary>The states shown from the previous run until this run knows its own.</summary>
@@ -240,6 +248,9 @@ public sealed record SyncStatus
 
 /// <summary>One on-demand fetch: <c>repository:tag</c> or <c>repository@digest</c>, and when it was stored.</summary>
 public sealed record OnDemandFetchStatus(string Reference, DateTimeOffset Time);
+
+/// <summary>One eviction of content fetched on demand: when it ended, how many manifests and blob bytes it removed.</summary>
+public sealed record EvictionStatus(DateTimeOffset Time, int Manifests, long Bytes);
 
 public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);
 

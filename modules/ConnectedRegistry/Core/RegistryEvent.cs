@@ -80,6 +80,7 @@ public static class EventTypes
     public const string StorageLow = "StorageLow";
     public const string StorageFull = "StorageFull";
     public const string StorageRecovered = "StorageRecovered";
+    public const string ContentEvicted = "ContentEvicted";
     public const string ActivationLost = "ActivationLost";
 }
 

@@ -35,6 +35,8 @@ public sealed class RegistryMetrics : IDisposable
     private readonly Counter<long> _gcRuns;
     private readonly Counter<long> _gcFreedBytes;
     private readonly Counter<long> _syncLinkBytes;
+    private readonly Counter<long> _evictedManifests;
+    private readonly Counter<long> _evictedBytes;
 
     public RegistryMetrics(IMeterFactory meters, ModuleState state)
     {
@@ -54,6 +56,8 @@ public sealed class RegistryMetrics : IDisposable
         _desiredDocuments = Counter("connected_registry.twin.desired_documents", "{document}", "Desired property documents processed, by result (applied or rejected)", "result");
         _gcRuns = Counter("connected_registry.gc.runs", "{run}", "Garbage collection runs completed");
         _gcFreedBytes = Counter("connected_registry.gc.freed", "By", "Bytes freed by garbage collection");
+        _evictedManifests = Counter("connected_registry.evicted.manifests", "{manifest}", "Manifests fetched on demand and evicted for space, least recently pulled first");
+        _evictedBytes = Counter("connected_registry.evicted", "By", "Blob bytes freed by evicting content fetched on demand");
         _syncLinkBytes = Counter("connected_registry.sync.link", "By", "Bytes on the connections to the parent (headers, TLS and bodies of sync down, sync up, on-demand fetch and the change feed), by direction", "direction");
 
         Meter.CreateObservableGauge("connected_registry.storage.used", () => state.Snapshot().Storage.UsedBytes, "By", "Bytes of blobs stored");
@@ -138,6 +142,13 @@ public sealed class RegistryMetrics : IDisposable
     {
         _gcRuns.Add(1);
         _gcFreedBytes.Add(bytesFreed);
+    }
+
+    /// <summary>One eviction of content fetched on demand removed <paramref name="manifests"/> manifests and freed <paramref name="bytes"/>.</summary>
+    public void ContentEvicted(int manifests, long bytes)
+    {
+        _evictedManifests.Add(manifests);
+        _evictedBytes.Add(bytes);
     }
 
     public void Dispose() => Meter.Dispose();

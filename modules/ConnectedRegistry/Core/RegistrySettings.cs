@@ -51,6 +51,21 @@ public sealed record StorageSettings
 {
     /// <summary>Free bytes the data volume keeps: below it client writes are refused and sync down pauses. Null: the smaller of 1 GiB and 5 % of the volume.</summary>
     public long? MinFreeBytes { get; init; }
+
+    /// <summary>
+    /// Free bytes below which content fetched on demand (and not kept by the sync set) is evicted, least recently pulled
+    /// first, until the volume is above it again. Null: <see cref="DefaultEvictionFactor"/> times the minimum in force.
+    /// </summary>
+    public long? EvictBelowFreeBytes { get; init; }
+
+    /// <summary>Nothing pulled (or fetched on demand) within this period is evicted.</summary>
+    public TimeSpan PinPulledWithin { get; init; } = DefaultPinPulledWithin;
+
+    /// <summary>The default of <see cref="PinPulledWithin"/>: 7 days, so a deployment of last week still pulls offline.</summary>
+    public static readonly TimeSpan DefaultPinPulledWithin = TimeSpan.FromDays(7);
+
+    /// <summary>The default eviction mark is this many times <c>storage.minFreeBytes</c> in force.</summary>
+    public const int DefaultEvictionFactor = 3;
 }
 
 public enum RegistryMode

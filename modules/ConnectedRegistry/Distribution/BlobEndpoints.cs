@@ -41,9 +41,12 @@ internal static class BlobEndpoints
                 await SendAsync(context, handle, file.Length, fetch: null);
             }
         }
-        catch (FileNotFoundException) when (!response.HasStarted)
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && !response.HasStarted)
         {
-            throw Unknown(digest);
+            // Deleted between the check and the open (an eviction, garbage collection): nothing was sent, so this is a
+            // miss like any other, fetched on demand again when the parent has it, else a 404 before any byte. A file
+            // opened before the deletion is read whole: Linux frees an unlinked file only when its last reader closes it.
+            await GetOnDemandAsync(context, repository, digest);
         }
     }
 
@@ -135,6 +138,10 @@ internal static class BlobEndpoints
             {
                 // moved into place (the fetch is about to complete) or dropped (it failed): wait for either
                 await Task.WhenAny(blob.Completion, arrival.Verified).WaitAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null; // stored and deleted again since (evicted): a 404 before any byte
             }
         }
     }

@@ -46,6 +46,13 @@ public sealed partial class FreeSpaceGuard
         _events = events;
     }
 
+    /// <summary>
+    /// Raised (on the caller's thread: handlers must only signal) whenever a reading finds the volume below the eviction
+    /// mark (<see cref="EvictionMark"/>): at the maintenance loop's status tick and at each write's check. The evictor of
+    /// content fetched on demand listens.
+    /// </summary>
+    public event Action<SpaceCheck>? BelowEvictionMark;
+
     /// <summary>Bytes reserved by writes under way that have not reached the volume yet.</summary>
     public long ReservedBytes
     {
@@ -96,6 +103,11 @@ public sealed partial class FreeSpaceGuard
     internal void Consume(SpaceReservation reservation, long bytes)
     {
         var (free, min, _) = ReadVolume();
+        if (free >= 0 && free < EvictionMark(min))
+        {
+            BelowEvictionMark?.Invoke(new SpaceCheck(free < min, free, min) { EvictBelowFreeBytes = EvictionMark(min) });
+        }
+
         lock (_gate)
         {
             var covered = Math.Min(bytes, reservation.Remaining);
@@ -137,6 +149,17 @@ public sealed partial class FreeSpaceGuard
     /// <summary>The default minimum for a volume of <paramref name="totalBytes"/>: the smaller of 1 GiB and 5 %.</summary>
     public static long DefaultMinFreeBytes(long totalBytes) => Math.Min(DefaultCapBytes, totalBytes / 20);
 
+    /// <summary>
+    /// The free bytes below which content fetched on demand is evicted (twin <c>storage.evictBelowFreeBytes</c>), given
+    /// the minimum in force: by default <see cref="StorageSettings.DefaultEvictionFactor"/> times it; never below it.
+    /// </summary>
+    public long EvictionMark(long minFreeBytes)
+    {
+        var configured = _settings.Current.Storage.EvictBelowFreeBytes;
+        var mark = configured ?? (minFreeBytes > long.MaxValue / StorageSettings.DefaultEvictionFactor ? long.MaxValue : minFreeBytes * StorageSettings.DefaultEvictionFactor);
+        return Math.Max(mark, minFreeBytes);
+    }
+
     /// <summary>Reads the volume now, updates the status detail on a change, and answers whether writes must stop.</summary>
     public SpaceCheck Check()
     {
@@ -146,7 +169,12 @@ public sealed partial class FreeSpaceGuard
             return new SpaceCheck(false, -1, 0); // unknown: do not refuse on a guess; a real ENOSPC is still a 507
         }
 
-        var check = new SpaceCheck(free < min, free, min);
+        var check = new SpaceCheck(free < min, free, min) { EvictBelowFreeBytes = EvictionMark(min) };
+        if (free < check.EvictBelowFreeBytes)
+        {
+            BelowEvictionMark?.Invoke(check);
+        }
+
         bool changed;
         lock (_gate)
         {
@@ -210,6 +238,12 @@ public sealed record SpaceCheck(bool Full, long FreeBytes, long MinFreeBytes)
 {
     /// <summary>Bytes reserved by writes under way when a write was refused (0 in a plain reading).</summary>
     public long ReservedBytes { get; init; }
+
+    /// <summary>The eviction mark in force at this reading (<see cref="FreeSpaceGuard.EvictionMark"/>; 0 when unknown).</summary>
+    public long EvictBelowFreeBytes { get; init; }
+
+    /// <summary>True when the volume is below the eviction mark: content fetched on demand is to be evicted.</summary>
+    public bool BelowEvictionMark => FreeBytes >= 0 && FreeBytes < EvictBelowFreeBytes;
 
     public string Describe() => Full
         ? $"the data volume has {FreeBytes} bytes free, below storage.minFreeBytes ({MinFreeBytes}): pushes are refused and sync down is paused until space is freed (delete images, then garbage collection)"

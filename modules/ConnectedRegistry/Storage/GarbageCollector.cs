@@ -39,6 +39,9 @@ public sealed partial class GarbageCollector : IGarbageCollector
     /// <summary>Raised after a run with what it removed.</summary>
     public event Action<GarbageCollectionResult>? Collected;
 
+    /// <summary>Raised after blobs were deleted outside a run (<see cref="DeleteUnusedBlobsAsync(IEnumerable{Digest}, DateTimeOffset, CancellationToken)"/>): how many, how many bytes.</summary>
+    public event Action<int, long>? BlobsDeleted;
+
     public async Task<GarbageCollectionResult> CollectAsync(CancellationToken cancellationToken)
     {
         await _single.WaitAsync(cancellationToken);
@@ -67,7 +70,7 @@ public sealed partial class GarbageCollector : IGarbageCollector
 
             await _db.WriteAsync((c, t) => MetadataSql.DeleteUnreferencedLinks(c, t, cutoff), cancellationToken);
 
-            var (blobsDeleted, bytesFreed) = await DeleteUnusedBlobsAsync(now.UtcDateTime - _options.GarbageCollectionGrace, cancellationToken);
+            var (blobsDeleted, bytesFreed) = await DeleteUnusedAsync(_blobs.Enumerate().Where(b => b.LastWriteUtc < now.UtcDateTime - _options.GarbageCollectionGrace).Select(b => (b.Digest, b.Size)), cancellationToken);
             var result = new GarbageCollectionResult(blobsDeleted, bytesFreed, manifestsDeleted, Stopwatch.GetElapsedTime(started));
             Log.Collected(_logger, blobsDeleted, bytesFreed, manifestsDeleted, result.Duration.TotalMilliseconds);
             Collected?.Invoke(result);
@@ -79,10 +82,36 @@ public sealed partial class GarbageCollector : IGarbageCollector
         }
     }
 
-    /// <summary>Deletes blob files older than <paramref name="graceStart"/> that no link and no manifest uses, re-checked in the write.</summary>
-    private async Task<(int Blobs, long Bytes)> DeleteUnusedBlobsAsync(DateTime graceStart, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes the files of <paramref name="digests"/> that were written before <paramref name="graceStart"/> and that no
+    /// link and no manifest uses, each decided in the serialised write as in a collection run (the eviction of content
+    /// fetched on demand frees the blobs of the manifests it removed this way). The blobs and bytes deleted.
+    /// </summary>
+    public async Task<(int Blobs, long Bytes)> DeleteUnusedBlobsAsync(IEnumerable<Digest> digests, DateTimeOffset graceStart, CancellationToken cancellationToken)
     {
-        var candidates = _blobs.Enumerate().Where(b => b.LastWriteUtc < graceStart).ToList();
+        var candidates = new List<(Digest, long)>();
+        foreach (var digest in digests.Distinct())
+        {
+            var file = new FileInfo(_blobs.PathOf(digest));
+            if (file.Exists && file.LastWriteTimeUtc < graceStart.UtcDateTime)
+            {
+                candidates.Add((digest, file.Length));
+            }
+        }
+
+        var deleted = await DeleteUnusedAsync(candidates, cancellationToken);
+        if (deleted.Blobs > 0)
+        {
+            BlobsDeleted?.Invoke(deleted.Blobs, deleted.Bytes);
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Deletes the candidates' files that no link and no manifest uses, re-checked in the write.</summary>
+    private async Task<(int Blobs, long Bytes)> DeleteUnusedAsync(IEnumerable<(Digest Digest, long Size)> blobs, CancellationToken cancellationToken)
+    {
+        var candidates = blobs.ToList();
         var blobsDeleted = 0;
         long bytesFreed = 0;
         foreach (var batch in candidates.Chunk(256))
@@ -92,7 +121,7 @@ public sealed partial class GarbageCollector : IGarbageCollector
             {
                 var n = 0;
                 long freed = 0;
-                foreach (var (digest, size, _) in batch)
+                foreach (var (digest, size) in batch)
                 {
                     if (!MetadataSql.IsBlobUsed(c, t, digest) && _blobs.Delete(digest))
                     {

@@ -330,6 +330,54 @@ internal static class MetadataSql
     public static bool DeleteUpload(SqliteConnection c, SqliteTransaction t, string id, long? idleBefore) =>
         c.Execute("DELETE FROM uploads WHERE id=$id AND ($idle IS NULL OR updated < $idle)", t, ("$id", id), ("$idle", idleBefore)) > 0;
 
+    // ---- eviction ----------------------------------------------------------------------------
+
+    /// <summary>True when an index of the repository lists the manifest as one of its entries.</summary>
+    public static bool IsListedByIndex(SqliteConnection c, SqliteTransaction t, string repository, Digest digest) =>
+        c.Scalar($"SELECT 1 FROM manifest_refs WHERE repository=$r AND target=$d AND kind={KindManifest} AND digest<>$d LIMIT 1", t,
+            ("$r", repository), ("$d", digest.ToString())) is not null;
+
+    /// <summary>The tags of the repository that point at the manifest.</summary>
+    public static List<string> TagsOf(SqliteConnection c, SqliteTransaction t, string repository, Digest digest)
+    {
+        using var command = c.Command("SELECT tag FROM tags WHERE repository=$r AND digest=$d ORDER BY tag", t, ("$r", repository), ("$d", digest.ToString()));
+        using var reader = command.ExecuteReader();
+        var list = new List<string>();
+        while (reader.Read())
+        {
+            list.Add(reader.GetString(0));
+        }
+
+        return list;
+    }
+
+    /// <summary>The blobs (config, layers) the manifest references.</summary>
+    public static List<Digest> BlobsOf(SqliteConnection c, SqliteTransaction t, string repository, Digest digest)
+    {
+        using var command = c.Command($"SELECT target FROM manifest_refs WHERE repository=$r AND digest=$d AND kind={KindBlob}", t, ("$r", repository), ("$d", digest.ToString()));
+        using var reader = command.ExecuteReader();
+        var list = new List<Digest>();
+        while (reader.Read())
+        {
+            list.Add(Digest.Parse(reader.GetString(0)));
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// Removes the repository's link to a blob when no manifest of the repository references it and the link is older
+    /// than the cutoff (a blob just uploaded or fetched for a manifest not stored yet keeps its link, as in garbage collection).
+    /// </summary>
+    public static bool DeleteLinkIfUnreferenced(SqliteConnection c, SqliteTransaction t, string repository, Digest blob, long cutoff) =>
+        c.Execute(
+            $"""
+            DELETE FROM blob_links
+            WHERE repository=$r AND digest=$b AND created < $cutoff
+              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository=$r AND r.target=$b AND r.kind={KindBlob})
+            """,
+            t, ("$r", repository), ("$b", blob.ToString()), ("$cutoff", cutoff)) > 0;
+
     // ---- garbage collection ------------------------------------------------------------------
 
     /// <summary>One round of deleting untagged, unreferenced manifests (whose subject is gone) created before the cutoff.</summary>

@@ -43,6 +43,10 @@ public sealed partial class PullRecorder : BackgroundService
         _pending.AddOrUpdate((repository, digest), static (_, at) => at, static (_, noted, at) => Math.Max(noted, at), now);
     }
 
+    /// <summary>The pull of the manifest noted since the last flush (null: none), for a caller that must not miss one just made.</summary>
+    public DateTimeOffset? Noted(string repository, Digest digest) =>
+        _pending.TryGetValue((repository, digest), out var at) ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null;
+
     /// <summary>
     /// Writes the pulls noted so far in one transaction; the number written. A pull noted while the write runs stays for
     /// the next flush, and a failed write keeps every note for the next one.

@@ -152,6 +152,45 @@ public sealed class RegistryStore
     public Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken = default) =>
         _db.WriteAsync((c, t) => MetadataSql.DeleteManifest(c, t, repository, digest), cancellationToken);
 
+    /// <summary>
+    /// Evicts a manifest (content fetched on demand, to free space): in one serialised write, the write garbage
+    /// collection and every push go through, it is decided again and deleted with every tag pointing at it, and the
+    /// repository's links to its blobs that no other manifest of the repository references (and that are older than
+    /// <paramref name="linkCutoff"/>) go too. Kept when an index of the repository lists it, or when
+    /// <paramref name="mayRemoveTags"/> (asked inside the write, with the tags pointing at it now) says no. The blob
+    /// files are left for <see cref="GarbageCollector.DeleteUnusedBlobsAsync(IEnumerable{Digest}, DateTimeOffset, CancellationToken)"/>.
+    /// A crash at any point leaves the manifest whole with its tags, or gone with them.
+    /// </summary>
+    public Task<ManifestEviction> EvictManifestAsync(string repository, Digest digest, DateTimeOffset linkCutoff, Func<IReadOnlyList<string>, bool> mayRemoveTags, CancellationToken cancellationToken = default) =>
+        _db.WriteAsync((c, t) =>
+        {
+            if (!MetadataSql.ManifestExists(c, t, repository, digest))
+            {
+                return new ManifestEviction(ManifestEvictionOutcome.Gone, [], []);
+            }
+
+            if (MetadataSql.IsListedByIndex(c, t, repository, digest))
+            {
+                return new ManifestEviction(ManifestEvictionOutcome.Referenced, [], []);
+            }
+
+            var tags = MetadataSql.TagsOf(c, t, repository, digest);
+            if (!mayRemoveTags(tags))
+            {
+                return new ManifestEviction(ManifestEvictionOutcome.Kept, tags, []);
+            }
+
+            var blobs = MetadataSql.BlobsOf(c, t, repository, digest);
+            MetadataSql.DeleteManifest(c, t, repository, digest); // its tags, references and pull time go by the foreign keys
+            var cutoff = linkCutoff.ToUnixTimeMilliseconds();
+            foreach (var blob in blobs)
+            {
+                MetadataSql.DeleteLinkIfUnreferenced(c, t, repository, blob, cutoff);
+            }
+
+            return new ManifestEviction(ManifestEvictionOutcome.Evicted, tags, blobs);
+        }, cancellationToken);
+
     /// <summary>Points a tag at a manifest the repository holds (else <c>MANIFEST_UNKNOWN</c>).</summary>
     public Task SetTagAsync(string repository, string tag, Digest digest, CancellationToken cancellationToken = default)
     {

@@ -66,6 +66,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
 
         _links.BlobCreated += OnBlobCreated;
         _collector.Collected += OnCollected;
+        _collector.BlobsDeleted += OnBlobsDeleted;
         return base.StartAsync(cancellationToken);
     }
 
@@ -73,6 +74,7 @@ public sealed partial class StorageMaintenanceService : BackgroundService
     {
         _links.BlobCreated -= OnBlobCreated;
         _collector.Collected -= OnCollected;
+        _collector.BlobsDeleted -= OnBlobsDeleted;
         await base.StopAsync(cancellationToken);
     }
 
@@ -256,10 +258,12 @@ public sealed partial class StorageMaintenanceService : BackgroundService
         }
     }
 
-    private void OnCollected(GarbageCollectionResult result)
+    private void OnCollected(GarbageCollectionResult result) => OnBlobsDeleted(result.BlobsDeleted, result.BytesFreed);
+
+    private void OnBlobsDeleted(int blobs, long bytes)
     {
-        Interlocked.Add(ref _blobCount, -result.BlobsDeleted);
-        Interlocked.Add(ref _blobBytes, -result.BytesFreed);
+        Interlocked.Add(ref _blobCount, -blobs);
+        Interlocked.Add(ref _blobBytes, -bytes);
         Publish();
     }
 

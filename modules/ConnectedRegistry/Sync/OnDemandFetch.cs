@@ -20,8 +20,9 @@ namespace ConnectedRegistry.Sync;
 /// the blob (<see cref="KnownBlobSizes"/>) or a running download's, else against what the data volume can take.</item>
 /// <item>Manifests: one fetch per repository and reference at a time; the bytes are served at once. An image
 /// manifest is then stored in the background with its blobs (and its tag, as synced content, through
-/// <see cref="TagSync.StoreTagAsync"/>), so a tag never points at incomplete content. An index is served and not
-/// stored: its children are fetched as the client asks; sync down sets its tag.</item>
+/// <see cref="TagSync.StoreTagAsync"/>), so a tag never points at incomplete content, and marked as fetched on demand
+/// (<see cref="OnDemandContent"/>: evicted, least recently pulled first, when the volume runs low, unless the sync set
+/// keeps it). An index is served and not stored: its children are fetched as the client asks; sync down sets its tag.</item>
 /// </list>
 /// </summary>
 public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
@@ -42,9 +43,12 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
     private readonly ConcurrentDictionary<(string Repository, Digest Digest), Lazy<Task<OnDemandBlob?>>> _blobFlights = new();
     private readonly ConcurrentDictionary<(string Repository, string Reference), Lazy<Task<OnDemandManifest?>>> _manifestFlights = new();
     private readonly KnownBlobSizes _sizes = new();
+    private readonly OnDemandContent? _onDemand;
 
-    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, BlobDownloads downloads, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null, Storage.FreeSpaceGuard? space = null)
+    public OnDemandFetch(IRegistrySettingsSource settings, ModuleState state, ISyncDestination local, TagSync tags, ManifestGraphSync graph, SyncOptions options, TimeProvider time, ILogger<OnDemandFetch> logger, SyncEnvironment environment, BlobDownloads downloads, IParentTrustSource? trust = null, LinkThrottle? throttle = null, RegistryMetrics? metrics = null, Storage.FreeSpaceGuard? space = null,
+        OnDemandContent? onDemand = null)
     {
+        _onDemand = onDemand;
         _space = space;
         _settings = settings;
         _metrics = metrics;
@@ -190,6 +194,9 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             {
                 await _graph.StoreAsync(pass, repository, manifest, null, PlatformFilter.All);
             }
+
+            // Here only because a client asked: evictable when the volume runs low, until the sync set keeps it.
+            _onDemand?.Mark(repository, manifest.Digest);
 
             Log.ManifestStored(_logger, repository, tag ?? manifest.Digest.ToString(), manifest.Digest.ToString());
         }

@@ -27,15 +27,19 @@ public static class SyncServiceExtensions
         services.AddSingleton<SyncOutbox>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
         services.AddSingleton<IPendingPushes>(sp => sp.GetRequiredService<SyncOutbox>());
+        services.AddSingleton<OnDemandContent>();
+        services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<OnDemandContent>());
         services.AddSingleton<ISyncDestination, RegistryDestination>();
         services.AddSingleton<BlobDownloads>();
         services.AddSingleton<ManifestGraphSync>();
         services.AddSingleton(sp => new TagSync(
             sp.GetRequiredService<ISyncDestination>(), sp.GetRequiredService<ManifestGraphSync>(), sp.GetRequiredService<SyncStateStore>(),
             sp.GetRequiredService<IPendingPushes>(), sp.GetRequiredService<SyncOptions>(), sp.GetRequiredService<ILogger<SyncDown>>(),
-            sp.GetServices<ISyncChangeSink>()));
+            sp.GetServices<ISyncChangeSink>(), sp.GetRequiredService<OnDemandContent>()));
         services.AddSingleton<OnDemandFetch>();
         services.AddSingleton<IOnDemandSource>(sp => sp.GetRequiredService<OnDemandFetch>());
+        services.AddSingleton<OnDemandEviction>();
+        services.AddHostedService(sp => sp.GetRequiredService<OnDemandEviction>());
         services.AddSingleton<SyncDown>();
         services.AddSingleton<ParentUploadSessions>();
         services.AddSingleton<ResumableBlobUpload>();

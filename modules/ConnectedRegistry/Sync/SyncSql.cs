@@ -6,8 +6,8 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// Every SQL statement of <c>sync.db</c> (<see cref="SyncDatabase"/>): the schema and queries of
-/// <c>synced_tags</c> (<see cref="SyncStateStore"/>), <c>outbox</c> (<see cref="SyncOutbox"/>) and <c>upload_sessions</c>
-/// (<see cref="ParentUploadSessions"/>). No other
+/// <c>synced_tags</c> (<see cref="SyncStateStore"/>), <c>outbox</c> (<see cref="SyncOutbox"/>), <c>upload_sessions</c>
+/// (<see cref="ParentUploadSessions"/>) and <c>on_demand</c> (<see cref="OnDemandContent"/>). No other
 /// class writes SQL for this database.
 /// </summary>
 internal static class SyncSql
@@ -44,6 +44,40 @@ internal static class SyncSql
           updated INTEGER NOT NULL,
           PRIMARY KEY(parent, repository, digest));
         """;
+
+    public const string OnDemandSchema = """
+        CREATE TABLE IF NOT EXISTS on_demand(
+          repository TEXT NOT NULL,
+          digest TEXT NOT NULL,
+          fetched INTEGER NOT NULL,
+          PRIMARY KEY(repository, digest));
+        """;
+
+    // ---- on_demand ---------------------------------------------------------------------------
+
+    /// <summary>Every manifest stored by on-demand fetch and not kept by sync since, with when it was fetched (Unix ms).</summary>
+    public static List<(string Repository, Digest Digest, long Fetched)> OnDemand(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, digest, fetched FROM on_demand");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, Digest, long)>();
+        while (reader.Read())
+        {
+            if (Digest.TryParse(reader.GetString(1), out var digest))
+            {
+                list.Add((reader.GetString(0), digest, reader.GetInt64(2)));
+            }
+        }
+
+        return list;
+    }
+
+    public static void MarkOnDemand(SqliteConnection c, string repository, Digest digest, long fetched) =>
+        c.Execute("INSERT INTO on_demand(repository, digest, fetched) VALUES ($r, $d, $f) ON CONFLICT(repository, digest) DO UPDATE SET fetched=excluded.fetched",
+            null, ("$r", repository), ("$d", digest.ToString()), ("$f", fetched));
+
+    public static void ForgetOnDemand(SqliteConnection c, string repository, Digest digest) =>
+        c.Execute("DELETE FROM on_demand WHERE repository=$r AND digest=$d", null, ("$r", repository), ("$d", digest.ToString()));
 
     // ---- synced_tags -------------------------------------------------------------------------
 

@@ -21,9 +21,12 @@ public sealed partial class TagSync
     private readonly SyncOptions _options;
     private readonly ILogger _logger;
     private readonly ISyncChangeSink[] _changes;
+    private readonly OnDemandContent? _onDemand;
 
-    public TagSync(ISyncDestination local, ManifestGraphSync graph, SyncStateStore syncState, IPendingPushes pending, SyncOptions options, ILogger logger, IEnumerable<ISyncChangeSink>? changes = null)
+    /// <param name="onDemand">The marks of content fetched on demand: a tag the sync set selects keeps its manifest (no longer evictable).</param>
+    public TagSync(ISyncDestination local, ManifestGraphSync graph, SyncStateStore syncState, IPendingPushes pending, SyncOptions options, ILogger logger, IEnumerable<ISyncChangeSink>? changes = null, OnDemandContent? onDemand = null)
     {
+        _onDemand = onDemand;
         _local = local;
         _graph = graph;
         _syncState = syncState;
@@ -159,6 +162,8 @@ public sealed partial class TagSync
                 RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, head.Digest));
             }
 
+            Kept(repository, head.Digest); // fetched on demand before, selected by the sync set now
+
             await _graph.CompleteAsync(pass, repository, head.Digest, platforms); // entries a wider filter selects now
             await _graph.SyncReferrersAsync(pass, repository, head.Digest, 0);
             return false;
@@ -167,7 +172,17 @@ public sealed partial class TagSync
         var manifest = await pass.Parent.GetManifestAsync(repository, head.Digest.ToString(), pass.Cancellation)
             ?? throw new ParentContentException($"manifest {head.Digest} vanished from the parent");
         await StoreTagAsync(pass, repository, tag, manifest, platforms);
+        Kept(repository, manifest.Digest);
         return true;
+    }
+
+    /// <summary>A manifest a tag of the sync set points at is kept by sync: no longer evictable as fetched on demand.</summary>
+    private void Kept(string repository, Digest digest)
+    {
+        if (_onDemand?.IsMarked(repository, digest) == true)
+        {
+            RegistryDestination.Local(() => _onDemand.Forget(repository, digest));
+        }
     }
 
     /// <summary>

@@ -78,6 +78,12 @@ public static class ReportedProperties
                 ["freeBytes"] = state.Storage.FreeBytes,
                 ["blobs"] = state.Storage.Blobs,
                 ["repositories"] = state.Storage.Repositories,
+                ["evicted"] = state.Evicted is not { } evicted ? null : new JObject
+                {
+                    ["time"] = Time(evicted.Time),
+                    ["manifests"] = evicted.Manifests,
+                    ["bytes"] = evicted.Bytes,
+                },
             },
             ["children"] = Children(state.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Take(MaxChildren)),
             ["fromPreviousRun"] = FromPreviousRun(state.PreviousRun, desiredFromPreviousRun),

@@ -2,6 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectedRegistry.IntegrationTests.Infrastructure;
@@ -57,14 +58,19 @@ public sealed class SyncHarness : IAsyncDisposable
     /// <param name="proxyCertificate">Serve the proxy over https with this certificate, and give the child an
     /// <see cref="IParentTrustSource"/> (standing in for the IoT Edge trust bundle) that trusts it.</param>
     /// <param name="childArgs">Command-line arguments for the child (e.g. <c>--gc-grace 00:00:00</c>).</param>
+    /// <param name="configureChild">More registrations for the child (a fake clock), after the harness's own.</param>
+    /// <param name="childDataRoot">The child's data folder (on a small tmpfs); a new temporary one by default.</param>
     public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null, IReadOnlyList<string>? childArgs = null,
-        SyncSchedulerOptions? schedulerOptions = null)
+        SyncSchedulerOptions? schedulerOptions = null, Action<WebApplicationBuilder>? configureChild = null, string? childDataRoot = null)
     {
         var parent = await DockerRegistry.StartNewAsync();
         var forwarding = proxy || proxyCertificate is not null ? await ForwardingProxy.StartAsync(parent.Endpoint, proxyCertificate) : null;
         var trust = proxyCertificate is null ? null : new FixedTrust(proxyCertificate);
-        var child = await StartChildAsync(null, options, trust, childArgs, schedulerOptions);
-        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout")) { _options = options, _trust = trust, _childArgs = childArgs, _schedulerOptions = schedulerOptions };
+        var child = await StartChildAsync(childDataRoot, options, trust, childArgs, schedulerOptions, configureChild);
+        var harness = new SyncHarness(parent, forwarding, child, TempDirectory.Create("layout"))
+        {
+            _options = options, _trust = trust, _childArgs = childArgs, _schedulerOptions = schedulerOptions, _configureChild = configureChild,
+        };
         harness.Configure(["apps/*", "base"]);
         return harness;
     }
@@ -73,10 +79,11 @@ public sealed class SyncHarness : IAsyncDisposable
     private IParentTrustSource? _trust;
     private IReadOnlyList<string>? _childArgs;
     private SyncSchedulerOptions? _schedulerOptions;
+    private Action<WebApplicationBuilder>? _configureChild;
 
     /// <param name="schedulerOptions">The scheduler's pauses; by default 200 ms between passes, so that tests need not wait.</param>
     private static Task<RegistryInstance> StartChildAsync(string? dataRoot, SyncOptions? options, IParentTrustSource? trust, IReadOnlyList<string>? args = null,
-        SyncSchedulerOptions? schedulerOptions = null) =>
+        SyncSchedulerOptions? schedulerOptions = null, Action<WebApplicationBuilder>? configure = null) =>
         RegistryInstance.StartAsync(dataRoot, args, configure: builder =>
         {
             if (trust is not null)
@@ -87,6 +94,7 @@ public sealed class SyncHarness : IAsyncDisposable
             builder.Services.AddSingleton(options ?? FastOptions);
             builder.Services.AddSingleton(schedulerOptions ?? new SyncSchedulerOptions { IdleDelay = TimeSpan.FromMilliseconds(200), RetryDelay = TimeSpan.FromMilliseconds(200) });
             builder.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
+            configure?.Invoke(builder);
         });
 
     /// <summary>
@@ -105,7 +113,7 @@ public sealed class SyncHarness : IAsyncDisposable
     {
         var dataRoot = Child.DataRoot;
         await Child.DisposeAsync();
-        Child = await StartChildAsync(dataRoot, _options, _trust, _childArgs, _schedulerOptions);
+        Child = await StartChildAsync(dataRoot, _options, _trust, _childArgs, _schedulerOptions, _configureChild);
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }
 
@@ -113,7 +121,8 @@ public sealed class SyncHarness : IAsyncDisposable
     /// Applies settings naming the parent (through the proxy when there is one) and the subset; with
     /// <paramref name="clientTokens"/> the child's own clients must sign in (else it is open).
     /// </summary>
-    public void Configure(IReadOnlyList<string> repositories, SyncSettings? sync = null, RegistryMode mode = RegistryMode.ReadWrite, IReadOnlyDictionary<string, ClientTokenSettings>? clientTokens = null)
+    public void Configure(IReadOnlyList<string> repositories, SyncSettings? sync = null, RegistryMode mode = RegistryMode.ReadWrite, IReadOnlyDictionary<string, ClientTokenSettings>? clientTokens = null,
+        StorageSettings? storage = null)
     {
         Settings = new RegistrySettings
         {
@@ -122,6 +131,7 @@ public sealed class SyncHarness : IAsyncDisposable
             Parent = new ParentSettings { Endpoint = Proxy?.Address ?? Parent.Endpoint, SyncTokenName = DockerRegistry.User },
             Sync = (sync ?? Idle) with { Repositories = repositories },
             ClientTokens = clientTokens ?? RegistrySettings.Default.ClientTokens,
+            Storage = storage ?? new StorageSettings(),
         };
         Child.App.Services.GetRequiredService<RegistrySettingsStore>().Apply(Settings);
     }

@@ -1,0 +1,312 @@
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
+
+namespace ConnectedRegistry.Sync;
+
+/// <summary>
+/// Evicts content fetched on demand (<see cref="OnDemandContent"/>) when the data volume falls below the eviction mark
+/// (twin <c>storage.evictBelowFreeBytes</c>, by default a few times <c>storage.minFreeBytes</c>, so space is freed
+/// before pushes or sync are refused): least recently pulled first, one manifest at a time, until the volume is above
+/// the mark again or nothing evictable is left. Woken by <see cref="FreeSpaceGuard.BelowEvictionMark"/>, which the
+/// maintenance loop's status tick and every write's check raise, at start and when the settings change.
+/// <list type="bullet">
+/// <item>Never evicted: what the sync set keeps (its tags' manifests lose the mark), local pushes (never marked, and a
+/// client's push of a marked manifest takes the mark), a manifest with a tag whose local push waits for delivery, an
+/// entry of an index, and anything pulled (or fetched) within <c>storage.pinPulledWithin</c> (default 7 days; the pull
+/// times are flushed first, and a pull noted since is looked at again just before the deletion).</item>
+/// <item>Deleted through the store's serialised write (<see cref="RegistryStore.EvictManifestAsync"/>, decided again
+/// there) and the garbage collector's blob deletion (<see cref="GarbageCollector.DeleteUnusedBlobsAsync(IEnumerable{Digest}, DateTimeOffset, CancellationToken)"/>):
+/// the one lock discipline of pushes, sync, on-demand fetch and garbage collection. Blobs and links younger than the
+/// garbage collection grace stay, so a push or fetch that just stored a blob for a manifest not written yet keeps it.</item>
+/// <item>A reader of a deleted blob keeps an open file (Linux frees an unlinked file when its last reader closes it), and
+/// a reader that comes after the deletion misses: the blob is fetched on demand again, or the answer is a 404 before
+/// any byte. Nothing is ever cut off midway.</item>
+/// </list>
+/// </summary>
+public sealed partial class OnDemandEviction : BackgroundService
+{
+    /// <summary>After a run that left the volume below the mark (nothing more may go), signals are ignored this long.</summary>
+    public static readonly TimeSpan QuietAfterNothingLeft = TimeSpan.FromSeconds(30);
+
+    private readonly OnDemandContent _content;
+    private readonly RegistryStore _store;
+    private readonly GarbageCollector _collector;
+    private readonly PullRecorder _pulls;
+    private readonly FreeSpaceGuard _guard;
+    private readonly IPendingPushes _pending;
+    private readonly IRegistrySettingsSource _settings;
+    private readonly StorageOptions _options;
+    private readonly ModuleState _state;
+    private readonly TimeProvider _time;
+    private readonly ILogger<OnDemandEviction> _logger;
+    private readonly RegistryMetrics? _metrics;
+    private readonly IEventPublisher? _events;
+    private readonly SemaphoreSlim _single = new(1, 1);
+    private readonly SemaphoreSlim _signal = new(0, 1);
+    private DateTimeOffset _quietUntil = DateTimeOffset.MinValue;
+    private bool _nothingLeftLogged;
+    private int _runs;
+
+    public OnDemandEviction(OnDemandContent content, RegistryStore store, GarbageCollector collector, PullRecorder pulls, FreeSpaceGuard guard, IPendingPushes pending, IRegistrySettingsSource settings,
+        StorageOptions options, ModuleState state, TimeProvider time, ILogger<OnDemandEviction> logger, RegistryMetrics? metrics = null, IEventPublisher? events = null)
+    {
+        _content = content;
+        _store = store;
+        _collector = collector;
+        _pulls = pulls;
+        _guard = guard;
+        _pending = pending;
+        _settings = settings;
+        _options = options;
+        _state = state;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+        _events = events;
+        _guard.BelowEvictionMark += OnBelowMark;
+        _settings.Changed += OnSettingsChanged;
+    }
+
+    /// <summary>Raised after a run that evicted anything (whether the background loop or a caller ran it), with what went.</summary>
+    public event Action<EvictionResult>? Evicted;
+
+    /// <summary>Eviction runs the background loop has completed (tests wait for it).</summary>
+    public int Runs => Volatile.Read(ref _runs);
+
+    public override void Dispose()
+    {
+        _guard.BelowEvictionMark -= OnBelowMark;
+        _settings.Changed -= OnSettingsChanged;
+        _single.Dispose();
+        _signal.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>
+    /// Evicts while the volume is below the mark: least recently pulled first, stopping once it is above it or nothing
+    /// evictable is left. What went, in the order it went (nothing when the volume is above the mark).
+    /// </summary>
+    public async Task<EvictionResult> EvictAsync(CancellationToken cancellationToken)
+    {
+        await _single.WaitAsync(cancellationToken);
+        try
+        {
+            return await EvictLockedAsync(cancellationToken);
+        }
+        finally
+        {
+            _single.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Ask(); // a volume below the mark at start is not left until the maintenance loop's first reading
+        try
+        {
+            while (true)
+            {
+                await _signal.WaitAsync(stoppingToken);
+                if (_time.GetUtcNow() < _quietUntil)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var result = await EvictAsync(stoppingToken);
+                    if (result.StillBelowMark)
+                    {
+                        _quietUntil = _time.GetUtcNow() + QuietAfterNothingLeft;
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException or LocalStorageException)
+                {
+                    // A loop that threw would stop the host: the next signal tries again.
+                    Log.Failed(_logger, ex);
+                    _quietUntil = _time.GetUtcNow() + QuietAfterNothingLeft;
+                }
+
+                _signal.Wait(0); // readings taken while this run freed space asked for it again: already done
+                Interlocked.Increment(ref _runs);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void OnBelowMark(SpaceCheck check) => Ask();
+
+    /// <summary>A new mark or pin may make content evictable now: the run reads the volume itself.</summary>
+    private void OnSettingsChanged(RegistrySettings settings)
+    {
+        _quietUntil = DateTimeOffset.MinValue;
+        Ask();
+    }
+
+    /// <summary>Asks the loop for a run (it reads the volume first); nothing when nothing fetched on demand is here.</summary>
+    private void Ask()
+    {
+        if (_content.Count == 0 || _signal.CurrentCount > 0)
+        {
+            return; // nothing fetched on demand is here, or a run is asked for already
+        }
+
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // asked by another reading at the same moment
+        }
+        catch (ObjectDisposedException)
+        {
+            // stopping
+        }
+    }
+
+    private async Task<EvictionResult> EvictLockedAsync(CancellationToken cancellationToken)
+    {
+        var check = _guard.Check();
+        if (!check.BelowEvictionMark)
+        {
+            _nothingLeftLogged = false;
+            return new EvictionResult([], 0, check, StillBelowMark: false);
+        }
+
+        await FlushPullsAsync(cancellationToken);
+        var now = _time.GetUtcNow();
+        var pinnedSince = now - _settings.Current.Storage.PinPulledWithin;
+        var graceStart = now - _options.GarbageCollectionGrace;
+        var candidates = Candidates();
+        var evicted = new List<EvictedManifest>();
+        long bytes = 0;
+        var pinned = 0;
+        foreach (var (repository, digest, lastUsed) in candidates)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (lastUsed >= pinnedSince || _pulls.Noted(repository, digest) >= pinnedSince)
+            {
+                pinned++;
+                continue; // pulled within storage.pinPulledWithin (or just now): a deployment may need it offline
+            }
+
+            var eviction = await _store.EvictManifestAsync(repository, digest, graceStart, tags => !tags.Any(tag => _pending.HasPendingTag(repository, tag)), cancellationToken);
+            switch (eviction.Outcome)
+            {
+                case ManifestEvictionOutcome.Gone:
+                    RegistryDestination.Local(() => _content.Forget(repository, digest));
+                    continue;
+                case ManifestEvictionOutcome.Referenced or ManifestEvictionOutcome.Kept:
+                    continue; // an index lists it, or a local push of its tag waits: it stays, and may go later
+            }
+
+            RegistryDestination.Local(() => _content.Forget(repository, digest));
+            var (_, freed) = await _collector.DeleteUnusedBlobsAsync(eviction.Blobs, graceStart, cancellationToken);
+            bytes += freed;
+            evicted.Add(new EvictedManifest(repository, digest, eviction.Tags, lastUsed, freed));
+            Log.ManifestEvicted(_logger, repository, digest.ToString(), string.Join(",", eviction.Tags), lastUsed, freed);
+            check = _guard.Check();
+            if (!check.BelowEvictionMark)
+            {
+                break;
+            }
+        }
+
+        check = _guard.Check();
+        var result = new EvictionResult(evicted, bytes, check, check.BelowEvictionMark);
+        if (evicted.Count > 0)
+        {
+            Report(result, now);
+            Evicted?.Invoke(result);
+        }
+
+        if (result.StillBelowMark && !_nothingLeftLogged)
+        {
+            Log.NothingLeft(_logger, check.FreeBytes, check.EvictBelowFreeBytes, pinned);
+        }
+
+        _nothingLeftLogged = result.StillBelowMark;
+        return result;
+    }
+
+    /// <summary>The pulls noted in memory, written first so the order is by the true last pull; a failed write is looked at again per manifest.</summary>
+    private async Task FlushPullsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _pulls.FlushAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            Log.FlushFailed(_logger, ex.Message); // the notes stay in memory, and each manifest's is checked before it goes
+        }
+    }
+
+    /// <summary>The marked manifests, least recently used first: the later of their last pull and their fetch.</summary>
+    private List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> Candidates()
+    {
+        var pullsByRepository = new Dictionary<string, IReadOnlyDictionary<Digest, DateTimeOffset>>(StringComparer.Ordinal);
+        var list = new List<(string, Digest, DateTimeOffset)>();
+        foreach (var (repository, digest, fetched) in _content.All())
+        {
+            if (!pullsByRepository.TryGetValue(repository, out var pulls))
+            {
+                pulls = _store.GetLastPulls(repository);
+                pullsByRepository[repository] = pulls;
+            }
+
+            var lastUsed = pulls.TryGetValue(digest, out var pulled) && pulled > fetched ? pulled : fetched;
+            list.Add((repository, digest, lastUsed));
+        }
+
+        return [.. list.OrderBy(c => c.Item3).ThenBy(c => c.Item1, StringComparer.Ordinal).ThenBy(c => c.Item2.ToString(), StringComparer.Ordinal)];
+    }
+
+    private void Report(EvictionResult result, DateTimeOffset started)
+    {
+        var now = _time.GetUtcNow();
+        _state.SetEvicted(new EvictionStatus(now, result.Manifests.Count, result.Bytes));
+        _metrics?.ContentEvicted(result.Manifests.Count, result.Bytes);
+        Log.Evicted(_logger, result.Manifests.Count, result.Bytes, result.Check.FreeBytes, result.Check.EvictBelowFreeBytes, (now - started).TotalMilliseconds);
+        _events?.Publish(new RegistryEvent(EventTypes.ContentEvicted, now)
+        {
+            Message = $"evicted {result.Manifests.Count} manifests fetched on demand ({result.Bytes} bytes), least recently pulled first: the data volume was below storage.evictBelowFreeBytes",
+            Data = new Dictionary<string, object?>
+            {
+                ["manifests"] = result.Manifests.Count,
+                ["bytes"] = result.Bytes,
+                ["freeBytes"] = result.Check.FreeBytes,
+                ["evictBelowFreeBytes"] = result.Check.EvictBelowFreeBytes,
+                ["lastPulled"] = result.Manifests[^1].LastUsed,
+            },
+        });
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4130, Level = LogLevel.Information, Message = "Evicted {Manifests} manifests fetched on demand ({Bytes} bytes freed); {Free} bytes free, eviction mark {Mark}; {Milliseconds} ms")]
+        public static partial void Evicted(ILogger logger, int manifests, long bytes, long free, long mark, double milliseconds);
+
+        [LoggerMessage(EventId = 4131, Level = LogLevel.Debug, Message = "Evicted {Repository}@{Digest} (tags {Tags}), last pulled {LastUsed:o}: {Bytes} bytes freed")]
+        public static partial void ManifestEvicted(ILogger logger, string repository, string digest, string tags, DateTimeOffset lastUsed, long bytes);
+
+        [LoggerMessage(EventId = 4132, Level = LogLevel.Warning, Message = "The data volume has {Free} bytes free, below the eviction mark {Mark}, and nothing fetched on demand may be evicted ({Pinned} manifests pulled within storage.pinPulledWithin)")]
+        public static partial void NothingLeft(ILogger logger, long free, long mark, int pinned);
+
+        [LoggerMessage(EventId = 4133, Level = LogLevel.Warning, Message = "Writing the pull times before an eviction failed: {Reason}")]
+        public static partial void FlushFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4134, Level = LogLevel.Warning, Message = "Evicting content fetched on demand failed; tried again at the next reading below the mark")]
+        public static partial void Failed(ILogger logger, Exception exception);
+    }
+}
+
+/// <summary>One manifest evicted: where, which tags pointed at it, when it was last pulled (or fetched), the blob bytes freed with it.</summary>
+public sealed record EvictedManifest(string Repository, Digest Digest, IReadOnlyList<string> Tags, DateTimeOffset LastUsed, long Bytes);
+
+/// <summary>An eviction run: the manifests evicted in order, the bytes freed, the last reading, and whether the volume is still below the mark.</summary>
+public sealed record EvictionResult(IReadOnlyList<EvictedManifest> Manifests, long Bytes, SpaceCheck Check, bool StillBelowMark);
