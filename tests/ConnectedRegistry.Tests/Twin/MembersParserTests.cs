@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 

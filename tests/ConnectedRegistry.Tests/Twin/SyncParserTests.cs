@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 
 namespace ConnectedRegistry.Tests.Twin;
