@@ -185,23 +185,32 @@ public static class TokenCommand
     /// <summary>The values of the options, each checked as the twin would take it; null with the reason when one is not.</summary>
     private static Arguments? Read(ParseResult result, CreateOptions o, out string? error)
     {
-        error = null;
         var a = new Arguments { Name = result.GetValue(o.Name), Sync = result.GetValue(o.Sync) };
         a.Repositories.AddRange(result.GetValue(o.Repositories) ?? []);
         a.Platforms.AddRange(result.GetValue(o.Platforms) ?? []);
-        foreach (var value in result.GetValue(o.Scopes) ?? [])
+        error = AddScopes(a.Scopes, result.GetValue(o.Scopes) ?? [])
+            ?? ReadExpiry(result.GetValue(o.Expiry), a)
+            ?? ReadStatus(result.GetValue(o.Status), a)
+            ?? ReadMode(result.GetValue(o.Mode), a)
+            ?? (string.IsNullOrEmpty(a.Name) ? "--name is required" : null);
+        return error is null ? a : null;
+    }
+
+    /// <summary>Each <c>--scope PATTERN=ACTION[,ACTION...]</c> into the scope map, actions kept once; the reason when one is not that.</summary>
+    private static string? AddScopes(Dictionary<string, List<string>> scopes, IEnumerable<string> values)
+    {
+        foreach (var value in values)
         {
             var eq = value.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0 || eq == value.Length - 1)
             {
-                error = $"--scope '{value}' is not PATTERN=ACTION[,ACTION...]";
-                return null;
+                return $"--scope '{value}' is not PATTERN=ACTION[,ACTION...]";
             }
 
             var pattern = value[..eq];
-            if (!a.Scopes.TryGetValue(pattern, out var list))
+            if (!scopes.TryGetValue(pattern, out var list))
             {
-                a.Scopes[pattern] = list = [];
+                scopes[pattern] = list = [];
             }
 
             foreach (var action in value[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -213,47 +222,56 @@ public static class TokenCommand
             }
         }
 
-        if (result.GetValue(o.Expiry) is { } expiryText)
+        return null;
+    }
+
+    private static string? ReadExpiry(string? text, Arguments a)
+    {
+        if (text is null)
         {
-            if (!DateTimeOffset.TryParse(expiryText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var expiry))
-            {
-                error = $"--expiry '{expiryText}' is not an ISO-8601 date and time (for example 2027-01-31T00:00:00Z)";
-                return null;
-            }
-
-            a.Expiry = expiry;
-        }
-
-        if (result.GetValue(o.Status) is { } status)
-        {
-            a.StatusGiven = true;
-            if (status is not ("enabled" or "disabled"))
-            {
-                error = $"--status must be enabled or disabled, not '{status}'";
-                return null;
-            }
-
-            a.Enabled = status == "enabled";
-        }
-
-        if (result.GetValue(o.Mode) is { } modeText)
-        {
-            if (!Enum.TryParse<RegistryMode>(modeText, ignoreCase: false, out var mode) || !Enum.IsDefined(mode))
-            {
-                error = $"--mode must be ReadOnly or ReadWrite, not '{modeText}'";
-                return null;
-            }
-
-            a.Mode = mode;
-        }
-
-        if (string.IsNullOrEmpty(a.Name))
-        {
-            error = "--name is required";
             return null;
         }
 
-        return a;
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var expiry))
+        {
+            return $"--expiry '{text}' is not an ISO-8601 date and time (for example 2027-01-31T00:00:00Z)";
+        }
+
+        a.Expiry = expiry;
+        return null;
+    }
+
+    private static string? ReadStatus(string? status, Arguments a)
+    {
+        if (status is null)
+        {
+            return null;
+        }
+
+        a.StatusGiven = true;
+        if (status is not ("enabled" or "disabled"))
+        {
+            return $"--status must be enabled or disabled, not '{status}'";
+        }
+
+        a.Enabled = status == "enabled";
+        return null;
+    }
+
+    private static string? ReadMode(string? text, Arguments a)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (!Enum.TryParse<RegistryMode>(text, ignoreCase: false, out var mode) || !Enum.IsDefined(mode))
+        {
+            return $"--mode must be ReadOnly or ReadWrite, not '{text}'";
+        }
+
+        a.Mode = mode;
+        return null;
     }
 
     private sealed record CreateOptions(Option<string> Name, Option<string[]> Scopes, Option<string> Expiry, Option<string> Status, Option<bool> Sync, Option<string> Mode,

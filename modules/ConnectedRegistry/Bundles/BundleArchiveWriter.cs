@@ -49,6 +49,29 @@ public sealed class BundleArchiveWriter : IDisposable
             throw new BundleRefusedException($"{_output} exists already; remove it or choose another --output");
         }
 
+        var journaled = ReadJournal();
+        if (!BundleFormat.HeaderEntries.All(h => journaled.Any(j => j.Name == h))
+            || ReadHeader(journaled[^1].Offset) is not { } header)
+        {
+            Open(fresh: true);
+            return null;
+        }
+
+        var end = journaled[^1].Offset;
+        Open(fresh: false);
+        _file!.SetLength(end);
+        _file.Position = end;
+        foreach (var (_, name) in journaled)
+        {
+            _done.Add(name);
+        }
+
+        return header;
+    }
+
+    /// <summary>The journal's entries (the file's length after each, its name); none without both files.</summary>
+    private List<(long Offset, string Name)> ReadJournal()
+    {
         var lines = File.Exists(JournalPath) && File.Exists(PartialPath) ? File.ReadAllLines(JournalPath) : [];
         var journaled = new List<(long Offset, string Name)>();
         foreach (var line in lines)
@@ -60,52 +83,34 @@ public sealed class BundleArchiveWriter : IDisposable
             }
         }
 
-        if (!BundleFormat.HeaderEntries.All(h => journaled.Any(j => j.Name == h)))
-        {
-            Open(fresh: true);
-            return null;
-        }
+        return journaled;
+    }
 
-        var end = journaled[^1].Offset;
+    /// <summary>The descriptor and signature of the partial file's first <paramref name="end"/> bytes, or null when they are not whole there.</summary>
+    private (byte[] Descriptor, byte[] Signature)? ReadHeader(long end)
+    {
         byte[]? descriptor = null;
         byte[]? signature = null;
-        using (var read = new FileStream(PartialPath, FileMode.Open, FileAccess.Read, FileShare.Read))
+        using var read = new FileStream(PartialPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (read.Length < end)
         {
-            if (read.Length < end)
-            {
-                Open(fresh: true);
-                return null;
-            }
-
-            using var reader = new TarReader(read, leaveOpen: true);
-            while (read.Position < end && reader.GetNextEntry() is { } entry && (descriptor is null || signature is null))
-            {
-                if (entry.Name == BundleFormat.DescriptorFile)
-                {
-                    descriptor = ReadAll(entry);
-                }
-                else if (entry.Name == BundleFormat.SignatureFile)
-                {
-                    signature = ReadAll(entry);
-                }
-            }
-        }
-
-        if (descriptor is null || signature is null)
-        {
-            Open(fresh: true);
             return null;
         }
 
-        Open(fresh: false);
-        _file!.SetLength(end);
-        _file.Position = end;
-        foreach (var (_, name) in journaled)
+        using var reader = new TarReader(read, leaveOpen: true);
+        while (read.Position < end && reader.GetNextEntry() is { } entry && (descriptor is null || signature is null))
         {
-            _done.Add(name);
+            if (entry.Name == BundleFormat.DescriptorFile)
+            {
+                descriptor = ReadAll(entry);
+            }
+            else if (entry.Name == BundleFormat.SignatureFile)
+            {
+                signature = ReadAll(entry);
+            }
         }
 
-        return (descriptor, signature);
+        return descriptor is null || signature is null ? null : (descriptor, signature);
     }
 
     /// <summary>

@@ -157,17 +157,47 @@ public static class BundleCommand
 
     private static async Task<int> ExportAsync(Arguments options, TextWriter output, TextWriter error, Func<string, string?> environment, Func<string[], WebApplication> openDataRoot)
     {
+        var (parentUri, fromData, keyPath, outputPath, request) = await ReadExportArgumentsAsync(options);
+        var password = environment(ParentCredentials.PasswordVariable);
+        var user = options.One("user");
+        var credentials = string.IsNullOrEmpty(password) ? null : new ParentCredentials(user ?? request.Registry, password);
+        using var key = BundleSigning.LoadPrivateKey(await File.ReadAllTextAsync(keyPath));
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Information)
+            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        var logger = loggers.CreateLogger("ConnectedRegistry.Bundles.BundleExporter");
+        await using var dataRoot = fromData is null ? null : openDataRoot(["--data", Path.GetFullPath(fromData), "--urls", "http://127.0.0.1:0"]);
+        using var client = parentUri is null ? null : new ParentRegistryClient(parentUri, credentials, new ParentClientOptions { CaFile = options.One("ca-file") }, TimeProvider.System, logger);
+        IParentRegistry parent = client ?? (IParentRegistry)new DataRootSource(dataRoot!.Services.GetRequiredService<RegistryStore>());
+        BundleExportResult result;
+        try
+        {
+            result = await new BundleExporter(logger).ExportAsync(parent, request, key, outputPath, CancellationToken.None);
+        }
+        catch (Exception ex) when (IsInterruption(ex) && File.Exists(Path.GetFullPath(outputPath) + ".partial"))
+        {
+            throw new BundleRefusedException($"{ex.Message} (what is written is kept: run the same command again to continue)", ex);
+        }
+
+        await output.WriteLineAsync(Json(result));
+        return 0;
+    }
+
+    /// <summary><c>export</c>'s options, checked together: the source (a parent or a data root), the key and output, and what to export.</summary>
+    private sealed record ExportArguments(Uri? Parent, string? FromData, string KeyPath, string OutputPath, BundleExportRequest Request);
+
+    private static async Task<ExportArguments> ReadExportArgumentsAsync(Arguments options)
+    {
         var parentText = options.One("parent");
         var fromData = options.One("from-data");
         if ((parentText is null) == (fromData is null) || options.One("key") is not { } keyPath || options.One("output") is not { } outputPath)
         {
-            return await BadArgumentsAsync("export needs either --parent URL or --from-data DIR, and --key FILE and --output FILE");
+            throw new BadArgumentsException("export needs either --parent URL or --from-data DIR, and --key FILE and --output FILE");
         }
 
         Uri? parentUri = null;
         if (parentText is not null && (!Uri.TryCreate(parentText, UriKind.Absolute, out parentUri) || parentUri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(parentUri.UserInfo)))
         {
-            return await BadArgumentsAsync("--parent must be an http:// or https:// URL without credentials");
+            throw new BadArgumentsException("--parent must be an http:// or https:// URL without credentials");
         }
 
         if (fromData is not null && !File.Exists(Path.Combine(fromData, DataLayout.DatabaseFile)))
@@ -183,12 +213,8 @@ public static class BundleCommand
             since = BundleState.Parse(sinceFile);
         }
 
-        var registry = options.One("registry") ?? since?.Registry;
-        if (registry is null)
-        {
-            return await BadArgumentsAsync("export needs --registry NAME (or a --since state that names it)");
-        }
-
+        var registry = options.One("registry") ?? since?.Registry
+            ?? throw new BadArgumentsException("export needs --registry NAME (or a --since state that names it)");
         if (since?.Registry is { } stateRegistry && stateRegistry != registry)
         {
             throw new BundleRefusedException($"the state given with --since is of registry '{stateRegistry}', not '{registry}'");
@@ -197,32 +223,11 @@ public static class BundleCommand
         var patterns = options.All("repository") is { Count: > 0 } given ? given : since?.SyncSet ?? [];
         if (patterns.Count == 0)
         {
-            return await BadArgumentsAsync("export needs --repository PATTERN (or a --since state that holds the site's sync set)");
+            throw new BadArgumentsException("export needs --repository PATTERN (or a --since state that holds the site's sync set)");
         }
 
-        var password = environment(ParentCredentials.PasswordVariable);
-        var user = options.One("user");
-        var credentials = string.IsNullOrEmpty(password) ? null : new ParentCredentials(user ?? registry, password);
-        using var key = BundleSigning.LoadPrivateKey(await File.ReadAllTextAsync(keyPath));
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Information)
-            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
-        var logger = loggers.CreateLogger("ConnectedRegistry.Bundles.BundleExporter");
-        await using var dataRoot = fromData is null ? null : openDataRoot(["--data", Path.GetFullPath(fromData), "--urls", "http://127.0.0.1:0"]);
-        using var client = parentUri is null ? null : new ParentRegistryClient(parentUri, credentials, new ParentClientOptions { CaFile = options.One("ca-file") }, TimeProvider.System, logger);
-        IParentRegistry parent = client ?? (IParentRegistry)new DataRootSource(dataRoot!.Services.GetRequiredService<RegistryStore>());
         var request = new BundleExportRequest(registry, BundleSelection.Of(patterns, since?.Filters), since, sinceFile, Environment.UserName);
-        BundleExportResult result;
-        try
-        {
-            result = await new BundleExporter(logger).ExportAsync(parent, request, key, outputPath, CancellationToken.None);
-        }
-        catch (Exception ex) when (IsInterruption(ex) && File.Exists(Path.GetFullPath(outputPath) + ".partial"))
-        {
-            throw new BundleRefusedException($"{ex.Message} (what is written is kept: run the same command again to continue)", ex);
-        }
-
-        await output.WriteLineAsync(Json(result));
-        return 0;
+        return new ExportArguments(parentUri, fromData, keyPath, outputPath, request);
     }
 
     /// <summary>What stops an export half-way (the source, the link or the disk), as opposed to a wrong argument.</summary>

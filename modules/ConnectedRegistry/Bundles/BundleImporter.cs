@@ -111,6 +111,18 @@ public sealed partial class BundleImporter(
         var (descriptor, wanted, manifests, staged) = verified;
 
         // Everything is verified: from here on the bundle's content becomes this registry's.
+        var (blobsStored, bytesStored) = await CommitStagedAsync(descriptor, staged, meter, cancellationToken);
+        var tagged = await SetTagsAsync(wanted, manifests, current, meter, cancellationToken);
+
+        meter.TagsChanged(tagged.Set, 0);
+        var skipped = descriptor.Repositories.Select(r => r.Name).Except(wanted.Select(r => r.Name), StringComparer.Ordinal).ToList();
+        return new BundleImportResult(descriptor.Registry, descriptor.Created, descriptor.KeyId, [.. wanted.Select(r => r.Name)], skipped,
+            tagged.Set, tagged.Unchanged, tagged.LeftAlone, blobsStored, bytesStored, tagged.Failures) { TagsFilteredOut = tagged.FilteredOut };
+    }
+
+    /// <summary>Commits the verified, staged blobs: they become visible to clients only now.</summary>
+    private async Task<(int Blobs, long Bytes)> CommitStagedAsync(BundleDescriptor descriptor, List<(Digest Digest, string Repository)> staged, SyncPassMeter meter, CancellationToken cancellationToken)
+    {
         var blobsStored = 0;
         long bytesStored = 0;
         var sizes = descriptor.Objects.ToDictionary(o => o.Digest, o => o.Size);
@@ -122,8 +134,27 @@ public sealed partial class BundleImporter(
             meter.BlobFetched();
         }
 
-        var failures = new List<string>();
-        int set = 0, unchanged = 0, leftAlone = 0, filteredOut = 0;
+        return (blobsStored, bytesStored);
+    }
+
+    /// <summary>What setting the bundle's tags did.</summary>
+    private sealed class TagOutcome
+    {
+        public int Set { get; set; }
+
+        public int Unchanged { get; set; }
+
+        public int LeftAlone { get; set; }
+
+        public int FilteredOut { get; set; }
+
+        public List<string> Failures { get; } = [];
+    }
+
+    /// <summary>Sets the tags of the repositories taken, by sync down's rules (filters, a pending local push wins).</summary>
+    private async Task<TagOutcome> SetTagsAsync(List<BundleRepository> wanted, Dictionary<Digest, ManifestContent> manifests, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    {
+        var outcome = new TagOutcome();
         var syncSet = SyncSet.Of(current);
         using var blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, meter);
         var pass = new SyncPass(new BundleSource(manifests, wanted), blobs, meter, current.Mode, cancellationToken);
@@ -135,149 +166,188 @@ public sealed partial class BundleImporter(
                 var selection = syncSet.SelectTag(repository.Name, tag); // the tag and platform filters, as sync down applies them
                 if (!selection.IsSelected)
                 {
-                    filteredOut++;
+                    outcome.FilteredOut++;
                 }
                 else if (pending.HasPendingTag(repository.Name, tag))
                 {
-                    leftAlone++; // sync's conflict rule: a local push of this tag wins until it reached the parent
+                    outcome.LeftAlone++; // sync's conflict rule: a local push of this tag wins until it reached the parent
                 }
                 else if (localTags.TryGetValue(tag, out var at) && at == digest)
                 {
-                    unchanged++;
+                    outcome.Unchanged++;
                 }
                 else
                 {
-                    try
-                    {
-                        await tags.StoreTagAsync(pass, repository.Name, tag, manifests[digest], selection.Platforms);
-                        set++;
-                    }
-                    catch (Exception ex) when (ex is ParentContentException or OciException)
-                    {
-                        failures.Add($"{repository.Name}:{tag}: {ex.Message}");
-                    }
+                    await SetTagAsync(pass, repository.Name, tag, manifests[digest], selection.Platforms, outcome);
                 }
             }
 
             meter.RepositoryDone();
         }
 
-        meter.TagsChanged(set, 0);
-        var skipped = descriptor.Repositories.Select(r => r.Name).Except(wanted.Select(r => r.Name), StringComparer.Ordinal).ToList();
-        return new BundleImportResult(descriptor.Registry, descriptor.Created, descriptor.KeyId, [.. wanted.Select(r => r.Name)], skipped,
-            set, unchanged, leftAlone, blobsStored, bytesStored, failures) { TagsFilteredOut = filteredOut };
+        return outcome;
+    }
+
+    private async Task SetTagAsync(SyncPass pass, string repository, string tag, ManifestContent manifest, PlatformFilter platforms, TagOutcome outcome)
+    {
+        try
+        {
+            await tags.StoreTagAsync(pass, repository, tag, manifest, platforms);
+            outcome.Set++;
+        }
+        catch (Exception ex) when (ex is ParentContentException or OciException)
+        {
+            outcome.Failures.Add($"{repository}:{tag}: {ex.Message}");
+        }
     }
 
     private sealed record Verified(BundleDescriptor Descriptor, List<BundleRepository> Wanted, Dictionary<Digest, ManifestContent> Manifests, List<(Digest Digest, string Repository)> Staged);
 
+    /// <summary>What one read of the tar has found so far: the header's entries, the plan they make, the objects seen.</summary>
+    private sealed class Walk
+    {
+        /// <summary>The header entries read; index.json as its SHA-256 (<see cref="ReadHeaderEntryAsync"/>).</summary>
+        public Dictionary<string, byte[]> Header { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Made from the header when the first object comes (or at the end of an empty bundle).</summary>
+        public Plan? Plan { get; set; }
+
+        public HashSet<Digest> Seen { get; } = [];
+
+        public Dictionary<Digest, ManifestContent> Manifests { get; } = [];
+
+        /// <summary>Blobs staged in partial/, dropped again when the bundle is refused.</summary>
+        public List<(Digest Digest, string Repository)> Staged { get; } = [];
+    }
+
     /// <summary>Reads the whole tar once: verifies the header, then every object; stages the blobs to import. Throws (having dropped what it staged) on any flaw.</summary>
     private async Task<Verified> VerifyAndStageAsync(string path, Func<string, Stream> open, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
     {
-        var staged = new List<(Digest Digest, string Repository)>();
+        var walk = new Walk();
         try
         {
-            Stream file;
-            try
-            {
-                file = open(path);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new BundleRefusedException($"the bundle cannot be opened: {ex.Message}");
-            }
-
-            await using var guard = new TarHeaderGuard(file);
+            await using var guard = new TarHeaderGuard(OpenBundle(path, open));
             await using var reader = new TarReader(guard);
-            var header = new Dictionary<string, byte[]>(StringComparer.Ordinal); // index.json: its SHA-256 (ReadHeaderEntryAsync)
-            Plan? plan = null;
-            var seen = new HashSet<Digest>();
-            var manifests = new Dictionary<Digest, ManifestContent>();
             while (await NextEntryAsync(reader, guard, cancellationToken) is { } entry)
             {
-                if (entry.EntryType == TarEntryType.Directory)
-                {
-                    continue;
-                }
-
-                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
-                {
-                    throw new BundleRefusedException($"entry {Shown(entry.Name)} is a {entry.EntryType}, not a file");
-                }
-
-                if (BundleFormat.HeaderEntries.Contains(entry.Name))
-                {
-                    if (plan is not null || header.ContainsKey(entry.Name))
-                    {
-                        throw new BundleRefusedException($"{entry.Name} appears after the bundle's blobs or twice");
-                    }
-
-                    header[entry.Name] = await ReadHeaderEntryAsync(entry, cancellationToken);
-                    continue;
-                }
-
-                if (!BundleFormat.TryParseBlobEntry(entry.Name, out var digest))
-                {
-                    throw new BundleRefusedException($"entry {Shown(entry.Name)} is not part of a bundle");
-                }
-
-                plan ??= Verify(header, current, meter);
-                if (!plan.Objects.TryGetValue(digest, out var item))
-                {
-                    throw new BundleRefusedException($"{entry.Name} is not listed in the signed descriptor");
-                }
-
-                if (!seen.Add(digest))
-                {
-                    throw new BundleRefusedException($"{entry.Name} appears twice");
-                }
-
-                if (entry.Length != item.Size)
-                {
-                    throw new BundleRefusedException($"{entry.Name} holds {entry.Length} bytes; the signed descriptor says {item.Size}");
-                }
-
-                var needed = plan.RepositoryOf.TryGetValue(digest, out var repository);
-                var stage = needed && !item.IsManifest && !local.HasBlob(digest);
-                await using var content = new DigestCheckingStream(entry.DataStream ?? Stream.Null, digest, item.Size, item.IsManifest ? "manifest" : "blob",
-                    stage ? n => meter.BytesDownloadedNow(n) : null);
-                if (item.IsManifest)
-                {
-                    using var memory = new MemoryStream();
-                    await content.CopyToAsync(memory, cancellationToken);
-                    if (needed)
-                    {
-                        manifests[digest] = new ManifestContent(memory.ToArray(), item.MediaType!, digest);
-                    }
-                }
-                else if (stage)
-                {
-                    local.DiscardStaged(digest);
-                    staged.Add((digest, repository!));
-                    await local.StageBlobAsync(digest, 0, content, progress: null, cancellationToken);
-                }
-                else
-                {
-                    await content.CopyToAsync(Stream.Null, cancellationToken); // verified all the same: a tampered file is refused whole
-                }
+                await ReadEntryAsync(entry, walk, current, meter, cancellationToken);
             }
 
-            plan ??= Verify(header, current, meter);
-            var missing = plan.Descriptor.Objects.Where(o => !seen.Contains(o.Digest)).ToList();
+            var plan = walk.Plan ??= Verify(walk.Header, current, meter);
+            var missing = plan.Descriptor.Objects.Where(o => !walk.Seen.Contains(o.Digest)).ToList();
             if (missing.Count > 0)
             {
                 throw new BundleRefusedException($"the bundle is torn: {missing.Count} of its {plan.Descriptor.Objects.Count} objects are missing (first: {missing[0].Digest})");
             }
 
-            return new Verified(plan.Descriptor, plan.Wanted, manifests, staged);
+            return new Verified(plan.Descriptor, plan.Wanted, walk.Manifests, walk.Staged);
         }
         catch
         {
-            foreach (var (digest, _) in staged)
+            foreach (var (digest, _) in walk.Staged)
             {
                 local.DiscardStaged(digest);
             }
 
             throw;
+        }
+    }
+
+    private static Stream OpenBundle(string path, Func<string, Stream> open)
+    {
+        try
+        {
+            return open(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new BundleRefusedException($"the bundle cannot be opened: {ex.Message}");
+        }
+    }
+
+    /// <summary>One entry of the tar: a header entry is kept, an object checked against the plan and read.</summary>
+    private async Task ReadEntryAsync(TarEntry entry, Walk walk, RegistrySettings current, SyncPassMeter meter, CancellationToken cancellationToken)
+    {
+        if (entry.EntryType == TarEntryType.Directory)
+        {
+            return;
+        }
+
+        if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
+        {
+            throw new BundleRefusedException($"entry {Shown(entry.Name)} is a {entry.EntryType}, not a file");
+        }
+
+        if (BundleFormat.HeaderEntries.Contains(entry.Name))
+        {
+            if (walk.Plan is not null || walk.Header.ContainsKey(entry.Name))
+            {
+                throw new BundleRefusedException($"{entry.Name} appears after the bundle's blobs or twice");
+            }
+
+            walk.Header[entry.Name] = await ReadHeaderEntryAsync(entry, cancellationToken);
+            return;
+        }
+
+        if (!BundleFormat.TryParseBlobEntry(entry.Name, out var digest))
+        {
+            throw new BundleRefusedException($"entry {Shown(entry.Name)} is not part of a bundle");
+        }
+
+        walk.Plan ??= Verify(walk.Header, current, meter);
+        var item = CheckObject(entry, digest, walk);
+        await ReadObjectAsync(entry, digest, item, walk, meter, cancellationToken);
+    }
+
+    /// <summary>The refusal rules of one object entry: listed in the signed descriptor, once, at the size it says.</summary>
+    private static BundleObject CheckObject(TarEntry entry, Digest digest, Walk walk)
+    {
+        if (!walk.Plan!.Objects.TryGetValue(digest, out var item))
+        {
+            throw new BundleRefusedException($"{entry.Name} is not listed in the signed descriptor");
+        }
+
+        if (!walk.Seen.Add(digest))
+        {
+            throw new BundleRefusedException($"{entry.Name} appears twice");
+        }
+
+        if (entry.Length != item.Size)
+        {
+            throw new BundleRefusedException($"{entry.Name} holds {entry.Length} bytes; the signed descriptor says {item.Size}");
+        }
+
+        return item;
+    }
+
+    /// <summary>
+    /// Reads one object through its digest check: a manifest of a repository taken is kept, a blob this registry
+    /// lacks is staged, anything else is hashed all the same (a tampered file is refused whole).
+    /// </summary>
+    private async Task ReadObjectAsync(TarEntry entry, Digest digest, BundleObject item, Walk walk, SyncPassMeter meter, CancellationToken cancellationToken)
+    {
+        var needed = walk.Plan!.RepositoryOf.TryGetValue(digest, out var repository);
+        var stage = needed && !item.IsManifest && !local.HasBlob(digest);
+        await using var content = new DigestCheckingStream(entry.DataStream ?? Stream.Null, digest, item.Size, item.IsManifest ? "manifest" : "blob",
+            stage ? n => meter.BytesDownloadedNow(n) : null);
+        if (item.IsManifest)
+        {
+            using var memory = new MemoryStream();
+            await content.CopyToAsync(memory, cancellationToken);
+            if (needed)
+            {
+                walk.Manifests[digest] = new ManifestContent(memory.ToArray(), item.MediaType!, digest);
+            }
+        }
+        else if (stage)
+        {
+            local.DiscardStaged(digest);
+            walk.Staged.Add((digest, repository!));
+            await local.StageBlobAsync(digest, 0, content, progress: null, cancellationToken);
+        }
+        else
+        {
+            await content.CopyToAsync(Stream.Null, cancellationToken); // verified all the same: a tampered file is refused whole
         }
     }
 
@@ -291,6 +361,30 @@ public sealed partial class BundleImporter(
     /// then the descriptor it covers, the layout, the registry name, the index; and what of it this registry takes.
     /// </summary>
     private Plan Verify(Dictionary<string, byte[]> header, RegistrySettings current, SyncPassMeter meter)
+    {
+        var descriptor = VerifyHeader(header, current);
+        var objects = new Dictionary<Digest, BundleObject>();
+        foreach (var item in descriptor.Objects)
+        {
+            if (!objects.TryAdd(item.Digest, item))
+            {
+                throw new BundleRefusedException($"the descriptor lists {item.Digest} twice");
+            }
+        }
+
+        var (wanted, repositoryOf) = Take(descriptor, objects, current);
+        meter.RepositoriesTotal = wanted.Count;
+        foreach (var digest in repositoryOf.Keys.Where(d => !objects[d].IsManifest && !local.HasBlob(d)))
+        {
+            meter.BlobPlanned(objects[digest].Size);
+        }
+
+        meter.Report("Running", force: true);
+        return new Plan(descriptor, wanted, objects, repositoryOf);
+    }
+
+    /// <summary>The signature, then the descriptor it covers, the layout, the registry name and the index.</summary>
+    private static BundleDescriptor VerifyHeader(Dictionary<string, byte[]> header, RegistrySettings current)
     {
         var absent = BundleFormat.HeaderEntries.Where(h => !header.ContainsKey(h)).ToList();
         if (absent.Count > 0)
@@ -307,19 +401,7 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException($"{BundleFormat.DescriptorFile} names key {descriptor.KeyId} but is signed by {signer.Id}");
         }
 
-        try
-        {
-            // not signed, but no larger than MaxLayoutBytes
-            if ((string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(header[BundleFormat.LayoutFile]))["imageLayoutVersion"] is null)
-            {
-                throw new BundleRefusedException($"{BundleFormat.LayoutFile} has no imageLayoutVersion");
-            }
-        }
-        catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or ArgumentException or InvalidCastException)
-        {
-            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not a JSON object with imageLayoutVersion");
-        }
-
+        VerifyLayout(header[BundleFormat.LayoutFile]);
         if (current.Name is null)
         {
             throw new BundleRefusedException("this registry has no name (twin 'name'), so no bundle can be for it");
@@ -335,15 +417,28 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException($"{BundleFormat.IndexFile} is not the one the signed descriptor implies: its tags were changed");
         }
 
-        var objects = new Dictionary<Digest, BundleObject>();
-        foreach (var item in descriptor.Objects)
+        return descriptor;
+    }
+
+    /// <summary><c>oci-layout</c>: not signed, but no larger than MaxLayoutBytes, and a JSON object with imageLayoutVersion.</summary>
+    private static void VerifyLayout(byte[] layout)
+    {
+        try
         {
-            if (!objects.TryAdd(item.Digest, item))
+            if ((string?)JObject.Parse(System.Text.Encoding.UTF8.GetString(layout))["imageLayoutVersion"] is null)
             {
-                throw new BundleRefusedException($"the descriptor lists {item.Digest} twice");
+                throw new BundleRefusedException($"{BundleFormat.LayoutFile} has no imageLayoutVersion");
             }
         }
+        catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or ArgumentException or InvalidCastException)
+        {
+            throw new BundleRefusedException($"{BundleFormat.LayoutFile} is not a JSON object with imageLayoutVersion");
+        }
+    }
 
+    /// <summary>The repositories of the bundle in this registry's sync set, and which of them each object is imported for.</summary>
+    private static (List<BundleRepository> Wanted, Dictionary<Digest, string> RepositoryOf) Take(BundleDescriptor descriptor, Dictionary<Digest, BundleObject> objects, RegistrySettings current)
+    {
         var set = SyncSet.Of(current);
         var wanted = descriptor.Repositories.Where(r => set.Contains(r.Name)).OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
         var repositoryOf = new Dictionary<Digest, string>();
@@ -365,14 +460,7 @@ public sealed partial class BundleImporter(
             }
         }
 
-        meter.RepositoriesTotal = wanted.Count;
-        foreach (var digest in repositoryOf.Keys.Where(d => !objects[d].IsManifest && !local.HasBlob(d)))
-        {
-            meter.BlobPlanned(objects[digest].Size);
-        }
-
-        meter.Report("Running", force: true);
-        return new Plan(descriptor, wanted, objects, repositoryOf);
+        return (wanted, repositoryOf);
     }
 
     /// <summary>

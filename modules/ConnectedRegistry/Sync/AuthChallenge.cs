@@ -50,36 +50,7 @@ public sealed record AuthChallenge(string Scheme, IReadOnlyDictionary<string, st
             }
 
             i++; // '='
-            string value;
-            if (i < text.Length && text[i] == '"')
-            {
-                i++;
-                var sb = new System.Text.StringBuilder();
-                while (i < text.Length && text[i] != '"')
-                {
-                    if (text[i] == '\\' && i + 1 < text.Length)
-                    {
-                        i++;
-                    }
-
-                    sb.Append(text[i]);
-                    i++;
-                }
-
-                i++; // closing quote
-                value = sb.ToString();
-            }
-            else
-            {
-                var valueStart = i;
-                while (i < text.Length && text[i] != ',')
-                {
-                    i++;
-                }
-
-                value = text[valueStart..i].Trim();
-            }
-
+            var value = i < text.Length && text[i] == '"' ? ReadQuoted(text, ref i) : ReadToken(text, ref i);
             if (name.Length > 0)
             {
                 result[name] = value;
@@ -87,5 +58,37 @@ public sealed record AuthChallenge(string Scheme, IReadOnlyDictionary<string, st
         }
 
         return new AuthChallenge(scheme, result);
+    }
+
+    /// <summary>A quoted-string from its opening quote at <paramref name="i"/>, backslash escapes undone; <paramref name="i"/> ends past the closing quote.</summary>
+    private static string ReadQuoted(string text, ref int i)
+    {
+        i++;
+        var sb = new System.Text.StringBuilder();
+        while (i < text.Length && text[i] != '"')
+        {
+            if (text[i] == '\\' && i + 1 < text.Length)
+            {
+                i++;
+            }
+
+            sb.Append(text[i]);
+            i++;
+        }
+
+        i++; // closing quote
+        return sb.ToString();
+    }
+
+    /// <summary>A token value from <paramref name="i"/> to the next comma (or the end), trimmed.</summary>
+    private static string ReadToken(string text, ref int i)
+    {
+        var valueStart = i;
+        while (i < text.Length && text[i] != ',')
+        {
+            i++;
+        }
+
+        return text[valueStart..i].Trim();
     }
 }

@@ -80,30 +80,7 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         if (options.Throttle is { } throttle)
         {
             // Below TLS and HTTP: every byte of every connection to the parent passes the one shared bucket.
-            handler.ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    if (throttle.ReceiveWindowBytes is { } window)
-                    {
-                        // Capped: a fixed receive window sized to the cap (the kernel's tuning would grow it past what
-                        // the cap paces), big enough for the cap over a satellite's round trip.
-                        socket.ReceiveBufferSize = window;
-                    }
-
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-
-                    // The parent may send a whole receive window before the first read is paced: pay for it up front.
-                    await throttle.AcquireAsync((long)socket.ReceiveBufferSize, cancellationToken);
-                    return new ThrottledStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true), throttle);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
+            handler.ConnectCallback = (context, cancellationToken) => ConnectThrottledAsync(throttle, context, cancellationToken);
         }
 
         var extra = new X509Certificate2Collection();
@@ -125,6 +102,32 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         }
 
         return handler;
+    }
+
+    /// <summary>A connection to the parent whose every byte passes <paramref name="throttle"/>'s bucket.</summary>
+    private static async ValueTask<Stream> ConnectThrottledAsync(LinkThrottle throttle, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (throttle.ReceiveWindowBytes is { } window)
+            {
+                // Capped: a fixed receive window sized to the cap (the kernel's tuning would grow it past what
+                // the cap paces), big enough for the cap over a satellite's round trip.
+                socket.ReceiveBufferSize = window;
+            }
+
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+
+            // The parent may send a whole receive window before the first read is paced: pay for it up front.
+            await throttle.AcquireAsync((long)socket.ReceiveBufferSize, cancellationToken);
+            return new ThrottledStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true), throttle);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>GET /v2/: true when the parent answers (authenticated) with 200.</summary>

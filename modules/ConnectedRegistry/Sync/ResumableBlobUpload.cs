@@ -69,71 +69,33 @@ public sealed partial class ResumableBlobUpload
     private async Task AttemptAsync(IParentRegistry parent, string repository, Digest digest, Func<Stream> open, long size, Reached reached, CancellationToken cancellationToken)
     {
         var endpoint = parent.Endpoint;
-        var upload = await ResumeAsync(parent, repository, digest, size, cancellationToken);
-        var fresh = upload is null;
-        upload ??= await StartAsync(parent, repository, digest, cancellationToken);
-        reached.Offset = Math.Max(reached.Offset, upload.Offset);
+        var resumed = await ResumeAsync(parent, repository, digest, size, cancellationToken);
+        var chunks = new Chunking(endpoint, resumed ?? await StartAsync(parent, repository, digest, cancellationToken), fresh: resumed is null);
+        reached.Offset = Math.Max(reached.Offset, chunks.Upload.Offset);
         await using var content = open();
-        var restarted = false;
-        var resyncs = 0;
-        var confirmed = false;
-        while (upload.Offset < size)
+        while (chunks.Upload.Offset < size)
         {
-            content.Seek(upload.Offset, SeekOrigin.Begin);
-            var length = ChunkLength(upload, size);
-            var refused = false;
-            try
+            switch (await SendChunkAsync(parent, repository, digest, content, size, chunks, cancellationToken))
             {
-                // The first chunk into a session that already holds bytes waits for the parent's go-ahead: a broken request's
-                // last bytes may still be arriving there, and a chunk it then refuses (416) should not cross the link.
-                upload = await parent.UploadChunkAsync(upload, new StreamSlice(content, length), length, cancellationToken, confirmFirst: upload.Offset > 0 && !confirmed);
-                confirmed = true;
-            }
-            catch (ParentRegistryException ex) when (ex.Status == HttpStatusCode.RequestedRangeNotSatisfiable && resyncs++ < MaxResyncs)
-            {
-                refused = true;
-            }
-            catch (ParentRegistryException ex) when (!restarted && (ex.Status == HttpStatusCode.RequestedRangeNotSatisfiable || ParentRegistryClient.IsSessionGone(ex)))
-            {
-                // The session is gone, or cannot say where it stands: once per attempt, a new one from byte 0.
-                Log.SessionLost(_logger, digest.ToString(), repository, upload.Offset, (int)ex.Status);
-                restarted = true;
-                upload = await RestartAsync(parent, repository, digest, cancellationToken);
-                continue;
-            }
-            catch (ParentRegistryException ex) when (fresh && upload.Offset == 0 && ex.Status is HttpStatusCode.BadRequest or HttpStatusCode.MethodNotAllowed
-                or HttpStatusCode.UnsupportedMediaType or HttpStatusCode.NotImplemented)
-            {
-                // No chunked uploads at this parent: the whole blob in one request, from byte 0 whenever it breaks.
-                _sessions.Forget(endpoint, repository, digest);
-                content.Seek(0, SeekOrigin.Begin);
-                await parent.UploadBlobAsync(repository, digest, content, size, cancellationToken);
-                return;
+                case ChunkSent.Whole:
+                    return;
+                case ChunkSent.Restarted:
+                    continue;
             }
 
-            if (refused)
-            {
-                // The session holds other bytes than it last said (a broken request's bytes arriving after it): go on from
-                // where it stands now, or with a new session when it is gone.
-                var status = await parent.UploadStatusAsync(upload, cancellationToken);
-                Log.Resynced(_logger, digest.ToString(), repository, upload.Offset, status?.Offset ?? -1);
-                upload = status ?? await RestartAsync(parent, repository, digest, cancellationToken);
-                confirmed = false;
-            }
-
-            if (upload.Offset > size)
+            if (chunks.Upload.Offset > size)
             {
                 _sessions.Forget(endpoint, repository, digest);
-                throw new ParentContentException($"the parent's upload session holds {upload.Offset} bytes of a {size}-byte blob");
+                throw new ParentContentException($"the parent's upload session holds {chunks.Upload.Offset} bytes of a {size}-byte blob");
             }
 
-            _sessions.Save(endpoint, repository, digest, upload);
-            reached.Offset = Math.Max(reached.Offset, upload.Offset);
+            _sessions.Save(endpoint, repository, digest, chunks.Upload);
+            reached.Offset = Math.Max(reached.Offset, chunks.Upload.Offset);
         }
 
         try
         {
-            await parent.CompleteUploadAsync(upload, digest, cancellationToken);
+            await parent.CompleteUploadAsync(chunks.Upload, digest, cancellationToken);
         }
         catch (ParentRegistryException)
         {
@@ -142,6 +104,80 @@ public sealed partial class ResumableBlobUpload
         }
 
         _sessions.Forget(endpoint, repository, digest);
+    }
+
+    /// <summary>One attempt's session and what it has been through: a restart (once), resyncs after a 416, the parent's go-ahead.</summary>
+    private sealed class Chunking(Uri endpoint, ParentUpload upload, bool fresh)
+    {
+        /// <summary>The parent the attempt started with (its sessions are kept under it).</summary>
+        public Uri Endpoint { get; } = endpoint;
+
+        /// <summary>A session this attempt started (none was kept): a parent that refuses its first chunk gets the blob whole.</summary>
+        public bool Fresh { get; } = fresh;
+
+        public ParentUpload Upload { get; set; } = upload;
+
+        public bool Restarted { get; set; }
+
+        public int Resyncs { get; set; }
+
+        public bool Confirmed { get; set; }
+    }
+
+    private enum ChunkSent
+    {
+        /// <summary>The chunk went (or the session was resynced): the session's offset is where it now stands.</summary>
+        Chunk,
+
+        /// <summary>The session was lost and a new one started from byte 0.</summary>
+        Restarted,
+
+        /// <summary>The parent takes no chunks: the whole blob went in one request.</summary>
+        Whole,
+    }
+
+    /// <summary>Sends the next chunk from where the session stands, handling the parent's refusals of it.</summary>
+    private async Task<ChunkSent> SendChunkAsync(IParentRegistry parent, string repository, Digest digest, Stream content, long size, Chunking chunks, CancellationToken cancellationToken)
+    {
+        content.Seek(chunks.Upload.Offset, SeekOrigin.Begin);
+        var length = ChunkLength(chunks.Upload, size);
+        try
+        {
+            // The first chunk into a session that already holds bytes waits for the parent's go-ahead: a broken request's
+            // last bytes may still be arriving there, and a chunk it then refuses (416) should not cross the link.
+            chunks.Upload = await parent.UploadChunkAsync(chunks.Upload, new StreamSlice(content, length), length, cancellationToken, confirmFirst: chunks.Upload.Offset > 0 && !chunks.Confirmed);
+            chunks.Confirmed = true;
+            return ChunkSent.Chunk;
+        }
+        catch (ParentRegistryException ex) when (ex.Status == HttpStatusCode.RequestedRangeNotSatisfiable && chunks.Resyncs++ < MaxResyncs)
+        {
+            // resynced below, outside the handler
+        }
+        catch (ParentRegistryException ex) when (!chunks.Restarted && (ex.Status == HttpStatusCode.RequestedRangeNotSatisfiable || ParentRegistryClient.IsSessionGone(ex)))
+        {
+            // The session is gone, or cannot say where it stands: once per attempt, a new one from byte 0.
+            Log.SessionLost(_logger, digest.ToString(), repository, chunks.Upload.Offset, (int)ex.Status);
+            chunks.Restarted = true;
+            chunks.Upload = await RestartAsync(parent, repository, digest, cancellationToken);
+            return ChunkSent.Restarted;
+        }
+        catch (ParentRegistryException ex) when (chunks.Fresh && chunks.Upload.Offset == 0 && ex.Status is HttpStatusCode.BadRequest or HttpStatusCode.MethodNotAllowed
+            or HttpStatusCode.UnsupportedMediaType or HttpStatusCode.NotImplemented)
+        {
+            // No chunked uploads at this parent: the whole blob in one request, from byte 0 whenever it breaks.
+            _sessions.Forget(chunks.Endpoint, repository, digest);
+            content.Seek(0, SeekOrigin.Begin);
+            await parent.UploadBlobAsync(repository, digest, content, size, cancellationToken);
+            return ChunkSent.Whole;
+        }
+
+        // The session holds other bytes than it last said (a broken request's bytes arriving after it): go on from
+        // where it stands now, or with a new session when it is gone.
+        var status = await parent.UploadStatusAsync(chunks.Upload, cancellationToken);
+        Log.Resynced(_logger, digest.ToString(), repository, chunks.Upload.Offset, status?.Offset ?? -1);
+        chunks.Upload = status ?? await RestartAsync(parent, repository, digest, cancellationToken);
+        chunks.Confirmed = false;
+        return ChunkSent.Chunk;
     }
 
     /// <summary>The kept session of this blob at this parent, asked where it stands; null when there is none (any more).</summary>

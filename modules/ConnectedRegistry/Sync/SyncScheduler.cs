@@ -164,15 +164,7 @@ public sealed partial class SyncScheduler : BackgroundService
         var forced = Interlocked.Exchange(ref _syncNowRequested, 0) == 1;
         if (!_work.IsConfigured(settings))
         {
-            if (_settings.NotApplied is null)
-            {
-                // With no settings in force yet (the start, before the last good document or the twin applies) this run
-                // knows nothing about the parent: the state the previous run reported stays until it does.
-                _state.SetConnectionState(ConnectionStates.Offline);
-            }
-
-            _state.UpdateSync(s => s with { NextSyncTime = null, WindowEndTime = null });
-            await WaitAsync(null, stoppingToken);
+            await WaitUnconfiguredAsync(stoppingToken);
             return;
         }
 
@@ -198,12 +190,30 @@ public sealed partial class SyncScheduler : BackgroundService
         var succeeded = await RunOnceAsync(settings, windowEnd is { } end ? end - now : null, stoppingToken);
         _lastPassSucceeded = succeeded;
         _parentReached = _state.Snapshot().ConnectionState == ConnectionStates.Online;
-        if (stoppingToken.IsCancellationRequested)
+        if (!stoppingToken.IsCancellationRequested)
         {
-            return;
+            await WaitAfterPassAsync(window, windowEnd, succeeded, stoppingToken);
+        }
+    }
+
+    /// <summary>With no parent configured: nothing planned, wait to be woken (a twin update, syncNow).</summary>
+    private async Task WaitUnconfiguredAsync(CancellationToken stoppingToken)
+    {
+        if (_settings.NotApplied is null)
+        {
+            // With no settings in force yet (the start, before the last good document or the twin applies) this run
+            // knows nothing about the parent: the state the previous run reported stays until it does.
+            _state.SetConnectionState(ConnectionStates.Offline);
         }
 
-        now = _time.GetUtcNow();
+        _state.UpdateSync(s => s with { NextSyncTime = null, WindowEndTime = null });
+        await WaitAsync(null, stoppingToken);
+    }
+
+    /// <summary>After a pass: the idle time (or the backoff after a failure), cut at the window's end; none when the window closed.</summary>
+    private async Task WaitAfterPassAsync(SyncWindow window, DateTimeOffset? windowEnd, bool succeeded, CancellationToken stoppingToken)
+    {
+        var now = _time.GetUtcNow();
         if (windowEnd is { } close && now >= close)
         {
             return; // the window closed: re-plan (reports Offline until the next one)
@@ -259,79 +269,78 @@ public sealed partial class SyncScheduler : BackgroundService
             _state.SetConnectionState(ConnectionStates.Online);
             return true;
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            result = SyncResults.Cancelled;
-            _state.SetConnectionState(ConnectionStates.Offline);
-            return false;
-        }
-        catch (OperationCanceledException) when (windowCts.IsCancellationRequested)
-        {
-            result = SyncResults.Cancelled;
-            Log.WindowClosed(_logger);
-            _state.SetConnectionState(ConnectionStates.Offline);
-            return false;
-        }
-        catch (ActivationRefusedException ex)
-        {
-            // Another instance holds this registry's identity, the parent refused it, or the operator deactivated it.
-            result = SyncResults.ActivationRefused;
-            Log.ActivationRefused(_logger, ex.Message);
-            _state.UpdateSync(s => s with { LastError = ex.Message });
-            _state.SetConnectionState(ex.Deactivated ? ConnectionStates.Offline : ConnectionStates.Unhealthy);
-            return false;
-        }
-        catch (StorageFullException ex)
-        {
-            // Pulls are served, pushes refused; nothing comes down until space is freed. The next pass checks again.
-            Log.DiskFull(_logger, ex.Message);
-            _state.UpdateSync(s => s with { LastError = ex.Message });
-            _state.SetConnectionState(ConnectionStates.Unhealthy);
-            return false;
-        }
-        catch (LocalStorageException ex)
-        {
-            // The parent may be fine; this registry cannot store what it sends. Not Offline: Unhealthy, with the reason.
-            result = SyncResults.DiskError;
-            Log.DiskError(_logger, ex.Message);
-            _state.UpdateSync(s => s with { LastError = ex.Message });
-            _state.SetStatusDetail(new StatusDetail(LocalStorageException.StatusCode, "Error", ex.Message, _time.GetUtcNow()));
-            _state.SetConnectionState(ConnectionStates.Unhealthy);
-            return false;
-        }
-        catch (SyncIncompleteException ex)
-        {
-            // The parent answered; some content could not be copied. Reachable, so not Offline.
-            result = SyncResults.Incomplete;
-            Log.SyncIncomplete(_logger, ex.Message);
-            _state.UpdateSync(s => s with { LastError = ex.Message });
-            _state.ClearStatusDetail(CredentialsRefusedCode);
-            _state.SetConnectionState(ConnectionStates.Online);
-            return false;
-        }
-        catch (ParentRegistryException ex) when (ex.Status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-        {
-            // The parent answers but refuses the sync token (a wrong password, a revoked token): not a link that may come
-            // back by itself, so not Offline. The message names the status, never the credentials.
-            Log.CredentialsRefused(_logger, ex.Message);
-            _state.UpdateSync(s => s with { LastError = ex.Message });
-            _state.SetStatusDetail(new StatusDetail(CredentialsRefusedCode, "Error",
-                $"the parent refuses this registry's sync token ({(int)ex.Status}): check parent.syncTokenName and its password", _time.GetUtcNow()));
-            _state.SetConnectionState(ConnectionStates.Unhealthy);
-            return false;
-        }
         catch (Exception ex)
         {
-            // The link dropped or the parent is down: inside the window, try again after a short backoff, not the idle time.
-            _networkFailures = ParentFailure.IsUnreachable(ex) ? failuresBefore + 1 : 0;
-            Log.SyncFailed(_logger, ex.GetType().Name, ex.Message);
-            _state.UpdateSync(s => s with { LastError = ex.Message });
-            _state.SetConnectionState(ConnectionStates.Offline);
+            var end = Classify(ex, stoppingToken.IsCancellationRequested, windowCts.IsCancellationRequested, failuresBefore);
+            result = end.Result;
+            if (end.LastError is { } lastError)
+            {
+                _state.UpdateSync(s => s with { LastError = lastError });
+            }
+
+            if (end.ClearDetail is { } code)
+            {
+                _state.ClearStatusDetail(code);
+            }
+
+            if (end.Detail is { } detail)
+            {
+                _state.SetStatusDetail(detail);
+            }
+
+            _state.SetConnectionState(end.ConnectionState);
             return false;
         }
         finally
         {
             _metrics?.SyncPassEnded(result, _time.GetElapsedTime(started));
+        }
+    }
+
+    /// <summary>How a pass that threw ends: the result counted, the connection state, the reported error and a status detail to set or clear.</summary>
+    private sealed record PassEnd(string Result, string ConnectionState, string? LastError, StatusDetail? Detail = null, string? ClearDetail = null);
+
+    /// <summary>
+    /// The one mapping from what a pass threw to how it ends (logged here); <paramref name="stopping"/>: the registry
+    /// stops, <paramref name="windowClosed"/>: the sync window closed during the pass.
+    /// </summary>
+    private PassEnd Classify(Exception ex, bool stopping, bool windowClosed, int failuresBefore)
+    {
+        switch (ex)
+        {
+            case OperationCanceledException when stopping:
+                return new PassEnd(SyncResults.Cancelled, ConnectionStates.Offline, LastError: null);
+            case OperationCanceledException when windowClosed:
+                Log.WindowClosed(_logger);
+                return new PassEnd(SyncResults.Cancelled, ConnectionStates.Offline, LastError: null);
+            case ActivationRefusedException refused:
+                // Another instance holds this registry's identity, the parent refused it, or the operator deactivated it.
+                Log.ActivationRefused(_logger, ex.Message);
+                return new PassEnd(SyncResults.ActivationRefused, refused.Deactivated ? ConnectionStates.Offline : ConnectionStates.Unhealthy, ex.Message);
+            case StorageFullException:
+                // Pulls are served, pushes refused; nothing comes down until space is freed. The next pass checks again.
+                Log.DiskFull(_logger, ex.Message);
+                return new PassEnd(SyncResults.Failed, ConnectionStates.Unhealthy, ex.Message);
+            case LocalStorageException:
+                // The parent may be fine; this registry cannot store what it sends. Not Offline: Unhealthy, with the reason.
+                Log.DiskError(_logger, ex.Message);
+                return new PassEnd(SyncResults.DiskError, ConnectionStates.Unhealthy, ex.Message,
+                    new StatusDetail(LocalStorageException.StatusCode, "Error", ex.Message, _time.GetUtcNow()));
+            case SyncIncompleteException:
+                // The parent answered; some content could not be copied. Reachable, so not Offline.
+                Log.SyncIncomplete(_logger, ex.Message);
+                return new PassEnd(SyncResults.Incomplete, ConnectionStates.Online, ex.Message, ClearDetail: CredentialsRefusedCode);
+            case ParentRegistryException { Status: HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden } refused:
+                // The parent answers but refuses the sync token (a wrong password, a revoked token): not a link that may come
+                // back by itself, so not Offline. The message names the status, never the credentials.
+                Log.CredentialsRefused(_logger, ex.Message);
+                return new PassEnd(SyncResults.Failed, ConnectionStates.Unhealthy, ex.Message, new StatusDetail(CredentialsRefusedCode, "Error",
+                    $"the parent refuses this registry's sync token ({(int)refused.Status}): check parent.syncTokenName and its password", _time.GetUtcNow()));
+            default:
+                // The link dropped or the parent is down: inside the window, try again after a short backoff, not the idle time.
+                _networkFailures = ParentFailure.IsUnreachable(ex) ? failuresBefore + 1 : 0;
+                Log.SyncFailed(_logger, ex.GetType().Name, ex.Message);
+                return new PassEnd(SyncResults.Failed, ConnectionStates.Offline, ex.Message);
         }
     }
 

@@ -179,6 +179,12 @@ public sealed partial class FileModuleClient : IModuleClient
         }
 
         _counter++;
+        await HandDesiredAsync(text, cancellationToken);
+    }
+
+    /// <summary>Hands the file's new text to the handler: a JSON object (its <c>$version</c> the counter unless it has one), else why not.</summary>
+    private async Task HandDesiredAsync(string text, CancellationToken cancellationToken)
+    {
         JObject desired;
         try
         {

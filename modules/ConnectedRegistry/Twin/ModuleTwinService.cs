@@ -72,17 +72,7 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _identity = _identitySource.Identity;
-        if (_identity is null)
-        {
-            Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
-            _client = _clientFactory?.Invoke(null) ?? new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
-                _registryOptions.EventsFile);
-        }
-        else
-        {
-            Log.IotEdge(_logger, _identity.DeviceId, _identity.ModuleId, _identity.ConnectHost, _identity.Source);
-            _client = _clientFactory?.Invoke(_identity) ?? new MqttModuleClient(_identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
-        }
+        _client = CreateClient(_identity);
 
         // What the previous run last reported stays shown until this run knows better: the activation state until the
         // hierarchy publishes its own, the connection state until the first pass (or the feed) finds out, the desired
@@ -117,19 +107,40 @@ public sealed partial class ModuleTwinService : IHostedService, IModuleClientHan
         await _client.StartAsync(this, cancellationToken);
         if (_identity is not null && _options.InitialTwinTimeoutMs > 0)
         {
-            // Serve only once the twin's settings are in force (mode, tokens), or after the timeout without them.
-            var waited = await Task.WhenAny(_firstTwin.Task, Task.Delay(TimeSpan.FromMilliseconds(_options.InitialTwinTimeoutMs), _time, cancellationToken));
-            if (waited != _firstTwin.Task)
-            {
-                if (_pipeline.NotApplied is { } why)
-                {
-                    Log.NoTwinNoSettings(_logger, _options.InitialTwinTimeoutMs, why);
-                }
-                else
-                {
-                    Log.NoTwinYet(_logger, _options.InitialTwinTimeoutMs);
-                }
-            }
+            await WaitForFirstTwinAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>The module's client: the twin over MQTT with an IoT Edge identity, else the desired and reported files (standalone).</summary>
+    private IModuleClient CreateClient(ModuleIdentity? identity)
+    {
+        if (identity is null)
+        {
+            Log.Standalone(_logger, _registryOptions.DesiredFile, _registryOptions.ReportedFile);
+            return _clientFactory?.Invoke(null) ?? new FileModuleClient(_registryOptions.DesiredFile, _registryOptions.ReportedFile, _options, _time, _services.GetRequiredService<ILogger<FileModuleClient>>(),
+                _registryOptions.EventsFile);
+        }
+
+        Log.IotEdge(_logger, identity.DeviceId, identity.ModuleId, identity.ConnectHost, identity.Source);
+        return _clientFactory?.Invoke(identity) ?? new MqttModuleClient(identity, _options, _time, _services.GetRequiredService<ILogger<MqttModuleClient>>());
+    }
+
+    /// <summary>Serve only once the twin's settings are in force (mode, tokens), or after the timeout without them.</summary>
+    private async Task WaitForFirstTwinAsync(CancellationToken cancellationToken)
+    {
+        var waited = await Task.WhenAny(_firstTwin.Task, Task.Delay(TimeSpan.FromMilliseconds(_options.InitialTwinTimeoutMs), _time, cancellationToken));
+        if (waited == _firstTwin.Task)
+        {
+            return;
+        }
+
+        if (_pipeline.NotApplied is { } why)
+        {
+            Log.NoTwinNoSettings(_logger, _options.InitialTwinTimeoutMs, why);
+        }
+        else
+        {
+            Log.NoTwinYet(_logger, _options.InitialTwinTimeoutMs);
         }
     }
 

@@ -27,25 +27,6 @@ public static class ReportedProperties
     /// (this run has processed no document yet): since when it reported it.</param>
     public static JObject Build(ModuleStateSnapshot state, DesiredStatus desired, int maxBytes = 16 * 1024, DateTimeOffset? desiredFromPreviousRun = null)
     {
-        var details = new JArray(state.StatusDetails.Take(MaxStatusDetails).Select(d => new JObject
-        {
-            ["code"] = Text(d.Code),
-            ["type"] = d.Type,
-            ["description"] = Text(d.Description),
-            ["timestamp"] = Time(d.Timestamp),
-        }));
-
-        var sync = state.Sync;
-        var progress = sync.Progress is null ? null : new JObject
-        {
-            ["state"] = sync.Progress.State,
-            ["repositoriesDone"] = sync.Progress.RepositoriesDone,
-            ["repositoriesTotal"] = sync.Progress.RepositoriesTotal,
-            ["bytesDone"] = sync.Progress.BytesDone,
-            ["bytesTotal"] = sync.Progress.BytesTotal,
-            ["etaSeconds"] = sync.Progress.EtaSeconds,
-        };
-
         var reported = new JObject
         {
             ["schemaVersion"] = SchemaVersion,
@@ -54,24 +35,9 @@ public static class ReportedProperties
             ["lastDesiredStatus"] = new JObject { ["code"] = desired.Code, ["description"] = Text(desired.Description, 2048) },
             ["activationState"] = state.ActivationState,
             ["connectionState"] = state.ConnectionState,
-            ["statusDetails"] = details,
+            ["statusDetails"] = StatusDetails(state.StatusDetails),
             ["loginServer"] = state.LoginServer is null ? null : new JObject { ["host"] = state.LoginServer.Host, ["tls"] = state.LoginServer.Tls },
-            ["sync"] = new JObject
-            {
-                ["lastSyncTime"] = Time(sync.LastSyncTime),
-                ["nextSyncTime"] = Time(sync.NextSyncTime),
-                ["windowEndTime"] = Time(sync.WindowEndTime),
-                ["progress"] = progress,
-                ["pendingPushes"] = sync.PendingPushes,
-                ["lastError"] = sync.LastError is null ? null : Text(sync.LastError),
-                ["bandwidthLimitMbps"] = sync.BandwidthLimitMbps,
-                ["onDemandFetches"] = sync.OnDemandFetches,
-                ["lastOnDemandFetch"] = sync.LastOnDemandFetch is null ? null : new JObject
-                {
-                    ["reference"] = Text(sync.LastOnDemandFetch.Reference),
-                    ["time"] = Time(sync.LastOnDemandFetch.Time),
-                },
-            },
+            ["sync"] = Sync(state.Sync),
             ["storage"] = new JObject
             {
                 ["usedBytes"] = state.Storage.UsedBytes,
@@ -89,6 +55,55 @@ public static class ReportedProperties
             ["fromPreviousRun"] = FromPreviousRun(state.PreviousRun, desiredFromPreviousRun),
         };
 
+        TrimToFit(reported, state, desired, maxBytes);
+        return reported;
+    }
+
+    private static JArray StatusDetails(IEnumerable<StatusDetail> details) =>
+        new(details.Take(MaxStatusDetails).Select(d => new JObject
+        {
+            ["code"] = Text(d.Code),
+            ["type"] = d.Type,
+            ["description"] = Text(d.Description),
+            ["timestamp"] = Time(d.Timestamp),
+        }));
+
+    /// <summary>The reported <c>sync</c>: its times, the running pass's progress, pushes pending, the last error, on-demand fetches.</summary>
+    private static JObject Sync(SyncStatus sync)
+    {
+        var progress = sync.Progress is null ? null : new JObject
+        {
+            ["state"] = sync.Progress.State,
+            ["repositoriesDone"] = sync.Progress.RepositoriesDone,
+            ["repositoriesTotal"] = sync.Progress.RepositoriesTotal,
+            ["bytesDone"] = sync.Progress.BytesDone,
+            ["bytesTotal"] = sync.Progress.BytesTotal,
+            ["etaSeconds"] = sync.Progress.EtaSeconds,
+        };
+        return new JObject
+        {
+            ["lastSyncTime"] = Time(sync.LastSyncTime),
+            ["nextSyncTime"] = Time(sync.NextSyncTime),
+            ["windowEndTime"] = Time(sync.WindowEndTime),
+            ["progress"] = progress,
+            ["pendingPushes"] = sync.PendingPushes,
+            ["lastError"] = sync.LastError is null ? null : Text(sync.LastError),
+            ["bandwidthLimitMbps"] = sync.BandwidthLimitMbps,
+            ["onDemandFetches"] = sync.OnDemandFetches,
+            ["lastOnDemandFetch"] = sync.LastOnDemandFetch is null ? null : new JObject
+            {
+                ["reference"] = Text(sync.LastOnDemandFetch.Reference),
+                ["time"] = Time(sync.LastOnDemandFetch.Time),
+            },
+        };
+    }
+
+    /// <summary>
+    /// Keeps the document under <paramref name="maxBytes"/>: the children past <see cref="MaxChildren"/> are counted,
+    /// not listed; then, when still too large, no children, then no status details and a shorter desired status.
+    /// </summary>
+    private static void TrimToFit(JObject reported, ModuleStateSnapshot state, DesiredStatus desired, int maxBytes)
+    {
         if (state.Children.Count > MaxChildren)
         {
             reported["childrenOmitted"] = state.Children.Count - MaxChildren;
@@ -105,8 +120,6 @@ public static class ReportedProperties
             reported["statusDetails"] = new JArray();
             reported["lastDesiredStatus"]!["description"] = Text(desired.Description);
         }
-
-        return reported;
     }
 
     /// <summary>UTF-8 size of the serialized document, as the twin limit counts it.</summary>

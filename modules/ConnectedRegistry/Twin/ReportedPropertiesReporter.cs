@@ -191,38 +191,44 @@ public sealed partial class ReportedPropertiesReporter
                 continue;
             }
 
-            try
-            {
-                _lastSent = _time.GetUtcNow();
-                await client.UpdateReportedAsync(patch, cancellationToken);
-                lock (_gate)
-                {
-                    _lastReported = JsonMergePatch.Apply(_lastReported, patch);
-                }
+            await SendAsync(client, patch, cancellationToken);
+        }
+    }
 
-                Interlocked.Increment(ref _patchesSent);
-                Log.Reported(_logger, patch.Count, ReportedProperties.Size(patch));
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+    /// <summary>Sends one patch; a patch not confirmed stays pending (the next one carries it), one refused for good counts as sent.</summary>
+    private async Task SendAsync(IModuleClient client, JObject patch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            _lastSent = _time.GetUtcNow();
+            await client.UpdateReportedAsync(patch, cancellationToken);
+            lock (_gate)
             {
-                throw;
+                _lastReported = JsonMergePatch.Apply(_lastReported, patch);
             }
-            catch (TwinRequestRejectedException ex)
+
+            Interlocked.Increment(ref _patchesSent);
+            Log.Reported(_logger, patch.Count, ReportedProperties.Size(patch));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (TwinRequestRejectedException ex)
+        {
+            // The twin refused this patch for good (for example too large): sending it again cannot help,
+            // so count it as done and let the next change send what differs after it.
+            Log.ReportRejected(_logger, ex.Status, ex.Message);
+            lock (_gate)
             {
-                // The twin refused this patch for good (for example too large): sending it again cannot help,
-                // so count it as done and let the next change send what differs after it.
-                Log.ReportRejected(_logger, ex.Status, ex.Message);
-                lock (_gate)
-                {
-                    _lastReported = JsonMergePatch.Apply(_lastReported, patch);
-                }
+                _lastReported = JsonMergePatch.Apply(_lastReported, patch);
             }
-            catch (Exception ex)
-            {
-                // Not confirmed: the diff is still pending and goes out with the next one.
-                Log.ReportFailed(_logger, ex.Message);
-                Signal();
-            }
+        }
+        catch (Exception ex)
+        {
+            // Not confirmed: the diff is still pending and goes out with the next one.
+            Log.ReportFailed(_logger, ex.Message);
+            Signal();
         }
     }
 

@@ -78,7 +78,7 @@ public sealed class PullRecordTests
 
             // An interval without pulls writes nothing; the next pull of a moves its time on, in the next one.
             time.Advance(TimeSpan.FromSeconds(10));
-            await Task.Delay(TimeSpan.FromMilliseconds(300));
+            await Poll.UntilAsync(() => recorder.Intervals >= 2, "the second interval, without pulls, has passed");
             Assert.Equal(1, recorder.Writes);
             var pulledAgain = time.GetUtcNow();
             await GetAsync(registry, "a");

@@ -42,20 +42,21 @@ public sealed class StartStateTests
             };
 
             // The first run: version 1 applies, the child activates at its parent and is Online; then version 2 is rejected.
-            var firstTwin = new RecordingTwin(desired, TimeSpan.Zero);
+            var firstTwin = RecordingTwin(desired, TimeSpan.Zero);
             child = await StartChildAsync(data, firstTwin);
             await Poll.UntilAsync(() => child.State() is { ActivationState: ActivationStates.Active, ConnectionState: ConnectionStates.Online }, "the first run is Active and Online");
-            await firstTwin.Handler!.OnDesiredPatchAsync(new JObject { ["mode"] = "Sideways" }, 2, CancellationToken.None);
+            await firstTwin.Starts[0].OnDesiredPatchAsync(new JObject { ["mode"] = "Sideways" }, 2, CancellationToken.None);
             await Poll.UntilAsync(() => (long?)firstTwin.Reported["lastDesiredVersion"] == 2, "the first run reports version 2 rejected");
             await child.DisposeAsync();
             child = null;
 
             // The second run: edgeHub gives the twin only after 2 s. Meanwhile the last good document (version 1) runs,
             // and what is reported is what the first run last reported, said to be so.
-            var secondTwin = new RecordingTwin(desired.With("$version", 2).With("mode", "Sideways"), TimeSpan.FromSeconds(2));
+            var twinGiven = DateTimeOffset.MaxValue;
+            var secondTwin = RecordingTwin(desired.With("$version", 2).With("mode", "Sideways"), TimeSpan.FromSeconds(2), at => twinGiven = at);
             child = await StartChildAsync(data, secondTwin);
-            var first = secondTwin.FirstPatch ?? throw new Xunit.Sdk.XunitException("no report before the twin arrived");
-            Assert.True(first.Time < secondTwin.TwinGiven, "the first report went out before the twin arrived");
+            var first = (Time: secondTwin.FirstPatchTime ?? throw new Xunit.Sdk.XunitException("no report before the twin arrived"), Patch: secondTwin.Patches[0]);
+            Assert.True(first.Time < twinGiven, "the first report went out before the twin arrived");
             Assert.Equal(ActivationStates.Active, (string?)first.Patch["activationState"]);
             Assert.NotEqual(ConnectionStates.Offline, (string?)first.Patch["connectionState"]);
             Assert.Equal(2, (long?)first.Patch["lastDesiredVersion"]);
@@ -83,7 +84,7 @@ public sealed class StartStateTests
         }
     }
 
-    private static Task<RegistryInstance> StartChildAsync(string data, RecordingTwin twin) =>
+    private static Task<RegistryInstance> StartChildAsync(string data, RecordingModuleClient twin) =>
         StartAsync(data, syncPassword: ChildPassword, edge: new EdgeInstance("device-7", "registry", null), configure: builder =>
         {
             builder.Services.AddSingleton(new TwinOptions { ReportIntervalMs = 100 });
@@ -95,58 +96,18 @@ public sealed class StartStateTests
 
     /// <summary>
     /// A twin as edgeHub keeps it: gives its desired document <paramref name="delay"/> after the start (as a slow edgeHub
-    /// does, while the reporter already sends) and keeps every reported patch.
+    /// does, while the reporter already sends) and keeps every reported patch; <paramref name="twinGiven"/> is told when.
     /// </summary>
-    private sealed class RecordingTwin(JObject desired, TimeSpan delay) : IModuleClient
+    private static RecordingModuleClient RecordingTwin(JObject desired, TimeSpan delay, Action<DateTimeOffset>? twinGiven = null)
     {
-        private readonly Lock _gate = new();
-        private JObject _reported = new();
-
-        public IModuleClientHandler? Handler { get; private set; }
-
-        public (DateTimeOffset Time, JObject Patch)? FirstPatch { get; private set; }
-
-        public DateTimeOffset TwinGiven { get; private set; } = DateTimeOffset.MaxValue;
-
-        public JObject Reported
+        var twin = new RecordingModuleClient();
+        twin.OnStart = async (handler, cancellationToken) =>
         {
-            get
-            {
-                lock (_gate)
-                {
-                    return (JObject)_reported.DeepClone();
-                }
-            }
-        }
-
-        public string Kind => "recording";
-
-        public bool IsConnected => true;
-
-        public bool SendsMessages => false;
-
-        public async Task StartAsync(IModuleClientHandler handler, CancellationToken cancellationToken)
-        {
-            Handler = handler;
             await Task.Delay(delay, cancellationToken);
-            TwinGiven = DateTimeOffset.UtcNow;
-            await handler.OnTwinAsync((JObject)desired.DeepClone(), Reported, cancellationToken);
-        }
-
-        public Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken)
-        {
-            lock (_gate)
-            {
-                FirstPatch ??= (DateTimeOffset.UtcNow, (JObject)patch.DeepClone());
-                _reported = JsonMergePatch.Apply(_reported, patch);
-            }
-
-            return Task.CompletedTask;
-        }
-
-        public Task SendMessageAsync(ModuleMessage message, CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+            twinGiven?.Invoke(DateTimeOffset.UtcNow);
+            await handler.OnTwinAsync((JObject)desired.DeepClone(), twin.Reported, cancellationToken);
+        };
+        return twin;
     }
 }
 

@@ -2,11 +2,12 @@ using ConnectedRegistry.Core;
 using ConnectedRegistry.Twin;
 using Newtonsoft.Json.Linq;
 
-namespace ConnectedRegistry.Tests.Infrastructure;
+namespace ConnectedRegistry.Testing;
 
 /// <summary>
-/// The unit tests' one <see cref="IModuleClient"/> double: records the handler it is started with and every reported
-/// patch, and can fail the next patches with queued exceptions (a hub that refuses or never confirms one).
+/// The tests' one <see cref="IModuleClient"/> double (both test projects): records the handler it is started with and
+/// every reported patch (the first with the time it came), and can fail the next patches with queued exceptions (a hub
+/// that refuses or never confirms one).
 /// </summary>
 public sealed class RecordingModuleClient : IModuleClient
 {
@@ -14,6 +15,7 @@ public sealed class RecordingModuleClient : IModuleClient
     private readonly List<JObject> _patches = [];
     private readonly List<IModuleClientHandler> _starts = [];
     private int _attempts;
+    private DateTimeOffset? _firstPatchTime;
 
     public string Kind { get; init; } = "recording";
 
@@ -38,6 +40,30 @@ public sealed class RecordingModuleClient : IModuleClient
             lock (_gate)
             {
                 return [.. _patches];
+            }
+        }
+    }
+
+    /// <summary>The reported document as the twin keeps it: the accepted patches merged in order.</summary>
+    public JObject Reported
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _patches.Aggregate(new JObject(), (document, patch) => JsonMergePatch.Apply(document, (JObject)patch.DeepClone()));
+            }
+        }
+    }
+
+    /// <summary>When the first patch was accepted (the system clock), null before.</summary>
+    public DateTimeOffset? FirstPatchTime
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _firstPatchTime;
             }
         }
     }
@@ -75,6 +101,7 @@ public sealed class RecordingModuleClient : IModuleClient
             }
 
             _patches.Add((JObject)patch.DeepClone());
+            _firstPatchTime ??= DateTimeOffset.UtcNow;
         }
 
         return Task.CompletedTask;
