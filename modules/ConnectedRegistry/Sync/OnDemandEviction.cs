@@ -194,21 +194,14 @@ public sealed partial class OnDemandEviction : BackgroundService
                 continue; // pulled within storage.pinPulledWithin (or just now): a deployment may need it offline
             }
 
-            var eviction = await _store.EvictManifestAsync(repository, digest, graceStart, tags => !tags.Any(tag => _pending.HasPendingTag(repository, tag)), cancellationToken);
-            switch (eviction.Outcome)
+            var one = await EvictOneAsync(repository, digest, lastUsed, graceStart, cancellationToken);
+            if (one is null)
             {
-                case ManifestEvictionOutcome.Gone:
-                    RegistryDestination.Local(() => _content.Forget(repository, digest));
-                    continue;
-                case ManifestEvictionOutcome.Referenced or ManifestEvictionOutcome.Kept:
-                    continue; // an index lists it, or a local push of its tag waits: it stays, and may go later
+                continue;
             }
 
-            RegistryDestination.Local(() => _content.Forget(repository, digest));
-            var (_, freed) = await _collector.DeleteUnusedBlobsAsync(eviction.Blobs, graceStart, cancellationToken);
-            bytes += freed;
-            evicted.Add(new EvictedManifest(repository, digest, eviction.Tags, lastUsed, freed));
-            Log.ManifestEvicted(_logger, repository, digest.ToString(), string.Join(",", eviction.Tags), lastUsed, freed);
+            bytes += one.Freed;
+            evicted.Add(one);
             check = _guard.Check();
             if (!check.BelowEvictionMark)
             {
@@ -231,6 +224,28 @@ public sealed partial class OnDemandEviction : BackgroundService
 
         _nothingLeftLogged = result.StillBelowMark;
         return result;
+    }
+
+    /// <summary>
+    /// Evicts one manifest, decided again inside the store's write: null when it went meanwhile, an index lists it or
+    /// a local push of its tag waits (it stays, and may go later).
+    /// </summary>
+    private async Task<EvictedManifest?> EvictOneAsync(string repository, Digest digest, DateTimeOffset lastUsed, DateTimeOffset graceStart, CancellationToken cancellationToken)
+    {
+        var eviction = await _store.EvictManifestAsync(repository, digest, graceStart, tags => !tags.Any(tag => _pending.HasPendingTag(repository, tag)), cancellationToken);
+        switch (eviction.Outcome)
+        {
+            case ManifestEvictionOutcome.Gone:
+                RegistryDestination.Local(() => _content.Forget(repository, digest));
+                return null;
+            case ManifestEvictionOutcome.Referenced or ManifestEvictionOutcome.Kept:
+                return null;
+        }
+
+        RegistryDestination.Local(() => _content.Forget(repository, digest));
+        var (_, freed) = await _collector.DeleteUnusedBlobsAsync(eviction.Blobs, graceStart, cancellationToken);
+        Log.ManifestEvicted(_logger, repository, digest.ToString(), string.Join(",", eviction.Tags), lastUsed, freed);
+        return new EvictedManifest(repository, digest, eviction.Tags, lastUsed, freed);
     }
 
     /// <summary>The pulls noted in memory, written first so the order is by the true last pull; a failed write is looked at again per manifest.</summary>
