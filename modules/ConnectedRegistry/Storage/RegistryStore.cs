@@ -82,7 +82,7 @@ public sealed class RegistryStore
     // ---- manifests ---------------------------------------------------------------------------
 
     /// <summary>
-    /// Stores a manifest as its exact bytes (the sync engine's entry point). Every referenced blob must be
+    /// Stores a manifest as its exact bytes, parsed and hashed here. Every referenced blob must be
     /// stored (it is linked to the repository) and every child manifest of an index must be in the
     /// repository, else <c>MANIFEST_BLOB_UNKNOWN</c>. With <paramref name="expectedDigest"/> the bytes must
     /// hash to it. With <paramref name="tag"/> the tag is set (or moved) in the same transaction.
@@ -102,17 +102,40 @@ public sealed class RegistryStore
     public IReadOnlyList<Digest> LeftOutChildren(string repository, Digest index) =>
         _db.Read(c => MetadataSql.LeftOutChildren(c, null, repository, index));
 
+    /// <summary>
+    /// Stores a manifest that the caller read, hashed and parsed already (sync down: the digest computed over the bytes
+    /// as they arrived, <paramref name="manifest"/> what <see cref="ManifestParser"/> made of exactly these bytes), without
+    /// parsing and hashing them again; otherwise as <see cref="PutManifestAsync(string, ReadOnlyMemory{byte}, string?, string?, Digest?, CancellationToken)"/>,
+    /// or with <paramref name="leftOut"/> as <see cref="PutFilteredManifestAsync"/>.
+    /// </summary>
+    public Task<ManifestPutResult> PutManifestAsync(string repository, ParsedManifest manifest, Digest digest, ReadOnlyMemory<byte> content, string? tag, IReadOnlyCollection<Digest>? leftOut = null, CancellationToken cancellationToken = default)
+    {
+        CheckManifestWrite(repository, tag);
+        CheckManifestSize(content);
+        return StoreManifestAsync(repository, manifest, digest, content, tag, requireLinkedBlobs: false, leftOut, cancellationToken);
+    }
+
     /// <param name="requireLinkedBlobs">True for client pushes: a referenced blob must already belong to the repository.</param>
     /// <param name="leftOut">Child manifests that may be absent (an index filtered by platform by sync down).</param>
     internal Task<ManifestPutResult> PutManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag, Digest? expectedDigest, bool requireLinkedBlobs, CancellationToken cancellationToken, IReadOnlyCollection<Digest>? leftOut = null)
+    {
+        CheckManifestWrite(repository, tag);
+        var (parsed, digest) = ParseManifest(content, mediaType, expectedDigest);
+        return StoreManifestAsync(repository, parsed, digest, content, tag, requireLinkedBlobs, leftOut, cancellationToken);
+    }
+
+    private static void CheckManifestWrite(string repository, string? tag)
     {
         CheckRepository(repository);
         if (tag is not null && !Tag.IsValid(tag))
         {
             throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
         }
+    }
 
-        var (parsed, digest) = ParseManifest(content, mediaType, expectedDigest);
+    /// <summary>One write: the manifest row (when new) with what it references, and the tag; every reference checked first.</summary>
+    private Task<ManifestPutResult> StoreManifestAsync(string repository, ParsedManifest parsed, Digest digest, ReadOnlyMemory<byte> content, string? tag, bool requireLinkedBlobs, IReadOnlyCollection<Digest>? leftOut, CancellationToken cancellationToken)
+    {
         var bytes = content.ToArray();
         var now = Now;
         return _db.WriteAsync((c, t) =>
@@ -216,15 +239,11 @@ public sealed class RegistryStore
     /// <summary>Checks size, format and digest of a manifest before anything is written.</summary>
     private static (ParsedManifest Parsed, Digest Digest) ParseManifest(ReadOnlyMemory<byte> content, string? mediaType, Digest? expectedDigest)
     {
-        if (content.Length > MaxManifestBytes)
-        {
-            throw new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {MaxManifestBytes} bytes");
-        }
-
+        CheckManifestSize(content);
         ParsedManifest parsed;
         try
         {
-            parsed = ManifestParser.Parse(content.Span, mediaType);
+            parsed = ManifestParser.Parse(content, mediaType);
         }
         catch (ManifestFormatException ex)
         {
@@ -238,6 +257,14 @@ public sealed class RegistryStore
         }
 
         return (parsed, digest);
+    }
+
+    private static void CheckManifestSize(ReadOnlyMemory<byte> content)
+    {
+        if (content.Length > MaxManifestBytes)
+        {
+            throw new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {MaxManifestBytes} bytes");
+        }
     }
 
     /// <summary>
