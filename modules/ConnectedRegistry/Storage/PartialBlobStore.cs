@@ -51,8 +51,8 @@ public sealed class PartialBlobStore
 
     /// <summary>
     /// Verifies the partial file of <paramref name="digest"/> and moves it into place as a blob of
-    /// <paramref name="repository"/>. On a mismatch the partial file is deleted and <c>DIGEST_INVALID</c> is
-    /// thrown (the next attempt starts from 0). <paramref name="verified"/> is called once the digest matched,
+    /// <paramref name="repository"/>. On a mismatch the partial file is deleted and a <see cref="DigestMismatchException"/>
+    /// is thrown (the next attempt starts from 0). <paramref name="verified"/> is called once the digest matched,
     /// before the file is flushed to disk and moved: a reader following the download may finish then.
     /// </summary>
     public async Task<BlobInfo> CommitAsync(string repository, Digest digest, CancellationToken cancellationToken = default, Action? verified = null)
@@ -75,7 +75,7 @@ public sealed class PartialBlobStore
         if (actual != digest)
         {
             _blobs.Discard(path);
-            throw new OciException(OciErrorCode.DigestInvalid, "partial blob content did not match its digest", new { expected = digest.ToString(), actual = actual.ToString() });
+            throw new DigestMismatchException(digest, actual, "partial blob content did not match its digest");
         }
 
         verified?.Invoke();

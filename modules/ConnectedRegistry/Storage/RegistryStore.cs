@@ -7,8 +7,9 @@ namespace ConnectedRegistry.Storage;
 /// The registry's storage facade: blobs, manifests, tags, repositories and referrers. The Distribution
 /// API and the sync engine both write through it. Writes made here directly raise no
 /// <see cref="Core.IRegistryEventSink"/> event (only the Distribution API reports client pushes).
-/// Errors a caller can act on are <see cref="OciException"/>s with the matching OCI code
-/// (<c>DIGEST_INVALID</c>, <c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>, <c>MANIFEST_UNKNOWN</c>).
+/// Bytes that do not match their digest are a <see cref="DigestMismatchException"/>; the other errors a caller can act on
+/// are <see cref="OciException"/>s with the matching OCI code (<c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>,
+/// <c>MANIFEST_UNKNOWN</c>, <c>NAME_INVALID</c>).
 /// Repository names and tags must be valid (<see cref="RepositoryName"/>, <see cref="Tag"/>); they are checked.
 /// Blob files are <see cref="BlobStore"/>'s, their links <see cref="RepositoryBlobs"/>'s, the SQL <see cref="MetadataSql"/>'s.
 /// </summary>
@@ -53,7 +54,7 @@ public sealed class RegistryStore
 
     /// <summary>
     /// Stores a whole blob from a stream: staged, hashed in the same pass, flushed, verified against
-    /// <paramref name="expected"/> (else <c>DIGEST_INVALID</c>) and renamed into place; linked to the repository.
+    /// <paramref name="expected"/> (else <see cref="DigestMismatchException"/>) and renamed into place; linked to the repository.
     /// </summary>
     public async Task<BlobInfo> WriteBlobAsync(string repository, Digest expected, Stream content, CancellationToken cancellationToken = default)
     {
@@ -62,7 +63,7 @@ public sealed class RegistryStore
         if (staged.Digest != expected)
         {
             _blobs.Discard(staged.Path);
-            throw new OciException(OciErrorCode.DigestInvalid, "provided digest did not match uploaded content", new { expected = expected.ToString(), actual = staged.Digest.ToString() });
+            throw new DigestMismatchException(expected, staged.Digest, "provided digest did not match uploaded content");
         }
 
         return await _links.CommitAsync(repository, staged.Path, staged.Digest, staged.Length, cancellationToken);
@@ -253,7 +254,7 @@ public sealed class RegistryStore
         var digest = Digest.Compute(content.Span, expectedDigest?.Algorithm ?? Digest.Sha256);
         if (expectedDigest is { } expected && expected != digest)
         {
-            throw new OciException(OciErrorCode.DigestInvalid, "manifest content does not match the digest in the URL", new { expected = expected.ToString(), actual = digest.ToString() });
+            throw new DigestMismatchException(expected, digest, "manifest content does not match the digest in the URL");
         }
 
         return (parsed, digest);

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
@@ -17,8 +18,8 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
         var blob = new TestBlob(TestContent.Bytes("facade-blob", 1000), "x");
         var wrong = new TestBlob(TestContent.Bytes("facade-other", 1000), "x").Digest;
 
-        var error = await Assert.ThrowsAsync<OciException>(() => _store.WriteBlobAsync("facade/blob", wrong, new MemoryStream(blob.Bytes)));
-        Assert.Equal(OciErrorCode.DigestInvalid, error.Error);
+        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => _store.WriteBlobAsync("facade/blob", wrong, new MemoryStream(blob.Bytes)));
+        Assert.Equal(OciErrorCode.DigestInvalid, StorageErrors.ToOci(error).Error);
         Assert.False(_store.BlobExists(wrong));
         Assert.Empty(Directory.GetFiles(Path.Combine(fixture.Registry.DataRoot, "staging")));
 
@@ -58,9 +59,9 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
         var blob = new TestBlob(TestContent.Bytes("corrupt", 5000), "x");
         await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(new byte[5000]));
 
-        var error = await Assert.ThrowsAsync<OciException>(() => _partials.CommitAsync("facade/corrupt", blob.Digest));
+        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => _partials.CommitAsync("facade/corrupt", blob.Digest));
 
-        Assert.Equal(OciErrorCode.DigestInvalid, error.Error);
+        Assert.Equal(OciErrorCode.DigestInvalid, StorageErrors.ToOci(error).Error);
         Assert.Equal(0, _partials.GetLength(blob.Digest));
         Assert.False(_store.BlobExists(blob.Digest));
     }
