@@ -96,9 +96,8 @@ internal static class BlobEndpoints
             return;
         }
 
-        var store = context.RequestServices.GetRequiredService<RegistryStore>();
-        var partial = context.RequestServices.GetRequiredService<DataLayout>().PartialPath(digest);
-        using var handle = await OpenFetchedAsync(partial, store.BlobFilePath(digest), blob, context.RequestAborted);
+        var partials = context.RequestServices.GetRequiredService<PartialBlobStore>();
+        using var handle = await OpenFetchedAsync(partials, digest, blob, context.RequestAborted);
         if (handle is null)
         {
             await EndedAsync(blob.Completion);
@@ -108,8 +107,11 @@ internal static class BlobEndpoints
         await SendAsync(context, handle, blob.Size, blob.Completion.IsCompletedSuccessfully ? null : blob);
     }
 
-    /// <summary>The file of a blob being fetched: the partial file once it has bytes, the blob once stored; null when the fetch failed.</summary>
-    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(string partial, string stored, OnDemandBlob blob, CancellationToken cancellationToken)
+    /// <summary>
+    /// The file of a blob being fetched, once it has bytes (storage opens the partial file, or the blob once the fetch
+    /// stored it: <see cref="PartialBlobStore.OpenFetched"/>); null when the fetch failed, or the blob is gone again.
+    /// </summary>
+    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(PartialBlobStore partials, Digest digest, OnDemandBlob blob, CancellationToken cancellationToken)
     {
         var arrival = blob.Arrival;
         while (true)
@@ -127,15 +129,14 @@ internal static class BlobEndpoints
                 continue;
             }
 
-            try
+            var handle = partials.OpenFetched(digest);
+            if (handle is not null || done)
             {
-                return File.OpenHandle(done ? stored : partial, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+                return handle;
             }
-            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && !done)
-            {
-                // moved into place (the fetch is about to complete) or dropped (it failed): wait for either
-                await Task.WhenAny(blob.Completion, arrival.Verified).WaitAsync(cancellationToken);
-            }
+
+            // dropped (the fetch failed, or starts over): wait for its end or its verdict
+            await Task.WhenAny(blob.Completion, arrival.Verified).WaitAsync(cancellationToken);
         }
     }
 

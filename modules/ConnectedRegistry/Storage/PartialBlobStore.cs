@@ -1,4 +1,5 @@
 using ConnectedRegistry.Oci;
+using Microsoft.Win32.SafeHandles;
 
 namespace ConnectedRegistry.Storage;
 
@@ -82,6 +83,29 @@ public sealed class PartialBlobStore
         BlobStore.FlushToDisk(path);
 
         return await _links.CommitAsync(repository, path, digest, BlobStore.LengthOf(path), cancellationToken);
+    }
+
+    /// <summary>
+    /// Opens the bytes of a blob being fetched, for a reader that follows the fetch while it writes them: its partial
+    /// file, or the blob once the fetch moved it into place (a reader that comes while the rename happens gets the
+    /// blob). Null when neither is there: nothing staged yet, or the fetch dropped what it had. The handle shares the
+    /// file with the writer, which may go on appending to it, rename it or delete it.
+    /// </summary>
+    public SafeFileHandle? OpenFetched(Digest digest)
+    {
+        foreach (var path in (ReadOnlySpan<string>)[_layout.PartialPath(digest), _blobs.PathOf(digest)])
+        {
+            try
+            {
+                return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // moved into place, or not there (yet, or any more)
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Drops what was fetched of the blob so far.</summary>

@@ -67,6 +67,32 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_blob_being_fetched_opens_as_its_partial_file_and_once_stored_as_the_blob()
+    {
+        var blob = new TestBlob(TestContent.Bytes("open-fetched", 3000), "x");
+        Assert.Null(_partials.OpenFetched(blob.Digest)); // nothing staged yet
+
+        await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(blob.Bytes[..1000]));
+        using (var staged = _partials.OpenFetched(blob.Digest)!)
+        {
+            Assert.Equal(1000, RandomAccess.GetLength(staged));
+        }
+
+        await _partials.AppendAsync(blob.Digest, 1000, new MemoryStream(blob.Bytes[1000..]));
+        using var reader = _partials.OpenFetched(blob.Digest)!;
+        await _partials.CommitAsync("facade/open-fetched", blob.Digest);
+
+        // A reader that opened the partial file reads on through the rename; one that comes after gets the blob.
+        var before = new byte[3000];
+        Assert.Equal(3000, RandomAccess.Read(reader, before, 0));
+        Assert.Equal(blob.Bytes, before);
+        using var stored = _partials.OpenFetched(blob.Digest)!;
+        var after = new byte[3000];
+        Assert.Equal(3000, RandomAccess.Read(stored, after, 0));
+        Assert.Equal(blob.Bytes, after);
+    }
+
+    [Fact]
     public async Task Partial_rewritten_from_an_earlier_offset_commits_with_the_hash_of_its_new_bytes()
     {
         // The running hash of the first 5000 (wrong) bytes must not survive the truncation to 1000.
