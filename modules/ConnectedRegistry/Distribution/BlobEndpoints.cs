@@ -99,9 +99,8 @@ internal static class BlobEndpoints
             return;
         }
 
-        var store = context.RequestServices.GetRequiredService<RegistryStore>();
-        var partial = context.RequestServices.GetRequiredService<DataLayout>().PartialPath(digest);
-        using var handle = await OpenFetchedAsync(partial, store.BlobFilePath(digest), blob, context.RequestAborted);
+        var partials = context.RequestServices.GetRequiredService<PartialBlobStore>();
+        using var handle = await OpenFetchedAsync(partials, digest, blob, context.RequestAborted);
         if (handle is null)
         {
             await EndedAsync(blob.Completion);
@@ -111,8 +110,11 @@ internal static class BlobEndpoints
         await SendAsync(context, handle, blob.Size, blob.Completion.IsCompletedSuccessfully ? null : blob);
     }
 
-    /// <summary>The file of a blob being fetched: the partial file once it has bytes, the blob once stored; null when the fetch failed.</summary>
-    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(string partial, string stored, OnDemandBlob blob, CancellationToken cancellationToken)
+    /// <summary>
+    /// The file of a blob being fetched, once it has bytes (storage opens the partial file, or the blob once the fetch
+    /// stored it: <see cref="PartialBlobStore.OpenFetched"/>); null when the fetch failed, or the blob is gone again.
+    /// </summary>
+    private static async Task<Microsoft.Win32.SafeHandles.SafeFileHandle?> OpenFetchedAsync(PartialBlobStore partials, Digest digest, OnDemandBlob blob, CancellationToken cancellationToken)
     {
         var arrival = blob.Arrival;
         while (true)
@@ -130,19 +132,14 @@ internal static class BlobEndpoints
                 continue;
             }
 
-            try
+            var handle = partials.OpenFetched(digest);
+            if (handle is not null || done)
             {
-                return File.OpenHandle(done ? stored : partial, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+                return handle; // null once done: stored and deleted again since (evicted), a 404 before any byte
             }
-            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && !done)
-            {
-                // moved into place (the fetch is about to complete) or dropped (it failed): wait for either
-                await Task.WhenAny(blob.Completion, arrival.Verified).WaitAsync(cancellationToken);
-            }
-            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-            {
-                return null; // stored and deleted again since (evicted): a 404 before any byte
-            }
+
+            // dropped (the fetch failed, or starts over): wait for its end or its verdict
+            await Task.WhenAny(blob.Completion, arrival.Verified).WaitAsync(cancellationToken);
         }
     }
 

@@ -157,11 +157,21 @@ internal static partial class BlobUploadEndpoints
     {
         var response = context.Response;
         response.StatusCode = status;
-        response.Headers.Location = $"/v2/{session.Repository}/blobs/uploads/{session.Id}";
-        response.Headers["Range"] = session.Length > 0 ? $"0-{session.Length - 1}" : "0-0";
-        response.Headers["Docker-Upload-UUID"] = session.Id;
+        foreach (var (name, value) in SessionHeaders(session.Repository, session.Id, session.Length))
+        {
+            response.Headers[name] = value;
+        }
+
         response.ContentLength = 0;
     }
+
+    /// <summary>Where an upload session stands: its URL, the bytes it holds, its id (a 202, a 204, and a 416 for a chunk out of place).</summary>
+    internal static KeyValuePair<string, string>[] SessionHeaders(string repository, string id, long length) =>
+    [
+        new("Location", $"/v2/{repository}/blobs/uploads/{id}"),
+        new("Range", length > 0 ? $"0-{length - 1}" : "0-0"),
+        new("Docker-Upload-UUID", id),
+    ];
 
     private static void Created(HttpContext context, string repository, Digest digest)
     {

@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Http;
 namespace ConnectedRegistry.Distribution;
 
 /// <summary>
-/// Turns every failure into the OCI error envelope: <see cref="OciException"/> with its code, a path no endpoint serves as
+/// Turns every failure into the OCI error envelope: <see cref="OciException"/> with its code, storage's refusals as
+/// <see cref="StorageErrors"/> translates them, a path no endpoint serves as
 /// <c>NAME_UNKNOWN</c> (404),
 /// Kestrel's own request errors (bad framing, body too large) as client errors, a client that went
 /// away as nothing, and anything else as a 500 whose message says nothing about internals.
@@ -37,6 +38,10 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         catch (OciException ex)
         {
             await OciErrorWriter.WriteAsync(context, ex);
+        }
+        catch (Storage.StorageException ex)
+        {
+            await OciErrorWriter.WriteAsync(context, StorageErrors.ToOci(ex));
         }
         catch (Storage.InsufficientSpaceException ex) when (!context.Response.HasStarted)
         {

@@ -1,4 +1,5 @@
 using ConnectedRegistry.Oci;
+using Microsoft.Win32.SafeHandles;
 
 namespace ConnectedRegistry.Storage;
 
@@ -51,8 +52,8 @@ public sealed class PartialBlobStore
 
     /// <summary>
     /// Verifies the partial file of <paramref name="digest"/> and moves it into place as a blob of
-    /// <paramref name="repository"/>. On a mismatch the partial file is deleted and <c>DIGEST_INVALID</c> is
-    /// thrown (the next attempt starts from 0). <paramref name="verified"/> is called once the digest matched,
+    /// <paramref name="repository"/>. On a mismatch the partial file is deleted and a <see cref="DigestMismatchException"/>
+    /// is thrown (the next attempt starts from 0). <paramref name="verified"/> is called once the digest matched,
     /// before the file is flushed to disk and moved: a reader following the download may finish then.
     /// </summary>
     public async Task<BlobInfo> CommitAsync(string repository, Digest digest, CancellationToken cancellationToken = default, Action? verified = null)
@@ -75,13 +76,36 @@ public sealed class PartialBlobStore
         if (actual != digest)
         {
             _blobs.Discard(path);
-            throw new OciException(OciErrorCode.DigestInvalid, "partial blob content did not match its digest", new { expected = digest.ToString(), actual = actual.ToString() });
+            throw new DigestMismatchException(digest, actual, "partial blob content did not match its digest");
         }
 
         verified?.Invoke();
         BlobStore.FlushToDisk(path);
 
         return await _links.CommitAsync(repository, path, digest, BlobStore.LengthOf(path), cancellationToken);
+    }
+
+    /// <summary>
+    /// Opens the bytes of a blob being fetched, for a reader that follows the fetch while it writes them: its partial
+    /// file, or the blob once the fetch moved it into place (a reader that comes while the rename happens gets the
+    /// blob). Null when neither is there: nothing staged yet, or the fetch dropped what it had. The handle shares the
+    /// file with the writer, which may go on appending to it, rename it or delete it.
+    /// </summary>
+    public SafeFileHandle? OpenFetched(Digest digest)
+    {
+        foreach (var path in (ReadOnlySpan<string>)[_layout.PartialPath(digest), _blobs.PathOf(digest)])
+        {
+            try
+            {
+                return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // moved into place, or not there (yet, or any more)
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Drops what was fetched of the blob so far.</summary>

@@ -7,8 +7,9 @@ namespace ConnectedRegistry.Storage;
 /// The registry's storage facade: blobs, manifests, tags, repositories and referrers. The Distribution
 /// API and the sync engine both write through it. Writes made here directly raise no
 /// <see cref="Core.IRegistryEventSink"/> event (only the Distribution API reports client pushes).
-/// Errors a caller can act on are <see cref="OciException"/>s with the matching OCI code
-/// (<c>DIGEST_INVALID</c>, <c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>, <c>MANIFEST_UNKNOWN</c>).
+/// Bytes that do not match their digest are a <see cref="DigestMismatchException"/>; the other errors a caller can act on
+/// are <see cref="OciException"/>s with the matching OCI code (<c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>,
+/// <c>MANIFEST_UNKNOWN</c>, <c>NAME_INVALID</c>).
 /// Repository names and tags must be valid (<see cref="RepositoryName"/>, <see cref="Tag"/>); they are checked.
 /// Blob files are <see cref="BlobStore"/>'s, their links <see cref="RepositoryBlobs"/>'s, the SQL <see cref="MetadataSql"/>'s.
 /// </summary>
@@ -53,7 +54,7 @@ public sealed class RegistryStore
 
     /// <summary>
     /// Stores a whole blob from a stream: staged, hashed in the same pass, flushed, verified against
-    /// <paramref name="expected"/> (else <c>DIGEST_INVALID</c>) and renamed into place; linked to the repository.
+    /// <paramref name="expected"/> (else <see cref="DigestMismatchException"/>) and renamed into place; linked to the repository.
     /// </summary>
     public async Task<BlobInfo> WriteBlobAsync(string repository, Digest expected, Stream content, CancellationToken cancellationToken = default)
     {
@@ -62,7 +63,7 @@ public sealed class RegistryStore
         if (staged.Digest != expected)
         {
             _blobs.Discard(staged.Path);
-            throw new OciException(OciErrorCode.DigestInvalid, "provided digest did not match uploaded content", new { expected = expected.ToString(), actual = staged.Digest.ToString() });
+            throw new DigestMismatchException(expected, staged.Digest, "provided digest did not match uploaded content");
         }
 
         return await _links.CommitAsync(repository, staged.Path, staged.Digest, staged.Length, cancellationToken);
@@ -82,7 +83,7 @@ public sealed class RegistryStore
     // ---- manifests ---------------------------------------------------------------------------
 
     /// <summary>
-    /// Stores a manifest as its exact bytes (the sync engine's entry point). Every referenced blob must be
+    /// Stores a manifest as its exact bytes, parsed and hashed here. Every referenced blob must be
     /// stored (it is linked to the repository) and every child manifest of an index must be in the
     /// repository, else <c>MANIFEST_BLOB_UNKNOWN</c>. With <paramref name="expectedDigest"/> the bytes must
     /// hash to it. With <paramref name="tag"/> the tag is set (or moved) in the same transaction.
@@ -102,17 +103,40 @@ public sealed class RegistryStore
     public IReadOnlyList<Digest> LeftOutChildren(string repository, Digest index) =>
         _db.Read(c => MetadataSql.LeftOutChildren(c, null, repository, index));
 
+    /// <summary>
+    /// Stores a manifest that the caller read, hashed and parsed already (sync down: the digest computed over the bytes
+    /// as they arrived, <paramref name="manifest"/> what <see cref="ManifestParser"/> made of exactly these bytes), without
+    /// parsing and hashing them again; otherwise as <see cref="PutManifestAsync(string, ReadOnlyMemory{byte}, string?, string?, Digest?, CancellationToken)"/>,
+    /// or with <paramref name="leftOut"/> as <see cref="PutFilteredManifestAsync"/>.
+    /// </summary>
+    public Task<ManifestPutResult> PutManifestAsync(string repository, ParsedManifest manifest, Digest digest, ReadOnlyMemory<byte> content, string? tag, IReadOnlyCollection<Digest>? leftOut = null, CancellationToken cancellationToken = default)
+    {
+        CheckManifestWrite(repository, tag);
+        CheckManifestSize(content);
+        return StoreManifestAsync(repository, manifest, digest, content, tag, requireLinkedBlobs: false, leftOut, cancellationToken);
+    }
+
     /// <param name="requireLinkedBlobs">True for client pushes: a referenced blob must already belong to the repository.</param>
     /// <param name="leftOut">Child manifests that may be absent (an index filtered by platform by sync down).</param>
     internal Task<ManifestPutResult> PutManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag, Digest? expectedDigest, bool requireLinkedBlobs, CancellationToken cancellationToken, IReadOnlyCollection<Digest>? leftOut = null)
+    {
+        CheckManifestWrite(repository, tag);
+        var (parsed, digest) = ParseManifest(content, mediaType, expectedDigest);
+        return StoreManifestAsync(repository, parsed, digest, content, tag, requireLinkedBlobs, leftOut, cancellationToken);
+    }
+
+    private static void CheckManifestWrite(string repository, string? tag)
     {
         CheckRepository(repository);
         if (tag is not null && !Tag.IsValid(tag))
         {
             throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
         }
+    }
 
-        var (parsed, digest) = ParseManifest(content, mediaType, expectedDigest);
+    /// <summary>One write: the manifest row (when new) with what it references, and the tag; every reference checked first.</summary>
+    private Task<ManifestPutResult> StoreManifestAsync(string repository, ParsedManifest parsed, Digest digest, ReadOnlyMemory<byte> content, string? tag, bool requireLinkedBlobs, IReadOnlyCollection<Digest>? leftOut, CancellationToken cancellationToken)
+    {
         var bytes = content.ToArray();
         var now = Now;
         return _db.WriteAsync((c, t) =>
@@ -255,15 +279,11 @@ public sealed class RegistryStore
     /// <summary>Checks size, format and digest of a manifest before anything is written.</summary>
     private static (ParsedManifest Parsed, Digest Digest) ParseManifest(ReadOnlyMemory<byte> content, string? mediaType, Digest? expectedDigest)
     {
-        if (content.Length > MaxManifestBytes)
-        {
-            throw new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {MaxManifestBytes} bytes");
-        }
-
+        CheckManifestSize(content);
         ParsedManifest parsed;
         try
         {
-            parsed = ManifestParser.Parse(content.Span, mediaType);
+            parsed = ManifestParser.Parse(content, mediaType);
         }
         catch (ManifestFormatException ex)
         {
@@ -273,10 +293,18 @@ public sealed class RegistryStore
         var digest = Digest.Compute(content.Span, expectedDigest?.Algorithm ?? Digest.Sha256);
         if (expectedDigest is { } expected && expected != digest)
         {
-            throw new OciException(OciErrorCode.DigestInvalid, "manifest content does not match the digest in the URL", new { expected = expected.ToString(), actual = digest.ToString() });
+            throw new DigestMismatchException(expected, digest, "manifest content does not match the digest in the URL");
         }
 
         return (parsed, digest);
+    }
+
+    private static void CheckManifestSize(ReadOnlyMemory<byte> content)
+    {
+        if (content.Length > MaxManifestBytes)
+        {
+            throw new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {MaxManifestBytes} bytes");
+        }
     }
 
     /// <summary>

@@ -35,8 +35,8 @@ public sealed class UploadSessionStore
 
     /// <summary>
     /// Opens a session in <paramref name="repository"/> for the client identity <paramref name="owner"/> (null when the
-    /// registry has no identities: authentication off). Refused with 429 TOOMANYREQUESTS past a cap: the repository's,
-    /// the client's own, or the registry's.
+    /// registry has no identities: authentication off). Refused with <see cref="UploadSessionLimitException"/> past a cap:
+    /// the repository's, the client's own, or the registry's.
     /// </summary>
     public async Task<UploadSession> CreateAsync(string repository, string? owner, CancellationToken cancellationToken)
     {
@@ -52,7 +52,7 @@ public sealed class UploadSessionStore
                 var inRepository = MetadataSql.CountUploads(c, t, repository);
                 if (inRepository >= _options.UploadMaxSessionsPerRepository)
                 {
-                    throw TooManySessions($"repository '{repository}' has {inRepository} open upload sessions, the most allowed; finish or cancel one, or wait for idle ones to expire");
+                    throw new UploadSessionLimitException($"repository '{repository}' has {inRepository} open upload sessions, the most allowed; finish or cancel one, or wait for idle ones to expire");
                 }
 
                 if (owner is not null)
@@ -61,21 +61,21 @@ public sealed class UploadSessionStore
                     var own = MetadataSql.CountUploadsOf(c, t, owner);
                     if (own >= _options.UploadMaxSessionsPerClient)
                     {
-                        throw TooManySessions($"'{owner}' has {own} open upload sessions, the most one client may have; finish or cancel one, or wait for idle ones to expire");
+                        throw new UploadSessionLimitException($"'{owner}' has {own} open upload sessions, the most one client may have; finish or cancel one, or wait for idle ones to expire");
                     }
                 }
 
                 var total = MetadataSql.CountUploads(c, t, null);
                 if (total >= _options.UploadMaxSessions)
                 {
-                    throw TooManySessions($"the registry has {total} open upload sessions, the most allowed; try again later");
+                    throw new UploadSessionLimitException($"the registry has {total} open upload sessions, the most allowed; try again later");
                 }
 
                 MetadataSql.EnsureRepository(c, t, repository, now);
                 MetadataSql.InsertUpload(c, t, id, repository, owner, now);
             }, cancellationToken);
         }
-        catch (OciException)
+        catch (UploadSessionLimitException)
         {
             TryDeleteDirectory(_layout.UploadDirectory(id));
             throw;
@@ -95,13 +95,6 @@ public sealed class UploadSessionStore
         return total * 5 >= _options.UploadMaxSessions * 4L
             || busiest * 5 >= _options.UploadMaxSessionsPerRepository * 4L
             || busiestClient * 5 >= _options.UploadMaxSessionsPerClient * 4L;
-    }
-
-    private static OciException TooManySessions(string message)
-    {
-        var error = new OciException(OciErrorCode.TooManyRequests, message);
-        error.Headers["Retry-After"] = "60";
-        return error;
     }
 
     /// <summary>The session when it exists and belongs to <paramref name="repository"/>, else null.</summary>
@@ -126,7 +119,7 @@ public sealed class UploadSessionStore
 
     /// <summary>
     /// Appends a chunk. With <paramref name="rangeStart"/> (from <c>Content-Range</c>) it must equal the
-    /// session's length, else <c>RANGE_INVALID</c> (416). With <paramref name="declaredLength"/> the body must
+    /// session's length, else <see cref="UploadRangeException"/>. With <paramref name="declaredLength"/> the body must
     /// carry exactly that many bytes, else <c>SIZE_INVALID</c> and nothing is kept.
     /// </summary>
     public async Task<UploadSession> AppendAsync(UploadSession session, Stream content, long? rangeStart, long? declaredLength, CancellationToken cancellationToken)
@@ -141,7 +134,7 @@ public sealed class UploadSessionStore
         var length = BlobStore.LengthOf(path);
         if (rangeStart is { } start && start != length)
         {
-            throw RangeInvalid(session, length, $"chunk starts at {start} but the upload holds {length} bytes");
+            throw new UploadRangeException(session, length, $"chunk starts at {start} but the upload holds {length} bytes");
         }
 
         long newLength;
@@ -159,7 +152,10 @@ public sealed class UploadSessionStore
         return session with { Length = newLength };
     }
 
-    /// <summary>Verifies the session's bytes against <paramref name="digest"/> and commits them as a blob of the session's repository.</summary>
+    /// <summary>
+    /// Verifies the session's bytes against <paramref name="digest"/> and commits them as a blob of the session's
+    /// repository; on a mismatch a <see cref="DigestMismatchException"/>, and the session is left as it was.
+    /// </summary>
     public async Task<BlobInfo> CompleteAsync(UploadSession session, Digest digest, CancellationToken cancellationToken)
     {
         using var _ = await _locks.AcquireAsync(session.Id, cancellationToken);
@@ -172,7 +168,7 @@ public sealed class UploadSessionStore
         var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);
         if (actual != digest)
         {
-            throw new OciException(OciErrorCode.DigestInvalid, "provided digest did not match uploaded content", new { expected = digest.ToString(), actual = actual.ToString() });
+            throw new DigestMismatchException(digest, actual, "provided digest did not match uploaded content");
         }
 
         var size = BlobStore.LengthOf(path);
@@ -248,14 +244,5 @@ public sealed class UploadSessionStore
         catch (IOException)
         {
         }
-    }
-
-    internal static OciException RangeInvalid(UploadSession session, long length, string message)
-    {
-        var error = new OciException(OciErrorCode.RangeInvalid, message);
-        error.Headers["Range"] = length > 0 ? $"0-{length - 1}" : "0-0";
-        error.Headers["Location"] = $"/v2/{session.Repository}/blobs/uploads/{session.Id}";
-        error.Headers["Docker-Upload-UUID"] = session.Id;
-        return error;
     }
 }

@@ -249,7 +249,7 @@ public sealed partial class BlobDownloads : IDisposable
             await _local.CommitBlobAsync(repository, blob.Digest, arrival.SetVerified, cancellationToken);
             return null;
         }
-        catch (OciException ex) when (ex.Error.Code == OciErrorCode.DigestInvalid.Code)
+        catch (Storage.DigestMismatchException ex)
         {
             download.Restart(ex); // the local side dropped the staged bytes
             Log.BlobCorrupt(_logger, blob.Digest.ToString(), attempt);

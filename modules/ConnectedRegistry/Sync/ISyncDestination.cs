@@ -40,7 +40,7 @@ public interface ISyncDestination
 
     /// <summary>
     /// Verifies the staged bytes against <paramref name="digest"/> and makes them a blob of <paramref name="repository"/>;
-    /// on a mismatch they are dropped and an <see cref="OciException"/> <c>DIGEST_INVALID</c> is thrown.
+    /// on a mismatch they are dropped and a <see cref="DigestMismatchException"/> is thrown.
     /// <paramref name="verified"/> is called once they matched, before they are flushed to disk and stored.
     /// </summary>
     Task CommitBlobAsync(string repository, Digest digest, Action? verified, CancellationToken cancellationToken);

@@ -55,9 +55,8 @@ public sealed class RegistryDestination : ISyncDestination
     }
 
     public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken) =>
-        GuardedAsync(manifest.Bytes.Length, _ => LocalAsync(() => leftOut.Count == 0
-            ? _store.PutManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, cancellationToken)
-            : _store.PutFilteredManifestAsync(repository, manifest.Bytes, manifest.MediaType, tag, manifest.Digest, leftOut, cancellationToken)));
+        GuardedAsync(manifest.Bytes.Length, _ => LocalAsync(() =>
+            _store.PutManifestAsync(repository, manifest.Parse(), manifest.Digest, manifest.Bytes, tag, leftOut.Count == 0 ? null : leftOut, cancellationToken)));
 
     public Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken) =>
         LocalAsync(() => _store.DeleteTagAsync(repository, tag, cancellationToken));

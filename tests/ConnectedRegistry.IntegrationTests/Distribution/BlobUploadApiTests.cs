@@ -80,6 +80,22 @@ public sealed class BlobUploadApiTests(RegistryFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Out_of_order_chunk_says_where_the_session_stands_as_a_202_would()
+    {
+        // Storage refuses the chunk in its own terms; the HTTP edge adds the session's headers to the 416.
+        var data = TestContent.Bytes("order-headers", 2000);
+        var location = await RegistryHttp.StartUploadAsync(_client, "upload/order-headers");
+        var accepted = await RegistryHttp.PatchUploadAsync(_client, location, data[..1000], 0);
+
+        var skipped = await RegistryHttp.PatchUploadAsync(_client, location, data[1500..], 1500);
+
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, skipped.StatusCode);
+        Assert.Equal(location, skipped.Headers.Location!.OriginalString);
+        Assert.Equal(accepted.Headers.GetValues("Docker-Upload-UUID"), skipped.Headers.GetValues("Docker-Upload-UUID"));
+        Assert.Equal(accepted.Headers.GetValues("Range"), skipped.Headers.GetValues("Range"));
+    }
+
+    [Fact]
     public async Task Content_length_that_disagrees_with_content_range_is_size_invalid()
     {
         var location = await RegistryHttp.StartUploadAsync(_client, "upload/size");

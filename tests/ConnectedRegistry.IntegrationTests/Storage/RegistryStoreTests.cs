@@ -1,3 +1,4 @@
+using ConnectedRegistry.Distribution;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
@@ -17,8 +18,8 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
         var blob = new TestBlob(TestContent.Bytes("facade-blob", 1000), "x");
         var wrong = new TestBlob(TestContent.Bytes("facade-other", 1000), "x").Digest;
 
-        var error = await Assert.ThrowsAsync<OciException>(() => _store.WriteBlobAsync("facade/blob", wrong, new MemoryStream(blob.Bytes)));
-        Assert.Equal(OciErrorCode.DigestInvalid, error.Error);
+        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => _store.WriteBlobAsync("facade/blob", wrong, new MemoryStream(blob.Bytes)));
+        Assert.Equal(OciErrorCode.DigestInvalid, StorageErrors.ToOci(error).Error);
         Assert.False(_store.BlobExists(wrong));
         Assert.Empty(Directory.GetFiles(Path.Combine(fixture.Registry.DataRoot, "staging")));
 
@@ -58,11 +59,37 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
         var blob = new TestBlob(TestContent.Bytes("corrupt", 5000), "x");
         await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(new byte[5000]));
 
-        var error = await Assert.ThrowsAsync<OciException>(() => _partials.CommitAsync("facade/corrupt", blob.Digest));
+        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => _partials.CommitAsync("facade/corrupt", blob.Digest));
 
-        Assert.Equal(OciErrorCode.DigestInvalid, error.Error);
+        Assert.Equal(OciErrorCode.DigestInvalid, StorageErrors.ToOci(error).Error);
         Assert.Equal(0, _partials.GetLength(blob.Digest));
         Assert.False(_store.BlobExists(blob.Digest));
+    }
+
+    [Fact]
+    public async Task A_blob_being_fetched_opens_as_its_partial_file_and_once_stored_as_the_blob()
+    {
+        var blob = new TestBlob(TestContent.Bytes("open-fetched", 3000), "x");
+        Assert.Null(_partials.OpenFetched(blob.Digest)); // nothing staged yet
+
+        await _partials.AppendAsync(blob.Digest, 0, new MemoryStream(blob.Bytes[..1000]));
+        using (var staged = _partials.OpenFetched(blob.Digest)!)
+        {
+            Assert.Equal(1000, RandomAccess.GetLength(staged));
+        }
+
+        await _partials.AppendAsync(blob.Digest, 1000, new MemoryStream(blob.Bytes[1000..]));
+        using var reader = _partials.OpenFetched(blob.Digest)!;
+        await _partials.CommitAsync("facade/open-fetched", blob.Digest);
+
+        // A reader that opened the partial file reads on through the rename; one that comes after gets the blob.
+        var before = new byte[3000];
+        Assert.Equal(3000, RandomAccess.Read(reader, before, 0));
+        Assert.Equal(blob.Bytes, before);
+        using var stored = _partials.OpenFetched(blob.Digest)!;
+        var after = new byte[3000];
+        Assert.Equal(3000, RandomAccess.Read(stored, after, 0));
+        Assert.Equal(blob.Bytes, after);
     }
 
     [Fact]

@@ -173,4 +173,39 @@ public class ManifestParserHardeningTests
     {
         Assert.StartsWith("manifest is not valid UTF-8 JSON", Refused(json).Message);
     }
+
+    // What the JSON.NET reader did beyond the strict reader, kept when the parser moved to one System.Text.Json read.
+
+    [Fact]
+    public void A_name_given_twice_counts_with_its_last_value()
+    {
+        var parsed = ManifestParser.Parse(Encoding.UTF8.GetBytes("""{"schemaVersion":1,"schemaVersion":2,"manifests":[],"annotations":{"a":1,"b":"x","a":"y"}}"""), null);
+
+        Assert.True(parsed.IsIndex);
+        Assert.Equal(["a", "b"], parsed.Annotations!.Keys);
+        Assert.Equal("y", parsed.Annotations["a"]);
+    }
+
+    [Fact]
+    public void Escapes_resolve_and_an_escaped_lone_surrogate_reads_as_the_replacement_character()
+    {
+        var parsed = ManifestParser.Parse(Encoding.UTF8.GetBytes("""{"schema\u0056ersion":2,"manifests":[],"annotations":{"\ud800":"\ud83d\ude00\n\udc00\ud800\u0041"}}"""), null);
+
+        Assert.Equal("\U0001F600\n\uFFFD\uFFFDA", parsed.Annotations!["\uFFFD"]);
+    }
+
+    [Theory]
+    [InlineData("1e400")]
+    [InlineData("1e29")]
+    [InlineData("123456789012345678901234567890.5")]
+    public void A_number_that_fits_no_decimal_is_refused_anywhere(string number)
+    {
+        Assert.StartsWith("manifest is not valid JSON", Refused("{\"schemaVersion\":2,\"manifests\":[],\"x\":[" + number + "]}").Message);
+    }
+
+    [Fact]
+    public void A_tiny_number_or_a_huge_integer_outside_the_fields_read_is_accepted()
+    {
+        Assert.True(ManifestParser.Parse(Encoding.UTF8.GetBytes("""{"schemaVersion":2,"manifests":[],"x":[1e-400,99999999999999999999999999999999]}"""), null).IsIndex);
+    }
 }
