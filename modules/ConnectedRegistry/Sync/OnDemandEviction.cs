@@ -200,7 +200,7 @@ public sealed partial class OnDemandEviction : BackgroundService
                 continue;
             }
 
-            bytes += one.Freed;
+            bytes += one.Bytes;
             evicted.Add(one);
             check = _guard.Check();
             if (!check.BelowEvictionMark)
