@@ -162,8 +162,10 @@ public sealed partial class ReportedPropertiesReporter
 
     public async Task RunAsync(IModuleClient client, CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested)
+        while (true)
         {
+            // A stop always ends in OperationCanceledException, wherever in the loop it arrives.
+            cancellationToken.ThrowIfCancellationRequested();
             Interlocked.Increment(ref _waits);
             await _signal.WaitAsync(cancellationToken);
             Persist();
