@@ -133,16 +133,11 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
         return Current;
     }
 
-    private string ModeOption() => string.Equals(_options.Mode, "workload", StringComparison.OrdinalIgnoreCase) ? TlsOptions.ModeOption : TlsOptions.UrlsOption;
+    private StartupOption ModeOption() => string.Equals(_options.Mode, "workload", StringComparison.OrdinalIgnoreCase) ? TlsOptions.ModeOption : TlsOptions.UrlsOption;
 
     private TlsSource Decide()
     {
-        var mode = _options.Mode;
-        if (mode is not null && !string.Equals(mode, "workload", StringComparison.OrdinalIgnoreCase) && !string.Equals(mode, "auto", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new TlsConfigurationException($"{TlsOptions.ModeOption} must be 'workload' (certificate from the IoT Edge workload API) or 'auto', got '{mode}'. For certificate files use {TlsOptions.CertOption} and {TlsOptions.KeyOption}.");
-        }
-
+        var mode = _options.Mode; // null, auto or workload (TlsOptions refuses anything else)
         var workloadAsked = string.Equals(mode, "workload", StringComparison.OrdinalIgnoreCase);
         var hasCert = _options.CertificateFile is not null;
         var hasKey = _options.KeyFile is not null;
