@@ -209,8 +209,10 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 
     private async Task RenewLoopAsync(CancellationToken cancellationToken)
     {
-        // Absolute times, so a clock that jumps past them (a suspended device, a test's fake clock) renews at once.
-        var retry = TimeSpan.Zero;
+        // Absolute times, so a clock that jumps past them (a suspended device, a test's fake clock) renews at once: a
+        // schedule, not a retry Polly could own (see Backoff).
+        var backoff = new Backoff(_options.RetryDelay > TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromSeconds(1), _options.RetryMaxDelay);
+        var failures = 0;
         DateTimeOffset? retryAt = null;
         try
         {
@@ -230,19 +232,14 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
                 {
                     var renewed = await FetchAsync(cancellationToken);
                     Swap(renewed);
-                    retry = TimeSpan.Zero;
+                    failures = 0;
                     retryAt = null;
                     _state.ClearStatusDetail(RenewalStatusCode);
                     Log.Renewed(_logger, HostName!, renewed.Certificate.Thumbprint, renewed.Expires);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    retry = retry == TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, _options.RetryMaxDelay.Ticks));
-                    if (retry <= TimeSpan.Zero)
-                    {
-                        retry = TimeSpan.FromSeconds(1);
-                    }
-
+                    var retry = backoff.After(++failures);
                     var now = _time.GetUtcNow();
                     retryAt = now + retry;
                     var expired = current.Expires <= now;
