@@ -171,6 +171,24 @@ public sealed class StartupErrorTests
         }
     }
 
+    [Theory]
+    [InlineData("SYNC_PARALLEL_BLOBS", "0", "--sync-parallel-blobs (SYNC_PARALLEL_BLOBS) must be a whole number from 1 to 64, got '0'.")]
+    [InlineData("Events__QueueCapacity", "0", "--Events:QueueCapacity (Events__QueueCapacity) must be a whole number of at least 1, got '0'.")]
+    public async Task A_bad_value_in_the_environment_ends_the_start_with_one_line_naming_the_option_and_the_variable(string variable, string value, string expected)
+    {
+        // Both were taken before: the first ignored, the second made 1.
+        var data = TempDirectory.Create("startup-env-option");
+        try
+        {
+            var error = await StartFailsAsync(data, environment: new Dictionary<string, string> { [variable] = value });
+            Assert.Equal($"error: {expected}", error);
+        }
+        finally
+        {
+            TempDirectory.Delete(data);
+        }
+    }
+
     [Fact]
     public async Task A_bad_iot_edge_environment_ends_the_start_with_one_line_naming_the_variable()
     {
