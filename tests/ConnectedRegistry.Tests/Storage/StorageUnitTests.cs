@@ -106,7 +106,7 @@ public class StorageOptionsTests
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["gc-grace"] = "soon" }).Build();
 
         var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(configuration));
-        Assert.Equal("--gc-grace must be a non-negative time span such as 1.00:00:00 (one day) or 00:30:00, got 'soon'.", error.Message);
+        Assert.Equal("--gc-grace (REGISTRY_GC_GRACE) must be a duration such as 01:00:00 or PT1H, got 'soon'.", error.Message);
     }
 }
 
