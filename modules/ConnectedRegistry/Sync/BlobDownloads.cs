@@ -80,6 +80,9 @@ public sealed partial class BlobDownloads : IDisposable
         {
             start = !_running.TryGetValue(blob.Digest, out var running) || running.Abandoned;
             download = start ? new BlobFlight(blob, this, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token)) : running!;
+            // Joined before the download starts: started first, a download could run to its end before the caller's
+            // meter joined it, and the pass would count none of its bytes (seen under a loaded CPU in BlobFetcherTests).
+            download.Joined(meter);
             if (start)
             {
                 _running[blob.Digest] = download;
@@ -89,8 +92,6 @@ public sealed partial class BlobDownloads : IDisposable
             {
                 DisposeInBackground(opened);
             }
-
-            download.Joined(meter);
         }
 
         return download;
