@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Auth;
 
 /// <summary>Tunables of authentication. Defaults suit a device; tests may register their own instance.</summary>
@@ -44,17 +46,12 @@ public sealed class AuthOptions
     /// <summary>Proxies whose <c>X-Forwarded-For</c> names the client (<c>--trusted-proxies</c>, <c>REGISTRY_TRUSTED_PROXIES</c>).</summary>
     public TrustedProxies TrustedProxies { get; init; } = TrustedProxies.Parse(TrustedProxies.Default);
 
-    /// <summary>Reads <c>--trusted-proxies</c> (or <c>REGISTRY_TRUSTED_PROXIES</c>); everything else keeps its default.</summary>
-    public static AuthOptions FromConfiguration(IConfiguration configuration)
-    {
-        foreach (var key in new[] { "trusted-proxies", "REGISTRY_TRUSTED_PROXIES" })
-        {
-            if (configuration[key] is { } value)
-            {
-                return new AuthOptions { TrustedProxies = TrustedProxies.Parse(value, key == "trusted-proxies" ? "--trusted-proxies" : key) };
-            }
-        }
+    public static readonly StartupOption TrustedProxiesOption = new("trusted-proxies", "REGISTRY_TRUSTED_PROXIES");
 
-        return new AuthOptions();
-    }
+    /// <summary>Reads <c>--trusted-proxies</c> (or <c>REGISTRY_TRUSTED_PROXIES</c>; an empty value trusts nobody); everything else keeps its default.</summary>
+    /// <exception cref="StartupException">An entry is not an address or a range.</exception>
+    public static AuthOptions FromConfiguration(IConfiguration configuration) =>
+        StartupConfiguration.Given(configuration, TrustedProxiesOption) is { } value
+            ? new AuthOptions { TrustedProxies = TrustedProxies.Parse(value, TrustedProxiesOption) }
+            : new AuthOptions();
 }

@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using System.Net;
 using Microsoft.Extensions.Primitives;
 
@@ -104,8 +105,11 @@ public sealed class TrustedProxies
     /// <summary>Whether a TCP peer is one of these proxies (an IPv4 peer seen as IPv4-mapped IPv6 counts as IPv4).</summary>
     public bool IsProxy(IPAddress? peer) => peer is not null && Contains(peer.IsIPv4MappedToIPv6 ? peer.MapToIPv4() : peer);
 
-    /// <summary>Parses the option; throws with the option's name and every entry that is not an address or range.</summary>
-    public static TrustedProxies Parse(string text, string optionName = "--trusted-proxies")
+    /// <summary>
+    /// Parses the option's text (an empty one trusts nobody); throws, naming the option both ways and every entry that is
+    /// not an address or range, in the words of every start-up option (<see cref="StartupConfiguration.Wrong"/>).
+    /// </summary>
+    public static TrustedProxies Parse(string text, StartupOption? option = null)
     {
         var networks = new List<IPNetwork>();
         var bad = new List<string>();
@@ -127,6 +131,7 @@ public sealed class TrustedProxies
 
         return bad.Count == 0
             ? new TrustedProxies([.. networks])
-            : throw new Core.StartupException($"{optionName}: {string.Join(", ", bad.Select(b => $"'{b}'"))} is not an IP address or CIDR range; give addresses or ranges such as 172.16.0.0/12, separated by commas.");
+            : throw StartupConfiguration.Wrong(option ?? AuthOptions.TrustedProxiesOption,
+                $"IP addresses or CIDR ranges such as 172.16.0.0/12, separated by commas ({string.Join(", ", bad.Select(b => $"'{LogText.Escape(b)}'"))} {(bad.Count == 1 ? "is" : "are")} neither)", text);
     }
 }

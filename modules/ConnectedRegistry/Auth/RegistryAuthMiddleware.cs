@@ -228,12 +228,7 @@ public sealed partial class RegistryAuthMiddleware(
                 return "registry:catalog:*";
             case AccessKind.Repository:
                 // Several scopes are space separated (a mount also needs pull on its source).
-                return string.Join(' ', requirement.Needs.Select(need => $"repository:{need.Repository}:{need.Action switch
-                {
-                    RegistryActions.ContentWrite or RegistryActions.MetadataWrite => "pull,push",
-                    RegistryActions.ContentDelete => "delete",
-                    _ => "pull",
-                }}"));
+                return string.Join(' ', requirement.Needs.Select(need => $"repository:{need.Repository}:{RegistryAuthenticator.ChallengeActions(need.Action)}"));
             default:
                 return null;
         }

@@ -199,7 +199,10 @@ public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, L
         return result;
     }
 
-    /// <summary>The Docker scope action that covers a registry action.</summary>
+    /// <summary>
+    /// The Docker scope action that covers a registry action: the one mapping between the two, read both ways (what a
+    /// token grants, what a challenge asks for, what an identity holds for a scope it asks).
+    /// </summary>
     public static string DockerAction(string registryAction) => registryAction switch
     {
         RegistryActions.ContentRead or RegistryActions.MetadataRead => "pull",
@@ -215,13 +218,15 @@ public sealed partial class RegistryAuthenticator(CredentialVerifier verifier, L
         return access.Any(a => a.Type == "repository" && a.Name == repository && (a.Actions.Contains(wanted) || a.Actions.Contains("*")));
     }
 
-    private static bool Holds(RegistryIdentity identity, string repository, string dockerAction) => dockerAction switch
-    {
-        "pull" => identity.Permissions.Allows(repository, RegistryActions.ContentRead) || identity.Permissions.Allows(repository, RegistryActions.MetadataRead),
-        "push" => identity.Permissions.Allows(repository, RegistryActions.ContentWrite) || identity.Permissions.Allows(repository, RegistryActions.MetadataWrite),
-        "delete" => identity.Permissions.Allows(repository, RegistryActions.ContentDelete),
-        _ => false,
-    };
+    /// <summary>
+    /// The Docker scope to ask the token endpoint for to be granted <paramref name="registryAction"/>: a push also
+    /// pulls (docker asks for both, and a blob's existence is checked before it is sent).
+    /// </summary>
+    public static string ChallengeActions(string registryAction) => DockerAction(registryAction) is "push" ? "pull,push" : DockerAction(registryAction);
+
+    /// <summary>Whether the identity holds a registry action that <paramref name="dockerAction"/> covers (<see cref="DockerAction"/> read backwards).</summary>
+    private static bool Holds(RegistryIdentity identity, string repository, string dockerAction) =>
+        RegistryActions.All.Any(action => DockerAction(action) == dockerAction && identity.Permissions.Allows(repository, action));
 
     private static partial class Log
     {

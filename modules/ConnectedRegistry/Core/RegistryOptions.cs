@@ -18,28 +18,17 @@ public sealed class RegistryOptions
     /// <summary>Standalone: the file events go to as JSON lines (<c>--events</c>, <c>REGISTRY_EVENTS</c>); null = off.</summary>
     public string? EventsFile { get; init; }
 
-    public static RegistryOptions FromConfiguration(IConfiguration configuration)
+    public static readonly StartupOption DataOption = new("data", "REGISTRY_DATA");
+    public static readonly StartupOption DesiredOption = new("desired", "REGISTRY_DESIRED");
+    public static readonly StartupOption ReportedOption = new("reported", "REGISTRY_REPORTED");
+    public static readonly StartupOption EventsOption = new("events", "REGISTRY_EVENTS");
+
+    /// <summary>Paths, so any value is taken here (<see cref="StartupConfiguration.Text"/>); the data folder is checked before anything is built on it.</summary>
+    public static RegistryOptions FromConfiguration(IConfiguration configuration) => new()
     {
-        static string Pick(IConfiguration c, string fallback, params string[] keys)
-        {
-            foreach (var key in keys)
-            {
-                var value = c[key];
-                if (!string.IsNullOrWhiteSpace(value))
-                {
-                    return value;
-                }
-            }
-
-            return fallback;
-        }
-
-        return new RegistryOptions
-        {
-            DataRoot = Path.GetFullPath(Pick(configuration, "data", "data", "REGISTRY_DATA")),
-            DesiredFile = Path.GetFullPath(Pick(configuration, Path.Combine("twin", "desired.json"), "desired", "REGISTRY_DESIRED")),
-            ReportedFile = Path.GetFullPath(Pick(configuration, Path.Combine("twin", "reported.json"), "reported", "REGISTRY_REPORTED")),
-            EventsFile = Pick(configuration, string.Empty, "events", "REGISTRY_EVENTS") is { Length: > 0 } events ? Path.GetFullPath(events) : null,
-        };
-    }
+        DataRoot = Path.GetFullPath(StartupConfiguration.Text(configuration, DataOption) ?? "data"),
+        DesiredFile = Path.GetFullPath(StartupConfiguration.Text(configuration, DesiredOption) ?? Path.Combine("twin", "desired.json")),
+        ReportedFile = Path.GetFullPath(StartupConfiguration.Text(configuration, ReportedOption) ?? Path.Combine("twin", "reported.json")),
+        EventsFile = StartupConfiguration.Text(configuration, EventsOption) is { } events ? Path.GetFullPath(events) : null,
+    };
 }

@@ -1,15 +1,133 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace ConnectedRegistry.Core;
 
 /// <summary>
-/// Reads a tuning section of the configuration (<c>--Twin:ReportIntervalMs 500</c>, <c>Events__QueueCapacity=10</c>)
-/// into its options at start-up. A value of the wrong type becomes a <see cref="StartupException"/> that names the
-/// option both ways it can be given and what it takes, where the configuration binder's own error ended the start
-/// with a stack trace.
+/// The one way start-up settings are read and checked. Every part's options read their values here: the options of
+/// the command line and the environment (<see cref="StartupOption"/>: <c>--upload-max-age</c> or
+/// <c>REGISTRY_UPLOAD_MAX_AGE</c>) through <see cref="Text"/>, <see cref="Count"/>, <see cref="Duration"/>,
+/// <see cref="Flag"/> and <see cref="Read{T}"/>, and the tuning sections (<c>--Twin:ReportIntervalMs 500</c>,
+/// <c>Events__QueueCapacity=10</c>) through <see cref="Bind{T}"/> and <see cref="Require{T}"/>. A value that cannot be
+/// read, or is out of its range, ends the start with a <see cref="StartupException"/> of one line that names the option
+/// both ways it can be given, what it takes and what it got (<c>--sync-parallel-blobs (SYNC_PARALLEL_BLOBS) must be a
+/// whole number from 1 to 64, got '0'.</c>); the host prints it and exits 2. Before, each part read its own: one
+/// ignored a bad value, another clamped it, others threw with differently worded messages naming one of the two forms.
 /// </summary>
 public static partial class StartupConfiguration
 {
+    /// <summary>Reads <paramref name="text"/> into <paramref name="value"/>; false when it is not a value of the option.</summary>
+    public delegate bool Parser<T>(string text, out T value);
+
+    /// <summary>
+    /// The option's text, trimmed: the command line's when given and not blank, else the environment's; null when
+    /// neither is (the option keeps its default).
+    /// </summary>
+    public static string? Text(IConfiguration configuration, StartupOption option) =>
+        new[] { configuration[option.Name], configuration[option.Variable] }.FirstOrDefault(v => !string.IsNullOrWhiteSpace(v))?.Trim();
+
+    /// <summary>
+    /// The option's value as given, blank included, for the option where an empty value given on purpose means "off"
+    /// (<c>--metrics-urls ""</c>); null when it is not given at all.
+    /// </summary>
+    public static string? Given(IConfiguration configuration, StartupOption option) => configuration[option.Name] ?? configuration[option.Variable];
+
+    /// <summary>The option read by <paramref name="parse"/>, or <paramref name="fallback"/> when it is not given.</summary>
+    /// <param name="takes">What the option takes, completing "must be …" (<c>a fraction between 0 and 1</c>).</param>
+    /// <exception cref="StartupException">The value is not one <paramref name="parse"/> takes.</exception>
+    public static T Read<T>(IConfiguration configuration, StartupOption option, T fallback, Parser<T> parse, string takes)
+    {
+        var text = Text(configuration, option);
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return parse(text, out var value) ? value : throw Wrong(option, takes, text);
+    }
+
+    /// <summary>A whole number from <paramref name="minimum"/> to <paramref name="maximum"/>.</summary>
+    public static int Count(IConfiguration configuration, StartupOption option, int fallback, int minimum = 1, int maximum = int.MaxValue) =>
+        Read(configuration, option, fallback, (string text, out int value) =>
+            int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value) && value >= minimum && value <= maximum,
+            WholeNumber(minimum, maximum));
+
+    /// <summary>
+    /// A duration, never negative: a time span (<c>1.00:00:00</c>, <c>00:30:00</c>) or ISO 8601 (<c>P1D</c>, <c>PT30M</c>),
+    /// and, when <paramref name="valid"/> is given, one it accepts.
+    /// </summary>
+    /// <param name="takes">What the option takes, with examples (<c>a duration such as 00:00:10 or PT10S</c>).</param>
+    public static TimeSpan Duration(IConfiguration configuration, StartupOption option, TimeSpan fallback, string takes, Func<TimeSpan, bool>? valid = null) =>
+        Read(configuration, option, fallback, (string text, out TimeSpan value) => TryDuration(text, out value) && (valid?.Invoke(value) ?? true), takes);
+
+    /// <summary>true or false (also 1/0 and yes/no).</summary>
+    public static bool Flag(IConfiguration configuration, StartupOption option, bool fallback) =>
+        Read(configuration, option, fallback, TryFlag, "true or false");
+
+    /// <summary>
+    /// Checks a value <see cref="Bind{T}"/> read from a tuning section: when <paramref name="key"/> is given there and
+    /// <paramref name="valid"/> refuses <paramref name="value"/>, a <see cref="StartupException"/> naming
+    /// <c>--Section:Key (Section__Key)</c>.
+    /// </summary>
+    public static void Require<T>(IConfiguration configuration, string section, string key, T value, Func<T, bool> valid, string takes)
+    {
+        var option = StartupOption.InSection(section, key);
+        if (configuration[option.Name] is { } given && !valid(value))
+        {
+            throw Wrong(option, takes, given);
+        }
+    }
+
+    /// <summary><see cref="Require{T}"/> for a whole number from <paramref name="minimum"/> to <paramref name="maximum"/>.</summary>
+    public static void Require(IConfiguration configuration, string section, string key, long value, long minimum, long maximum = int.MaxValue) =>
+        Require(configuration, section, key, value, v => v >= minimum && v <= maximum, WholeNumber(minimum, maximum));
+
+    /// <summary>"a whole number of at least 1", "a whole number from 1 to 64".</summary>
+    public static string WholeNumber(long minimum, long maximum = int.MaxValue) =>
+        maximum >= int.MaxValue ? $"a whole number of at least {minimum}" : $"a whole number from {minimum} to {maximum}";
+
+    /// <summary>The error of a value an option does not take: one line, the value escaped and cut.</summary>
+    public static StartupException Wrong(StartupOption option, string takes, string value, Exception? inner = null) =>
+        new($"{option} must be {takes}, got '{LogText.Escape(value)}'.", inner);
+
+    private static bool TryDuration(string text, out TimeSpan value)
+    {
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value))
+        {
+            return value >= TimeSpan.Zero;
+        }
+
+        try
+        {
+            value = System.Xml.XmlConvert.ToTimeSpan(text);
+            return value >= TimeSpan.Zero;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+        catch (OverflowException)
+        {
+            return false;
+        }
+    }
+
+    private static bool TryFlag(string text, out bool value)
+    {
+        switch (text.ToLowerInvariant())
+        {
+            case "true" or "1" or "yes":
+                value = true;
+                return true;
+            case "false" or "0" or "no":
+                value = false;
+                return true;
+            default:
+                value = false;
+                return false;
+        }
+    }
+
     /// <summary>Binds the section <paramref name="section"/> onto <paramref name="options"/> and returns them.</summary>
     /// <exception cref="StartupException">A value cannot be converted to its property's type.</exception>
     public static T Bind<T>(IConfiguration configuration, string section, T options)
@@ -45,7 +163,7 @@ public static partial class StartupConfiguration
         // "Failed to convert configuration value 'abc' at 'Twin:ReportIntervalMs' to type 'System.Int32'."
         if (BinderError().Match(ex.Message) is not { Success: true } match)
         {
-            return new StartupException($"{ex.Message} Fix the value or remove it to use the default.", ex);
+            return new StartupException($"{LogText.Escape(ex.Message)} Fix the value or remove it to use the default.", ex);
         }
 
         var key = match.Groups["key"].Value;
@@ -57,9 +175,9 @@ public static partial class StartupConfiguration
             "System.TimeSpan" => "a time span such as 00:00:30",
             var type => $"a value of type {type}",
         };
-        return new StartupException($"--{key} ({key.Replace(":", "__", StringComparison.Ordinal)}) must be {takes}, got '{match.Groups["value"].Value}'; fix it or remove it to use the default.", ex);
+        return Wrong(new StartupOption(key, key.Replace(":", "__", StringComparison.Ordinal)), takes, match.Groups["value"].Value, ex);
     }
 
-    [GeneratedRegex(@"value '(?<value>.*)' at '(?<key>[^']+)' to type '(?<type>[^']+)'")]
+    [GeneratedRegex(@"value '(?<value>.*)' at '(?<key>[^']+)' to type '(?<type>[^']+)'", RegexOptions.Singleline)]
     private static partial Regex BinderError();
 }

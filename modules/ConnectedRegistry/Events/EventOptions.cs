@@ -17,11 +17,13 @@ public sealed class EventOptions
     /// <summary>First pause after a failed send; doubles up to 30 s.</summary>
     public int RetryDelayMs { get; set; } = 1000;
 
+    /// <exception cref="StartupException">A value is not a whole number, or out of its range (<see cref="StartupConfiguration"/>).</exception>
     public static EventOptions FromConfiguration(IConfiguration configuration)
     {
-        var options = new EventOptions();
-        StartupConfiguration.Bind(configuration, "Events", options);
-        options.QueueCapacity = Math.Max(1, options.QueueCapacity);
+        const string Section = "Events";
+        var options = StartupConfiguration.Bind(configuration, Section, new EventOptions());
+        StartupConfiguration.Require(configuration, Section, nameof(QueueCapacity), options.QueueCapacity, 1);
+        StartupConfiguration.Require(configuration, Section, nameof(RetryDelayMs), options.RetryDelayMs, 0);
         return options;
     }
 }

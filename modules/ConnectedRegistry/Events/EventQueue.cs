@@ -3,6 +3,8 @@ using System.Threading.Channels;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
+using Polly;
+using Polly.Retry;
 
 namespace ConnectedRegistry.Events;
 
@@ -10,7 +12,7 @@ namespace ConnectedRegistry.Events;
 /// Sends events as messages on the module output <c>events</c> (IoT Edge) or as JSON lines to the <c>--events</c> file
 /// (standalone). Publishing only enqueues: a bounded queue that drops its oldest event when full (counted, reported as
 /// the status detail <see cref="DroppedCode"/>), so a client request never waits for edgeHub. One loop sends in order,
-/// waiting while edgeHub is away and retrying a failed send. Client pushes and deletes arrive as an
+/// waiting while edgeHub is away and retrying a failed send (Polly). Client pushes and deletes arrive as an
 /// <see cref="IRegistryEventSink"/> and go only when the twin's <c>notifications</c> select them.
 /// </summary>
 public sealed partial class EventQueue : BackgroundService, IEventPublisher, IRegistryEventSink
@@ -26,6 +28,7 @@ public sealed partial class EventQueue : BackgroundService, IEventPublisher, IRe
     private readonly ILogger<EventQueue> _logger;
     private readonly Func<IModuleMessageSender?> _client;
     private readonly Func<RegistryStore?> _store;
+    private readonly ResiliencePipeline _sendRetry;
     private NotificationFilter _filter;
     private long _dropped;
     private long _sent;
@@ -41,6 +44,7 @@ public sealed partial class EventQueue : BackgroundService, IEventPublisher, IRe
         _store = store ?? (() => null);
         _filter = NotificationFilter.From(settings.Current.Notifications);
         _settings.Changed += s => Volatile.Write(ref _filter, NotificationFilter.From(s.Notifications));
+        _sendRetry = BuildSendRetry();
         _queue = Channel.CreateBounded<RegistryEvent>(
             new BoundedChannelOptions(options.QueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
             OnDropped);
@@ -128,37 +132,72 @@ public sealed partial class EventQueue : BackgroundService, IEventPublisher, IRe
         }
     }
 
+    /// <summary>
+    /// Sends one event, tried again until it goes (or the module stops): Polly, the first pause
+    /// <see cref="EventOptions.RetryDelayMs"/> (at least 10 ms) doubling up to 30 s, on the app's clock.
+    /// </summary>
     private async Task DeliverAsync(RegistryEvent registryEvent, CancellationToken stoppingToken)
     {
-        var delay = TimeSpan.FromMilliseconds(Math.Max(10, _options.RetryDelayMs));
-        while (true)
+        var context = ResilienceContextPool.Shared.Get(stoppingToken);
+        context.Properties.Set(EventType, registryEvent.Type);
+        try
         {
-            var client = _client();
-            if (client is null)
-            {
-                await Task.Delay(delay, _time, stoppingToken); // the module client is not started yet
-                continue;
-            }
-
-            if (!client.SendsMessages)
-            {
-                return;
-            }
-
-            try
-            {
-                await client.SendMessageAsync(ToMessage(registryEvent, _settings.Current.Name), stoppingToken);
-                Interlocked.Increment(ref _sent);
-                return;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-            {
-                Log.SendFailed(_logger, registryEvent.Type, delay, ex.Message);
-                await Task.Delay(delay, _time, stoppingToken);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 30_000));
-            }
+            await _sendRetry.ExecuteAsync(
+                async (ctx, state) =>
+                {
+                    var client = await state.Queue.StartedClientAsync(ctx.CancellationToken);
+                    if (client.SendsMessages)
+                    {
+                        await client.SendMessageAsync(ToMessage(state.Event, state.Queue._settings.Current.Name), ctx.CancellationToken);
+                        Interlocked.Increment(ref state.Queue._sent);
+                    }
+                },
+                context,
+                (Queue: this, Event: registryEvent));
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
         }
     }
+
+    /// <summary>The module client once it is started: a wait of the first pause at a time, not a retry (nothing failed).</summary>
+    private async Task<IModuleMessageSender> StartedClientAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_client() is { } client)
+            {
+                return client;
+            }
+
+            await Task.Delay(FirstRetryDelay, _time, cancellationToken);
+        }
+    }
+
+    private TimeSpan FirstRetryDelay => TimeSpan.FromMilliseconds(Math.Max(10, _options.RetryDelayMs));
+
+    private static readonly TimeSpan LongestRetryDelay = TimeSpan.FromSeconds(30);
+
+    private static readonly ResiliencePropertyKey<string> EventType = new("event-type");
+
+    private ResiliencePipeline BuildSendRetry() => new ResiliencePipelineBuilder { TimeProvider = _time }
+        .AddRetry(new RetryStrategyOptions
+        {
+            // Every failure but the module stopping; the send is only ever abandoned by the stop.
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !(ex is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = false,
+            Delay = FirstRetryDelay < LongestRetryDelay ? FirstRetryDelay : LongestRetryDelay, // Polly takes at most a day
+            MaxDelay = LongestRetryDelay,
+            OnRetry = args =>
+            {
+                Log.SendFailed(_logger, args.Context.Properties.GetValue(EventType, "?"), args.RetryDelay, args.Outcome.Exception?.Message ?? "?");
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
 
     private void OnDropped(RegistryEvent dropped)
     {

@@ -66,6 +66,11 @@ public sealed partial class ChangeFeedFollower : BackgroundService
     {
         await Task.Yield();
         var failures = 0;
+
+        // A poll, not a retry of one call (Backoff says why Polly does not own it): FeedRetryDelay doubling, at most 32
+        // times it and at most 60 s.
+        var longest = _options.FeedRetryDelay * 32;
+        var backoff = new Backoff(_options.FeedRetryDelay, longest < TimeSpan.FromSeconds(60) ? longest : TimeSpan.FromSeconds(60));
         using var clients = new HierarchyClientCache();
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -116,8 +121,7 @@ public sealed partial class ChangeFeedFollower : BackgroundService
                     WentOffline();
                 }
 
-                var delay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.FeedRetryDelay.Ticks << Math.Min(failures - 1, 5)));
-                await WaitAsync(delay, stoppingToken);
+                await WaitAsync(backoff.After(failures), stoppingToken);
             }
         }
     }

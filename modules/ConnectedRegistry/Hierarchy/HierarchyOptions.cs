@@ -35,16 +35,24 @@ public sealed record HierarchyOptions
     /// <summary>Timeout of one activation or deactivation request to the parent.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The four keys an operator may tune; each checked (<see cref="StartupConfiguration"/>).</summary>
+    /// <exception cref="StartupException">A value is not a whole number, or out of its range.</exception>
     public static HierarchyOptions FromConfiguration(IConfiguration configuration)
     {
-        var options = new HierarchyOptions();
-        var section = configuration.GetSection("Hierarchy");
-        return options with
+        const string Section = "Hierarchy";
+        var defaults = new HierarchyOptions();
+        var section = configuration.GetSection(Section);
+        var options = defaults with
         {
-            ChangeLogMaxEntries = StartupConfiguration.Value(section, "ChangeLogMaxEntries", options.ChangeLogMaxEntries),
-            MaxWaitSeconds = StartupConfiguration.Value(section, "MaxWaitSeconds", options.MaxWaitSeconds),
-            FeedWaitSeconds = StartupConfiguration.Value(section, "FeedWaitSeconds", options.FeedWaitSeconds),
-            MaxFeedAnswerBytes = StartupConfiguration.Value(section, "MaxFeedAnswerBytes", options.MaxFeedAnswerBytes),
+            ChangeLogMaxEntries = StartupConfiguration.Value(section, nameof(ChangeLogMaxEntries), defaults.ChangeLogMaxEntries),
+            MaxWaitSeconds = StartupConfiguration.Value(section, nameof(MaxWaitSeconds), defaults.MaxWaitSeconds),
+            FeedWaitSeconds = StartupConfiguration.Value(section, nameof(FeedWaitSeconds), defaults.FeedWaitSeconds),
+            MaxFeedAnswerBytes = StartupConfiguration.Value(section, nameof(MaxFeedAnswerBytes), defaults.MaxFeedAnswerBytes),
         };
+        StartupConfiguration.Require(configuration, Section, nameof(ChangeLogMaxEntries), options.ChangeLogMaxEntries, 1);
+        StartupConfiguration.Require(configuration, Section, nameof(MaxWaitSeconds), options.MaxWaitSeconds, 0);
+        StartupConfiguration.Require(configuration, Section, nameof(FeedWaitSeconds), options.FeedWaitSeconds, 0);
+        StartupConfiguration.Require(configuration, Section, nameof(MaxFeedAnswerBytes), options.MaxFeedAnswerBytes, 1024, long.MaxValue);
+        return options;
     }
 }

@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Monitoring;
 
 /// <summary>
@@ -8,9 +10,9 @@ namespace ConnectedRegistry.Monitoring;
 public sealed class MonitoringOptions
 {
     public const string DefaultMetricsUrl = "http://127.0.0.1:9600";
-    public const string MetricsUrlsOption = "--metrics-urls (REGISTRY_METRICS_URLS)";
-    public const string AccessLogOption = "--access-log (REGISTRY_ACCESS_LOG)";
-    public const string LogFormatOption = "--log-format (REGISTRY_LOG_FORMAT)";
+    public static readonly StartupOption MetricsUrlsOption = new("metrics-urls", "REGISTRY_METRICS_URLS");
+    public static readonly StartupOption AccessLogOption = new("access-log", "REGISTRY_ACCESS_LOG");
+    public static readonly StartupOption LogFormatOption = new("log-format", "REGISTRY_LOG_FORMAT");
 
     /// <summary>Where <c>/metrics</c>, <c>/healthz</c> and <c>/readyz</c> are served; empty: nowhere.</summary>
     public IReadOnlyList<string> MetricsUrls { get; init; } = [DefaultMetricsUrl];
@@ -19,44 +21,35 @@ public sealed class MonitoringOptions
 
     public bool JsonLogs { get; init; }
 
+    /// <exception cref="StartupException">A value is not one its option takes (<see cref="StartupConfiguration"/>).</exception>
     public static MonitoringOptions FromConfiguration(IConfiguration configuration)
     {
         // Null means "not given"; an empty value given on purpose turns the port off.
-        var urls = configuration["metrics-urls"] ?? configuration["REGISTRY_METRICS_URLS"];
+        var urls = StartupConfiguration.Given(configuration, MetricsUrlsOption);
         var metricsUrls = urls is null
             ? [DefaultMetricsUrl]
             : urls.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        foreach (var url in metricsUrls)
+        if (!metricsUrls.All(IsMetricsUrl))
         {
-            if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0").Replace("://+", "://0.0.0.0"), UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.AbsolutePath != "/")
-            {
-                throw new MonitoringConfigurationException($"{MetricsUrlsOption} must be http:// addresses such as http://0.0.0.0:9600 (or empty to turn metrics off), got '{url}'.");
-            }
+            throw StartupConfiguration.Wrong(MetricsUrlsOption, "http:// addresses such as http://0.0.0.0:9600 (or empty to turn metrics off)", urls!);
         }
-
-        var format = (configuration["log-format"] ?? configuration["REGISTRY_LOG_FORMAT"])?.Trim();
-        var json = format switch
-        {
-            null or "" or "plain" => false,
-            "json" => true,
-            _ => throw new MonitoringConfigurationException($"{LogFormatOption} must be 'plain' or 'json', got '{format}'."),
-        };
 
         return new MonitoringOptions
         {
             MetricsUrls = metricsUrls,
-            AccessLog = Flag(configuration["access-log"] ?? configuration["REGISTRY_ACCESS_LOG"]),
-            JsonLogs = json,
+
+            // --access-log alone: the command line gives it the value "true".
+            AccessLog = StartupConfiguration.Flag(configuration, AccessLogOption, false),
+            JsonLogs = StartupConfiguration.Read(configuration, LogFormatOption, false, (string text, out bool json) =>
+            {
+                json = text == "json";
+                return text is "json" or "plain";
+            }, "'plain' or 'json'"),
         };
     }
 
-    /// <summary><c>--access-log</c> alone (the command line gives it the value "true"), or true/false, 1/0.</summary>
-    private static bool Flag(string? value) => value?.Trim().ToLowerInvariant() switch
-    {
-        null or "" or "false" or "0" or "no" => false,
-        "true" or "1" or "yes" => true,
-        _ => throw new MonitoringConfigurationException($"{AccessLogOption} takes no value, or true or false, got '{value}'."),
-    };
+    private static bool IsMetricsUrl(string url) =>
+        Uri.TryCreate(url.Replace("://*", "://0.0.0.0").Replace("://+", "://0.0.0.0"), UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.AbsolutePath == "/";
 }
 
 /// <summary>A metrics, health or log option is wrong; the message names the option.</summary>
@@ -75,7 +68,9 @@ public static class MonitoringSwitches
         for (var i = 0; i < args.Length; i++)
         {
             var bare = args[i] is "--access-log" or "/access-log";
-            var valued = i + 1 < args.Length && args[i + 1] is "true" or "false";
+            // Followed by a value (true, false, or one the option refuses at start): not bare. A bad value was dropped
+            // here as a stray argument, so --access-log sometimes turned the log on.
+            var valued = i + 1 < args.Length && !args[i + 1].StartsWith('-');
             result.Add(bare && !valued ? "--access-log=true" : args[i]);
         }
 

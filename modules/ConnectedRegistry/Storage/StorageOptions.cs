@@ -59,78 +59,32 @@ public sealed class StorageOptions
     /// <summary>The smallest chunk size the registry asks clients for (<c>OCI-Chunk-Min-Length</c>).</summary>
     public long ChunkMinLength { get; init; } = 0;
 
+    public static readonly StartupOption UploadMaxAgeOption = new("upload-max-age", "REGISTRY_UPLOAD_MAX_AGE");
+    public static readonly StartupOption GcGraceOption = new("gc-grace", "REGISTRY_GC_GRACE");
+    public static readonly StartupOption UploadMaxSessionsOption = new("upload-max-sessions", "REGISTRY_UPLOAD_MAX_SESSIONS");
+    public static readonly StartupOption UploadMaxSessionsPerRepositoryOption = new("upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY");
+    public static readonly StartupOption UploadMaxSessionsPerClientOption = new("upload-max-sessions-per-client", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT");
+    public static readonly StartupOption UploadIdleNearCapOption = new("upload-idle-near-cap", "REGISTRY_UPLOAD_IDLE_NEAR_CAP");
+    public static readonly StartupOption PullFlushIntervalOption = new("pull-flush-interval", "REGISTRY_PULL_FLUSH_INTERVAL");
+    public static readonly StartupOption RecordPullsOption = new("record-pulls", "REGISTRY_RECORD_PULLS");
+
+    /// <exception cref="StartupException">A value is not one its option takes (<see cref="StartupConfiguration"/>).</exception>
     public static StorageOptions FromConfiguration(IConfiguration configuration)
     {
-        static TimeSpan Read(IConfiguration c, TimeSpan fallback, params string[] keys)
-        {
-            foreach (var key in keys)
-            {
-                var value = c[key];
-                if (!string.IsNullOrWhiteSpace(value))
-                {
-                    return TimeSpan.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var span) && span >= TimeSpan.Zero
-                        ? span
-                        : throw new StartupException($"{Name(key)} must be a non-negative time span such as 1.00:00:00 (one day) or 00:30:00, got '{value}'.");
-                }
-            }
-
-            return fallback;
-        }
-
-        static int Count(IConfiguration c, int fallback, params string[] keys)
-        {
-            foreach (var key in keys)
-            {
-                var value = c[key];
-                if (!string.IsNullOrWhiteSpace(value))
-                {
-                    return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) && count >= 1
-                        ? count
-                        : throw new StartupException($"{Name(key)} must be a whole number of at least 1, got '{value}'.");
-                }
-            }
-
-            return fallback;
-        }
-
-        static bool Flag(IConfiguration c, bool fallback, params string[] keys)
-        {
-            foreach (var key in keys)
-            {
-                var value = c[key];
-                if (!string.IsNullOrWhiteSpace(value))
-                {
-                    return bool.TryParse(value, out var flag)
-                        ? flag
-                        : throw new StartupException($"{Name(key)} must be true or false, got '{value}'.");
-                }
-            }
-
-            return fallback;
-        }
-
-        // The message names the option as it was given: --upload-max-age on the command line, REGISTRY_UPLOAD_MAX_AGE in the environment.
-        static string Name(string key) => key.StartsWith("REGISTRY_", StringComparison.Ordinal) ? key : "--" + key;
-
+        var defaults = new StorageOptions();
         return new StorageOptions
         {
-            UploadMaxAge = Read(configuration, TimeSpan.FromDays(1), "upload-max-age", "REGISTRY_UPLOAD_MAX_AGE"),
-            GarbageCollectionGrace = Read(configuration, TimeSpan.FromHours(1), "gc-grace", "REGISTRY_GC_GRACE"),
-            UploadMaxSessions = Count(configuration, 1000, "upload-max-sessions", "REGISTRY_UPLOAD_MAX_SESSIONS"),
-            UploadMaxSessionsPerRepository = Count(configuration, 100, "upload-max-sessions-per-repository", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_REPOSITORY"),
-            UploadMaxSessionsPerClient = Count(configuration, 100, "upload-max-sessions-per-client", "REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT"),
-            UploadIdleAgeNearCap = Read(configuration, TimeSpan.FromMinutes(10), "upload-idle-near-cap", "REGISTRY_UPLOAD_IDLE_NEAR_CAP"),
-            PullFlushInterval = Positive(configuration, TimeSpan.FromSeconds(10), "pull-flush-interval", "REGISTRY_PULL_FLUSH_INTERVAL"),
-            RecordPulls = Flag(configuration, true, "record-pulls", "REGISTRY_RECORD_PULLS"),
-        };
+            UploadMaxAge = StartupConfiguration.Duration(configuration, UploadMaxAgeOption, defaults.UploadMaxAge, "a duration such as 1.00:00:00 or P1D"),
+            GarbageCollectionGrace = StartupConfiguration.Duration(configuration, GcGraceOption, defaults.GarbageCollectionGrace, "a duration such as 01:00:00 or PT1H"),
+            UploadMaxSessions = StartupConfiguration.Count(configuration, UploadMaxSessionsOption, defaults.UploadMaxSessions),
+            UploadMaxSessionsPerRepository = StartupConfiguration.Count(configuration, UploadMaxSessionsPerRepositoryOption, defaults.UploadMaxSessionsPerRepository),
+            UploadMaxSessionsPerClient = StartupConfiguration.Count(configuration, UploadMaxSessionsPerClientOption, defaults.UploadMaxSessionsPerClient),
+            UploadIdleAgeNearCap = StartupConfiguration.Duration(configuration, UploadIdleNearCapOption, defaults.UploadIdleAgeNearCap, "a duration such as 00:10:00 or PT10M"),
 
-        // An interval of zero would be a timer that never waits.
-        static TimeSpan Positive(IConfiguration c, TimeSpan fallback, params string[] keys)
-        {
-            var interval = Read(c, fallback, keys);
-            return interval > TimeSpan.Zero
-                ? interval
-                : throw new StartupException($"{Name(keys.First(k => !string.IsNullOrWhiteSpace(c[k])))} must be longer than zero, such as 00:00:10 (ten seconds), got '{c[keys.First(k => !string.IsNullOrWhiteSpace(c[k]))]}'.");
-        }
+            // An interval of zero would be a timer that never waits.
+            PullFlushInterval = StartupConfiguration.Duration(configuration, PullFlushIntervalOption, defaults.PullFlushInterval,
+                "a duration longer than zero, such as 00:00:10 or PT10S", interval => interval > TimeSpan.Zero),
+            RecordPulls = StartupConfiguration.Flag(configuration, RecordPullsOption, defaults.RecordPulls),
+        };
     }
 }

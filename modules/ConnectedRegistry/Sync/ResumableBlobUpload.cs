@@ -1,6 +1,8 @@
 using System.Net;
 using ConnectedRegistry.Oci;
+using Polly;
 using Polly.CircuitBreaker;
+using Polly.Retry;
 
 namespace ConnectedRegistry.Sync;
 
@@ -42,28 +44,32 @@ public sealed partial class ResumableBlobUpload
     public async Task UploadAsync(IParentRegistry parent, string repository, Digest digest, Func<Stream> open, long size, CancellationToken cancellationToken)
     {
         var reached = new Reached();
-        for (var failures = 1; ; failures++)
-        {
-            var before = reached.Offset;
-            try
-            {
-                await AttemptAsync(parent, repository, digest, open, size, reached, cancellationToken);
-                return;
-            }
-            catch (Exception ex) when (ParentFailure.IsUnreachable(ex) && ex is not BrokenCircuitException && !cancellationToken.IsCancellationRequested
-                && (reached.Offset > before || failures < _options.BlobAttempts))
-            {
-                // An attempt that moved the session on does not count: on a link that keeps dropping, the upload goes on
-                // for as long as each connection carries some of it.
-                if (reached.Offset > before)
-                {
-                    failures = 0;
-                }
 
-                Log.Interrupted(_logger, digest.ToString(), repository, reached.Offset, ex.Message);
-                await Task.Delay(_options.BlobRetryPause, _time, cancellationToken);
-            }
-        }
+        // Through Polly, BlobRetryPause between attempts on the app's clock. Its attempts are not a fixed number: one that
+        // moved the session on starts the count again, so on a link that keeps dropping the upload goes on for as long as
+        // each connection carries some of it (the count is kept in Reached, which the attempts move on).
+        var retry = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Constant,
+                Delay = _options.BlobRetryPause,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && ParentFailure.IsUnreachable(ex) && ex is not BrokenCircuitException
+                    && !args.Context.CancellationToken.IsCancellationRequested && reached.TryAgain(_options.BlobAttempts)),
+                OnRetry = args =>
+                {
+                    Log.Interrupted(_logger, digest.ToString(), repository, reached.Offset, args.Outcome.Exception!.Message);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        await retry.ExecuteAsync(
+            async ct =>
+            {
+                reached.Attempting();
+                await AttemptAsync(parent, repository, digest, open, size, reached, ct);
+            },
+            cancellationToken);
     }
 
     private async Task AttemptAsync(IParentRegistry parent, string repository, Digest digest, Func<Stream> open, long size, Reached reached, CancellationToken cancellationToken)
@@ -218,9 +224,26 @@ public sealed partial class ResumableBlobUpload
         Math.Min(size - upload.Offset, Math.Max(Math.Max(1, _options.UploadChunkBytes), upload.ChunkMinLength));
 
     /// <summary>The most bytes the parent's session has held during one upload (its progress across attempts).</summary>
+    /// <summary>How far the parent's session got, and how many attempts in a row moved it nowhere.</summary>
     private sealed class Reached
     {
+        private long _before;
+        private int _failures;
+
         public long Offset { get; set; }
+
+        /// <summary>An attempt starts.</summary>
+        public void Attempting() => _before = Offset;
+
+        /// <summary>
+        /// After a broken attempt: true when another is worth it, because this one moved the session on (the count
+        /// starts again) or fewer than <paramref name="attempts"/> in a row moved nothing.
+        /// </summary>
+        public bool TryAgain(int attempts)
+        {
+            _failures = Offset > _before ? 0 : _failures + 1;
+            return _failures < attempts;
+        }
     }
 
     private static partial class Log

@@ -1,8 +1,11 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// Start-up tuning of the sync engine (not in the twin): command line <c>--sync-parallel-blobs</c> or the
-/// environment <c>SYNC_PARALLEL_BLOBS</c>, and <c>PARENT_CA_FILE</c> for an extra trusted root of the parent.
+/// environment <c>SYNC_PARALLEL_BLOBS</c> (1 to 64; another value ends the start), and <c>--parent-ca-file</c>
+/// (<c>PARENT_CA_FILE</c>) for an extra trusted root of the parent.
 /// </summary>
 public sealed record SyncOptions
 {
@@ -43,17 +46,18 @@ public sealed record SyncOptions
 
     public ParentClientOptions Client { get; init; } = new();
 
+    public static readonly StartupOption ParallelBlobsOption = new("sync-parallel-blobs", "SYNC_PARALLEL_BLOBS");
+    public static readonly StartupOption ParentCaFileOption = new("parent-ca-file", ParentClientOptions.CaFileVariable);
+
+    /// <summary>The largest <see cref="ParallelBlobs"/> taken.</summary>
+    public const int MaxParallelBlobs = 64;
+
+    /// <exception cref="StartupException">A value is not one its option takes (<see cref="StartupConfiguration"/>).</exception>
     public static SyncOptions FromConfiguration(IConfiguration configuration)
     {
         var options = new SyncOptions();
-        var parallel = configuration["sync-parallel-blobs"] ?? configuration["SYNC_PARALLEL_BLOBS"];
-        if (int.TryParse(parallel, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 64)
-        {
-            options = options with { ParallelBlobs = n };
-        }
-
-        var caFile = configuration["parent-ca-file"] ?? configuration[ParentClientOptions.CaFileVariable];
-        if (!string.IsNullOrWhiteSpace(caFile))
+        options = options with { ParallelBlobs = StartupConfiguration.Count(configuration, ParallelBlobsOption, options.ParallelBlobs, 1, MaxParallelBlobs) };
+        if (StartupConfiguration.Text(configuration, ParentCaFileOption) is { } caFile)
         {
             options = options with { Client = options.Client with { CaFile = caFile } };
         }

@@ -234,20 +234,12 @@ public sealed partial class SyncScheduler : BackgroundService
     }
 
     /// <summary>
-    /// The pause after the <paramref name="failures"/>-th pass in a row that ended on a network error: doubling from
+    /// The pause after the <paramref name="failures"/>-th pass in a row that ended on a network error (<see cref="Backoff"/>:
+    /// the loop is a schedule, its wait also ends on a wake or at the window's end): doubling from
     /// <see cref="SyncSchedulerOptions.NetworkRetryDelay"/> up to <see cref="SyncSchedulerOptions.MaxNetworkRetryDelay"/>,
     /// each drawn between half and all of it (so children of one parent do not retry in step).
     /// </summary>
-    internal TimeSpan NetworkBackoff(int failures)
-    {
-        var ceiling = _options.NetworkRetryDelay * Math.Pow(2, Math.Min(failures - 1, 30));
-        if (ceiling > _options.MaxNetworkRetryDelay)
-        {
-            ceiling = _options.MaxNetworkRetryDelay;
-        }
-
-        return ceiling * (0.5 + (Random.Shared.NextDouble() / 2));
-    }
+    internal TimeSpan NetworkBackoff(int failures) => new Backoff(_options.NetworkRetryDelay, _options.MaxNetworkRetryDelay, Jitter: true).After(failures);
 
     private async Task<bool> RunOnceAsync(RegistrySettings settings, TimeSpan? untilWindowEnd, CancellationToken stoppingToken)
     {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Identity;
 
 namespace ConnectedRegistry.Tls;
@@ -86,7 +87,7 @@ public static class PemCertificateFiles
         }
     }
 
-    private static string ReadFile(string path, string option)
+    private static string ReadFile(string path, StartupOption option)
     {
         try
         {

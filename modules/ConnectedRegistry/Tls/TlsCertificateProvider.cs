@@ -133,16 +133,11 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
         return Current;
     }
 
-    private string ModeOption() => string.Equals(_options.Mode, "workload", StringComparison.OrdinalIgnoreCase) ? TlsOptions.ModeOption : TlsOptions.UrlsOption;
+    private StartupOption ModeOption() => string.Equals(_options.Mode, "workload", StringComparison.OrdinalIgnoreCase) ? TlsOptions.ModeOption : TlsOptions.UrlsOption;
 
     private TlsSource Decide()
     {
-        var mode = _options.Mode;
-        if (mode is not null && !string.Equals(mode, "workload", StringComparison.OrdinalIgnoreCase) && !string.Equals(mode, "auto", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new TlsConfigurationException($"{TlsOptions.ModeOption} must be 'workload' (certificate from the IoT Edge workload API) or 'auto', got '{mode}'. For certificate files use {TlsOptions.CertOption} and {TlsOptions.KeyOption}.");
-        }
-
+        var mode = _options.Mode; // null, auto or workload (TlsOptions refuses anything else)
         var workloadAsked = string.Equals(mode, "workload", StringComparison.OrdinalIgnoreCase);
         var hasCert = _options.CertificateFile is not null;
         var hasKey = _options.KeyFile is not null;
@@ -214,8 +209,10 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
 
     private async Task RenewLoopAsync(CancellationToken cancellationToken)
     {
-        // Absolute times, so a clock that jumps past them (a suspended device, a test's fake clock) renews at once.
-        var retry = TimeSpan.Zero;
+        // Absolute times, so a clock that jumps past them (a suspended device, a test's fake clock) renews at once: a
+        // schedule, not a retry Polly could own (see Backoff).
+        var backoff = new Backoff(_options.RetryDelay > TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromSeconds(1), _options.RetryMaxDelay);
+        var failures = 0;
         DateTimeOffset? retryAt = null;
         try
         {
@@ -235,19 +232,14 @@ public sealed partial class TlsCertificateProvider : IHostedService, IDisposable
                 {
                     var renewed = await FetchAsync(cancellationToken);
                     Swap(renewed);
-                    retry = TimeSpan.Zero;
+                    failures = 0;
                     retryAt = null;
                     _state.ClearStatusDetail(RenewalStatusCode);
                     Log.Renewed(_logger, HostName!, renewed.Certificate.Thumbprint, renewed.Expires);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    retry = retry == TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, _options.RetryMaxDelay.Ticks));
-                    if (retry <= TimeSpan.Zero)
-                    {
-                        retry = TimeSpan.FromSeconds(1);
-                    }
-
+                    var retry = backoff.After(++failures);
                     var now = _time.GetUtcNow();
                     retryAt = now + retry;
                     var expired = current.Expires <= now;

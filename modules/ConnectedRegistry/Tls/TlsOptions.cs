@@ -1,4 +1,5 @@
 using System.Globalization;
+using ConnectedRegistry.Core;
 
 namespace ConnectedRegistry.Tls;
 
@@ -23,11 +24,15 @@ public enum TlsSource
 /// </summary>
 public sealed class TlsOptions
 {
-    public const string CertOption = "--tls-cert (REGISTRY_TLS_CERT)";
-    public const string KeyOption = "--tls-key (REGISTRY_TLS_KEY)";
-    public const string ModeOption = "--tls (REGISTRY_TLS)";
-    public const string HostNameOption = "--tls-host-name (REGISTRY_TLS_HOSTNAME)";
-    public const string UrlsOption = "--urls (ASPNETCORE_URLS)";
+    public static readonly StartupOption CertOption = new("tls-cert", "REGISTRY_TLS_CERT");
+    public static readonly StartupOption KeyOption = new("tls-key", "REGISTRY_TLS_KEY");
+    public static readonly StartupOption ModeOption = new("tls", "REGISTRY_TLS");
+    public static readonly StartupOption HostNameOption = new("tls-host-name", "REGISTRY_TLS_HOSTNAME");
+    public static readonly StartupOption ValidityOption = new("tls-validity", "REGISTRY_TLS_VALIDITY");
+    public static readonly StartupOption RenewAfterOption = new("tls-renew-after", "REGISTRY_TLS_RENEW_AFTER");
+    public static readonly StartupOption RetryDelayOption = new("tls-retry-delay", "REGISTRY_TLS_RETRY_DELAY");
+    public static readonly StartupOption ReloadIntervalOption = new("tls-reload-interval", "REGISTRY_TLS_RELOAD_INTERVAL");
+    public static readonly StartupOption UrlsOption = new("urls", "ASPNETCORE_URLS");
 
     /// <summary>PEM certificate file: the server certificate first, then any intermediates.</summary>
     public string? CertificateFile { get; init; }
@@ -58,52 +63,10 @@ public sealed class TlsOptions
     /// <summary>The <c>https://</c> addresses of <c>--urls</c>.</summary>
     public IReadOnlyList<string> HttpsUrls { get; init; } = [];
 
+    /// <exception cref="StartupException">A value is not one its option takes (<see cref="StartupConfiguration"/>).</exception>
     public static TlsOptions FromConfiguration(IConfiguration configuration)
     {
-        static string? Pick(IConfiguration c, params string[] keys) =>
-            keys.Select(k => c[k]).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v))?.Trim();
-
-        static TimeSpan Duration(IConfiguration c, TimeSpan fallback, string option, params string[] keys)
-        {
-            var text = Pick(c, keys);
-            if (text is null)
-            {
-                return fallback;
-            }
-
-            if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) && value >= TimeSpan.Zero)
-            {
-                return value;
-            }
-
-            try
-            {
-                var iso = System.Xml.XmlConvert.ToTimeSpan(text);
-                if (iso >= TimeSpan.Zero)
-                {
-                    return iso;
-                }
-            }
-            catch (FormatException)
-            {
-            }
-
-            throw new TlsConfigurationException($"{option} must be a duration such as 30.00:00:00 or P30D, got '{text}'.");
-        }
-
-        var renewText = Pick(configuration, "tls-renew-after", "REGISTRY_TLS_RENEW_AFTER");
-        var renewAfter = 0.8;
-        if (renewText is not null && (!double.TryParse(renewText, NumberStyles.Float, CultureInfo.InvariantCulture, out renewAfter) || renewAfter is <= 0 or >= 1))
-        {
-            throw new TlsConfigurationException($"--tls-renew-after (REGISTRY_TLS_RENEW_AFTER) must be a fraction of the lifetime between 0 and 1, got '{renewText}'.");
-        }
-
-        var validity = Duration(configuration, TimeSpan.FromDays(30), "--tls-validity (REGISTRY_TLS_VALIDITY)", "tls-validity", "REGISTRY_TLS_VALIDITY");
-        if (validity < TimeSpan.FromMinutes(1))
-        {
-            throw new TlsConfigurationException($"--tls-validity (REGISTRY_TLS_VALIDITY) must be at least one minute, got {validity}.");
-        }
-
+        var defaults = new TlsOptions();
         var urls = (configuration["urls"] ?? string.Empty)
             .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(u => u.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
@@ -111,14 +74,21 @@ public sealed class TlsOptions
 
         return new TlsOptions
         {
-            CertificateFile = Pick(configuration, "tls-cert", "REGISTRY_TLS_CERT") is { } cert ? Path.GetFullPath(cert) : null,
-            KeyFile = Pick(configuration, "tls-key", "REGISTRY_TLS_KEY") is { } key ? Path.GetFullPath(key) : null,
-            Mode = Pick(configuration, "tls", "REGISTRY_TLS"),
-            HostName = Pick(configuration, "tls-host-name", "REGISTRY_TLS_HOSTNAME"),
-            Validity = validity,
-            RenewAfter = renewAfter,
-            RetryDelay = Duration(configuration, TimeSpan.FromMinutes(1), "--tls-retry-delay (REGISTRY_TLS_RETRY_DELAY)", "tls-retry-delay", "REGISTRY_TLS_RETRY_DELAY"),
-            ReloadInterval = Duration(configuration, TimeSpan.FromSeconds(10), "--tls-reload-interval (REGISTRY_TLS_RELOAD_INTERVAL)", "tls-reload-interval", "REGISTRY_TLS_RELOAD_INTERVAL"),
+            CertificateFile = StartupConfiguration.Text(configuration, CertOption) is { } cert ? Path.GetFullPath(cert) : null,
+            KeyFile = StartupConfiguration.Text(configuration, KeyOption) is { } key ? Path.GetFullPath(key) : null,
+            Mode = StartupConfiguration.Read(configuration, ModeOption, null, (string text, out string? mode) =>
+            {
+                mode = text;
+                return string.Equals(text, "workload", StringComparison.OrdinalIgnoreCase) || string.Equals(text, "auto", StringComparison.OrdinalIgnoreCase);
+            }, $"'workload' (certificate from the IoT Edge workload API) or 'auto' (for certificate files use {CertOption} and {KeyOption})"),
+            HostName = StartupConfiguration.Text(configuration, HostNameOption),
+            Validity = StartupConfiguration.Duration(configuration, ValidityOption, defaults.Validity,
+                "a duration of at least one minute, such as 30.00:00:00 or P30D", validity => validity >= TimeSpan.FromMinutes(1)),
+            RenewAfter = StartupConfiguration.Read(configuration, RenewAfterOption, defaults.RenewAfter,
+                (string text, out double fraction) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out fraction) && fraction is > 0 and < 1,
+                "a fraction of the lifetime between 0 and 1"),
+            RetryDelay = StartupConfiguration.Duration(configuration, RetryDelayOption, defaults.RetryDelay, "a duration such as 00:01:00 or PT1M"),
+            ReloadInterval = StartupConfiguration.Duration(configuration, ReloadIntervalOption, defaults.ReloadInterval, "a duration such as 00:00:10 or PT10S"),
             HttpsUrls = urls,
         };
     }

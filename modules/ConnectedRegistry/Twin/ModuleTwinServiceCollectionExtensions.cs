@@ -15,7 +15,7 @@ public static class ModuleTwinServiceCollectionExtensions
     /// </summary>
     public static WebApplicationBuilder AddModuleTwin(this WebApplicationBuilder builder)
     {
-        var options = StartupConfiguration.Bind(builder.Configuration, "Twin", new TwinOptions());
+        var options = TwinOptions.FromConfiguration(builder.Configuration);
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton<LogLevelSwitch>();

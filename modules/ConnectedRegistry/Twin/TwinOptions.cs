@@ -1,3 +1,5 @@
+using ConnectedRegistry.Core;
+
 namespace ConnectedRegistry.Twin;
 
 /// <summary>
@@ -40,6 +42,26 @@ public sealed class TwinOptions
 
     /// <summary>Reported properties are trimmed to stay below this many bytes (the twin limit is 32 KB).</summary>
     public int MaxReportedBytes { get; set; } = 16 * 1024;
+
+    /// <summary>The <c>Twin</c> section bound and each key checked (<see cref="StartupConfiguration"/>).</summary>
+    /// <exception cref="StartupException">A value is not a whole number, or out of its range.</exception>
+    public static TwinOptions FromConfiguration(IConfiguration configuration)
+    {
+        const string Section = "Twin";
+        var options = StartupConfiguration.Bind(configuration, Section, new TwinOptions());
+        StartupConfiguration.Require(configuration, Section, nameof(ReportIntervalMs), options.ReportIntervalMs, 0);
+        StartupConfiguration.Require(configuration, Section, nameof(SasTokenTtlSeconds), options.SasTokenTtlSeconds, 1);
+        StartupConfiguration.Require(configuration, Section, nameof(MqttPort), options.MqttPort, 1, 65535);
+        StartupConfiguration.Require(configuration, Section, nameof(WebSocketPort), options.WebSocketPort, 0, 65535);
+        StartupConfiguration.Require(configuration, Section, nameof(KeepAliveSeconds), options.KeepAliveSeconds, 0, ushort.MaxValue);
+        StartupConfiguration.Require(configuration, Section, nameof(RequestTimeoutMs), options.RequestTimeoutMs, 1);
+        StartupConfiguration.Require(configuration, Section, nameof(ReconnectDelayMs), options.ReconnectDelayMs, 0);
+        StartupConfiguration.Require(configuration, Section, nameof(ReconnectMaxDelayMs), options.ReconnectMaxDelayMs, 0);
+        StartupConfiguration.Require(configuration, Section, nameof(FilePollIntervalMs), options.FilePollIntervalMs, 1);
+        StartupConfiguration.Require(configuration, Section, nameof(InitialTwinTimeoutMs), options.InitialTwinTimeoutMs, 0);
+        StartupConfiguration.Require(configuration, Section, nameof(MaxReportedBytes), options.MaxReportedBytes, 1024);
+        return options;
+    }
 
     internal TimeSpan ReportInterval => TimeSpan.FromMilliseconds(Math.Max(0, ReportIntervalMs));
 

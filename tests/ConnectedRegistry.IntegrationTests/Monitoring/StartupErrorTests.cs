@@ -147,9 +147,9 @@ public sealed class StartupErrorTests
     }
 
     [Theory]
-    [InlineData("--upload-max-age", "abc", "--upload-max-age must be a non-negative time span")]
-    [InlineData("--upload-max-sessions", "0", "--upload-max-sessions must be a whole number of at least 1, got '0'")]
-    [InlineData("--trusted-proxies", "10.0.0.0/8,nonsense", "--trusted-proxies: 'nonsense' is not an IP address or CIDR range")]
+    [InlineData("--upload-max-age", "abc", "--upload-max-age (REGISTRY_UPLOAD_MAX_AGE) must be a duration such as 1.00:00:00 or P1D, got 'abc'")]
+    [InlineData("--upload-max-sessions", "0", "--upload-max-sessions (REGISTRY_UPLOAD_MAX_SESSIONS) must be a whole number of at least 1, got '0'")]
+    [InlineData("--trusted-proxies", "10.0.0.0/8,nonsense", "--trusted-proxies (REGISTRY_TRUSTED_PROXIES) must be IP addresses or CIDR ranges such as 172.16.0.0/12, separated by commas ('nonsense' is neither)")]
     [InlineData("--Twin:ReportIntervalMs", "soon", "--Twin:ReportIntervalMs (Twin__ReportIntervalMs) must be a whole number, got 'soon'")]
     [InlineData("--Events:QueueCapacity", "many", "--Events:QueueCapacity (Events__QueueCapacity) must be a whole number, got 'many'")]
     [InlineData("--Hierarchy:FeedWaitSeconds", "1.5", "--Hierarchy:FeedWaitSeconds (Hierarchy__FeedWaitSeconds) must be a whole number, got '1.5'")]
@@ -164,6 +164,24 @@ public sealed class StartupErrorTests
                 : [option, value];
             var error = await StartFailsAsync(data, args);
             Assert.Contains(expected, error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TempDirectory.Delete(data);
+        }
+    }
+
+    [Theory]
+    [InlineData("SYNC_PARALLEL_BLOBS", "0", "--sync-parallel-blobs (SYNC_PARALLEL_BLOBS) must be a whole number from 1 to 64, got '0'.")]
+    [InlineData("Events__QueueCapacity", "0", "--Events:QueueCapacity (Events__QueueCapacity) must be a whole number of at least 1, got '0'.")]
+    public async Task A_bad_value_in_the_environment_ends_the_start_with_one_line_naming_the_option_and_the_variable(string variable, string value, string expected)
+    {
+        // Both were taken before: the first ignored, the second made 1.
+        var data = TempDirectory.Create("startup-env-option");
+        try
+        {
+            var error = await StartFailsAsync(data, environment: new Dictionary<string, string> { [variable] = value });
+            Assert.Equal($"error: {expected}", error);
         }
         finally
         {

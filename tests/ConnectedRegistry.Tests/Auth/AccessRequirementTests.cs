@@ -110,4 +110,22 @@ public class AccessRequirementTests
         var query = new Dictionary<string, StringValues> { ["mount"] = D, ["from"] = "base" };
         Assert.Equal("repository:app:pull,push repository:base:pull", RegistryAuthMiddleware.ChallengeScope(AccessRequirement.For("POST", "/v2/app/blobs/uploads/", k => query.GetValueOrDefault(k))));
     }
+
+    /// <summary>
+    /// The one mapping between registry and Docker actions, read the three ways: what a challenge asks for is what a
+    /// token must grant to cover the action. The challenge wrote its own switch beside the authenticator's.
+    /// </summary>
+    [Theory]
+    [InlineData("content/read", "pull", "pull")]
+    [InlineData("metadata/read", "pull", "pull")]
+    [InlineData("content/write", "push", "pull,push")]
+    [InlineData("metadata/write", "push", "pull,push")]
+    [InlineData("content/delete", "delete", "delete")]
+    public void A_registry_action_maps_to_one_docker_action_and_the_challenge_asks_for_what_covers_it(string action, string docker, string challenge)
+    {
+        Assert.Equal(docker, RegistryAuthenticator.DockerAction(action));
+        Assert.Equal(challenge, RegistryAuthenticator.ChallengeActions(action));
+        Assert.True(RegistryAuthenticator.TokenCovers([new TokenAccess("repository", "app", challenge.Split(','))], "app", action));
+        Assert.False(RegistryAuthenticator.TokenCovers([new TokenAccess("repository", "app", new[] { "pull", "push", "delete" }.Where(a => a != docker).ToArray())], "app", action));
+    }
 }

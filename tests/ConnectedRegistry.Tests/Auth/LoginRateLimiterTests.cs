@@ -175,8 +175,8 @@ public class ClientAddressTests
     [Fact]
     public void A_bad_entry_is_named_in_the_error()
     {
-        var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => TrustedProxies.Parse("10.0.0.0/8, nonsense, 10.1.2.3", "--trusted-proxies"));
-        Assert.Equal("--trusted-proxies: 'nonsense' is not an IP address or CIDR range; give addresses or ranges such as 172.16.0.0/12, separated by commas.", error.Message);
+        var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => TrustedProxies.Parse("10.0.0.0/8, nonsense, 10.1.2.3"));
+        Assert.Equal("--trusted-proxies (REGISTRY_TRUSTED_PROXIES) must be IP addresses or CIDR ranges such as 172.16.0.0/12, separated by commas ('nonsense' is neither), got '10.0.0.0/8, nonsense, 10.1.2.3'.", error.Message);
         Assert.True(TrustedProxies.Parse("10.0.0.0/8 10.1.2.3,fd00::/8").Contains(IPAddress.Parse("10.1.2.3")));
     }
 }

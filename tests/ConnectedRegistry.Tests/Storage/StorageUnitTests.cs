@@ -63,11 +63,11 @@ public class StorageOptionsTests
 
         var zero = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["REGISTRY_PULL_FLUSH_INTERVAL"] = "00:00:00" }).Build();
         Assert.Equal(
-            "REGISTRY_PULL_FLUSH_INTERVAL must be longer than zero, such as 00:00:10 (ten seconds), got '00:00:00'.",
+            "--pull-flush-interval (REGISTRY_PULL_FLUSH_INTERVAL) must be a duration longer than zero, such as 00:00:10 or PT10S, got '00:00:00'.",
             Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(zero)).Message);
         var notFlag = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["record-pulls"] = "sometimes" }).Build();
         Assert.Equal(
-            "--record-pulls must be true or false, got 'sometimes'.",
+            "--record-pulls (REGISTRY_RECORD_PULLS) must be true or false, got 'sometimes'.",
             Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(notFlag)).Message);
     }
 
@@ -84,7 +84,7 @@ public class StorageOptionsTests
 
         var bad = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["upload-max-sessions-per-client"] = "0" }).Build();
         var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(bad));
-        Assert.Equal("--upload-max-sessions-per-client must be a whole number of at least 1, got '0'.", error.Message);
+        Assert.Equal("--upload-max-sessions-per-client (REGISTRY_UPLOAD_MAX_SESSIONS_PER_CLIENT) must be a whole number of at least 1, got '0'.", error.Message);
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public class StorageOptionsTests
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["gc-grace"] = "soon" }).Build();
 
         var error = Assert.Throws<ConnectedRegistry.Core.StartupException>(() => StorageOptions.FromConfiguration(configuration));
-        Assert.Equal("--gc-grace must be a non-negative time span such as 1.00:00:00 (one day) or 00:30:00, got 'soon'.", error.Message);
+        Assert.Equal("--gc-grace (REGISTRY_GC_GRACE) must be a duration such as 01:00:00 or PT1H, got 'soon'.", error.Message);
     }
 }
 

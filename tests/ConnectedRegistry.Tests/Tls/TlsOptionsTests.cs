@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using ConnectedRegistry.Tls;
 using ConnectedRegistry.Twin;
 using Microsoft.Extensions.Configuration;
@@ -55,17 +56,17 @@ public class TlsOptionsTests
     [Fact]
     public void A_malformed_duration_names_its_option()
     {
-        var error = Assert.Throws<TlsConfigurationException>(() => Parse(("REGISTRY_TLS_VALIDITY", "soon")));
+        var error = Assert.Throws<StartupException>(() => Parse(("REGISTRY_TLS_VALIDITY", "soon")));
 
-        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration such as 30.00:00:00 or P30D, got 'soon'.", error.Message);
+        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration of at least one minute, such as 30.00:00:00 or P30D, got 'soon'.", error.Message);
     }
 
     [Fact]
     public void A_validity_under_a_minute_is_refused()
     {
-        var error = Assert.Throws<TlsConfigurationException>(() => Parse(("tls-validity", "00:00:10")));
+        var error = Assert.Throws<StartupException>(() => Parse(("tls-validity", "00:00:10")));
 
-        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be at least one minute, got 00:00:10.", error.Message);
+        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration of at least one minute, such as 30.00:00:00 or P30D, got '00:00:10'.", error.Message);
     }
 
     [Theory]
@@ -74,7 +75,7 @@ public class TlsOptionsTests
     [InlineData("eighty")]
     public void The_renewal_point_must_be_a_fraction_of_the_lifetime(string text)
     {
-        var error = Assert.Throws<TlsConfigurationException>(() => Parse(("tls-renew-after", text)));
+        var error = Assert.Throws<StartupException>(() => Parse(("tls-renew-after", text)));
 
         Assert.StartsWith("--tls-renew-after (REGISTRY_TLS_RENEW_AFTER) must be a fraction", error.Message, StringComparison.Ordinal);
     }
