@@ -74,7 +74,19 @@ public sealed partial class BundleImporter(
             throw new BundleRefusedException("another bundle import is running");
         }
 
+        // The gate is released before the outcome is published: whoever sees the status detail may import the next
+        // bundle at once (a refusal's detail came first, and the next importBundle was refused as "running").
         var meter = new SyncPassMeter(state, options.ProgressInterval, time);
+        var released = false;
+        void Release()
+        {
+            if (!released)
+            {
+                released = true;
+                _gate.Release();
+            }
+        }
+
         try
         {
             BundleImportResult result;
@@ -88,20 +100,22 @@ public sealed partial class BundleImporter(
             }
 
             meter.Report(result.Failures.Count == 0 ? "Completed" : "CompletedWithErrors", force: true);
-            state.SetStatusDetail(new StatusDetail(StatusCode, result.Failures.Count == 0 ? "Information" : "Warning", "imported " + result.Describe(), time.GetUtcNow()));
             Log.Imported(logger, Path.GetFileName(path), result.Describe());
+            Release();
+            state.SetStatusDetail(new StatusDetail(StatusCode, result.Failures.Count == 0 ? "Information" : "Warning", "imported " + result.Describe(), time.GetUtcNow()));
             return result;
         }
         catch (BundleRefusedException ex)
         {
             meter.Report("Failed", force: true);
-            state.SetStatusDetail(new StatusDetail(StatusCode, "Error", $"bundle {Path.GetFileName(path)} refused, nothing changed: {ex.Message}", time.GetUtcNow()));
             Log.Refused(logger, Path.GetFileName(path), ex.Message);
+            Release();
+            state.SetStatusDetail(new StatusDetail(StatusCode, "Error", $"bundle {Path.GetFileName(path)} refused, nothing changed: {ex.Message}", time.GetUtcNow()));
             throw;
         }
         finally
         {
-            _gate.Release();
+            Release();
         }
     }
 
