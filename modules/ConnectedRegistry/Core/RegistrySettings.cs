@@ -51,6 +51,9 @@ public sealed record StorageSettings
 {
     /// <summary>Free bytes the data volume keeps: below it client writes are refused and sync down pauses. Null: the smaller of 1 GiB and 5 % of the volume.</summary>
     public long? MinFreeBytes { get; init; }
+
+    /// <summary><c>storage.retention</c>: which tags and untagged manifests the retention pass removes (none: everything stays).</summary>
+    public RetentionSettings Retention { get; init; } = new();
 }
 
 public enum RegistryMode

@@ -55,7 +55,7 @@ public static partial class DesiredPropertiesParser
         ("parent", ["endpoint", "syncTokenName", "trustedRealmHosts"]),
         ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters", "parentIdleTimeout"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
-        ("storage", ["minFreeBytes"]),
+        ("storage", ["minFreeBytes", "retention"]),
         ("bundles", ["trustedKeys"]),
     ];
 
@@ -173,7 +173,7 @@ public static partial class DesiredPropertiesParser
         var children = ParseChildren(doc, mode, errors, warnings);
         var gc = ParseGarbageCollection(doc, errors);
         var notifications = ParseNotifications(doc, errors);
-        var storage = ParseStorage(doc, errors);
+        var storage = ParseStorage(doc, errors) with { Retention = ParseRetention(doc, errors, warnings) };
         var bundles = ParseBundles(doc, errors);
 
         var anonymousPull = false;
