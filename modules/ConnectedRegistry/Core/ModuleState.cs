@@ -19,6 +19,7 @@ public sealed class ModuleState
     private LoginServerStatus? _loginServer;
     private SyncStatus _sync = new();
     private StorageStatus _storage = new();
+    private RetentionStatus? _retention;
 
     /// <summary>Raised after any section changed. Handlers must be cheap (they run on the caller's thread).</summary>
     public event Action? Changed;
@@ -36,6 +37,7 @@ public sealed class ModuleState
                 _storage,
                 new Dictionary<string, ChildStatus>(_children, StringComparer.Ordinal))
             {
+                Retention = _retention,
                 PreviousRun = _previousRunSince is { } since && (!_activationSet || !_connectionSet)
                     ? new PreviousRunState(since, ActivationState: !_activationSet, ConnectionState: !_connectionSet)
                     : null,
@@ -146,6 +148,21 @@ public sealed class ModuleState
 
     public void SetStorage(StorageStatus storage) => Set(() => _storage = storage, () => _storage != storage);
 
+    /// <summary>The outcome of the last retention pass (reported as <c>storage.retention</c>).</summary>
+    public void SetRetention(RetentionStatus retention) => Set(() => _retention = retention, () => _retention != retention);
+
+    /// <summary>The sync section alone (cheaper than <see cref="Snapshot"/> for a <see cref="Changed"/> handler).</summary>
+    public SyncStatus Sync
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sync;
+            }
+        }
+    }
+
     public void SetChild(string name, ChildStatus status) => Set(() => _children[name] = status, () => !_children.TryGetValue(name, out var old) || old != status);
 
     public void RemoveChild(string name) => Set(() => _children.Remove(name), () => _children.ContainsKey(name));
@@ -194,6 +211,9 @@ public sealed record ModuleStateSnapshot(
     StorageStatus Storage,
     IReadOnlyDictionary<string, ChildStatus> Children)
 {
+    /// <summary>The last retention pass of this run; null before the first.</summary>
+    public RetentionStatus? Retention { get; init; }
+
     /// <summary>Which of the states are still the previous run's (null: none), and since when it reported them.</summary>
     public PreviousRunState? PreviousRun { get; init; }
 }
@@ -240,6 +260,9 @@ public sealed record SyncStatus
 
 /// <summary>One on-demand fetch: <c>repository:tag</c> or <c>repository@digest</c>, and when it was stored.</summary>
 public sealed record OnDemandFetchStatus(string Reference, DateTimeOffset Time);
+
+/// <summary>The last retention pass: when it ended, the tags and untagged manifests it removed, and the bytes garbage collection freed after it.</summary>
+public sealed record RetentionStatus(DateTimeOffset LastPassTime, int TagsRemoved, int ManifestsRemoved, long BytesFreed);
 
 public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);
 

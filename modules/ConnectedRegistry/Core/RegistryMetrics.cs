@@ -35,6 +35,10 @@ public sealed class RegistryMetrics : IDisposable
     private readonly Counter<long> _gcRuns;
     private readonly Counter<long> _gcFreedBytes;
     private readonly Counter<long> _syncLinkBytes;
+    private readonly Counter<long> _retentionPasses;
+    private readonly Counter<long> _retentionTags;
+    private readonly Counter<long> _retentionManifests;
+    private readonly Counter<long> _retentionFreedBytes;
 
     public RegistryMetrics(IMeterFactory meters, ModuleState state)
     {
@@ -55,6 +59,11 @@ public sealed class RegistryMetrics : IDisposable
         _gcRuns = Counter("connected_registry.gc.runs", "{run}", "Garbage collection runs completed");
         _gcFreedBytes = Counter("connected_registry.gc.freed", "By", "Bytes freed by garbage collection");
         _syncLinkBytes = Counter("connected_registry.sync.link", "By", "Bytes on the connections to the parent (headers, TLS and bodies of sync down, sync up, on-demand fetch and the change feed), by direction", "direction");
+
+        _retentionPasses = Counter("connected_registry.retention.passes", "{pass}", "Retention passes completed (dry runs not counted)");
+        _retentionTags = Counter("connected_registry.retention.tags_removed", "{tag}", "Tags removed by retention passes");
+        _retentionManifests = Counter("connected_registry.retention.manifests_removed", "{manifest}", "Untagged manifests removed by retention passes (untaggedAfter)");
+        _retentionFreedBytes = Counter("connected_registry.retention.freed", "By", "Bytes garbage collection freed after retention passes");
 
         Meter.CreateObservableGauge("connected_registry.storage.used", () => state.Snapshot().Storage.UsedBytes, "By", "Bytes of blobs stored");
         Meter.CreateObservableGauge("connected_registry.storage.free", () => state.Snapshot().Storage.FreeBytes, "By", "Free bytes on the data volume");
@@ -138,6 +147,15 @@ public sealed class RegistryMetrics : IDisposable
     {
         _gcRuns.Add(1);
         _gcFreedBytes.Add(bytesFreed);
+    }
+
+    /// <summary>A retention pass removed tags and untagged manifests, and garbage collection then freed bytes.</summary>
+    public void RetentionPassed(int tagsRemoved, int manifestsRemoved, long bytesFreed)
+    {
+        _retentionPasses.Add(1);
+        _retentionTags.Add(tagsRemoved);
+        _retentionManifests.Add(manifestsRemoved);
+        _retentionFreedBytes.Add(bytesFreed);
     }
 
     public void Dispose() => Meter.Dispose();

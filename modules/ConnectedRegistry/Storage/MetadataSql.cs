@@ -330,6 +330,140 @@ internal static class MetadataSql
     public static bool DeleteUpload(SqliteConnection c, SqliteTransaction t, string id, long? idleBefore) =>
         c.Execute("DELETE FROM uploads WHERE id=$id AND ($idle IS NULL OR updated < $idle)", t, ("$id", id), ("$idle", idleBefore)) > 0;
 
+    // ---- retention ---------------------------------------------------------------------------
+
+    /// <summary>Every tag with its manifest and the time it was pushed or synced (Unix ms), for a retention pass.</summary>
+    public static List<(string Repository, string Tag, string Digest, long Updated)> RetentionTags(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, tag, digest, updated FROM tags");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, string, long)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Every manifest's size, creation time and subject (not its bytes), for a retention pass.</summary>
+    public static List<(string Repository, string Digest, long Size, long Created, string? Subject)> RetentionManifests(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, digest, size, created, subject FROM manifests");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, long, long, string?)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Every index → child manifest reference (kind 1).</summary>
+    public static List<(string Repository, string Index, string Child)> IndexChildren(SqliteConnection c)
+    {
+        using var command = c.Command($"SELECT repository, digest, target FROM manifest_refs WHERE kind={KindManifest}");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, string)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>The last pull time (Unix ms) of every manifest ever pulled, in every repository.</summary>
+    public static Dictionary<(string Repository, string Digest), long> AllLastPulls(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, digest, last_pulled FROM manifest_pulls");
+        using var reader = command.ExecuteReader();
+        var map = new Dictionary<(string, string), long>();
+        while (reader.Read())
+        {
+            map[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+        }
+
+        return map;
+    }
+
+    /// <summary>
+    /// The blobs (kind 0) the given manifests reference, each manifest with its blobs, and which of those blobs no other
+    /// manifest (of any repository) references: what garbage collection frees once the manifests are gone. One pass
+    /// over a temporary table of the manifests, so its cost follows the references, not manifests × blobs.
+    /// </summary>
+    public static (List<(string Repository, string Digest, string Blob)> References, HashSet<string> Unshared) BlobsOf(SqliteConnection c, IEnumerable<(string Repository, string Digest)> manifests)
+    {
+        c.Execute("CREATE TEMP TABLE IF NOT EXISTS retention_gone(repository TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(repository, digest)) WITHOUT ROWID");
+        c.Execute("DELETE FROM retention_gone");
+        try
+        {
+            using (var transaction = c.BeginTransaction())
+            using (var insert = c.Command("INSERT OR IGNORE INTO retention_gone(repository, digest) VALUES ($r, $d)", transaction, ("$r", ""), ("$d", "")))
+            {
+                foreach (var (repository, digest) in manifests)
+                {
+                    insert.Parameters["$r"].Value = repository;
+                    insert.Parameters["$d"].Value = digest;
+                    insert.ExecuteNonQuery();
+                }
+
+                transaction.Commit();
+            }
+
+            var references = new List<(string, string, string)>();
+            using (var command = c.Command($"SELECT g.repository, g.digest, r.target FROM retention_gone g JOIN manifest_refs r ON r.repository=g.repository AND r.digest=g.digest AND r.kind={KindBlob}"))
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    references.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+                }
+            }
+
+            var unshared = new HashSet<string>(StringComparer.Ordinal);
+            using (var command = c.Command(
+                $"""
+                SELECT b.target FROM (SELECT DISTINCT r.target FROM retention_gone g JOIN manifest_refs r ON r.repository=g.repository AND r.digest=g.digest AND r.kind={KindBlob}) b
+                WHERE NOT EXISTS (SELECT 1 FROM manifest_refs o WHERE o.target=b.target AND o.kind={KindBlob}
+                                  AND NOT EXISTS (SELECT 1 FROM retention_gone x WHERE x.repository=o.repository AND x.digest=o.digest))
+                """))
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    unshared.Add(reader.GetString(0));
+                }
+            }
+
+            return (references, unshared);
+        }
+        finally
+        {
+            c.Execute("DELETE FROM retention_gone");
+        }
+    }
+
+    /// <summary>Removes a tag only while it still points at <paramref name="digest"/> with the same push time (a push meanwhile wins). True when removed.</summary>
+    public static bool DeleteTagIfUnchanged(SqliteConnection c, SqliteTransaction t, string repository, string tag, string digest, long updated) =>
+        c.Execute("DELETE FROM tags WHERE repository=$r AND tag=$t AND digest=$d AND updated=$u", t, ("$r", repository), ("$t", tag), ("$d", digest), ("$u", updated)) > 0;
+
+    /// <summary>
+    /// Removes a manifest only while nothing keeps it: no tag points at it, no index of the repository lists it and its
+    /// subject (if any) is gone; decided inside the caller's write. True when removed (its references and pull time go with it).
+    /// </summary>
+    public static bool DeleteManifestIfUnused(SqliteConnection c, SqliteTransaction t, string repository, string digest) =>
+        c.Execute(
+            $"""
+            DELETE FROM manifests AS m
+            WHERE m.repository=$r AND m.digest=$d
+              AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
+              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = m.repository AND r.target = m.digest AND r.kind = {KindManifest})
+              AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject))
+            """,
+            t, ("$r", repository), ("$d", digest)) > 0;
+
     // ---- garbage collection ------------------------------------------------------------------
 
     /// <summary>One round of deleting untagged, unreferenced manifests (whose subject is gone) created before the cutoff.</summary>

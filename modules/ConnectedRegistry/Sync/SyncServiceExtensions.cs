@@ -28,6 +28,7 @@ public static class SyncServiceExtensions
         services.AddSingleton<SyncOutbox>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<SyncOutbox>());
         services.AddSingleton<IPendingPushes>(sp => sp.GetRequiredService<SyncOutbox>());
+        services.AddSingleton<ISyncHolds, SyncHolds>();
         services.AddSingleton<ISyncDestination, RegistryDestination>();
         services.AddSingleton<BlobDownloads>();
         services.AddSingleton<ManifestGraphSync>();
