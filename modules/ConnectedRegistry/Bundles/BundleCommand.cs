@@ -242,33 +242,17 @@ public static class BundleCommand
         return result.Failures.Count == 0 ? 0 : 1;
     }
 
-    /// <summary>The module's services on <paramref name="data"/>, not started, with the settings of the desired file or the last good ones.</summary>
+    /// <summary>The module's services on <paramref name="data"/>, not started (<see cref="StoppedDataRoot"/>), its refusals as the bundle command's.</summary>
     private static WebApplication OpenDataRoot(Func<string[], WebApplication> openDataRoot, string data, string? desiredPath)
     {
-        if (!Directory.Exists(data))
+        try
         {
-            throw new BundleRefusedException($"the data root {data} does not exist");
+            return StoppedDataRoot.Open(openDataRoot, data, desiredPath);
         }
-
-        JObject desired;
-        if (desiredPath is not null)
+        catch (StoppedDataRootException ex)
         {
-            desired = TwinJson.ParseObject(File.ReadAllText(desiredPath));
+            throw new BundleRefusedException(ex.Message);
         }
-        else if (!new LastGoodDesired(Path.Combine(data, "twin", "last-good-desired.json")).TryLoad(out desired, out _))
-        {
-            throw new BundleRefusedException("no settings: the data root holds no last good desired properties; give --desired FILE");
-        }
-
-        var parsed = DesiredPropertiesParser.Parse(desired);
-        if (parsed.Settings is null)
-        {
-            throw new BundleRefusedException("the desired properties are rejected: " + string.Join("; ", parsed.Errors));
-        }
-
-        var app = openDataRoot(["--data", Path.GetFullPath(data), "--urls", "http://127.0.0.1:0"]);
-        app.Services.GetRequiredService<RegistrySettingsStore>().Apply(parsed.Settings);
-        return app;
     }
 
     /// <summary>A result as the command prints it: camelCase JSON, as the module's other commands print theirs.</summary>

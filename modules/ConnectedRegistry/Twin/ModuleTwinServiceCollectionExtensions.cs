@@ -30,6 +30,7 @@ public static class ModuleTwinServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<ModuleTwinService>());
         services.AddDirectMethod<GetStatusMethod>("getStatus");
         services.AddDirectMethod<GarbageCollectMethod>("garbageCollect");
+        services.AddDirectMethod<RetentionMethod>("retention");
         services.AddHostedService<LocalMethodChannel>(); // the same methods for `ConnectedRegistry call`, standalone or not
         return builder;
     }

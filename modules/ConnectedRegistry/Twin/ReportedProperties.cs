@@ -78,6 +78,13 @@ public static class ReportedProperties
                 ["freeBytes"] = state.Storage.FreeBytes,
                 ["blobs"] = state.Storage.Blobs,
                 ["repositories"] = state.Storage.Repositories,
+                ["retention"] = state.Retention is not { } retention ? null : new JObject
+                {
+                    ["lastPassTime"] = Time(retention.LastPassTime),
+                    ["tagsRemoved"] = retention.TagsRemoved,
+                    ["manifestsRemoved"] = retention.ManifestsRemoved,
+                    ["bytesFreed"] = retention.BytesFreed,
+                },
             },
             ["children"] = Children(state.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Take(MaxChildren)),
             ["fromPreviousRun"] = FromPreviousRun(state.PreviousRun, desiredFromPreviousRun),
