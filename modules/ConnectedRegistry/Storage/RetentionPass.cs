@@ -100,23 +100,26 @@ public sealed partial class RetentionPass
             .Select((unit, i) => (Unit: unit, Size: sized.UnitSizes[i]))
             .Where(u => (u.Unit.Tag is null || !pending.Tags.Contains((u.Unit.Repository, u.Unit.Tag))) && !u.Unit.Manifests.Any(m => pendingDigests.Contains((u.Unit.Repository, m))))
             .ToList();
+        // Sync down is told first, in one transaction of sync.db (a mark on a tag that then stays is harmless: the next
+        // pass that finds the tag here at the parent's digest clears it).
+        _holds?.Retiring([.. units.Where(u => u.Unit.Tag is not null).Select(u => (u.Unit.Repository, u.Unit.Tag!, Digest.Parse(u.Unit.Digest)))]);
         var tags = new List<RetiredTag>();
         var manifests = new List<RetiredManifest>();
         foreach (var batch in units.Chunk(BatchSize))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            _holds?.Retiring([.. batch.Where(u => u.Unit.Tag is not null).Select(u => (u.Unit.Repository, u.Unit.Tag!, Digest.Parse(u.Unit.Digest)))]);
             var done = await _db.WriteAsync((c, t) =>
             {
                 var removed = new List<(RetentionUnit Unit, long Size)>();
+                using var removals = new MetadataSql.RetentionRemovals(c, t);
                 foreach (var (unit, size) in batch)
                 {
-                    if (unit.Tag is not null && !MetadataSql.DeleteTagIfUnchanged(c, t, unit.Repository, unit.Tag, unit.Digest, unit.Time))
+                    if (unit.Tag is not null && !removals.Tag(unit.Repository, unit.Tag, unit.Digest, unit.Time))
                     {
                         continue; // pushed again, moved or deleted since the plan: the newer state stands
                     }
 
-                    var gone = unit.Manifests.Count(m => MetadataSql.DeleteManifestIfUnused(c, t, unit.Repository, m));
+                    var gone = unit.Manifests.Count(m => removals.Manifest(unit.Repository, m));
                     if (unit.Tag is not null || gone > 0)
                     {
                         removed.Add((unit, size));
@@ -148,7 +151,6 @@ public sealed partial class RetentionPass
     private SizedPlan Size(RetentionPlan plan, RetentionInventory inventory)
     {
         var gone = plan.Units.SelectMany(u => u.Manifests.Select(m => (u.Repository, m))).ToList();
-        var (references, unshared) = _db.Read(c => MetadataSql.BlobsOf(c, gone));
         var blobSizes = new Dictionary<string, long>(StringComparer.Ordinal);
         long BlobSize(string blob)
         {
@@ -160,18 +162,19 @@ public sealed partial class RetentionPass
             return size;
         }
 
-        var manifestBytes = new Dictionary<(string, string), long>();
-        foreach (var (repository, digest, blob) in references)
-        {
-            manifestBytes[(repository, digest)] = manifestBytes.GetValueOrDefault((repository, digest)) + BlobSize(blob);
-        }
-
+        var (blobBytes, unshared) = _db.Read(c => MetadataSql.BlobBytesOf(c, gone, BlobSize));
         var tags = new List<RetiredTag>();
         var manifests = new List<RetiredManifest>();
         var unitSizes = new List<long>(plan.Units.Count);
+        var next = 0; // gone lists every unit's manifests in plan order
         foreach (var unit in plan.Units)
         {
-            var size = unit.Manifests.Sum(m => (inventory.Manifest(unit.Repository, m)?.Size ?? 0) + manifestBytes.GetValueOrDefault((unit.Repository, m)));
+            long size = 0;
+            foreach (var manifest in unit.Manifests)
+            {
+                size += (inventory.Manifest(unit.Repository, manifest)?.Size ?? 0) + blobBytes[next++];
+            }
+
             unitSizes.Add(size);
             if (unit.Tag is { } tag)
             {
@@ -183,7 +186,7 @@ public sealed partial class RetentionPass
             }
         }
 
-        return new SizedPlan(tags, manifests, unshared.Sum(BlobSize), unitSizes);
+        return new SizedPlan(tags, manifests, unshared, unitSizes);
     }
 
     private void Report(RetentionResult result)
