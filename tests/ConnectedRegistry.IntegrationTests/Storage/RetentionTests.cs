@@ -30,7 +30,7 @@ public sealed class RetentionTests : IAsyncLifetime
         _registry = await RegistryInstance.StartAsync(data, ["--gc-grace", "00:00:00", "--events", _events], builder =>
         {
             builder.Services.AddSingleton<TimeProvider>(_time);
-            builder.Services.AddSingleton(new StorageOptions { GarbageCollectionGrace = TimeSpan.Zero, PullFlushInterval = TimeSpan.FromDays(40) });
+            builder.Services.AddSingleton(new StorageOptions { GarbageCollectionGrace = TimeSpan.Zero, PullFlushInterval = TimeSpan.FromDays(1) });
         });
     }
 
@@ -151,16 +151,17 @@ public sealed class RetentionTests : IAsyncLifetime
     [Fact]
     public async Task KeepPulledWithin_keeps_tags_pulled_lately_by_the_recorded_pull_times_even_those_still_in_memory()
     {
+        // Hours, not days: the fake clock fires every timer of the app on its way (a day costs about a second here).
         await PushAsync("pulled/app", "a", "b", "c", "d");
-        _time.Advance(TimeSpan.FromDays(10));
-        await PullAsync("pulled/app", "a");                      // 8 days before the pass: too long ago
-        _time.Advance(TimeSpan.FromDays(2));
-        await PullAsync("pulled/app", "b");                      // 6 days before: kept
+        _time.Advance(TimeSpan.FromHours(2));
+        await PullAsync("pulled/app", "a");                      // 3 hours before the pass: too long ago
+        _time.Advance(TimeSpan.FromHours(1));
+        await PullAsync("pulled/app", "b");                      // 2 hours before: kept
         await _registry.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/v2/pulled/app/manifests/c")); // a HEAD is no pull
-        _time.Advance(TimeSpan.FromDays(6));
-        Rules("""[{ "repositories": ["pulled/app"], "keepPulledWithin": "P7D" }]""");
+        _time.Advance(TimeSpan.FromHours(2));
+        Rules("""[{ "repositories": ["pulled/app"], "keepPulledWithin": "PT150M" }]""");
 
-        // The pulls are still in memory (the flush interval is 40 days here): the pass writes them first.
+        // The pulls are still in memory (the flush interval is a day here): the pass writes them first.
         Assert.Empty(Store.GetLastPulls("pulled/app"));
         var dry = await CallAsync(dryRun: true);
         Assert.Equal(["pulled/app:a", "pulled/app:c", "pulled/app:d"], Listed(dry));
@@ -225,13 +226,13 @@ public sealed class RetentionTests : IAsyncLifetime
         var signature = TestContent.Artifact("untagged-sig", "application/vnd.example.sig", tagged.Manifest);
         await _registry.Client.PushImageAsync(Repository, signature.Manifest.Digest.ToString(), signature);
 
-        _time.Advance(TimeSpan.FromDays(3));
+        _time.Advance(TimeSpan.FromHours(3));
         var young = TestContent.Image("untagged-young");
-        await _registry.Client.PushImageAsync(Repository, young.Manifest.Digest.ToString(), young); // 2 days before the pass
-        _time.Advance(TimeSpan.FromDays(1));
-        await PullAsync(Repository, pulled.Manifest.Digest.ToString()); // pulled by digest a day before the pass
-        _time.Advance(TimeSpan.FromDays(1));
-        Rules("""[{ "repositories": ["untagged/*"], "untaggedAfter": "P3D" }]""");
+        await _registry.Client.PushImageAsync(Repository, young.Manifest.Digest.ToString(), young); // 2 hours before the pass
+        _time.Advance(TimeSpan.FromHours(1));
+        await PullAsync(Repository, pulled.Manifest.Digest.ToString()); // pulled by digest an hour before the pass
+        _time.Advance(TimeSpan.FromHours(1));
+        Rules("""[{ "repositories": ["untagged/*"], "untaggedAfter": "PT3H30M" }]""");
 
         var dry = await CallAsync(dryRun: true);
         var listed = Assert.Single((JArray)dry["manifests"]!);
@@ -297,8 +298,8 @@ public sealed class RetentionTests : IAsyncLifetime
         Assert.Equal(["p1", "p2", "p3"], Tags("local/app"));
 
         // Once the pushes are no longer pending (here: dropped at the message TTL), the rule decides them.
-        _time.Advance(TimeSpan.FromDays(2));
-        Assert.Equal(3, outbox.DropExpired(TimeSpan.FromDays(1)).Count);
+        _time.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(3, outbox.DropExpired(TimeSpan.FromHours(1)).Count);
         await CallAsync(dryRun: false);
         Assert.Equal(["p3"], Tags("local/app"));
     }
