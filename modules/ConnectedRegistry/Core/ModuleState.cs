@@ -20,6 +20,7 @@ public sealed class ModuleState
     private SyncStatus _sync = new();
     private StorageStatus _storage = new();
     private EvictionStatus? _evicted;
+    private RetentionStatus? _retention;
 
     /// <summary>Raised after any section changed. Handlers must be cheap (they run on the caller's thread).</summary>
     public event Action? Changed;
@@ -38,6 +39,7 @@ public sealed class ModuleState
                 new Dictionary<string, ChildStatus>(_children, StringComparer.Ordinal))
             {
                 Evicted = _evicted,
+                Retention = _retention,
                 PreviousRun = _previousRunSince is { } since && (!_activationSet || !_connectionSet)
                     ? new PreviousRunState(since, ActivationState: !_activationSet, ConnectionState: !_connectionSet)
                     : null,
@@ -150,6 +152,20 @@ public sealed class ModuleState
 
     /// <summary>The last eviction of content fetched on demand (reported as <c>storage.evicted</c>).</summary>
     public void SetEvicted(EvictionStatus evicted) => Set(() => _evicted = evicted, () => _evicted != evicted);
+    /// <summary>The outcome of the last retention pass (reported as <c>storage.retention</c>).</summary>
+    public void SetRetention(RetentionStatus retention) => Set(() => _retention = retention, () => _retention != retention);
+
+    /// <summary>The sync section alone (cheaper than <see cref="Snapshot"/> for a <see cref="Changed"/> handler).</summary>
+    public SyncStatus Sync
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sync;
+            }
+        }
+    }
 
     public void SetChild(string name, ChildStatus status) => Set(() => _children[name] = status, () => !_children.TryGetValue(name, out var old) || old != status);
 
@@ -199,6 +215,9 @@ public sealed record ModuleStateSnapshot(
     StorageStatus Storage,
     IReadOnlyDictionary<string, ChildStatus> Children)
 {
+    /// <summary>The last retention pass of this run; null before the first.</summary>
+    public RetentionStatus? Retention { get; init; }
+
     /// <summary>Which of the states are still the previous run's (null: none), and since when it reported them.</summary>
     public PreviousRunState? PreviousRun { get; init; }
 
@@ -251,6 +270,8 @@ public sealed record OnDemandFetchStatus(string Reference, DateTimeOffset Time);
 
 /// <summary>One eviction of content fetched on demand: when it ended, how many manifests and blob bytes it removed.</summary>
 public sealed record EvictionStatus(DateTimeOffset Time, int Manifests, long Bytes);
+/// <summary>The last retention pass: when it ended, the tags and untagged manifests it removed, and the bytes garbage collection freed after it.</summary>
+public sealed record RetentionStatus(DateTimeOffset LastPassTime, int TagsRemoved, int ManifestsRemoved, long BytesFreed);
 
 public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);
 

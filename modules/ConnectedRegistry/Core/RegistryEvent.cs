@@ -82,6 +82,7 @@ public static class EventTypes
     public const string StorageRecovered = "StorageRecovered";
     public const string ContentEvicted = "ContentEvicted";
     public const string ActivationLost = "ActivationLost";
+    public const string TagsRetired = "TagsRetired";
 }
 
 /// <summary>Where parts report what happened. Never blocks and never throws: a full queue drops its oldest event.</summary>

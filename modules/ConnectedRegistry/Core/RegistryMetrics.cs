@@ -37,6 +37,10 @@ public sealed class RegistryMetrics : IDisposable
     private readonly Counter<long> _syncLinkBytes;
     private readonly Counter<long> _evictedManifests;
     private readonly Counter<long> _evictedBytes;
+    private readonly Counter<long> _retentionPasses;
+    private readonly Counter<long> _retentionTags;
+    private readonly Counter<long> _retentionManifests;
+    private readonly Counter<long> _retentionFreedBytes;
 
     public RegistryMetrics(IMeterFactory meters, ModuleState state)
     {
@@ -59,6 +63,11 @@ public sealed class RegistryMetrics : IDisposable
         _evictedManifests = Counter("connected_registry.evicted.manifests", "{manifest}", "Manifests fetched on demand and evicted for space, least recently pulled first");
         _evictedBytes = Counter("connected_registry.evicted", "By", "Blob bytes freed by evicting content fetched on demand");
         _syncLinkBytes = Counter("connected_registry.sync.link", "By", "Bytes on the connections to the parent (headers, TLS and bodies of sync down, sync up, on-demand fetch and the change feed), by direction", "direction");
+
+        _retentionPasses = Counter("connected_registry.retention.passes", "{pass}", "Retention passes completed (dry runs not counted)");
+        _retentionTags = Counter("connected_registry.retention.tags_removed", "{tag}", "Tags removed by retention passes");
+        _retentionManifests = Counter("connected_registry.retention.manifests_removed", "{manifest}", "Untagged manifests removed by retention passes (untaggedAfter)");
+        _retentionFreedBytes = Counter("connected_registry.retention.freed", "By", "Bytes garbage collection freed after retention passes");
 
         Meter.CreateObservableGauge("connected_registry.storage.used", () => state.Snapshot().Storage.UsedBytes, "By", "Bytes of blobs stored");
         Meter.CreateObservableGauge("connected_registry.storage.free", () => state.Snapshot().Storage.FreeBytes, "By", "Free bytes on the data volume");
@@ -149,6 +158,15 @@ public sealed class RegistryMetrics : IDisposable
     {
         _evictedManifests.Add(manifests);
         _evictedBytes.Add(bytes);
+    }
+
+    /// <summary>A retention pass removed tags and untagged manifests, and garbage collection then freed bytes.</summary>
+    public void RetentionPassed(int tagsRemoved, int manifestsRemoved, long bytesFreed)
+    {
+        _retentionPasses.Add(1);
+        _retentionTags.Add(tagsRemoved);
+        _retentionManifests.Add(manifestsRemoved);
+        _retentionFreedBytes.Add(bytesFreed);
     }
 
     public void Dispose() => Meter.Dispose();

@@ -66,6 +66,8 @@ public sealed record StorageSettings
 
     /// <summary>The default eviction mark is this many times <c>storage.minFreeBytes</c> in force.</summary>
     public const int DefaultEvictionFactor = 3;
+    /// <summary><c>storage.retention</c>: which tags and untagged manifests the retention pass removes (none: everything stays).</summary>
+    public RetentionSettings Retention { get; init; } = new();
 }
 
 public enum RegistryMode

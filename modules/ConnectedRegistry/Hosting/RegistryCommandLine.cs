@@ -10,7 +10,7 @@ namespace ConnectedRegistry.Hosting;
 
 /// <summary>
 /// The registry's command line: every start-up option with its environment variable (<see cref="Options"/>, the one
-/// table <c>--help</c> prints), the commands (<c>token</c>, <c>health</c>, <c>bundle</c>, <c>call</c>,
+/// table <c>--help</c> prints), the commands (<c>token</c>, <c>health</c>, <c>bundle</c>, <c>call</c>, <c>retention</c>,
 /// <c>sample-image</c>), and the configuration forms <c>--Section:Key VALUE</c> (<c>--Twin:MqttPort 1883</c>,
 /// <c>--Logging:LogLevel:Default Debug</c>) let through to ASP.NET's configuration as they always were. Anything else
 /// is an error, where ASP.NET's configuration took any <c>--word</c> and ignored it: <c>--dat /x</c> put the data in
@@ -55,7 +55,7 @@ public static partial class RegistryCommandLine
     ];
 
     /// <summary>The commands, which take no configuration forms.</summary>
-    public static IReadOnlyList<string> Commands { get; } = ["token", "health", "bundle", "call", "sample-image"];
+    public static IReadOnlyList<string> Commands { get; } = ["token", "health", "bundle", "call", "retention", "sample-image"];
 
     private const string Description = """
         EdgeConnectedRegistry: an OCI registry for an IoT Edge device that syncs a subset of repositories with its parent.
@@ -85,6 +85,7 @@ public static partial class RegistryCommandLine
             HealthCommand.Create(),
             BundleCommand.Create(output, openDataRoot, StoredDesiredSettings.Read),
             CallCommand.Create(),
+            RetentionCommand.Create(output, openDataRoot),
             SampleImageCommand.Create(output));
         foreach (var (option, _) in options)
         {

@@ -330,6 +330,185 @@ internal static class MetadataSql
     public static bool DeleteUpload(SqliteConnection c, SqliteTransaction t, string id, long? idleBefore) =>
         c.Execute("DELETE FROM uploads WHERE id=$id AND ($idle IS NULL OR updated < $idle)", t, ("$id", id), ("$idle", idleBefore)) > 0;
 
+    // ---- retention ---------------------------------------------------------------------------
+
+    /// <summary>Every tag with its manifest and the time it was pushed or synced (Unix ms), for a retention pass.</summary>
+    public static List<(string Repository, string Tag, string Digest, long Updated)> RetentionTags(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, tag, digest, updated FROM tags");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, string, long)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Every manifest's size, creation time and subject (not its bytes), for a retention pass.</summary>
+    public static List<(string Repository, string Digest, long Size, long Created, string? Subject)> RetentionManifests(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, digest, size, created, subject FROM manifests");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, long, long, string?)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Every index → child manifest reference (kind 1).</summary>
+    public static List<(string Repository, string Index, string Child)> IndexChildren(SqliteConnection c)
+    {
+        using var command = c.Command($"SELECT repository, digest, target FROM manifest_refs WHERE kind={KindManifest}");
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string, string)>();
+        while (reader.Read())
+        {
+            list.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>The last pull time (Unix ms) of every manifest ever pulled, in every repository.</summary>
+    public static Dictionary<(string Repository, string Digest), long> AllLastPulls(SqliteConnection c)
+    {
+        using var command = c.Command("SELECT repository, digest, last_pulled FROM manifest_pulls");
+        using var reader = command.ExecuteReader();
+        var map = new Dictionary<(string, string), long>();
+        while (reader.Read())
+        {
+            map[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+        }
+
+        return map;
+    }
+
+    /// <summary>
+    /// For the given manifests: the bytes of the blobs (kind 0) each references (by position in the list), and the bytes
+    /// of the blobs no other manifest of any repository references (what garbage collection frees once they are gone).
+    /// Blob sizes come from <paramref name="blobSize"/> (the files), asked once per blob. The work stays in SQLite, over
+    /// temporary tables of this connection: a pass sizes tens of thousands of manifests.
+    /// </summary>
+    public static (long[] PerManifest, long Unshared) BlobBytesOf(SqliteConnection c, IReadOnlyList<(string Repository, string Digest)> manifests, Func<string, long> blobSize)
+    {
+        c.Execute("CREATE TEMP TABLE IF NOT EXISTS retention_gone(id INTEGER PRIMARY KEY, repository TEXT NOT NULL, digest TEXT NOT NULL)");
+        c.Execute("CREATE UNIQUE INDEX IF NOT EXISTS temp.retention_gone_key ON retention_gone(repository, digest)");
+        c.Execute("CREATE TEMP TABLE IF NOT EXISTS retention_blobs(target TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID");
+        try
+        {
+            using (var transaction = c.BeginTransaction())
+            using (var insert = c.Command("INSERT OR IGNORE INTO retention_gone(id, repository, digest) VALUES ($i, $r, $d)", transaction, ("$i", 0L), ("$r", ""), ("$d", "")))
+            {
+                for (var i = 0; i < manifests.Count; i++)
+                {
+                    insert.Parameters["$i"].Value = (long)i;
+                    insert.Parameters["$r"].Value = manifests[i].Repository;
+                    insert.Parameters["$d"].Value = manifests[i].Digest;
+                    insert.ExecuteNonQuery();
+                }
+
+                var targets = new List<string>();
+                using (var distinct = c.Command($"SELECT DISTINCT r.target FROM retention_gone g JOIN manifest_refs r ON r.repository=g.repository AND r.digest=g.digest AND r.kind={KindBlob}", transaction))
+                using (var reader = distinct.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        targets.Add(reader.GetString(0));
+                    }
+                }
+
+                using var size = c.Command("INSERT INTO retention_blobs(target, size) VALUES ($t, $s)", transaction, ("$t", ""), ("$s", 0L));
+                foreach (var target in targets)
+                {
+                    size.Parameters["$t"].Value = target;
+                    size.Parameters["$s"].Value = blobSize(target);
+                    size.ExecuteNonQuery();
+                }
+
+                transaction.Commit();
+            }
+
+            var perManifest = new long[manifests.Count];
+            using (var sums = c.Command($"SELECT g.id, SUM(b.size) FROM retention_gone g JOIN manifest_refs r ON r.repository=g.repository AND r.digest=g.digest AND r.kind={KindBlob} JOIN retention_blobs b ON b.target=r.target GROUP BY g.id"))
+            using (var reader = sums.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    perManifest[reader.GetInt64(0)] = reader.GetInt64(1);
+                }
+            }
+
+            var unshared = c.Scalar(
+                $"""
+                SELECT COALESCE(SUM(b.size), 0) FROM retention_blobs b
+                WHERE NOT EXISTS (SELECT 1 FROM manifest_refs o WHERE o.target=b.target AND o.kind={KindBlob}
+                                  AND NOT EXISTS (SELECT 1 FROM retention_gone x WHERE x.repository=o.repository AND x.digest=o.digest))
+                """);
+            return (perManifest, Convert.ToInt64(unshared, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            c.Execute("DELETE FROM retention_gone; DELETE FROM retention_blobs;");
+        }
+    }
+
+    /// <summary>
+    /// The two removals of a retention pass, prepared once per write transaction and bound again for each row (a pass
+    /// removes tens of thousands; preparing each statement anew was most of its time).
+    /// </summary>
+    public sealed class RetentionRemovals : IDisposable
+    {
+        private readonly SqliteCommand _tag;
+        private readonly SqliteCommand _manifest;
+
+        public RetentionRemovals(SqliteConnection c, SqliteTransaction t)
+        {
+            // A tag goes only while it still points at the same manifest with the same push time (a push meanwhile wins).
+            _tag = c.Command("DELETE FROM tags WHERE repository=$r AND tag=$t AND digest=$d AND updated=$u", t, ("$r", ""), ("$t", ""), ("$d", ""), ("$u", 0L));
+            // A manifest goes only while nothing keeps it: no tag, no index of the repository lists it, its subject (if any) is gone.
+            _manifest = c.Command(
+                $"""
+                DELETE FROM manifests AS m
+                WHERE m.repository=$r AND m.digest=$d
+                  AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
+                  AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = m.repository AND r.target = m.digest AND r.kind = {KindManifest})
+                  AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject))
+                """,
+                t, ("$r", ""), ("$d", ""));
+            _tag.Prepare();
+            _manifest.Prepare();
+        }
+
+        /// <summary>Removes the tag if it is unchanged; true when removed.</summary>
+        public bool Tag(string repository, string tag, string digest, long updated)
+        {
+            _tag.Parameters["$r"].Value = repository;
+            _tag.Parameters["$t"].Value = tag;
+            _tag.Parameters["$d"].Value = digest;
+            _tag.Parameters["$u"].Value = updated;
+            return _tag.ExecuteNonQuery() > 0;
+        }
+
+        /// <summary>Removes the manifest if nothing keeps it (its references and pull time go with it); true when removed.</summary>
+        public bool Manifest(string repository, string digest)
+        {
+            _manifest.Parameters["$r"].Value = repository;
+            _manifest.Parameters["$d"].Value = digest;
+            return _manifest.ExecuteNonQuery() > 0;
+        }
+
+        public void Dispose()
+        {
+            _tag.Dispose();
+            _manifest.Dispose();
+        }
+    }
+
     // ---- eviction ----------------------------------------------------------------------------
 
     /// <summary>True when an index of the repository lists the manifest as one of its entries.</summary>

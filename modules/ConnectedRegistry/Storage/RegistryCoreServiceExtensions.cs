@@ -1,4 +1,5 @@
 using ConnectedRegistry.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace ConnectedRegistry.Storage;
 
@@ -7,7 +8,8 @@ public static class RegistryCoreServiceExtensions
     /// <summary>
     /// Registers the registry core: storage under <see cref="RegistryOptions.DataRoot"/> (blob files, SQLite
     /// metadata, upload sessions), the <see cref="RegistryStore"/> facade, garbage collection
-    /// (<see cref="IGarbageCollector"/> plus its cron schedule), and storage housekeeping.
+    /// (<see cref="IGarbageCollector"/> plus its cron schedule), retention (<see cref="RetentionPass"/> and its
+    /// scheduler; sync answers <see cref="ISyncHolds"/> when it is registered), and storage housekeeping.
     /// </summary>
     public static WebApplicationBuilder AddRegistryCore(this WebApplicationBuilder builder)
     {
@@ -34,6 +36,10 @@ public static class RegistryCoreServiceExtensions
         services.AddHostedService(sp => sp.GetRequiredService<PullRecorder>());
         services.AddSingleton<GarbageCollectionScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<GarbageCollectionScheduler>());
+        services.AddSingleton<RetentionPass>();
+        services.TryAddSingleton(new RetentionSchedulerOptions());
+        services.AddSingleton<RetentionScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionScheduler>());
         return builder;
     }
 }

@@ -29,6 +29,7 @@ public static class SyncServiceExtensions
         services.AddSingleton<IPendingPushes>(sp => sp.GetRequiredService<SyncOutbox>());
         services.AddSingleton<OnDemandContent>();
         services.AddSingleton<IRegistryEventSink>(sp => sp.GetRequiredService<OnDemandContent>());
+        services.AddSingleton<ISyncHolds, SyncHolds>();
         services.AddSingleton<ISyncDestination, RegistryDestination>();
         services.AddSingleton<BlobDownloads>();
         services.AddSingleton<ManifestGraphSync>();

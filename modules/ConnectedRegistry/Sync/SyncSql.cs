@@ -18,6 +18,11 @@ internal static class SyncSql
           tag TEXT NOT NULL,
           digest TEXT NOT NULL,
           PRIMARY KEY(repository, tag));
+        CREATE TABLE IF NOT EXISTS retired_tags(
+          repository TEXT NOT NULL,
+          tag TEXT NOT NULL,
+          digest TEXT NOT NULL,
+          PRIMARY KEY(repository, tag));
         """;
 
     public const string OutboxSchema = """
@@ -97,9 +102,53 @@ internal static class SyncSql
         return result;
     }
 
-    public static void SetSynced(SqliteConnection c, string repository, string tag, Digest digest) =>
+    /// <summary>Records the tag as set by sync; a retention mark on it goes (the tag is here again).</summary>
+    public static void SetSynced(SqliteConnection c, string repository, string tag, Digest digest)
+    {
         c.Execute("INSERT INTO synced_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
             null, ("$r", repository), ("$t", tag), ("$d", digest.ToString()));
+        c.Execute("DELETE FROM retired_tags WHERE repository=$r AND tag=$t", null, ("$r", repository), ("$t", tag));
+    }
+
+    // ---- retired_tags ------------------------------------------------------------------------
+
+    /// <summary>Tags retention removed, with the digest they had: sync down does not copy them again while the parent's tag keeps that digest.</summary>
+    public static Dictionary<string, Digest> RetiredTags(SqliteConnection c, string repository)
+    {
+        using var command = c.Command("SELECT tag, digest FROM retired_tags WHERE repository=$r", null, ("$r", repository));
+        using var reader = command.ExecuteReader();
+        var result = new Dictionary<string, Digest>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            if (Digest.TryParse(reader.GetString(1), out var digest))
+            {
+                result[reader.GetString(0)] = digest;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Marks tags as removed by retention, in one transaction; sync's own record of them goes.</summary>
+    public static void Retire(SqliteConnection c, IEnumerable<(string Repository, string Tag, Digest Digest)> tags)
+    {
+        using var transaction = c.BeginTransaction();
+        using var mark = c.Command("INSERT INTO retired_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
+            transaction, ("$r", ""), ("$t", ""), ("$d", ""));
+        using var forget = c.Command("DELETE FROM synced_tags WHERE repository=$r AND tag=$t", transaction, ("$r", ""), ("$t", ""));
+        foreach (var (repository, tag, digest) in tags)
+        {
+            mark.Parameters["$r"].Value = repository;
+            mark.Parameters["$t"].Value = tag;
+            mark.Parameters["$d"].Value = digest.ToString();
+            mark.ExecuteNonQuery();
+            forget.Parameters["$r"].Value = repository;
+            forget.Parameters["$t"].Value = tag;
+            forget.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
 
     public static void ForgetSynced(SqliteConnection c, string repository, string tag) =>
         c.Execute("DELETE FROM synced_tags WHERE repository=$r AND tag=$t", null, ("$r", repository), ("$t", tag));

@@ -48,8 +48,9 @@ public sealed partial class TagSync
 
         var local = _local.Tags(repository);
         var synced = _syncState.SyncedTags(repository);
+        var retired = _syncState.RetiredTags(repository);
         var selections = pass.SelectTags(repository, parentTags);
-        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, selections, local, synced);
+        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, selections, local, synced, retired);
         var removed = await RemoveGoneTagsAsync(pass, repository, parentTags, selections, local, synced);
         pass.Meter.TagsChanged(updated, removed);
         if (updated + removed + failed > 0)
@@ -81,7 +82,7 @@ public sealed partial class TagSync
         }
     }
 
-    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
+    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced, IReadOnlyDictionary<string, Digest> retired)
     {
         var updated = 0;
         var failed = 0;
@@ -93,7 +94,7 @@ public sealed partial class TagSync
             await tagSlots.WaitAsync(pass.Cancellation);
             try
             {
-                if (await SyncTagAsync(pass, repository, tag, platforms, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null))
+                if (await SyncTagAsync(pass, repository, tag, platforms, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null, retired.TryGetValue(tag, out var r) ? r : null))
                 {
                     Interlocked.Increment(ref updated);
                 }
@@ -141,8 +142,8 @@ public sealed partial class TagSync
         return selected;
     }
 
-    /// <summary>Brings one tag up to date; true when it moved.</summary>
-    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, PlatformFilter platforms, Digest? localDigest, Digest? syncedDigest)
+    /// <summary>Brings one tag up to date; true when it moved. A tag retention removed here stays away while the parent's has the digest it had.</summary>
+    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, PlatformFilter platforms, Digest? localDigest, Digest? syncedDigest, Digest? retiredDigest)
     {
         if (_pending.HasPendingTag(repository, tag))
         {
@@ -153,6 +154,11 @@ public sealed partial class TagSync
         if (head is null)
         {
             return false; // removed between listing and now: the next pass removes it here too
+        }
+
+        if (retiredDigest == head.Digest && localDigest != head.Digest)
+        {
+            return false; // removed here by retention (storage.retention); it comes back when it moves at the parent or a client pulls it
         }
 
         if (localDigest == head.Digest)

@@ -19,7 +19,7 @@ public static class CallCommand
     public static Command Create(Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
-        var method = new Argument<string>("METHOD") { Description = "The method: getStatus, syncNow, garbageCollect, bundleState, importBundle, activate, deactivate, deactivateChild." };
+        var method = new Argument<string>("METHOD") { Description = "The method: getStatus, syncNow, garbageCollect, retention, bundleState, importBundle, activate, deactivate, deactivateChild." };
         var payload = new Option<string>("--payload") { Description = "The method's payload, JSON (default: none), as for IoT Hub's invoke-module-method --mp.", HelpName = "JSON" };
         var data = new Option<string>("--data") { Description = "The data root of the running registry (environment REGISTRY_DATA; default ./data).", HelpName = "DIR" };
         var command = new Command("call", "Invoke a direct method of the registry running on this machine, over a socket in its data root that only its owner (and root) can reach; prints the method's JSON answer.")

@@ -95,48 +95,57 @@ public static partial class DesiredPropertiesParser
         }
 
         var before = errors.Count;
+        var repositories = RepositoryPatterns(entry, path, errors);
+        var include = TagPattern(entry, "includeTags", $"{path}.includeTags", errors);
+        var exclude = TagPattern(entry, "excludeTags", $"{path}.excludeTags", errors);
+        var platforms = PlatformList(entry, "platforms", $"{path}.platforms", errors);
+        var newest = Count(entry, "newest", $"{path}.newest", SyncFilter.MaxNewest, errors);
+        return errors.Count == before ? new SyncFilterSettings { Repositories = repositories, IncludeTags = include, ExcludeTags = exclude, Platforms = platforms, Newest = newest } : null;
+    }
+
+    /// <summary>
+    /// The required <c>repositories</c> of a list entry (<c>sync.filters</c>, <c>storage.retention</c>): repository names,
+    /// <c>prefix/*</c> or <c>*</c>, each kept once.
+    /// </summary>
+    private static List<string> RepositoryPatterns(JObject entry, string path, List<string> errors)
+    {
         var repositories = new List<string>();
         if (entry["repositories"] is not JArray { Count: > 0 } patterns)
         {
             errors.Add($"{path}.repositories is required: an array of repository names or patterns ('prefix/*', '*')");
+            return repositories;
         }
-        else
+
+        for (var i = 0; i < patterns.Count; i++)
         {
-            for (var i = 0; i < patterns.Count; i++)
+            var text = patterns[i].Type == JTokenType.String ? patterns[i].Value<string>() : null;
+            if (!RepositoryPattern.TryParse(text, out _))
             {
-                var text = patterns[i].Type == JTokenType.String ? patterns[i].Value<string>() : null;
-                if (!RepositoryPattern.TryParse(text, out _))
-                {
-                    errors.Add($"{path}.repositories[{i}] '{Shorten(patterns[i].ToString())}' is not a repository name, a 'prefix/*' wildcard or '*'");
-                }
-                else if (!repositories.Contains(text!, StringComparer.Ordinal))
-                {
-                    repositories.Add(text!);
-                }
+                errors.Add($"{path}.repositories[{i}] '{Shorten(patterns[i].ToString())}' is not a repository name, a 'prefix/*' wildcard or '*'");
+            }
+            else if (!repositories.Contains(text!, StringComparer.Ordinal))
+            {
+                repositories.Add(text!);
             }
         }
 
-        var include = TagPattern(entry, "includeTags", $"{path}.includeTags", errors);
-        var exclude = TagPattern(entry, "excludeTags", $"{path}.excludeTags", errors);
-        var platforms = PlatformList(entry, "platforms", $"{path}.platforms", errors);
-        var newest = Newest(entry, $"{path}.newest", errors);
-        return errors.Count == before ? new SyncFilterSettings { Repositories = repositories, IncludeTags = include, ExcludeTags = exclude, Platforms = platforms, Newest = newest } : null;
+        return repositories;
     }
 
-    /// <summary><c>newest</c>: a whole number 1..<see cref="SyncFilter.MaxNewest"/>; null when absent.</summary>
-    private static int? Newest(JObject owner, string path, List<string> errors)
+    /// <summary>A count (<c>newest</c>, <c>keepNewest</c>): a whole number 1..<paramref name="max"/>; null when absent.</summary>
+    private static int? Count(JObject owner, string member, string path, int max, List<string> errors)
     {
-        if (!owner.TryGetValue("newest", out var value) || value.Type == JTokenType.Null)
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
         {
             return null;
         }
 
-        if (value.Type == JTokenType.Integer && value.Value<long>() is >= 1 and <= SyncFilter.MaxNewest and var count)
+        if (value.Type == JTokenType.Integer && value.Value<long>() is var count && count >= 1 && count <= max)
         {
             return (int)count;
         }
 
-        errors.Add($"{path} '{Shorten(value.ToString())}' must be a whole number from 1 to {SyncFilter.MaxNewest}");
+        errors.Add($"{path} '{Shorten(value.ToString())}' must be a whole number from 1 to {max}");
         return null;
     }
 

@@ -43,7 +43,7 @@ public static partial class DesiredPropertiesParser
         ("parent", ["endpoint", "syncTokenName", "trustedRealmHosts"]),
         ("sync", ["schedule", "window", "messageTtl", "repositories", "bandwidth", "onDemand", "platforms", "filters", "parentIdleTimeout"]),
         ("garbageCollection", ["enabled", "schedule", "deleteUntaggedManifests"]),
-        ("storage", ["minFreeBytes", "evictBelowFreeBytes", "pinPulledWithin"]),
+        ("storage", ["minFreeBytes", "evictBelowFreeBytes", "pinPulledWithin", "retention"]),
         ("bundles", ["trustedKeys"]),
     ];
 
@@ -135,7 +135,7 @@ public static partial class DesiredPropertiesParser
         var children = ParseChildren(doc, mode, errors, warnings);
         var gc = ParseGarbageCollection(doc, errors);
         var notifications = ParseNotifications(doc, errors);
-        var storage = ParseEviction(doc, ParseStorage(doc, errors), errors);
+        var storage = ParseEviction(doc, ParseStorage(doc, errors), errors) with { Retention = ParseRetention(doc, errors, warnings) };
         var bundles = ParseBundles(doc, errors);
         var anonymousPull = Bool(doc, "anonymousPull", "anonymousPull", errors) ?? false;
         var explicitLevel = ParseLogLevel(doc, errors);

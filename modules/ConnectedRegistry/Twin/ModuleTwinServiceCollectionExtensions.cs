@@ -32,6 +32,7 @@ public static class ModuleTwinServiceCollectionExtensions
         services.AddSingleton<IModuleMessageOutput>(sp => sp.GetRequiredService<ModuleTwinService>()); // the events queue sends through its client
         services.AddDirectMethod<GetStatusMethod>("getStatus");
         services.AddDirectMethod<GarbageCollectMethod>("garbageCollect");
+        services.AddDirectMethod<RetentionMethod>("retention");
         services.AddHostedService<LocalMethodChannel>(); // the same methods for `ConnectedRegistry call`, standalone or not
         return builder;
     }

@@ -50,6 +50,13 @@ public static class ReportedProperties
                     ["manifests"] = evicted.Manifests,
                     ["bytes"] = evicted.Bytes,
                 },
+                ["retention"] = state.Retention is not { } retention ? null : new JObject
+                {
+                    ["lastPassTime"] = Time(retention.LastPassTime),
+                    ["tagsRemoved"] = retention.TagsRemoved,
+                    ["manifestsRemoved"] = retention.ManifestsRemoved,
+                    ["bytesFreed"] = retention.BytesFreed,
+                },
             },
             ["children"] = Children(state.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Take(MaxChildren)),
             ["fromPreviousRun"] = FromPreviousRun(state.PreviousRun, desiredFromPreviousRun),

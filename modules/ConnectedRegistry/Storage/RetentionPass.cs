@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// One retention pass over the whole store (<see cref="RetentionPlanner"/> decides): the pulls noted in memory are
+/// written first (<see cref="PullRecorder.FlushAsync"/>), everything is read in a few queries, the plan is made in memory,
+/// and then, unless it is a dry run, the removals go through <see cref="MetadataDatabase"/>'s serialised write in
+/// batches of <see cref="BatchSize"/>, each removal decided again inside the write (a tag pushed again meanwhile, a
+/// manifest a new tag or index now keeps, is left). Garbage collection then frees the blobs nothing references any
+/// more. So a pass shares one lock discipline with pushes, sync and on-demand fetch, and a crash between two batches
+/// leaves the store as the batches before it made it: never a tag pointing at missing content. One pass at a time.
+/// </summary>
+public sealed partial class RetentionPass
+{
+    /// <summary>Removals per write transaction: short enough not to hold up pushes, long enough to stay cheap.</summary>
+    public const int BatchSize = 500;
+
+    private readonly MetadataDatabase _db;
+    private readonly BlobStore _blobs;
+    private readonly PullRecorder _pulls;
+    private readonly IGarbageCollector _collector;
+    private readonly IRegistrySettingsSource _settings;
+    private readonly ModuleState _state;
+    private readonly TimeProvider _time;
+    private readonly ILogger<RetentionPass> _logger;
+    private readonly ISyncHolds? _holds;
+    private readonly RegistryMetrics? _metrics;
+    private readonly IEventPublisher? _events;
+    private readonly SemaphoreSlim _single = new(1, 1);
+
+    public RetentionPass(MetadataDatabase db, BlobStore blobs, PullRecorder pulls, IGarbageCollector collector, IRegistrySettingsSource settings, ModuleState state,
+        TimeProvider time, ILogger<RetentionPass> logger, ISyncHolds? holds = null, RegistryMetrics? metrics = null, IEventPublisher? events = null)
+    {
+        _db = db;
+        _blobs = blobs;
+        _pulls = pulls;
+        _collector = collector;
+        _settings = settings;
+        _state = state;
+        _time = time;
+        _logger = logger;
+        _holds = holds;
+        _metrics = metrics;
+        _events = events;
+    }
+
+    /// <summary>
+    /// Runs a pass. A dry run only decides and measures: it lists what would go and changes nothing (it writes the pull
+    /// times noted in memory, as every flush interval does). Otherwise it removes and then runs garbage collection.
+    /// </summary>
+    public async Task<RetentionResult> RunAsync(bool dryRun, CancellationToken cancellationToken)
+    {
+        await _single.WaitAsync(cancellationToken);
+        try
+        {
+            var started = Stopwatch.GetTimestamp();
+            await _pulls.FlushAsync(cancellationToken);
+            var settings = _settings.Current;
+            var now = _time.GetUtcNow();
+            var inventory = _db.Read(c => new RetentionInventory(
+                [.. MetadataSql.RetentionTags(c).Select(t => new RetentionTag(t.Repository, t.Tag, t.Digest, t.Updated))],
+                [.. MetadataSql.RetentionManifests(c).Select(m => new RetentionManifest(m.Repository, m.Digest, m.Size, m.Created, m.Subject))],
+                MetadataSql.IndexChildren(c),
+                MetadataSql.AllLastPulls(c),
+                _holds?.PendingPushes() ?? PendingPushes.None));
+            var plan = RetentionPlanner.Plan(inventory, settings, now);
+            var sized = Size(plan, inventory);
+            if (dryRun)
+            {
+                return new RetentionResult(true, sized.Tags, sized.Manifests, sized.BytesToFree, null, Stopwatch.GetElapsedTime(started));
+            }
+
+            var (tags, manifests) = await RemoveAsync(plan, sized, cancellationToken);
+            long bytesFreed = 0;
+            if (tags.Count + manifests.Count > 0)
+            {
+                bytesFreed = (await _collector.CollectAsync(cancellationToken)).BytesFreed;
+            }
+
+            var result = new RetentionResult(false, tags, manifests, sized.BytesToFree, bytesFreed, Stopwatch.GetElapsedTime(started));
+            Report(result);
+            return result;
+        }
+        finally
+        {
+            _single.Release();
+        }
+    }
+
+    /// <summary>Removes the plan's units batch by batch; what was removed (a unit whose tag moved meanwhile is left out).</summary>
+    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(RetentionPlan plan, SizedPlan sized, CancellationToken cancellationToken)
+    {
+        // Pushes recorded since the inventory was read: their units are left alone.
+        var pending = _holds?.PendingPushes() ?? PendingPushes.None;
+        var pendingDigests = pending.Manifests.Select(m => (m.Repository, m.Digest.ToString())).ToHashSet();
+        var units = plan.Units
+            .Select((unit, i) => (Unit: unit, Size: sized.UnitSizes[i]))
+            .Where(u => (u.Unit.Tag is null || !pending.Tags.Contains((u.Unit.Repository, u.Unit.Tag))) && !u.Unit.Manifests.Any(m => pendingDigests.Contains((u.Unit.Repository, m))))
+            .ToList();
+        // Sync down is told first, in one transaction of sync.db (a mark on a tag that then stays is harmless: the next
+        // pass that finds the tag here at the parent's digest clears it).
+        _holds?.Retiring([.. units.Where(u => u.Unit.Tag is not null).Select(u => (u.Unit.Repository, u.Unit.Tag!, Digest.Parse(u.Unit.Digest)))]);
+        var tags = new List<RetiredTag>();
+        var manifests = new List<RetiredManifest>();
+        foreach (var batch in units.Chunk(BatchSize))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var done = await _db.WriteAsync((c, t) =>
+            {
+                var removed = new List<(RetentionUnit Unit, long Size)>();
+                using var removals = new MetadataSql.RetentionRemovals(c, t);
+                foreach (var (unit, size) in batch)
+                {
+                    if (unit.Tag is not null && !removals.Tag(unit.Repository, unit.Tag, unit.Digest, unit.Time))
+                    {
+                        continue; // pushed again, moved or deleted since the plan: the newer state stands
+                    }
+
+                    var gone = unit.Manifests.Count(m => removals.Manifest(unit.Repository, m));
+                    if (unit.Tag is not null || gone > 0)
+                    {
+                        removed.Add((unit, size));
+                    }
+                }
+
+                return removed;
+            }, cancellationToken);
+            foreach (var (unit, size) in done)
+            {
+                if (unit.Tag is { } tag)
+                {
+                    tags.Add(new RetiredTag(unit.Repository, tag, unit.Digest, size));
+                }
+                else
+                {
+                    manifests.Add(new RetiredManifest(unit.Repository, unit.Digest, size));
+                }
+            }
+        }
+
+        return (tags, manifests);
+    }
+
+    /// <summary>
+    /// Each unit's size (its manifests and the blobs they reference, shared ones included) and the bytes of blobs that
+    /// nothing else references once the plan is done (what garbage collection frees, its grace period aside).
+    /// </summary>
+    private SizedPlan Size(RetentionPlan plan, RetentionInventory inventory)
+    {
+        var gone = plan.Units.SelectMany(u => u.Manifests.Select(m => (u.Repository, m))).ToList();
+        var blobSizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        long BlobSize(string blob)
+        {
+            if (!blobSizes.TryGetValue(blob, out var size))
+            {
+                blobSizes[blob] = size = Digest.TryParse(blob, out var digest) ? _blobs.Size(digest) ?? 0 : 0;
+            }
+
+            return size;
+        }
+
+        var (blobBytes, unshared) = _db.Read(c => MetadataSql.BlobBytesOf(c, gone, BlobSize));
+        var tags = new List<RetiredTag>();
+        var manifests = new List<RetiredManifest>();
+        var unitSizes = new List<long>(plan.Units.Count);
+        var next = 0; // gone lists every unit's manifests in plan order
+        foreach (var unit in plan.Units)
+        {
+            long size = 0;
+            foreach (var manifest in unit.Manifests)
+            {
+                size += (inventory.Manifest(unit.Repository, manifest)?.Size ?? 0) + blobBytes[next++];
+            }
+
+            unitSizes.Add(size);
+            if (unit.Tag is { } tag)
+            {
+                tags.Add(new RetiredTag(unit.Repository, tag, unit.Digest, size));
+            }
+            else
+            {
+                manifests.Add(new RetiredManifest(unit.Repository, unit.Digest, size));
+            }
+        }
+
+        return new SizedPlan(tags, manifests, unshared, unitSizes);
+    }
+
+    private void Report(RetentionResult result)
+    {
+        Log.Passed(_logger, result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0, result.Duration.TotalMilliseconds);
+        _state.SetRetention(new RetentionStatus(_time.GetUtcNow(), result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0));
+        _metrics?.RetentionPassed(result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0);
+        if (result.Tags.Count + result.Manifests.Count > 0)
+        {
+            _events?.Publish(new RegistryEvent(EventTypes.TagsRetired, _time.GetUtcNow())
+            {
+                Message = $"retention removed {result.Tags.Count} tag(s) and {result.Manifests.Count} untagged manifest(s); garbage collection freed {result.BytesFreed ?? 0} bytes",
+                Data = new Dictionary<string, object?>
+                {
+                    ["tagsRemoved"] = result.Tags.Count,
+                    ["manifestsRemoved"] = result.Manifests.Count,
+                    ["bytesFreed"] = result.BytesFreed ?? 0,
+                    ["repositories"] = result.Tags.Select(t => t.Repository).Concat(result.Manifests.Select(m => m.Repository))
+                        .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Take(MaxEventRepositories).ToArray(),
+                },
+            });
+        }
+    }
+
+    /// <summary>At most this many repositories are named in a <c>TagsRetired</c> event (the counts cover all).</summary>
+    public const int MaxEventRepositories = 20;
+
+    private sealed record SizedPlan(List<RetiredTag> Tags, List<RetiredManifest> Manifests, long BytesToFree, List<long> UnitSizes);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Retention removed {Tags} tags and {Manifests} untagged manifests; garbage collection then freed {Bytes} bytes ({Milliseconds} ms)")]
+        public static partial void Passed(ILogger logger, int tags, int manifests, long bytes, double milliseconds);
+    }
+}
+
+/// <summary>A tag a pass removed (or would remove): <see cref="Size"/> is the bytes of what goes with it (0 when another tag keeps its image).</summary>
+public sealed record RetiredTag(string Repository, string Tag, string Digest, long Size);
+
+/// <summary>An untagged manifest a pass removed (or would remove), with the bytes of it, its children and their blobs.</summary>
+public sealed record RetiredManifest(string Repository, string Digest, long Size);
+
+/// <summary>
+/// What a pass removed (or, a dry run, would remove): <see cref="BytesToFree"/> the bytes of blobs nothing else
+/// references once they are gone; <see cref="BytesFreed"/> what garbage collection freed after the pass (null for a dry
+/// run; less than <see cref="BytesToFree"/> while blobs are younger than its grace period).
+/// </summary>
+public sealed record RetentionResult(bool DryRun, IReadOnlyList<RetiredTag> Tags, IReadOnlyList<RetiredManifest> Manifests, long BytesToFree, long? BytesFreed, TimeSpan Duration);

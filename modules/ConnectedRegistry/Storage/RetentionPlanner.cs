@@ -1,0 +1,332 @@
+using System.Text.RegularExpressions;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
+
+namespace ConnectedRegistry.Storage;
+
+/// <summary>
+/// Decides what a retention pass removes, in memory, from what <c>registry.db</c> and the sync engine hold
+/// (<see cref="RetentionInventory"/>) and the rules of <c>storage.retention</c>. The rules of the decision, in one place:
+/// <list type="bullet">
+/// <item>A repository no rule names keeps everything. Every rule whose repositories match applies (not only the first).</item>
+/// <item>A tag goes only when at least one applicable rule decides tags (has <c>keepNewest</c>, <c>keepPulledWithin</c>
+/// or <c>keepTags</c>) and no applicable rule keeps it: a rule keeps a tag that is among its <c>keepNewest</c> newest of
+/// the repository (by the time the tag was pushed or synced here, then by name), whose manifest was pulled within its
+/// <c>keepPulledWithin</c>, or that matches its <c>keepTags</c>. A rule without tag criteria keeps every tag.</item>
+/// <item>Never removed, whatever the rules: a tag or manifest whose local push has not reached the parent
+/// (<see cref="ISyncHolds.PendingPushes"/>), a referrers-schema tag (<c>sha256-…</c>) while a kept tag points at the
+/// manifest it names. Synced tags are decided like any other (sync down is told, <see cref="ISyncHolds.Retiring"/>, and
+/// does not copy them again while they point where they did).</item>
+/// <item>A manifest left without a tag goes with its last tag, unless an index of the repository lists it or its subject
+/// stays; then the children of a removed index and the referrers of a removed manifest go when nothing else keeps them.</item>
+/// <item>Untagged manifests (no tag, in no index, subject gone or none) created and last pulled longer ago than the longest
+/// <c>untaggedAfter</c> of the applicable rules go, with their children as above.</item>
+/// </list>
+/// </summary>
+public static class RetentionPlanner
+{
+    public static RetentionPlan Plan(RetentionInventory inventory, RegistrySettings settings, DateTimeOffset now)
+    {
+        var rules = settings.Storage.Retention.Rules.Select(CompiledRule.Of).ToList();
+        var plan = new RetentionPlan();
+        if (rules.Count == 0)
+        {
+            return plan;
+        }
+
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var graph = new Graph(inventory);
+        foreach (var repository in inventory.Repositories)
+        {
+            var applicable = rules.Where(r => r.Covers(repository)).ToList();
+            if (applicable.Count == 0)
+            {
+                continue;
+            }
+
+            var tags = inventory.TagsOf(repository);
+            var retired = RetiredTags(inventory, repository, tags, applicable, nowMs);
+            foreach (var tag in retired)
+            {
+                var removed = graph.RemoveTag(repository, tag.Digest);
+                plan.Units.Add(new RetentionUnit(repository, tag.Tag, tag.Digest, tag.Updated, removed));
+            }
+
+            if (applicable.Select(r => r.UntaggedAfter).Max() is { } untaggedAfter)
+            {
+                var cutoff = nowMs - (long)untaggedAfter.TotalMilliseconds;
+                foreach (var manifest in inventory.ManifestsOf(repository))
+                {
+                    if (manifest.Created < cutoff && inventory.Pulls.GetValueOrDefault((repository, manifest.Digest), 0) < cutoff && graph.IsUntaggedRoot(repository, manifest))
+                    {
+                        var removed = graph.TryRemove(repository, manifest.Digest);
+                        if (removed.Count > 0)
+                        {
+                            plan.Units.Add(new RetentionUnit(repository, null, manifest.Digest, manifest.Created, removed));
+                        }
+                    }
+                }
+            }
+        }
+
+        return plan;
+    }
+
+    private static List<RetentionTag> RetiredTags(RetentionInventory inventory, string repository, IReadOnlyList<RetentionTag> tags, List<CompiledRule> applicable, long nowMs)
+    {
+        var deciding = applicable.Where(r => r.Rule.DecidesTags).ToList();
+        if (deciding.Count == 0 || tags.Count == 0)
+        {
+            return [];
+        }
+
+        // Newest first by push/sync time, then by name (a stable order for equal times); referrers-schema tags not counted.
+        var counted = tags.Where(t => !SyncFilter.IsReferrersTag(t.Tag))
+            .OrderByDescending(t => t.Updated).ThenByDescending(t => t.Tag, StringComparer.Ordinal).ToList();
+        var rank = new Dictionary<string, int>(counted.Count, StringComparer.Ordinal);
+        for (var i = 0; i < counted.Count; i++)
+        {
+            rank[counted[i].Tag] = i;
+        }
+
+        var kept = new List<RetentionTag>();
+        var retired = new List<RetentionTag>();
+        foreach (var tag in counted)
+        {
+            var keep = inventory.IsPendingTag(repository, tag.Tag)
+                || inventory.IsPendingManifest(repository, tag.Digest)
+                || deciding.Any(r => r.Keeps(tag, rank[tag.Tag], inventory.Pulls.GetValueOrDefault((repository, tag.Digest), long.MinValue), nowMs));
+            (keep ? kept : retired).Add(tag);
+        }
+
+        var keptDigests = kept.Select(t => t.Digest).ToHashSet(StringComparer.Ordinal);
+        var tagged = tags.Select(t => t.Digest).ToHashSet(StringComparer.Ordinal);
+        foreach (var tag in tags.Where(t => SyncFilter.IsReferrersTag(t.Tag)))
+        {
+            // sha256-<hex> names the manifest sha256:<hex>: it goes only with the last kept tag of that manifest.
+            var named = "sha256:" + tag.Tag["sha256-".Length..];
+            if (tagged.Contains(named) && !keptDigests.Contains(named) && !inventory.IsPendingTag(repository, tag.Tag))
+            {
+                retired.Add(tag);
+            }
+        }
+
+        return retired;
+    }
+
+    /// <summary>A rule with its patterns and expression compiled.</summary>
+    private sealed class CompiledRule
+    {
+        private readonly RepositoryPattern[] _patterns;
+        private readonly Regex? _keepTags;
+
+        private CompiledRule(RetentionRule rule)
+        {
+            Rule = rule;
+            _patterns = [.. rule.Repositories.Select(p => RepositoryPattern.TryParse(p.Trim(), out var pattern) ? pattern : null).OfType<RepositoryPattern>()];
+            _keepTags = rule.KeepTags is null ? null : new Regex(rule.KeepTags, RegexOptions.CultureInvariant, SyncFilter.MatchTimeout);
+        }
+
+        public RetentionRule Rule { get; }
+
+        public TimeSpan? UntaggedAfter => Rule.UntaggedAfter;
+
+        public static CompiledRule Of(RetentionRule rule) => new(rule);
+
+        public bool Covers(string repository) => _patterns.Any(p => p.Matches(repository));
+
+        public bool Keeps(RetentionTag tag, int rank, long lastPulled, long nowMs)
+        {
+            if (Rule.KeepNewest is { } newest && rank < newest)
+            {
+                return true;
+            }
+
+            if (Rule.KeepPulledWithin is { } within && lastPulled >= nowMs - (long)within.TotalMilliseconds)
+            {
+                return true;
+            }
+
+            try
+            {
+                return _keepTags?.IsMatch(tag.Tag) == true;
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                return true; // a tag the expression cannot judge in time is kept, never removed on a guess
+            }
+        }
+    }
+
+    /// <summary>
+    /// What keeps each manifest, as the removals so far leave it: tags pointing at it, indexes listing it, its subject.
+    /// Removing walks on to an index's children and a manifest's referrers, as garbage collection would.
+    /// </summary>
+    private sealed class Graph
+    {
+        private readonly RetentionInventory _inventory;
+        private readonly Dictionary<(string, string), int> _tags = [];
+        private readonly Dictionary<(string, string), int> _parents = [];
+        private readonly HashSet<(string, string)> _removed = [];
+
+        public Graph(RetentionInventory inventory)
+        {
+            _inventory = inventory;
+            foreach (var tag in inventory.Tags)
+            {
+                _tags[(tag.Repository, tag.Digest)] = _tags.GetValueOrDefault((tag.Repository, tag.Digest)) + 1;
+            }
+
+            foreach (var (repository, _, child) in inventory.IndexChildren)
+            {
+                _parents[(repository, child)] = _parents.GetValueOrDefault((repository, child)) + 1;
+            }
+        }
+
+        public bool IsUntaggedRoot(string repository, RetentionManifest manifest) =>
+            !_removed.Contains((repository, manifest.Digest)) && Unused(repository, manifest.Digest);
+
+        /// <summary>One tag of the manifest goes; the manifests that go with it (none while another tag keeps it).</summary>
+        public List<string> RemoveTag(string repository, string digest)
+        {
+            _tags[(repository, digest)]--;
+            return TryRemove(repository, digest);
+        }
+
+        public List<string> TryRemove(string repository, string digest)
+        {
+            var removed = new List<string>();
+            var work = new Stack<string>();
+            work.Push(digest);
+            while (work.Count > 0)
+            {
+                var next = work.Pop();
+                if (_removed.Contains((repository, next)) || !Unused(repository, next) || _inventory.IsPendingManifest(repository, next))
+                {
+                    continue;
+                }
+
+                _removed.Add((repository, next));
+                removed.Add(next);
+                foreach (var child in _inventory.ChildrenOf(repository, next))
+                {
+                    _parents[(repository, child)]--;
+                    work.Push(child);
+                }
+
+                foreach (var referrer in _inventory.ReferrersOf(repository, next))
+                {
+                    work.Push(referrer);
+                }
+            }
+
+            return removed;
+        }
+
+        private bool Unused(string repository, string digest) =>
+            _inventory.Manifest(repository, digest) is { } manifest
+            && _tags.GetValueOrDefault((repository, digest)) == 0
+            && _parents.GetValueOrDefault((repository, digest)) == 0
+            && (manifest.Subject is null || _removed.Contains((repository, manifest.Subject)) || _inventory.Manifest(repository, manifest.Subject) is null);
+    }
+}
+
+public sealed record RetentionTag(string Repository, string Tag, string Digest, long Updated);
+
+public sealed record RetentionManifest(string Repository, string Digest, long Size, long Created, string? Subject);
+
+/// <summary>
+/// One thing a pass removes: a tag (<see cref="Tag"/> set; <see cref="Time"/> its push/sync time, which the removal
+/// checks again) or an untagged manifest (<see cref="Tag"/> null), with the manifests that go with it, parents first.
+/// </summary>
+public sealed record RetentionUnit(string Repository, string? Tag, string Digest, long Time, IReadOnlyList<string> Manifests);
+
+public sealed class RetentionPlan
+{
+    public List<RetentionUnit> Units { get; } = [];
+}
+
+/// <summary>What a pass decides from: the store's tags, manifests, index children and last pulls, and what sync holds.</summary>
+public sealed class RetentionInventory
+{
+    private readonly Dictionary<string, List<RetentionTag>> _tagsByRepository = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<RetentionManifest>> _manifestsByRepository = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string, string), RetentionManifest> _manifests = [];
+    private readonly Dictionary<(string, string), List<string>> _children = [];
+    private readonly Dictionary<(string, string), List<string>> _referrers = [];
+    private readonly HashSet<(string, string)> _pendingTags;
+    private readonly HashSet<(string, string)> _pendingManifests;
+
+    public RetentionInventory(
+        IReadOnlyList<RetentionTag> tags,
+        IReadOnlyList<RetentionManifest> manifests,
+        IReadOnlyList<(string Repository, string Index, string Child)> indexChildren,
+        IReadOnlyDictionary<(string Repository, string Digest), long> pulls,
+        PendingPushes pending)
+    {
+        Tags = tags;
+        IndexChildren = indexChildren;
+        Pulls = pulls;
+        Pending = pending;
+        _pendingTags = [.. pending.Tags];
+        _pendingManifests = [.. pending.Manifests.Select(m => (m.Repository, m.Digest.ToString()))];
+        foreach (var tag in tags)
+        {
+            Add(_tagsByRepository, tag.Repository, tag);
+        }
+
+        foreach (var manifest in manifests)
+        {
+            _manifests[(manifest.Repository, manifest.Digest)] = manifest;
+            Add(_manifestsByRepository, manifest.Repository, manifest);
+            if (manifest.Subject is not null)
+            {
+                Add(_referrers, (manifest.Repository, manifest.Subject), manifest.Digest);
+            }
+        }
+
+        foreach (var (repository, index, child) in indexChildren)
+        {
+            Add(_children, (repository, index), child);
+        }
+
+        Repositories = [.. _manifestsByRepository.Keys.Order(StringComparer.Ordinal)];
+    }
+
+    public IReadOnlyList<string> Repositories { get; }
+
+    public IReadOnlyList<RetentionTag> Tags { get; }
+
+    public IReadOnlyList<(string Repository, string Index, string Child)> IndexChildren { get; }
+
+    public IReadOnlyDictionary<(string Repository, string Digest), long> Pulls { get; }
+
+    public PendingPushes Pending { get; }
+
+    public IReadOnlyList<RetentionTag> TagsOf(string repository) => _tagsByRepository.GetValueOrDefault(repository) ?? [];
+
+    public IReadOnlyList<RetentionManifest> ManifestsOf(string repository) => _manifestsByRepository.GetValueOrDefault(repository) ?? [];
+
+    public RetentionManifest? Manifest(string repository, string digest) => _manifests.GetValueOrDefault((repository, digest));
+
+    public IReadOnlyList<string> ChildrenOf(string repository, string index) => _children.GetValueOrDefault((repository, index)) ?? [];
+
+    public IReadOnlyList<string> ReferrersOf(string repository, string subject) => _referrers.GetValueOrDefault((repository, subject)) ?? [];
+
+    /// <summary>True when a push of the tag waits for delivery to the parent.</summary>
+    public bool IsPendingTag(string repository, string tag) => _pendingTags.Contains((repository, tag));
+
+    /// <summary>True when a push of the manifest (by tag or digest) waits for delivery to the parent.</summary>
+    public bool IsPendingManifest(string repository, string digest) => _pendingManifests.Contains((repository, digest));
+
+    private static void Add<TKey, TValue>(Dictionary<TKey, List<TValue>> map, TKey key, TValue value)
+        where TKey : notnull
+    {
+        if (!map.TryGetValue(key, out var list))
+        {
+            map[key] = list = [];
+        }
+
+        list.Add(value);
+    }
+}

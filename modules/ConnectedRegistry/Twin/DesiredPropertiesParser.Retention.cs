@@ -1,0 +1,86 @@
+using ConnectedRegistry.Core;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.Twin;
+
+/// <summary>
+/// <c>storage.retention</c>: the rules of the retention pass (<see cref="RetentionSettings"/>), each member of each rule
+/// checked, every bad one its own reason.
+/// </summary>
+public static partial class DesiredPropertiesParser
+{
+    /// <summary><c>keepPulledWithin</c>: at least a minute, at most ten years.</summary>
+    public static readonly TimeSpan MinKeepPulledWithin = TimeSpan.FromMinutes(1);
+
+    /// <summary><c>untaggedAfter</c>: at least an hour (a client pushes an index's manifests untagged before the index), at most ten years.</summary>
+    public static readonly TimeSpan MinUntaggedAfter = TimeSpan.FromHours(1);
+
+    public static readonly TimeSpan MaxRetentionDuration = TimeSpan.FromDays(3650);
+
+    private static readonly string[] RetentionRuleMembers = ["repositories", "keepNewest", "keepPulledWithin", "keepTags", "untaggedAfter"];
+
+    private static RetentionSettings ParseRetention(JObject doc, List<string> errors, List<string> warnings)
+    {
+        if (doc["storage"] is not JObject storage || BoundedArray(storage, "retention", "storage.retention", RetentionSettings.MaxRules, "retention rules", errors) is not { } array)
+        {
+            return new RetentionSettings();
+        }
+
+        var rules = new List<RetentionRule>();
+        for (var i = 0; i < array.Count; i++)
+        {
+            if (RetentionRuleEntry(array[i], $"storage.retention[{i}]", errors, warnings) is { } rule)
+            {
+                rules.Add(rule);
+            }
+        }
+
+        return new RetentionSettings { Rules = rules };
+    }
+
+    private static RetentionRule? RetentionRuleEntry(JToken token, string path, List<string> errors, List<string> warnings)
+    {
+        if (token is not JObject entry)
+        {
+            errors.Add($"{path} must be an object");
+            return null;
+        }
+
+        CheckObject(entry, path, RetentionRuleMembers, [], errors, warnings);
+        var before = errors.Count;
+        var repositories = RepositoryPatterns(entry, path, errors);
+        var keepNewest = Count(entry, "keepNewest", $"{path}.keepNewest", RetentionSettings.MaxKeepNewest, errors);
+        var pulledWithin = Duration(entry, "keepPulledWithin", $"{path}.keepPulledWithin", MinKeepPulledWithin, MaxRetentionDuration, "PT1M", "P3650D", errors);
+        var untaggedAfter = Duration(entry, "untaggedAfter", $"{path}.untaggedAfter", MinUntaggedAfter, MaxRetentionDuration, "PT1H", "P3650D", errors);
+        string? keepTags = null;
+        if (Str(entry, "keepTags", $"{path}.keepTags", errors) is { } pattern)
+        {
+            if (pattern.Length == 0)
+            {
+                errors.Add($"{path}.keepTags must not be empty (leave it out to keep no tag by name)");
+            }
+            else if (SyncFilter.TagPatternError(pattern) is { } reason)
+            {
+                errors.Add($"{path}.keepTags '{Shorten(pattern)}' {reason}");
+            }
+            else
+            {
+                keepTags = pattern;
+            }
+        }
+
+        if (errors.Count != before)
+        {
+            return null;
+        }
+
+        var rule = new RetentionRule { Repositories = repositories, KeepNewest = keepNewest, KeepPulledWithin = pulledWithin, KeepTags = keepTags, UntaggedAfter = untaggedAfter };
+        if (!rule.DecidesTags && rule.UntaggedAfter is null)
+        {
+            errors.Add($"{path} needs at least one of keepNewest, keepPulledWithin, keepTags or untaggedAfter (a rule with none would decide nothing)");
+            return null;
+        }
+
+        return rule;
+    }
+}

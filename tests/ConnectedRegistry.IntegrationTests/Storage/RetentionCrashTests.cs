@@ -1,0 +1,127 @@
+using System.Net;
+using System.Text;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
+using ConnectedRegistry.Twin;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Newtonsoft.Json.Linq;
+
+namespace ConnectedRegistry.IntegrationTests.Storage;
+
+/// <summary>
+/// A <c>kill -9</c> of the real module process in the middle of a retention pass: the store check is clean (every blob
+/// intact, every manifest's references there, no tag pointing at a missing manifest), and a pass after the restart
+/// finishes the job.
+/// </summary>
+public sealed class RetentionCrashTests
+{
+    private const int Repositories = 4;
+    private const int TagsPerRepository = 3000;
+    private const int KeepNewest = 100;
+    private const int Images = 12;
+
+    private static string Database(string dataRoot) => Path.Combine(dataRoot, "registry.db");
+
+    [Fact]
+    public async Task Kill_9_in_the_middle_of_a_retention_pass_leaves_a_consistent_store_and_the_next_pass_finishes()
+    {
+        var dataRoot = TempDirectory.Create("retention-crash");
+        try
+        {
+            var desired = Path.Combine(dataRoot, "twin", "desired.json");
+            Directory.CreateDirectory(Path.GetDirectoryName(desired)!);
+            await File.WriteAllTextAsync(desired, $$"""{ "schemaVersion": "1.0", "storage": { "retention": [{ "repositories": ["crash/*"], "keepNewest": {{KeepNewest}} }] } }""");
+            var kept = await SeedAsync(dataRoot);
+            var database = Database(dataRoot);
+            var before = TestDatabase.Scalar(database, "SELECT COUNT(*) FROM tags");
+            const long After = Repositories * KeepNewest;
+            Assert.Equal((Repositories * TagsPerRepository) + Images, before);
+
+            long atKill;
+            using (var registry = await RegistryProcess.StartAsync(dataRoot))
+            {
+                var call = CommandLineRunner.RunAsync(CommandLineRunner.Root("test", CallCommand.Create()), ["call", "retention", "--data", dataRoot], new StringWriter(), new StringWriter());
+                // Kill as soon as the first batch committed (polled every 2 ms; the shared poll's 20 ms could miss the pass).
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                while (TestDatabase.Scalar(database, "SELECT COUNT(*) FROM tags") == before)
+                {
+                    Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), "no batch of the retention pass committed within 60 s");
+                    Thread.Sleep(2);
+                }
+
+                registry.KillHard();
+                atKill = TestDatabase.Scalar(database, "SELECT COUNT(*) FROM tags");
+                Assert.Equal(1, await call); // the registry died under the call: no answer
+            }
+
+            Assert.True(atKill > After, $"the pass had finished ({atKill} tags) before the kill: the test proved nothing");
+            StoreVerifier.Verify(dataRoot);
+
+            await using (var restarted = await RegistryInstance.StartAsync(dataRoot, ["--gc-grace", "00:00:00"]))
+            {
+                foreach (var (repository, tag, digest) in kept)
+                {
+                    using var response = await restarted.Client.GetAsync($"/v2/{repository}/manifests/{tag}");
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    Assert.Equal(digest, Digest.Compute(await response.Content.ReadAsByteArrayAsync()));
+                }
+
+                var finished = await restarted.App.Services.GetRequiredService<RetentionPass>().RunAsync(dryRun: false, CancellationToken.None);
+                Assert.Equal(atKill - After, finished.Tags.Count);
+            }
+
+            Assert.Equal(After, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM tags"));
+            Assert.Equal(After + Repositories, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM manifests")); // and the base image, untagged (no untaggedAfter)
+            StoreVerifier.Verify(dataRoot);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            TempDirectory.Delete(dataRoot);
+        }
+    }
+
+    /// <summary>
+    /// Real images with their own blobs pushed first (the oldest, so the pass removes them and garbage collection deletes
+    /// their blobs), then many small manifests sharing one image's blobs, each with its own tag, stored through the
+    /// registry's store. Returns the tags the rule keeps, with their digests.
+    /// </summary>
+    private static async Task<List<(string Repository, string Tag, Digest Digest)>> SeedAsync(string dataRoot)
+    {
+        await using var seed = await RegistryInstance.StartAsync(dataRoot);
+        var store = seed.App.Services.GetRequiredService<RegistryStore>();
+        var kept = new List<(string, string, Digest)>();
+        for (var i = 0; i < Images; i++)
+        {
+            await seed.Client.PushImageAsync($"crash/r{i % Repositories}", $"image-{i}", TestContent.Image($"retention-crash-{i}", layers: 2, layerSize: 200_000));
+        }
+
+        var baseImage = TestContent.Image("retention-crash-base", layers: 1, layerSize: 1000);
+        for (var r = 0; r < Repositories; r++)
+        {
+            var repository = $"crash/r{r}";
+            await seed.Client.PushImageAsync(repository, baseImage.Manifest.Digest.ToString(), baseImage);
+            for (var t = 0; t < TagsPerRepository; t++)
+            {
+                var manifest = Encoding.UTF8.GetBytes(new JObject
+                {
+                    ["schemaVersion"] = 2,
+                    ["mediaType"] = MediaTypes.OciManifest,
+                    ["config"] = JObject.FromObject(baseImage.Config.Descriptor()),
+                    ["layers"] = new JArray(baseImage.Layers.Select(l => JObject.FromObject(l.Descriptor()))),
+                    ["annotations"] = new JObject { ["n"] = $"{r}-{t}" },
+                }.ToString(Newtonsoft.Json.Formatting.None));
+                var put = await store.PutManifestAsync(repository, manifest, MediaTypes.OciManifest, $"t{t:D5}");
+                if (t >= TagsPerRepository - KeepNewest)
+                {
+                    kept.Add((repository, $"t{t:D5}", put.Digest));
+                }
+            }
+        }
+
+        return kept;
+    }
+}
