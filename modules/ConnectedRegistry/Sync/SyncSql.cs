@@ -86,9 +86,13 @@ internal static class SyncSql
 
     // ---- synced_tags -------------------------------------------------------------------------
 
-    public static Dictionary<string, Digest> SyncedTags(SqliteConnection c, string repository)
+    public static Dictionary<string, Digest> SyncedTags(SqliteConnection c, string repository) =>
+        TagDigests(c, "SELECT tag, digest FROM synced_tags WHERE repository=$r", repository);
+
+    /// <summary>Tag → digest rows of one repository (a row whose digest does not parse is skipped).</summary>
+    private static Dictionary<string, Digest> TagDigests(SqliteConnection c, string query, string repository)
     {
-        using var command = c.Command("SELECT tag, digest FROM synced_tags WHERE repository=$r", null, ("$r", repository));
+        using var command = c.Command(query, null, ("$r", repository));
         using var reader = command.ExecuteReader();
         var result = new Dictionary<string, Digest>(StringComparer.Ordinal);
         while (reader.Read())
@@ -113,21 +117,8 @@ internal static class SyncSql
     // ---- retired_tags ------------------------------------------------------------------------
 
     /// <summary>Tags retention removed, with the digest they had: sync down does not copy them again while the parent's tag keeps that digest.</summary>
-    public static Dictionary<string, Digest> RetiredTags(SqliteConnection c, string repository)
-    {
-        using var command = c.Command("SELECT tag, digest FROM retired_tags WHERE repository=$r", null, ("$r", repository));
-        using var reader = command.ExecuteReader();
-        var result = new Dictionary<string, Digest>(StringComparer.Ordinal);
-        while (reader.Read())
-        {
-            if (Digest.TryParse(reader.GetString(1), out var digest))
-            {
-                result[reader.GetString(0)] = digest;
-            }
-        }
-
-        return result;
-    }
+    public static Dictionary<string, Digest> RetiredTags(SqliteConnection c, string repository) =>
+        TagDigests(c, "SELECT tag, digest FROM retired_tags WHERE repository=$r", repository);
 
     /// <summary>Marks tags as removed by retention, in one transaction; sync's own record of them goes.</summary>
     public static void Retire(SqliteConnection c, IEnumerable<(string Repository, string Tag, Digest Digest)> tags)
