@@ -155,7 +155,8 @@ public sealed class PullRecordTests
         TestDatabase.Execute(database, "DROP TABLE IF EXISTS manifest_pulls");
         Assert.Equal(0L, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM sqlite_master WHERE name='manifest_pulls'"));
 
-        var upgraded = await RegistryInstance.StartAsync(registry.DataRoot);
+        // Only the explicit flush writes (the 10 s interval could write the pull first and leave the flush nothing).
+        var upgraded = await RegistryInstance.StartAsync(registry.DataRoot, ["--pull-flush-interval", "01:00:00"]);
         try
         {
             await GetAsync(upgraded, "v1");
