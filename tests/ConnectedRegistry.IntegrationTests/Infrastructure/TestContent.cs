@@ -137,4 +137,18 @@ public static class TestContent
             ["mediaType"] = mediaType,
             ["manifests"] = images.Select(i => i.Image.Manifest.Descriptor(platform: new { architecture = i.Architecture, os = "linux" })).ToArray(),
         }), mediaType);
+
+    /// <summary>
+    /// Another OCI image manifest over <paramref name="image"/>'s config and layers, told apart by the annotation
+    /// <c>n</c>: many tags with their own manifests and no new blobs (the retention tests seed thousands).
+    /// </summary>
+    public static byte[] ManifestVariant(TestImage image, string n) =>
+        Encoding.UTF8.GetBytes(new JObject
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = MediaTypes.OciManifest,
+            ["config"] = JObject.FromObject(image.Config.Descriptor()),
+            ["layers"] = new JArray(image.Layers.Select(l => JObject.FromObject(l.Descriptor()))),
+            ["annotations"] = new JObject { ["n"] = n },
+        }.ToString(Formatting.None));
 }

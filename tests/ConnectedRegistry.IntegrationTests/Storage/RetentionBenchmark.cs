@@ -103,14 +103,7 @@ public sealed class RetentionBenchmark(ITestOutputHelper output)
 
             for (var t = 0; t < TagsPerRepository; t++)
             {
-                var bytes = Encoding.UTF8.GetBytes(new JObject
-                {
-                    ["schemaVersion"] = 2,
-                    ["mediaType"] = MediaTypes.OciManifest,
-                    ["config"] = JObject.FromObject(image.Config.Descriptor()),
-                    ["layers"] = new JArray(image.Layers.Select(l => JObject.FromObject(l.Descriptor()))),
-                    ["annotations"] = new JObject { ["n"] = t.ToString(CultureInfo.InvariantCulture) },
-                }.ToString(Newtonsoft.Json.Formatting.None));
+                var bytes = TestContent.ManifestVariant(image, t.ToString(CultureInfo.InvariantCulture));
                 rows.Add((repository, $"1.{t}", Digest.Compute(bytes), ManifestParser.Parse(bytes, MediaTypes.OciManifest), bytes, time++));
             }
         }

@@ -119,14 +119,7 @@ public sealed class RetentionCrashTests
             await seed.Client.PushImageAsync(repository, baseImage.Manifest.Digest.ToString(), baseImage);
             for (var t = 0; t < TagsPerRepository; t++)
             {
-                var manifest = Encoding.UTF8.GetBytes(new JObject
-                {
-                    ["schemaVersion"] = 2,
-                    ["mediaType"] = MediaTypes.OciManifest,
-                    ["config"] = JObject.FromObject(baseImage.Config.Descriptor()),
-                    ["layers"] = new JArray(baseImage.Layers.Select(l => JObject.FromObject(l.Descriptor()))),
-                    ["annotations"] = new JObject { ["n"] = $"{r}-{t}" },
-                }.ToString(Newtonsoft.Json.Formatting.None));
+                var manifest = TestContent.ManifestVariant(baseImage, $"{r}-{t}");
                 var put = await store.PutManifestAsync(repository, manifest, MediaTypes.OciManifest, $"t{t:D5}");
                 if (t >= TagsPerRepository - KeepNewest)
                 {
