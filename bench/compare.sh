@@ -22,6 +22,8 @@ command -v docker-registry >/dev/null || { echo "apt-get install docker-registry
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 build_ours
+# A standalone site serves once a desired document applies (until then every answer is 503): the defaults.
+echo '{ "schemaVersion": "1.0" }' > "$BASE/desired.json"
 
 # The anchor: CNCF distribution with the filesystem driver, as the harness's baseline runner sets it up.
 mkdir -p "$BASE/anchor-data"

@@ -57,9 +57,13 @@ YML
   fi
 }
 
-wait_up() { # PORT PID LOG: waits for /v2/ to answer on 127.0.0.1:PORT, showing LOG and stopping when the process exits first
+wait_up() { # PORT PID LOG: waits for /v2/ to answer on 127.0.0.1:PORT with anything but 503 (this module answers 503
+  # until a desired document applies: a script that forgot to write one stops here, not with the harness's first push),
+  # showing LOG and stopping when the process exits first
+  local code
   for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v2/" || true)
+    [[ "$code" != 000 && "$code" != 503 ]] && return 0
     kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process on port $1 exited"; }
     sleep 0.1
   done

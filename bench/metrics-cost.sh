@@ -35,6 +35,8 @@ mkdir -p "$BASE"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 build_ours
+# A standalone site serves once a desired document applies (until then every answer is 503): the defaults.
+echo '{ "schemaVersion": "1.0" }' > "$BASE/desired.json"
 
 run_one() { # NAME METRICS_URLS
   local name=$1 urls=$2
