@@ -28,6 +28,8 @@ public sealed partial class FileModuleClient : IModuleClient
     private JObject _reported = new();
     private string? _lastHash;
     private string? _brokenCandidate;
+    private DateTimeOffset _brokenSince;
+    private int _polls;
     private long _counter;
     private Task _poll = Task.CompletedTask;
     private IModuleClientHandler? _handler;
@@ -49,13 +51,18 @@ public sealed partial class FileModuleClient : IModuleClient
 
     public bool IsConnected => true;
 
+    /// <summary>Ticks of the file poll done so far (each read the desired file once; tests wait on it).</summary>
+    public int Polls => Volatile.Read(ref _polls);
+
     public async Task StartAsync(IModuleClientHandler handler, CancellationToken cancellationToken)
     {
         _handler = handler;
         _reported = ReadReported();
         handler.OnConnectionChanged(true);
         await CheckDesiredAsync(force: true, cancellationToken);
-        _poll = Task.Run(() => PollAsync(_stop.Token), CancellationToken.None);
+        // The timer starts here, not in the loop's task: the first tick is due one interval after the start whenever that task runs.
+        var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(50, _options.FilePollIntervalMs)), _time);
+        _poll = Task.Run(() => PollAsync(timer, _stop.Token), CancellationToken.None);
     }
 
     public async Task UpdateReportedAsync(JObject patch, CancellationToken cancellationToken)
@@ -115,9 +122,9 @@ public sealed partial class FileModuleClient : IModuleClient
         }
     }
 
-    private async Task PollAsync(CancellationToken cancellationToken)
+    private async Task PollAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(50, _options.FilePollIntervalMs)), _time);
+        using var owned = timer;
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
@@ -130,6 +137,8 @@ public sealed partial class FileModuleClient : IModuleClient
                 {
                     Log.ReadFailed(_logger, ex.Message);
                 }
+
+                Interlocked.Increment(ref _polls);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -158,11 +167,9 @@ public sealed partial class FileModuleClient : IModuleClient
             return;
         }
 
-        if (text is not null && !force && !IsJsonObject(text) && hash != _brokenCandidate)
+        if (text is not null && !force && !IsJsonObject(text) && !BrokenLongEnough(hash))
         {
-            // Maybe caught half-written: judge it at the next tick, when the writer is done.
-            _brokenCandidate = hash;
-            return;
+            return; // maybe caught half-written (an editor that truncates, then writes): judged once it stays so
         }
 
         _lastHash = hash;
@@ -181,6 +188,27 @@ public sealed partial class FileModuleClient : IModuleClient
         _counter++;
         await HandDesiredAsync(text, cancellationToken);
     }
+
+    /// <summary>
+    /// True once the same unreadable text has stayed in the file for <see cref="BrokenSettle"/> (and at least one more
+    /// tick): a writer that truncates the file and then writes it, stalled between the two on a busy device, is not
+    /// reported as a rejected document; a file that really is broken is reported a second later.
+    /// </summary>
+    private bool BrokenLongEnough(string hash)
+    {
+        var now = _time.GetUtcNow();
+        if (hash != _brokenCandidate)
+        {
+            _brokenCandidate = hash;
+            _brokenSince = now;
+            return false;
+        }
+
+        return now - _brokenSince >= BrokenSettle;
+    }
+
+    /// <summary>How long unreadable text must stay unchanged in the desired file before it is reported as a rejection.</summary>
+    public static readonly TimeSpan BrokenSettle = TimeSpan.FromSeconds(1);
 
     /// <summary>Hands the file's new text to the handler: a JSON object (its <c>$version</c> the counter unless it has one), else why not.</summary>
     private async Task HandDesiredAsync(string text, CancellationToken cancellationToken)
