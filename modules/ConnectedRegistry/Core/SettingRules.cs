@@ -79,6 +79,10 @@ public static class SettingRules
         new($"a number of megabits per second above 0, from {minimum.ToString(CultureInfo.InvariantCulture)} to {maximum.ToString(CultureInfo.InvariantCulture)}",
             (string text, out double value) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value) && value >= minimum && value <= maximum);
 
+    /// <summary>A date and time in ISO 8601 (UTC when it names no offset), as a token's expiry is given.</summary>
+    public static readonly SettingRule<DateTimeOffset> Instant = new("an ISO-8601 date and time such as 2027-01-31T00:00:00Z",
+        (string text, out DateTimeOffset value) => DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value));
+
     /// <summary>A standard cron expression of exactly five fields (minute hour day month weekday), read trimmed.</summary>
     public static readonly SettingRule<string> Cron = new("a 5-field cron expression (minute hour day month weekday)", TryCron);
 

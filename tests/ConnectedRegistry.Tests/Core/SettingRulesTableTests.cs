@@ -61,6 +61,14 @@ public class SettingRulesTableTests
         (c, o) => StartupConfiguration.Read(c, o, "", SettingRules.Cron),
         "a 5-field cron expression (minute hour day month weekday)");
 
+    private static readonly Member Expiry = new("clientTokens.t.expiry",
+        v => new JObject { ["clientTokens"] = new JObject { ["t"] = new JObject { ["passwordHash"] = Hash, ["scopeMap"] = new JObject { ["a"] = new JArray("content/read") }, ["expiry"] = v } } },
+        s => s.ClientTokens["t"].Expiry,
+        (c, o) => StartupConfiguration.Read(c, o, DateTimeOffset.MinValue, SettingRules.Instant),
+        "an ISO-8601 date and time such as 2027-01-31T00:00:00Z");
+
+    private const string Hash = "pbkdf2-sha256$210000$MtvMtxvr2R2GXZHg78/0yA==$YHud+y1f8w7utK4a8AEc+mbbFcApSCh09UmRauNHRmY=";
+
     public static TheoryData<Row> Table() =>
     [
         new(Window, "PT1H", "PT1H", true),
@@ -107,6 +115,11 @@ public class SettingRulesTableTests
         new(Schedule, "0 3 * * 1-5", "0 3 * * 1-5", true),
         new(Schedule, "0 3 * *", "0 3 * *", false),
         new(Schedule, "0 0 3 * * *", "0 0 3 * * *", false),
+        new(Expiry, "2027-01-31T00:00:00Z", "2027-01-31T00:00:00Z", true),
+        new(Expiry, "2027-01-31T02:00:00+02:00", "2027-01-31T02:00:00+02:00", true),
+        new(Expiry, "2027-01-31", "2027-01-31", true), // midnight UTC
+        new(Expiry, "soon", "soon", false),
+        new(Expiry, "2027-13-01T00:00:00Z", "2027-13-01T00:00:00Z", false),
     ];
 
     [Theory]

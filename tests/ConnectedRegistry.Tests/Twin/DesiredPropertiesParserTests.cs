@@ -98,7 +98,7 @@ public class DesiredPropertiesParserTests
             "clientTokens.t1: passwordHash is not a hash made by the 'token create' command",
             "clientTokens.t1: 'repo' has unknown action 'content/fly' (known: content/read, content/write, content/delete, metadata/read, metadata/write)",
             "clientTokens.t1.status 'paused' must be enabled or disabled",
-            "clientTokens.t1.expiry must be an ISO-8601 date and time",
+            "clientTokens.t1.expiry 'soon' must be an ISO-8601 date and time such as 2027-01-31T00:00:00Z",
             "clientTokens.t2: passwordHash is required (the hash 'token create' prints)",
             "clientTokens.t2: 'UPPER' is not a repository name, 'prefix/*' or '*'",
             "garbageCollection.enabled must be true or false",
