@@ -232,12 +232,13 @@ public static class TokenCommand
             return null;
         }
 
-        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var expiry))
+        // The twin's clientTokens.<name>.expiry is read by the same rule.
+        if (!SettingRules.Instant.TryRead(text, out var expiry))
         {
-            return $"--expiry '{text}' is not an ISO-8601 date and time (for example 2027-01-31T00:00:00Z)";
+            return $"--expiry '{text}' must be {SettingRules.Instant.Takes}";
         }
 
-        a.Expiry = expiry;
+        a.Expiry = expiry.ToUniversalTime();
         return null;
     }
 

@@ -71,33 +71,7 @@ public static partial class TokenEndpoint
 
     private static async Task<IResult> HandlePostAsync(HttpContext context, AuthPolicyProvider policies, RegistryAuthenticator authenticator, RegistryTokenService tokens, AuthOptions options, TimeProvider time, ILoggerFactory loggers)
     {
-        var request = context.Request;
-        if (!request.HasFormContentType)
-        {
-            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the token endpoint takes an application/x-www-form-urlencoded body");
-        }
-
-        // Kestrel's global body limit is off (blobs stream), and this endpoint answers anyone: bound the form here.
-        if (request.ContentLength > MaxFormBytes)
-        {
-            throw new OciException(OciErrorCode.SizeInvalid.WithStatus(System.Net.HttpStatusCode.RequestEntityTooLarge), "the token request body is too large");
-        }
-
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
-        {
-            bodyLimit.MaxRequestBodySize = MaxFormBytes;
-        }
-
-        IFormCollection form;
-        try
-        {
-            form = await request.ReadFormAsync(context.RequestAborted);
-        }
-        catch (InvalidDataException)
-        {
-            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the form body is malformed or too large");
-        }
-
+        var form = await ReadFormAsync(context);
         var policy = policies.Current;
         var client = ClientAddress.Of(context, options.TrustedProxies);
         var grantType = form["grant_type"].ToString();
@@ -144,6 +118,36 @@ public static partial class TokenEndpoint
         }
 
         return Issue(context, tokens, options, identity, !policy.Enabled, form["scope"], form["service"], withRefresh: !identity.IsAnonymous, existingRefresh, oauth: true);
+    }
+
+    /// <summary>The POST's form, read within <see cref="MaxFormBytes"/>; a body that is not a form, or too large, is refused.</summary>
+    private static async Task<IFormCollection> ReadFormAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (!request.HasFormContentType)
+        {
+            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the token endpoint takes an application/x-www-form-urlencoded body");
+        }
+
+        // Kestrel's global body limit is off (blobs stream), and this endpoint answers anyone: bound the form here.
+        if (request.ContentLength > MaxFormBytes)
+        {
+            throw new OciException(OciErrorCode.SizeInvalid.WithStatus(System.Net.HttpStatusCode.RequestEntityTooLarge), "the token request body is too large");
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = MaxFormBytes;
+        }
+
+        try
+        {
+            return await request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (InvalidDataException)
+        {
+            throw new OciException(OciErrorCode.Unsupported.WithStatus(System.Net.HttpStatusCode.BadRequest), "the form body is malformed or too large");
+        }
     }
 
     private static IResult Issue(HttpContext context, RegistryTokenService tokens, AuthOptions options, RegistryIdentity identity, bool open, StringValues scopes, StringValues service, bool withRefresh, string? existingRefresh, bool oauth)

@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Security.Cryptography;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
+using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
 using Newtonsoft.Json.Linq;
 
@@ -209,7 +210,7 @@ public sealed partial class BundleImporter(
             await tags.StoreTagAsync(pass, repository, tag, manifest, platforms);
             outcome.Set++;
         }
-        catch (Exception ex) when (ex is ParentContentException or OciException)
+        catch (Exception ex) when (ex is ParentContentException or OciException or StorageException)
         {
             outcome.Failures.Add($"{repository}:{tag}: {ex.Message}");
         }

@@ -83,10 +83,24 @@ public sealed class NotificationFilter
             return false;
         }
 
-        var subject = text[..lastColon];
-        string repository;
-        string? tag = null;
-        string? digest = null;
+        if (SubjectError(text[..lastColon], out var repository, out var tag, out var digest) is { } bad)
+        {
+            reason = bad;
+            return false;
+        }
+
+        pattern = new Pattern(repository, tag, digest, action);
+        return true;
+    }
+
+    /// <summary>
+    /// The pattern's <c>repository[:tag]</c> or <c>repository@digest</c> (before the action), its parts read out; the
+    /// reason it is not one, else null.
+    /// </summary>
+    private static string? SubjectError(string subject, out string repository, out string? tag, out string? digest)
+    {
+        tag = null;
+        digest = null;
         var at = subject.IndexOf('@', StringComparison.Ordinal);
         var colon = subject.IndexOf(':', StringComparison.Ordinal);
         if (at >= 0)
@@ -95,8 +109,7 @@ public sealed class NotificationFilter
             digest = subject[(at + 1)..];
             if (digest.Length == 0 || !digest.All(c => char.IsAsciiLetterOrDigit(c) || c is ':' or '*' or '+' or '.' or '_' or '-' or '='))
             {
-                reason = "has a digest part that is not a digest (algorithm:hex, * allowed)";
-                return false;
+                return "has a digest part that is not a digest (algorithm:hex, * allowed)";
             }
         }
         else if (colon >= 0)
@@ -105,8 +118,7 @@ public sealed class NotificationFilter
             tag = subject[(colon + 1)..];
             if (tag.Length is 0 or > 128 || !tag.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-' or '*'))
             {
-                reason = "has a tag part that is not a tag (letters, digits, '_', '.', '-', * allowed; at most 128)";
-                return false;
+                return "has a tag part that is not a tag (letters, digits, '_', '.', '-', * allowed; at most 128)";
             }
         }
         else
@@ -114,14 +126,9 @@ public sealed class NotificationFilter
             repository = subject;
         }
 
-        if (repository.Length == 0 || !repository.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '/' or '.' or '_' or '-' or '*'))
-        {
-            reason = "has a repository part that is not a repository name (lower-case letters, digits, '/', '.', '_', '-', * allowed)";
-            return false;
-        }
-
-        pattern = new Pattern(repository, tag, digest, action);
-        return true;
+        return repository.Length == 0 || !repository.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '/' or '.' or '_' or '-' or '*')
+            ? "has a repository part that is not a repository name (lower-case letters, digits, '/', '.', '_', '-', * allowed)"
+            : null;
     }
 
     private sealed record Pattern(string Repository, string? Tag, string? Digest, string Action);

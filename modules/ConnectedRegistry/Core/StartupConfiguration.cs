@@ -46,87 +46,47 @@ public static partial class StartupConfiguration
         return parse(text, out var value) ? value : throw Wrong(option, takes, text);
     }
 
-    /// <summary>A whole number from <paramref name="minimum"/> to <paramref name="maximum"/>.</summary>
+    /// <summary>The option read by <paramref name="rule"/> (<see cref="SettingRules"/>), or <paramref name="fallback"/> when it is not given.</summary>
+    /// <exception cref="StartupException">The value is not one <paramref name="rule"/> takes.</exception>
+    public static T Read<T>(IConfiguration configuration, StartupOption option, T fallback, SettingRule<T> rule) =>
+        Read(configuration, option, fallback, rule.TryRead, rule.Takes);
+
+    /// <summary>A whole number from <paramref name="minimum"/> to <paramref name="maximum"/> (<see cref="SettingRules.WholeNumber"/>).</summary>
     public static int Count(IConfiguration configuration, StartupOption option, int fallback, int minimum = 1, int maximum = int.MaxValue) =>
-        Read(configuration, option, fallback, (string text, out int value) =>
-            int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value) && value >= minimum && value <= maximum,
-            WholeNumber(minimum, maximum));
+        (int)Read(configuration, option, fallback, SettingRules.WholeNumber(minimum, maximum));
 
     /// <summary>
-    /// A duration, never negative: a time span (<c>1.00:00:00</c>, <c>00:30:00</c>) or ISO 8601 (<c>P1D</c>, <c>PT30M</c>),
-    /// and, when <paramref name="valid"/> is given, one it accepts.
+    /// A duration from <paramref name="minimum"/> to <paramref name="maximum"/> (<see cref="SettingRules.Duration"/>: a
+    /// time span such as <c>1.00:00:00</c> or ISO 8601 such as <c>P1D</c>), its default shown as the example.
     /// </summary>
-    /// <param name="takes">What the option takes, with examples (<c>a duration such as 00:00:10 or PT10S</c>).</param>
-    public static TimeSpan Duration(IConfiguration configuration, StartupOption option, TimeSpan fallback, string takes, Func<TimeSpan, bool>? valid = null) =>
-        Read(configuration, option, fallback, (string text, out TimeSpan value) => TryDuration(text, out value) && (valid?.Invoke(value) ?? true), takes);
+    public static TimeSpan Duration(IConfiguration configuration, StartupOption option, TimeSpan fallback, TimeSpan minimum = default, TimeSpan? maximum = null) =>
+        Read(configuration, option, fallback, SettingRules.Duration(minimum, maximum ?? SettingRules.NoMaximum, fallback));
 
-    /// <summary>true or false (also 1/0 and yes/no).</summary>
+    /// <summary>true or false (also 1/0 and yes/no: <see cref="SettingRules.Flag"/>).</summary>
     public static bool Flag(IConfiguration configuration, StartupOption option, bool fallback) =>
-        Read(configuration, option, fallback, TryFlag, "true or false");
+        Read(configuration, option, fallback, SettingRules.Flag);
 
     /// <summary>
-    /// Checks a value <see cref="Bind{T}"/> read from a tuning section: when <paramref name="key"/> is given there and
-    /// <paramref name="valid"/> refuses <paramref name="value"/>, a <see cref="StartupException"/> naming
-    /// <c>--Section:Key (Section__Key)</c>.
+    /// Checks the text of a key of a tuning section, before <see cref="Bind{T}"/> reads it: when <paramref name="key"/>
+    /// is given there and <paramref name="rule"/> refuses it, a <see cref="StartupException"/> naming
+    /// <c>--Section:Key (Section__Key)</c>, in the words of every option.
     /// </summary>
-    public static void Require<T>(IConfiguration configuration, string section, string key, T value, Func<T, bool> valid, string takes)
+    public static void Require<T>(IConfiguration configuration, string section, string key, SettingRule<T> rule)
     {
         var option = StartupOption.InSection(section, key);
-        if (configuration[option.Name] is { } given && !valid(value))
+        if (configuration[option.Name] is { } given && !rule.TryRead(given.Trim(), out _))
         {
-            throw Wrong(option, takes, given);
+            throw Wrong(option, rule.Takes, given);
         }
     }
 
     /// <summary><see cref="Require{T}"/> for a whole number from <paramref name="minimum"/> to <paramref name="maximum"/>.</summary>
-    public static void Require(IConfiguration configuration, string section, string key, long value, long minimum, long maximum = int.MaxValue) =>
-        Require(configuration, section, key, value, v => v >= minimum && v <= maximum, WholeNumber(minimum, maximum));
-
-    /// <summary>"a whole number of at least 1", "a whole number from 1 to 64".</summary>
-    public static string WholeNumber(long minimum, long maximum = int.MaxValue) =>
-        maximum >= int.MaxValue ? $"a whole number of at least {minimum}" : $"a whole number from {minimum} to {maximum}";
+    public static void Require(IConfiguration configuration, string section, string key, long minimum, long maximum = int.MaxValue) =>
+        Require(configuration, section, key, SettingRules.WholeNumber(minimum, maximum));
 
     /// <summary>The error of a value an option does not take: one line, the value escaped and cut.</summary>
     public static StartupException Wrong(StartupOption option, string takes, string value, Exception? inner = null) =>
         new($"{option} must be {takes}, got '{LogText.Escape(value)}'.", inner);
-
-    private static bool TryDuration(string text, out TimeSpan value)
-    {
-        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value))
-        {
-            return value >= TimeSpan.Zero;
-        }
-
-        try
-        {
-            value = System.Xml.XmlConvert.ToTimeSpan(text);
-            return value >= TimeSpan.Zero;
-        }
-        catch (FormatException)
-        {
-            return false;
-        }
-        catch (OverflowException)
-        {
-            return false;
-        }
-    }
-
-    private static bool TryFlag(string text, out bool value)
-    {
-        switch (text.ToLowerInvariant())
-        {
-            case "true" or "1" or "yes":
-                value = true;
-                return true;
-            case "false" or "0" or "no":
-                value = false;
-                return true;
-            default:
-                value = false;
-                return false;
-        }
-    }
 
     /// <summary>Binds the section <paramref name="section"/> onto <paramref name="options"/> and returns them.</summary>
     /// <exception cref="StartupException">A value cannot be converted to its property's type.</exception>

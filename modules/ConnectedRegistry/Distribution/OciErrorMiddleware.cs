@@ -18,22 +18,7 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         try
         {
             await next(context);
-
-            // No endpoint matched the path at all (for example one whose dot segments Kestrel resolved out of
-            // /v2/): still the envelope.
-            if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted && context.GetEndpoint() is null)
-            {
-                await OciErrorWriter.WriteAsync(context, OciErrorCode.NameUnknown, "no such API resource");
-            }
-
-            // A path outside /v2 that matched with the wrong method (/acr/oauth2/token, /acr/connected-registry/v1/…, their aliases): routing
-            // answers a bare 405; give it the envelope too, keeping its Allow header.
-            else if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed && !context.Response.HasStarted)
-            {
-                var allow = context.Response.Headers.Allow.ToString();
-                var headers = string.IsNullOrEmpty(allow) ? null : new Dictionary<string, string> { ["Allow"] = allow };
-                await OciErrorWriter.WriteAsync(context, OciErrorCode.Unsupported, "method not allowed on this resource", headers: headers);
-            }
+            await AnswerUnmatchedAsync(context);
         }
         catch (OciException ex)
         {
@@ -73,6 +58,26 @@ public sealed partial class OciErrorMiddleware(RequestDelegate next, ILogger<Oci
         {
             Log.Unhandled(logger, ex, LogText.Escape(context.Request.Method), LogText.Escape(context.Request.Path.Value));
             await OciErrorWriter.WriteAsync(context, new OciErrorCode("UNKNOWN", System.Net.HttpStatusCode.InternalServerError, "internal error"));
+        }
+    }
+
+    /// <summary>The envelope for what routing answered bare: no endpoint for the path, or the wrong method.</summary>
+    private static async Task AnswerUnmatchedAsync(HttpContext context)
+    {
+        // No endpoint matched the path at all (for example one whose dot segments Kestrel resolved out of
+        // /v2/): still the envelope.
+        if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted && context.GetEndpoint() is null)
+        {
+            await OciErrorWriter.WriteAsync(context, OciErrorCode.NameUnknown, "no such API resource");
+        }
+
+        // A path outside /v2 that matched with the wrong method (/acr/oauth2/token, /acr/connected-registry/v1/…, their aliases): routing
+        // answers a bare 405; give it the envelope too, keeping its Allow header.
+        else if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed && !context.Response.HasStarted)
+        {
+            var allow = context.Response.Headers.Allow.ToString();
+            var headers = string.IsNullOrEmpty(allow) ? null : new Dictionary<string, string> { ["Allow"] = allow };
+            await OciErrorWriter.WriteAsync(context, OciErrorCode.Unsupported, "method not allowed on this resource", headers: headers);
         }
     }
 

@@ -36,6 +36,22 @@ internal static class StorageErrors
                 return error;
             }
 
+            case InvalidRepositoryNameException:
+                return new OciException(OciErrorCode.NameInvalid, exception.Message);
+            case InvalidManifestException:
+                return new OciException(OciErrorCode.ManifestInvalid, exception.Message);
+            case ManifestTooLargeException:
+                return new OciException(OciErrorCode.PayloadTooLarge, exception.Message);
+            case ManifestNotHeldException:
+                return new OciException(OciErrorCode.ManifestUnknown, exception.Message);
+            case ManifestReferencesMissingException references:
+                return new OciException(OciErrorCode.ManifestBlobUnknown, references.Message, new { digests = references.Missing.ToArray() });
+            case UploadSessionUnknownException:
+                return new OciException(OciErrorCode.BlobUploadUnknown);
+            case UploadSizeMismatchException:
+                return new OciException(OciErrorCode.SizeInvalid, exception.Message);
+            case PartialBlobMissingException:
+                return new OciException(OciErrorCode.BlobUnknown, exception.Message);
             default:
                 throw new InvalidOperationException($"no OCI error for {exception.GetType().Name}", exception);
         }

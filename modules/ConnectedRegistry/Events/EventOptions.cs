@@ -21,9 +21,8 @@ public sealed class EventOptions
     public static EventOptions FromConfiguration(IConfiguration configuration)
     {
         const string Section = "Events";
-        var options = StartupConfiguration.Bind(configuration, Section, new EventOptions());
-        StartupConfiguration.Require(configuration, Section, nameof(QueueCapacity), options.QueueCapacity, 1);
-        StartupConfiguration.Require(configuration, Section, nameof(RetryDelayMs), options.RetryDelayMs, 0);
-        return options;
+        StartupConfiguration.Require(configuration, Section, nameof(QueueCapacity), 1);
+        StartupConfiguration.Require(configuration, Section, nameof(RetryDelayMs), 0);
+        return StartupConfiguration.Bind(configuration, Section, new EventOptions());
     }
 }

@@ -102,13 +102,8 @@ public sealed partial class ChangeFeedFollower : BackgroundService
             }
             catch (ChangeFeedTooLargeException ex)
             {
-                // Not a failure to retry at once: a parent that answers this once likely answers it again. The schedule's
-                // passes cover what the feed would have said.
                 failures = 0;
-                Log.FeedTooLarge(_logger, ex.Limit, _options.FeedRefusedPause.TotalMinutes);
-                _state.SetStatusDetail(new StatusDetail(FeedRefusedCode, "Warning",
-                    $"{ex.Message}: refused; the change feed waits {_options.FeedRefusedPause.TotalMinutes:0.#} min and the sync schedule does its work", _time.GetUtcNow()));
-                await WaitAsync(_options.FeedRefusedPause, stoppingToken);
+                await RefusedAsTooLargeAsync(ex, stoppingToken);
             }
             catch (Exception ex)
             {
@@ -124,6 +119,18 @@ public sealed partial class ChangeFeedFollower : BackgroundService
                 await WaitAsync(backoff.After(failures), stoppingToken);
             }
         }
+    }
+
+    /// <summary>
+    /// An answer larger than the feed takes: not a failure to retry at once, since a parent that answers this once likely
+    /// answers it again. The schedule's passes cover what the feed would have said.
+    /// </summary>
+    private async Task RefusedAsTooLargeAsync(ChangeFeedTooLargeException ex, CancellationToken stoppingToken)
+    {
+        Log.FeedTooLarge(_logger, ex.Limit, _options.FeedRefusedPause.TotalMinutes);
+        _state.SetStatusDetail(new StatusDetail(FeedRefusedCode, "Warning",
+            $"{ex.Message}: refused; the change feed waits {_options.FeedRefusedPause.TotalMinutes:0.#} min and the sync schedule does its work", _time.GetUtcNow()));
+        await WaitAsync(_options.FeedRefusedPause, stoppingToken);
     }
 
     /// <summary>One long poll; true when the parent has more changes waiting.</summary>
@@ -161,32 +168,41 @@ public sealed partial class ChangeFeedFollower : BackgroundService
         }
         else if (since >= 0)
         {
-            var syncSet = SyncSet.Of(settings);
-            var invalid = page.Repositories.Where(r => !RepositoryName.IsValid(r)).ToList();
-            if (invalid.Count > 0)
-            {
-                // A name outside the OCI grammar (a newline, an escape sequence) is no repository: no pass is started
-                // for it, and it is logged escaped so that it cannot forge a log line or drive a terminal.
-                Interlocked.Add(ref _invalidEntries, invalid.Count);
-                Log.InvalidEntries(_logger, invalid.Count, string.Join(", ", invalid.Take(3).Select(LogText.Escape)));
-            }
-
-            var changed = page.Repositories
-                .Where(r => RepositoryName.IsValid(r) && syncSet.Contains(r))
-                .OfType<string>()
-                .Distinct(StringComparer.Ordinal)
-                .ToList();
-            if (changed.Count > 0 && SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)
-            {
-                Interlocked.Add(ref _changesSeen, changed.Count);
-                Log.Changes(_logger, changed.Count, string.Join(", ", changed.Take(5)));
-                _scheduler.SyncRepositoriesNow(changed);
-            }
+            SyncChanged(page, settings);
         }
 
         // Only move the cursor if nobody reset it meanwhile (a new activation sets its own).
         Interlocked.CompareExchange(ref _cursor, last, since);
         return page.More;
+    }
+
+    /// <summary>
+    /// Starts a targeted pass for the page's repositories that are in the sync set, while the window is open; a name that
+    /// is no repository is counted and logged, never synced.
+    /// </summary>
+    private void SyncChanged(ChangeFeedPage page, RegistrySettings settings)
+    {
+        var syncSet = SyncSet.Of(settings);
+        var invalid = page.Repositories.Where(r => !RepositoryName.IsValid(r)).ToList();
+        if (invalid.Count > 0)
+        {
+            // A name outside the OCI grammar (a newline, an escape sequence) is no repository: no pass is started
+            // for it, and it is logged escaped so that it cannot forge a log line or drive a terminal.
+            Interlocked.Add(ref _invalidEntries, invalid.Count);
+            Log.InvalidEntries(_logger, invalid.Count, string.Join(", ", invalid.Take(3).Select(LogText.Escape)));
+        }
+
+        var changed = page.Repositories
+            .Where(r => RepositoryName.IsValid(r) && syncSet.Contains(r))
+            .OfType<string>()
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        if (changed.Count > 0 && SyncWindow.At(settings.Sync, _time.GetUtcNow()).Open)
+        {
+            Interlocked.Add(ref _changesSeen, changed.Count);
+            Log.Changes(_logger, changed.Count, string.Join(", ", changed.Take(5)));
+            _scheduler.SyncRepositoriesNow(changed);
+        }
     }
 
     /// <summary>

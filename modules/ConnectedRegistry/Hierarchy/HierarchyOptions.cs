@@ -40,19 +40,18 @@ public sealed record HierarchyOptions
     public static HierarchyOptions FromConfiguration(IConfiguration configuration)
     {
         const string Section = "Hierarchy";
+        StartupConfiguration.Require(configuration, Section, nameof(ChangeLogMaxEntries), 1);
+        StartupConfiguration.Require(configuration, Section, nameof(MaxWaitSeconds), 0);
+        StartupConfiguration.Require(configuration, Section, nameof(FeedWaitSeconds), 0);
+        StartupConfiguration.Require(configuration, Section, nameof(MaxFeedAnswerBytes), SettingRules.Bytes(1024));
         var defaults = new HierarchyOptions();
         var section = configuration.GetSection(Section);
-        var options = defaults with
+        return defaults with
         {
             ChangeLogMaxEntries = StartupConfiguration.Value(section, nameof(ChangeLogMaxEntries), defaults.ChangeLogMaxEntries),
             MaxWaitSeconds = StartupConfiguration.Value(section, nameof(MaxWaitSeconds), defaults.MaxWaitSeconds),
             FeedWaitSeconds = StartupConfiguration.Value(section, nameof(FeedWaitSeconds), defaults.FeedWaitSeconds),
             MaxFeedAnswerBytes = StartupConfiguration.Value(section, nameof(MaxFeedAnswerBytes), defaults.MaxFeedAnswerBytes),
         };
-        StartupConfiguration.Require(configuration, Section, nameof(ChangeLogMaxEntries), options.ChangeLogMaxEntries, 1);
-        StartupConfiguration.Require(configuration, Section, nameof(MaxWaitSeconds), options.MaxWaitSeconds, 0);
-        StartupConfiguration.Require(configuration, Section, nameof(FeedWaitSeconds), options.FeedWaitSeconds, 0);
-        StartupConfiguration.Require(configuration, Section, nameof(MaxFeedAnswerBytes), options.MaxFeedAnswerBytes, 1024, long.MaxValue);
-        return options;
     }
 }

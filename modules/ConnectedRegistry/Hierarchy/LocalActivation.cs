@@ -138,46 +138,68 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
         var endpoint = parent.GetLeftPart(UriPartial.Authority);
         if (response.Ok)
         {
-            var wasActive = ActiveAtParent && Current.Parent == endpoint;
-            if (!Save(Current with { State = ActivationStates.Active, Via = ViaParent, Parent = endpoint, Reason = null, Message = null }, unlessDeactivated: true))
-            {
-                throw DeactivatedMeanwhile();
-            }
-            if (!wasActive)
-            {
-                Log.ActivatedAtParent(_logger, endpoint);
-                ActivatedAtParent?.Invoke((long?)response.Body?["changes"] ?? 0);
-            }
-
-            return;
+            SaveActiveAtParent(response, endpoint);
         }
-
-        if (response.NotOffered || response.Unexpected)
+        else if (response.NotOffered || response.Unexpected)
         {
-            var reason = response.NotOffered ? DetailActivatedLocally : DetailParentApiBlocked;
-            if (Current is not { State: ActivationStates.Active, Via: ViaLocal } || Current.Parent != endpoint || Current.Reason != reason)
-            {
-                if (response.NotOffered)
-                {
-                    Log.ActivatedLocally(_logger, endpoint);
-                }
-                else
-                {
-                    Log.ActivatedLocallyBlocked(_logger, endpoint, response.DescribeUnexpected());
-                }
-            }
+            SaveActiveLocally(response, endpoint);
+        }
+        else
+        {
+            throw Refusal(settings, response, endpoint);
+        }
+    }
 
-            var message = response.NotOffered
-                ? "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally"
-                : $"activated locally, without the change feed: the parent's connected-registry API ({response.DescribeUnexpected()}) gave no registry's answer; something in the way (an IoT Edge API proxy must forward /acr and /v2 to the registry)?";
-            if (!Save(Current with { State = ActivationStates.Active, Via = ViaLocal, Parent = endpoint, Reason = reason, Message = message }, unlessDeactivated: true))
-            {
-                throw DeactivatedMeanwhile();
-            }
-
-            return;
+    /// <summary>The parent activated this registry: active through it, and <see cref="ActivatedAtParent"/> the first time.</summary>
+    private void SaveActiveAtParent(HierarchyResponse response, string endpoint)
+    {
+        var wasActive = ActiveAtParent && Current.Parent == endpoint;
+        if (!Save(Current with { State = ActivationStates.Active, Via = ViaParent, Parent = endpoint, Reason = null, Message = null }, unlessDeactivated: true))
+        {
+            throw DeactivatedMeanwhile();
         }
 
+        if (!wasActive)
+        {
+            Log.ActivatedAtParent(_logger, endpoint);
+            ActivatedAtParent?.Invoke((long?)response.Body?["changes"] ?? 0);
+        }
+    }
+
+    /// <summary>
+    /// The parent offers no activation (a plain OCI registry), or something in the way answered for it: active locally,
+    /// without the change feed, saying which.
+    /// </summary>
+    private void SaveActiveLocally(HierarchyResponse response, string endpoint)
+    {
+        var reason = response.NotOffered ? DetailActivatedLocally : DetailParentApiBlocked;
+        if (Current is not { State: ActivationStates.Active, Via: ViaLocal } || Current.Parent != endpoint || Current.Reason != reason)
+        {
+            if (response.NotOffered)
+            {
+                Log.ActivatedLocally(_logger, endpoint);
+            }
+            else
+            {
+                Log.ActivatedLocallyBlocked(_logger, endpoint, response.DescribeUnexpected());
+            }
+        }
+
+        var message = response.NotOffered
+            ? "the parent registry does not offer connected-registry activation (a plain OCI registry); this registry activated itself locally"
+            : $"activated locally, without the change feed: the parent's connected-registry API ({response.DescribeUnexpected()}) gave no registry's answer; something in the way (an IoT Edge API proxy must forward /acr and /v2 to the registry)?";
+        if (!Save(Current with { State = ActivationStates.Active, Via = ViaLocal, Parent = endpoint, Reason = reason, Message = message }, unlessDeactivated: true))
+        {
+            throw DeactivatedMeanwhile();
+        }
+    }
+
+    /// <summary>
+    /// What to throw for an activation the parent did not grant: a refusal (the identity active elsewhere, or denied) is
+    /// saved as inactive with its reason; a server error is the parent unreachable; anything else a parent error.
+    /// </summary>
+    private Exception Refusal(RegistrySettings settings, HierarchyResponse response, string endpoint)
+    {
         var alreadyActive = response.Code == OciErrorCode.AlreadyActivated.Code;
         if (alreadyActive || (response.Status == HttpStatusCode.Forbidden && response.Code == OciErrorCode.Denied.Code))
         {
@@ -190,20 +212,14 @@ public sealed partial class LocalActivation : IParentActivation, IHostedService
                 Log.Refused(_logger, endpoint, response.Describe());
             }
 
-            if (!Save(Current with { State = ActivationStates.Inactive, Via = ViaParent, Parent = endpoint, Reason = reason, Message = message }, unlessDeactivated: true))
-            {
-                throw DeactivatedMeanwhile();
-            }
-
-            throw new ActivationRefusedException(message, deactivated: false);
+            return Save(Current with { State = ActivationStates.Inactive, Via = ViaParent, Parent = endpoint, Reason = reason, Message = message }, unlessDeactivated: true)
+                ? new ActivationRefusedException(message, deactivated: false)
+                : DeactivatedMeanwhile();
         }
 
-        if ((int)response.Status >= 500)
-        {
-            throw new HttpRequestException($"the parent answered {response.Describe()} to activation", null, response.Status);
-        }
-
-        throw new ParentRegistryException(response.Status, response.Code, $"activation at the parent failed: {response.Describe()}");
+        return (int)response.Status >= 500
+            ? new HttpRequestException($"the parent answered {response.Describe()} to activation", null, response.Status)
+            : new ParentRegistryException(response.Status, response.Code, $"activation at the parent failed: {response.Describe()}");
     }
 
     /// <summary>The <c>deactivate</c> method: stop syncing, and release the identity at the parent when there is one.</summary>

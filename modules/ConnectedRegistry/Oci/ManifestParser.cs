@@ -77,44 +77,8 @@ public static class ManifestParser
         var slots = default(Slots);
         Span<JsonElement> root = slots;
         Members(top, RootNames, RootMembers, root);
-        var schemaVersion = root[SchemaVersion];
-        if (contentType is MediaTypes.DockerSchema1 or MediaTypes.DockerSchema1Signed
-            || (TryInt64(schemaVersion, out var version) && version == 1))
-        {
-            throw new ManifestFormatException(Schema1Refused);
-        }
-
-        if (!TryInt64(schemaVersion, out version) || version != 2)
-        {
-            throw new ManifestFormatException("schemaVersion must be 2");
-        }
-
-        var bodyType = OptionalString(root[MediaType], "mediaType");
-        var headerType = string.IsNullOrEmpty(contentType) ? null : contentType;
-        if (headerType is not null && !MediaTypes.IsManifest(headerType))
-        {
-            // A generic type (application/json, octet-stream) says nothing; anything else is an unsupported manifest.
-            headerType = headerType is "application/json" or "application/octet-stream" or "text/plain"
-                ? null
-                : throw new ManifestFormatException($"unsupported manifest media type '{headerType}'");
-        }
-
-        if (bodyType is not null && headerType is not null && bodyType != headerType)
-        {
-            throw new ManifestFormatException("the manifest's mediaType does not match Content-Type");
-        }
-
-        var mediaType = bodyType ?? headerType ?? (Present(root[Manifests]) ? MediaTypes.OciIndex : MediaTypes.OciManifest);
-        if (!MediaTypes.IsManifest(mediaType))
-        {
-            throw new ManifestFormatException($"unsupported manifest media type '{mediaType}'");
-        }
-
-        if ((mediaType is MediaTypes.DockerManifest or MediaTypes.DockerManifestList) && bodyType is null)
-        {
-            throw new ManifestFormatException("a Docker manifest must carry its mediaType");
-        }
-
+        CheckSchemaVersion(root[SchemaVersion], contentType);
+        var mediaType = MediaTypeOf(root[MediaType], Present(root[Manifests]), contentType);
         var artifactType = OptionalString(root[ArtifactType], "artifactType");
         var subject = IsNullOrAbsent(root[Subject]) ? null : ParseDescriptor(root[Subject], "subject");
         var annotations = ParseAnnotations(root[Annotations], "annotations");
@@ -138,6 +102,57 @@ public static class ManifestParser
         var config = Present(root[Config]) ? ParseDescriptor(root[Config], "config") : throw new ManifestFormatException("config is required");
         var layers = ParseDescriptors(root[Layers], "layers", required: mediaType == MediaTypes.DockerManifest);
         return new ParsedManifest(mediaType, config, layers, [], subject, artifactType, annotations);
+    }
+
+    /// <summary><c>schemaVersion</c> must be 2; a schema 1 manifest (by its version or its Content-Type) is refused as such.</summary>
+    private static void CheckSchemaVersion(JsonElement schemaVersion, string? contentType)
+    {
+        if (contentType is MediaTypes.DockerSchema1 or MediaTypes.DockerSchema1Signed
+            || (TryInt64(schemaVersion, out var version) && version == 1))
+        {
+            throw new ManifestFormatException(Schema1Refused);
+        }
+
+        if (!TryInt64(schemaVersion, out version) || version != 2)
+        {
+            throw new ManifestFormatException("schemaVersion must be 2");
+        }
+    }
+
+    /// <summary>
+    /// The manifest's media type: the body's <c>mediaType</c>, else the request's Content-Type unless generic, else an
+    /// OCI index or manifest by whether it lists manifests; a mismatch of the two, an unsupported type and a Docker
+    /// manifest without its <c>mediaType</c> are refused.
+    /// </summary>
+    private static string MediaTypeOf(JsonElement mediaTypeMember, bool hasManifests, string? contentType)
+    {
+        var bodyType = OptionalString(mediaTypeMember, "mediaType");
+        var headerType = string.IsNullOrEmpty(contentType) ? null : contentType;
+        if (headerType is not null && !MediaTypes.IsManifest(headerType))
+        {
+            // A generic type (application/json, octet-stream) says nothing; anything else is an unsupported manifest.
+            headerType = headerType is "application/json" or "application/octet-stream" or "text/plain"
+                ? null
+                : throw new ManifestFormatException($"unsupported manifest media type '{headerType}'");
+        }
+
+        if (bodyType is not null && headerType is not null && bodyType != headerType)
+        {
+            throw new ManifestFormatException("the manifest's mediaType does not match Content-Type");
+        }
+
+        var mediaType = bodyType ?? headerType ?? (hasManifests ? MediaTypes.OciIndex : MediaTypes.OciManifest);
+        if (!MediaTypes.IsManifest(mediaType))
+        {
+            throw new ManifestFormatException($"unsupported manifest media type '{mediaType}'");
+        }
+
+        if ((mediaType is MediaTypes.DockerManifest or MediaTypes.DockerManifestList) && bodyType is null)
+        {
+            throw new ManifestFormatException("a Docker manifest must carry its mediaType");
+        }
+
+        return mediaType;
     }
 
     /// <summary>

@@ -69,7 +69,7 @@ public sealed class PartialBlobStore
                 return new BlobInfo(digest, _blobs.Size(digest) ?? 0);
             }
 
-            throw new OciException(OciErrorCode.BlobUnknown, "no partial blob to commit");
+            throw new PartialBlobMissingException();
         }
 
         var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken, flushToDisk: false);

@@ -8,8 +8,9 @@ namespace ConnectedRegistry.Storage;
 /// API and the sync engine both write through it. Writes made here directly raise no
 /// <see cref="Core.IRegistryEventSink"/> event (only the Distribution API reports client pushes).
 /// Bytes that do not match their digest are a <see cref="DigestMismatchException"/>; the other errors a caller can act on
-/// are <see cref="OciException"/>s with the matching OCI code (<c>MANIFEST_INVALID</c>, <c>MANIFEST_BLOB_UNKNOWN</c>,
-/// <c>MANIFEST_UNKNOWN</c>, <c>NAME_INVALID</c>).
+/// are storage's own too (<see cref="InvalidManifestException"/>, <see cref="ManifestTooLargeException"/>,
+/// <see cref="ManifestReferencesMissingException"/>, <see cref="ManifestNotHeldException"/>,
+/// <see cref="InvalidRepositoryNameException"/>), given their OCI codes at the HTTP edge (<c>Distribution/StorageErrors</c>).
 /// Repository names and tags must be valid (<see cref="RepositoryName"/>, <see cref="Tag"/>); they are checked.
 /// Blob files are <see cref="BlobStore"/>'s, their links <see cref="RepositoryBlobs"/>'s, the SQL <see cref="MetadataSql"/>'s.
 /// </summary>
@@ -85,7 +86,7 @@ public sealed class RegistryStore
     /// <summary>
     /// Stores a manifest as its exact bytes, parsed and hashed here. Every referenced blob must be
     /// stored (it is linked to the repository) and every child manifest of an index must be in the
-    /// repository, else <c>MANIFEST_BLOB_UNKNOWN</c>. With <paramref name="expectedDigest"/> the bytes must
+    /// repository, else <see cref="ManifestReferencesMissingException"/>. With <paramref name="expectedDigest"/> the bytes must
     /// hash to it. With <paramref name="tag"/> the tag is set (or moved) in the same transaction.
     /// </summary>
     public Task<ManifestPutResult> PutManifestAsync(string repository, ReadOnlyMemory<byte> content, string? mediaType, string? tag = null, Digest? expectedDigest = null, CancellationToken cancellationToken = default) =>
@@ -130,7 +131,7 @@ public sealed class RegistryStore
         CheckRepository(repository);
         if (tag is not null && !Tag.IsValid(tag))
         {
-            throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
+            throw new InvalidManifestException("invalid tag");
         }
     }
 
@@ -215,13 +216,13 @@ public sealed class RegistryStore
             return new ManifestEviction(ManifestEvictionOutcome.Evicted, tags, blobs);
         }, cancellationToken);
 
-    /// <summary>Points a tag at a manifest the repository holds (else <c>MANIFEST_UNKNOWN</c>).</summary>
+    /// <summary>Points a tag at a manifest the repository holds (else <see cref="ManifestNotHeldException"/>).</summary>
     public Task SetTagAsync(string repository, string tag, Digest digest, CancellationToken cancellationToken = default)
     {
         CheckRepository(repository);
         if (!Tag.IsValid(tag))
         {
-            throw new OciException(OciErrorCode.ManifestInvalid, "invalid tag");
+            throw new InvalidManifestException("invalid tag");
         }
 
         var now = Now;
@@ -229,7 +230,7 @@ public sealed class RegistryStore
         {
             if (!MetadataSql.ManifestExists(c, t, repository, digest))
             {
-                throw new OciException(OciErrorCode.ManifestUnknown, "the repository does not hold that manifest");
+                throw new ManifestNotHeldException();
             }
 
             MetadataSql.UpsertTag(c, t, repository, tag, digest, now);
@@ -272,7 +273,7 @@ public sealed class RegistryStore
     {
         if (!RepositoryName.IsValid(repository))
         {
-            throw new OciException(OciErrorCode.NameInvalid, "invalid repository name");
+            throw new InvalidRepositoryNameException();
         }
     }
 
@@ -287,7 +288,7 @@ public sealed class RegistryStore
         }
         catch (ManifestFormatException ex)
         {
-            throw new OciException(OciErrorCode.ManifestInvalid, ex.Message);
+            throw new InvalidManifestException(ex.Message);
         }
 
         var digest = Digest.Compute(content.Span, expectedDigest?.Algorithm ?? Digest.Sha256);
@@ -303,12 +304,12 @@ public sealed class RegistryStore
     {
         if (content.Length > MaxManifestBytes)
         {
-            throw new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {MaxManifestBytes} bytes");
+            throw new ManifestTooLargeException(MaxManifestBytes);
         }
     }
 
     /// <summary>
-    /// <c>MANIFEST_BLOB_UNKNOWN</c> listing every referenced blob or child manifest the repository cannot serve, except
+    /// <see cref="ManifestReferencesMissingException"/> listing every referenced blob or child manifest the repository cannot serve, except
     /// children in <paramref name="leftOut"/>; returns those of them that are absent.
     /// </summary>
     private List<Digest> ThrowIfReferencesMissing(SqliteConnection c, SqliteTransaction t, string repository, ParsedManifest parsed, bool requireLinkedBlobs, IReadOnlyCollection<Digest> leftOut)
@@ -323,7 +324,7 @@ public sealed class RegistryStore
             .ToArray();
         if (missing.Length > 0)
         {
-            throw new OciException(OciErrorCode.ManifestBlobUnknown, "manifest references content unknown to the registry", new { digests = missing });
+            throw new ManifestReferencesMissingException(missing);
         }
 
         return absentChildren;

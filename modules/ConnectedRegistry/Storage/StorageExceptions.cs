@@ -31,3 +31,39 @@ public sealed class UploadSessionLimitException(string message) : StorageExcepti
 {
     public TimeSpan RetryAfter { get; } = TimeSpan.FromSeconds(60);
 }
+
+/// <summary>A repository name that is not one (<see cref="RepositoryName.IsValid"/>): nothing is read or written under it.</summary>
+public sealed class InvalidRepositoryNameException() : StorageException("invalid repository name");
+
+/// <summary>A manifest storage refuses to keep: a tag that is not one, or bytes that are not a manifest (the parser's reason).</summary>
+public sealed class InvalidManifestException(string message) : StorageException(message);
+
+/// <summary>A manifest larger than <see cref="MaxBytes"/>; nothing was kept.</summary>
+public sealed class ManifestTooLargeException(long maxBytes) : StorageException($"manifest exceeds {maxBytes} bytes")
+{
+    public long MaxBytes { get; } = maxBytes;
+}
+
+/// <summary>A tag was to point at a manifest the repository does not hold.</summary>
+public sealed class ManifestNotHeldException() : StorageException("the repository does not hold that manifest");
+
+/// <summary>A manifest references blobs or child manifests the repository cannot serve (<see cref="Missing"/>); it was not kept.</summary>
+public sealed class ManifestReferencesMissingException(IReadOnlyList<string> missing) : StorageException("manifest references content unknown to the registry")
+{
+    /// <summary>The digests of what is missing, each once.</summary>
+    public IReadOnlyList<string> Missing { get; } = missing;
+}
+
+/// <summary>An upload session that is not there (never opened, completed, cancelled or purged).</summary>
+public sealed class UploadSessionUnknownException() : StorageException("blob upload unknown to registry");
+
+/// <summary>A chunk brought another number of bytes than it declared; none of it was kept.</summary>
+public sealed class UploadSizeMismatchException(long declared, long received) : StorageException($"declared {declared} bytes but received {received}")
+{
+    public long Declared { get; } = declared;
+
+    public long Received { get; } = received;
+}
+
+/// <summary>No partial blob to commit, and the repository has no blob of that digest either.</summary>
+public sealed class PartialBlobMissingException() : StorageException("no partial blob to commit");

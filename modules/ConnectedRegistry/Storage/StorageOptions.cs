@@ -74,16 +74,16 @@ public sealed class StorageOptions
         var defaults = new StorageOptions();
         return new StorageOptions
         {
-            UploadMaxAge = StartupConfiguration.Duration(configuration, UploadMaxAgeOption, defaults.UploadMaxAge, "a duration such as 1.00:00:00 or P1D"),
-            GarbageCollectionGrace = StartupConfiguration.Duration(configuration, GcGraceOption, defaults.GarbageCollectionGrace, "a duration such as 01:00:00 or PT1H"),
+            UploadMaxAge = StartupConfiguration.Duration(configuration, UploadMaxAgeOption, defaults.UploadMaxAge),
+            GarbageCollectionGrace = StartupConfiguration.Duration(configuration, GcGraceOption, defaults.GarbageCollectionGrace),
             UploadMaxSessions = StartupConfiguration.Count(configuration, UploadMaxSessionsOption, defaults.UploadMaxSessions),
             UploadMaxSessionsPerRepository = StartupConfiguration.Count(configuration, UploadMaxSessionsPerRepositoryOption, defaults.UploadMaxSessionsPerRepository),
             UploadMaxSessionsPerClient = StartupConfiguration.Count(configuration, UploadMaxSessionsPerClientOption, defaults.UploadMaxSessionsPerClient),
-            UploadIdleAgeNearCap = StartupConfiguration.Duration(configuration, UploadIdleNearCapOption, defaults.UploadIdleAgeNearCap, "a duration such as 00:10:00 or PT10M"),
+            UploadIdleAgeNearCap = StartupConfiguration.Duration(configuration, UploadIdleNearCapOption, defaults.UploadIdleAgeNearCap),
 
             // An interval of zero would be a timer that never waits.
-            PullFlushInterval = StartupConfiguration.Duration(configuration, PullFlushIntervalOption, defaults.PullFlushInterval,
-                "a duration longer than zero, such as 00:00:10 or PT10S", interval => interval > TimeSpan.Zero),
+            PullFlushInterval = StartupConfiguration.Read(configuration, PullFlushIntervalOption, defaults.PullFlushInterval,
+                SettingRules.DurationAboveZero(defaults.PullFlushInterval)),
             RecordPulls = StartupConfiguration.Flag(configuration, RecordPullsOption, defaults.RecordPulls),
         };
     }

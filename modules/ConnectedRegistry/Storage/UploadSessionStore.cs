@@ -120,7 +120,8 @@ public sealed class UploadSessionStore
     /// <summary>
     /// Appends a chunk. With <paramref name="rangeStart"/> (from <c>Content-Range</c>) it must equal the
     /// session's length, else <see cref="UploadRangeException"/>. With <paramref name="declaredLength"/> the body must
-    /// carry exactly that many bytes, else <c>SIZE_INVALID</c> and nothing is kept.
+    /// carry exactly that many bytes, else <see cref="UploadSizeMismatchException"/> and nothing is kept. A session that
+    /// is not there is <see cref="UploadSessionUnknownException"/>.
     /// </summary>
     public async Task<UploadSession> AppendAsync(UploadSession session, Stream content, long? rangeStart, long? declaredLength, CancellationToken cancellationToken)
     {
@@ -128,7 +129,7 @@ public sealed class UploadSessionStore
         var path = _layout.UploadDataPath(session.Id);
         if (!File.Exists(path))
         {
-            throw new OciException(OciErrorCode.BlobUploadUnknown);
+            throw new UploadSessionUnknownException();
         }
 
         var length = BlobStore.LengthOf(path);
@@ -144,7 +145,7 @@ public sealed class UploadSessionStore
         }
         catch (AppendLengthMismatchException ex)
         {
-            throw new OciException(OciErrorCode.SizeInvalid, $"declared {ex.Expected} bytes but received {ex.Actual}");
+            throw new UploadSizeMismatchException(ex.Expected, ex.Actual);
         }
 
         var now = Now;
@@ -162,7 +163,7 @@ public sealed class UploadSessionStore
         var path = _layout.UploadDataPath(session.Id);
         if (!File.Exists(path))
         {
-            throw new OciException(OciErrorCode.BlobUploadUnknown);
+            throw new UploadSessionUnknownException();
         }
 
         var actual = await _blobs.DigestOfAsync(path, digest.Algorithm, cancellationToken);

@@ -82,13 +82,12 @@ public sealed class TlsOptions
                 return string.Equals(text, "workload", StringComparison.OrdinalIgnoreCase) || string.Equals(text, "auto", StringComparison.OrdinalIgnoreCase);
             }, $"'workload' (certificate from the IoT Edge workload API) or 'auto' (for certificate files use {CertOption} and {KeyOption})"),
             HostName = StartupConfiguration.Text(configuration, HostNameOption),
-            Validity = StartupConfiguration.Duration(configuration, ValidityOption, defaults.Validity,
-                "a duration of at least one minute, such as 30.00:00:00 or P30D", validity => validity >= TimeSpan.FromMinutes(1)),
+            Validity = StartupConfiguration.Duration(configuration, ValidityOption, defaults.Validity, minimum: TimeSpan.FromMinutes(1)),
             RenewAfter = StartupConfiguration.Read(configuration, RenewAfterOption, defaults.RenewAfter,
                 (string text, out double fraction) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out fraction) && fraction is > 0 and < 1,
                 "a fraction of the lifetime between 0 and 1"),
-            RetryDelay = StartupConfiguration.Duration(configuration, RetryDelayOption, defaults.RetryDelay, "a duration such as 00:01:00 or PT1M"),
-            ReloadInterval = StartupConfiguration.Duration(configuration, ReloadIntervalOption, defaults.ReloadInterval, "a duration such as 00:00:10 or PT10S"),
+            RetryDelay = StartupConfiguration.Duration(configuration, RetryDelayOption, defaults.RetryDelay),
+            ReloadInterval = StartupConfiguration.Duration(configuration, ReloadIntervalOption, defaults.ReloadInterval),
             HttpsUrls = urls,
         };
     }

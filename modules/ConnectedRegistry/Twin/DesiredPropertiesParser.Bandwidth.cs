@@ -1,4 +1,3 @@
-using System.Globalization;
 using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
 
@@ -16,6 +15,10 @@ public static partial class DesiredPropertiesParser
     public const int MaxBandwidthSchedules = 20;
     public static readonly TimeSpan MinBandwidthDuration = TimeSpan.FromMinutes(1);
     public static readonly TimeSpan MaxBandwidthDuration = TimeSpan.FromDays(7);
+
+    /// <summary>The rules of a cap (<see cref="SettingRules.Megabits"/>) and of a schedule's duration.</summary>
+    public static readonly SettingRule<double> MbpsRule = SettingRules.Megabits(MinBandwidthMbps, MaxBandwidthMbps);
+    public static readonly SettingRule<TimeSpan> BandwidthDurationRule = SettingRules.Duration(MinBandwidthDuration, MaxBandwidthDuration, TimeSpan.FromHours(1));
 
     private static BandwidthSettings ParseBandwidth(JObject sync, List<string> errors)
     {
@@ -59,18 +62,15 @@ public static partial class DesiredPropertiesParser
             return null;
         }
 
-        var cron = Str(entry, "cron", $"{path}.cron", errors);
-        if (cron is null)
+        var cronText = Str(entry, "cron", $"{path}.cron", errors);
+        if (cronText is null)
         {
             errors.Add($"{path}.cron is required");
         }
-        else if (!IsCron(cron))
-        {
-            errors.Add($"{path}.cron '{Shorten(cron)}' is not a valid 5-field cron expression");
-        }
 
+        var cron = cronText is null ? null : Cron(cronText, $"{path}.cron", errors);
         var durationErrors = errors.Count;
-        var duration = Duration(entry, "duration", $"{path}.duration", MinBandwidthDuration, MaxBandwidthDuration, "PT1M", "P7D", errors);
+        var duration = Duration(entry, "duration", $"{path}.duration", BandwidthDurationRule, errors);
         if (duration is null && errors.Count == durationErrors)
         {
             errors.Add($"{path}.duration is required");
@@ -83,26 +83,8 @@ public static partial class DesiredPropertiesParser
             errors.Add($"{path}.limitMbps is required");
         }
 
-        return cron is not null && IsCron(cron) && duration is { } d && limit is { } l ? new BandwidthSchedule(cron.Trim(), d, l) : null;
+        return cron is not null && duration is { } d && limit is { } l ? new BandwidthSchedule(cron, d, l) : null;
     }
 
-    private static double? Mbps(JObject owner, string member, string path, List<string> errors)
-    {
-        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
-        {
-            return null;
-        }
-
-        if (value.Type is JTokenType.Integer or JTokenType.Float)
-        {
-            var mbps = value.Type == JTokenType.Integer && value is JValue { Value: System.Numerics.BigInteger } ? double.PositiveInfinity : value.Value<double>();
-            if (double.IsFinite(mbps) && mbps >= MinBandwidthMbps && mbps <= MaxBandwidthMbps)
-            {
-                return mbps;
-            }
-        }
-
-        errors.Add($"{path} '{Shorten(value.ToString(Newtonsoft.Json.Formatting.None))}' must be a number of megabits per second above 0, from {MinBandwidthMbps.ToString(CultureInfo.InvariantCulture)} to {MaxBandwidthMbps.ToString(CultureInfo.InvariantCulture)}");
-        return null;
-    }
+    private static double? Mbps(JObject owner, string member, string path, List<string> errors) => Number(owner, member, path, MbpsRule, errors);
 }

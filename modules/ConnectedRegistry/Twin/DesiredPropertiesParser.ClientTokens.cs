@@ -1,4 +1,3 @@
-using System.Globalization;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using Newtonsoft.Json.Linq;
@@ -73,7 +72,7 @@ public static partial class DesiredPropertiesParser
         return true;
     }
 
-    /// <summary><c>expiry</c>: an ISO-8601 date and time (UTC when it names no offset); null when absent.</summary>
+    /// <summary><c>expiry</c>: an ISO-8601 date and time (UTC when it names no offset: <see cref="SettingRules.Instant"/>, as <c>token create --expiry</c>); null when absent.</summary>
     private static DateTimeOffset? TokenExpiry(JObject token, string path, List<string> errors)
     {
         if (!token.TryGetValue("expiry", out var expiryToken) || expiryToken.Type == JTokenType.Null)
@@ -81,12 +80,19 @@ public static partial class DesiredPropertiesParser
             return null;
         }
 
-        if (expiryToken.Type == JTokenType.String && DateTimeOffset.TryParse(expiryToken.Value<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+        if (expiryToken.Type != JTokenType.String)
+        {
+            errors.Add($"{path}.expiry must be {SettingRules.Instant.Takes}");
+            return null;
+        }
+
+        var text = expiryToken.Value<string>()!;
+        if (SettingRules.Instant.TryRead(text, out var parsed))
         {
             return parsed;
         }
 
-        errors.Add($"{path}.expiry must be an ISO-8601 date and time");
+        errors.Add($"{path}.expiry '{Shorten(text)}' must be {SettingRules.Instant.Takes}");
         return null;
     }
 

@@ -14,6 +14,9 @@ public static partial class DesiredPropertiesParser
     public static readonly TimeSpan MinPinPulledWithin = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan MaxPinPulledWithin = TimeSpan.FromDays(3650);
 
+    /// <summary>The rule of <c>storage.pinPulledWithin</c> (<see cref="SettingRules.Duration"/>).</summary>
+    public static readonly SettingRule<TimeSpan> PinPulledWithinRule = SettingRules.Duration(MinPinPulledWithin, MaxPinPulledWithin, new StorageSettings().PinPulledWithin);
+
     /// <summary>Adds the eviction members of <c>storage</c> to <paramref name="storage"/> (its <c>minFreeBytes</c> parsed already).</summary>
     private static StorageSettings ParseEviction(JObject doc, StorageSettings storage, List<string> errors)
     {
@@ -22,26 +25,19 @@ public static partial class DesiredPropertiesParser
             return storage; // absent, or not an object (said once, by ParseStorage)
         }
 
-        if (owner.TryGetValue("evictBelowFreeBytes", out var mark) && mark.Type != JTokenType.Null)
+        if (Number(owner, "evictBelowFreeBytes", "storage.evictBelowFreeBytes", FreeBytesRule, errors) is { } bytes)
         {
-            if (mark.Type == JTokenType.Integer && mark is JValue { Value: long bytes } && bytes >= 0)
+            if (storage.MinFreeBytes is { } min && bytes < min)
             {
-                if (storage.MinFreeBytes is { } min && bytes < min)
-                {
-                    errors.Add($"storage.evictBelowFreeBytes {bytes.ToString(CultureInfo.InvariantCulture)} is below storage.minFreeBytes {min.ToString(CultureInfo.InvariantCulture)}: eviction must start before writes are refused (use a value at least as large, or leave it out for {StorageSettings.DefaultEvictionFactor} times the minimum)");
-                }
-                else
-                {
-                    storage = storage with { EvictBelowFreeBytes = bytes };
-                }
+                errors.Add($"storage.evictBelowFreeBytes {bytes.ToString(CultureInfo.InvariantCulture)} is below storage.minFreeBytes {min.ToString(CultureInfo.InvariantCulture)}: eviction must start before writes are refused (use a value at least as large, or leave it out for {StorageSettings.DefaultEvictionFactor} times the minimum)");
             }
             else
             {
-                errors.Add($"storage.evictBelowFreeBytes '{Shorten(mark.ToString())}' must be a whole number of bytes from 0 to {long.MaxValue}");
+                storage = storage with { EvictBelowFreeBytes = bytes };
             }
         }
 
-        if (Duration(owner, "pinPulledWithin", "storage.pinPulledWithin", MinPinPulledWithin, MaxPinPulledWithin, "PT1S", "P3650D", errors) is { } pin)
+        if (Duration(owner, "pinPulledWithin", "storage.pinPulledWithin", PinPulledWithinRule, errors) is { } pin)
         {
             storage = storage with { PinPulledWithin = pin };
         }

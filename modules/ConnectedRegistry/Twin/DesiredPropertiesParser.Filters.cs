@@ -132,22 +132,9 @@ public static partial class DesiredPropertiesParser
         return repositories;
     }
 
-    /// <summary>A count (<c>newest</c>, <c>keepNewest</c>): a whole number 1..<paramref name="max"/>; null when absent.</summary>
-    private static int? Count(JObject owner, string member, string path, int max, List<string> errors)
-    {
-        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
-        {
-            return null;
-        }
-
-        if (value.Type == JTokenType.Integer && value.Value<long>() is var count && count >= 1 && count <= max)
-        {
-            return (int)count;
-        }
-
-        errors.Add($"{path} '{Shorten(value.ToString())}' must be a whole number from 1 to {max}");
-        return null;
-    }
+    /// <summary>A count (<c>newest</c>, <c>keepNewest</c>): a whole number 1..<paramref name="max"/> (<see cref="SettingRules.WholeNumber"/>); null when absent.</summary>
+    private static int? Count(JObject owner, string member, string path, int max, List<string> errors) =>
+        (int?)Number(owner, member, path, SettingRules.WholeNumber(1, max), errors);
 
     private static string? TagPattern(JObject owner, string member, string path, List<string> errors)
     {

@@ -15,13 +15,9 @@ public static partial class DesiredPropertiesParser
         }
 
         var enabled = Bool(gc, "enabled", "garbageCollection.enabled", errors) ?? defaults.Enabled;
-        var schedule = Str(gc, "schedule", "garbageCollection.schedule", errors) ?? defaults.Schedule;
-        if (!IsCron(schedule))
-        {
-            errors.Add($"garbageCollection.schedule '{Shorten(schedule)}' is not a valid 5-field cron expression");
-        }
+        var schedule = Cron(Str(gc, "schedule", "garbageCollection.schedule", errors) ?? defaults.Schedule, "garbageCollection.schedule", errors) ?? defaults.Schedule;
 
         var untagged = Bool(gc, "deleteUntaggedManifests", "garbageCollection.deleteUntaggedManifests", errors) ?? defaults.DeleteUntaggedManifests;
-        return new GarbageCollectionSettings { Enabled = enabled, Schedule = schedule.Trim(), DeleteUntaggedManifests = untagged };
+        return new GarbageCollectionSettings { Enabled = enabled, Schedule = schedule, DeleteUntaggedManifests = untagged };
     }
 }

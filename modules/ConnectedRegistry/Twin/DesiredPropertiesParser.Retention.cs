@@ -17,6 +17,10 @@ public static partial class DesiredPropertiesParser
 
     public static readonly TimeSpan MaxRetentionDuration = TimeSpan.FromDays(3650);
 
+    /// <summary>The rules of a retention rule's durations (<see cref="SettingRules.Duration"/>).</summary>
+    public static readonly SettingRule<TimeSpan> KeepPulledWithinRule = SettingRules.Duration(MinKeepPulledWithin, MaxRetentionDuration, TimeSpan.FromDays(30));
+    public static readonly SettingRule<TimeSpan> UntaggedAfterRule = SettingRules.Duration(MinUntaggedAfter, MaxRetentionDuration, TimeSpan.FromDays(7));
+
     private static readonly string[] RetentionRuleMembers = ["repositories", "keepNewest", "keepPulledWithin", "keepTags", "untaggedAfter"];
 
     private static RetentionSettings ParseRetention(JObject doc, List<string> errors, List<string> warnings)
@@ -50,8 +54,8 @@ public static partial class DesiredPropertiesParser
         var before = errors.Count;
         var repositories = RepositoryPatterns(entry, path, errors);
         var keepNewest = Count(entry, "keepNewest", $"{path}.keepNewest", RetentionSettings.MaxKeepNewest, errors);
-        var pulledWithin = Duration(entry, "keepPulledWithin", $"{path}.keepPulledWithin", MinKeepPulledWithin, MaxRetentionDuration, "PT1M", "P3650D", errors);
-        var untaggedAfter = Duration(entry, "untaggedAfter", $"{path}.untaggedAfter", MinUntaggedAfter, MaxRetentionDuration, "PT1H", "P3650D", errors);
+        var pulledWithin = Duration(entry, "keepPulledWithin", $"{path}.keepPulledWithin", KeepPulledWithinRule, errors);
+        var untaggedAfter = Duration(entry, "untaggedAfter", $"{path}.untaggedAfter", UntaggedAfterRule, errors);
         string? keepTags = null;
         if (Str(entry, "keepTags", $"{path}.keepTags", errors) is { } pattern)
         {

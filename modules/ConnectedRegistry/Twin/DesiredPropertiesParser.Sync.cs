@@ -21,6 +21,11 @@ public static partial class DesiredPropertiesParser
     public static readonly TimeSpan MinParentIdleTimeout = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan MaxParentIdleTimeout = TimeSpan.FromHours(1);
 
+    /// <summary>The rules of <c>sync.window</c>, <c>sync.messageTtl</c> and <c>sync.parentIdleTimeout</c> (<see cref="SettingRules.Duration"/>).</summary>
+    public static readonly SettingRule<TimeSpan> WindowRule = SettingRules.Duration(MinWindow, MaxWindow, MinWindow);
+    public static readonly SettingRule<TimeSpan> MessageTtlRule = SettingRules.Duration(MinMessageTtl, MaxMessageTtl, new SyncSettings().MessageTtl);
+    public static readonly SettingRule<TimeSpan> ParentIdleTimeoutRule = SettingRules.Duration(MinParentIdleTimeout, MaxParentIdleTimeout, new SyncSettings().ParentIdleTimeout);
+
     private static SyncSettings ParseSync(JObject doc, List<string> errors, List<string> warnings)
     {
         var defaults = new SyncSettings();
@@ -29,23 +34,18 @@ public static partial class DesiredPropertiesParser
             return defaults;
         }
 
-        var schedule = Str(sync, "schedule", "sync.schedule", errors) ?? defaults.Schedule;
-        if (!IsCron(schedule))
-        {
-            errors.Add($"sync.schedule '{Shorten(schedule)}' is not a valid 5-field cron expression");
-        }
-
-        var window = Duration(sync, "window", "sync.window", MinWindow, MaxWindow, "PT1H", "P7D", errors);
-        var ttl = Duration(sync, "messageTtl", "sync.messageTtl", MinMessageTtl, MaxMessageTtl, "P1D", "P90D", errors) ?? defaults.MessageTtl;
+        var schedule = Cron(Str(sync, "schedule", "sync.schedule", errors) ?? defaults.Schedule, "sync.schedule", errors) ?? defaults.Schedule;
+        var window = Duration(sync, "window", "sync.window", WindowRule, errors);
+        var ttl = Duration(sync, "messageTtl", "sync.messageTtl", MessageTtlRule, errors) ?? defaults.MessageTtl;
         var repositories = RepositoryList(sync, "repositories", "sync.repositories", errors);
         var bandwidth = ParseBandwidth(sync, errors);
         var onDemand = Bool(sync, "onDemand", "sync.onDemand", errors) ?? defaults.OnDemand;
         var platforms = PlatformList(sync, "platforms", "sync.platforms", errors) ?? [];
         var filters = FilterList(sync, "filters", "sync.filters", errors, warnings);
-        var idle = Duration(sync, "parentIdleTimeout", "sync.parentIdleTimeout", MinParentIdleTimeout, MaxParentIdleTimeout, "PT1S", "PT1H", errors) ?? defaults.ParentIdleTimeout;
+        var idle = Duration(sync, "parentIdleTimeout", "sync.parentIdleTimeout", ParentIdleTimeoutRule, errors) ?? defaults.ParentIdleTimeout;
         return new SyncSettings
         {
-            Schedule = schedule.Trim(), Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand,
+            Schedule = schedule, Window = window, MessageTtl = ttl, Repositories = repositories, Bandwidth = bandwidth, OnDemand = onDemand,
             Platforms = platforms, Filters = filters, ParentIdleTimeout = idle,
         };
     }

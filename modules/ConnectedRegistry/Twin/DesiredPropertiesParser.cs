@@ -1,9 +1,7 @@
 using System.Globalization;
-using System.Xml;
 using ConnectedRegistry.Auth;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
-using Cronos;
 using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.Twin;
@@ -302,22 +300,13 @@ public static partial class DesiredPropertiesParser
         return result;
     }
 
-    private static StorageSettings ParseStorage(JObject doc, List<string> errors)
-    {
-        if (Obj(doc, "storage", "storage", errors) is not { } storage ||
-            !storage.TryGetValue("minFreeBytes", out var value) || value.Type == JTokenType.Null)
-        {
-            return new StorageSettings();
-        }
+    /// <summary><c>storage.minFreeBytes</c>: a count of bytes (<see cref="SettingRules.Bytes"/>), 0 or more.</summary>
+    public static readonly SettingRule<long> FreeBytesRule = SettingRules.Bytes(0);
 
-        if (value.Type == JTokenType.Integer && value is JValue { Value: long bytes } && bytes >= 0)
-        {
-            return new StorageSettings { MinFreeBytes = bytes };
-        }
-
-        errors.Add($"storage.minFreeBytes '{Shorten(value.ToString())}' must be a whole number of bytes from 0 to {long.MaxValue}");
-        return new StorageSettings();
-    }
+    private static StorageSettings ParseStorage(JObject doc, List<string> errors) =>
+        Obj(doc, "storage", "storage", errors) is { } storage && Number(storage, "minFreeBytes", "storage.minFreeBytes", FreeBytesRule, errors) is { } bytes
+            ? new StorageSettings { MinFreeBytes = bytes }
+            : new StorageSettings();
 
     private static List<string> RepositoryList(JObject owner, string member, string path, List<string> errors)
     {
@@ -351,21 +340,20 @@ public static partial class DesiredPropertiesParser
         return result;
     }
 
-    private static bool IsCron(string expression)
+    /// <summary>A cron schedule (<see cref="SettingRules.Cron"/>), trimmed; null when it is not one (the reason added).</summary>
+    private static string? Cron(string text, string path, List<string> errors)
     {
-        try
+        if (SettingRules.Cron.TryRead(text, out var cron))
         {
-            // Standard = exactly five fields (minute hour day month weekday).
-            CronExpression.Parse(expression.Trim(), CronFormat.Standard);
-            return true;
+            return cron;
         }
-        catch (CronFormatException)
-        {
-            return false;
-        }
+
+        errors.Add($"{path} '{Shorten(text)}' must be {SettingRules.Cron.Takes}");
+        return null;
     }
 
-    private static TimeSpan? Duration(JObject owner, string member, string path, TimeSpan min, TimeSpan max, string minText, string maxText, List<string> errors)
+    /// <summary>A duration by <paramref name="rule"/> (<see cref="SettingRules.Duration"/>), given as a string; null when absent or wrong (the reason added).</summary>
+    private static TimeSpan? Duration(JObject owner, string member, string path, SettingRule<TimeSpan> rule, List<string> errors)
     {
         var text = Str(owner, member, path, errors);
         if (text is null)
@@ -373,37 +361,35 @@ public static partial class DesiredPropertiesParser
             return null;
         }
 
-        if (TryParseDuration(text, out var value) && value >= min && value <= max)
+        if (rule.TryRead(text, out var value))
         {
             return value;
         }
 
-        errors.Add($"{path} '{Shorten(text)}' must be an ISO-8601 duration from {minText} to {maxText}");
+        errors.Add($"{path} '{Shorten(text)}' must be {rule.Takes}");
         return null;
     }
 
-    /// <summary>ISO-8601 durations such as PT3H, P2D, P1DT12H (no years or months: their length varies).</summary>
-    public static bool TryParseDuration(string text, out TimeSpan value)
+    /// <summary>
+    /// A number by <paramref name="rule"/> (<see cref="SettingRules"/>: a whole number, bytes, megabits), given as a JSON
+    /// number and read as its text; null when absent or wrong (the reason added, the value as the document wrote it).
+    /// </summary>
+    private static T? Number<T>(JObject owner, string member, string path, SettingRule<T> rule, List<string> errors)
+        where T : struct
     {
-        value = default;
-        if (string.IsNullOrWhiteSpace(text) || !text.StartsWith('P') || text.Contains('Y', StringComparison.Ordinal) || text.Split('T')[0].Contains('M', StringComparison.Ordinal))
+        if (!owner.TryGetValue(member, out var value) || value.Type == JTokenType.Null)
         {
-            return false;
+            return null;
         }
 
-        try
+        var written = value.ToString(Newtonsoft.Json.Formatting.None);
+        if (value.Type is JTokenType.Integer or JTokenType.Float && rule.TryRead(written, out var number))
         {
-            value = XmlConvert.ToTimeSpan(text);
-            return value > TimeSpan.Zero;
+            return number;
         }
-        catch (FormatException)
-        {
-            return false;
-        }
-        catch (OverflowException)
-        {
-            return false;
-        }
+
+        errors.Add($"{path} '{Shorten(written)}' must be {rule.Takes}");
+        return null;
     }
 
     private static JObject? Obj(JObject owner, string member, string path, List<string> errors)
@@ -445,12 +431,12 @@ public static partial class DesiredPropertiesParser
             return null;
         }
 
-        if (value.Type == JTokenType.Boolean)
+        if (value.Type == JTokenType.Boolean && SettingRules.Flag.TryRead(value.Value<bool>() ? "true" : "false", out var flag))
         {
-            return value.Value<bool>();
+            return flag;
         }
 
-        errors.Add($"{path} must be true or false");
+        errors.Add($"{path} must be {SettingRules.Flag.Takes}");
         return null;
     }
 

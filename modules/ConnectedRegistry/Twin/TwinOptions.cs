@@ -48,19 +48,19 @@ public sealed class TwinOptions
     public static TwinOptions FromConfiguration(IConfiguration configuration)
     {
         const string Section = "Twin";
-        var options = StartupConfiguration.Bind(configuration, Section, new TwinOptions());
-        StartupConfiguration.Require(configuration, Section, nameof(ReportIntervalMs), options.ReportIntervalMs, 0);
-        StartupConfiguration.Require(configuration, Section, nameof(SasTokenTtlSeconds), options.SasTokenTtlSeconds, 1);
-        StartupConfiguration.Require(configuration, Section, nameof(MqttPort), options.MqttPort, 1, 65535);
-        StartupConfiguration.Require(configuration, Section, nameof(WebSocketPort), options.WebSocketPort, 0, 65535);
-        StartupConfiguration.Require(configuration, Section, nameof(KeepAliveSeconds), options.KeepAliveSeconds, 0, ushort.MaxValue);
-        StartupConfiguration.Require(configuration, Section, nameof(RequestTimeoutMs), options.RequestTimeoutMs, 1);
-        StartupConfiguration.Require(configuration, Section, nameof(ReconnectDelayMs), options.ReconnectDelayMs, 0);
-        StartupConfiguration.Require(configuration, Section, nameof(ReconnectMaxDelayMs), options.ReconnectMaxDelayMs, 0);
-        StartupConfiguration.Require(configuration, Section, nameof(FilePollIntervalMs), options.FilePollIntervalMs, 1);
-        StartupConfiguration.Require(configuration, Section, nameof(InitialTwinTimeoutMs), options.InitialTwinTimeoutMs, 0);
-        StartupConfiguration.Require(configuration, Section, nameof(MaxReportedBytes), options.MaxReportedBytes, 1024);
-        return options;
+        // Each key's text is judged by its rule first, so that a bad one is refused in the words of every option.
+        StartupConfiguration.Require(configuration, Section, nameof(ReportIntervalMs), 0);
+        StartupConfiguration.Require(configuration, Section, nameof(SasTokenTtlSeconds), 1);
+        StartupConfiguration.Require(configuration, Section, nameof(MqttPort), 1, 65535);
+        StartupConfiguration.Require(configuration, Section, nameof(WebSocketPort), 0, 65535);
+        StartupConfiguration.Require(configuration, Section, nameof(KeepAliveSeconds), 0, ushort.MaxValue);
+        StartupConfiguration.Require(configuration, Section, nameof(RequestTimeoutMs), 1);
+        StartupConfiguration.Require(configuration, Section, nameof(ReconnectDelayMs), 0);
+        StartupConfiguration.Require(configuration, Section, nameof(ReconnectMaxDelayMs), 0);
+        StartupConfiguration.Require(configuration, Section, nameof(FilePollIntervalMs), 1);
+        StartupConfiguration.Require(configuration, Section, nameof(InitialTwinTimeoutMs), 0);
+        StartupConfiguration.Require(configuration, Section, nameof(MaxReportedBytes), SettingRules.Bytes(1024, int.MaxValue));
+        return StartupConfiguration.Bind(configuration, Section, new TwinOptions());
     }
 
     internal TimeSpan ReportInterval => TimeSpan.FromMilliseconds(Math.Max(0, ReportIntervalMs));

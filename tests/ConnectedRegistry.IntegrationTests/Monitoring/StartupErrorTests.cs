@@ -150,9 +150,9 @@ public sealed class StartupErrorTests
     [InlineData("--upload-max-age", "abc", "--upload-max-age (REGISTRY_UPLOAD_MAX_AGE) must be a duration such as 1.00:00:00 or P1D, got 'abc'")]
     [InlineData("--upload-max-sessions", "0", "--upload-max-sessions (REGISTRY_UPLOAD_MAX_SESSIONS) must be a whole number of at least 1, got '0'")]
     [InlineData("--trusted-proxies", "10.0.0.0/8,nonsense", "--trusted-proxies (REGISTRY_TRUSTED_PROXIES) must be IP addresses or CIDR ranges such as 172.16.0.0/12, separated by commas ('nonsense' is neither)")]
-    [InlineData("--Twin:ReportIntervalMs", "soon", "--Twin:ReportIntervalMs (Twin__ReportIntervalMs) must be a whole number, got 'soon'")]
-    [InlineData("--Events:QueueCapacity", "many", "--Events:QueueCapacity (Events__QueueCapacity) must be a whole number, got 'many'")]
-    [InlineData("--Hierarchy:FeedWaitSeconds", "1.5", "--Hierarchy:FeedWaitSeconds (Hierarchy__FeedWaitSeconds) must be a whole number, got '1.5'")]
+    [InlineData("--Twin:ReportIntervalMs", "soon", "--Twin:ReportIntervalMs (Twin__ReportIntervalMs) must be a whole number of at least 0, got 'soon'")]
+    [InlineData("--Events:QueueCapacity", "many", "--Events:QueueCapacity (Events__QueueCapacity) must be a whole number of at least 1, got 'many'")]
+    [InlineData("--Hierarchy:FeedWaitSeconds", "1.5", "--Hierarchy:FeedWaitSeconds (Hierarchy__FeedWaitSeconds) must be a whole number of at least 0, got '1.5'")]
     [InlineData("--tls-cert", "missing.crt", "--tls-cert (REGISTRY_TLS_CERT): the file '")]
     public async Task A_bad_option_value_ends_the_start_with_one_line_naming_the_option(string option, string value, string expected)
     {

@@ -113,8 +113,9 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
     public async Task Put_manifest_checks_references_sets_tags_and_lists_them()
     {
         var image = TestContent.Image("facade-manifest");
-        var missing = await Assert.ThrowsAsync<OciException>(() => _store.PutManifestAsync("facade/manifest", image.Manifest.Bytes, image.Manifest.MediaType, "v1"));
-        Assert.Equal(OciErrorCode.ManifestBlobUnknown, missing.Error);
+        var missing = await Assert.ThrowsAsync<ManifestReferencesMissingException>(() => _store.PutManifestAsync("facade/manifest", image.Manifest.Bytes, image.Manifest.MediaType, "v1"));
+        Assert.Equal(OciErrorCode.ManifestBlobUnknown, StorageErrors.ToOci(missing).Error);
+        Assert.Equal(image.Blobs.Select(b => b.Digest.ToString()).Order(StringComparer.Ordinal), missing.Missing.Order(StringComparer.Ordinal));
 
         // Sync may fetch blobs into another repository first: a blob stored anywhere satisfies a facade put.
         foreach (var blob in image.Blobs)
@@ -141,8 +142,8 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Set_tag_requires_the_manifest_in_that_repository()
     {
-        var error = await Assert.ThrowsAsync<OciException>(() => _store.SetTagAsync("facade/tagless", "v1", TestContent.Image("nothing").Manifest.Digest));
-        Assert.Equal(OciErrorCode.ManifestUnknown, error.Error);
+        var error = await Assert.ThrowsAsync<ManifestNotHeldException>(() => _store.SetTagAsync("facade/tagless", "v1", TestContent.Image("nothing").Manifest.Digest));
+        Assert.Equal(OciErrorCode.ManifestUnknown, StorageErrors.ToOci(error).Error);
     }
 
     [Fact]
@@ -162,8 +163,8 @@ public sealed class RegistryStoreTests(RegistryFixture fixture) : IClassFixture<
     [Fact]
     public async Task Invalid_repository_names_never_reach_storage()
     {
-        var error = await Assert.ThrowsAsync<OciException>(() => _store.WriteBlobAsync("../escape", Digest.Compute([]), new MemoryStream()));
-        Assert.Equal(OciErrorCode.NameInvalid, error.Error);
+        var error = await Assert.ThrowsAsync<InvalidRepositoryNameException>(() => _store.WriteBlobAsync("../escape", Digest.Compute([]), new MemoryStream()));
+        Assert.Equal(OciErrorCode.NameInvalid, StorageErrors.ToOci(error).Error);
     }
 
     private async Task<BlobInfo> WriteResumableAsync(string repository, Digest digest, long offset, Stream content)

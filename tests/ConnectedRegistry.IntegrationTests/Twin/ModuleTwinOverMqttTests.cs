@@ -133,7 +133,7 @@ public sealed class ModuleTwinOverMqttTests : IAsyncLifetime
         var status = Reported["lastDesiredStatus"]!;
         Assert.Equal(400, status["code"]!.Value<int>());
         Assert.Equal(
-            "rejected, the last good settings stay in force: mode 'Sideways' must be ReadWrite or ReadOnly; sync.window 'PT1M' must be an ISO-8601 duration from PT1H to P7D; sync.messageTtl 'P100D' must be an ISO-8601 duration from P1D to P90D",
+            "rejected, the last good settings stay in force: mode 'Sideways' must be ReadWrite or ReadOnly; sync.window 'PT1M' must be a duration from PT1H to P7D, such as 01:00:00 or PT1H; sync.messageTtl 'P100D' must be a duration from P1D to P90D, such as 2.00:00:00 or P2D",
             status["description"]!.Value<string>());
         Assert.Same(good, _edge.Settings.Current);
 

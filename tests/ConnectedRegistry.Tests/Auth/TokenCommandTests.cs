@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using ConnectedRegistry.Auth;
+using ConnectedRegistry.Core;
+using ConnectedRegistry.Twin;
 
 namespace ConnectedRegistry.Tests.Auth;
 
@@ -89,6 +91,19 @@ public class TokenCommandTests
         Assert.Equal(2, code);
         Assert.Empty(output);
         Assert.Contains("--help", error, StringComparison.Ordinal); // where the usage is
+    }
+
+    [Fact]
+    public void A_bad_expiry_is_refused_in_the_words_of_the_twin_and_an_offset_is_written_as_UTC()
+    {
+        var (_, _, error) = Run("create", "--name", "puller", "--scope", "*=content/read", "--expiry", "soon");
+        Assert.Contains($"--expiry 'soon' must be {SettingRules.Instant.Takes}", error, StringComparison.Ordinal);
+        var twin = DesiredPropertiesParser.Parse(TwinJson.ParseObject("""{ "clientTokens": { "puller": { "passwordHash": "h", "scopeMap": { "*": ["content/read"] }, "expiry": "soon" } } }"""));
+        Assert.Contains($"clientTokens.puller.expiry 'soon' must be {SettingRules.Instant.Takes}", twin.Errors);
+
+        var (code, output, _) = Run("create", "--name", "puller", "--scope", "*=content/read", "--expiry", "2099-01-31T02:00:00+02:00");
+        Assert.Equal(0, code);
+        Assert.Equal("2099-01-31T00:00:00Z", (string?)JsonNode.Parse(output)!["clientTokens"]!["puller"]!["expiry"]);
     }
 
     [Fact]

@@ -62,7 +62,7 @@ public class NotificationFilterTests
             [
                 "notifications[0] 'x:pull' must end with the action push, delete or *",
                 "notifications[1] '5' must be a string",
-                "storage.minFreeBytes '-1' must be a whole number of bytes from 0 to 9223372036854775807",
+                "storage.minFreeBytes '-1' must be a whole number of bytes of at least 0",
             ],
             bad.Errors);
 
@@ -74,7 +74,7 @@ public class NotificationFilterTests
     {
         Assert.Null(DesiredPropertiesParser.Parse(TwinJson.ParseObject("{}")).Settings!.Storage.MinFreeBytes);
         Assert.Equal(8_388_608, DesiredPropertiesParser.Parse(TwinJson.ParseObject("""{ "storage": { "minFreeBytes": 8388608 } }""")).Settings!.Storage.MinFreeBytes);
-        Assert.Equal(["storage.minFreeBytes '1.5' must be a whole number of bytes from 0 to 9223372036854775807"], DesiredPropertiesParser.Parse(TwinJson.ParseObject("""{ "storage": { "minFreeBytes": 1.5 } }""")).Errors);
+        Assert.Equal(["storage.minFreeBytes '1.5' must be a whole number of bytes of at least 0"], DesiredPropertiesParser.Parse(TwinJson.ParseObject("""{ "storage": { "minFreeBytes": 1.5 } }""")).Errors);
         Assert.Equal(2L * 1024 * 1024, ConnectedRegistry.Storage.FreeSpaceGuard.DefaultMinFreeBytes(40L * 1024 * 1024));
         Assert.Equal(1L << 30, ConnectedRegistry.Storage.FreeSpaceGuard.DefaultMinFreeBytes(1L << 40));
     }

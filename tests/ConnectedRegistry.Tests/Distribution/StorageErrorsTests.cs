@@ -56,6 +56,44 @@ public class StorageErrorsTests
             .Select(t => t.Name)
             .Order(StringComparer.Ordinal);
 
-        Assert.Equal([nameof(DigestMismatchException), nameof(UploadRangeException), nameof(UploadSessionLimitException)], types);
+        Assert.Equal(
+            [
+                nameof(DigestMismatchException), nameof(InvalidManifestException), nameof(InvalidRepositoryNameException), nameof(ManifestNotHeldException),
+                nameof(ManifestReferencesMissingException), nameof(ManifestTooLargeException), nameof(PartialBlobMissingException), nameof(UploadRangeException),
+                nameof(UploadSessionLimitException), nameof(UploadSessionUnknownException), nameof(UploadSizeMismatchException),
+            ],
+            types);
+    }
+
+    /// <summary>A refusal storage threw as an <see cref="OciException"/> of its own making before it had its own exceptions, and the exception it throws now.</summary>
+    public sealed record Former(string Case, OciException Before, StorageException Now)
+    {
+        public override string ToString() => Case;
+    }
+
+    public static TheoryData<Former> FormerRefusals() =>
+    [
+        new("a repository name that is not one", new OciException(OciErrorCode.NameInvalid, "invalid repository name"), new InvalidRepositoryNameException()),
+        new("a tag that is not one", new OciException(OciErrorCode.ManifestInvalid, "invalid tag"), new InvalidManifestException("invalid tag")),
+        new("bytes that are not a manifest", new OciException(OciErrorCode.ManifestInvalid, "manifest is not valid JSON"), new InvalidManifestException("manifest is not valid JSON")),
+        new("a manifest too large", new OciException(OciErrorCode.PayloadTooLarge, $"manifest exceeds {RegistryStore.MaxManifestBytes} bytes"), new ManifestTooLargeException(RegistryStore.MaxManifestBytes)),
+        new("a tag at a manifest not held", new OciException(OciErrorCode.ManifestUnknown, "the repository does not hold that manifest"), new ManifestNotHeldException()),
+        new("references missing", new OciException(OciErrorCode.ManifestBlobUnknown, "manifest references content unknown to the registry", new { digests = new[] { Expected.ToString(), Actual.ToString() } }),
+            new ManifestReferencesMissingException([Expected.ToString(), Actual.ToString()])),
+        new("an upload session not there", new OciException(OciErrorCode.BlobUploadUnknown), new UploadSessionUnknownException()),
+        new("a chunk of another length than declared", new OciException(OciErrorCode.SizeInvalid, "declared 10 bytes but received 4"), new UploadSizeMismatchException(10, 4)),
+        new("no partial blob to commit", new OciException(OciErrorCode.BlobUnknown, "no partial blob to commit"), new PartialBlobMissingException()),
+    ];
+
+    [Theory]
+    [MemberData(nameof(FormerRefusals))]
+    public void A_refusal_storage_now_throws_as_its_own_exception_gets_the_same_envelope_as_before(Former refusal)
+    {
+        var now = StorageErrors.ToOci(refusal.Now);
+
+        Assert.Equal(refusal.Before.Error, now.Error);
+        Assert.Equal(refusal.Before.Error.Status, now.Error.Status);
+        Assert.Equal(OciErrorWriter.Envelope(refusal.Before.Error, refusal.Before.Message, refusal.Before.Detail), OciErrorWriter.Envelope(now.Error, now.Message, now.Detail));
+        Assert.Empty(now.Headers);
     }
 }

@@ -5,8 +5,8 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace ConnectedRegistry.Tests.Layers;
 
 /// <summary>
-/// No function of the folders that mixed the most concerns into one body (Sync, Bundles, Twin) is longer than
-/// <see cref="MaxLines"/> lines, measured on the compiler's own parse: methods, constructors, operators,
+/// No function of the module's folders but Storage (Sync, Bundles and Twin first, which mixed the most concerns into one
+/// body; then every other folder once its last long function was cut) is longer than <see cref="MaxLines"/> lines, measured on the compiler's own parse: methods, constructors, operators,
 /// accessors, expression-bodied properties, local functions and lambdas, each from its first token to its
 /// last (leading doc comments not counted, attributes counted; a local function or lambda counts inside
 /// its member too, so moving code into one does not hide it).
@@ -15,10 +15,11 @@ public class FunctionLengthTests
 {
     public const int MaxLines = 60;
 
-    public static readonly string[] MeasuredFolders = ["Sync", "Bundles", "Twin"];
+    /// <summary>Every folder but Storage, whose two long functions (RetentionScheduler.ExecuteAsync, MetadataSql.BlobBytesOf) are not cut yet.</summary>
+    public static readonly string[] MeasuredFolders = ["Sync", "Bundles", "Twin", "Auth", "Core", "Distribution", "Events", "Hierarchy", "Hosting", "Identity", "Monitoring", "Oci", "Tls"];
 
     [Fact]
-    public void No_function_in_Sync_Bundles_or_Twin_is_longer_than_sixty_lines()
+    public void No_function_outside_Storage_is_longer_than_sixty_lines()
     {
         var project = Path.Combine(RepositoryRoot.Path, "modules", "ConnectedRegistry");
         var files = MeasuredFolders

@@ -58,7 +58,7 @@ public class TlsOptionsTests
     {
         var error = Assert.Throws<StartupException>(() => Parse(("REGISTRY_TLS_VALIDITY", "soon")));
 
-        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration of at least one minute, such as 30.00:00:00 or P30D, got 'soon'.", error.Message);
+        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration of at least PT1M, such as 30.00:00:00 or P30D, got 'soon'.", error.Message);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public class TlsOptionsTests
     {
         var error = Assert.Throws<StartupException>(() => Parse(("tls-validity", "00:00:10")));
 
-        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration of at least one minute, such as 30.00:00:00 or P30D, got '00:00:10'.", error.Message);
+        Assert.Equal("--tls-validity (REGISTRY_TLS_VALIDITY) must be a duration of at least PT1M, such as 30.00:00:00 or P30D, got '00:00:10'.", error.Message);
     }
 
     [Theory]

@@ -71,10 +71,10 @@ public class BandwidthParserTests
         Assert.Equal(
         [
             "sync.bandwidth.limitMbps '0' must be a number of megabits per second above 0, from 0.008 to 100000",
-            "sync.bandwidth.schedules[0].cron '0 7 * *' is not a valid 5-field cron expression",
-            "sync.bandwidth.schedules[1].duration 'P8D' must be an ISO-8601 duration from PT1M to P7D",
+            "sync.bandwidth.schedules[0].cron '0 7 * *' must be a 5-field cron expression (minute hour day month weekday)",
+            "sync.bandwidth.schedules[1].duration 'P8D' must be a duration from PT1M to P7D, such as 01:00:00 or PT1H",
             "sync.bandwidth.schedules[1].limitMbps '-1' must be a number of megabits per second above 0, from 0.008 to 100000",
-            "sync.bandwidth.schedules[2].duration '11 hours' must be an ISO-8601 duration from PT1M to P7D",
+            "sync.bandwidth.schedules[2].duration '11 hours' must be a duration from PT1M to P7D, such as 01:00:00 or PT1H",
             "sync.bandwidth.schedules[2].limitMbps '\"2\"' must be a number of megabits per second above 0, from 0.008 to 100000",
             "sync.bandwidth.schedules[3].cron is required",
             "sync.bandwidth.schedules[3].duration is required",

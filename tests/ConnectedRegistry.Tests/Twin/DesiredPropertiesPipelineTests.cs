@@ -39,7 +39,7 @@ public class DesiredPropertiesPipelineTests
 
         Assert.Equal(400, status.Code);
         Assert.Equal(2, status.Version);
-        Assert.Equal("rejected, the last good settings stay in force: mode 'Upside' must be ReadWrite or ReadOnly; sync.window 'PT1M' must be an ISO-8601 duration from PT1H to P7D", status.Description);
+        Assert.Equal("rejected, the last good settings stay in force: mode 'Upside' must be ReadWrite or ReadOnly; sync.window 'PT1M' must be a duration from PT1H to P7D, such as 01:00:00 or PT1H", status.Description);
         Assert.Same(good, _store.Current);
         Assert.Single(_applied);
     }

@@ -47,17 +47,20 @@ public class EvictionParserTests
     public void Every_bad_value_is_rejected_with_its_reason()
     {
         Assert.Equal(
-            ["storage.evictBelowFreeBytes '-1' must be a whole number of bytes from 0 to 9223372036854775807", "storage.pinPulledWithin 'seven days' must be an ISO-8601 duration from PT1S to P3650D"],
+            ["storage.evictBelowFreeBytes '-1' must be a whole number of bytes of at least 0", "storage.pinPulledWithin 'seven days' must be a duration from PT1S to P3650D, such as 7.00:00:00 or P7D"],
             Parse(new JObject { ["evictBelowFreeBytes"] = -1, ["pinPulledWithin"] = "seven days" }).Errors);
         Assert.Equal(
-            ["storage.evictBelowFreeBytes '1.5' must be a whole number of bytes from 0 to 9223372036854775807", "storage.pinPulledWithin must be a string"],
+            ["storage.evictBelowFreeBytes '1.5' must be a whole number of bytes of at least 0", "storage.pinPulledWithin must be a string"],
             Parse(new JObject { ["evictBelowFreeBytes"] = 1.5, ["pinPulledWithin"] = 7 }).Errors);
         Assert.Equal(
-            ["storage.evictBelowFreeBytes 'lots' must be a whole number of bytes from 0 to 9223372036854775807", "storage.pinPulledWithin 'P3651D' must be an ISO-8601 duration from PT1S to P3650D"],
+            ["storage.evictBelowFreeBytes '\"lots\"' must be a whole number of bytes of at least 0", "storage.pinPulledWithin 'P3651D' must be a duration from PT1S to P3650D, such as 7.00:00:00 or P7D"],
             Parse(new JObject { ["evictBelowFreeBytes"] = "lots", ["pinPulledWithin"] = "P3651D" }).Errors);
         Assert.Equal(
-            ["storage.pinPulledWithin 'P1M' must be an ISO-8601 duration from PT1S to P3650D"],
-            Parse(new JObject { ["pinPulledWithin"] = "P1M" }).Errors);
+            ["storage.pinPulledWithin '-P1D' must be a duration from PT1S to P3650D, such as 7.00:00:00 or P7D"],
+            Parse(new JObject { ["pinPulledWithin"] = "-P1D" }).Errors);
+
+        // A month reads as 30 days, as the start-up options always read it (SettingRules.Duration).
+        Assert.Equal(TimeSpan.FromDays(30), Parse(new JObject { ["pinPulledWithin"] = "P1M" }).Settings!.Storage.PinPulledWithin);
     }
 
     [Fact]

@@ -38,7 +38,7 @@ public class GarbageCollectionParserTests
         Assert.Equal(
         [
             "garbageCollection.enabled must be true or false",
-            "garbageCollection.schedule 'daily' is not a valid 5-field cron expression",
+            "garbageCollection.schedule 'daily' must be a 5-field cron expression (minute hour day month weekday)",
             "garbageCollection.deleteUntaggedManifests must be true or false",
         ], result.Errors);
     }

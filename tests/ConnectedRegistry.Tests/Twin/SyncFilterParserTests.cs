@@ -116,7 +116,7 @@ public sealed class SyncFilterParserTests
                 "sync.filters[0].newest '0' must be a whole number from 1 to 10000",
                 "sync.filters[1].newest '10001' must be a whole number from 1 to 10000",
                 "sync.filters[2].newest '2.5' must be a whole number from 1 to 10000",
-                "sync.filters[3].newest '3' must be a whole number from 1 to 10000",
+                "sync.filters[3].newest '\"3\"' must be a whole number from 1 to 10000",
                 "children.cell-line-1.filters[0].newest '-1' must be a whole number from 1 to 10000",
             ],
             bad.Errors);

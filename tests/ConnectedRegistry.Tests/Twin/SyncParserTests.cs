@@ -22,7 +22,7 @@ public class SyncParserTests
         Assert.Equal(valid, result.IsValid);
         if (!valid)
         {
-            Assert.Equal([$"sync.window '{window}' must be an ISO-8601 duration from PT1H to P7D"], result.Errors);
+            Assert.Equal([$"sync.window '{window}' must be a duration from PT1H to P7D, such as 01:00:00 or PT1H"], result.Errors);
         }
     }
 
