@@ -240,10 +240,16 @@ public sealed partial class TagSync
             var fromSync = synced.TryGetValue(tag, out var syncedDigest) && syncedDigest == digest;
             if (fromSync || pass.Mode == RegistryMode.ReadOnly)
             {
-                await _local.RemoveTagAsync(repository, tag, pass.Cancellation);
+                var wasHere = await _local.RemoveTagAsync(repository, tag, pass.Cancellation);
                 RegistryDestination.Local(() => _syncState.Forget(repository, tag));
-                Changed(sink => sink.TagRemoved(repository, tag));
-                removed++;
+
+                // A tag gone already was evicted since the pass read the tags: no removal of sync's, not counted, and
+                // children are not told (they are not of evictions: the content is still above).
+                if (wasHere)
+                {
+                    Changed(sink => sink.TagRemoved(repository, tag));
+                    removed++;
+                }
             }
         }
 
