@@ -54,6 +54,6 @@ public interface ISyncDestination
     /// </summary>
     Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken);
 
-    /// <summary>Removes a tag (the manifest stays until garbage collection).</summary>
-    Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken);
+    /// <summary>Removes a tag (the manifest stays until garbage collection); false when it was gone already (evicted meanwhile).</summary>
+    Task<bool> RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken);
 }

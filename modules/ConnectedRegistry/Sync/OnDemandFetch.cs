@@ -186,17 +186,17 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         var pass = new SyncPass(parent, _blobs, new SyncPassMeter(_state, TimeSpan.MaxValue, _time), mode, _stopping.Token);
         try
         {
+            // Here only because a client asked: evictable when the volume runs low, until the sync set keeps it. A tag
+            // is marked as soon as it is stored (a pass that sees it then leaves it to eviction, also outside `newest`).
             if (tag is not null)
             {
-                await _tags.StoreTagAsync(pass, repository, tag, manifest, PlatformFilter.All);
+                await _tags.StoreTagAsync(pass, repository, tag, manifest, PlatformFilter.All, onDemand: true);
             }
             else
             {
                 await _graph.StoreAsync(pass, repository, manifest, null, PlatformFilter.All);
+                _onDemand?.Mark(repository, manifest.Digest);
             }
-
-            // Here only because a client asked: evictable when the volume runs low, until the sync set keeps it.
-            _onDemand?.Mark(repository, manifest.Digest);
 
             Log.ManifestStored(_logger, repository, tag ?? manifest.Digest.ToString(), manifest.Digest.ToString());
         }

@@ -58,8 +58,12 @@ public sealed class RegistryDestination : ISyncDestination
         GuardedAsync(manifest.Bytes.Length, _ => LocalAsync(() =>
             _store.PutManifestAsync(repository, manifest.Parse(), manifest.Digest, manifest.Bytes, tag, leftOut.Count == 0 ? null : leftOut, cancellationToken)));
 
-    public Task RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken) =>
-        LocalAsync(() => _store.DeleteTagAsync(repository, tag, cancellationToken));
+    public async Task<bool> RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken)
+    {
+        var removed = false;
+        await LocalAsync(async () => removed = await _store.DeleteTagAsync(repository, tag, cancellationToken));
+        return removed;
+    }
 
     /// <summary>A write of <paramref name="declared"/> bytes under a reservation of the free-space guard (null without one).</summary>
     private async Task GuardedAsync(long declared, Func<SpaceReservation?, Task> write)

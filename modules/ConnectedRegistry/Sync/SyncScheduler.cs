@@ -349,6 +349,13 @@ public sealed partial class SyncScheduler : BackgroundService
         base.Dispose();
     }
 
+    /// <summary>
+    /// The longest single wait. A timer cannot wait longer than about 49.7 days (its milliseconds are a uint), so a
+    /// window further away (a quarterly or yearly schedule) is waited for in steps of this, the plan made again after
+    /// each; before, such a wait threw, and the loop reported a scheduler error and woke every <c>RetryDelay</c>.
+    /// </summary>
+    internal static readonly TimeSpan MaxWait = TimeSpan.FromDays(1);
+
     private async Task WaitAsync(TimeSpan? delay, CancellationToken stoppingToken)
     {
         var wake = Volatile.Read(ref _wake);
@@ -358,7 +365,7 @@ public sealed partial class SyncScheduler : BackgroundService
             var tasks = new List<Task> { wake.Task };
             if (delay is { } d)
             {
-                tasks.Add(Task.Delay(d > TimeSpan.Zero ? d : TimeSpan.Zero, _time, cts.Token));
+                tasks.Add(Task.Delay(d <= TimeSpan.Zero ? TimeSpan.Zero : d < MaxWait ? d : MaxWait, _time, cts.Token));
             }
 
             var stopped = Task.Delay(Timeout.InfiniteTimeSpan, cts.Token);

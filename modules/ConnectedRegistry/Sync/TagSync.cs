@@ -193,13 +193,21 @@ public sealed partial class TagSync
 
     /// <summary>
     /// Stores <paramref name="manifest"/> with everything it references and points <paramref name="tag"/> at it, as
-    /// synced content: recorded as set by sync (a later sync down moves or removes it; sync up never pushes it),
-    /// told to the change sinks (children learn of it), then its referrers. Sync down and on-demand fetch both end here.
-    /// An index keeps only the entries <paramref name="platforms"/> selects.
+    /// synced content: recorded as set by sync (a later sync down moves it, or removes it once the parent has it no
+    /// more; sync up never pushes it), told to the change sinks (children learn of it), then its referrers. Sync down
+    /// and on-demand fetch both end here. An index keeps only the entries <paramref name="platforms"/> selects.
     /// </summary>
-    public async Task StoreTagAsync(SyncPass pass, string repository, string tag, ManifestContent manifest, PlatformFilter platforms)
+    /// <param name="onDemand">A client asked for it (on-demand fetch): marked as fetched on demand as soon as it is
+    /// stored, before anything else, so that a pass that sees the tag also sees the mark and leaves a tag outside a
+    /// <c>newest</c> count to eviction (<see cref="RemoveGoneTagsAsync"/>).</param>
+    public async Task StoreTagAsync(SyncPass pass, string repository, string tag, ManifestContent manifest, PlatformFilter platforms, bool onDemand = false)
     {
         await _graph.StoreAsync(pass, repository, manifest, tag, platforms);
+        if (onDemand && _onDemand is { } content)
+        {
+            RegistryDestination.Local(() => content.Mark(repository, manifest.Digest));
+        }
+
         RegistryDestination.Local(() => _syncState.SetSynced(repository, tag, manifest.Digest));
         Changed(sink => sink.TagSynced(repository, tag, manifest.Digest));
         await _graph.SyncReferrersAsync(pass, repository, manifest.Digest, 0);
@@ -208,7 +216,10 @@ public sealed partial class TagSync
     /// <summary>
     /// Tags gone from the parent, and tags the parent still has but no filter's <c>newest</c> count keeps any more:
     /// removes the ones sync put there (in a ReadOnly registry every tag came from sync). Their content is left to
-    /// garbage collection, as any untagged content; the parent is not touched.
+    /// garbage collection, as any untagged content; the parent is not touched. A tag outside the count that a client
+    /// fetched on demand (its manifest still marked, <see cref="OnDemandContent"/>) stays: it is the on-demand cache's,
+    /// which eviction empties least recently pulled first, so the client that pulled it can pull it again offline
+    /// until then. Gone from the parent, it goes like any synced tag.
     /// </summary>
     private async Task<int> RemoveGoneTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced)
     {
@@ -221,13 +232,24 @@ public sealed partial class TagSync
                 continue;
             }
 
+            if (selections.TryGetValue(tag, out var selection) && selection.Match == TagMatch.NotNewest && _onDemand?.IsMarked(repository, digest) == true)
+            {
+                continue; // fetched on demand, outside the newest N: evicted when space runs low, not by this pass
+            }
+
             var fromSync = synced.TryGetValue(tag, out var syncedDigest) && syncedDigest == digest;
             if (fromSync || pass.Mode == RegistryMode.ReadOnly)
             {
-                await _local.RemoveTagAsync(repository, tag, pass.Cancellation);
+                var wasHere = await _local.RemoveTagAsync(repository, tag, pass.Cancellation);
                 RegistryDestination.Local(() => _syncState.Forget(repository, tag));
-                Changed(sink => sink.TagRemoved(repository, tag));
-                removed++;
+
+                // A tag gone already was evicted since the pass read the tags: no removal of sync's, not counted, and
+                // children are not told (they are not of evictions: the content is still above).
+                if (wasHere)
+                {
+                    Changed(sink => sink.TagRemoved(repository, tag));
+                    removed++;
+                }
             }
         }
 

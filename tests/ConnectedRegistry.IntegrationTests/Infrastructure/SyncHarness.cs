@@ -60,10 +60,12 @@ public sealed class SyncHarness : IAsyncDisposable
     /// <param name="childArgs">Command-line arguments for the child (e.g. <c>--gc-grace 00:00:00</c>).</param>
     /// <param name="configureChild">More registrations for the child (a fake clock), after the harness's own.</param>
     /// <param name="childDataRoot">The child's data folder (on a small tmpfs); a new temporary one by default.</param>
+    /// <param name="parentAuth">The parent asks for Basic credentials (bcrypt-checked on every request); off for tests
+    /// that push many releases and whose subject is not authentication.</param>
     public static async Task<SyncHarness> StartAsync(bool proxy = false, SyncOptions? options = null, X509Certificate2? proxyCertificate = null, IReadOnlyList<string>? childArgs = null,
-        SyncSchedulerOptions? schedulerOptions = null, Action<WebApplicationBuilder>? configureChild = null, string? childDataRoot = null)
+        SyncSchedulerOptions? schedulerOptions = null, Action<WebApplicationBuilder>? configureChild = null, string? childDataRoot = null, bool parentAuth = true)
     {
-        var parent = await DockerRegistry.StartNewAsync();
+        var parent = await DockerRegistry.StartNewAsync(parentAuth);
         var forwarding = proxy || proxyCertificate is not null ? await ForwardingProxy.StartAsync(parent.Endpoint, proxyCertificate) : null;
         var trust = proxyCertificate is null ? null : new FixedTrust(proxyCertificate);
         var child = await StartChildAsync(childDataRoot, options, trust, childArgs, schedulerOptions, configureChild);

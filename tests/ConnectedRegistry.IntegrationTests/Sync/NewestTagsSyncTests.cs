@@ -1,7 +1,11 @@
+using System.Net;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
+using ConnectedRegistry.Sync;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace ConnectedRegistry.IntegrationTests.Sync;
 
@@ -91,6 +95,68 @@ public sealed class NewestTagsSyncTests
         Assert.Equal(["1.2.0", "1.3.0"], await PassAsync(2)); // the child needing 3 is gone: the third is removed
         Assert.Equal(tags, await PassAsync(2, null)); // a child without a count needs every tag
         Assert.Equal(["1.3.0"], await PassAsync()); // alone: its own newest 1
+    }
+
+    [Fact]
+    public async Task A_tag_outside_the_newest_n_that_a_client_pulled_stays_until_evicted_and_pulls_offline_meanwhile()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await SyncHarness.StartAsync(configureChild: b => b.Services.AddSingleton<TimeProvider>(time));
+        var images = new Dictionary<string, TestBlob>();
+        foreach (var tag in (string[])["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
+        {
+            images[tag] = h.Layout.SimpleImage(tag, layerCount: 1);
+            await h.Parent.PushAsync(h.LayoutDir, tag, "apps/web", tag);
+        }
+
+        var pin = new StorageSettings { PinPulledWithin = TimeSpan.FromDays(1) };
+        h.Configure(["apps/*"], SyncHarness.Idle with { Filters = [new SyncFilterSettings { Repositories = ["apps/*"], Newest = 2 }] }, storage: pin);
+        Assert.Empty((await h.RunPassAsync()).Failures);
+        Assert.Equal(["1.2.0", "1.3.0"], LocalTags(h));
+
+        // A client pulls two older releases on demand: each is stored with its tag, marked as fetched on demand.
+        var content = h.Child.App.Services.GetRequiredService<OnDemandContent>();
+        await OnDemandEvictionTests.PullOnDemandAsync(h, content, "apps/web", "1.0.0");
+        await OnDemandEvictionTests.PullOnDemandAsync(h, content, "apps/web", "1.1.0");
+
+        // The next pass leaves them (they were removed here before): the on-demand cache's, not the pass's.
+        var kept = await h.RunPassAsync();
+        Assert.Empty(kept.Failures);
+        Assert.Equal(0, kept.TagsRemoved);
+        Assert.Equal(["1.0.0", "1.1.0", "1.2.0", "1.3.0"], LocalTags(h));
+        Assert.True(content.IsMarked("apps/web", images["1.0.0"].Digest) && content.IsMarked("apps/web", images["1.1.0"].Digest));
+
+        // The parent deletes 1.1.0: gone here too on the next pass, like any synced tag.
+        using (var parent = h.ParentClient())
+        {
+            Assert.True(await parent.DeleteManifestAsync("apps/web", images["1.1.0"].Digest, default));
+        }
+
+        var afterDelete = await h.RunPassAsync();
+        Assert.Equal(1, afterDelete.TagsRemoved);
+        Assert.Equal(["1.0.0", "1.2.0", "1.3.0"], LocalTags(h));
+
+        // With the parent gone, the client pulls 1.0.0 again by tag: manifest and layer from here.
+        await h.Parent.StopAsync();
+        Assert.Equal(images["1.0.0"].Digest, await OnDemandEvictionTests.PullAsync(h, "apps/web", "1.0.0"));
+        var layer = (string)Newtonsoft.Json.Linq.JObject.Parse(System.Text.Encoding.UTF8.GetString(images["1.0.0"].Bytes))["layers"]![0]!["digest"]!;
+        using (var blob = await h.Child.Client.GetAsync($"/v2/apps/web/blobs/{layer}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, blob.StatusCode);
+            Assert.Equal(layer, Digest.Compute(await blob.Content.ReadAsByteArrayAsync()).ToString());
+        }
+
+        // Once its pin is over and the volume is below the mark, eviction takes the manifest with its tag; a pass keeps
+        // it away (the tag is outside the newest 2), and the synced tags stay.
+        await h.Parent.StartAsync();
+        time.Advance(TimeSpan.FromDays(2));
+        h.Configure(["apps/*"], h.Settings.Sync, storage: pin with { EvictBelowFreeBytes = long.MaxValue });
+        var eviction = h.Child.App.Services.GetRequiredService<OnDemandEviction>();
+        await eviction.EvictAsync(CancellationToken.None);
+        await Poll.UntilAsync(() => h.Store.GetManifest("apps/web", images["1.0.0"].Digest.ToString()) is null, "1.0.0 evicted");
+        Assert.Empty((await h.RunPassAsync()).Failures);
+        Assert.Equal(["1.2.0", "1.3.0"], LocalTags(h));
+        StoreVerifier.Verify(h.Child.DataRoot);
     }
 
     private static List<string> LocalTags(SyncHarness h) => [.. h.Store.ListTags("apps/web").Select(t => t.Tag).Order(StringComparer.Ordinal)];

@@ -118,6 +118,31 @@ public sealed class SyncSchedulerTests : SchedulerTestBase
     }
 
     [Fact]
+    public async Task A_window_further_away_than_one_timer_can_wait_is_waited_for_without_a_scheduler_error()
+    {
+        // From 1 March, "0 2 1 7 *" opens on 1 July at 02:00: 122 days away, beyond what one timer waits (49.7 days).
+        var july = new DateTimeOffset(2026, 7, 1, 2, 0, 0, TimeSpan.Zero);
+        await StartAsync(new SyncSettings { Schedule = "0 2 1 7 *", Window = TimeSpan.FromHours(1) });
+        await Poll.UntilAsync(() => _scheduler.Waits >= 1, "the scheduler parked on wait 1");
+        Assert.Null(_state.Snapshot().Sync.LastError);
+        Assert.Equal(july, _state.Snapshot().Sync.NextSyncTime);
+
+        // A syncNow pass outside the schedule, then the long wait again.
+        _scheduler.SyncNow();
+        await Poll.UntilAsync(() => _work.Runs.Count == 1 && _scheduler.Waits >= 2, "the syncNow pass, then a wait");
+        Assert.Null(_state.Snapshot().Sync.LastError);
+
+        // A month on, nothing has run; at 02:00 on 1 July the window's pass does.
+        _time.Advance(TimeSpan.FromDays(30));
+        await Poll.UntilAsync(() => _scheduler.Waits >= 3, "the scheduler planned again and parked");
+        Assert.Single(_work.Runs);
+        _time.Advance(july - _time.GetUtcNow());
+        await Poll.UntilAsync(() => _work.Runs.Count == 2, "the July window's pass");
+        Assert.Equal(july, _work.Runs[1]);
+        Assert.Null(_state.Snapshot().Sync.LastError);
+    }
+
+    [Fact]
     public async Task SyncNow_inside_a_continuous_idle_runs_without_waiting()
     {
         await StartAsync(new SyncSettings());
