@@ -557,6 +557,24 @@ internal static class MetadataSql
             """,
             t, ("$r", repository), ("$b", blob.ToString()), ("$cutoff", cutoff)) > 0;
 
+    /// <summary>Every tag of one repository with its manifest and push/sync time, read inside an eviction's write (retention's keep rules rank them).</summary>
+    public static List<RetentionTag> RepositoryTags(SqliteConnection c, SqliteTransaction t, string repository)
+    {
+        using var command = c.Command("SELECT tag, digest, updated FROM tags WHERE repository=$r", t, ("$r", repository));
+        using var reader = command.ExecuteReader();
+        var list = new List<RetentionTag>();
+        while (reader.Read())
+        {
+            list.Add(new RetentionTag(repository, reader.GetString(0), reader.GetString(1), reader.GetInt64(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>The manifest's last pull time written (Unix ms), or null when it was never pulled.</summary>
+    public static long? LastPull(SqliteConnection c, SqliteTransaction t, string repository, Digest digest) =>
+        c.Scalar("SELECT last_pulled FROM manifest_pulls WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) is long at ? at : null;
+
     // ---- garbage collection ------------------------------------------------------------------
 
     /// <summary>One round of deleting untagged, unreferenced manifests (whose subject is gone) created before the cutoff.</summary>
@@ -583,11 +601,23 @@ internal static class MetadataSql
             t,
             ("$cutoff", cutoff));
 
-    /// <summary>True when any repository links the blob or any manifest references it.</summary>
-    public static bool IsBlobUsed(SqliteConnection c, SqliteTransaction t, Digest digest)
+    /// <summary>Of <paramref name="digests"/>, the blobs no repository links and no manifest references (one query for the lot).</summary>
+    public static HashSet<Digest> UnusedBlobs(SqliteConnection c, SqliteTransaction t, IEnumerable<Digest> digests)
     {
-        var text = digest.ToString();
-        return c.Scalar("SELECT 1 FROM blob_links WHERE digest=$d LIMIT 1", t, ("$d", text)) is not null
-            || c.Scalar("SELECT 1 FROM manifest_refs WHERE target=$d AND kind=0 LIMIT 1", t, ("$d", text)) is not null;
+        using var command = c.Command(
+            $"""
+            SELECT j.value FROM json_each($list) j
+            WHERE NOT EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = j.value)
+              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.target = j.value AND r.kind = {KindBlob})
+            """,
+            t, ("$list", JsonConvert.SerializeObject(digests.Select(d => d.ToString()))));
+        using var reader = command.ExecuteReader();
+        var unused = new HashSet<Digest>();
+        while (reader.Read())
+        {
+            unused.Add(Digest.Parse(reader.GetString(0)));
+        }
+
+        return unused;
     }
 }

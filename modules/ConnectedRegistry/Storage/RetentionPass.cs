@@ -10,7 +10,8 @@ namespace ConnectedRegistry.Storage;
 /// and then, unless it is a dry run, the removals go through <see cref="MetadataDatabase"/>'s serialised write in
 /// batches of <see cref="BatchSize"/>, each removal decided again inside the write (a tag pushed again meanwhile, a
 /// manifest a new tag or index now keeps, is left). Garbage collection then frees the blobs nothing references any
-/// more. So a pass shares one lock discipline with pushes, sync and on-demand fetch, and a crash between two batches
+/// more; the removals and that collection hold the collector's run lock (<see cref="GarbageCollector.ExclusiveAsync{T}"/>),
+/// so no other collection frees them in between and the bytes reported are the pass's. So a pass shares one lock discipline with pushes, sync and on-demand fetch, and a crash between two batches
 /// leaves the store as the batches before it made it: never a tag pointing at missing content. One pass at a time.
 /// </summary>
 public sealed partial class RetentionPass
@@ -21,7 +22,7 @@ public sealed partial class RetentionPass
     private readonly MetadataDatabase _db;
     private readonly BlobStore _blobs;
     private readonly PullRecorder _pulls;
-    private readonly IGarbageCollector _collector;
+    private readonly GarbageCollector _collector;
     private readonly IRegistrySettingsSource _settings;
     private readonly ModuleState _state;
     private readonly TimeProvider _time;
@@ -31,7 +32,7 @@ public sealed partial class RetentionPass
     private readonly IEventPublisher? _events;
     private readonly SemaphoreSlim _single = new(1, 1);
 
-    public RetentionPass(MetadataDatabase db, BlobStore blobs, PullRecorder pulls, IGarbageCollector collector, IRegistrySettingsSource settings, ModuleState state,
+    public RetentionPass(MetadataDatabase db, BlobStore blobs, PullRecorder pulls, GarbageCollector collector, IRegistrySettingsSource settings, ModuleState state,
         TimeProvider time, ILogger<RetentionPass> logger, ISyncHolds? holds = null, RegistryMetrics? metrics = null, IEventPublisher? events = null)
     {
         _db = db;
@@ -73,12 +74,14 @@ public sealed partial class RetentionPass
                 return new RetentionResult(true, sized.Tags, sized.Manifests, sized.BytesToFree, null, Stopwatch.GetElapsedTime(started));
             }
 
-            var (tags, manifests) = await RemoveAsync(plan, sized, cancellationToken);
-            long bytesFreed = 0;
-            if (tags.Count + manifests.Count > 0)
+            // The removals and the collection after them hold the collector's run lock: a scheduled collection (on the
+            // same schedule) cannot free the removed manifests' blobs in between, so bytesFreed is what this pass freed.
+            var (tags, manifests, bytesFreed) = await _collector.ExclusiveAsync(async held =>
             {
-                bytesFreed = (await _collector.CollectAsync(cancellationToken)).BytesFreed;
-            }
+                var (removedTags, removedManifests) = await RemoveAsync(plan, sized, cancellationToken);
+                var freed = removedTags.Count + removedManifests.Count > 0 ? (await held.CollectAsync()).BytesFreed : 0;
+                return (removedTags, removedManifests, freed);
+            }, cancellationToken);
 
             var result = new RetentionResult(false, tags, manifests, sized.BytesToFree, bytesFreed, Stopwatch.GetElapsedTime(started));
             Report(result);

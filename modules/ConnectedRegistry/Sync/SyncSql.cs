@@ -82,7 +82,19 @@ internal static class SyncSql
             null, ("$r", repository), ("$d", digest.ToString()), ("$f", fetched));
 
     public static void ForgetOnDemand(SqliteConnection c, string repository, Digest digest) =>
-        c.Execute("DELETE FROM on_demand WHERE repository=$r AND digest=$d", null, ("$r", repository), ("$d", digest.ToString()));
+        ForgetOnDemand(c, null, [(repository, digest)]);
+
+    /// <summary>Drops the marks of <paramref name="manifests"/>, one prepared statement in the caller's transaction.</summary>
+    public static void ForgetOnDemand(SqliteConnection c, SqliteTransaction? t, IEnumerable<(string Repository, Digest Digest)> manifests)
+    {
+        using var command = c.Command("DELETE FROM on_demand WHERE repository=$r AND digest=$d", t, ("$r", ""), ("$d", ""));
+        foreach (var (repository, digest) in manifests)
+        {
+            command.Parameters["$r"].Value = repository;
+            command.Parameters["$d"].Value = digest.ToString();
+            command.ExecuteNonQuery();
+        }
+    }
 
     // ---- synced_tags -------------------------------------------------------------------------
 
