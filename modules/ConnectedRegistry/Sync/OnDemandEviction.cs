@@ -14,7 +14,8 @@ namespace ConnectedRegistry.Sync;
 /// <list type="bullet">
 /// <item>Never evicted: what the sync set keeps (its tags' manifests lose the mark), local pushes (never marked, and a
 /// client's push of a marked manifest takes the mark), a manifest with a tag whose local push waits for delivery, a
-/// an entry of an index, and anything pulled (or fetched) within
+/// manifest with a tag a <c>storage.retention</c> rule keeps (<see cref="RetentionRules.KeepsAny"/>, the rule a
+/// retention pass keeps it by), an entry of an index, and anything pulled (or fetched) within
 /// <c>storage.pinPulledWithin</c> (default 7 days; the pull times are flushed first, and looked at again in the write).</item>
 /// <item>Deleted through the store's serialised write (<see cref="RegistryStore.EvictManifestsAsync"/>, every manifest
 /// decided again there) and the garbage collector's blob deletion, both under the collector's run lock
@@ -191,7 +192,8 @@ public sealed partial class OnDemandEviction : BackgroundService
         var settings = _settings.Current;
         var pinnedSince = now - settings.Storage.PinPulledWithin;
         var graceStart = now - _options.GarbageCollectionGrace;
-        var candidates = Candidates();
+        var rules = RetentionRules.Of(settings);
+        var (candidates, pulls) = Candidates();
         var evictable = new List<(string Repository, Digest Digest, DateTimeOffset LastUsed)>(candidates.Count);
         var pinned = 0;
         foreach (var candidate in candidates)
@@ -213,7 +215,7 @@ public sealed partial class OnDemandEviction : BackgroundService
         {
             cancellationToken.ThrowIfCancellationRequested();
             var batch = evictable.GetRange(next, Math.Min(MaxBatch, evictable.Count - next));
-            var (lookedAt, done) = await EvictBatchAsync(batch, check.EvictBelowFreeBytes - check.FreeBytes, pinnedSince, graceStart, cancellationToken);
+            var (lookedAt, done) = await EvictBatchAsync(batch, check.EvictBelowFreeBytes - check.FreeBytes, pinnedSince, graceStart, rules, pulls, now, cancellationToken);
             next += lookedAt;
             foreach (var one in done)
             {
@@ -245,12 +247,13 @@ public sealed partial class OnDemandEviction : BackgroundService
     /// the blob files left unused reach <paramref name="bytesWanted"/>, then deletes those files; both under the garbage
     /// collector's run lock, so that no collection deletes them in between and the bytes reported are the bytes freed.
     /// Each manifest is decided again inside the write: still here, listed by no index, no pending local push of its tags,
-    /// and not pulled within the pin (the pull written, or noted since). How many
+    /// no retention rule keeping a tag of it, and not pulled within the pin (the pull written, or noted since). How many
     /// of the batch were looked at, and what went (each with the bytes of the files it alone freed).
     /// </summary>
     private async Task<(int LookedAt, List<EvictedManifest> Evicted)> EvictBatchAsync(List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> batch, long bytesWanted,
-        DateTimeOffset pinnedSince, DateTimeOffset graceStart, CancellationToken cancellationToken)
+        DateTimeOffset pinnedSince, DateTimeOffset graceStart, RetentionRules rules, PullsByRepository pulls, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        var nowMs = now.ToUnixTimeMilliseconds();
         bool MayEvict(EvictionCheck check)
         {
             if (check.LastPulled >= pinnedSince || _pulls.Noted(check.Repository, check.Digest) >= pinnedSince)
@@ -258,7 +261,13 @@ public sealed partial class OnDemandEviction : BackgroundService
                 return false; // pulled since the candidates were read
             }
 
-            return !check.Tags.Any(tag => _pending.HasPendingTag(check.Repository, tag)); // a client's push of a tag waits for delivery: the client's now
+            if (check.Tags.Any(tag => _pending.HasPendingTag(check.Repository, tag)))
+            {
+                return false; // a client's push of a tag waits for delivery: the client's now
+            }
+
+            long LastPulled(string digest) => digest == check.Digest.ToString() && check.LastPulled is { } at ? at.ToUnixTimeMilliseconds() : pulls.Of(check.Repository, digest);
+            return rules.IsEmpty || !rules.KeepsAny(check.Repository, check.Digest.ToString(), check.Tags, check.RepositoryTags, LastPulled, nowMs);
         }
 
         return await _collector.ExclusiveAsync(async held =>
@@ -308,8 +317,11 @@ public sealed partial class OnDemandEviction : BackgroundService
         }
     }
 
-    /// <summary>The marked manifests, least recently used first: the later of their last pull and their fetch.</summary>
-    private List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> Candidates()
+    /// <summary>
+    /// The marked manifests, least recently used first: the later of their last pull and their fetch; and the last pulls
+    /// read for them (by repository), which retention's <c>keepPulledWithin</c> looks at for a referrers-schema tag.
+    /// </summary>
+    private (List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> Candidates, PullsByRepository Pulls) Candidates()
     {
         var pulls = new PullsByRepository(_store);
         var list = new List<(string Repository, Digest Digest, DateTimeOffset LastUsed)>();
@@ -319,7 +331,7 @@ public sealed partial class OnDemandEviction : BackgroundService
             list.Add((repository, digest, pulled > fetched.ToUnixTimeMilliseconds() ? DateTimeOffset.FromUnixTimeMilliseconds(pulled) : fetched));
         }
 
-        return [.. list.OrderBy(c => c.LastUsed).ThenBy(c => c.Repository, StringComparer.Ordinal).ThenBy(c => c.Digest.ToString(), StringComparer.Ordinal)];
+        return ([.. list.OrderBy(c => c.LastUsed).ThenBy(c => c.Repository, StringComparer.Ordinal).ThenBy(c => c.Digest.ToString(), StringComparer.Ordinal)], pulls);
     }
 
     /// <summary>The last pulls of each repository, read from the store once on first ask (Unix ms; <see cref="long.MinValue"/>: never pulled).</summary>

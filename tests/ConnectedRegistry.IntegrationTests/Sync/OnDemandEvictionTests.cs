@@ -125,6 +125,80 @@ public sealed class OnDemandEvictionTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Issue 22: content fetched on demand and not kept by the sync set <b>or a retention rule</b> is evicted. The rules of
+    /// <c>storage.retention</c> hold what they keep (<c>keepTags</c>, <c>keepPulledWithin</c>, <c>keepNewest</c>); the rest
+    /// goes; once a rule no longer keeps a tag (removed, or its pull aged out), that content goes too.
+    /// </summary>
+    [Fact]
+    public async Task What_a_retention_rule_keeps_is_not_evicted()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await SyncHarness.StartAsync(configureChild: b => b.Services.AddSingleton<TimeProvider>(time));
+        RetentionRule[] rules =
+        [
+            new() { Repositories = ["apps/*"], KeepTags = "^stable$" },
+            new() { Repositories = ["apps/recent"], KeepPulledWithin = TimeSpan.FromDays(1) },
+            new() { Repositories = ["apps/newest"], KeepNewest = 1 },
+            new() { Repositories = ["apps/plain"], UntaggedAfter = TimeSpan.FromDays(1) }, // no tag criterion: keeps nothing from eviction
+        ];
+        var storage = EvictEverything(TimeSpan.FromHours(1)) with { Retention = new RetentionSettings { Rules = rules } };
+        h.Configure(["apps/*"], storage: storage);
+        var settings = h.Child.App.Services.GetRequiredService<RegistrySettingsStore>();
+        // No scheduled retention pass on the fake clock (it would remove what the rules do not keep before eviction does).
+        settings.Apply(settings.Current with { GarbageCollection = settings.Current.GarbageCollection with { Schedule = "0 0 1 1 *" } });
+        var content = h.Child.App.Services.GetRequiredService<OnDemandContent>();
+        var eviction = h.Child.App.Services.GetRequiredService<OnDemandEviction>();
+        var runs = new System.Collections.Concurrent.ConcurrentQueue<EvictionResult>();
+        eviction.Evicted += runs.Enqueue;
+
+        var digests = new Dictionary<string, Digest>(StringComparer.Ordinal);
+        async Task FetchAsync(string repository, string tag, int size)
+        {
+            var image = h.Layout.Image("amd64", h.Layout.Layer(size));
+            var name = $"{repository.Replace('/', '-')}-{tag}";
+            h.Layout.Tag(image, name);
+            await h.Parent.PushAsync(h.Layout.Directory, name, repository, tag);
+            await PullOnDemandAsync(h, content, repository, tag);
+            digests[$"{repository}:{tag}"] = image.Digest;
+            time.Advance(TimeSpan.FromMinutes(1)); // each tag newer than the one before
+        }
+
+        await FetchAsync("apps/stable", "stable", 10_001);
+        await FetchAsync("apps/newest", "v1", 10_002);
+        await FetchAsync("apps/newest", "v2", 10_003);
+        await FetchAsync("apps/recent", "v1", 10_004);
+        await FetchAsync("apps/plain", "v1", 10_005);
+        time.Advance(TimeSpan.FromHours(1));
+        await PullAsync(h, "apps/recent", "v1"); // pulled again: past the pin of an hour later, within keepPulledWithin
+
+        // Three hours on: every pin is over. The rules keep stable, the newest of apps/newest and the recent pull.
+        time.Advance(TimeSpan.FromHours(2));
+        await eviction.EvictAsync(CancellationToken.None);
+        string[] kept = ["apps/stable:stable", "apps/newest:v2", "apps/recent:v1"];
+        Assert.Equal(["apps/newest:v1", "apps/plain:v1"], runs.SelectMany(r => r.Manifests).Select(m => $"{m.Repository}:{Assert.Single(m.Tags)}").Order(StringComparer.Ordinal));
+        foreach (var name in kept)
+        {
+            var (repository, tag) = (name[..name.IndexOf(':', StringComparison.Ordinal)], name[(name.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            Assert.Equal(digests[name], h.Store.GetManifest(repository, tag)?.Digest);
+            Assert.True(content.IsMarked(repository, digests[name]), $"{name} is still content fetched on demand: held by a rule, not taken from the cache");
+        }
+
+        Assert.Null(h.Store.GetManifest("apps/plain", "v1"));
+        Assert.Null(h.Store.GetManifest("apps/newest", digests["apps/newest:v1"].ToString()));
+
+        // Without the keepTags rule, stable goes; a day and a half on, the recent pull is no longer recent and it goes too.
+        settings.Apply(settings.Current with { Storage = storage with { Retention = new RetentionSettings { Rules = rules[1..] } } });
+        await eviction.EvictAsync(CancellationToken.None);
+        await Poll.UntilAsync(() => h.Store.GetManifest("apps/stable", "stable") is null, "apps/stable:stable evicted once no rule keeps it");
+        Assert.NotNull(h.Store.GetManifest("apps/recent", "v1"));
+        time.Advance(TimeSpan.FromDays(1.5));
+        await eviction.EvictAsync(CancellationToken.None);
+        Assert.Null(h.Store.GetManifest("apps/recent", "v1"));
+        Assert.Equal(digests["apps/newest:v2"], h.Store.GetManifest("apps/newest", "v2")?.Digest); // the newest of its repository, whatever the clock
+        StoreVerifier.Verify(h.Child.DataRoot);
+    }
+
+    /// <summary>
     /// The cause of the skipped-then-fixed eviction-order test: a garbage collection (the cron of the same fake clock)
     /// running between an eviction's removal of a manifest and its deletion of the blobs deleted them first, and the
     /// eviction reported 0 bytes for that manifest. Collections run back to back while 40 manifests are evicted: every
