@@ -194,19 +194,8 @@ public sealed partial class OnDemandEviction : BackgroundService
         var graceStart = now - _options.GarbageCollectionGrace;
         var rules = RetentionRules.Of(settings);
         var (candidates, pulls) = Candidates();
-        var evictable = new List<(string Repository, Digest Digest, DateTimeOffset LastUsed)>(candidates.Count);
-        var pinned = 0;
-        foreach (var candidate in candidates)
-        {
-            if (candidate.LastUsed >= pinnedSince || _pulls.Noted(candidate.Repository, candidate.Digest) >= pinnedSince)
-            {
-                pinned++; // pulled within storage.pinPulledWithin (or just now): a deployment may need it offline
-            }
-            else
-            {
-                evictable.Add(candidate);
-            }
-        }
+        var evictable = candidates.Where(c => !IsPinned(c.Repository, c.Digest, c.LastUsed, pinnedSince)).ToList();
+        var pinned = candidates.Count - evictable.Count;
 
         var evicted = new List<EvictedManifest>();
         long bytes = 0;
@@ -256,7 +245,7 @@ public sealed partial class OnDemandEviction : BackgroundService
         var nowMs = now.ToUnixTimeMilliseconds();
         bool MayEvict(EvictionCheck check)
         {
-            if (check.LastPulled >= pinnedSince || _pulls.Noted(check.Repository, check.Digest) >= pinnedSince)
+            if (IsPinned(check.Repository, check.Digest, check.LastPulled, pinnedSince))
             {
                 return false; // pulled since the candidates were read
             }
@@ -303,6 +292,13 @@ public sealed partial class OnDemandEviction : BackgroundService
             return (outcomes.Count, evicted);
         }, cancellationToken);
     }
+
+    /// <summary>
+    /// Pulled (or fetched) within <c>storage.pinPulledWithin</c>, by the time read or a pull noted in memory since: a
+    /// deployment may need it offline.
+    /// </summary>
+    private bool IsPinned(string repository, Digest digest, DateTimeOffset? lastUsed, DateTimeOffset pinnedSince) =>
+        lastUsed >= pinnedSince || _pulls.Noted(repository, digest) >= pinnedSince;
 
     /// <summary>The pulls noted in memory, written first so the order is by the true last pull; a failed write is looked at again per manifest.</summary>
     private async Task FlushPullsAsync(CancellationToken cancellationToken)
