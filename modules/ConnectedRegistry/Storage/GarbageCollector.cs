@@ -39,42 +39,25 @@ public sealed partial class GarbageCollector : IGarbageCollector
     /// <summary>Raised after a run with what it removed.</summary>
     public event Action<GarbageCollectionResult>? Collected;
 
-    /// <summary>Raised after blobs were deleted outside a run (<see cref="DeleteUnusedBlobsAsync(IEnumerable{Digest}, DateTimeOffset, CancellationToken)"/>): how many, how many bytes.</summary>
+    /// <summary>Raised after blobs were deleted outside a run (<see cref="HeldCollector.DeleteUnusedBlobsAsync"/>): how many, how many bytes.</summary>
     public event Action<int, long>? BlobsDeleted;
 
-    public async Task<GarbageCollectionResult> CollectAsync(CancellationToken cancellationToken)
+    public Task<GarbageCollectionResult> CollectAsync(CancellationToken cancellationToken) =>
+        ExclusiveAsync(held => held.CollectAsync(), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> holding the collector's run lock, the lock a collection holds from its start to its
+    /// end: no collection runs meanwhile. Work that removes content and then frees its blobs (an eviction batch, a
+    /// retention pass and its collection) does both under it through <paramref name="work"/>'s <see cref="HeldCollector"/>,
+    /// so no collection deletes the blobs between the removal and the deletion, and what the work reports freed is
+    /// exactly what it freed. The lock is taken before any database write and never the other way round.
+    /// </summary>
+    public async Task<T> ExclusiveAsync<T>(Func<HeldCollector, Task<T>> work, CancellationToken cancellationToken)
     {
         await _single.WaitAsync(cancellationToken);
         try
         {
-            var started = Stopwatch.GetTimestamp();
-            var now = _time.GetUtcNow();
-            var cutoff = (now - _options.GarbageCollectionGrace).ToUnixTimeMilliseconds();
-            var manifestsDeleted = 0;
-
-            if (_settings.Current.GarbageCollection.DeleteUntaggedManifests)
-            {
-                manifestsDeleted = await _db.WriteAsync((c, t) =>
-                {
-                    var total = 0;
-                    int deleted;
-                    do
-                    {
-                        deleted = MetadataSql.DeleteUnreferencedManifests(c, t, cutoff);
-                        total += deleted;
-                    }
-                    while (deleted > 0);
-                    return total;
-                }, cancellationToken);
-            }
-
-            await _db.WriteAsync((c, t) => MetadataSql.DeleteUnreferencedLinks(c, t, cutoff), cancellationToken);
-
-            var (blobsDeleted, bytesFreed) = await DeleteUnusedAsync(_blobs.Enumerate().Where(b => b.LastWriteUtc < now.UtcDateTime - _options.GarbageCollectionGrace).Select(b => (b.Digest, b.Size)), cancellationToken);
-            var result = new GarbageCollectionResult(blobsDeleted, bytesFreed, manifestsDeleted, Stopwatch.GetElapsedTime(started));
-            Log.Collected(_logger, blobsDeleted, bytesFreed, manifestsDeleted, result.Duration.TotalMilliseconds);
-            Collected?.Invoke(result);
-            return result;
+            return await work(new HeldCollector(this, cancellationToken));
         }
         finally
         {
@@ -82,12 +65,44 @@ public sealed partial class GarbageCollector : IGarbageCollector
         }
     }
 
+    private async Task<GarbageCollectionResult> CollectLockedAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var now = _time.GetUtcNow();
+        var cutoff = (now - _options.GarbageCollectionGrace).ToUnixTimeMilliseconds();
+        var manifestsDeleted = 0;
+
+        if (_settings.Current.GarbageCollection.DeleteUntaggedManifests)
+        {
+            manifestsDeleted = await _db.WriteAsync((c, t) =>
+            {
+                var total = 0;
+                int deleted;
+                do
+                {
+                    deleted = MetadataSql.DeleteUnreferencedManifests(c, t, cutoff);
+                    total += deleted;
+                }
+                while (deleted > 0);
+                return total;
+            }, cancellationToken);
+        }
+
+        await _db.WriteAsync((c, t) => MetadataSql.DeleteUnreferencedLinks(c, t, cutoff), cancellationToken);
+
+        var deletedBlobs = await DeleteUnusedAsync(_blobs.Enumerate().Where(b => b.LastWriteUtc < now.UtcDateTime - _options.GarbageCollectionGrace).Select(b => (b.Digest, b.Size)), cancellationToken);
+        var result = new GarbageCollectionResult(deletedBlobs.Count, deletedBlobs.Sum(b => b.Size), manifestsDeleted, Stopwatch.GetElapsedTime(started));
+        Log.Collected(_logger, result.BlobsDeleted, result.BytesFreed, manifestsDeleted, result.Duration.TotalMilliseconds);
+        Collected?.Invoke(result);
+        return result;
+    }
+
     /// <summary>
     /// Deletes the files of <paramref name="digests"/> that were written before <paramref name="graceStart"/> and that no
     /// link and no manifest uses, each decided in the serialised write as in a collection run (the eviction of content
-    /// fetched on demand frees the blobs of the manifests it removed this way). The blobs and bytes deleted.
+    /// fetched on demand frees the blobs of the manifests it removed this way). The blobs deleted, with their sizes.
     /// </summary>
-    public async Task<(int Blobs, long Bytes)> DeleteUnusedBlobsAsync(IEnumerable<Digest> digests, DateTimeOffset graceStart, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<(Digest Digest, long Size)>> DeleteUnusedBlobsLockedAsync(IEnumerable<Digest> digests, DateTimeOffset graceStart, CancellationToken cancellationToken)
     {
         var candidates = new List<(Digest, long)>();
         foreach (var digest in digests.Distinct())
@@ -100,43 +115,55 @@ public sealed partial class GarbageCollector : IGarbageCollector
         }
 
         var deleted = await DeleteUnusedAsync(candidates, cancellationToken);
-        if (deleted.Blobs > 0)
+        if (deleted.Count > 0)
         {
-            BlobsDeleted?.Invoke(deleted.Blobs, deleted.Bytes);
+            BlobsDeleted?.Invoke(deleted.Count, deleted.Sum(b => b.Size));
         }
 
         return deleted;
     }
 
-    /// <summary>Deletes the candidates' files that no link and no manifest uses, re-checked in the write.</summary>
-    private async Task<(int Blobs, long Bytes)> DeleteUnusedAsync(IEnumerable<(Digest Digest, long Size)> blobs, CancellationToken cancellationToken)
+    /// <summary>Deletes the candidates' files that no link and no manifest uses, re-checked in the write; the ones deleted.</summary>
+    private async Task<List<(Digest Digest, long Size)>> DeleteUnusedAsync(IEnumerable<(Digest Digest, long Size)> blobs, CancellationToken cancellationToken)
     {
-        var candidates = blobs.ToList();
-        var blobsDeleted = 0;
-        long bytesFreed = 0;
-        foreach (var batch in candidates.Chunk(256))
+        var deleted = new List<(Digest, long)>();
+        foreach (var batch in blobs.Chunk(256))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (count, bytes) = await _db.WriteAsync((c, t) =>
+            deleted.AddRange(await _db.WriteAsync((c, t) =>
             {
-                var n = 0;
-                long freed = 0;
-                foreach (var (digest, size) in batch)
-                {
-                    if (!MetadataSql.IsBlobUsed(c, t, digest) && _blobs.Delete(digest))
-                    {
-                        n++;
-                        freed += size;
-                    }
-                }
-
-                return (n, freed);
-            }, cancellationToken);
-            blobsDeleted += count;
-            bytesFreed += bytes;
+                var unused = MetadataSql.UnusedBlobs(c, t, batch.Select(b => b.Digest));
+                return batch.Where(b => unused.Contains(b.Digest) && _blobs.Delete(b.Digest)).ToList();
+            }, cancellationToken));
         }
 
-        return (blobsDeleted, bytesFreed);
+        return deleted;
+    }
+
+    /// <summary>
+    /// The collector while <see cref="ExclusiveAsync{T}"/> holds its run lock: a collection, or the deletion of the blob
+    /// files an eviction left unused, run under the lock already held (valid only inside that call).
+    /// </summary>
+    public sealed class HeldCollector
+    {
+        private readonly GarbageCollector _collector;
+        private readonly CancellationToken _cancellationToken;
+
+        internal HeldCollector(GarbageCollector collector, CancellationToken cancellationToken)
+        {
+            _collector = collector;
+            _cancellationToken = cancellationToken;
+        }
+
+        /// <summary>A collection run, as <see cref="CollectAsync(CancellationToken)"/>.</summary>
+        public Task<GarbageCollectionResult> CollectAsync() => _collector.CollectLockedAsync(_cancellationToken);
+
+        /// <summary>
+        /// Deletes the files of <paramref name="digests"/> written before <paramref name="graceStart"/> that no link and
+        /// no manifest uses, each decided in the serialised write as in a collection run; the blobs deleted, with sizes.
+        /// </summary>
+        public Task<IReadOnlyList<(Digest Digest, long Size)>> DeleteUnusedBlobsAsync(IEnumerable<Digest> digests, DateTimeOffset graceStart) =>
+            _collector.DeleteUnusedBlobsLockedAsync(digests, graceStart, _cancellationToken);
     }
 
     private static partial class Log

@@ -391,122 +391,130 @@ internal static class MetadataSql
     /// <summary>
     /// For the given manifests: the bytes of the blobs (kind 0) each references (by position in the list), and the bytes
     /// of the blobs no other manifest of any repository references (what garbage collection frees once they are gone).
-    /// Blob sizes come from <paramref name="blobSize"/> (the files), asked once per blob. The work stays in SQLite, over
-    /// temporary tables of this connection: a pass sizes tens of thousands of manifests.
+    /// Blob sizes come from <paramref name="blobSize"/> (the files), asked once per blob. Two queries: the list goes in as
+    /// one JSON parameter joined on the references' primary key (no temporary table to fill row by row), and each blob's
+    /// count of references, compared with those from the list, says whether anything else keeps it.
     /// </summary>
     public static (long[] PerManifest, long Unshared) BlobBytesOf(SqliteConnection c, IReadOnlyList<(string Repository, string Digest)> manifests, Func<string, long> blobSize)
     {
-        c.Execute("CREATE TEMP TABLE IF NOT EXISTS retention_gone(id INTEGER PRIMARY KEY, repository TEXT NOT NULL, digest TEXT NOT NULL)");
-        c.Execute("CREATE UNIQUE INDEX IF NOT EXISTS temp.retention_gone_key ON retention_gone(repository, digest)");
-        c.Execute("CREATE TEMP TABLE IF NOT EXISTS retention_blobs(target TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID");
-        try
+        var perManifest = new long[manifests.Count];
+        var first = new HashSet<(string, string)>();
+        var list = new List<object[]>(manifests.Count);
+        for (var i = 0; i < manifests.Count; i++)
         {
-            using (var transaction = c.BeginTransaction())
-            using (var insert = c.Command("INSERT OR IGNORE INTO retention_gone(id, repository, digest) VALUES ($i, $r, $d)", transaction, ("$i", 0L), ("$r", ""), ("$d", "")))
+            if (first.Add(manifests[i]))
             {
-                for (var i = 0; i < manifests.Count; i++)
-                {
-                    insert.Parameters["$i"].Value = (long)i;
-                    insert.Parameters["$r"].Value = manifests[i].Repository;
-                    insert.Parameters["$d"].Value = manifests[i].Digest;
-                    insert.ExecuteNonQuery();
-                }
-
-                var targets = new List<string>();
-                using (var distinct = c.Command($"SELECT DISTINCT r.target FROM retention_gone g JOIN manifest_refs r ON r.repository=g.repository AND r.digest=g.digest AND r.kind={KindBlob}", transaction))
-                using (var reader = distinct.ExecuteReader())
-                {
-                    while (reader.Read())
-                    {
-                        targets.Add(reader.GetString(0));
-                    }
-                }
-
-                using var size = c.Command("INSERT INTO retention_blobs(target, size) VALUES ($t, $s)", transaction, ("$t", ""), ("$s", 0L));
-                foreach (var target in targets)
-                {
-                    size.Parameters["$t"].Value = target;
-                    size.Parameters["$s"].Value = blobSize(target);
-                    size.ExecuteNonQuery();
-                }
-
-                transaction.Commit();
+                list.Add([i, manifests[i].Repository, manifests[i].Digest]); // a manifest listed twice counts once, at its first place
             }
-
-            var perManifest = new long[manifests.Count];
-            using (var sums = c.Command($"SELECT g.id, SUM(b.size) FROM retention_gone g JOIN manifest_refs r ON r.repository=g.repository AND r.digest=g.digest AND r.kind={KindBlob} JOIN retention_blobs b ON b.target=r.target GROUP BY g.id"))
-            using (var reader = sums.ExecuteReader())
-            {
-                while (reader.Read())
-                {
-                    perManifest[reader.GetInt64(0)] = reader.GetInt64(1);
-                }
-            }
-
-            var unshared = c.Scalar(
-                $"""
-                SELECT COALESCE(SUM(b.size), 0) FROM retention_blobs b
-                WHERE NOT EXISTS (SELECT 1 FROM manifest_refs o WHERE o.target=b.target AND o.kind={KindBlob}
-                                  AND NOT EXISTS (SELECT 1 FROM retention_gone x WHERE x.repository=o.repository AND x.digest=o.digest))
-                """);
-            return (perManifest, Convert.ToInt64(unshared, System.Globalization.CultureInfo.InvariantCulture));
         }
-        finally
+
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        var fromList = new Dictionary<string, long>(StringComparer.Ordinal);
+        using (var refs = c.Command(
+            $"SELECT j.value->>0, r.target FROM json_each($list) j CROSS JOIN manifest_refs r ON r.repository = j.value->>1 AND r.digest = j.value->>2 AND r.kind = {KindBlob}",
+            null, ("$list", JsonConvert.SerializeObject(list))))
+        using (var reader = refs.ExecuteReader())
         {
-            c.Execute("DELETE FROM retention_gone; DELETE FROM retention_blobs;");
+            while (reader.Read())
+            {
+                var target = reader.GetString(1);
+                if (!sizes.TryGetValue(target, out var size))
+                {
+                    sizes[target] = size = blobSize(target);
+                }
+
+                perManifest[reader.GetInt64(0)] += size;
+                fromList[target] = fromList.GetValueOrDefault(target) + 1;
+            }
         }
+
+        long unshared = 0;
+        using (var counts = c.Command(
+            $"SELECT j.value, (SELECT COUNT(*) FROM manifest_refs r WHERE r.target = j.value AND r.kind = {KindBlob}) FROM json_each($targets) j",
+            null, ("$targets", JsonConvert.SerializeObject(fromList.Keys))))
+        using (var reader = counts.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                var target = reader.GetString(0);
+                if (reader.GetInt64(1) == fromList[target])
+                {
+                    unshared += sizes[target]; // every reference to it is from the list
+                }
+            }
+        }
+
+        return (perManifest, unshared);
     }
 
     /// <summary>
-    /// The two removals of a retention pass, prepared once per write transaction and bound again for each row (a pass
-    /// removes tens of thousands; preparing each statement anew was most of its time).
+    /// Removes a batch of a retention pass's tags in one statement, each only while it still points at the same manifest
+    /// with the same push time (a push meanwhile wins); the tags removed. The batch goes in as one JSON parameter and is
+    /// joined on the primary key: one statement per batch instead of one per tag.
     /// </summary>
-    public sealed class RetentionRemovals : IDisposable
+    public static HashSet<(string Repository, string Tag)> DeleteUnchangedTags(SqliteConnection c, SqliteTransaction t, IEnumerable<(string Repository, string Tag, string Digest, long Updated)> tags)
     {
-        private readonly SqliteCommand _tag;
-        private readonly SqliteCommand _manifest;
-
-        public RetentionRemovals(SqliteConnection c, SqliteTransaction t)
+        using var command = c.Command(
+            """
+            DELETE FROM tags WHERE rowid IN (
+                SELECT t.rowid FROM json_each($list) j
+                JOIN tags t ON t.repository = j.value->>0 AND t.tag = j.value->>1
+                WHERE t.digest = j.value->>2 AND t.updated = j.value->>3)
+            RETURNING repository, tag
+            """,
+            t, ("$list", JsonConvert.SerializeObject(tags.Select(x => new object[] { x.Repository, x.Tag, x.Digest, x.Updated }))));
+        var removed = new HashSet<(string, string)>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
         {
-            // A tag goes only while it still points at the same manifest with the same push time (a push meanwhile wins).
-            _tag = c.Command("DELETE FROM tags WHERE repository=$r AND tag=$t AND digest=$d AND updated=$u", t, ("$r", ""), ("$t", ""), ("$d", ""), ("$u", 0L));
-            // A manifest goes only while nothing keeps it: no tag, no index of the repository lists it, its subject (if any) is gone.
-            _manifest = c.Command(
+            removed.Add((reader.GetString(0), reader.GetString(1)));
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// Removes those of a batch's manifests that nothing keeps: no tag, no index of the repository lists it, its subject
+    /// (if any) gone; their references and pull times go by the foreign keys. One statement per round, repeated while a
+    /// round removed some and others are left (a child goes in the round after its index, a referrer after its subject);
+    /// the manifests removed.
+    /// </summary>
+    public static HashSet<(string Repository, string Digest)> DeleteUnkeptManifests(SqliteConnection c, SqliteTransaction t, IReadOnlyCollection<(string Repository, string Digest)> manifests)
+    {
+        var removed = new HashSet<(string, string)>();
+        var left = manifests.Distinct().ToList();
+        while (left.Count > 0)
+        {
+            using var command = c.Command(
                 $"""
-                DELETE FROM manifests AS m
-                WHERE m.repository=$r AND m.digest=$d
-                  AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
-                  AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = m.repository AND r.target = m.digest AND r.kind = {KindManifest})
-                  AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject))
+                DELETE FROM manifests WHERE rowid IN (
+                    SELECT m.rowid FROM json_each($list) j
+                    JOIN manifests m ON m.repository = j.value->>0 AND m.digest = j.value->>1
+                    WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
+                      AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repository = m.repository AND r.target = m.digest AND r.kind = {KindManifest})
+                      AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject)))
+                RETURNING repository, digest
                 """,
-                t, ("$r", ""), ("$d", ""));
-            _tag.Prepare();
-            _manifest.Prepare();
+                t, ("$list", JsonConvert.SerializeObject(left.Select(x => new[] { x.Repository, x.Digest }))));
+            var round = 0;
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    removed.Add((reader.GetString(0), reader.GetString(1)));
+                    round++;
+                }
+            }
+
+            if (round == 0)
+            {
+                break;
+            }
+
+            left.RemoveAll(removed.Contains);
         }
 
-        /// <summary>Removes the tag if it is unchanged; true when removed.</summary>
-        public bool Tag(string repository, string tag, string digest, long updated)
-        {
-            _tag.Parameters["$r"].Value = repository;
-            _tag.Parameters["$t"].Value = tag;
-            _tag.Parameters["$d"].Value = digest;
-            _tag.Parameters["$u"].Value = updated;
-            return _tag.ExecuteNonQuery() > 0;
-        }
-
-        /// <summary>Removes the manifest if nothing keeps it (its references and pull time go with it); true when removed.</summary>
-        public bool Manifest(string repository, string digest)
-        {
-            _manifest.Parameters["$r"].Value = repository;
-            _manifest.Parameters["$d"].Value = digest;
-            return _manifest.ExecuteNonQuery() > 0;
-        }
-
-        public void Dispose()
-        {
-            _tag.Dispose();
-            _manifest.Dispose();
-        }
+        return removed;
     }
 
     // ---- eviction ----------------------------------------------------------------------------
@@ -557,6 +565,24 @@ internal static class MetadataSql
             """,
             t, ("$r", repository), ("$b", blob.ToString()), ("$cutoff", cutoff)) > 0;
 
+    /// <summary>Every tag of one repository with its manifest and push/sync time, read inside an eviction's write (retention's keep rules rank them).</summary>
+    public static List<RetentionTag> RepositoryTags(SqliteConnection c, SqliteTransaction t, string repository)
+    {
+        using var command = c.Command("SELECT tag, digest, updated FROM tags WHERE repository=$r", t, ("$r", repository));
+        using var reader = command.ExecuteReader();
+        var list = new List<RetentionTag>();
+        while (reader.Read())
+        {
+            list.Add(new RetentionTag(repository, reader.GetString(0), reader.GetString(1), reader.GetInt64(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>The manifest's last pull time written (Unix ms), or null when it was never pulled.</summary>
+    public static long? LastPull(SqliteConnection c, SqliteTransaction t, string repository, Digest digest) =>
+        c.Scalar("SELECT last_pulled FROM manifest_pulls WHERE repository=$r AND digest=$d", t, ("$r", repository), ("$d", digest.ToString())) is long at ? at : null;
+
     // ---- garbage collection ------------------------------------------------------------------
 
     /// <summary>One round of deleting untagged, unreferenced manifests (whose subject is gone) created before the cutoff.</summary>
@@ -583,11 +609,23 @@ internal static class MetadataSql
             t,
             ("$cutoff", cutoff));
 
-    /// <summary>True when any repository links the blob or any manifest references it.</summary>
-    public static bool IsBlobUsed(SqliteConnection c, SqliteTransaction t, Digest digest)
+    /// <summary>Of <paramref name="digests"/>, the blobs no repository links and no manifest references (one query for the lot).</summary>
+    public static HashSet<Digest> UnusedBlobs(SqliteConnection c, SqliteTransaction t, IEnumerable<Digest> digests)
     {
-        var text = digest.ToString();
-        return c.Scalar("SELECT 1 FROM blob_links WHERE digest=$d LIMIT 1", t, ("$d", text)) is not null
-            || c.Scalar("SELECT 1 FROM manifest_refs WHERE target=$d AND kind=0 LIMIT 1", t, ("$d", text)) is not null;
+        using var command = c.Command(
+            $"""
+            SELECT j.value FROM json_each($list) j
+            WHERE NOT EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = j.value)
+              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.target = j.value AND r.kind = {KindBlob})
+            """,
+            t, ("$list", JsonConvert.SerializeObject(digests.Select(d => d.ToString()))));
+        using var reader = command.ExecuteReader();
+        var unused = new HashSet<Digest>();
+        while (reader.Read())
+        {
+            unused.Add(Digest.Parse(reader.GetString(0)));
+        }
+
+        return unused;
     }
 }

@@ -178,42 +178,75 @@ public sealed class RegistryStore
         _db.WriteAsync((c, t) => MetadataSql.DeleteManifest(c, t, repository, digest), cancellationToken);
 
     /// <summary>
-    /// Evicts a manifest (content fetched on demand, to free space): in one serialised write, the write garbage
-    /// collection and every push go through, it is decided again and deleted with every tag pointing at it, and the
-    /// repository's links to its blobs that no other manifest of the repository references (and that are older than
-    /// <paramref name="linkCutoff"/>) go too. Kept when an index of the repository lists it, or when
-    /// <paramref name="mayRemoveTags"/> (asked inside the write, with the tags pointing at it now) says no. The blob
-    /// files are left for <see cref="GarbageCollector.DeleteUnusedBlobsAsync(IEnumerable{Digest}, DateTimeOffset, CancellationToken)"/>.
-    /// A crash at any point leaves the manifest whole with its tags, or gone with them.
+    /// Evicts manifests (content fetched on demand, to free space), in the given order, in one serialised write: the write
+    /// garbage collection and every push go through. Each is decided again inside it and deleted with every tag pointing
+    /// at it, and the repository's links to its blobs that no other manifest of the repository references (and that are
+    /// older than <paramref name="linkCutoff"/>) go too. Kept when an index of the repository lists it, or when
+    /// <paramref name="mayEvict"/> (asked inside the write, with the tags pointing at it now) says no. Stops after the
+    /// manifest that brings the bytes of the blob files the batch left unused (no link, no reference) to
+    /// <paramref name="bytesWanted"/>, so that the caller reads the volume again before more go. The outcomes of the
+    /// manifests looked at, in order (fewer than given when it stopped). The blob files are left for
+    /// <see cref="GarbageCollector.HeldCollector.DeleteUnusedBlobsAsync"/>. One transaction: a crash at any point leaves
+    /// every manifest of the batch whole with its tags, or gone with them.
     /// </summary>
-    public Task<ManifestEviction> EvictManifestAsync(string repository, Digest digest, DateTimeOffset linkCutoff, Func<IReadOnlyList<string>, bool> mayRemoveTags, CancellationToken cancellationToken = default) =>
-        _db.WriteAsync((c, t) =>
+    public Task<IReadOnlyList<ManifestEviction>> EvictManifestsAsync(IReadOnlyList<(string Repository, Digest Digest)> manifests, DateTimeOffset linkCutoff, long bytesWanted,
+        Func<EvictionCheck, bool> mayEvict, CancellationToken cancellationToken = default) =>
+        _db.WriteAsync<IReadOnlyList<ManifestEviction>>((c, t) =>
         {
-            if (!MetadataSql.ManifestExists(c, t, repository, digest))
-            {
-                return new ManifestEviction(ManifestEvictionOutcome.Gone, [], []);
-            }
-
-            if (MetadataSql.IsListedByIndex(c, t, repository, digest))
-            {
-                return new ManifestEviction(ManifestEvictionOutcome.Referenced, [], []);
-            }
-
-            var tags = MetadataSql.TagsOf(c, t, repository, digest);
-            if (!mayRemoveTags(tags))
-            {
-                return new ManifestEviction(ManifestEvictionOutcome.Kept, tags, []);
-            }
-
-            var blobs = MetadataSql.BlobsOf(c, t, repository, digest);
-            MetadataSql.DeleteManifest(c, t, repository, digest); // its tags, references and pull time go by the foreign keys
             var cutoff = linkCutoff.ToUnixTimeMilliseconds();
-            foreach (var blob in blobs)
+            var repositoryTags = new Dictionary<string, List<RetentionTag>>(StringComparer.Ordinal);
+            var outcomes = new List<ManifestEviction>(manifests.Count);
+            long unused = 0;
+            foreach (var (repository, digest) in manifests)
             {
-                MetadataSql.DeleteLinkIfUnreferenced(c, t, repository, blob, cutoff);
+                if (unused >= bytesWanted)
+                {
+                    break;
+                }
+
+                if (!MetadataSql.ManifestExists(c, t, repository, digest))
+                {
+                    outcomes.Add(new ManifestEviction(repository, digest, ManifestEvictionOutcome.Gone, [], []));
+                    continue;
+                }
+
+                if (MetadataSql.IsListedByIndex(c, t, repository, digest))
+                {
+                    outcomes.Add(new ManifestEviction(repository, digest, ManifestEvictionOutcome.Referenced, [], []));
+                    continue;
+                }
+
+                var tags = MetadataSql.TagsOf(c, t, repository, digest);
+                var pulled = MetadataSql.LastPull(c, t, repository, digest);
+                // The repository's tags, read once per batch: what this batch evicts is what no rule keeps, so it never
+                // changes which tags a rule keeps (the newest N stay the newest N).
+                var check = new EvictionCheck(repository, digest, tags, pulled is { } at ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null, () =>
+                {
+                    if (!repositoryTags.TryGetValue(repository, out var all))
+                    {
+                        repositoryTags[repository] = all = MetadataSql.RepositoryTags(c, t, repository);
+                    }
+
+                    return all;
+                });
+                if (!mayEvict(check))
+                {
+                    outcomes.Add(new ManifestEviction(repository, digest, ManifestEvictionOutcome.Kept, tags, []));
+                    continue;
+                }
+
+                var blobs = MetadataSql.BlobsOf(c, t, repository, digest);
+                MetadataSql.DeleteManifest(c, t, repository, digest); // its tags, references and pull time go by the foreign keys
+                foreach (var blob in blobs)
+                {
+                    MetadataSql.DeleteLinkIfUnreferenced(c, t, repository, blob, cutoff);
+                }
+
+                unused += MetadataSql.UnusedBlobs(c, t, blobs).Sum(blob => _blobs.Size(blob) ?? 0);
+                outcomes.Add(new ManifestEviction(repository, digest, ManifestEvictionOutcome.Evicted, tags, blobs));
             }
 
-            return new ManifestEviction(ManifestEvictionOutcome.Evicted, tags, blobs);
+            return outcomes;
         }, cancellationToken);
 
     /// <summary>Points a tag at a manifest the repository holds (else <see cref="ManifestNotHeldException"/>).</summary>

@@ -10,7 +10,8 @@ namespace ConnectedRegistry.Storage;
 /// and then, unless it is a dry run, the removals go through <see cref="MetadataDatabase"/>'s serialised write in
 /// batches of <see cref="BatchSize"/>, each removal decided again inside the write (a tag pushed again meanwhile, a
 /// manifest a new tag or index now keeps, is left). Garbage collection then frees the blobs nothing references any
-/// more. So a pass shares one lock discipline with pushes, sync and on-demand fetch, and a crash between two batches
+/// more; the removals and that collection hold the collector's run lock (<see cref="GarbageCollector.ExclusiveAsync{T}"/>),
+/// so no other collection frees them in between and the bytes reported are the pass's. So a pass shares one lock discipline with pushes, sync and on-demand fetch, and a crash between two batches
 /// leaves the store as the batches before it made it: never a tag pointing at missing content. One pass at a time.
 /// </summary>
 public sealed partial class RetentionPass
@@ -21,7 +22,7 @@ public sealed partial class RetentionPass
     private readonly MetadataDatabase _db;
     private readonly BlobStore _blobs;
     private readonly PullRecorder _pulls;
-    private readonly IGarbageCollector _collector;
+    private readonly GarbageCollector _collector;
     private readonly IRegistrySettingsSource _settings;
     private readonly ModuleState _state;
     private readonly TimeProvider _time;
@@ -31,7 +32,7 @@ public sealed partial class RetentionPass
     private readonly IEventPublisher? _events;
     private readonly SemaphoreSlim _single = new(1, 1);
 
-    public RetentionPass(MetadataDatabase db, BlobStore blobs, PullRecorder pulls, IGarbageCollector collector, IRegistrySettingsSource settings, ModuleState state,
+    public RetentionPass(MetadataDatabase db, BlobStore blobs, PullRecorder pulls, GarbageCollector collector, IRegistrySettingsSource settings, ModuleState state,
         TimeProvider time, ILogger<RetentionPass> logger, ISyncHolds? holds = null, RegistryMetrics? metrics = null, IEventPublisher? events = null)
     {
         _db = db;
@@ -57,7 +58,9 @@ public sealed partial class RetentionPass
         try
         {
             var started = Stopwatch.GetTimestamp();
+            var phases = new PhaseClock();
             await _pulls.FlushAsync(cancellationToken);
+            phases.End("flush");
             var settings = _settings.Current;
             var now = _time.GetUtcNow();
             var inventory = _db.Read(c => new RetentionInventory(
@@ -66,19 +69,27 @@ public sealed partial class RetentionPass
                 MetadataSql.IndexChildren(c),
                 MetadataSql.AllLastPulls(c),
                 _holds?.PendingPushes() ?? PendingPushes.None));
+            phases.End("read");
             var plan = RetentionPlanner.Plan(inventory, settings, now);
+            phases.End("plan");
             var sized = Size(plan, inventory);
+            phases.End("size");
             if (dryRun)
             {
+                Finish(phases);
                 return new RetentionResult(true, sized.Tags, sized.Manifests, sized.BytesToFree, null, Stopwatch.GetElapsedTime(started));
             }
 
-            var (tags, manifests) = await RemoveAsync(plan, sized, cancellationToken);
-            long bytesFreed = 0;
-            if (tags.Count + manifests.Count > 0)
+            // The removals and the collection after them hold the collector's run lock: a scheduled collection (on the
+            // same schedule) cannot free the removed manifests' blobs in between, so bytesFreed is what this pass freed.
+            var (tags, manifests, bytesFreed) = await _collector.ExclusiveAsync(async held =>
             {
-                bytesFreed = (await _collector.CollectAsync(cancellationToken)).BytesFreed;
-            }
+                var (removedTags, removedManifests) = await RemoveAsync(plan, sized, phases, cancellationToken);
+                var freed = removedTags.Count + removedManifests.Count > 0 ? (await held.CollectAsync()).BytesFreed : 0;
+                phases.End("collect");
+                return (removedTags, removedManifests, freed);
+            }, cancellationToken);
+            Finish(phases);
 
             var result = new RetentionResult(false, tags, manifests, sized.BytesToFree, bytesFreed, Stopwatch.GetElapsedTime(started));
             Report(result);
@@ -91,7 +102,7 @@ public sealed partial class RetentionPass
     }
 
     /// <summary>Removes the plan's units batch by batch; what was removed (a unit whose tag moved meanwhile is left out).</summary>
-    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(RetentionPlan plan, SizedPlan sized, CancellationToken cancellationToken)
+    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(RetentionPlan plan, SizedPlan sized, PhaseClock phases, CancellationToken cancellationToken)
     {
         // Pushes recorded since the inventory was read: their units are left alone.
         var pending = _holds?.PendingPushes() ?? PendingPushes.None;
@@ -103,6 +114,7 @@ public sealed partial class RetentionPass
         // Sync down is told first, in one transaction of sync.db (a mark on a tag that then stays is harmless: the next
         // pass that finds the tag here at the parent's digest clears it).
         _holds?.Retiring([.. units.Where(u => u.Unit.Tag is not null).Select(u => (u.Unit.Repository, u.Unit.Tag!, Digest.Parse(u.Unit.Digest)))]);
+        phases.End("retiring");
         var tags = new List<RetiredTag>();
         var manifests = new List<RetiredManifest>();
         foreach (var batch in units.Chunk(BatchSize))
@@ -110,23 +122,12 @@ public sealed partial class RetentionPass
             cancellationToken.ThrowIfCancellationRequested();
             var done = await _db.WriteAsync((c, t) =>
             {
-                var removed = new List<(RetentionUnit Unit, long Size)>();
-                using var removals = new MetadataSql.RetentionRemovals(c, t);
-                foreach (var (unit, size) in batch)
-                {
-                    if (unit.Tag is not null && !removals.Tag(unit.Repository, unit.Tag, unit.Digest, unit.Time))
-                    {
-                        continue; // pushed again, moved or deleted since the plan: the newer state stands
-                    }
-
-                    var gone = unit.Manifests.Count(m => removals.Manifest(unit.Repository, m));
-                    if (unit.Tag is not null || gone > 0)
-                    {
-                        removed.Add((unit, size));
-                    }
-                }
-
-                return removed;
+                // Tags first, each only while unchanged since the plan (pushed again, moved or deleted: the newer state
+                // stands, and its unit's manifests are not tried); then the manifests of the units that go, while nothing keeps them.
+                var tagsGone = MetadataSql.DeleteUnchangedTags(c, t, batch.Where(u => u.Unit.Tag is not null).Select(u => (u.Unit.Repository, u.Unit.Tag!, u.Unit.Digest, u.Unit.Time)));
+                var going = batch.Where(u => u.Unit.Tag is null || tagsGone.Contains((u.Unit.Repository, u.Unit.Tag))).ToList();
+                var manifestsGone = MetadataSql.DeleteUnkeptManifests(c, t, [.. going.SelectMany(u => u.Unit.Manifests.Select(m => (u.Unit.Repository, m)))]);
+                return going.Where(u => u.Unit.Tag is not null || u.Unit.Manifests.Any(m => manifestsGone.Contains((u.Unit.Repository, m)))).ToList();
             }, cancellationToken);
             foreach (var (unit, size) in done)
             {
@@ -141,6 +142,7 @@ public sealed partial class RetentionPass
             }
         }
 
+        phases.End("remove");
         return (tags, manifests);
     }
 
@@ -189,6 +191,41 @@ public sealed partial class RetentionPass
         return new SizedPlan(tags, manifests, unshared, unitSizes);
     }
 
+    /// <summary>The wall and process CPU time of each phase of the last pass (in order), for the benchmark's breakdown; also logged at Debug.</summary>
+    public IReadOnlyList<(string Phase, TimeSpan Wall, TimeSpan Cpu)> LastPhases { get; private set; } = [];
+
+    private void Finish(PhaseClock phases)
+    {
+        LastPhases = phases.Phases;
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.Phases(_logger, string.Join(", ", phases.Phases.Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Phase} {p.Wall.TotalMilliseconds:0} ms ({p.Cpu.TotalMilliseconds:0} ms CPU)"))));
+        }
+    }
+
+    /// <summary>Times the phases of a pass one after another: wall time, and the process's CPU time (other threads' too).</summary>
+    private sealed class PhaseClock
+    {
+        private long _last = Stopwatch.GetTimestamp();
+        private TimeSpan _lastCpu = Cpu();
+
+        public List<(string Phase, TimeSpan Wall, TimeSpan Cpu)> Phases { get; } = [];
+
+        public void End(string phase)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var cpu = Cpu();
+            Phases.Add((phase, Stopwatch.GetElapsedTime(_last, now), cpu - _lastCpu));
+            (_last, _lastCpu) = (now, cpu);
+        }
+
+        private static TimeSpan Cpu()
+        {
+            using var process = Process.GetCurrentProcess();
+            return process.TotalProcessorTime;
+        }
+    }
+
     private void Report(RetentionResult result)
     {
         Log.Passed(_logger, result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0, result.Duration.TotalMilliseconds);
@@ -220,6 +257,9 @@ public sealed partial class RetentionPass
     {
         [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Retention removed {Tags} tags and {Manifests} untagged manifests; garbage collection then freed {Bytes} bytes ({Milliseconds} ms)")]
         public static partial void Passed(ILogger logger, int tags, int manifests, long bytes, double milliseconds);
+
+        [LoggerMessage(EventId = 2112, Level = LogLevel.Debug, Message = "Retention pass phases: {Phases}")]
+        public static partial void Phases(ILogger logger, string phases);
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.Oci;
 
@@ -6,7 +5,8 @@ namespace ConnectedRegistry.Storage;
 
 /// <summary>
 /// Decides what a retention pass removes, in memory, from what <c>registry.db</c> and the sync engine hold
-/// (<see cref="RetentionInventory"/>) and the rules of <c>storage.retention</c>. The rules of the decision, in one place:
+/// (<see cref="RetentionInventory"/>) and the rules of <c>storage.retention</c> (<see cref="RetentionRules"/>, which
+/// eviction of the on-demand cache asks too). The rules of the decision, in one place:
 /// <list type="bullet">
 /// <item>A repository no rule names keeps everything. Every rule whose repositories match applies (not only the first).</item>
 /// <item>A tag goes only when at least one applicable rule decides tags (has <c>keepNewest</c>, <c>keepPulledWithin</c>
@@ -27,9 +27,9 @@ public static class RetentionPlanner
 {
     public static RetentionPlan Plan(RetentionInventory inventory, RegistrySettings settings, DateTimeOffset now)
     {
-        var rules = settings.Storage.Retention.Rules.Select(CompiledRule.Of).ToList();
+        var rules = RetentionRules.Of(settings);
         var plan = new RetentionPlan();
-        if (rules.Count == 0)
+        if (rules.IsEmpty)
         {
             return plan;
         }
@@ -38,14 +38,14 @@ public static class RetentionPlanner
         var graph = new Graph(inventory);
         foreach (var repository in inventory.Repositories)
         {
-            var applicable = rules.Where(r => r.Covers(repository)).ToList();
+            var applicable = rules.Covering(repository);
             if (applicable.Count == 0)
             {
                 continue;
             }
 
             var tags = inventory.TagsOf(repository);
-            var retired = RetiredTags(inventory, repository, tags, applicable, nowMs);
+            var retired = RetiredTags(inventory, repository, tags, rules, nowMs);
             foreach (var tag in retired)
             {
                 var removed = graph.RemoveTag(repository, tag.Digest);
@@ -72,30 +72,20 @@ public static class RetentionPlanner
         return plan;
     }
 
-    private static List<RetentionTag> RetiredTags(RetentionInventory inventory, string repository, IReadOnlyList<RetentionTag> tags, List<CompiledRule> applicable, long nowMs)
+    private static List<RetentionTag> RetiredTags(RetentionInventory inventory, string repository, IReadOnlyList<RetentionTag> tags, RetentionRules rules, long nowMs)
     {
-        var deciding = applicable.Where(r => r.Rule.DecidesTags).ToList();
-        if (deciding.Count == 0 || tags.Count == 0)
+        if (tags.Count == 0 || rules.Ranker(repository, tags) is not { } ranker)
         {
             return [];
         }
 
-        // Newest first by push/sync time, then by name (a stable order for equal times); referrers-schema tags not counted.
-        var counted = tags.Where(t => !SyncFilter.IsReferrersTag(t.Tag))
-            .OrderByDescending(t => t.Updated).ThenByDescending(t => t.Tag, StringComparer.Ordinal).ToList();
-        var rank = new Dictionary<string, int>(counted.Count, StringComparer.Ordinal);
-        for (var i = 0; i < counted.Count; i++)
-        {
-            rank[counted[i].Tag] = i;
-        }
-
         var kept = new List<RetentionTag>();
         var retired = new List<RetentionTag>();
-        foreach (var tag in counted)
+        foreach (var tag in ranker.NewestFirst)
         {
             var keep = inventory.IsPendingTag(repository, tag.Tag)
                 || inventory.IsPendingManifest(repository, tag.Digest)
-                || deciding.Any(r => r.Keeps(tag, rank[tag.Tag], inventory.Pulls.GetValueOrDefault((repository, tag.Digest), long.MinValue), nowMs));
+                || ranker.Keeps(tag, inventory.Pulls.GetValueOrDefault((repository, tag.Digest), long.MinValue), nowMs);
             (keep ? kept : retired).Add(tag);
         }
 
@@ -104,7 +94,7 @@ public static class RetentionPlanner
         foreach (var tag in tags.Where(t => SyncFilter.IsReferrersTag(t.Tag)))
         {
             // sha256-<hex> names the manifest sha256:<hex>: it goes only with the last kept tag of that manifest.
-            var named = "sha256:" + tag.Tag["sha256-".Length..];
+            var named = RetentionRules.NamedByReferrersTag(tag.Tag);
             if (tagged.Contains(named) && !keptDigests.Contains(named) && !inventory.IsPendingTag(repository, tag.Tag))
             {
                 retired.Add(tag);
@@ -112,50 +102,6 @@ public static class RetentionPlanner
         }
 
         return retired;
-    }
-
-    /// <summary>A rule with its patterns and expression compiled.</summary>
-    private sealed class CompiledRule
-    {
-        private readonly RepositoryPattern[] _patterns;
-        private readonly Regex? _keepTags;
-
-        private CompiledRule(RetentionRule rule)
-        {
-            Rule = rule;
-            _patterns = [.. rule.Repositories.Select(p => RepositoryPattern.TryParse(p.Trim(), out var pattern) ? pattern : null).OfType<RepositoryPattern>()];
-            _keepTags = rule.KeepTags is null ? null : new Regex(rule.KeepTags, RegexOptions.CultureInvariant, SyncFilter.MatchTimeout);
-        }
-
-        public RetentionRule Rule { get; }
-
-        public TimeSpan? UntaggedAfter => Rule.UntaggedAfter;
-
-        public static CompiledRule Of(RetentionRule rule) => new(rule);
-
-        public bool Covers(string repository) => _patterns.Any(p => p.Matches(repository));
-
-        public bool Keeps(RetentionTag tag, int rank, long lastPulled, long nowMs)
-        {
-            if (Rule.KeepNewest is { } newest && rank < newest)
-            {
-                return true;
-            }
-
-            if (Rule.KeepPulledWithin is { } within && lastPulled >= nowMs - (long)within.TotalMilliseconds)
-            {
-                return true;
-            }
-
-            try
-            {
-                return _keepTags?.IsMatch(tag.Tag) == true;
-            }
-            catch (RegexMatchTimeoutException)
-            {
-                return true; // a tag the expression cannot judge in time is kept, never removed on a guess
-            }
-        }
     }
 
     /// <summary>

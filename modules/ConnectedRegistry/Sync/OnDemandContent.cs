@@ -66,6 +66,28 @@ public sealed class OnDemandContent : IRegistryEventSink
         _marked.TryRemove((repository, digest), out _);
     }
 
+    /// <summary>Drops the marks of the manifests evicted (or gone) together: one transaction of <c>sync.db</c> for a batch.</summary>
+    public void Forget(IEnumerable<(string Repository, Digest Digest)> manifests)
+    {
+        var marked = manifests.Where(m => _marked.ContainsKey(m)).Distinct().ToList();
+        if (marked.Count == 0)
+        {
+            return;
+        }
+
+        using (var connection = _db.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            SyncSql.ForgetOnDemand(connection, transaction, marked);
+            transaction.Commit();
+        }
+
+        foreach (var manifest in marked)
+        {
+            _marked.TryRemove(manifest, out _);
+        }
+    }
+
     void IRegistryEventSink.ManifestPushed(string repository, Digest digest, string mediaType, string? tag) => Forget(repository, digest);
 
     void IRegistryEventSink.ManifestDeleted(string repository, Digest digest) => Forget(repository, digest);

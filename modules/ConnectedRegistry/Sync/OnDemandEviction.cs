@@ -7,18 +7,22 @@ namespace ConnectedRegistry.Sync;
 /// <summary>
 /// Evicts content fetched on demand (<see cref="OnDemandContent"/>) when the data volume falls below the eviction mark
 /// (twin <c>storage.evictBelowFreeBytes</c>, by default a few times <c>storage.minFreeBytes</c>, so space is freed
-/// before pushes or sync are refused): least recently pulled first, one manifest at a time, until the volume is above
-/// the mark again or nothing evictable is left. Woken by <see cref="FreeSpaceGuard.BelowEvictionMark"/>, which the
-/// maintenance loop's status tick and every write's check raise, at start and when the settings change.
+/// before pushes or sync are refused): least recently pulled first, in batches of at most <see cref="MaxBatch"/>, each
+/// ending once it left enough bytes unused to reach the mark, until the volume is above the mark again or nothing
+/// evictable is left. Woken by <see cref="FreeSpaceGuard.BelowEvictionMark"/>, which the maintenance loop's status tick
+/// and every write's check raise, at start and when the settings change.
 /// <list type="bullet">
 /// <item>Never evicted: what the sync set keeps (its tags' manifests lose the mark), local pushes (never marked, and a
-/// client's push of a marked manifest takes the mark), a manifest with a tag whose local push waits for delivery, an
-/// entry of an index, and anything pulled (or fetched) within <c>storage.pinPulledWithin</c> (default 7 days; the pull
-/// times are flushed first, and a pull noted since is looked at again just before the deletion).</item>
-/// <item>Deleted through the store's serialised write (<see cref="RegistryStore.EvictManifestAsync"/>, decided again
-/// there) and the garbage collector's blob deletion (<see cref="GarbageCollector.DeleteUnusedBlobsAsync(IEnumerable{Digest}, DateTimeOffset, CancellationToken)"/>):
-/// the one lock discipline of pushes, sync, on-demand fetch and garbage collection. Blobs and links younger than the
-/// garbage collection grace stay, so a push or fetch that just stored a blob for a manifest not written yet keeps it.</item>
+/// client's push of a marked manifest takes the mark), a manifest with a tag whose local push waits for delivery, a
+/// manifest with a tag a <c>storage.retention</c> rule keeps (<see cref="RetentionRules.KeepsAny"/>, the rule a
+/// retention pass keeps it by), an entry of an index, and anything pulled (or fetched) within
+/// <c>storage.pinPulledWithin</c> (default 7 days; the pull times are flushed first, and looked at again in the write).</item>
+/// <item>Deleted through the store's serialised write (<see cref="RegistryStore.EvictManifestsAsync"/>, every manifest
+/// decided again there) and the garbage collector's blob deletion, both under the collector's run lock
+/// (<see cref="GarbageCollector.ExclusiveAsync{T}"/>): the one lock discipline of pushes, sync, on-demand fetch, retention
+/// and garbage collection, so no collection frees an evicted manifest's blobs in between and the bytes reported are
+/// the bytes freed. Blobs and links younger than the garbage collection grace stay, so a push or fetch that just stored
+/// a blob for a manifest not written yet keeps it.</item>
 /// <item>A reader of a deleted blob keeps an open file (Linux frees an unlinked file when its last reader closes it), and
 /// a reader that comes after the deletion misses: the blob is fetched on demand again, or the answer is a 404 before
 /// any byte. Nothing is ever cut off midway.</item>
@@ -26,6 +30,12 @@ namespace ConnectedRegistry.Sync;
 /// </summary>
 public sealed partial class OnDemandEviction : BackgroundService
 {
+    /// <summary>
+    /// Manifests evicted in one write of the store at most (then their blob files in one more, and the volume read again).
+    /// One write and one blob deletion per manifest cost about 20 ms a manifest on the 2-core test machine.
+    /// </summary>
+    public const int MaxBatch = 64;
+
     /// <summary>After a run that left the volume below the mark (nothing more may go), signals are ignored this long.</summary>
     public static readonly TimeSpan QuietAfterNothingLeft = TimeSpan.FromSeconds(30);
 
@@ -179,37 +189,32 @@ public sealed partial class OnDemandEviction : BackgroundService
 
         await FlushPullsAsync(cancellationToken);
         var now = _time.GetUtcNow();
-        var pinnedSince = now - _settings.Current.Storage.PinPulledWithin;
+        var settings = _settings.Current;
+        var pinnedSince = now - settings.Storage.PinPulledWithin;
         var graceStart = now - _options.GarbageCollectionGrace;
-        var candidates = Candidates();
+        var rules = RetentionRules.Of(settings);
+        var (candidates, pulls) = Candidates();
+        var evictable = candidates.Where(c => !IsPinned(c.Repository, c.Digest, c.LastUsed, pinnedSince)).ToList();
+        var pinned = candidates.Count - evictable.Count;
+
         var evicted = new List<EvictedManifest>();
         long bytes = 0;
-        var pinned = 0;
-        foreach (var (repository, digest, lastUsed) in candidates)
+        var next = 0;
+        while (next < evictable.Count && check.BelowEvictionMark)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (lastUsed >= pinnedSince || _pulls.Noted(repository, digest) >= pinnedSince)
+            var batch = evictable.GetRange(next, Math.Min(MaxBatch, evictable.Count - next));
+            var (lookedAt, done) = await EvictBatchAsync(batch, check.EvictBelowFreeBytes - check.FreeBytes, pinnedSince, graceStart, rules, pulls, now, cancellationToken);
+            next += lookedAt;
+            foreach (var one in done)
             {
-                pinned++;
-                continue; // pulled within storage.pinPulledWithin (or just now): a deployment may need it offline
+                bytes += one.Bytes;
+                evicted.Add(one);
             }
 
-            var one = await EvictOneAsync(repository, digest, lastUsed, graceStart, cancellationToken);
-            if (one is null)
-            {
-                continue;
-            }
-
-            bytes += one.Bytes;
-            evicted.Add(one);
             check = _guard.Check();
-            if (!check.BelowEvictionMark)
-            {
-                break;
-            }
         }
 
-        check = _guard.Check();
         var result = new EvictionResult(evicted, bytes, check, check.BelowEvictionMark);
         if (evicted.Count > 0)
         {
@@ -227,26 +232,73 @@ public sealed partial class OnDemandEviction : BackgroundService
     }
 
     /// <summary>
-    /// Evicts one manifest, decided again inside the store's write: null when it went meanwhile, an index lists it or
-    /// a local push of its tag waits (it stays, and may go later).
+    /// Evicts up to <see cref="MaxBatch"/> manifests, least recently used first, in one write of the store, stopping once
+    /// the blob files left unused reach <paramref name="bytesWanted"/>, then deletes those files; both under the garbage
+    /// collector's run lock, so that no collection deletes them in between and the bytes reported are the bytes freed.
+    /// Each manifest is decided again inside the write: still here, listed by no index, no pending local push of its tags,
+    /// no retention rule keeping a tag of it, and not pulled within the pin (the pull written, or noted since). How many
+    /// of the batch were looked at, and what went (each with the bytes of the files it alone freed).
     /// </summary>
-    private async Task<EvictedManifest?> EvictOneAsync(string repository, Digest digest, DateTimeOffset lastUsed, DateTimeOffset graceStart, CancellationToken cancellationToken)
+    private async Task<(int LookedAt, List<EvictedManifest> Evicted)> EvictBatchAsync(List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> batch, long bytesWanted,
+        DateTimeOffset pinnedSince, DateTimeOffset graceStart, RetentionRules rules, PullsByRepository pulls, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var eviction = await _store.EvictManifestAsync(repository, digest, graceStart, tags => !tags.Any(tag => _pending.HasPendingTag(repository, tag)), cancellationToken);
-        switch (eviction.Outcome)
+        var nowMs = now.ToUnixTimeMilliseconds();
+        bool MayEvict(EvictionCheck check)
         {
-            case ManifestEvictionOutcome.Gone:
-                RegistryDestination.Local(() => _content.Forget(repository, digest));
-                return null;
-            case ManifestEvictionOutcome.Referenced or ManifestEvictionOutcome.Kept:
-                return null;
+            if (IsPinned(check.Repository, check.Digest, check.LastPulled, pinnedSince))
+            {
+                return false; // pulled since the candidates were read
+            }
+
+            if (check.Tags.Any(tag => _pending.HasPendingTag(check.Repository, tag)))
+            {
+                return false; // a client's push of a tag waits for delivery: the client's now
+            }
+
+            long LastPulled(string digest) => digest == check.Digest.ToString() && check.LastPulled is { } at ? at.ToUnixTimeMilliseconds() : pulls.Of(check.Repository, digest);
+            return rules.IsEmpty || !rules.KeepsAny(check.Repository, check.Digest.ToString(), check.Tags, check.RepositoryTags, LastPulled, nowMs);
         }
 
-        RegistryDestination.Local(() => _content.Forget(repository, digest));
-        var (_, freed) = await _collector.DeleteUnusedBlobsAsync(eviction.Blobs, graceStart, cancellationToken);
-        Log.ManifestEvicted(_logger, repository, digest.ToString(), string.Join(",", eviction.Tags), lastUsed, freed);
-        return new EvictedManifest(repository, digest, eviction.Tags, lastUsed, freed);
+        return await _collector.ExclusiveAsync(async held =>
+        {
+            var outcomes = await _store.EvictManifestsAsync([.. batch.Select(c => (c.Repository, c.Digest))], graceStart, bytesWanted, MayEvict, cancellationToken);
+            // The marks go after the manifests (a crash in between leaves a mark of a manifest gone, dropped by a later run).
+            RegistryDestination.Local(() => _content.Forget(outcomes.Where(o => o.Outcome is ManifestEvictionOutcome.Evicted or ManifestEvictionOutcome.Gone).Select(o => (o.Repository, o.Digest))));
+            var deleted = (await held.DeleteUnusedBlobsAsync(outcomes.Where(o => o.Evicted).SelectMany(o => o.Blobs), graceStart)).ToDictionary(b => b.Digest, b => b.Size);
+            var evicted = new List<EvictedManifest>();
+            for (var i = 0; i < outcomes.Count; i++)
+            {
+                var eviction = outcomes[i];
+                if (!eviction.Evicted)
+                {
+                    continue;
+                }
+
+                // A blob two manifests of the batch shared counts once, for the first of them.
+                long freed = 0;
+                foreach (var blob in eviction.Blobs.Distinct())
+                {
+                    if (deleted.Remove(blob, out var size))
+                    {
+                        freed += size;
+                    }
+                }
+
+                var lastUsed = batch[i].LastUsed; // the outcomes follow the batch's order
+                Log.ManifestEvicted(_logger, eviction.Repository, eviction.Digest.ToString(), string.Join(",", eviction.Tags), lastUsed, freed);
+                evicted.Add(new EvictedManifest(eviction.Repository, eviction.Digest, eviction.Tags, lastUsed, freed));
+            }
+
+            return (outcomes.Count, evicted);
+        }, cancellationToken);
     }
+
+    /// <summary>
+    /// Pulled (or fetched) within <c>storage.pinPulledWithin</c>, by the time read or a pull noted in memory since: a
+    /// deployment may need it offline.
+    /// </summary>
+    private bool IsPinned(string repository, Digest digest, DateTimeOffset? lastUsed, DateTimeOffset pinnedSince) =>
+        lastUsed >= pinnedSince || _pulls.Noted(repository, digest) >= pinnedSince;
 
     /// <summary>The pulls noted in memory, written first so the order is by the true last pull; a failed write is looked at again per manifest.</summary>
     private async Task FlushPullsAsync(CancellationToken cancellationToken)
@@ -261,24 +313,37 @@ public sealed partial class OnDemandEviction : BackgroundService
         }
     }
 
-    /// <summary>The marked manifests, least recently used first: the later of their last pull and their fetch.</summary>
-    private List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> Candidates()
+    /// <summary>
+    /// The marked manifests, least recently used first: the later of their last pull and their fetch; and the last pulls
+    /// read for them (by repository), which retention's <c>keepPulledWithin</c> looks at for a referrers-schema tag.
+    /// </summary>
+    private (List<(string Repository, Digest Digest, DateTimeOffset LastUsed)> Candidates, PullsByRepository Pulls) Candidates()
     {
-        var pullsByRepository = new Dictionary<string, IReadOnlyDictionary<Digest, DateTimeOffset>>(StringComparer.Ordinal);
-        var list = new List<(string, Digest, DateTimeOffset)>();
+        var pulls = new PullsByRepository(_store);
+        var list = new List<(string Repository, Digest Digest, DateTimeOffset LastUsed)>();
         foreach (var (repository, digest, fetched) in _content.All())
         {
-            if (!pullsByRepository.TryGetValue(repository, out var pulls))
-            {
-                pulls = _store.GetLastPulls(repository);
-                pullsByRepository[repository] = pulls;
-            }
-
-            var lastUsed = pulls.TryGetValue(digest, out var pulled) && pulled > fetched ? pulled : fetched;
-            list.Add((repository, digest, lastUsed));
+            var pulled = pulls.Of(repository, digest.ToString());
+            list.Add((repository, digest, pulled > fetched.ToUnixTimeMilliseconds() ? DateTimeOffset.FromUnixTimeMilliseconds(pulled) : fetched));
         }
 
-        return [.. list.OrderBy(c => c.Item3).ThenBy(c => c.Item1, StringComparer.Ordinal).ThenBy(c => c.Item2.ToString(), StringComparer.Ordinal)];
+        return ([.. list.OrderBy(c => c.LastUsed).ThenBy(c => c.Repository, StringComparer.Ordinal).ThenBy(c => c.Digest.ToString(), StringComparer.Ordinal)], pulls);
+    }
+
+    /// <summary>The last pulls of each repository, read from the store once on first ask (Unix ms; <see cref="long.MinValue"/>: never pulled).</summary>
+    private sealed class PullsByRepository(RegistryStore store)
+    {
+        private readonly Dictionary<string, Dictionary<string, long>> _byRepository = new(StringComparer.Ordinal);
+
+        public long Of(string repository, string digest)
+        {
+            if (!_byRepository.TryGetValue(repository, out var pulls))
+            {
+                _byRepository[repository] = pulls = store.GetLastPulls(repository).ToDictionary(p => p.Key.ToString(), p => p.Value.ToUnixTimeMilliseconds(), StringComparer.Ordinal);
+            }
+
+            return pulls.TryGetValue(digest, out var at) ? at : long.MinValue;
+        }
     }
 
     private void Report(EvictionResult result, DateTimeOffset started)

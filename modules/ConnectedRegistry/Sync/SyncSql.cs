@@ -1,6 +1,7 @@
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using Microsoft.Data.Sqlite;
+using Newtonsoft.Json;
 
 namespace ConnectedRegistry.Sync;
 
@@ -82,7 +83,19 @@ internal static class SyncSql
             null, ("$r", repository), ("$d", digest.ToString()), ("$f", fetched));
 
     public static void ForgetOnDemand(SqliteConnection c, string repository, Digest digest) =>
-        c.Execute("DELETE FROM on_demand WHERE repository=$r AND digest=$d", null, ("$r", repository), ("$d", digest.ToString()));
+        ForgetOnDemand(c, null, [(repository, digest)]);
+
+    /// <summary>Drops the marks of <paramref name="manifests"/>, one prepared statement in the caller's transaction.</summary>
+    public static void ForgetOnDemand(SqliteConnection c, SqliteTransaction? t, IEnumerable<(string Repository, Digest Digest)> manifests)
+    {
+        using var command = c.Command("DELETE FROM on_demand WHERE repository=$r AND digest=$d", t, ("$r", ""), ("$d", ""));
+        foreach (var (repository, digest) in manifests)
+        {
+            command.Parameters["$r"].Value = repository;
+            command.Parameters["$d"].Value = digest.ToString();
+            command.ExecuteNonQuery();
+        }
+    }
 
     // ---- synced_tags -------------------------------------------------------------------------
 
@@ -120,24 +133,20 @@ internal static class SyncSql
     public static Dictionary<string, Digest> RetiredTags(SqliteConnection c, string repository) =>
         TagDigests(c, "SELECT tag, digest FROM retired_tags WHERE repository=$r", repository);
 
-    /// <summary>Marks tags as removed by retention, in one transaction; sync's own record of them goes.</summary>
+    /// <summary>
+    /// Marks tags as removed by retention, in one transaction; sync's own record of them goes. Two statements over the
+    /// whole list as one JSON parameter (a pass retires tens of thousands; a statement per tag was most of this).
+    /// </summary>
     public static void Retire(SqliteConnection c, IEnumerable<(string Repository, string Tag, Digest Digest)> tags)
     {
+        var list = JsonConvert.SerializeObject(tags.Select(x => new[] { x.Repository, x.Tag, x.Digest.ToString() }));
         using var transaction = c.BeginTransaction();
-        using var mark = c.Command("INSERT INTO retired_tags(repository, tag, digest) VALUES ($r, $t, $d) ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
-            transaction, ("$r", ""), ("$t", ""), ("$d", ""));
-        using var forget = c.Command("DELETE FROM synced_tags WHERE repository=$r AND tag=$t", transaction, ("$r", ""), ("$t", ""));
-        foreach (var (repository, tag, digest) in tags)
-        {
-            mark.Parameters["$r"].Value = repository;
-            mark.Parameters["$t"].Value = tag;
-            mark.Parameters["$d"].Value = digest.ToString();
-            mark.ExecuteNonQuery();
-            forget.Parameters["$r"].Value = repository;
-            forget.Parameters["$t"].Value = tag;
-            forget.ExecuteNonQuery();
-        }
-
+        c.Execute(
+            "INSERT INTO retired_tags(repository, tag, digest) SELECT value->>0, value->>1, value->>2 FROM json_each($list) WHERE true ON CONFLICT(repository, tag) DO UPDATE SET digest=excluded.digest",
+            transaction, ("$list", list));
+        c.Execute(
+            "DELETE FROM synced_tags WHERE rowid IN (SELECT s.rowid FROM json_each($list) j JOIN synced_tags s ON s.repository = j.value->>0 AND s.tag = j.value->>1)",
+            transaction, ("$list", list));
         transaction.Commit();
     }
 

@@ -41,10 +41,13 @@ public sealed class RetentionBenchmark(ITestOutputHelper output)
 
             Apply(settings, """[{ "repositories": ["bench/*"], "keepNewest": 10 }]""");
             var dry = await TimeAsync(() => pass.RunAsync(dryRun: true, CancellationToken.None));
+            Phases("dry run", pass);
             Apply(settings, """[{ "repositories": ["bench/*"], "keepNewest": 1000, "keepPulledWithin": "P30D", "keepTags": "^never$" }]""");
             var steady = await TimeAsync(() => pass.RunAsync(dryRun: false, CancellationToken.None));
+            Phases("keep all", pass);
             Apply(settings, """[{ "repositories": ["bench/*"], "keepNewest": 10 }]""");
             var removing = await TimeAsync(() => pass.RunAsync(dryRun: false, CancellationToken.None));
+            Phases("remove 90 %", pass);
 
             var line = string.Create(CultureInfo.InvariantCulture,
                 $$"""{"tags": {{Repositories * TagsPerRepository}}, "repositories": {{Repositories}}, "seedSeconds": {{seeded.Elapsed.TotalSeconds:0.0}}, "dryRunSeconds": {{dry.Seconds:0.000}}, "dryRunCpuSeconds": {{dry.CpuSeconds:0.000}}, "dryRunListed": {{dry.Result.Tags.Count}}, "steadyPassSeconds": {{steady.Seconds:0.000}}, "steadyPassCpuSeconds": {{steady.CpuSeconds:0.000}}, "removingPassSeconds": {{removing.Seconds:0.000}}, "removingPassCpuSeconds": {{removing.CpuSeconds:0.000}}, "removed": {{removing.Result.Tags.Count}}, "loadAverage": "{{File.ReadAllText("/proc/loadavg").Trim()}}"}""");
@@ -67,6 +70,9 @@ public sealed class RetentionBenchmark(ITestOutputHelper output)
             await registry.DisposeAsync();
         }
     }
+
+    private void Phases(string pass, RetentionPass retention) =>
+        output.WriteLine($"{pass}: {string.Join(", ", retention.LastPhases.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Phase} {p.Wall.TotalMilliseconds:0} ms ({p.Cpu.TotalMilliseconds:0} CPU)")))}");
 
     private static void Apply(RegistrySettingsStore settings, string rules)
     {

@@ -90,6 +90,42 @@ public sealed class RetentionTests : IAsyncLifetime
 
     private static long ImageBytes(TestImage image) => image.Manifest.Size + image.Blobs.Sum(b => b.Size);
 
+    /// <summary>
+    /// The eviction's race, in a retention pass: a collection (the schedule both run on) between the pass's removals and
+    /// its own collection would free the blobs first, and the pass would report less than it freed. The removals and
+    /// the pass's collection hold the collector's run lock: with collections back to back, the pass reports every byte.
+    /// </summary>
+    [Fact]
+    public async Task A_pass_racing_garbage_collection_reports_every_byte_its_removals_freed()
+    {
+        var tags = Enumerable.Range(0, 30).Select(i => $"v{i:D2}").ToArray();
+        var images = await PushAsync("ret/race", tags);
+        Rules("""[{ "repositories": ["ret/race"], "keepNewest": 1 }]""");
+        _time.Advance(TimeSpan.FromSeconds(1)); // past the (zero) grace of the links made by the pushes
+        var collector = Services.GetRequiredService<IGarbageCollector>();
+        using var stop = new CancellationTokenSource();
+        var collections = Task.Run(async () =>
+        {
+            var n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await collector.CollectAsync(CancellationToken.None);
+                n++;
+            }
+
+            return n;
+        });
+
+        var result = await Services.GetRequiredService<RetentionPass>().RunAsync(dryRun: false, CancellationToken.None);
+        await stop.CancelAsync();
+        Assert.True(await collections > 0);
+        Assert.Equal(tags.Length - 1, result.Tags.Count);
+        var removed = tags[..^1].SelectMany(t => images[t].Blobs).Sum(b => b.Size);
+        Assert.Equal(removed, result.BytesToFree);
+        Assert.Equal(removed, result.BytesFreed);
+        StoreVerifier.Verify(_registry.DataRoot);
+    }
+
     [Fact]
     public async Task KeepNewest_keeps_the_most_recently_pushed_tags_a_dry_run_changes_nothing_and_the_pass_frees_the_rest()
     {

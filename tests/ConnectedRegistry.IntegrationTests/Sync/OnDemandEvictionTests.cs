@@ -26,7 +26,7 @@ public sealed class OnDemandEvictionTests(ITestOutputHelper output)
 
     private static StorageSettings EvictEverything(TimeSpan pin) => new() { EvictBelowFreeBytes = long.MaxValue, PinPulledWithin = pin };
 
-    [Fact(Skip = "Intermittent, under investigation: in one of four full runs the eviction of b and d freed one layer's bytes (200,395 of about 400,304), the other layer still on disk. Eviction order and the rest passed in the other runs; the race, small-volume and crash tests of eviction still run.")]
+    [Fact]
     public async Task The_least_recently_pulled_go_first_and_pinned_synced_and_locally_pushed_content_stays()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -122,6 +122,142 @@ public sealed class OnDemandEvictionTests(ITestOutputHelper output)
         Assert.Equal(2, (int)first.SelectToken("$..manifests")!);
         Assert.Equal(result.Bytes, (long)first.SelectToken("$..bytes")!);
         StoreVerifier.Verify(h.Child.DataRoot);
+    }
+
+    /// <summary>
+    /// Issue 22: content fetched on demand and not kept by the sync set <b>or a retention rule</b> is evicted. The rules of
+    /// <c>storage.retention</c> hold what they keep (<c>keepTags</c>, <c>keepPulledWithin</c>, <c>keepNewest</c>); the rest
+    /// goes; once a rule no longer keeps a tag (removed, or its pull aged out), that content goes too.
+    /// </summary>
+    [Fact]
+    public async Task What_a_retention_rule_keeps_is_not_evicted()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await SyncHarness.StartAsync(configureChild: b => b.Services.AddSingleton<TimeProvider>(time));
+        RetentionRule[] rules =
+        [
+            new() { Repositories = ["apps/*"], KeepTags = "^stable$" },
+            new() { Repositories = ["apps/recent"], KeepPulledWithin = TimeSpan.FromDays(1) },
+            new() { Repositories = ["apps/newest"], KeepNewest = 1 },
+            new() { Repositories = ["apps/plain"], UntaggedAfter = TimeSpan.FromDays(1) }, // no tag criterion: keeps nothing from eviction
+        ];
+        var storage = EvictEverything(TimeSpan.FromHours(1)) with { Retention = new RetentionSettings { Rules = rules } };
+        h.Configure(["apps/*"], storage: storage);
+        var settings = h.Child.App.Services.GetRequiredService<RegistrySettingsStore>();
+        // No scheduled retention pass on the fake clock (it would remove what the rules do not keep before eviction does).
+        settings.Apply(settings.Current with { GarbageCollection = settings.Current.GarbageCollection with { Schedule = "0 0 1 1 *" } });
+        var content = h.Child.App.Services.GetRequiredService<OnDemandContent>();
+        var eviction = h.Child.App.Services.GetRequiredService<OnDemandEviction>();
+        var runs = new System.Collections.Concurrent.ConcurrentQueue<EvictionResult>();
+        eviction.Evicted += runs.Enqueue;
+
+        var digests = new Dictionary<string, Digest>(StringComparer.Ordinal);
+        async Task FetchAsync(string repository, string tag, int size)
+        {
+            var image = h.Layout.Image("amd64", h.Layout.Layer(size));
+            var name = $"{repository.Replace('/', '-')}-{tag}";
+            h.Layout.Tag(image, name);
+            await h.Parent.PushAsync(h.Layout.Directory, name, repository, tag);
+            await PullOnDemandAsync(h, content, repository, tag);
+            digests[$"{repository}:{tag}"] = image.Digest;
+            time.Advance(TimeSpan.FromMinutes(1)); // each tag newer than the one before
+        }
+
+        await FetchAsync("apps/stable", "stable", 10_001);
+        await FetchAsync("apps/newest", "v1", 10_002);
+        await FetchAsync("apps/newest", "v2", 10_003);
+        await FetchAsync("apps/recent", "v1", 10_004);
+        await FetchAsync("apps/plain", "v1", 10_005);
+        time.Advance(TimeSpan.FromHours(1));
+        await PullAsync(h, "apps/recent", "v1"); // pulled again: past the pin of an hour later, within keepPulledWithin
+
+        // Three hours on: every pin is over. The rules keep stable, the newest of apps/newest and the recent pull.
+        time.Advance(TimeSpan.FromHours(2));
+        await eviction.EvictAsync(CancellationToken.None);
+        string[] kept = ["apps/stable:stable", "apps/newest:v2", "apps/recent:v1"];
+        Assert.Equal(["apps/newest:v1", "apps/plain:v1"], runs.SelectMany(r => r.Manifests).Select(m => $"{m.Repository}:{Assert.Single(m.Tags)}").Order(StringComparer.Ordinal));
+        foreach (var name in kept)
+        {
+            var (repository, tag) = (name[..name.IndexOf(':', StringComparison.Ordinal)], name[(name.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            Assert.Equal(digests[name], h.Store.GetManifest(repository, tag)?.Digest);
+            Assert.True(content.IsMarked(repository, digests[name]), $"{name} is still content fetched on demand: held by a rule, not taken from the cache");
+        }
+
+        Assert.Null(h.Store.GetManifest("apps/plain", "v1"));
+        Assert.Null(h.Store.GetManifest("apps/newest", digests["apps/newest:v1"].ToString()));
+
+        // Without the keepTags rule, stable goes; a day and a half on, the recent pull is no longer recent and it goes too.
+        settings.Apply(settings.Current with { Storage = storage with { Retention = new RetentionSettings { Rules = rules[1..] } } });
+        await eviction.EvictAsync(CancellationToken.None);
+        await Poll.UntilAsync(() => h.Store.GetManifest("apps/stable", "stable") is null, "apps/stable:stable evicted once no rule keeps it");
+        Assert.NotNull(h.Store.GetManifest("apps/recent", "v1"));
+        time.Advance(TimeSpan.FromDays(1.5));
+        await eviction.EvictAsync(CancellationToken.None);
+        Assert.Null(h.Store.GetManifest("apps/recent", "v1"));
+        Assert.Equal(digests["apps/newest:v2"], h.Store.GetManifest("apps/newest", "v2")?.Digest); // the newest of its repository, whatever the clock
+        StoreVerifier.Verify(h.Child.DataRoot);
+    }
+
+    /// <summary>
+    /// The cause of the skipped-then-fixed eviction-order test: a garbage collection (the cron of the same fake clock)
+    /// running between an eviction's removal of a manifest and its deletion of the blobs deleted them first, and the
+    /// eviction reported 0 bytes for that manifest. Collections run back to back while 40 manifests are evicted: every
+    /// manifest must report exactly its own layer and config.
+    /// </summary>
+    [Fact]
+    public async Task An_eviction_racing_garbage_collection_reports_exactly_the_bytes_it_freed()
+    {
+        const int Images = 40;
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var registry = await RegistryInstance.StartAsync(extraArgs: ["--gc-grace", "00:00:00"], configure: b => b.Services.AddSingleton<TimeProvider>(time));
+        try
+        {
+            var content = registry.App.Services.GetRequiredService<OnDemandContent>();
+            var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+            for (var i = 0; i < Images; i++)
+            {
+                var repository = $"race/img{i:D2}";
+                var image = TestContent.Image($"eviction-gc-race-{i}", layers: 1, layerSize: 50_000 + i);
+                await registry.Client.PushImageAsync(repository, "v1", image);
+                content.Mark(repository, image.Manifest.Digest); // as on-demand fetch leaves it (a push took the mark: set again)
+                sizes[repository] = image.Blobs.Sum(b => b.Size);
+            }
+
+            var runs = new System.Collections.Concurrent.ConcurrentQueue<EvictionResult>();
+            var eviction = registry.App.Services.GetRequiredService<OnDemandEviction>();
+            eviction.Evicted += runs.Enqueue;
+            var collector = registry.App.Services.GetRequiredService<IGarbageCollector>();
+            using var stop = new CancellationTokenSource();
+            var collections = Task.Run(async () =>
+            {
+                var n = 0;
+                while (!stop.IsCancellationRequested)
+                {
+                    await collector.CollectAsync(CancellationToken.None);
+                    n++;
+                }
+
+                return n;
+            });
+
+            time.Advance(TimeSpan.FromDays(2));
+            var settings = registry.App.Services.GetRequiredService<RegistrySettingsStore>();
+            settings.Apply(settings.Current with { Storage = EvictEverything(TimeSpan.FromDays(1)) }); // the background loop starts too
+            await eviction.EvictAsync(CancellationToken.None);
+            await Poll.UntilAsync(() => runs.Sum(r => r.Manifests.Count) == Images, "every manifest evicted");
+            await stop.CancelAsync();
+            output.WriteLine($"{await collections} collections ran during {runs.Count} eviction runs");
+
+            var evicted = runs.SelectMany(r => r.Manifests).ToList();
+            var wrong = evicted.Where(m => m.Bytes != sizes[m.Repository]).Select(m => $"{m.Repository}: {m.Bytes} of {sizes[m.Repository]}").ToList();
+            Assert.True(wrong.Count == 0, $"{wrong.Count} of {Images} evictions reported other bytes than they freed: {string.Join("; ", wrong)}");
+            Assert.Equal(sizes.Values.Sum(), runs.Sum(r => r.Bytes));
+            StoreVerifier.Verify(registry.DataRoot);
+        }
+        finally
+        {
+            registry.DeleteData();
+        }
     }
 
     [Fact]
