@@ -52,6 +52,10 @@ run_one() { # NAME PORT CMD... : start a fresh process, run the harness, stop it
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+# Until a desired document exists this registry applies no settings and answers 503 to everything but /v2/; {} is
+# the open registry docker-registry is (no tokens).
+echo '{}' > "$BASE/desired.json"
+
 run_one anchor "$PORT_ANCHOR" docker-registry serve "$BASE/anchor.yml"
 run_one ours "$PORT_OURS" dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours-data" \
   --metrics-urls "http://127.0.0.1:${PORT_METRICS:-5302}" \

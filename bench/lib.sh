@@ -57,13 +57,17 @@ YML
   fi
 }
 
-wait_up() { # PORT PID LOG: waits for /v2/ to answer on 127.0.0.1:PORT, showing LOG and stopping when the process exits first
+wait_up() { # PORT PID LOG: waits for /v2/ to answer on 127.0.0.1:PORT with anything but 503 (this registry answers 503
+  # until its settings apply: a harness started on the first answer failed its first push), showing LOG and stopping
+  # when the process exits first
+  local code
   for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v2/" || true)
+    [[ "$code" != 000 && "$code" != 503 ]] && return 0
     kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process on port $1 exited"; }
     sleep 0.1
   done
-  die "nothing listening on 127.0.0.1:$1"
+  die "nothing ready on 127.0.0.1:$1 (no answer, or 503) after 30 s"
 }
 
 upload_blob() { # PORT REPOSITORY FILE [DIGEST]: uploads FILE as a blob of REPOSITORY at 127.0.0.1:PORT (POST, then one PUT

@@ -35,6 +35,7 @@ mkdir -p "$BASE"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 build_ours
+echo '{}' > "$BASE/desired.json" # without a desired document the registry answers 503 to everything but /v2/
 
 run_one() { # NAME METRICS_URLS
   local name=$1 urls=$2
