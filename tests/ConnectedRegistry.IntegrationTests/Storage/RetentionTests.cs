@@ -104,17 +104,7 @@ public sealed class RetentionTests : IAsyncLifetime
         _time.Advance(TimeSpan.FromSeconds(1)); // past the (zero) grace of the links made by the pushes
         var collector = Services.GetRequiredService<IGarbageCollector>();
         using var stop = new CancellationTokenSource();
-        var collections = Task.Run(async () =>
-        {
-            var n = 0;
-            while (!stop.IsCancellationRequested)
-            {
-                await collector.CollectAsync(CancellationToken.None);
-                n++;
-            }
-
-            return n;
-        });
+        var collections = BackToBackCollections.RunAsync(collector, stop.Token);
 
         var result = await Services.GetRequiredService<RetentionPass>().RunAsync(dryRun: false, CancellationToken.None);
         await stop.CancelAsync();

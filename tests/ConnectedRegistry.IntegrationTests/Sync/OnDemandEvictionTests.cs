@@ -228,17 +228,7 @@ public sealed class OnDemandEvictionTests(ITestOutputHelper output)
             eviction.Evicted += runs.Enqueue;
             var collector = registry.App.Services.GetRequiredService<IGarbageCollector>();
             using var stop = new CancellationTokenSource();
-            var collections = Task.Run(async () =>
-            {
-                var n = 0;
-                while (!stop.IsCancellationRequested)
-                {
-                    await collector.CollectAsync(CancellationToken.None);
-                    n++;
-                }
-
-                return n;
-            });
+            var collections = BackToBackCollections.RunAsync(collector, stop.Token);
 
             time.Advance(TimeSpan.FromDays(2));
             var settings = registry.App.Services.GetRequiredService<RegistrySettingsStore>();
