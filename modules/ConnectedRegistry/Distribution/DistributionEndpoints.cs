@@ -24,21 +24,23 @@ public static class DistributionEndpoints
     /// <summary>
     /// A push or upload reserves its <c>Content-Length</c> on the data volume before a byte is read (refused when the
     /// volume is below <c>storage.minFreeBytes</c>, or would be with the writes under way), and its body is checked again
-    /// chunk by chunk as it arrives (a streamed body declares nothing); the reservation ends with the response.
+    /// chunk by chunk as it arrives (a streamed body declares nothing); the reservation ends with the response. A push
+    /// that would take the volume below the eviction mark, or be refused below the minimum, first waits (bounded) for an
+    /// eviction of content fetched on demand when there is any (<see cref="Storage.FreeSpaceGuard.ReserveAsync"/>).
     /// </summary>
-    private static void ReserveSpace(HttpContext context)
+    private static async Task ReserveSpaceAsync(HttpContext context)
     {
         if (context.RequestServices.GetService<Storage.FreeSpaceGuard>() is not { } guard)
         {
             return;
         }
 
-        var reservation = guard.Reserve(context.Request.ContentLength ?? 0, "pushes are refused until space is freed; pulls keep working");
+        var reservation = await guard.ReserveAsync(context.Request.ContentLength ?? 0, "pushes are refused until space is freed; pulls keep working", context.RequestAborted);
         context.Response.RegisterForDispose(reservation);
         context.Request.Body = reservation.Guard(context.Request.Body);
     }
 
-    private static Task DispatchAsync(HttpContext context)
+    private static async Task DispatchAsync(HttpContext context)
     {
         context.Response.Headers[ApiVersionHeader] = ApiVersion;
         var route = OciRouteFeature.Of(context)?.Route
@@ -46,10 +48,10 @@ public static class DistributionEndpoints
         var method = context.Request.Method;
         if (method is "POST" or "PUT" or "PATCH" && route.Resource is OciResource.UploadStart or OciResource.Upload or OciResource.Manifest)
         {
-            ReserveSpace(context);
+            await ReserveSpaceAsync(context);
         }
 
-        return route.Resource switch
+        await (route.Resource switch
         {
             OciResource.Base => Only(method, ["GET", "HEAD"], () => BaseAsync(context)),
             OciResource.Catalog => Only(method, ["GET"], () => CatalogEndpoints.ListAsync(context)),
@@ -78,7 +80,7 @@ public static class DistributionEndpoints
                 _ => throw Unsupported(),
             },
             _ => throw Unsupported(),
-        };
+        });
     }
 
     private static Task BaseAsync(HttpContext context)

@@ -19,6 +19,16 @@ namespace ConnectedRegistry.Storage;
 /// as its bytes land on the volume (then the free bytes count them) and is released when the write ends, done or not.
 /// So three parallel uploads that each fit alone no longer take the volume below the minimum together.
 /// </para>
+/// <para>
+/// Eviction of content fetched on demand (an <see cref="ISpaceMaker"/>, registered as <see cref="SpaceMaker"/>) runs
+/// ahead of the writes: its target is the mark plus what writes under way have reserved and what sync has announced it
+/// is about to download (<see cref="AnnounceAsync"/>: a manifest's blobs, once it is read, before they are fetched), so
+/// it evicts while <c>free - pending &lt; mark</c>, not only once the bytes arrived. A write that declares its bytes and
+/// can wait (<see cref="ReserveAsync"/>, <see cref="AnnounceAsync"/>, a chunk read asynchronously) and would take the
+/// volume below the mark, or is refused below the minimum, asks for an eviction run and waits for it, at most
+/// <see cref="StorageOptions.EvictionWait"/> and only when something may be evicted; then the minimum is checked
+/// as before. With nothing evictable a write below the minimum is refused at once.
+/// </para>
 /// </summary>
 public sealed partial class FreeSpaceGuard
 {
@@ -32,12 +42,16 @@ public sealed partial class FreeSpaceGuard
     private readonly TimeProvider _time;
     private readonly ILogger<FreeSpaceGuard> _logger;
     private readonly IEventPublisher? _events;
+    private readonly TimeSpan _evictionWait;
     private readonly Lock _gate = new();
+    private readonly List<SpaceAnnouncement> _announcements = [];
     private bool _full;
     private long _reserved;
+    private long _announced;
 
-    public FreeSpaceGuard(DataLayout layout, IRegistrySettingsSource settings, ModuleState state, TimeProvider time, ILogger<FreeSpaceGuard> logger, IEventPublisher? events = null)
+    public FreeSpaceGuard(DataLayout layout, IRegistrySettingsSource settings, ModuleState state, TimeProvider time, ILogger<FreeSpaceGuard> logger, IEventPublisher? events = null, StorageOptions? options = null)
     {
+        _evictionWait = (options ?? new StorageOptions()).EvictionWait;
         _root = layout.Root;
         _settings = settings;
         _state = state;
@@ -52,6 +66,24 @@ public sealed partial class FreeSpaceGuard
     /// content fetched on demand listens.
     /// </summary>
     public event Action<SpaceCheck>? BelowEvictionMark;
+
+    /// <summary>
+    /// What frees space when a write needs it (the evictor of content fetched on demand registers itself; Storage does
+    /// not know Sync). Null: nothing to free, a write below the minimum is refused at once.
+    /// </summary>
+    public ISpaceMaker? SpaceMaker { get; set; }
+
+    /// <summary>Bytes announced by sync passes and on-demand fetches for downloads not started yet (<see cref="AnnounceAsync"/>).</summary>
+    public long AnnouncedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _announced;
+            }
+        }
+    }
 
     /// <summary>Bytes reserved by writes under way that have not reached the volume yet.</summary>
     public long ReservedBytes
@@ -70,7 +102,9 @@ public sealed partial class FreeSpaceGuard
     /// checked as they come). Throws <see cref="InsufficientSpaceException"/> (naming <paramref name="refused"/>) when the
     /// volume is below the minimum, or would be once this write and those under way are done.
     /// </summary>
-    public SpaceReservation Reserve(long declaredBytes, string refused)
+    /// <param name="blob">The blob this write stores, when it is one: an announcement of it (<see cref="AnnounceAsync"/>) is
+    /// taken over by the reservation, so its bytes are counted once.</param>
+    public SpaceReservation Reserve(long declaredBytes, string refused, Digest? blob = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(declaredBytes);
         var check = Check();
@@ -87,10 +121,147 @@ public sealed partial class FreeSpaceGuard
             }
 
             _reserved += declaredBytes;
+            if (blob is { } digest)
+            {
+                foreach (var announcement in _announcements)
+                {
+                    _announced -= announcement.Take(digest);
+                }
+            }
         }
 
         return new SpaceReservation(this, declaredBytes, refused);
     }
+
+    /// <summary>
+    /// <see cref="Reserve"/> for a caller that can wait: when this write, with every write under way, would take the
+    /// volume below the eviction mark (or below the minimum) and something may be evicted, it asks for an eviction run
+    /// and waits for it (at most <see cref="StorageOptions.EvictionWait"/>, its bytes counted in the run's target), then
+    /// reserves, refused as <see cref="Reserve"/> is. With nothing evictable it is <see cref="Reserve"/>, at once.
+    /// </summary>
+    public async Task<SpaceReservation> ReserveAsync(long declaredBytes, string refused, CancellationToken cancellationToken, Digest? blob = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(declaredBytes);
+        if (SpaceMaker is { CanFree: true })
+        {
+            using var ahead = blob is { } digest && IsAnnounced(digest) ? null : Announce([(blob, declaredBytes)]);
+            await MakeRoomAsync(cancellationToken);
+            return Reserve(declaredBytes, refused, blob);
+        }
+
+        return Reserve(declaredBytes, refused, blob);
+    }
+
+    /// <summary>Throws what <see cref="ReserveAsync"/> would for a write of <paramref name="bytes"/>, reserving nothing.</summary>
+    public async Task EnsureRoomAsync(long bytes, string refused, CancellationToken cancellationToken) =>
+        (await ReserveAsync(bytes, refused, cancellationToken)).Dispose();
+
+    /// <summary>
+    /// <see cref="Check"/> for a caller that can wait: a volume below the minimum, when something may be evicted, first
+    /// gets an eviction run (waited for at most <see cref="StorageOptions.EvictionWait"/>) and is read again.
+    /// </summary>
+    public async Task<SpaceCheck> CheckAsync(CancellationToken cancellationToken)
+    {
+        var check = Check();
+        if (check.Full && SpaceMaker is { CanFree: true })
+        {
+            await MakeRoomAsync(cancellationToken);
+            check = Check();
+        }
+
+        return check;
+    }
+
+    /// <summary>
+    /// Announces <paramref name="blobs"/> (digest and bytes still to come) as about to be written, before their downloads
+    /// start: eviction's target counts them from now on, and when they take the volume below the mark and something may
+    /// be evicted, this waits for an eviction run (at most <see cref="StorageOptions.EvictionWait"/>). Nothing is refused
+    /// here (the writes' own reservations are). Each blob's bytes leave the announcement when its write reserves them
+    /// (<see cref="Reserve"/> with the digest); dispose the announcement when the work ends, done, failed or cancelled.
+    /// </summary>
+    public async Task<SpaceAnnouncement> AnnounceAsync(IEnumerable<(Digest Blob, long Bytes)> blobs, CancellationToken cancellationToken)
+    {
+        var announcement = Announce(blobs.Select(b => ((Digest?)b.Blob, b.Bytes)));
+        try
+        {
+            if (announcement.Bytes > 0)
+            {
+                await MakeRoomAsync(cancellationToken);
+            }
+
+            return announcement;
+        }
+        catch
+        {
+            announcement.Dispose();
+            throw;
+        }
+    }
+
+    private SpaceAnnouncement Announce(IEnumerable<(Digest? Blob, long Bytes)> blobs)
+    {
+        var announcement = new SpaceAnnouncement(this, [.. blobs.Where(b => b.Bytes > 0)]);
+        if (announcement.Bytes > 0)
+        {
+            lock (_gate)
+            {
+                _announcements.Add(announcement);
+                _announced += announcement.Bytes;
+            }
+        }
+
+        return announcement;
+    }
+
+    private bool IsAnnounced(Digest blob)
+    {
+        lock (_gate)
+        {
+            return _announcements.Exists(a => a.Holds(blob));
+        }
+    }
+
+    /// <summary>Gives back what <paramref name="announcement"/> still announces (its work ended, done or not).</summary>
+    internal void Withdraw(SpaceAnnouncement announcement)
+    {
+        lock (_gate)
+        {
+            if (_announcements.Remove(announcement))
+            {
+                _announced -= announcement.Bytes;
+            }
+
+            announcement.Clear();
+        }
+    }
+
+    /// <summary>
+    /// When the volume, less every reservation and announcement under way, is below the eviction mark and something may
+    /// be evicted: asks for an eviction run and waits for it to end, at most <see cref="StorageOptions.EvictionWait"/>
+    /// (real time: a bound on a client's or a pass's wait). The caller holds no lock eviction takes.
+    /// </summary>
+    private async Task MakeRoomAsync(CancellationToken cancellationToken)
+    {
+        if (SpaceMaker is not { CanFree: true } maker || !Check().BelowEvictionMark)
+        {
+            return;
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            await maker.FreeAsync().WaitAsync(_evictionWait, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            Log.EvictionWaitOver(_logger, _evictionWait.TotalSeconds);
+        }
+
+        WaitedForEviction?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>Raised after a write waited for an eviction run, with how long (tests and diagnostics).</summary>
+    public event Action<TimeSpan>? WaitedForEviction;
 
     /// <summary>Throws what <see cref="Reserve"/> would for a write of <paramref name="bytes"/>, reserving nothing.</summary>
     public void EnsureRoom(long bytes, string refused) => Reserve(bytes, refused).Dispose();
@@ -103,9 +274,10 @@ public sealed partial class FreeSpaceGuard
     internal void Consume(SpaceReservation reservation, long bytes)
     {
         var (free, min, _) = ReadVolume();
-        if (free >= 0 && free < EvictionMark(min))
+        var pending = PendingBytes;
+        if (free >= 0 && free - pending < EvictionMark(min))
         {
-            BelowEvictionMark?.Invoke(new SpaceCheck(free < min, free, min) { EvictBelowFreeBytes = EvictionMark(min) });
+            BelowEvictionMark?.Invoke(new SpaceCheck(free < min, free, min) { EvictBelowFreeBytes = EvictionMark(min), PendingBytes = pending });
         }
 
         lock (_gate)
@@ -118,6 +290,35 @@ public sealed partial class FreeSpaceGuard
 
             reservation.Remaining -= covered;
             _reserved -= covered;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Consume"/> for a chunk read asynchronously: a chunk refused below the minimum first waits for an
+    /// eviction run when something may be evicted (<see cref="MakeRoomAsync"/>), then is checked again.
+    /// </summary>
+    internal async ValueTask ConsumeAsync(SpaceReservation reservation, long bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Consume(reservation, bytes);
+        }
+        catch (InsufficientSpaceException) when (SpaceMaker is { CanFree: true })
+        {
+            await MakeRoomAsync(cancellationToken);
+            Consume(reservation, bytes);
+        }
+    }
+
+    /// <summary>Bytes reserved or announced by writes under way: what eviction frees room for ahead of them.</summary>
+    private long PendingBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _reserved + _announced;
+            }
         }
     }
 
@@ -169,8 +370,8 @@ public sealed partial class FreeSpaceGuard
             return new SpaceCheck(false, -1, 0); // unknown: do not refuse on a guess; a real ENOSPC is still a 507
         }
 
-        var check = new SpaceCheck(free < min, free, min) { EvictBelowFreeBytes = EvictionMark(min) };
-        if (free < check.EvictBelowFreeBytes)
+        var check = new SpaceCheck(free < min, free, min) { EvictBelowFreeBytes = EvictionMark(min), PendingBytes = PendingBytes };
+        if (check.BelowEvictionMark)
         {
             BelowEvictionMark?.Invoke(check);
         }
@@ -228,6 +429,9 @@ public sealed partial class FreeSpaceGuard
         [LoggerMessage(EventId = 2010, Level = LogLevel.Error, Message = "Data volume full: {Free} bytes free, below storage.minFreeBytes {Min}; client writes are refused and sync down pauses")]
         public static partial void Full(ILogger logger, long free, long min);
 
+        [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "A write waited {Seconds} s for an eviction of content fetched on demand and goes on without it; the free space is checked again")]
+        public static partial void EvictionWaitOver(ILogger logger, double seconds);
+
         [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Data volume has space again: {Free} bytes free (minimum {Min}); writes resume")]
         public static partial void Recovered(ILogger logger, long free, long min);
     }
@@ -242,8 +446,20 @@ public sealed record SpaceCheck(bool Full, long FreeBytes, long MinFreeBytes)
     /// <summary>The eviction mark in force at this reading (<see cref="FreeSpaceGuard.EvictionMark"/>; 0 when unknown).</summary>
     public long EvictBelowFreeBytes { get; init; }
 
-    /// <summary>True when the volume is below the eviction mark: content fetched on demand is to be evicted.</summary>
-    public bool BelowEvictionMark => FreeBytes >= 0 && FreeBytes < EvictBelowFreeBytes;
+    /// <summary>
+    /// Bytes reserved by writes under way and announced by sync for downloads about to start, at this reading: eviction
+    /// frees room for them ahead of their arrival.
+    /// </summary>
+    public long PendingBytes { get; init; }
+
+    /// <summary>
+    /// True when the volume, less what writes under way reserved or announced, is below the eviction mark: content
+    /// fetched on demand is to be evicted (ahead of those writes).
+    /// </summary>
+    public bool BelowEvictionMark => FreeBytes >= 0 && FreeBytes - PendingBytes < EvictBelowFreeBytes;
+
+    /// <summary>The bytes eviction is to free to bring the volume, less what is pending, back to the mark (0 or less: none).</summary>
+    public long BytesWanted => EvictBelowFreeBytes - (FreeBytes - PendingBytes);
 
     public string Describe() => Full
         ? $"the data volume has {FreeBytes} bytes free, below storage.minFreeBytes ({MinFreeBytes}): pushes are refused and sync down is paused until space is freed (delete images, then garbage collection)"
@@ -302,8 +518,17 @@ public sealed class SpaceReservation : IDisposable
 
         public override int Read(byte[] buffer, int offset, int count) => Checked(inner.Read(buffer, offset, count));
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Checked(await inner.ReadAsync(buffer, cancellationToken));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await inner.ReadAsync(buffer, cancellationToken);
+            if (n > 0)
+            {
+                await guard.ConsumeAsync(reservation, n, cancellationToken); // a chunk refused below the minimum waits for eviction first
+                _read += n;
+            }
+
+            return n;
+        }
 
         private int Checked(int n)
         {
@@ -315,5 +540,66 @@ public sealed class SpaceReservation : IDisposable
 
             return n;
         }
+    }
+}
+
+/// <summary>
+/// Frees space on the data volume when a write needs it (<see cref="FreeSpaceGuard.SpaceMaker"/>): the evictor of
+/// content fetched on demand. Storage calls it; Sync implements and registers it.
+/// </summary>
+public interface ISpaceMaker
+{
+    /// <summary>Whether anything may be freed now (content fetched on demand is here, and the last run did not find nothing evictable).</summary>
+    bool CanFree { get; }
+
+    /// <summary>
+    /// A run that frees space down to the guard's target (the mark plus what is pending), joined when one is asked for
+    /// already; completes when it ended, never faults (a failed run is logged). The caller bounds its own wait.
+    /// </summary>
+    Task FreeAsync();
+}
+
+/// <summary>
+/// Bytes a sync pass or an on-demand fetch announced it is about to download (<see cref="FreeSpaceGuard.AnnounceAsync"/>),
+/// by blob: counted in eviction's target until the blob's write reserves them or this is disposed.
+/// </summary>
+public sealed class SpaceAnnouncement : IDisposable
+{
+    private readonly FreeSpaceGuard _guard;
+    private readonly List<(Digest? Blob, long Bytes)> _blobs;
+
+    internal SpaceAnnouncement(FreeSpaceGuard guard, List<(Digest? Blob, long Bytes)> blobs)
+    {
+        _guard = guard;
+        _blobs = blobs;
+        Bytes = blobs.Sum(b => b.Bytes);
+    }
+
+    /// <summary>Bytes still announced (not reserved by their writes yet).</summary>
+    public long Bytes { get; private set; }
+
+    public void Dispose() => _guard.Withdraw(this);
+
+    internal bool Holds(Digest blob) => _blobs.Exists(b => b.Blob == blob);
+
+    /// <summary>The blob's write reserved its bytes: they leave the announcement. The bytes taken (0 when not announced here).</summary>
+    internal long Take(Digest blob)
+    {
+        var i = _blobs.FindIndex(b => b.Blob == blob);
+        if (i < 0)
+        {
+            return 0;
+        }
+
+        var bytes = _blobs[i].Bytes;
+        _blobs.RemoveAt(i);
+        Bytes -= bytes;
+        return bytes;
+    }
+
+    internal void Clear()
+    {
+        _blobs.Clear();
+        Bytes = 0;
     }
 }

@@ -56,6 +56,13 @@ public sealed class StorageOptions
     /// </summary>
     public TimeSpan StatusSettle { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a write waits at most for an eviction of content fetched on demand when it would take the data volume
+    /// below the eviction mark, or is refused below the minimum (<see cref="FreeSpaceGuard.ReserveAsync"/>): about one
+    /// eviction run (a batch of 64 manifests takes about a second on a 2-core gateway). Only when something may be evicted.
+    /// </summary>
+    public TimeSpan EvictionWait { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The smallest chunk size the registry asks clients for (<c>OCI-Chunk-Min-Length</c>).</summary>
     public long ChunkMinLength { get; init; } = 0;
 

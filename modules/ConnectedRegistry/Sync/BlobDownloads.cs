@@ -174,8 +174,9 @@ public sealed partial class BlobDownloads : IDisposable
         }
 
         // Checked before every blob, not only at the start of a pass: a pass that fills the volume stops here, cleanly,
-        // instead of running into ENOSPC. Downloads already under way finish: the minimum is their margin.
-        if (_space?.Check() is { Full: true } full)
+        // instead of running into ENOSPC (after an eviction of content fetched on demand had its bounded chance to free
+        // room). Downloads already under way finish: the minimum is their margin.
+        if (_space is not null && await _space.CheckAsync(cancellationToken) is { Full: true } full)
         {
             throw StorageFullException.Paused(full);
         }

@@ -10,15 +10,23 @@ namespace ConnectedRegistry.Sync;
 /// for byte with only the entries the filter selects; those it left out are recorded as such, and fetched when a
 /// later filter selects them (<see cref="CompleteAsync"/>). Then the referrers (signatures, SBOMs) of what was
 /// synced, and theirs in turn.
+/// <para>
+/// Once a manifest is read and before its blobs are fetched, the bytes of those not here and not on their way are
+/// announced to the free-space guard (<see cref="Storage.FreeSpaceGuard.AnnounceAsync"/>): eviction of content fetched on
+/// demand makes room for them before they arrive, and when they take the volume below the mark the walk waits (bounded)
+/// for that run. The announcement ends with the blobs, done, failed or cancelled.
+/// </para>
 /// </summary>
 public sealed class ManifestGraphSync
 {
     private const int MaxDepth = 4;
     private readonly ISyncDestination _local;
+    private readonly Storage.FreeSpaceGuard? _space;
 
-    public ManifestGraphSync(ISyncDestination local)
+    public ManifestGraphSync(ISyncDestination local, Storage.FreeSpaceGuard? space = null)
     {
         _local = local;
+        _space = space;
     }
 
     /// <summary>Stores <paramref name="manifest"/> with everything <paramref name="platforms"/> selects of it, and sets <paramref name="tag"/> with it.</summary>
@@ -81,8 +89,31 @@ public sealed class ManifestGraphSync
         var parsed = manifest.Parse();
         var children = platforms.Select(parsed.Manifests);
         await Task.WhenAll(children.Selected.Select(child => EnsureManifestAsync(pass, repository, child.Digest, platforms, depth + 1)));
-        await Task.WhenAll(parsed.RequiredBlobs.Select(blob => pass.Blobs.EnsureAsync(pass.Parent, repository, blob, pass.Cancellation)));
+        using (await AnnounceAsync(pass, parsed.RequiredBlobs))
+        {
+            await Task.WhenAll(parsed.RequiredBlobs.Select(blob => pass.Blobs.EnsureAsync(pass.Parent, repository, blob, pass.Cancellation)));
+        }
+
         return [.. children.LeftOut.Select(d => d.Digest)];
+    }
+
+    /// <summary>
+    /// The bytes of <paramref name="blobs"/> that are neither here nor on their way (less what is staged of them),
+    /// announced before they are fetched; null without a guard or when nothing is to come.
+    /// </summary>
+    private async Task<Storage.SpaceAnnouncement?> AnnounceAsync(SyncPass pass, IEnumerable<Descriptor> blobs)
+    {
+        if (_space is null)
+        {
+            return null;
+        }
+
+        var coming = blobs.DistinctBy(b => b.Digest)
+            .Where(b => pass.Blobs.HereOrOnItsWay(b.Digest) is null)
+            .Select(b => (b.Digest, Math.Max(0, b.Size - _local.StagedLength(b.Digest))))
+            .Where(b => b.Item2 > 0)
+            .ToList();
+        return coming.Count == 0 ? null : await _space.AnnounceAsync(coming, pass.Cancellation);
     }
 
     /// <summary>Stores a manifest (by digest) and everything the filter selects under it, unless the repository already holds all of that.</summary>

@@ -11,6 +11,13 @@ namespace ConnectedRegistry.Sync;
 /// ending once it left enough bytes unused to reach the mark, until the volume is above the mark again or nothing
 /// evictable is left. Woken by <see cref="FreeSpaceGuard.BelowEvictionMark"/>, which the maintenance loop's status tick
 /// and every write's check raise, at start and when the settings change.
+/// <para>
+/// It runs ahead of the writes: the volume is read less what writes under way reserved and what sync announced it is
+/// about to download (<see cref="SpaceCheck.PendingBytes"/>), so a pass's blobs are made room for before they arrive.
+/// It is the guard's <see cref="ISpaceMaker"/>: a write that would take the volume below the mark, or is refused below
+/// the minimum, asks for a run and waits for it, bounded (<see cref="FreeSpaceGuard.ReserveAsync"/>). It holds no lock a
+/// writer holds while waiting: the collector's run lock is taken only here, inside the run.
+/// </para>
 /// <list type="bullet">
 /// <item>Never evicted: what the sync set keeps (its tags' manifests lose the mark), local pushes (never marked, and a
 /// client's push of a marked manifest takes the mark), a manifest with a tag whose local push waits for delivery, a
@@ -28,7 +35,7 @@ namespace ConnectedRegistry.Sync;
 /// any byte. Nothing is ever cut off midway.</item>
 /// </list>
 /// </summary>
-public sealed partial class OnDemandEviction : BackgroundService
+public sealed partial class OnDemandEviction : BackgroundService, ISpaceMaker
 {
     /// <summary>
     /// Manifests evicted in one write of the store at most (then their blob files in one more, and the volume read again).
@@ -54,6 +61,10 @@ public sealed partial class OnDemandEviction : BackgroundService
     private readonly IEventPublisher? _events;
     private readonly SemaphoreSlim _single = new(1, 1);
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _askGate = new();
+    private Task? _asked;
+    private volatile bool _disposed;
     private DateTimeOffset _quietUntil = DateTimeOffset.MinValue;
     private bool _nothingLeftLogged;
     private int _runs;
@@ -75,6 +86,7 @@ public sealed partial class OnDemandEviction : BackgroundService
         _metrics = metrics;
         _events = events;
         _guard.BelowEvictionMark += OnBelowMark;
+        _guard.SpaceMaker = this;
         _settings.Changed += OnSettingsChanged;
     }
 
@@ -86,11 +98,74 @@ public sealed partial class OnDemandEviction : BackgroundService
 
     public override void Dispose()
     {
+        if (_disposed)
+        {
+            return; // registered as a singleton and as a hosted service: disposed twice
+        }
+
+        _disposed = true;
         _guard.BelowEvictionMark -= OnBelowMark;
+        if (ReferenceEquals(_guard.SpaceMaker, this))
+        {
+            _guard.SpaceMaker = null;
+        }
+
         _settings.Changed -= OnSettingsChanged;
+        _stopping.Cancel(); // a run a writer asked for ends (it catches what the disposal below does to it)
         _single.Dispose();
         _signal.Dispose();
+        _stopping.Dispose();
         base.Dispose();
+    }
+
+    /// <summary>Something fetched on demand is here, and no run found nothing evictable within the last <see cref="QuietAfterNothingLeft"/>.</summary>
+    public bool CanFree => _content.Count > 0 && _time.GetUtcNow() >= _quietUntil && !_disposed;
+
+    /// <summary>
+    /// A run for writers waiting for room (<see cref="ISpaceMaker.FreeAsync"/>): one asked for and not started yet is
+    /// joined. It runs on its own, on the host's stopping token, so a writer that stops waiting (its bound, its
+    /// cancellation) leaves it to finish; it never faults (a failure is logged, and signals are quiet for a while).
+    /// </summary>
+    public Task FreeAsync()
+    {
+        lock (_askGate)
+        {
+            return _asked ??= Task.Run(RunAskedAsync);
+        }
+    }
+
+    private async Task RunAskedAsync()
+    {
+        try
+        {
+            var stopping = _stopping.Token;
+            await _single.WaitAsync(stopping);
+            lock (_askGate)
+            {
+                _asked = null; // this run reads the volume from here on: a writer asking later gets the next one
+            }
+
+            try
+            {
+                if (_time.GetUtcNow() >= _quietUntil && (await EvictLockedAsync(stopping)).StillBelowMark)
+                {
+                    _quietUntil = _time.GetUtcNow() + QuietAfterNothingLeft;
+                }
+            }
+            finally
+            {
+                _single.Release();
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException && _disposed)
+        {
+            // the host stops: the writers waiting go on (their own checks decide)
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException or LocalStorageException)
+        {
+            Log.Failed(_logger, ex);
+            _quietUntil = _time.GetUtcNow() + QuietAfterNothingLeft;
+        }
     }
 
     /// <summary>
@@ -204,7 +279,7 @@ public sealed partial class OnDemandEviction : BackgroundService
         {
             cancellationToken.ThrowIfCancellationRequested();
             var batch = evictable.GetRange(next, Math.Min(MaxBatch, evictable.Count - next));
-            var (lookedAt, done) = await EvictBatchAsync(batch, check.EvictBelowFreeBytes - check.FreeBytes, pinnedSince, graceStart, rules, pulls, now, cancellationToken);
+            var (lookedAt, done) = await EvictBatchAsync(batch, check.BytesWanted, pinnedSince, graceStart, rules, pulls, now, cancellationToken);
             next += lookedAt;
             foreach (var one in done)
             {

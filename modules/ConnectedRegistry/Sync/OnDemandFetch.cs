@@ -78,7 +78,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         }
 
         // An image manifest fetched here is stored (with its blobs): refused below the minimum, as a blob is.
-        RefuseWhenFull(repository, reference.ToString());
+        await RefuseWhenFullAsync(repository, reference.ToString(), cancellationToken);
         var flight = Join(_manifestFlights, (repository, reference.ToString()), () => FetchManifestAsync(parent, settings!, repository, reference));
         return await flight.WaitAsync(cancellationToken);
     }
@@ -91,15 +91,18 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             return null;
         }
 
-        RefuseWhenFull(repository, digest.ToString());
+        await RefuseWhenFullAsync(repository, digest.ToString(), cancellationToken);
         var flight = Join(_blobFlights, (repository, digest), () => StartBlobAsync(parent, repository, digest));
         return await flight.WaitAsync(cancellationToken);
     }
 
-    /// <summary>The 507 of a miss that would be fetched and stored while the data volume is below the minimum.</summary>
-    private void RefuseWhenFull(string repository, string reference)
+    /// <summary>
+    /// The 507 of a miss that would be fetched and stored while the data volume is below the minimum, after an eviction
+    /// of content fetched on demand had its bounded chance to free room (<see cref="Storage.FreeSpaceGuard.CheckAsync"/>).
+    /// </summary>
+    private async Task RefuseWhenFullAsync(string repository, string reference, CancellationToken cancellationToken)
     {
-        if (_space?.Check() is { Full: true } full)
+        if (_space is not null && await _space.CheckAsync(cancellationToken) is { Full: true } full)
         {
             Failed(repository, reference, full.Describe());
             throw full.Refusal("content that is not here cannot be fetched from the parent until space is freed");
@@ -286,7 +289,7 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         {
             try
             {
-                _space.EnsureRoom(size.Value - staged, "content that is not here cannot be fetched from the parent until space is freed");
+                await _space.EnsureRoomAsync(size.Value - staged, "content that is not here cannot be fetched from the parent until space is freed", _stopping.Token);
             }
             catch (Storage.InsufficientSpaceException ex)
             {

@@ -122,7 +122,7 @@ public sealed class ParentSync : ISyncWork, IDisposable
             }
         }
 
-        if (_space?.Check() is { Full: true } full)
+        if (_space is not null && await _space.CheckAsync(cancellationToken) is { Full: true } full)
         {
             throw StorageFullException.Paused(full);
         }

@@ -9,7 +9,9 @@ namespace ConnectedRegistry.Sync;
 /// <see cref="LocalStorageException"/> here, in one place, which ends the pass. Blobs and manifests reserve their size
 /// on the data volume first and blobs are checked chunk by chunk (<see cref="FreeSpaceGuard.Reserve"/>): a write that
 /// would take it below <c>storage.minFreeBytes</c> is a <see cref="StorageFullException"/> (sync down pauses; an
-/// on-demand fetch stops), for sync passes and on-demand fetches alike.
+/// on-demand fetch stops), for sync passes and on-demand fetches alike. The reservation waits for an eviction of
+/// content fetched on demand first when the write would take the volume below the eviction mark
+/// (<see cref="FreeSpaceGuard.ReserveAsync"/>), and a blob's reservation takes over what the pass announced of it.
 /// </summary>
 public sealed class RegistryDestination : ISyncDestination
 {
@@ -39,7 +41,7 @@ public sealed class RegistryDestination : ISyncDestination
     public long StagedLength(Digest digest) => _partials.GetLength(digest);
 
     public Task StageBlobAsync(Digest digest, long offset, Stream content, Action<long>? progress, CancellationToken cancellationToken) =>
-        GuardedAsync(content is ParentBlobStream blob ? blob.Remaining : 0, reservation =>
+        GuardedAsync(content is ParentBlobStream blob ? blob.Remaining : 0, digest, cancellationToken, reservation =>
             LocalAsync(() => _partials.AppendAsync(digest, offset, reservation?.Guard(content) ?? content, cancellationToken, progress)));
 
     public void DiscardStaged(Digest digest) => _partials.Delete(digest);
@@ -55,7 +57,7 @@ public sealed class RegistryDestination : ISyncDestination
     }
 
     public Task PutManifestAsync(string repository, ManifestContent manifest, string? tag, IReadOnlyCollection<Digest> leftOut, CancellationToken cancellationToken) =>
-        GuardedAsync(manifest.Bytes.Length, _ => LocalAsync(() =>
+        GuardedAsync(manifest.Bytes.Length, null, cancellationToken, _ => LocalAsync(() =>
             _store.PutManifestAsync(repository, manifest.Parse(), manifest.Digest, manifest.Bytes, tag, leftOut.Count == 0 ? null : leftOut, cancellationToken)));
 
     public async Task<bool> RemoveTagAsync(string repository, string tag, CancellationToken cancellationToken)
@@ -66,11 +68,11 @@ public sealed class RegistryDestination : ISyncDestination
     }
 
     /// <summary>A write of <paramref name="declared"/> bytes under a reservation of the free-space guard (null without one).</summary>
-    private async Task GuardedAsync(long declared, Func<SpaceReservation?, Task> write)
+    private async Task GuardedAsync(long declared, Digest? blob, CancellationToken cancellationToken, Func<SpaceReservation?, Task> write)
     {
         try
         {
-            using var reservation = _space?.Reserve(declared, "sync down is paused until space is freed");
+            using var reservation = _space is null ? null : await _space.ReserveAsync(declared, "sync down is paused until space is freed", cancellationToken, blob);
             await write(reservation);
         }
         catch (InsufficientSpaceException ex)

@@ -87,40 +87,6 @@ public sealed class SpaceReservationTests
         return await client.SendAsync(request);
     }
 
-    /// <summary>The lowest free space of the volume seen while it lives, read every millisecond.</summary>
-    private sealed class LowestFree : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _watch;
-        private long _lowest = long.MaxValue;
-
-        public LowestFree(TmpfsVolume volume)
-        {
-            _watch = Task.Run(async () =>
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var free = volume.FreeBytes;
-                    if (free < Interlocked.Read(ref _lowest))
-                    {
-                        Interlocked.Exchange(ref _lowest, free);
-                    }
-
-                    await Task.Delay(1);
-                }
-            });
-        }
-
-        public long Bytes => Interlocked.Read(ref _lowest);
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _watch.Wait();
-            _stop.Dispose();
-        }
-    }
-
     /// <summary>A body sent in slices with a pause between them, so that writes overlap; chunked when asked (no length).</summary>
     private sealed class SlowContent(byte[] bytes, int slice, TimeSpan pause, bool chunked = false) : HttpContent
     {
