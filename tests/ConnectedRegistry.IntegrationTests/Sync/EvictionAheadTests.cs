@@ -32,11 +32,8 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
     public async Task A_pass_whose_blobs_would_take_the_volume_below_the_mark_evicts_before_they_arrive()
     {
         const long mark = 16 * Mib;
-        await using var volume = await TmpfsVolume.MountAsync("evict-ahead", 48);
-        await using var h = await StartAsync(volume, new StorageSettings { MinFreeBytes = MinFree, EvictBelowFreeBytes = mark, PinPulledWithin = TimeSpan.FromSeconds(1) });
-        var (content, evicted, waits) = Watch(h);
-        var cached = await FetchOnDemandAsync(h, content, count: 7);
-        await Task.Delay(1100); // every pin is over: all of it may go
+        await using var site = await Site.StartAsync("evict-ahead", new StorageSettings { MinFreeBytes = MinFree, EvictBelowFreeBytes = mark, PinPulledWithin = TimeSpan.FromSeconds(1) }, cached: 7);
+        var (volume, h, evicted, waits, cached) = (site.Volume, site.H, site.Evicted, site.Waits, site.Cached);
         Assert.Empty(evicted);
 
         // The pass's layer would take the volume well below the mark: 10 MiB with a few MiB above it.
@@ -70,12 +67,8 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
     [Fact]
     public async Task A_push_refused_below_the_minimum_succeeds_once_an_eviction_frees_room()
     {
-        await using var volume = await TmpfsVolume.MountAsync("evict-for-push", 48);
-        await using var h = await StartAsync(volume, new StorageSettings { MinFreeBytes = MinFree, EvictBelowFreeBytes = MinFree, PinPulledWithin = TimeSpan.FromSeconds(1) });
-        var (content, evicted, waits) = Watch(h);
-        var cached = await FetchOnDemandAsync(h, content, count: 3);
-        await Task.Delay(1100);
-        Fill(volume, leaveFree: 10 * Mib);
+        await using var site = await Site.StartAsync("evict-for-push", new StorageSettings { MinFreeBytes = MinFree, EvictBelowFreeBytes = MinFree, PinPulledWithin = TimeSpan.FromSeconds(1) }, cached: 3, leaveFree: 10 * Mib);
+        var (volume, h, evicted, waits, cached) = (site.Volume, site.H, site.Evicted, site.Waits, site.Cached);
 
         // 12 MiB with 10 MiB free and 4 MiB to keep free: refused at once before, 6 MiB short.
         var blob = new TestBlob(TestContent.Bytes("push-after-eviction", (int)(12 * Mib)), TestContent.LayerType);
@@ -96,11 +89,9 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
     [Fact]
     public async Task With_nothing_evictable_a_push_below_the_minimum_is_refused_at_once()
     {
-        await using var volume = await TmpfsVolume.MountAsync("evict-nothing", 48);
-        await using var h = await StartAsync(volume, new StorageSettings { MinFreeBytes = MinFree, EvictBelowFreeBytes = MinFree, PinPulledWithin = TimeSpan.FromDays(1) });
-        var (content, evicted, waits) = Watch(h);
-        await FetchOnDemandAsync(h, content, count: 2); // pinned for a day: nothing may go
-        Fill(volume, leaveFree: 10 * Mib);
+        // Two images fetched on demand, pinned for a day: nothing may go.
+        await using var site = await Site.StartAsync("evict-nothing", new StorageSettings { MinFreeBytes = MinFree, EvictBelowFreeBytes = MinFree, PinPulledWithin = TimeSpan.FromDays(1) }, cached: 2, leaveFree: 10 * Mib);
+        var (h, evicted, waits) = (site.H, site.Evicted, site.Waits);
         var blob = new TestBlob(TestContent.Bytes("push-refused", (int)(12 * Mib)), TestContent.LayerType);
 
         // The first refusal looks once (a run that finds everything pinned); the next do not even look.
@@ -154,14 +145,6 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
         Assert.Equal(0, guard.ReservedBytes);
     }
 
-    private static async Task<SyncHarness> StartAsync(TmpfsVolume volume, StorageSettings storage)
-    {
-        var h = await SyncHarness.StartAsync(childDataRoot: Path.Combine(volume.Path, "data"), configureChild: b =>
-            b.Services.AddSingleton(new StorageOptions { StatusInterval = TimeSpan.FromMilliseconds(500), GarbageCollectionGrace = TimeSpan.Zero }));
-        h.Configure(["apps/*"], OnlyStable, storage: storage);
-        return h;
-    }
-
     /// <summary>An image of <paramref name="layers"/> pushed to the parent as <paramref name="repository"/>:stable, the tag the pass syncs.</summary>
     private static async Task PushStableAsync(SyncHarness h, string repository, params TestBlob[] layers)
     {
@@ -173,43 +156,79 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
 
     private static FreeSpaceGuard Guard(SyncHarness h) => h.Child.App.Services.GetRequiredService<FreeSpaceGuard>();
 
-    /// <summary>The child's on-demand marks, the manifests evicted (in order) and the waits of writes for eviction.</summary>
-    private static (OnDemandContent Content, System.Collections.Concurrent.ConcurrentQueue<EvictedManifest> Evicted, System.Collections.Concurrent.ConcurrentQueue<TimeSpan> Waits) Watch(SyncHarness h)
+    /// <summary>
+    /// A child on a 48 MiB tmpfs whose settings sync only <c>stable</c> tags: <see cref="Cached"/> images of one 4 MiB layer
+    /// fetched on demand one after another (oldest first; a pin under a second is waited out), the volume then taken
+    /// down to about <c>leaveFree</c> bytes with a file outside the data folder; what is evicted and the writes' waits.
+    /// </summary>
+    private sealed class Site : IAsyncDisposable
     {
-        var evicted = new System.Collections.Concurrent.ConcurrentQueue<EvictedManifest>();
-        var waits = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
-        h.Child.App.Services.GetRequiredService<OnDemandEviction>().Evicted += r => { foreach (var m in r.Manifests) { evicted.Enqueue(m); } };
-        Guard(h).WaitedForEviction += waits.Enqueue;
-        return (h.Child.App.Services.GetRequiredService<OnDemandContent>(), evicted, waits);
-    }
-
-    /// <summary>Images of one 4 MiB layer, each in its repository, fetched on demand one after another (oldest first).</summary>
-    private static async Task<List<string>> FetchOnDemandAsync(SyncHarness h, OnDemandContent content, int count)
-    {
-        var repositories = new List<string>();
-        for (var i = 0; i < count; i++)
+        private Site(TmpfsVolume volume, SyncHarness h)
         {
-            var repository = $"apps/cached{i}";
-            var layer = h.Layout.Layer((int)(4 * Mib), seed: i + 1);
-            await h.PushImageToParentAsync(repository, layer);
-            await OnDemandEvictionTests.PullOnDemandAsync(h, content, repository, "v1");
-            await Poll.UntilAsync(() => h.Store.BlobExists(layer.Digest), $"{repository}'s layer stored");
-            repositories.Add(repository);
+            Volume = volume;
+            H = h;
+            h.Child.App.Services.GetRequiredService<OnDemandEviction>().Evicted += r =>
+            {
+                foreach (var m in r.Manifests)
+                {
+                    Evicted.Enqueue(m);
+                }
+            };
+            Guard(h).WaitedForEviction += Waits.Enqueue;
         }
 
-        return repositories;
-    }
+        public TmpfsVolume Volume { get; }
 
-    /// <summary>Takes the volume down to about <paramref name="leaveFree"/> free bytes with a file outside the data folder.</summary>
-    private static void Fill(TmpfsVolume volume, long leaveFree)
-    {
-        var bytes = volume.FreeBytes - leaveFree;
-        Assert.True(bytes > 0, $"{volume.FreeBytes} bytes free already");
-        using var file = new FileStream(Path.Combine(volume.Path, "filler"), FileMode.Create, FileAccess.Write);
-        var block = new byte[1024 * 1024];
-        for (long written = 0; written < bytes; written += block.Length)
+        public SyncHarness H { get; }
+
+        public System.Collections.Concurrent.ConcurrentQueue<EvictedManifest> Evicted { get; } = new();
+
+        public System.Collections.Concurrent.ConcurrentQueue<TimeSpan> Waits { get; } = new();
+
+        public List<string> Cached { get; } = [];
+
+        public static async Task<Site> StartAsync(string name, StorageSettings storage, int cached, long? leaveFree = null)
         {
-            file.Write(block, 0, (int)Math.Min(block.Length, bytes - written));
+            var volume = await TmpfsVolume.MountAsync(name, 48);
+            var h = await SyncHarness.StartAsync(childDataRoot: Path.Combine(volume.Path, "data"), configureChild: b =>
+                b.Services.AddSingleton(new StorageOptions { StatusInterval = TimeSpan.FromMilliseconds(500), GarbageCollectionGrace = TimeSpan.Zero }));
+            h.Configure(["apps/*"], OnlyStable, storage: storage);
+            var site = new Site(volume, h);
+            var content = h.Child.App.Services.GetRequiredService<OnDemandContent>();
+            for (var i = 0; i < cached; i++)
+            {
+                var repository = $"apps/cached{i}";
+                var layer = h.Layout.Layer((int)(4 * Mib), seed: i + 1);
+                await h.PushImageToParentAsync(repository, layer);
+                await OnDemandEvictionTests.PullOnDemandAsync(h, content, repository, "v1");
+                await Poll.UntilAsync(() => h.Store.BlobExists(layer.Digest), $"{repository}'s layer stored");
+                site.Cached.Add(repository);
+            }
+
+            if (storage.PinPulledWithin < TimeSpan.FromSeconds(1.1))
+            {
+                await Task.Delay(1100); // every pin is over: all of it may go
+            }
+
+            if (leaveFree is { } left)
+            {
+                var bytes = volume.FreeBytes - left;
+                Assert.True(bytes > 0, $"{volume.FreeBytes} bytes free already");
+                using var file = new FileStream(Path.Combine(volume.Path, "filler"), FileMode.Create, FileAccess.Write);
+                var block = new byte[1024 * 1024];
+                for (long written = 0; written < bytes; written += block.Length)
+                {
+                    file.Write(block, 0, (int)Math.Min(block.Length, bytes - written));
+                }
+            }
+
+            return site;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await H.DisposeAsync();
+            await Volume.DisposeAsync();
         }
     }
 
