@@ -103,6 +103,7 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
         }
 
         var firstTook = clock.Elapsed;
+        var waitsBefore = waits.Count;
         clock.Restart();
         using (var second = await PushAsync(h.Child.Client, "local/app", blob))
         {
@@ -111,9 +112,13 @@ public sealed class EvictionAheadTests(ITestOutputHelper output)
 
         var secondTook = clock.Elapsed;
         Assert.Empty(evicted);
-        Assert.True(waits.Count <= 1, $"{waits.Count} waits for eviction");
-        Assert.True(firstTook < TimeSpan.FromSeconds(1), $"the first refusal took {firstTook.TotalMilliseconds:0} ms (the wait for eviction is bounded at {new StorageOptions().EvictionWait.TotalSeconds} s)");
-        Assert.True(secondTook < TimeSpan.FromSeconds(1), $"the second refusal took {secondTook.TotalMilliseconds:0} ms");
+        Assert.True(waitsBefore <= 1, $"{waitsBefore} waits for eviction before the first refusal");
+        Assert.Equal(waitsBefore, waits.Count); // the second did not wait at all: the run found nothing it may evict
+
+        // Measured: 39-99 ms and 12-42 ms at load 15 on 2 cores; the bound is half the wait a refusal would have made.
+        var bound = new StorageOptions().EvictionWait / 2;
+        Assert.True(firstTook < bound, $"the first refusal took {firstTook.TotalMilliseconds:0} ms");
+        Assert.True(secondTook < bound, $"the second refusal took {secondTook.TotalMilliseconds:0} ms");
         Assert.Equal(0, Guard(h).ReservedBytes);
         output.WriteLine($"refused at once: {firstTook.TotalMilliseconds:0} ms (one look at what may be evicted: {waits.Sum(w => w.TotalMilliseconds):0} ms), then {secondTook.TotalMilliseconds:0} ms");
     }
