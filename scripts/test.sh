@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the .NET 10 SDK:
 # installs the real parts the tests drive (skopeo, docker-registry, htpasswd, the Docker engine, nginx, Python's
-# Prometheus client, mmdebstrap and iproute2 for the image tests) when missing,
+# Prometheus client, mmdebstrap and iproute2 for the image tests, iptables for the dead-path tests) when missing,
 # builds, runs every test project, and ends with one plain line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 # The image tests make stand-in .NET base images (mmdebstrap) and a second device (ip netns).
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The dead-path tests drop a loopback port's packets (iptables; docker.io pulls it in too).
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # The metrics tests read /metrics with the Prometheus client's own text parser.
 /usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1 || need+=(python3-prometheus-client)
 if [ ${#need[@]} -gt 0 ]; then

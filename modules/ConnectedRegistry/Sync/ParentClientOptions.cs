@@ -23,6 +23,26 @@ public sealed record ParentClientOptions
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// TCP keepalive on every connection to the parent: the first probe after this long without a byte either way. A
+    /// path that dies without a reset (a NAT, VPN or satellite terminal dropping its state) is then found while the
+    /// module waits for an answer, instead of holding the request until the kernel gives up (about 15 minutes with
+    /// bytes unacknowledged, never without).
+    /// </summary>
+    public TimeSpan KeepAliveIdle { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Between two keepalive probes (<see cref="KeepAliveIdle"/>).</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Keepalive probes unanswered before the connection is dropped (<see cref="KeepAliveIdle"/>).</summary>
+    public int KeepAliveProbes { get; init; } = 3;
+
+    /// <summary>
+    /// How long bytes sent to the parent may stay unacknowledged before the connection is dropped (Linux
+    /// <c>TCP_USER_TIMEOUT</c>; also bounds the keepalive probes). Far above a loaded satellite link's round trip.
+    /// </summary>
+    public TimeSpan UnacknowledgedTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The idle limit on every body the parent sends before the twin sets its own (<c>sync.parentIdleTimeout</c>).</summary>
     public static readonly TimeSpan DefaultBodyIdleTimeout = TimeSpan.FromSeconds(30);
 

@@ -77,11 +77,9 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
             // Only a resumed upload's first chunk asks for 100 Continue; the parent may first finish a broken request's append.
             Expect100ContinueTimeout = TimeSpan.FromSeconds(5),
         };
-        if (options.Throttle is { } throttle)
-        {
-            // Below TLS and HTTP: every byte of every connection to the parent passes the one shared bucket.
-            handler.ConnectCallback = (context, cancellationToken) => ConnectThrottledAsync(throttle, context, cancellationToken);
-        }
+        // Below TLS and HTTP: a dead path is found (keepalive, unacknowledged bytes), and under a cap every byte of every
+        // connection to the parent passes the one shared bucket.
+        handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(options, context, cancellationToken);
 
         var extra = new X509Certificate2Collection();
         if (!string.IsNullOrWhiteSpace(options.CaFile))
@@ -104,13 +102,18 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         return handler;
     }
 
-    /// <summary>A connection to the parent whose every byte passes <paramref name="throttle"/>'s bucket.</summary>
-    private static async ValueTask<Stream> ConnectThrottledAsync(LinkThrottle throttle, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// A connection to the parent: TCP keepalive and a limit on unacknowledged bytes (<see cref="ParentClientOptions.KeepAliveIdle"/>,
+    /// <see cref="ParentClientOptions.UnacknowledgedTimeout"/>), and under a cap every byte through its bucket.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectAsync(ParentClientOptions options, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            if (throttle.ReceiveWindowBytes is { } window)
+            DetectDeadPath(socket, options);
+            var throttle = options.Throttle;
+            if (throttle?.ReceiveWindowBytes is { } window)
             {
                 // Capped: a fixed receive window sized to the cap (the kernel's tuning would grow it past what
                 // the cap paces), big enough for the cap over a satellite's round trip.
@@ -118,16 +121,37 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
             }
 
             await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+            var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            if (throttle is null)
+            {
+                return stream;
+            }
 
             // The parent may send a whole receive window before the first read is paced: pay for it up front.
             await throttle.AcquireAsync((long)socket.ReceiveBufferSize, cancellationToken);
-            return new ThrottledStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true), throttle);
+            return new ThrottledStream(stream, throttle);
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Keepalive probes and, on Linux, <c>TCP_USER_TIMEOUT</c>, so a path that died silently fails the request.</summary>
+    private static void DetectDeadPath(System.Net.Sockets.Socket socket, ParentClientOptions options)
+    {
+        const int IpProtoTcp = 6, TcpUserTimeout = 18; // <netinet/tcp.h>
+        socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
+        socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, Seconds(options.KeepAliveIdle));
+        socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, Seconds(options.KeepAliveInterval));
+        socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, Math.Max(1, options.KeepAliveProbes));
+        if (OperatingSystem.IsLinux() && options.UnacknowledgedTimeout > TimeSpan.Zero)
+        {
+            socket.SetRawSocketOption(IpProtoTcp, TcpUserTimeout, BitConverter.GetBytes((int)Math.Min(int.MaxValue, options.UnacknowledgedTimeout.TotalMilliseconds)));
+        }
+
+        static int Seconds(TimeSpan span) => (int)Math.Clamp(Math.Ceiling(span.TotalSeconds), 1, 32767);
     }
 
     /// <summary>GET /v2/: true when the parent answers (authenticated) with 200.</summary>
