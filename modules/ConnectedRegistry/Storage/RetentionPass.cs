@@ -120,7 +120,7 @@ public sealed partial class RetentionPass
         foreach (var batch in units.Chunk(BatchSize))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var done = await _db.WriteAsync((c, t) =>
+            var done = await _db.BulkWriteAsync((c, t) =>
             {
                 // Tags first, each only while unchanged since the plan (pushed again, moved or deleted: the newer state
                 // stands, and its unit's manifests are not tried); then the manifests of the units that go, while nothing keeps them.
