@@ -11,7 +11,8 @@
 #
 # env: DOCKERFILE [modules/ConnectedRegistry/Dockerfile.amd64], MEMORY [256m], PORT [5731], PORT_METRICS [5732],
 #      BENCH_DIR [../shared/bench beside the clone], PHASES [push,pull,small,parallel,latency], BASE, KEEP, plus every
-#      size variable of the harness (REPEAT, BIG_LAYER_MB, ...).
+#      size variable of the harness (REPEAT, BIG_LAYER_MB, ...). KEEP=1 BASE=DIR keeps the engine and its image in DIR;
+#      a later run with the same BASE and REUSE_IMAGE=1 measures that image again without building it.
 set -euo pipefail
 ROOT="${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
 BENCH_DIR="${BENCH_DIR:-$ROOT/../shared/bench}"
@@ -22,10 +23,14 @@ PORT_METRICS="${PORT_METRICS:-5732}"
 source "$ROOT/bench/lib.sh"
 [[ -x "$BENCH_DIR/registry-bench.sh" ]] || die "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)"
 start_private_dockerd
-bash "$ROOT/scripts/stand-in-base-images.sh" "$BASE/base" >/dev/null
-t0=$(now)
-docker build -q --network host -f "$ROOT/$DOCKERFILE" -t connected-registry:memory "$ROOT" >/dev/null
-echo "image $DOCKERFILE: built in $(sub "$(now)" "$t0") s, $(docker image inspect --format '{{.Size}}' connected-registry:memory | awk '{ printf "%.0f", $1 / 1e6 }') MB"
+if [[ "${REUSE_IMAGE:-0}" == 1 ]] && docker image inspect connected-registry:memory >/dev/null 2>&1; then
+  echo "image: the one built by an earlier run kept in $BASE (REUSE_IMAGE=1)"
+else
+  bash "$ROOT/scripts/stand-in-base-images.sh" "$BASE/base" >/dev/null
+  t0=$(now)
+  docker build -q --network host -f "$ROOT/$DOCKERFILE" -t connected-registry:memory "$ROOT" >/dev/null
+  echo "image $DOCKERFILE: built in $(sub "$(now)" "$t0") s, $(docker image inspect --format '{{.Size}}' connected-registry:memory | awk '{ printf "%.0f", $1 / 1e6 }') MB"
+fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 
 run_one() { # NAME [docker run options...]: a fresh container, the harness against it, its OOM state
