@@ -7,7 +7,8 @@
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300], PORT_METRICS [5302],
 #      PORT_OURS [5301], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone,
-#      built], plus every size variable of the harness.
+#      built] or OURS_BIN [a published executable of the module, e.g. the native AOT one], plus every size variable
+#      of the harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -55,7 +56,7 @@ run_one() { # NAME PORT CMD... : start a fresh process, run the harness, stop it
 }
 
 run_one anchor "$PORT_ANCHOR" docker-registry serve "$BASE/anchor.yml"
-run_one ours "$PORT_OURS" dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours-data" \
+run_one ours "$PORT_OURS" "${OURS[@]}" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours-data" \
   --metrics-urls "http://127.0.0.1:${PORT_METRICS:-5302}" \
   --desired "$BASE/desired.json" --reported "$BASE/reported.json" --Logging:LogLevel:Default=Warning
 

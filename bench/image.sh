@@ -9,26 +9,7 @@ set -euo pipefail
 ROOT="${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
 source "$ROOT/bench/lib.sh"
 RUNS="${RUNS:-5}"
-PATH="$PATH:/usr/sbin:/sbin"
-[[ "$(id -u)" -eq 0 ]] || die "needs root (a private dockerd)"
-command -v dockerd >/dev/null || die "dockerd is missing (apt-get install docker.io)"
-
-engine="$BASE/dockerd"
-mkdir -p "$engine"
-echo '{}' > "$engine/daemon.json"
-dockerd --data-root "$engine/data" --exec-root "$engine/exec" -H "unix://$engine/docker.sock" --pidfile "$engine/dockerd.pid" \
-  --config-file "$engine/daemon.json" --storage-driver=vfs --iptables=false --bridge=none >"$engine/log" 2>&1 &
-# not in PIDS: bench_cleanup removes the containers first, then stops the engine
-export DOCKER_HOST="unix://$engine/docker.sock" DOCKER_CONFIG="$engine/client"
-bench_cleanup() {
-  docker rm -f $(docker ps -aq) >/dev/null 2>&1 || true
-  kill "$(cat "$engine/dockerd.pid" 2>/dev/null)" 2>/dev/null || true
-  sleep 2
-  umount -l "$engine"/exec/netns/* 2>/dev/null || true
-}
-for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 1; done
-docker version >/dev/null 2>&1 || die "the private dockerd did not start: $(tail -5 "$engine/log")"
-
+start_private_dockerd
 bash "$ROOT/scripts/stand-in-base-images.sh" "$BASE/base" >/dev/null
 t0=$(now)
 docker build -q --network host -f "$ROOT/modules/ConnectedRegistry/Dockerfile.amd64" -t connected-registry:bench "$ROOT" >/dev/null

@@ -6,7 +6,8 @@
 # (prefix of error messages; default the script's name), LIMIT_S (seconds for the whole run; default 3600), a
 # function bench_cleanup, called at exit after the processes in PIDS were signalled and before they are waited for.
 # Every script takes KEEP=1 (keep BASE and its raw results) and OURS_DLL (run that build of the module instead of
-# building this clone's, for example an older commit's to compare against).
+# building this clone's, for example an older commit's to compare against); those that start the module through OURS
+# (compare.sh) also take OURS_BIN, a published executable of it (the native AOT publish, see docs/design.md).
 BENCH_NAME="${BENCH_NAME:-$(basename "$0" .sh)}"
 LIMIT_S="${LIMIT_S:-3600}"
 ROOT="${ROOT:-$(pwd)}"
@@ -89,13 +90,20 @@ start_distribution() { # NAME PORT: a docker-registry with its own storage, no a
   wait_up "$2" "$!" "$BASE/$1.log"
 }
 
-build_ours() { # sets OURS_DLL: this clone's module built in Release, or the OURS_DLL given
+build_ours() { # sets OURS_DLL: this clone's module built in Release, or the OURS_DLL given; and OURS, the command that
+  # starts it: the OURS_BIN given (a published executable), else dotnet OURS_DLL
+  if [[ -n "${OURS_BIN:-}" ]]; then
+    [[ -x "$OURS_BIN" ]] || die "OURS_BIN $OURS_BIN is not an executable"
+    OURS=("$OURS_BIN")
+    return 0
+  fi
+  OURS=(dotnet "${OURS_DLL:-$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll}")
   if [[ -n "${OURS_DLL:-}" ]]; then
     [[ -f "$OURS_DLL" ]] || die "OURS_DLL $OURS_DLL does not exist"
     return 0
   fi
   dotnet build "$ROOT/modules/ConnectedRegistry" -c Release -nologo -v quiet >/dev/null
-  OURS_DLL="$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll"
+  OURS_DLL="${OURS[1]}"
 }
 
 # run_benchmark_test NAME OUT_VARIABLE: for the benchmarks that are Category=Benchmark tests of the integration test
@@ -114,4 +122,28 @@ run_benchmark_test() {
   done
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   cat "$out"
+}
+
+# start_private_dockerd: a Docker engine of this run's own (root; vfs storage, no bridge, data in $BASE/dockerd), so
+# the machine's engine is never touched; exports DOCKER_HOST and DOCKER_CONFIG for it and sets bench_cleanup to remove
+# its containers and stop it at exit. Needs root and dockerd; PATH gains the sbin folders.
+start_private_dockerd() {
+  PATH="$PATH:/usr/sbin:/sbin"
+  [[ "$(id -u)" -eq 0 ]] || die "needs root (a private dockerd)"
+  command -v dockerd >/dev/null || die "dockerd is missing (apt-get install docker.io)"
+  engine="$BASE/dockerd"
+  mkdir -p "$engine"
+  echo '{}' > "$engine/daemon.json"
+  dockerd --data-root "$engine/data" --exec-root "$engine/exec" -H "unix://$engine/docker.sock" --pidfile "$engine/dockerd.pid" \
+    --config-file "$engine/daemon.json" --storage-driver=vfs --iptables=false --bridge=none >"$engine/log" 2>&1 &
+  # not in PIDS: bench_cleanup removes the containers first, then stops the engine
+  export DOCKER_HOST="unix://$engine/docker.sock" DOCKER_CONFIG="$engine/client"
+  bench_cleanup() {
+    docker rm -f $(docker ps -aq) >/dev/null 2>&1 || true
+    kill "$(cat "$engine/dockerd.pid" 2>/dev/null)" 2>/dev/null || true
+    sleep 2
+    umount -l "$engine"/exec/netns/* 2>/dev/null || true
+  }
+  for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 1; done
+  docker version >/dev/null 2>&1 || die "the private dockerd did not start: $(tail -5 "$engine/log")"
 }

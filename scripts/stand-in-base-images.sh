@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes stand-ins for the .NET base images the Dockerfiles name, for a machine that cannot reach their registry:
-#   mcr.microsoft.com/dotnet/aspnet:10.0   a minimal Debian bookworm (mmdebstrap) + this machine's .NET runtime
-#                                          (Microsoft.NETCore.App and Microsoft.AspNetCore.App), user app (uid 1654)
+#   mcr.microsoft.com/dotnet/runtime-deps:10.0   a minimal Debian bookworm (mmdebstrap) with what .NET needs at run
+#                                          time, user app (uid 1654): the base of the native AOT image (Dockerfile.amd64.aot)
+#   mcr.microsoft.com/dotnet/aspnet:10.0   the same root file system + this machine's .NET runtime
+#                                          (Microsoft.NETCore.App and Microsoft.AspNetCore.App)
 #   mcr.microsoft.com/dotnet/sdk:10.0      the same root file system + this machine's whole .NET SDK, its NuGet
 #                                          configuration and its trust store (so a restore reaches the same feed)
 # with the environment the real images set (APP_UID, ASPNETCORE_HTTP_PORTS, DOTNET_RUNNING_IN_CONTAINER, ...), so that
@@ -75,6 +77,11 @@ common_env=(
   --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
+stage runtime-deps
+tar --numeric-owner -C "$work/runtime-deps" -c . \
+  | "$docker" import "${common_env[@]}" --change "ENV ASPNETCORE_HTTP_PORTS=8080" --change "CMD [\"bash\"]" \
+      - mcr.microsoft.com/dotnet/runtime-deps:10.0 >/dev/null
+
 tar --numeric-owner -C "$work/aspnet" -c . \
   | "$docker" import "${common_env[@]}" --change "ENV ASPNETCORE_HTTP_PORTS=8080" --change "CMD [\"bash\"]" \
       - mcr.microsoft.com/dotnet/aspnet:10.0 >/dev/null
@@ -94,5 +101,5 @@ tar --numeric-owner -C "$work/sdk" -c . \
   | "$docker" import "${common_env[@]}" "${sdk_env[@]}" --change "CMD [\"bash\"]" \
       - mcr.microsoft.com/dotnet/sdk:10.0 >/dev/null
 
-rm -rf "$work/aspnet" "$work/sdk"
-echo "stand-in base images: mcr.microsoft.com/dotnet/aspnet:10.0 (runtime $runtime_version, ASP.NET Core $aspnet_version), mcr.microsoft.com/dotnet/sdk:10.0 (SDK $sdk_version)"
+rm -rf "$work/runtime-deps" "$work/aspnet" "$work/sdk"
+echo "stand-in base images: mcr.microsoft.com/dotnet/runtime-deps:10.0, mcr.microsoft.com/dotnet/aspnet:10.0 (runtime $runtime_version, ASP.NET Core $aspnet_version), mcr.microsoft.com/dotnet/sdk:10.0 (SDK $sdk_version)"

@@ -254,10 +254,11 @@ public partial class DeploymentTemplateTests
     }
 
     [Theory]
-    [InlineData("Dockerfile.amd64", "mcr.microsoft.com/dotnet/aspnet:10.0")]
-    [InlineData("Dockerfile.amd64.debug", "mcr.microsoft.com/dotnet/aspnet:10.0")]
-    [InlineData("Dockerfile.arm64v8", "mcr.microsoft.com/dotnet/aspnet:10.0-noble-arm64v8")]
-    public void The_dockerfiles_build_with_the_sdk_and_run_non_root_on_aspnet(string file, string runtime)
+    [InlineData("Dockerfile.amd64", "mcr.microsoft.com/dotnet/aspnet:10.0", Jit)]
+    [InlineData("Dockerfile.amd64.debug", "mcr.microsoft.com/dotnet/aspnet:10.0", Jit)]
+    [InlineData("Dockerfile.arm64v8", "mcr.microsoft.com/dotnet/aspnet:10.0-noble-arm64v8", Jit)]
+    [InlineData("Dockerfile.amd64.aot", "mcr.microsoft.com/dotnet/runtime-deps:10.0", Native)]
+    public void The_dockerfiles_build_with_the_sdk_and_run_non_root_on_their_dotnet_base(string file, string runtime, string command)
     {
         var lines = File.ReadAllLines(Path.Combine(Root, "modules", "ConnectedRegistry", file)).Select(l => l.Trim()).ToList();
         var froms = lines.Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).ToList();
@@ -273,9 +274,18 @@ public partial class DeploymentTemplateTests
         Assert.Contains(runtimeStage, l => l.Contains("REGISTRY_METRICS_URLS=http://0.0.0.0:9600", StringComparison.Ordinal));
         // The health check needs nothing the base image lacks: the module's own executable asks /readyz.
         var healthcheck = string.Join(' ', runtimeStage.SkipWhile(l => !l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal)).Take(2));
-        Assert.Contains("CMD [\"docker-entrypoint.sh\", \"dotnet\", \"ConnectedRegistry.dll\", \"health\"]", healthcheck, StringComparison.Ordinal);
+        Assert.Contains($"CMD [\"docker-entrypoint.sh\", {command}, \"health\"]", healthcheck, StringComparison.Ordinal);
         Assert.Contains(runtimeStage, l => l.Contains("ASPNETCORE_URLS=http://0.0.0.0:8080", StringComparison.Ordinal));
         Assert.Contains(runtimeStage, l => l.Contains("REGISTRY_DATA=/var/lib/connected-registry", StringComparison.Ordinal));
-        Assert.Equal("ENTRYPOINT [\"docker-entrypoint.sh\", \"dotnet\", \"ConnectedRegistry.dll\"]", runtimeStage[^1]);
+        Assert.Equal($"ENTRYPOINT [\"docker-entrypoint.sh\", {command}]", runtimeStage[^1]);
+        if (command == Native)
+        {
+            // The native image is the module published with the AOT profile: no runtime in it to run a .dll.
+            Assert.Contains(lines, l => l.Contains("-p:PublishProfile=aot", StringComparison.Ordinal));
+        }
     }
+
+    /// <summary>How each image starts the module: the .dll under the runtime, or the native executable.</summary>
+    private const string Jit = "\"dotnet\", \"ConnectedRegistry.dll\"";
+    private const string Native = "\"/app/ConnectedRegistry\"";
 }
