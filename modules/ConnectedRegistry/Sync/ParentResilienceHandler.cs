@@ -6,20 +6,28 @@ using Polly.Retry;
 namespace ConnectedRegistry.Sync;
 
 /// <summary>
-/// Polly around every request to the parent: retries on network errors (every half to one
-/// <see cref="ParentClientOptions.RetryBaseDelay"/>), and with exponential backoff and jitter on 429 (honouring
-/// <c>Retry-After</c>) and 5xx, for requests whose body can be sent again; and a circuit breaker
-/// so that an unreachable parent fails fast (<see cref="BrokenCircuitException"/>) instead of costing a
-/// connect timeout per request.
+/// Polly around every request to the parent, three strategies from the outside in: retries with exponential backoff and
+/// jitter on 429 (honouring <c>Retry-After</c>) and 5xx, and on network errors, for requests whose body can be sent
+/// again; a circuit breaker, so that an unreachable parent fails fast (<see cref="BrokenCircuitException"/>) instead of
+/// costing a connect timeout per request; and inside it, after a network error, probes of the link every half to one
+/// <see cref="ParentClientOptions.ProbeDelay"/> for one <see cref="ParentClientOptions.RetryBaseDelay"/>. The breaker
+/// sees one outcome per such series: a dropped link is probed often (the first request after it is back starts within
+/// a probe delay) without each probe counting as a failure, so the breaker counts a second of failed probing as it
+/// counted one failed attempt before, and a parent that is really gone opens it as soon as before.
 /// </summary>
 public sealed partial class ParentResilienceHandler : DelegatingHandler
 {
     private static readonly ResiliencePropertyKey<bool> Replayable = new("replayable");
+    private static readonly ResiliencePropertyKey<long> AttemptStarted = new("attempt-started");
+    private static readonly ResiliencePropertyKey<long> SeriesStarted = new("series-started");
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly TimeProvider _time;
 
     public ParentResilienceHandler(ParentClientOptions options, TimeProvider time, ILogger logger, HttpMessageHandler inner)
         : base(inner)
     {
+        _time = time;
+        var probeDelay = options.ProbeDelay < options.RetryBaseDelay ? options.ProbeDelay : options.RetryBaseDelay;
         var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time };
         if (options.MaxRetries > 0)
         {
@@ -35,9 +43,9 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
                 {
                     if (args.Outcome.Exception is not null)
                     {
-                        // A network error: probe again soon (a refused connection costs nothing), so a transfer under
-                        // way resumes within a second of the link coming back instead of after a doubled wait.
-                        return ValueTask.FromResult<TimeSpan?>(options.RetryBaseDelay * (0.5 + (Random.Shared.NextDouble() / 2)));
+                        // A network error: the series of probes inside the breaker has just waited its second; the
+                        // next series goes on at the probes' pace, so the link is never left unprobed for longer.
+                        return ValueTask.FromResult<TimeSpan?>(Jittered(probeDelay));
                     }
 
                     var retryAfter = args.Outcome.Result?.Headers.RetryAfter;
@@ -71,7 +79,39 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
                 return ValueTask.CompletedTask;
             },
         });
+
+        if (options.MaxRetries > 0)
+        {
+            // The probes of a dropped link: a refused or reset connection costs nothing, so it is asked again every half
+            // to one probe delay (was every half to one second, which started the first request after the link came back
+            // 0.2 to 0.6 s late on average), for one RetryBaseDelay from the start of the failed attempt. An attempt that
+            // itself took that long (a connect timeout) is not probed again here: the outer retry decides.
+            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                MaxRetryAttempts = int.MaxValue,
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Context.Properties.GetValue(Replayable, false) &&
+                    args.Outcome.Exception is { } exception && ParentFailure.IsNetworkError(exception) &&
+                    WithinSeries(args.Context, args.AttemptNumber, options.RetryBaseDelay - probeDelay)),
+                DelayGenerator = _ => ValueTask.FromResult<TimeSpan?>(Jittered(probeDelay)),
+            });
+        }
+
         _pipeline = builder.Build();
+    }
+
+    /// <summary>Between half and all of <paramref name="delay"/>, so clients of one parent do not probe in step.</summary>
+    private static TimeSpan Jittered(TimeSpan delay) => delay * (0.5 + (Random.Shared.NextDouble() / 2));
+
+    /// <summary>Whether a series of probes that started with the attempt numbered 0 is still under <paramref name="length"/> old.</summary>
+    private bool WithinSeries(ResilienceContext context, int attempt, TimeSpan length)
+    {
+        if (attempt == 0)
+        {
+            context.Properties.Set(SeriesStarted, context.Properties.GetValue(AttemptStarted, _time.GetTimestamp()));
+        }
+
+        return _time.GetElapsedTime(context.Properties.GetValue(SeriesStarted, _time.GetTimestamp())) < length;
     }
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -83,6 +123,7 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
             var outcome = await _pipeline.ExecuteOutcomeAsync(
                 async (ctx, state) =>
                 {
+                    ctx.Properties.Set(AttemptStarted, state.Handler._time.GetTimestamp());
                     try
                     {
                         return Outcome.FromResult(await state.Handler.BaseSendAsync(state.Request, ctx.CancellationToken));

@@ -295,6 +295,21 @@ public sealed class LinkEmulator : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops every connection now and refuses new ones for <paramref name="downTime"/> (a drop at a moment the test picks).</summary>
+    public void GoDown(TimeSpan downTime)
+    {
+        lock (_dropGate)
+        {
+            Interlocked.Exchange(ref _downUntilTicks, (_clock.Elapsed + downTime).Ticks);
+            foreach (var other in _pipes.Keys)
+            {
+                other.Doomed = true;
+            }
+        }
+
+        DropAll();
+    }
+
     private void DropAll()
     {
         Interlocked.Increment(ref _drops);
