@@ -5,8 +5,8 @@ using ConnectedRegistry.Oci;
 namespace ConnectedRegistry.Sync;
 
 /// <summary>
-/// Brings one repository's tags in line with the parent's: lists the parent's tags, HEADs each to compare digests
-/// (at most <see cref="SyncOptions.ParallelTags"/> at a time), copies what moved through <see cref="ManifestGraphSync"/>,
+/// Brings one repository's tags in line with the parent's: lists the parent's tags, HEADs each one held here to compare
+/// digests and GETs each one not held here by tag (at most <see cref="SyncOptions.ParallelTags"/> at a time), copies what moved through <see cref="ManifestGraphSync"/>,
 /// then removes tags gone from the parent, or counted out by a filter's <c>newest</c>, that sync put here (every tag,
 /// in a ReadOnly registry; the parent is never touched). A tag a local
 /// push is still delivering is left alone. A failure of one tag (or of the listing) is counted and the others go
@@ -94,7 +94,7 @@ public sealed partial class TagSync
             await tagSlots.WaitAsync(pass.Cancellation);
             try
             {
-                if (await SyncTagAsync(pass, repository, tag, platforms, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null, retired.TryGetValue(tag, out var r) ? r : null))
+                if (await SyncTagAsync(pass, repository, tag, platforms, local.TryGetValue(tag, out var l) ? l : null, synced.TryGetValue(tag, out var s) ? s : null, retired.TryGetValue(tag, out var r) ? r : null))
                 {
                     Interlocked.Increment(ref updated);
                 }
@@ -148,6 +148,21 @@ public sealed partial class TagSync
         if (_pending.HasPendingTag(repository, tag))
         {
             return false; // a local push of this tag waits for delivery: it wins until it reached the parent
+        }
+
+        if (localDigest is null && retiredDigest is null)
+        {
+            // Not here, not kept away by retention: whatever its digest, its manifest is wanted, so it is asked for by tag
+            // at once (a HEAD first cost one round trip more per new tag: 0.6 s on a satellite link).
+            var wanted = await pass.Parent.GetManifestAsync(repository, tag, pass.Cancellation);
+            if (wanted is null)
+            {
+                return false; // removed between listing and now
+            }
+
+            await StoreTagAsync(pass, repository, tag, wanted, platforms);
+            Kept(repository, wanted.Digest);
+            return true;
         }
 
         var head = await pass.Parent.HeadManifestAsync(repository, tag, pass.Cancellation);
