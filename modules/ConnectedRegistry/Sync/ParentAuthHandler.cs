@@ -42,14 +42,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var scope = ScopeOf(request);
-        if (_bearer is { } known && !HasToken(scope))
-        {
-            // The parent's realm and service are known from an earlier challenge: the token for a new scope (or one whose
-            // token expired) is fetched before the request, not after a 401 to it: one round trip less per scope and
-            // renewal (0.6 s on a satellite link), and a body that cannot be sent twice is not refused for want of it.
-            await FetchTokenAsync(known, scope, cancellationToken);
-        }
-
+        await TokenUpFrontAsync(scope, cancellationToken);
         Authorize(request, scope);
         var response = await base.SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
@@ -74,12 +67,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         }
         else
         {
-            if (challenge.IsBearer)
-            {
-                // Remembered without its scope (another request's): the next scope's token is asked for up front.
-                _bearer = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
-            }
-
+            RememberBearer(challenge);
             string? token;
             try
             {
@@ -103,6 +91,28 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     }
 
     private static bool CanReplay(HttpRequestMessage request) => request.Content is null or ByteArrayContent;
+
+    /// <summary>
+    /// When the parent's realm and service are known from an earlier challenge, the token for a new scope (or one whose
+    /// token expired) is fetched before the request, not after a 401 to it: one round trip less per scope and renewal
+    /// (0.6 s on a satellite link), and a body that cannot be sent twice is not refused for want of it.
+    /// </summary>
+    private async Task TokenUpFrontAsync(string scope, CancellationToken cancellationToken)
+    {
+        if (_bearer is { } known && !HasToken(scope))
+        {
+            await FetchTokenAsync(known, scope, cancellationToken);
+        }
+    }
+
+    /// <summary>A Bearer challenge is remembered without its scope (another request's): the next scope's token is asked for up front.</summary>
+    private void RememberBearer(AuthChallenge challenge)
+    {
+        if (challenge.IsBearer)
+        {
+            _bearer = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
+        }
+    }
 
     /// <summary>A token for <paramref name="scope"/> that has not expired is cached.</summary>
     private bool HasToken(string scope)

@@ -31,74 +31,83 @@ public sealed partial class ParentResilienceHandler : DelegatingHandler
         var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time };
         if (options.MaxRetries > 0)
         {
-            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                MaxRetryAttempts = options.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryBaseDelay,
-                MaxDelay = options.MaxRetryDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Context.Properties.GetValue(Replayable, false) && IsTransient(args.Outcome)),
-                DelayGenerator = args =>
-                {
-                    if (args.Outcome.Exception is not null)
-                    {
-                        // A network error: the series of probes inside the breaker has just waited its second; the
-                        // next series goes on at the probes' pace, so the link is never left unprobed for longer.
-                        return ValueTask.FromResult<TimeSpan?>(Jittered(probeDelay));
-                    }
-
-                    var retryAfter = args.Outcome.Result?.Headers.RetryAfter;
-                    TimeSpan? delay = retryAfter?.Delta ?? (retryAfter?.Date is { } date ? date - time.GetUtcNow() : null);
-                    return ValueTask.FromResult(delay is { } d && d > TimeSpan.Zero ? (TimeSpan?)(d < options.MaxRetryDelay ? d : options.MaxRetryDelay) : null);
-                },
-                OnRetry = args =>
-                {
-                    Log.Retrying(logger, args.AttemptNumber + 1, args.RetryDelay.TotalSeconds,
-                        args.Outcome.Result is { } r ? ((int)r.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture) : args.Outcome.Exception?.GetType().Name ?? "?");
-                    return ValueTask.CompletedTask;
-                },
-            });
+            builder.AddRetry(Retries(options, probeDelay, time, logger));
         }
 
-        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
-        {
-            FailureRatio = 0.9,
-            MinimumThroughput = Math.Max(2, options.BreakerMinimumThroughput),
-            SamplingDuration = options.BreakerSamplingDuration,
-            BreakDuration = options.BreakerDuration,
-            ShouldHandle = args => ValueTask.FromResult(IsUnreachable(args.Outcome)),
-            OnOpened = args =>
-            {
-                Log.CircuitOpened(logger, args.BreakDuration.TotalSeconds);
-                return ValueTask.CompletedTask;
-            },
-            OnClosed = _ =>
-            {
-                Log.CircuitClosed(logger);
-                return ValueTask.CompletedTask;
-            },
-        });
-
+        builder.AddCircuitBreaker(Breaker(options, logger));
         if (options.MaxRetries > 0)
         {
-            // The probes of a dropped link: a refused or reset connection costs nothing, so it is asked again every half
-            // to one probe delay (was every half to one second, which started the first request after the link came back
-            // 0.2 to 0.6 s late on average), for one RetryBaseDelay from the start of the failed attempt. An attempt that
-            // itself took that long (a connect timeout) is not probed again here: the outer retry decides.
-            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                MaxRetryAttempts = int.MaxValue,
-                ShouldHandle = args => ValueTask.FromResult(
-                    args.Context.Properties.GetValue(Replayable, false) &&
-                    args.Outcome.Exception is { } exception && ParentFailure.IsNetworkError(exception) &&
-                    WithinSeries(args.Context, args.AttemptNumber, options.RetryBaseDelay - probeDelay)),
-                DelayGenerator = _ => ValueTask.FromResult<TimeSpan?>(Jittered(probeDelay)),
-            });
+            builder.AddRetry(Probes(options, probeDelay));
         }
 
         _pipeline = builder.Build();
     }
+
+    /// <summary>The outer retries: 429 and 5xx with exponential backoff (or the parent's <c>Retry-After</c>), and a network error after its series of probes.</summary>
+    private static RetryStrategyOptions<HttpResponseMessage> Retries(ParentClientOptions options, TimeSpan probeDelay, TimeProvider time, ILogger logger) => new()
+    {
+        MaxRetryAttempts = options.MaxRetries,
+        BackoffType = DelayBackoffType.Exponential,
+        UseJitter = true,
+        Delay = options.RetryBaseDelay,
+        MaxDelay = options.MaxRetryDelay,
+        ShouldHandle = args => ValueTask.FromResult(args.Context.Properties.GetValue(Replayable, false) && IsTransient(args.Outcome)),
+        DelayGenerator = args =>
+        {
+            if (args.Outcome.Exception is not null)
+            {
+                // A network error: the series of probes inside the breaker has just waited its second; the
+                // next series goes on at the probes' pace, so the link is never left unprobed for longer.
+                return ValueTask.FromResult<TimeSpan?>(Jittered(probeDelay));
+            }
+
+            var retryAfter = args.Outcome.Result?.Headers.RetryAfter;
+            TimeSpan? delay = retryAfter?.Delta ?? (retryAfter?.Date is { } date ? date - time.GetUtcNow() : null);
+            return ValueTask.FromResult(delay is { } d && d > TimeSpan.Zero ? (TimeSpan?)(d < options.MaxRetryDelay ? d : options.MaxRetryDelay) : null);
+        },
+        OnRetry = args =>
+        {
+            Log.Retrying(logger, args.AttemptNumber + 1, args.RetryDelay.TotalSeconds,
+                args.Outcome.Result is { } r ? ((int)r.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture) : args.Outcome.Exception?.GetType().Name ?? "?");
+            return ValueTask.CompletedTask;
+        },
+    };
+
+    /// <summary>The circuit breaker on "parent unreachable" outcomes (a series of probes is one).</summary>
+    private static CircuitBreakerStrategyOptions<HttpResponseMessage> Breaker(ParentClientOptions options, ILogger logger) => new()
+    {
+        FailureRatio = 0.9,
+        MinimumThroughput = Math.Max(2, options.BreakerMinimumThroughput),
+        SamplingDuration = options.BreakerSamplingDuration,
+        BreakDuration = options.BreakerDuration,
+        ShouldHandle = args => ValueTask.FromResult(IsUnreachable(args.Outcome)),
+        OnOpened = args =>
+        {
+            Log.CircuitOpened(logger, args.BreakDuration.TotalSeconds);
+            return ValueTask.CompletedTask;
+        },
+        OnClosed = _ =>
+        {
+            Log.CircuitClosed(logger);
+            return ValueTask.CompletedTask;
+        },
+    };
+
+    /// <summary>
+    /// The probes of a dropped link: a refused or reset connection costs nothing, so it is asked again every half to one
+    /// probe delay (was every half to one second, which started the first request after the link came back 0.2 to
+    /// 0.6 s late on average), for one RetryBaseDelay from the start of the failed attempt. An attempt that itself took
+    /// that long (a connect timeout) is not probed again here: the outer retry decides.
+    /// </summary>
+    private RetryStrategyOptions<HttpResponseMessage> Probes(ParentClientOptions options, TimeSpan probeDelay) => new()
+    {
+        MaxRetryAttempts = int.MaxValue,
+        ShouldHandle = args => ValueTask.FromResult(
+            args.Context.Properties.GetValue(Replayable, false) &&
+            args.Outcome.Exception is { } exception && ParentFailure.IsNetworkError(exception) &&
+            WithinSeries(args.Context, args.AttemptNumber, options.RetryBaseDelay - probeDelay)),
+        DelayGenerator = _ => ValueTask.FromResult<TimeSpan?>(Jittered(probeDelay)),
+    };
 
     /// <summary>Between half and all of <paramref name="delay"/>, so clients of one parent do not probe in step.</summary>
     private static TimeSpan Jittered(TimeSpan delay) => delay * (0.5 + (Random.Shared.NextDouble() / 2));
