@@ -37,18 +37,17 @@ public sealed class PassStartTests(Xunit.Abstractions.ITestOutputHelper output)
 
         // The activation (at /acr, then at the earlier prefix) and the ping (a 401, then with Basic) at once: 2 round
         // trips; then the tag list and the manifest by tag: the first blob is asked for 4 round trips after the first
-        // request (7 when the activation, the ping and a HEAD of the new tag each waited for the one before).
-        Assert.True(roundTrips < 5, $"the first blob was asked for {roundTrips:0.0} round trips after the pass's first request");
+        // request (4.1 measured; 8.4 when the activation, the ping and a HEAD of the new tag each waited for the one
+        // before, which is 7 round trips plus the machine's time; under a load of 26 on 2 cores this gave 5.4).
+        Assert.True(roundTrips < 6.5, $"the first blob was asked for {roundTrips:0.0} round trips after the pass's first request");
         Assert.DoesNotContain(requests, r => r.What.StartsWith("link: request HEAD /v2/thin/a/manifests/v1", StringComparison.Ordinal));
         Assert.Single(requests, r => r.What.StartsWith("link: request GET /v2/thin/a/manifests/v1 ", StringComparison.Ordinal));
-        Assert.Single(requests, r => r.What.Contains("/connected-registry/v1/activate", StringComparison.Ordinal) && !r.What.Contains("/acr/", StringComparison.Ordinal));
 
         // The tag moves at the parent; a settings change wakes the scheduler for the next pass, which compares the tag
-        // held here with a HEAD and brings the new manifest, and asks for the activation at /acr only.
+        // held here with a HEAD and brings the new manifest; the activation was asked for at the earlier prefix once in all.
         var moved = h.Layout.Image("amd64", h.Layout.Layer(20_000));
         h.Layout.Tag(moved, "moved");
         await h.Parent.PushAsync(h.LayoutDir, "moved", "thin/a", "v1");
-        h.Link.Trace = new();
         await h.DesireAsync(["thin/a", "thin/none"]);
         try
         {
@@ -56,15 +55,16 @@ public sealed class PassStartTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         finally
         {
-            foreach (var (at, what) in h.Link.Trace.OrderBy(t => t.At))
+            foreach (var (at, what) in h.Link.Trace.OrderBy(t => t.At).Where(t => t.At > requests[^1].At))
             {
                 output.WriteLine($"{at.TotalSeconds:0.000} {what}");
             }
         }
 
-        var second = h.Link.Trace.Select(t => t.What).ToList();
-        Assert.Contains(second, r => r.StartsWith("link: request HEAD /v2/thin/a/manifests/v1 ", StringComparison.Ordinal));
-        Assert.Contains(second, r => r.StartsWith($"link: request GET /v2/thin/a/manifests/{moved.Digest} ", StringComparison.Ordinal));
-        Assert.Single(second, r => r.Contains("/activate", StringComparison.Ordinal));
+        var all = h.Link.Trace.Select(t => t.What).ToList();
+        Assert.Contains(all, r => r.StartsWith("link: request HEAD /v2/thin/a/manifests/v1 ", StringComparison.Ordinal));
+        Assert.Contains(all, r => r.StartsWith($"link: request GET /v2/thin/a/manifests/{moved.Digest} ", StringComparison.Ordinal));
+        Assert.True(all.Count(r => r.Contains("/acr/connected-registry/v1/activate", StringComparison.Ordinal)) >= 2, "an activation per pass");
+        Assert.Single(all, r => r.Contains("/connected-registry/v1/activate", StringComparison.Ordinal) && !r.Contains("/acr/", StringComparison.Ordinal));
     }
 }
