@@ -10,9 +10,12 @@
 # env: IMAGES [50], LAYERS [5], LAYER_SIZE [1M], SHARED_FRACTION [0.2] (one of five layers shared),
 #      BENCH_DIR (the shared harness, for make-images.py; default ../shared/bench beside the clone, or
 #      beside its parent folder for a worktree),
-#      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], BASE [a fresh temporary folder,
+#      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], PORT_METRICS [PORT_OURS + 10: our
+#      /metrics, where the module's own duration of each pass is read], BASE [a fresh temporary folder,
 #      deleted at the end unless KEEP=1], LIMIT_S [900] (the whole run; every wait is bounded by it),
-#      OURS_DLL [this clone, built].
+#      OURS_DLL [this clone, built], OURS_ARGS [more arguments for our module, for example a Debug log with timestamps
+#      to profile a pass: '--Logging:LogLevel:ConnectedRegistry.Sync=Debug --Logging:Console:FormatterOptions:TimestampFormat=HH:mm:ss.ffff'
+#      with KEEP=1, the log is ours.log].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -21,6 +24,7 @@ if [[ -z "${BENCH_DIR:-}" ]]; then  # beside the clone, or beside the folder of 
 fi
 IMAGES="${IMAGES:-50}"; LAYERS="${LAYERS:-5}"; LAYER_SIZE="${LAYER_SIZE:-1M}"; SHARED_FRACTION="${SHARED_FRACTION:-0.2}"
 PORT_A="${PORT_A:-5310}"; PORT_B="${PORT_B:-5311}"; PORT_PROXY="${PORT_PROXY:-5312}"; PORT_OURS="${PORT_OURS:-5313}"
+PORT_METRICS="${PORT_METRICS:-$((PORT_OURS + 10))}"
 LIMIT_S="${LIMIT_S:-900}"
 BASE="${BASE:-$(mktemp -d)}"
 mkdir -p "$BASE"
@@ -170,17 +174,30 @@ JSON
   mv "$BASE/ours/desired.json.tmp" "$BASE/ours/desired.json"
 }
 echo '{ "schemaVersion": "1.0", "name": "benchmirror", "mode": "ReadOnly", "anonymousPull": true }' > "$BASE/ours/desired.json"
-dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --data "$BASE/ours/data" \
+dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --metrics-urls "http://127.0.0.1:$PORT_METRICS" --data "$BASE/ours/data" \
   --desired "$BASE/ours/desired.json" --reported "$BASE/ours/reported.json" \
-  --Twin:FilePollIntervalMs=100 --Logging:LogLevel:Default=Warning > "$BASE/ours.log" 2>&1 &
+  --Twin:FilePollIntervalMs=100 --Logging:LogLevel:Default=Warning ${OURS_ARGS:-} > "$BASE/ours.log" 2>&1 &
 OURS_PID=$!
 PIDS+=("$OURS_PID")
 wait_up "$PORT_OURS" "$OURS_PID" "$BASE/ours.log"
 cpu() { awk '{ print $14 + $15 }' "/proc/$OURS_PID/stat"; }
+# passes() : "SECONDS COUNT", the sum and count of the module's own pass durations so far (its
+# connected_registry_sync_pass_duration_seconds histogram, every result): the time a pass took, read from the registry's
+# own state rather than from outside, where the desired file's poll (100 ms) and the wait for a quiet parent are no part of it
+passes() {
+  curl -s "http://127.0.0.1:$PORT_METRICS/metrics" | awk '
+    /^connected_registry_sync_pass_duration_seconds_sum/ { s += $NF }
+    /^connected_registry_sync_pass_duration_seconds_count/ { c += $NF }
+    END { printf "%.6f %d\n", s, c }'
+}
+passes_since() { # "SECONDS COUNT" from passes() before : the passes since then, as JSON
+  passes | awk -v b="$1" 'BEGIN { split(b, a, " ") } { printf "{\"seconds\": %.6f, \"count\": %d}\n", $1 - a[1], $2 - a[2] }'
+}
 TICKS=$(getconf CLK_TCK)
 
 proxy_stats "$BASE/discard.json"
 CPU0=$(cpu)
+P0=$(passes)
 t0=$(now)
 desired P2D
 # complete when every image's tag answers at our registry (the tag moves only once all its content is there; with
@@ -206,13 +223,16 @@ t1=$(now)
 sub "$t1" "$t0" > "$BASE/ours-full.time"
 proxy_quiet 2   # the rest of the pass (nothing but its end) and its traffic
 mv "$BASE/quiet.json" "$BASE/ours-full.json"
+passes_since "$P0" > "$BASE/ours-full.passes"
 awk -v a="$(cpu)" -v b="$CPU0" -v t="$TICKS" 'BEGIN { printf "%.2f", (a - b) / t }' > "$BASE/ours-full.cpu"
 
 CPU0=$(cpu)
+P0=$(passes)
 t0=$(now)
 desired P3D   # a settings change wakes the scheduler: one more pass, with nothing changed at the parent
 proxy_quiet 2
 mv "$BASE/quiet.json" "$BASE/ours-noop.json"
+passes_since "$P0" > "$BASE/ours-noop.passes"
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("%.3f" % (s["last"] - float(sys.argv[2])))' "$BASE/ours-noop.json" "$t0" > "$BASE/ours-noop.time"
 awk -v a="$(cpu)" -v b="$CPU0" -v t="$TICKS" 'BEGIN { printf "%.2f", (a - b) / t }' > "$BASE/ours-noop.cpu"
 
@@ -238,6 +258,8 @@ def load(name):
     s["span"] = (s["last"] - s["first"]) if s["first"] is not None else 0.0
     cpu = os.path.join(base, name + ".cpu")
     s["cpu"] = float(open(cpu).read()) if os.path.exists(cpu) else None
+    passes = os.path.join(base, name + ".passes")
+    s["passes"] = json.load(open(passes)) if os.path.exists(passes) else None
     return s
 sk, skn, ou, oun = load("skopeo-full"), load("skopeo-noop"), load("ours-full"), load("ours-noop")
 print(f"content: {images} images, {logical} bytes ({logical / 1e6:.1f} MB), unique blob bytes {unique} ({unique / 1e6:.1f} MB)")
@@ -248,12 +270,17 @@ def row(label, a, b, fmt="{:14.2f}"):
 row("full sync: time (s)", sk["time"], ou["time"])
 row("full sync: bytes read from A", sk["down"], ou["down"], "{:14d}")
 row("full sync: requests to A", sk["requests"], ou["requests"], "{:14d}")
-row("no-change sync: time (s)", skn["time"], oun["time"])
+row("full sync: the pass's own time (s)", sk["time"], ou["passes"]["seconds"])
+row("no-change sync: the pass's own time (s)", skn["time"], oun["passes"]["seconds"])
+row("no-change sync: desired change to last byte (s)", skn["time"], oun["time"])
 row("no-change sync: parent traffic span (s)", skn["span"], oun["span"])
 row("no-change sync: bytes read from A", skn["down"], oun["down"], "{:14d}")
 row("no-change sync: requests to A", skn["requests"], oun["requests"], "{:14d}")
 print(f"ours: bytes read from A / unique blob bytes = {ou['down'] / unique:.4f}; CPU of our process: full {ou['cpu']} s, no-change {oun['cpu']} s")
-print("time: skopeo = the command's wall time; ours = from the desired change to every tag answering (full), "
-      "to the last byte from A (no-change). Span = first to last byte exchanged with A.")
+print(f"passes: full {ou['passes']['count']}, no-change {oun['passes']['count']}")
+print("time: skopeo = the command's wall time; ours = from the desired change to every tag answering (full); the pass's own "
+      "time = the duration of the module's passes in that phase, from its metrics (connected_registry_sync_pass_duration_seconds); "
+      "desired change to last byte = as measured before (the desired file's 100 ms poll is part of it). "
+      "Span = first to last byte exchanged with A.")
 PY
 echo "== load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -14,8 +14,9 @@
 #   BENCH_LAYERS=8 REPEAT=3 bench/thin-link.sh  # sync down of 64 MB, 3 runs
 #   SCENARIO=Sync_up bench/thin-link.sh         # only the scenarios whose test name contains this
 #
-# env: BENCH_LAYERS [19], BENCH_LAYER_MB [8], REPEAT [1], SCENARIO [all]. Needs docker-registry, skopeo and htpasswd
-# (scripts/test.sh installs them).
+# env: BENCH_LAYERS [19], BENCH_LAYER_MB [8], REPEAT [1], SCENARIO [all], THINLINK_TRACE [a file: the sync down
+# scenarios append their timeline to it: the link's request lines, refused connections and drops, and the sync engine's
+# Debug log, on the link's clock]. Needs docker-registry, skopeo and htpasswd (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh

@@ -25,6 +25,7 @@ public sealed class HierarchyClient : IDisposable
     private readonly HttpClient _http;
     private readonly string _parent;
     private volatile string _prefix = HierarchyEndpoints.Prefix;
+    private volatile bool _noLegacyPrefix;
 
     public HierarchyClient(Uri parent, ParentCredentials? credentials, ParentClientOptions options)
     {
@@ -55,7 +56,7 @@ public sealed class HierarchyClient : IDisposable
     {
         var prefix = _prefix;
         var response = await SendOnceAsync(prefix, method, relative, body, feedLimit, cancellationToken);
-        if (response.Status == HttpStatusCode.NotFound && prefix == HierarchyEndpoints.Prefix)
+        if (response.Status == HttpStatusCode.NotFound && prefix == HierarchyEndpoints.Prefix && !_noLegacyPrefix)
         {
             // A parent of this kind from before the API moved under /acr: it answers at the earlier prefix.
             var legacy = await SendOnceAsync(HierarchyEndpoints.LegacyPrefix, method, relative, body, feedLimit, cancellationToken);
@@ -64,6 +65,10 @@ public sealed class HierarchyClient : IDisposable
                 _prefix = HierarchyEndpoints.LegacyPrefix;
                 return legacy;
             }
+
+            // A plain OCI registry serves neither: asked at the earlier prefix once, not at every pass (a round trip
+            // each, 0.6 s on a satellite link, before anything was synced).
+            _noLegacyPrefix = true;
         }
 
         return response;

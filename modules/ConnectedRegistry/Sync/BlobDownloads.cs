@@ -181,7 +181,9 @@ public sealed partial class BlobDownloads : IDisposable
             throw StorageFullException.Paused(full);
         }
 
-        // The attempts, through Polly: BlobRetryPause between them on the app's clock, none after an open circuit.
+        // The attempts, through Polly: BlobRetryPause between them on the app's clock, none after an open circuit. After
+        // the link's failure (a reset mid-body) the next attempt starts at once: its request probes the link itself
+        // (the parent client's pipeline), where a pause of a second here left a link that came back unused for it.
         var retry = attempts <= 1
             ? ResiliencePipeline<Exception?>.Empty
             : new ResiliencePipelineBuilder<Exception?> { TimeProvider = _time }
@@ -190,6 +192,7 @@ public sealed partial class BlobDownloads : IDisposable
                     MaxRetryAttempts = attempts - 1,
                     BackoffType = DelayBackoffType.Constant,
                     Delay = _options.BlobRetryPause,
+                    DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(args.Outcome.Result is { } failed && ParentFailure.IsNetworkError(failed) ? TimeSpan.Zero : null),
                     ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { } failed and not BrokenCircuitException),
                 })
                 .Build();

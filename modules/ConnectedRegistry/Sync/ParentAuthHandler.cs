@@ -13,7 +13,8 @@ namespace ConnectedRegistry.Sync;
 /// https, or over http at the parent's very port), or over https to a host the twin lists in
 /// <c>parent.trustedRealmHosts</c>: a realm or a link elsewhere, https or not, never gets them otherwise, since whoever
 /// answers in the parent's name (a parent that is not what it seems, a proxy in between) would collect the sync token.
-/// Later requests for the same scope carry the cached token up front, so a large upload is not sent twice.
+/// Later requests for the same scope carry the cached token up front, so a large upload is not sent twice; once the
+/// parent sent a Bearer challenge, a request for a scope without a valid token gets its token from that realm first.
 /// </summary>
 public sealed partial class ParentAuthHandler : DelegatingHandler
 {
@@ -25,6 +26,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     private readonly Dictionary<string, CachedToken> _tokens = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private volatile bool _basic;
+    private volatile AuthChallenge? _bearer;
 
     /// <param name="trustedHosts">Hosts besides the parent's that may get the credentials over https (<c>parent.trustedRealmHosts</c>).</param>
     public ParentAuthHandler(Uri parent, ParentCredentials? credentials, TimeProvider time, ILogger logger, HttpMessageHandler inner, IEnumerable<string>? trustedHosts = null)
@@ -40,6 +42,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var scope = ScopeOf(request);
+        await TokenUpFrontAsync(scope, cancellationToken);
         Authorize(request, scope);
         var response = await base.SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
@@ -64,6 +67,7 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
         }
         else
         {
+            RememberBearer(challenge);
             string? token;
             try
             {
@@ -87,6 +91,37 @@ public sealed partial class ParentAuthHandler : DelegatingHandler
     }
 
     private static bool CanReplay(HttpRequestMessage request) => request.Content is null or ByteArrayContent;
+
+    /// <summary>
+    /// When the parent's realm and service are known from an earlier challenge, the token for a new scope (or one whose
+    /// token expired) is fetched before the request, not after a 401 to it: one round trip less per scope and renewal
+    /// (0.6 s on a satellite link), and a body that cannot be sent twice is not refused for want of it.
+    /// </summary>
+    private async Task TokenUpFrontAsync(string scope, CancellationToken cancellationToken)
+    {
+        if (_bearer is { } known && !HasToken(scope))
+        {
+            await FetchTokenAsync(known, scope, cancellationToken);
+        }
+    }
+
+    /// <summary>A Bearer challenge is remembered without its scope (another request's): the next scope's token is asked for up front.</summary>
+    private void RememberBearer(AuthChallenge challenge)
+    {
+        if (challenge.IsBearer)
+        {
+            _bearer = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
+        }
+    }
+
+    /// <summary>A token for <paramref name="scope"/> that has not expired is cached.</summary>
+    private bool HasToken(string scope)
+    {
+        lock (_gate)
+        {
+            return _tokens.TryGetValue(scope, out var cached) && cached.ExpiresAt > _time.GetUtcNow();
+        }
+    }
 
     private void Authorize(HttpRequestMessage request, string scope)
     {

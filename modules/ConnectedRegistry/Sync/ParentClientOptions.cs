@@ -52,13 +52,25 @@ public sealed record ParentClientOptions
     /// <summary>Retries after the first attempt for network errors, 429 and 5xx.</summary>
     public int MaxRetries { get; init; } = 4;
 
-    /// <summary>First retry delay; doubled each time, with jitter.</summary>
+    /// <summary>
+    /// First retry delay after 429 or a 5xx; doubled each time, with jitter. After a network error, how long the link is
+    /// probed (every <see cref="ProbeDelay"/>) before that counts as one failed attempt.
+    /// </summary>
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// After a network error (a refused or reset connection: a dropped link), the parent is asked again every half to
+    /// one of this (at most <see cref="RetryBaseDelay"/>), so a transfer resumes within it of the link coming back.
+    /// </summary>
+    public TimeSpan ProbeDelay { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Upper bound for one delay, also for a parent's <c>Retry-After</c>.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Consecutive-ish failures (within <see cref="BreakerSamplingDuration"/>) that open the circuit.</summary>
+    /// <summary>
+    /// Failed attempts (within <see cref="BreakerSamplingDuration"/>, 90 % of those made) that open the circuit; a series of
+    /// probes after a network error is one attempt.
+    /// </summary>
     public int BreakerMinimumThroughput { get; init; } = 6;
 
     public TimeSpan BreakerSamplingDuration { get; init; } = TimeSpan.FromSeconds(60);

@@ -16,9 +16,12 @@ public static class ParentFailure
     /// <summary>
     /// The call got no answer: a connection refused, reset or cut mid-body, a name that does not resolve, a timeout
     /// (bare, or HttpClient's <see cref="TaskCanceledException"/> around one). A cancellation by the caller is not one.
+    /// A bare <see cref="System.Net.Sockets.SocketException"/> is one too: a connection reset the moment it was accepted
+    /// (a link that refuses while it is down) can fail HttpClient's connect with "Transport endpoint is not connected"
+    /// unwrapped, which under probes every 125-250 ms ended a blob's download as if the parent had refused it.
     /// </summary>
     public static bool IsNetworkError(Exception exception) =>
-        exception is HttpRequestException or IOException or TimeoutException or TaskCanceledException { InnerException: TimeoutException };
+        exception is HttpRequestException or IOException or TimeoutException or System.Net.Sockets.SocketException or TaskCanceledException { InnerException: TimeoutException };
 
     /// <summary>A gateway's answer that it cannot reach the parent behind it: 502, 503, 504.</summary>
     public static bool IsGatewayFailure(HttpStatusCode status) => (int)status is 502 or 503 or 504;

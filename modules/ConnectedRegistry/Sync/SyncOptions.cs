@@ -15,7 +15,10 @@ public sealed record SyncOptions
     /// <summary>Attempts per blob within one pass (a broken transfer resumes from the bytes already stored).</summary>
     public int BlobAttempts { get; init; } = 3;
 
-    /// <summary>Pause before a blob is tried again in the same pass.</summary>
+    /// <summary>
+    /// Pause before a blob is tried again in the same pass after a fault of the parent's content; after a network error
+    /// a download is tried again at once (its request probes the link).
+    /// </summary>
     public TimeSpan BlobRetryPause { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

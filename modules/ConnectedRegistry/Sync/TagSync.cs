@@ -5,8 +5,9 @@ using ConnectedRegistry.Oci;
 namespace ConnectedRegistry.Sync;
 
 /// <summary>
-/// Brings one repository's tags in line with the parent's: lists the parent's tags, HEADs each to compare digests
-/// (at most <see cref="SyncOptions.ParallelTags"/> at a time), copies what moved through <see cref="ManifestGraphSync"/>,
+/// Brings one repository's tags in line with the parent's: lists the parent's tags, HEADs each one held here to compare
+/// digests (the first <see cref="SyncOptions.ParallelTags"/> of them while the list is asked for) and GETs each one not
+/// held here by tag (at most <see cref="SyncOptions.ParallelTags"/> at a time), copies what moved through <see cref="ManifestGraphSync"/>,
 /// then removes tags gone from the parent, or counted out by a filter's <c>newest</c>, that sync put here (every tag,
 /// in a ReadOnly registry; the parent is never touched). A tag a local
 /// push is still delivering is left alone. A failure of one tag (or of the listing) is counted and the others go
@@ -40,17 +41,30 @@ public sealed partial class TagSync
     {
         var started = Stopwatch.GetTimestamp();
         var before = (pass.Meter.BytesDownloaded, pass.Meter.BlobsFetched, pass.Meter.ManifestsStored);
-        var parentTags = await ListParentTagsAsync(pass, repository);
+        var local = _local.Tags(repository);
+        var synced = _syncState.SyncedTags(repository);
+        var heads = LocalTagHeads.Start(pass, repository, local.Keys, tag => synced.GetValueOrDefault(tag) == local[tag] && !_pending.HasPendingTag(repository, tag), _options.ParallelTags);
+        List<string>? parentTags;
+        try
+        {
+            parentTags = await ListParentTagsAsync(pass, repository);
+        }
+        catch
+        {
+            heads.Abandon();
+            throw;
+        }
+
         if (parentTags is null)
         {
+            heads.Abandon();
             return;
         }
 
-        var local = _local.Tags(repository);
-        var synced = _syncState.SyncedTags(repository);
         var retired = _syncState.RetiredTags(repository);
         var selections = pass.SelectTags(repository, parentTags);
-        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, selections, local, synced, retired);
+        var (updated, failed) = await SyncTagsAsync(pass, repository, parentTags, selections, local, synced, retired, heads);
+        heads.Abandon(); // the tags gone from the parent or not selected
         var removed = await RemoveGoneTagsAsync(pass, repository, parentTags, selections, local, synced);
         pass.Meter.TagsChanged(updated, removed);
         if (updated + removed + failed > 0)
@@ -82,7 +96,7 @@ public sealed partial class TagSync
         }
     }
 
-    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced, IReadOnlyDictionary<string, Digest> retired)
+    private async Task<(int Updated, int Failed)> SyncTagsAsync(SyncPass pass, string repository, List<string> parentTags, Dictionary<string, TagSelection> selections, IReadOnlyDictionary<string, Digest> local, IReadOnlyDictionary<string, Digest> synced, IReadOnlyDictionary<string, Digest> retired, LocalTagHeads heads)
     {
         var updated = 0;
         var failed = 0;
@@ -94,7 +108,7 @@ public sealed partial class TagSync
             await tagSlots.WaitAsync(pass.Cancellation);
             try
             {
-                if (await SyncTagAsync(pass, repository, tag, platforms, local.GetValueOrDefault(tag), synced.TryGetValue(tag, out var s) ? s : null, retired.TryGetValue(tag, out var r) ? r : null))
+                if (await SyncTagAsync(pass, repository, tag, platforms, local.TryGetValue(tag, out var l) ? l : null, synced.TryGetValue(tag, out var s) ? s : null, retired.TryGetValue(tag, out var r) ? r : null, heads))
                 {
                     Interlocked.Increment(ref updated);
                 }
@@ -143,14 +157,29 @@ public sealed partial class TagSync
     }
 
     /// <summary>Brings one tag up to date; true when it moved. A tag retention removed here stays away while the parent's has the digest it had.</summary>
-    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, PlatformFilter platforms, Digest? localDigest, Digest? syncedDigest, Digest? retiredDigest)
+    private async Task<bool> SyncTagAsync(SyncPass pass, string repository, string tag, PlatformFilter platforms, Digest? localDigest, Digest? syncedDigest, Digest? retiredDigest, LocalTagHeads heads)
     {
         if (_pending.HasPendingTag(repository, tag))
         {
             return false; // a local push of this tag waits for delivery: it wins until it reached the parent
         }
 
-        var head = await pass.Parent.HeadManifestAsync(repository, tag, pass.Cancellation);
+        if (localDigest is null && retiredDigest is null)
+        {
+            // Not here, not kept away by retention: whatever its digest, its manifest is wanted, so it is asked for by tag
+            // at once (a HEAD first cost one round trip more per new tag: 0.6 s on a satellite link).
+            var wanted = await pass.Parent.GetManifestAsync(repository, tag, pass.Cancellation);
+            if (wanted is null)
+            {
+                return false; // removed between listing and now
+            }
+
+            await StoreTagAsync(pass, repository, tag, wanted, platforms);
+            Kept(repository, wanted.Digest);
+            return true;
+        }
+
+        var head = await (heads.Take(tag) ?? pass.Parent.HeadManifestAsync(repository, tag, pass.Cancellation));
         if (head is null)
         {
             return false; // removed between listing and now: the next pass removes it here too
@@ -294,5 +323,49 @@ public sealed partial class TagSync
 
         [LoggerMessage(EventId = 4049, Level = LogLevel.Warning, Message = "Could not list the tags of {Repository} at the parent: {Reason}")]
         public static partial void RepositoryFailed(ILogger logger, string repository, string reason);
+    }
+}
+
+/// <summary>
+/// HEADs of the tags sync put in a repository (no local push of them waiting) sent while its tag list is asked for (at
+/// most a few, in name order): a repository
+/// whose tags did not move costs one round trip instead of two (the list, then the HEADs), which halves a no-change
+/// pass over many small repositories. A tag gone from the parent just answers 404 here; its removal is still decided
+/// by the list. The ones not taken are observed when abandoned, so a failure no one awaits is not left unobserved.
+/// </summary>
+internal sealed class LocalTagHeads
+{
+    private readonly Dictionary<string, Task<ManifestInfo?>> _heads;
+
+    private LocalTagHeads(Dictionary<string, Task<ManifestInfo?>> heads)
+    {
+        _heads = heads;
+    }
+
+    public static LocalTagHeads Start(SyncPass pass, string repository, IEnumerable<string> tags, Func<string, bool> eligible, int count) =>
+        new(tags.Order(StringComparer.Ordinal).Where(eligible).Take(Math.Max(0, count))
+            .ToDictionary(tag => tag, tag => pass.Parent.HeadManifestAsync(repository, tag, pass.Cancellation), StringComparer.Ordinal));
+
+    /// <summary>The HEAD sent for <paramref name="tag"/>, once; null when none was.</summary>
+    public Task<ManifestInfo?>? Take(string tag)
+    {
+        lock (_heads)
+        {
+            return _heads.Remove(tag, out var head) ? head : null;
+        }
+    }
+
+    /// <summary>The HEADs not taken: their outcome is observed and dropped.</summary>
+    public void Abandon()
+    {
+        lock (_heads)
+        {
+            foreach (var head in _heads.Values)
+            {
+                _ = head.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            _heads.Clear();
+        }
     }
 }

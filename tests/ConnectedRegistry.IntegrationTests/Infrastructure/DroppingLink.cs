@@ -27,10 +27,21 @@ public static class DroppingLink
         profile.ApplyTo(h.Link);
         await h.DesireAsync(["thin/drops"]);
 
-        await h.StartChildAsync();
+        var trace = Environment.GetEnvironmentVariable("THINLINK_TRACE") is { Length: > 0 } traceFile ? traceFile : null;
+        if (trace is not null)
+        {
+            h.Link.Trace = new();
+        }
+
+        await h.StartChildAsync(trace is not null ? h.Link.Trace : null);
         var expected = (unique * 8 / profile.RateBitsPerSecond) + (unique / profile.DropEveryBytes * profile.DownTime.TotalSeconds);
         await Poll.UntilAsync(() => h.HasTag("thin/drops", image), "the image synced over the dropping link", TimeSpan.FromMilliseconds((60_000 + (3_000 * expected))));
         var done = h.Link.Elapsed;
+        if (trace is not null)
+        {
+            h.Link.Trace!.Enqueue((done, "tag synced"));
+            await File.AppendAllLinesAsync(trace, h.Link.Trace.OrderBy(t => t.At).Select(t => $"{t.At.TotalSeconds,9:0.000} {t.What}"));
+        }
 
         // From the first byte on the link (the module's start-up is not the link's time) to the tag being there.
         var first = h.Link.Samples.First(s => s.Bytes > 0).At - LinkEmulator.SampleInterval;

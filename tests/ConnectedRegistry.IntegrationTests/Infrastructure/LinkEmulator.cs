@@ -90,6 +90,9 @@ public sealed class LinkEmulator : IAsyncDisposable
 
     public int RefusedConnections => Volatile.Read(ref _refused);
 
+    /// <summary>When set, what the link saw (request lines, refused connections, drops) with its time, for a trace of a run.</summary>
+    public ConcurrentQueue<(TimeSpan At, string What)>? Trace { get; set; }
+
     /// <summary>Time since the link started, on the clock the samples use.</summary>
     public TimeSpan Elapsed => _clock.Elapsed;
 
@@ -141,6 +144,7 @@ public sealed class LinkEmulator : IAsyncDisposable
             if (_clock.Elapsed.Ticks < Interlocked.Read(ref _downUntilTicks))
             {
                 Interlocked.Increment(ref _refused);
+                Trace?.Enqueue((_clock.Elapsed, "link: connection refused"));
                 Reset(client);
                 continue;
             }
@@ -245,6 +249,12 @@ public sealed class LinkEmulator : IAsyncDisposable
                     break;
                 }
 
+                if (toParent && Trace is { } trace && read > 4 && buffer[0] is (byte)'G' or (byte)'H' or (byte)'P' or (byte)'D')
+                {
+                    var line = System.Text.Encoding.ASCII.GetString(buffer, 0, Math.Min(read, 200));
+                    trace.Enqueue((_clock.Elapsed, "link: request " + line[..Math.Max(0, line.IndexOf('\r'))]));
+                }
+
                 await pacer.WaitAsync(read, _clock, token);
                 await queue.Writer.WriteAsync((buffer, read, _clock.Elapsed + Latency), token);
             }
@@ -295,9 +305,25 @@ public sealed class LinkEmulator : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops every connection now and refuses new ones for <paramref name="downTime"/> (a drop at a moment the test picks).</summary>
+    public void GoDown(TimeSpan downTime)
+    {
+        lock (_dropGate)
+        {
+            Interlocked.Exchange(ref _downUntilTicks, (_clock.Elapsed + downTime).Ticks);
+            foreach (var other in _pipes.Keys)
+            {
+                other.Doomed = true;
+            }
+        }
+
+        DropAll();
+    }
+
     private void DropAll()
     {
         Interlocked.Increment(ref _drops);
+        Trace?.Enqueue((_clock.Elapsed, "link: drop"));
         foreach (var pipe in _pipes.Keys)
         {
             pipe.Close(reset: true);

@@ -72,8 +72,11 @@ public sealed class ThinLinkHarness : IAsyncDisposable
         File.Move(temp, DesiredFile, overwrite: true);
     }
 
-    /// <summary>Starts the child (after the desired file is written): default sync and scheduler options.</summary>
-    public async Task StartChildAsync()
+    /// <summary>
+    /// Starts the child (after the desired file is written): default sync and scheduler options. With
+    /// <paramref name="trace"/>, the sync engine's log at Debug goes there too, on the link's clock.
+    /// </summary>
+    public async Task StartChildAsync(System.Collections.Concurrent.ConcurrentQueue<(TimeSpan At, string What)>? trace = null)
     {
         Child = await RegistryInstance.StartAsync(
             extraArgs: ["--desired", DesiredFile, "--reported", ReportedFile, "--Twin:ReportIntervalMs", "100", "--Twin:FilePollIntervalMs", "100"],
@@ -81,6 +84,11 @@ public sealed class ThinLinkHarness : IAsyncDisposable
             {
                 b.Services.AddSingleton(new ModuleEnvironment(new Dictionary<string, string>()));
                 b.Services.AddSingleton(new SyncEnvironment(name => name == ParentCredentials.PasswordVariable ? DockerRegistry.Password : null));
+                if (trace is not null)
+                {
+                    b.Logging.AddProvider(new TraceLog(trace, () => Link.Elapsed));
+                    b.Logging.AddFilter<TraceLog>("ConnectedRegistry", LogLevel.Debug);
+                }
             });
     }
 
@@ -111,5 +119,26 @@ public sealed class ThinLinkHarness : IAsyncDisposable
         await Parent.DisposeAsync();
         TempDirectory.Delete(LayoutDir);
         TempDirectory.Delete(_twinDir);
+    }
+}
+
+/// <summary>Log lines into a trace, stamped with a clock of the test's (the link's), for a timeline of a run.</summary>
+internal sealed class TraceLog(System.Collections.Concurrent.ConcurrentQueue<(TimeSpan At, string What)> trace, Func<TimeSpan> clock) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(trace, clock, categoryName[(categoryName.LastIndexOf('.') + 1)..]);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(System.Collections.Concurrent.ConcurrentQueue<(TimeSpan At, string What)> trace, Func<TimeSpan> clock, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            trace.Enqueue((clock(), $"{category} {eventId.Id}: {formatter(state, exception)}"));
     }
 }

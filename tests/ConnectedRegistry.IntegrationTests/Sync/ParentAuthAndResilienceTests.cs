@@ -21,6 +21,7 @@ public sealed class ParentAuthAndResilienceTests
         public int TokenGets;
         public int TokenPosts;
         public int AuthorizedCalls;
+        public int Challenges;
         public string? LastScope;
         public bool AcceptGet = true;
         public string? Realm;
@@ -66,6 +67,7 @@ public sealed class ParentAuthAndResilienceTests
 
             if (request.Headers.Authorization.ToString() != "Bearer tok-123")
             {
+                Interlocked.Increment(ref Challenges);
                 var realm = Realm ?? $"http://{request.Host}/token";
                 context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{realm}\",service=\"parent\",scope=\"repository:app:pull\"";
                 context.Response.StatusCode = 401;
@@ -91,6 +93,26 @@ public sealed class ParentAuthAndResilienceTests
         Assert.Equal(0, parent.TokenPosts);
         Assert.Equal(2, parent.AuthorizedCalls);
         Assert.Equal("repository:app:pull", parent.LastScope);
+    }
+
+    [Fact]
+    public async Task After_the_first_challenge_the_token_of_a_new_scope_is_fetched_before_its_request()
+    {
+        var parent = new TokenParent();
+        await using var server = await FakeHttpServer.StartAsync(parent.Handle);
+        using var client = ParentClients.Client(server.Address, Sync);
+
+        foreach (var repository in new[] { "app", "other", "third" })
+        {
+            Assert.Equal(["a", "b"], await client.ListTagsAsync(repository, default));
+        }
+
+        // One 401 in all (the first request's): the realm and service it named serve every later scope, whose token is
+        // fetched up front. Three round trips per new scope became two (three 401s before).
+        Assert.Equal(1, parent.Challenges);
+        Assert.Equal(3, parent.TokenGets);
+        Assert.Equal(3, parent.AuthorizedCalls);
+        Assert.Equal("repository:third:pull", parent.LastScope);
     }
 
     [Fact]

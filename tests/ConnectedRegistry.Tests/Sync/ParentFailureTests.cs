@@ -15,6 +15,7 @@ public class ParentFailureTests
         // case, exception, no answer (network error), parent unreachable
         { "connection refused", new HttpRequestException("Connection refused"), true, true },
         { "connection reset mid-body", new IOException("Connection reset by peer"), true, true },
+        { "a connection reset as it was made (the handler reads its remote end)", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.NotConnected), true, true },
         { "a parent read cut off", new ParentReadException(new IOException("unexpected end of stream")), true, true },
         { "HttpClient's timeout", new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout", new TimeoutException()), true, true },
         { "a bare timeout", new TimeoutException(), true, true },

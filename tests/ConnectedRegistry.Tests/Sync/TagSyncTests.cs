@@ -64,6 +64,9 @@ public sealed class TagSyncTests : IDisposable
         await _local.Store.SetTagAsync(Repository, "pushed-here", manifest.Digest);
         ParentHas();
 
+        // A tag sync put here is HEADed while the tag list is asked for (LocalTagHeads); the parent has it no more.
+        _local.Parent.Setup(p => p.HeadManifestAsync(Repository, "synced", It.IsAny<CancellationToken>())).ReturnsAsync((ManifestInfo?)null);
+
         var pass = _local.Pass(RegistryMode.ReadWrite);
         await TagSync().SyncRepositoryAsync(pass, Repository);
 
