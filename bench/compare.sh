@@ -7,14 +7,16 @@
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300], PORT_METRICS [5302],
 #      PORT_OURS [5301], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone,
-#      built] or OURS_BIN [a published executable of the module, e.g. the native AOT one], plus every size variable
-#      of the harness.
+#      built] or OURS_BIN [a published executable of the module, e.g. the native AOT one], IDLE_S [60: seconds
+#      without a request after the workload before the idle resident set is read], plus every size variable of the
+#      harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BENCH_DIR="${BENCH_DIR:-$ROOT/../shared/bench}"
 PORT_ANCHOR="${PORT_ANCHOR:-5300}"
 PORT_OURS="${PORT_OURS:-5301}"
+IDLE_S="${IDLE_S:-60}"
 BASE="${BASE:-$(mktemp -d)}"
 mkdir -p "$BASE"
 [[ -x "$BENCH_DIR/registry-bench.sh" ]] || { echo "benchmark harness not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
@@ -52,6 +54,9 @@ run_one() { # NAME PORT CMD... : start a fresh process, run the harness, stop it
   wait_up "$port" "$pid" "$BASE/$name.log"
   "$BENCH_DIR/registry-bench.sh" "127.0.0.1:$port" --pid "$pid" --phases "${PHASES:-push,pull,small,parallel,latency}" \
     --label "$name" --json-out "$BASE/$name.json" > "$BASE/$name.txt"
+  # Idle after the workload: the resident set once the process has had IDLE_S seconds with no request.
+  sleep "$IDLE_S"
+  awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" > "$BASE/$name.idle-rss"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -60,9 +65,13 @@ run_one ours "$PORT_OURS" "${OURS[@]}" --urls "http://127.0.0.1:$PORT_OURS" --da
   --metrics-urls "http://127.0.0.1:${PORT_METRICS:-5302}" \
   --desired "$BASE/desired.json" --reported "$BASE/reported.json" --Logging:LogLevel:Default=Warning
 
-python3 - "$BASE/anchor.json" "$BASE/ours.json" <<'PY'
+python3 - "$BASE/anchor.json" "$BASE/ours.json" "$IDLE_S" <<'PY'
 import json, sys
 a = json.load(open(sys.argv[1]))["metrics"]; o = json.load(open(sys.argv[2]))["metrics"]
+for metrics, name in ((a, "anchor"), (o, "ours")):
+    rss = open(sys.argv[1].rsplit("/", 1)[0] + f"/{name}.idle-rss").read().strip()
+    metrics["registry_rss_idle_kb"] = {"median": float(rss) if rss else 0}
+print(f"registry_rss_idle_kb: the resident set {sys.argv[3]} s after the workload, no request in between")
 higher = {"push_big_MBps", "pull_big_MBps", "raw_get_big_MBps", "small_push_images_per_s", "small_push_MBps",
           "par_pull_aggregate_MBps", "par_raw_get_aggregate_MBps"}
 print(f"{'metric':34} {'anchor':>12} {'ours':>12} {'ours/anchor':>12}  better")

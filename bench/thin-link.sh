@@ -5,6 +5,8 @@
 #                             40 Mbit/s, reset after each 8 MB, 3 s down (the test suite's dropping link, at full size)
 #   down-satellite-drop-20MB  the same image over issue 9 item 6's link: 20 Mbit/s, 300 ms one way, reset after each
 #                             20 MB, 3 s down
+#   down-100ms-drop-8MB       sync down of 6 layers of 8 MB (48 MB) over issue 21's link: 40 Mbit/s, 100 ms one way,
+#                             reset after each 8 MB, 2 s down
 #   up-drop-8MB               sync up of a 64 MiB layer a client pushed to a ReadWrite child, over 40 Mbit/s, reset after
 #                             each 8 MB, 1 s down, to this module and to docker-registry as the parent (one line each)
 # Prints one JSON line per scenario and run: bytes the link carried against the unique bytes, and for sync down the time

@@ -46,7 +46,7 @@ done
 # not on the wire. LINK_SNDBUF (bytes, default 16384; 0 = leave wanlink as it is) fixes its send buffers small, so
 # what it counts is what the module's receive window let through.
 cat > "$BASE/wanlink-small-sndbuf.py" <<'PY'
-import runpy, socket, sys
+import socket, sys
 size = int(sys.argv[1]); path = sys.argv[2]
 plain = socket.socket.setsockopt
 def setsockopt(self, level, option, *value):
@@ -55,7 +55,16 @@ def setsockopt(self, level, option, *value):
         plain(self, socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 socket.socket.setsockopt = setsockopt
 sys.argv = [path] + sys.argv[3:]
-runpy.run_path(path, run_name="__main__")
+# With no rate of its own wanlink hands each read (up to READ_CHUNK, 256 KiB) to the far socket in one write and counts
+# it delivered at that write, with up to WRITE_HIGH_WATER (64 KiB) of it still in its own buffer: the count moved in
+# 256 KiB steps (0.5 s of a 4 Mbit/s cap), so a perfectly paced module read as 2 x the cap in some 1-second windows.
+# LINK_READ_CHUNK and LINK_WRITE_HIGH_WATER (bytes, default 16384 each) make the steps small.
+import os
+source = open(path).read()
+for name, default in (("READ_CHUNK = 256 * 1024", "LINK_READ_CHUNK"), ("WRITE_HIGH_WATER = 64 * 1024", "LINK_WRITE_HIGH_WATER")):
+    assert name in source, name
+    source = source.replace(name, name.split(" = ")[0] + " = " + os.environ.get(default, "16384"), 1)
+exec(compile(source, path, "exec"), {"__name__": "__main__", "__file__": path})
 PY
 python3 "$BASE/wanlink-small-sndbuf.py" "${LINK_SNDBUF:-16384}" "$WANLINK" --listen "$PORT_LINK" --target "$PORT_A" --stats "$BASE/link.json" --duration "$LIMIT_S" > "$BASE/link.log" 2>&1 &
 PIDS+=($!)
@@ -66,13 +75,20 @@ python3 - "$BASE/link.json" "$BASE/samples.txt" "$LIMIT_S" <<'PY' &
 import json, sys, time
 stats, out, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 start = time.time()
+# Each row is one of wanlink's snapshots, with the time wanlink took it (it rewrites the file about once a second):
+# read at this script's own second, a snapshot up to a second old was stamped with the reading's time, and the two
+# clocks' drift showed a steady cap as 0.7x and 1.15x in neighbouring seconds.
+seen = None
 with open(out, "w", buffering=1) as f:
     while time.time() - start < limit:
         try:
-            f.write(f"{time.time():.3f} {json.load(open(stats))['bytes_to_client']}\n")
+            snapshot = json.load(open(stats))
+            if snapshot["time"] != seen:
+                seen = snapshot["time"]
+                f.write(f"{snapshot['time']:.3f} {snapshot['bytes_to_client']}\n")
         except (OSError, ValueError, KeyError):
             pass
-        time.sleep(1 - ((time.time() - start) % 1))
+        time.sleep(0.05)
 PY
 PIDS+=($!)
 

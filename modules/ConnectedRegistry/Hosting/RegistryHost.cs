@@ -124,9 +124,11 @@ public static partial class RegistryHost
         builder.AddRegistryTls();
         builder.AddRegistryEvents();
         builder.AddBundles();
+        builder.Services.AddIdleMemoryTrim();
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseIdleMemoryTrim(); // memory is given back only once requests stop
         app.UseMiddleware<OciRouteMiddleware>(); // the /v2 route, parsed once for auth, the endpoints and the metrics
         app.UseRequestMetrics();
         app.UseMiddleware<OciErrorMiddleware>();

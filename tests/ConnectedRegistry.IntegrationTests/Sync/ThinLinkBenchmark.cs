@@ -31,6 +31,22 @@ public sealed class ThinLinkBenchmark
         Assert.True(result.Drops > 0, result.ToString());
     }
 
+    /// <summary>
+    /// Issue 21's faster dropping link: 40 Mbit/s, 100 ms one way, a reset after each 8 MB, 2 s down, about 50 MB of
+    /// content (6 layers of 8 MB unless BENCH_LAYERS says otherwise).
+    /// </summary>
+    private static readonly LinkProfile FastDropping = new(40_000_000, TimeSpan.FromMilliseconds(100), 8_000_000, TimeSpan.FromSeconds(2));
+
+    [Fact]
+    [Trait("Category", "Benchmark")]
+    public async Task Sync_down_over_a_100_ms_link_that_drops_every_8_MB_for_2_s()
+    {
+        var layers = int.Parse(Environment.GetEnvironmentVariable("BENCH_LAYERS") ?? "6", CultureInfo.InvariantCulture);
+        var result = await DroppingLink.RunAsync(layers, LayerMb * 1_000_000, FastDropping);
+        await WriteAsync("down-100ms-drop-8MB", FastDropping, result);
+        Assert.True(result.Drops > 0, result.ToString());
+    }
+
     [Fact]
     [Trait("Category", "Benchmark")]
     public async Task Sync_up_of_64_MiB_over_a_link_that_drops_every_8_MB_to_this_module() =>
