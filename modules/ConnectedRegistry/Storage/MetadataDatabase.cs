@@ -1,3 +1,4 @@
+using ConnectedRegistry.Core;
 using Microsoft.Data.Sqlite;
 
 namespace ConnectedRegistry.Storage;
@@ -18,7 +19,7 @@ public sealed class MetadataDatabase : IDisposable
     public MetadataDatabase(DataLayout layout)
     {
         _connectionString = SqliteFile.ConnectionString(layout.Database, foreignKeys: true);
-        SqliteFile.AtStartup(layout.Database, Initialize);
+        SqliteFile.AtStartup(layout.Database, () => Initialize(layout.Database));
     }
 
     /// <summary>Closes the pooled connections of this database (the host disposes the singleton at shutdown).</summary>
@@ -90,27 +91,24 @@ public sealed class MetadataDatabase : IDisposable
         return work(connection);
     }
 
-    private void Initialize()
+    private void Initialize(string path)
     {
         using var connection = Open();
-        SqliteFile.EnableWal(connection);
-
-        using var transaction = connection.BeginTransaction();
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = MetadataSql.Schema;
-        command.ExecuteNonQuery();
-        MetadataSql.Upgrade(connection, transaction);
-        command.CommandText = MetadataSql.SchemaVersion;
-        var version = command.ExecuteScalar();
-        if (version is null)
+        // A database a newer module wrote (its schema may differ in any table) is refused before anything is created,
+        // upgraded or switched in it: one line naming both versions, as every start-up error (exit code 2).
+        if (MetadataSql.StoredSchemaVersion(connection) is { } stored && stored > SchemaVersion)
         {
-            command.CommandText = MetadataSql.InsertSchemaVersion(SchemaVersion);
-            command.ExecuteNonQuery();
+            throw new StartupException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{DataRootCheck.Option}: the database '{path}' was written by a newer version of this module (schema version {stored}; this one reads up to {SchemaVersion}); run that version or a later one, or restore a backup this version wrote."));
         }
-        else if (Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture) > SchemaVersion)
+
+        SqliteFile.EnableWal(connection);
+        using var transaction = connection.BeginTransaction();
+        connection.Execute(MetadataSql.Schema, transaction);
+        MetadataSql.Upgrade(connection, transaction);
+        if (MetadataSql.StoredSchemaVersion(connection, transaction) is null)
         {
-            throw new InvalidOperationException("the registry database was written by a newer version of this module");
+            connection.Execute(MetadataSql.InsertSchemaVersion(SchemaVersion), transaction);
         }
 
         transaction.Commit();

@@ -93,7 +93,11 @@ internal static class MetadataSql
         c.Execute("CREATE INDEX IF NOT EXISTS uploads_owner ON uploads(owner) WHERE owner IS NOT NULL", t);
     }
 
-    public const string SchemaVersion = "SELECT version FROM schema_info LIMIT 1";
+    /// <summary>The schema version the database records, or null when it records none (a new file, or one from before <c>schema_info</c>).</summary>
+    public static int? StoredSchemaVersion(SqliteConnection c, SqliteTransaction? t = null) =>
+        c.Scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_info'", t) is null
+            ? null
+            : c.Scalar("SELECT version FROM schema_info LIMIT 1", t) is { } version ? Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture) : null;
 
     public static string InsertSchemaVersion(int version) => $"INSERT INTO schema_info(version) VALUES ({version})";
 

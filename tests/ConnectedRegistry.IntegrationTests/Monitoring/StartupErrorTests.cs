@@ -146,6 +146,27 @@ public sealed class StartupErrorTests
         }
     }
 
+    [Fact]
+    public async Task A_registry_database_of_a_newer_schema_ends_the_start_with_one_line_naming_both_versions()
+    {
+        // What a device sees after going back to an older module than the one that last wrote its data root: that
+        // module's schema is not this one's, and nothing here may write to it.
+        var data = TempDirectory.Create("startup-newer-schema");
+        try
+        {
+            var database = Path.Combine(data, "registry.db");
+            TestDatabase.Execute(database, "CREATE TABLE schema_info(version INTEGER NOT NULL); INSERT INTO schema_info(version) VALUES (99);");
+
+            var error = await StartFailsAsync(data);
+            Assert.Contains($"--data (REGISTRY_DATA): the database '{database}' was written by a newer version of this module (schema version 99; this one reads up to 1)", error, StringComparison.Ordinal);
+            Assert.Equal(0, TestDatabase.Scalar(database, "SELECT COUNT(*) FROM sqlite_master WHERE name='manifests'")); // refused before anything was created in it
+        }
+        finally
+        {
+            TempDirectory.Delete(data);
+        }
+    }
+
     [Theory]
     [InlineData("--upload-max-age", "abc", "--upload-max-age (REGISTRY_UPLOAD_MAX_AGE) must be a duration such as 1.00:00:00 or P1D, got 'abc'")]
     [InlineData("--upload-max-sessions", "0", "--upload-max-sessions (REGISTRY_UPLOAD_MAX_SESSIONS) must be a whole number of at least 1, got '0'")]
