@@ -13,7 +13,8 @@
 #      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], PORT_METRICS [PORT_OURS + 10: our
 #      /metrics, where the module's own duration of each pass is read], BASE [a fresh temporary folder,
 #      deleted at the end unless KEEP=1], LIMIT_S [900] (the whole run; every wait is bounded by it),
-#      OURS_DLL [this clone, built], OURS_ARGS [more arguments for our module, for example a Debug log with timestamps
+#      OURS_DLL [this clone, built] or OURS_BIN [a published executable of the module, e.g. the native AOT one: its
+#      first pass runs no JIT], OURS_ARGS [more arguments for our module, for example a Debug log with timestamps
 #      to profile a pass: '--Logging:LogLevel:ConnectedRegistry.Sync=Debug --Logging:Console:FormatterOptions:TimestampFormat=HH:mm:ss.ffff'
 #      with KEEP=1, the log is ours.log].
 set -euo pipefail
@@ -122,6 +123,7 @@ jq_() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $IMAGES images x $LAYERS layers of $LAYER_SIZE, shared fraction $SHARED_FRACTION" >&2
 
 build_ours
+echo "== ours: ${OURS[*]}" >&2
 
 start_distribution a "$PORT_A"
 start_distribution b "$PORT_B"
@@ -174,7 +176,7 @@ JSON
   mv "$BASE/ours/desired.json.tmp" "$BASE/ours/desired.json"
 }
 echo '{ "schemaVersion": "1.0", "name": "benchmirror", "mode": "ReadOnly", "anonymousPull": true }' > "$BASE/ours/desired.json"
-dotnet "$OURS_DLL" --urls "http://127.0.0.1:$PORT_OURS" --metrics-urls "http://127.0.0.1:$PORT_METRICS" --data "$BASE/ours/data" \
+"${OURS[@]}" --urls "http://127.0.0.1:$PORT_OURS" --metrics-urls "http://127.0.0.1:$PORT_METRICS" --data "$BASE/ours/data" \
   --desired "$BASE/ours/desired.json" --reported "$BASE/ours/reported.json" \
   --Twin:FilePollIntervalMs=100 --Logging:LogLevel:Default=Warning ${OURS_ARGS:-} > "$BASE/ours.log" 2>&1 &
 OURS_PID=$!

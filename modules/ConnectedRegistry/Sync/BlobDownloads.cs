@@ -136,20 +136,17 @@ public sealed partial class BlobDownloads : IDisposable
     {
         var cancellationToken = download.Cancellation;
         await using var firstAnswer = opened; // however the download ends (the attempt that reads it disposes it too)
+        var slot = new Slot(slots);
         try
         {
-            if (slots is not null)
-            {
-                await slots.WaitAsync(cancellationToken);
-            }
-
+            await slot.TakeAsync(cancellationToken);
             try
             {
-                await DownloadAsync(parent, repository, download, Math.Max(1, attempts), opened, cancellationToken);
+                await DownloadAsync(parent, repository, download, Math.Max(1, attempts), opened, slot, cancellationToken);
             }
             finally
             {
-                slots?.Release();
+                slot.Release();
             }
         }
         catch (Exception ex)
@@ -163,7 +160,7 @@ public sealed partial class BlobDownloads : IDisposable
         }
     }
 
-    private async Task DownloadAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, BlobDownload? opened, CancellationToken cancellationToken)
+    private async Task DownloadAsync(IParentRegistry parent, string repository, BlobFlight download, int attempts, BlobDownload? opened, Slot slot, CancellationToken cancellationToken)
     {
         var blob = download.Blob;
         if (_local.HasBlob(blob.Digest))
@@ -196,7 +193,7 @@ public sealed partial class BlobDownloads : IDisposable
                     ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { } failed and not BrokenCircuitException),
                 })
                 .Build();
-        var requests = new Requests();
+        var requests = new Requests(slot);
         var last = await retry.ExecuteAsync(
             (state, ct) => state.Downloads.AttemptGoingOnAfterStallsAsync(state.Parent, state.Repository, state.Download, state.Requests, state.Opened, ct),
             (Downloads: this, Parent: parent, Repository: repository, Download: download, Requests: requests, Opened: opened),
@@ -211,8 +208,11 @@ public sealed partial class BlobDownloads : IDisposable
     }
 
     /// <summary>The requests of one download so far: the first may be the caller's open answer and reports a resume.</summary>
-    private sealed class Requests
+    private sealed class Requests(Slot slot)
     {
+        /// <summary>The download's blob slot, held while its bytes are asked for and staged.</summary>
+        public Slot Slot { get; } = slot;
+
         public int Count { get; set; }
 
         /// <summary>Restarts after a stall that brought bytes, for the whole download (at most <see cref="MaxStallRestarts"/>).</summary>
@@ -232,7 +232,7 @@ public sealed partial class BlobDownloads : IDisposable
         {
             var staged = _local.StagedLength(blob.Digest);
             requests.Count++;
-            var failed = await AttemptAsync(parent, repository, download, requests.Count, requests.Count == 1 ? opened : null, cancellationToken);
+            var failed = await AttemptAsync(parent, repository, download, requests.Count, requests.Count == 1 ? opened : null, requests.Slot, cancellationToken);
             if (failed is ParentStalledException && _local.StagedLength(blob.Digest) > staged && ++requests.Restarts <= MaxStallRestarts)
             {
                 Log.BlobStalled(_logger, blob.Digest.ToString(), _local.StagedLength(blob.Digest), failed.Message);
@@ -244,7 +244,7 @@ public sealed partial class BlobDownloads : IDisposable
     }
 
     /// <summary>One attempt: null when the blob is stored, else why it is not (errors that end the pass are thrown).</summary>
-    private async Task<Exception?> AttemptAsync(IParentRegistry parent, string repository, BlobFlight download, int attempt, BlobDownload? opened, CancellationToken cancellationToken)
+    private async Task<Exception?> AttemptAsync(IParentRegistry parent, string repository, BlobFlight download, int attempt, BlobDownload? opened, Slot slot, CancellationToken cancellationToken)
     {
         var blob = download.Blob;
         var offset = ResumeOffset(download, attempt);
@@ -253,6 +253,7 @@ public sealed partial class BlobDownloads : IDisposable
         {
             if (offset < blob.Size || blob.Size == 0)
             {
+                await slot.TakeAsync(cancellationToken); // given back before the commit of an earlier attempt
                 // The caller's open answer serves when it starts at or before what is staged (a start before it truncates).
                 await using var response = opened is { } first && first.Offset <= offset
                     ? first
@@ -275,6 +276,9 @@ public sealed partial class BlobDownloads : IDisposable
                 await _local.StageBlobAsync(blob.Digest, response.Offset, content, arrival.Advance, cancellationToken);
             }
 
+            // The bytes are here: the slot goes to the next download while this one is verified, flushed to disk and
+            // committed (the commits of every download queue for the one metadata writer, each with its fsyncs).
+            slot.Release();
             await _local.CommitBlobAsync(repository, blob.Digest, arrival.SetVerified, cancellationToken);
             return null;
         }
@@ -322,6 +326,36 @@ public sealed partial class BlobDownloads : IDisposable
 
     /// <summary>Restarts after a stall that brought bytes, beyond the attempts: a parent dribbling a byte per stall stops somewhere.</summary>
     private const int MaxStallRestarts = 20;
+
+    /// <summary>
+    /// A download's hold on one of its caller's blob slots (none without slots): taken before the download starts, given
+    /// back once its bytes are staged, taken again by an attempt that has to ask the parent once more. Used by one
+    /// download's attempts, one after the other.
+    /// </summary>
+    private sealed class Slot(SemaphoreSlim? slots)
+    {
+        private bool _held;
+
+        public async Task TakeAsync(CancellationToken cancellationToken)
+        {
+            if (slots is null || _held)
+            {
+                return;
+            }
+
+            await slots.WaitAsync(cancellationToken);
+            _held = true;
+        }
+
+        public void Release()
+        {
+            if (_held)
+            {
+                _held = false;
+                slots!.Release();
+            }
+        }
+    }
 
     private static partial class Log
     {
