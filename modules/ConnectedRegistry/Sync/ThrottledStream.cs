@@ -95,14 +95,18 @@ public sealed class ThrottledStream : Stream
             {
                 _throttle.Carried(sent: false, got);
                 await _throttle.AcquireAsync((long)got, cancellationToken);
+                _lastPaid = Stopwatch.GetTimestamp();
+                _wroteSinceRead = false;
             }
 
             return got;
         }
 
-        if (Retire())
+        if (_retired || (!_wroteSinceRead && Stopwatch.GetElapsedTime(_lastPaid) > IdleRepay && Retire()))
         {
-            return 0; // the pool's check of an idle connection sees it closed and opens a new one, under the cap
+            // Idle in the pool (a transfer under way is not cut: it pays for its window instead): the pool's check
+            // before reuse sees the connection closed and opens a new one, under the cap.
+            return 0;
         }
 
         await TuneAsync(cancellationToken);
