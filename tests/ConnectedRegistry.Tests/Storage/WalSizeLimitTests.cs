@@ -22,6 +22,7 @@ public sealed class WalSizeLimitTests
             var layout = new DataLayout(root);
             layout.EnsureCreated();
             using (var db = new MetadataDatabase(layout))
+            using (db.Open()) // held open: the last connection to close removes the log (another test may clear the pools)
             {
                 await db.WriteAsync((c, t) => Fill(c, t, "big"));
                 var largest = new FileInfo(layout.Database + "-wal").Length;
@@ -44,7 +45,8 @@ public sealed class WalSizeLimitTests
 
             // The same writes without the limit: the log keeps its largest size.
             var control = Path.Combine(root, "control.db");
-            using (var c = new SqliteConnection(SqliteFile.ConnectionString(control)))
+            var controlConnection = SqliteFile.ConnectionString(control);
+            using (var c = new SqliteConnection(controlConnection))
             {
                 c.Open();
                 SqliteFile.EnableWal(c);
@@ -63,10 +65,12 @@ public sealed class WalSizeLimitTests
 
                 Assert.True(new FileInfo(control + "-wal").Length > 2 * SqliteFile.WalSizeLimitBytes);
             }
+
+            using var pooled = new SqliteConnection(controlConnection);
+            SqliteConnection.ClearPool(pooled);
         }
         finally
         {
-            SqliteConnection.ClearAllPools();
             Directory.Delete(root, recursive: true);
         }
     }

@@ -64,9 +64,13 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
         Assert.Equal(20_000_000, throttle.LimitBitsPerSecond);
         Assert.Equal(20, _state.Snapshot().Sync.BandwidthLimitMbps);
 
+        var waits = _limiter!.Waits;
         await AdvanceAsync(TimeSpan.FromHours(1));
         await Poll.UntilAsync(() => throttle.LimitBitsPerSecond == 2_000_000, "the 2 Mbit/s cap");
         Assert.Equal(2, _state.Snapshot().Sync.BandwidthLimitMbps);
+        // The cap is set before the limiter arms its wait for the window's end: the clock moves on only once it waits
+        // (advanced before, the wait would be armed 11 hours late and the test would time out).
+        await Poll.UntilAsync(() => _limiter.Waits > waits, "the limiter waiting for the window's end");
 
         await AdvanceAsync(TimeSpan.FromHours(11));
         await Poll.UntilAsync(() => throttle.LimitBitsPerSecond == 20_000_000, "the 20 Mbit/s cap");
