@@ -96,7 +96,8 @@ public sealed class MetadataDatabase : IDisposable
         using var connection = Open();
         // A database a newer module wrote (its schema may differ in any table) is refused before anything is created,
         // upgraded or switched in it: one line naming both versions, as every start-up error (exit code 2).
-        if (MetadataSql.StoredSchemaVersion(connection) is { } stored && stored > SchemaVersion)
+        var stored = MetadataSql.StoredSchemaVersion(connection); // one process per data root: it cannot change before the transaction
+        if (stored > SchemaVersion)
         {
             throw new StartupException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{DataRootCheck.Option}: the database '{path}' was written by a newer version of this module (schema version {stored}; this one reads up to {SchemaVersion}); run that version or a later one, or restore a backup this version wrote."));
@@ -106,7 +107,7 @@ public sealed class MetadataDatabase : IDisposable
         using var transaction = connection.BeginTransaction();
         connection.Execute(MetadataSql.Schema, transaction);
         MetadataSql.Upgrade(connection, transaction);
-        if (MetadataSql.StoredSchemaVersion(connection, transaction) is null)
+        if (stored is null)
         {
             connection.Execute(MetadataSql.InsertSchemaVersion(SchemaVersion), transaction);
         }

@@ -94,10 +94,10 @@ internal static class MetadataSql
     }
 
     /// <summary>The schema version the database records, or null when it records none (a new file, or one from before <c>schema_info</c>).</summary>
-    public static int? StoredSchemaVersion(SqliteConnection c, SqliteTransaction? t = null) =>
-        c.Scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_info'", t) is null
+    public static int? StoredSchemaVersion(SqliteConnection c) =>
+        c.Scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_info'") is null
             ? null
-            : c.Scalar("SELECT version FROM schema_info LIMIT 1", t) is { } version ? Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture) : null;
+            : c.Scalar("SELECT version FROM schema_info LIMIT 1") is { } version ? Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture) : null;
 
     public static string InsertSchemaVersion(int version) => $"INSERT INTO schema_info(version) VALUES ({version})";
 
