@@ -66,11 +66,37 @@ public sealed class SyncPassMeter
         Interlocked.Add(ref _tagsRemoved, removed);
     }
 
-    public void ManifestStored() => Interlocked.Increment(ref _manifestsStored);
+    /// <summary>
+    /// Counts what the work started from here on (in this asynchronous flow) stores and fetches apart from the rest of the
+    /// pass, for one repository's log line: repositories are synced in parallel, so the pass's totals mix them.
+    /// A blob two repositories share is counted for the one whose flow fetched it.
+    /// </summary>
+    public RepositoryCounts BeginRepository()
+    {
+        var counts = new RepositoryCounts();
+        Current.Value = counts;
+        return counts;
+    }
+
+    private static readonly AsyncLocal<RepositoryCounts?> Current = new();
+
+    public void ManifestStored()
+    {
+        Interlocked.Increment(ref _manifestsStored);
+        if (Current.Value is { } repository)
+        {
+            Interlocked.Increment(ref repository.Manifests);
+        }
+    }
 
     public void BlobFetched()
     {
         Interlocked.Increment(ref _blobsFetched);
+        if (Current.Value is { } repository)
+        {
+            Interlocked.Increment(ref repository.Blobs);
+        }
+
         _metrics?.SyncBlobFetched();
     }
 
@@ -85,6 +111,11 @@ public sealed class SyncPassMeter
     {
         Interlocked.Add(ref _bytesDownloaded, bytes);
         Interlocked.Add(ref _bytesDone, bytes);
+        if (Current.Value is { } repository)
+        {
+            Interlocked.Add(ref repository.Bytes, bytes);
+        }
+
         _metrics?.SyncBytesFetched(bytes);
         Report("Running");
     }
@@ -111,4 +142,18 @@ public sealed class SyncPassMeter
         var progress = new SyncProgress(state, RepositoriesDone, RepositoriesTotal, done, total, eta);
         _module.UpdateSync(s => s with { Progress = progress });
     }
+}
+
+/// <summary>What one repository's sync stored and fetched (<see cref="SyncPassMeter.BeginRepository"/>).</summary>
+public sealed class RepositoryCounts
+{
+    internal int Manifests;
+    internal int Blobs;
+    internal long Bytes;
+
+    public int ManifestsStored => Volatile.Read(ref Manifests);
+
+    public int BlobsFetched => Volatile.Read(ref Blobs);
+
+    public long BytesDownloaded => Interlocked.Read(ref Bytes);
 }

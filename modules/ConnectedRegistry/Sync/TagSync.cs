@@ -40,7 +40,7 @@ public sealed partial class TagSync
     public async Task SyncRepositoryAsync(SyncPass pass, string repository)
     {
         var started = Stopwatch.GetTimestamp();
-        var before = (pass.Meter.BytesDownloaded, pass.Meter.BlobsFetched, pass.Meter.ManifestsStored);
+        var counts = pass.Meter.BeginRepository();
         var local = _local.Tags(repository);
         var synced = _syncState.SyncedTags(repository);
         var heads = LocalTagHeads.Start(pass, repository, local.Keys, tag => synced.GetValueOrDefault(tag) == local[tag] && !_pending.HasPendingTag(repository, tag), _options.ParallelTags);
@@ -70,8 +70,7 @@ public sealed partial class TagSync
         if (updated + removed + failed > 0)
         {
             Log.RepositorySynced(_logger, repository, parentTags.Count, updated, removed, failed,
-                pass.Meter.ManifestsStored - before.ManifestsStored, pass.Meter.BlobsFetched - before.BlobsFetched,
-                pass.Meter.BytesDownloaded - before.BytesDownloaded, Stopwatch.GetElapsedTime(started).TotalSeconds);
+                counts.ManifestsStored, counts.BlobsFetched, counts.BytesDownloaded, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         else
         {
