@@ -79,7 +79,7 @@ public sealed partial class BlobDownloads : IDisposable
         lock (_gate)
         {
             start = !_running.TryGetValue(blob.Digest, out var running) || running.Abandoned;
-            download = start ? new BlobFlight(blob, this, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token)) : running!;
+            download = start ? new BlobFlight(blob, this, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token), repository) : running!;
             // Joined before the download starts: started first, a download could run to its end before the caller's
             // meter joined it, and the pass would count none of its bytes (seen under a loaded CPU in BlobFetcherTests).
             download.Joined(meter);
@@ -387,13 +387,15 @@ public sealed class BlobFlight
 {
     private readonly BlobDownloads? _owner;
     private readonly CancellationTokenSource? _cancellation;
+    private readonly string _repository;
     private SyncPassMeter[] _meters = [];
     private Task _task = Task.CompletedTask;
     private int _waiters;
 
-    internal BlobFlight(Descriptor blob, BlobDownloads? owner, CancellationTokenSource? cancellation)
+    internal BlobFlight(Descriptor blob, BlobDownloads? owner, CancellationTokenSource? cancellation, string? repository = null)
     {
         Blob = blob;
+        _repository = repository ?? string.Empty;
         _owner = owner;
         _cancellation = cancellation;
     }
@@ -480,7 +482,7 @@ public sealed class BlobFlight
     {
         foreach (var meter in _meters)
         {
-            meter.BlobFetched();
+            meter.BlobFetched(_repository, Blob);
         }
     }
 }

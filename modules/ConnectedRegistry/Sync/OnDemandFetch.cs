@@ -66,7 +66,10 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
             Throttle = throttle ?? options.Client.Throttle, // on-demand traffic shares the one cap on the link
         };
         _client = new ParentClientSlot(clientOptions, time, logger, environment, trust);
-        _blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, downloads: downloads);
+        // Every blob that crosses the link for on-demand counts once, when stored: the client's own download, the background
+        // store's (which may have it whole before the client asks for it), or one of theirs the other joined.
+        var fetched = new SyncPassMeter(state, TimeSpan.MaxValue, time) { Stored = (repository, blob) => Fetched($"{repository}@{blob.Digest}", blob.Size) };
+        _blobs = new BlobFetcher(local, options with { BlobAttempts = 1 }, time, logger, fetched, downloads);
     }
 
     public async Task<OnDemandManifest?> FetchManifestAsync(string repository, Reference reference, CancellationToken cancellationToken)
@@ -385,7 +388,6 @@ public sealed partial class OnDemandFetch : IOnDemandSource, IDisposable
         {
             await download.WaitAsync(_stopping.Token);
             await _local.LinkBlobAsync(repository, blob.Digest, _stopping.Token); // the download may have been another repository's
-            Fetched($"{repository}@{blob.Digest}", blob.Size);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

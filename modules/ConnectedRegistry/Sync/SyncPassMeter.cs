@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Oci;
 
 namespace ConnectedRegistry.Sync;
 
@@ -73,7 +74,7 @@ public sealed class SyncPassMeter
     /// </summary>
     public RepositoryCounts BeginRepository()
     {
-        var counts = new RepositoryCounts();
+        var counts = new RepositoryCounts(this);
         Current.Value = counts;
         return counts;
     }
@@ -83,16 +84,26 @@ public sealed class SyncPassMeter
     public void ManifestStored()
     {
         Interlocked.Increment(ref _manifestsStored);
-        if (Current.Value is { } repository)
+        if (Current.Value is { } repository && repository.Meter == this)
         {
             Interlocked.Increment(ref repository.Manifests);
         }
     }
 
+    /// <summary>Called with the repository a download started from and its blob once it is stored (on-demand fetch counts with it).</summary>
+    public Action<string, Descriptor>? Stored { get; init; }
+
+    /// <summary>The blob of a download this meter joined is stored; the download started from <paramref name="repository"/>.</summary>
+    public void BlobFetched(string repository, Descriptor blob)
+    {
+        BlobFetched();
+        Stored?.Invoke(repository, blob);
+    }
+
     public void BlobFetched()
     {
         Interlocked.Increment(ref _blobsFetched);
-        if (Current.Value is { } repository)
+        if (Current.Value is { } repository && repository.Meter == this)
         {
             Interlocked.Increment(ref repository.Blobs);
         }
@@ -111,7 +122,7 @@ public sealed class SyncPassMeter
     {
         Interlocked.Add(ref _bytesDownloaded, bytes);
         Interlocked.Add(ref _bytesDone, bytes);
-        if (Current.Value is { } repository)
+        if (Current.Value is { } repository && repository.Meter == this)
         {
             Interlocked.Add(ref repository.Bytes, bytes);
         }
@@ -145,8 +156,11 @@ public sealed class SyncPassMeter
 }
 
 /// <summary>What one repository's sync stored and fetched (<see cref="SyncPassMeter.BeginRepository"/>).</summary>
-public sealed class RepositoryCounts
+public sealed class RepositoryCounts(SyncPassMeter meter)
 {
+    /// <summary>The meter these counts belong to: a download another pass's meter joined counts only for its own.</summary>
+    internal SyncPassMeter Meter { get; } = meter;
+
     internal int Manifests;
     internal int Blobs;
     internal long Bytes;

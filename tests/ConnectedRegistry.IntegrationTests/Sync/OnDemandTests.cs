@@ -40,7 +40,7 @@ public sealed class OnDemandTests
         Assert.Equal(image.Digest, h.Child.App.Services.GetRequiredService<SyncStateStore>().SyncedTags("apps/web")["v1"]);
         Assert.Equal(0, h.Child.App.Services.GetRequiredService<SyncOutbox>().Count());
         // The count moves once a fetch is recorded, which may come just after the tag it completed.
-        await Poll.UntilAsync(() => h.State.Snapshot().Sync.OnDemandFetches >= 3, "three on-demand fetches counted (manifest, config, layers)");
+        await Poll.UntilAsync(() => h.State.Snapshot().Sync.OnDemandFetches >= 4, "four on-demand fetches counted (the manifest, the config, two layers: each blob once, whether skopeo or the background store fetched it)");
         Assert.NotNull(h.State.Snapshot().Sync.LastOnDemandFetch);
         Assert.Equal(ConnectionStates.Offline, h.State.Snapshot().ConnectionState); // no pass ran: the window never opened
 
@@ -49,6 +49,31 @@ public sealed class OnDemandTests
         using var again = await h.Child.Client.GetAsync($"/v2/apps/web/manifests/v1");
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.Equal(before, h.Proxy.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Blobs_the_background_store_fetched_before_the_client_asked_count_once_each()
+    {
+        await using var h = await SyncHarness.StartAsync(proxy: true);
+        h.Configure(["apps/*"]);
+        TestBlob[] layers = [h.Layout.Layer(200_000), h.Layout.Layer(3000)];
+        await h.PushImageToParentAsync("apps/count", layers);
+
+        // Only the manifest is asked for: its blobs come with the background store, before any client asks for them
+        // (on a loaded machine this is also what happens between skopeo's manifest GET and its blob GETs).
+        using var manifest = await h.Child.Client.GetAsync("/v2/apps/count/manifests/v1");
+        Assert.Equal(HttpStatusCode.OK, manifest.StatusCode);
+        await Poll.UntilAsync(() => h.Store.GetManifest("apps/count", "v1") is not null, "apps/count:v1 stored with its content");
+        await Poll.UntilAsync(() => h.State.Snapshot().Sync.OnDemandFetches >= 4, "the manifest and its three blobs counted");
+
+        // Asked now, the blobs are served from here: nothing crosses the link and the count stays.
+        foreach (var layer in layers)
+        {
+            using var blob = await h.Child.Client.GetAsync($"/v2/apps/count/blobs/{layer.Digest}");
+            Assert.Equal(HttpStatusCode.OK, blob.StatusCode);
+        }
+
+        Assert.Equal(4, h.State.Snapshot().Sync.OnDemandFetches);
     }
 
     [Fact]

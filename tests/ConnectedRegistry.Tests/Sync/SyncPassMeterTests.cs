@@ -62,4 +62,20 @@ public sealed class SyncPassMeterTests
         Assert.Equal((1, 0L), (counts.ManifestsStored, counts.BytesDownloaded));
         Assert.Equal((2, 42L), (meter.ManifestsStored, meter.BytesDownloaded));
     }
+
+    [Fact]
+    public void Another_meter_joined_to_the_same_download_does_not_count_for_the_repository()
+    {
+        var pass = new SyncPassMeter(new ModuleState(), TimeSpan.FromHours(1), TimeProvider.System);
+        var onDemand = new SyncPassMeter(new ModuleState(), TimeSpan.FromHours(1), TimeProvider.System);
+        var counts = pass.BeginRepository();
+
+        // A download started in this repository's flow announces its bytes to every meter that joined it.
+        pass.BytesDownloadedNow(100);
+        onDemand.BytesDownloadedNow(100);
+        onDemand.BlobFetched();
+
+        Assert.Equal((0, 100L), (counts.BlobsFetched, counts.BytesDownloaded));
+        Assert.Equal((1, 100L), (onDemand.BlobsFetched, onDemand.BytesDownloaded));
+    }
 }
