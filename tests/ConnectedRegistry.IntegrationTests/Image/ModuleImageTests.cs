@@ -82,7 +82,8 @@ public sealed class ModuleImageTests(ModuleImage image)
         {
             // Dockerfile.arm64v8's publish step (the SDK stage cross-publishes on the build machine's platform).
             await Tools.RunAsync(Tools.DotnetHost, ["publish", Path.Combine(ModuleImage.RepositoryRoot, "modules", "ConnectedRegistry", "ConnectedRegistry.csproj"),
-                "-c", "Release", "-r", "linux-arm64", "--self-contained", "false", "-o", output, "-nologo", "-v", "quiet"]);
+                "-c", "Release", "-r", "linux-arm64", "--self-contained", "false", "-o", output, "-nologo", "-v", "quiet"],
+                limit: TimeSpan.FromMinutes(6)); // a whole restore and build: past 2 minutes on a loaded 2-core machine
             Assert.True(File.Exists(Path.Combine(output, "ConnectedRegistry.dll")));
             Assert.Equal(ElfMachineAarch64, ElfMachine(Path.Combine(output, "ConnectedRegistry")));
             Assert.Equal(ElfMachineAarch64, ElfMachine(Path.Combine(output, "libe_sqlite3.so")));

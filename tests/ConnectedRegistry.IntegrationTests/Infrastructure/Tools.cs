@@ -7,9 +7,10 @@ public static class Tools
 {
     /// <summary>Runs a tool to completion; returns its standard output, throws with its standard error on failure.</summary>
     /// <param name="environment">Variables to set for the tool, besides the test process's own.</param>
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="limit">How long it may take (default 120 s).</param>
+    public static async Task<string> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? limit = null)
     {
-        var (exit, stdout, stderr) = await RunToExitAsync(file, args, environment);
+        var (exit, stdout, stderr) = await RunToExitAsync(file, args, environment, limit);
         if (exit != 0)
         {
             throw new InvalidOperationException($"{file} failed ({exit}): {stderr}");
