@@ -89,7 +89,11 @@ public sealed partial class RetentionPass
             }
 
             // This pass takes the plan's first units (the oldest across all repositories); sizes and marks are only theirs.
-            var units = plan.Units.Count > bound ? plan.Units.GetRange(0, bound) : plan.Units;
+            // They are removed repository by repository, each repository's in the plan's order (a unit's manifests depend
+            // on the units of its repository before it, never on another repository's): in the plan's order a batch
+            // spreads over every repository's pages where releases came to all of them in turn, and removing 90,000 took
+            // 20.6 s of CPU instead of 2.9 s.
+            var units = (plan.Units.Count > bound ? plan.Units.GetRange(0, bound) : plan.Units).OrderBy(u => u.Repository, StringComparer.Ordinal).ToList();
             var pending = plan.Units.Count - units.Count;
             var sized = Size(units, inventory);
             phases.End("size");
