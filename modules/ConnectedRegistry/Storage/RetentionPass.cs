@@ -65,12 +65,20 @@ public sealed partial class RetentionPass
             phases.End("flush");
             var settings = _settings.Current;
             var now = _time.GetUtcNow();
-            var inventory = _db.Read(c => new RetentionInventory(
-                [.. MetadataSql.RetentionTags(c).Select(t => new RetentionTag(t.Repository, t.Tag, t.Digest, t.Updated))],
-                [.. MetadataSql.RetentionManifests(c).Select(m => new RetentionManifest(m.Repository, m.Digest, m.Size, m.Created, m.Subject))],
-                MetadataSql.IndexChildren(c),
-                MetadataSql.AllLastPulls(c),
-                _holds?.PendingPushes() ?? PendingPushes.None));
+            var inventory = _db.Read(c =>
+            {
+                var tags = MetadataSql.RetentionTags(c);
+                var manifests = MetadataSql.RetentionManifests(c);
+                // Creation times only where untaggedAfter asks (the manifests no tag points at), looked up by key.
+                var created = new Dictionary<(string Repository, string Digest), long>();
+                if (settings.Storage.Retention.Rules.Any(r => r.UntaggedAfter is not null))
+                {
+                    var tagged = tags.Select(t => (t.Repository, t.Digest)).ToHashSet();
+                    created = MetadataSql.CreatedOf(c, manifests.Select(m => (m.Repository, m.Digest)).Where(m => !tagged.Contains(m)));
+                }
+
+                return new RetentionInventory(tags, manifests, MetadataSql.IndexChildren(c), MetadataSql.AllLastPulls(c), _holds?.PendingPushes() ?? PendingPushes.None, created);
+            });
             phases.End("read");
             var plan = RetentionPlanner.Plan(inventory, settings, now);
             phases.End("plan");
@@ -78,7 +86,7 @@ public sealed partial class RetentionPass
             if (dryRun)
             {
                 // Everything the rules remove, with sizes, and how many passes of the bound that takes.
-                var all = Size(plan.Units, inventory);
+                var all = Size(plan.Units);
                 phases.End("size");
                 Finish(phases);
                 return new RetentionResult(true, all.Tags, all.Manifests, all.BytesToFree, null, Stopwatch.GetElapsedTime(started))
@@ -95,7 +103,7 @@ public sealed partial class RetentionPass
             // 20.6 s of CPU instead of 2.9 s.
             var units = (plan.Units.Count > bound ? plan.Units.GetRange(0, bound) : plan.Units).OrderBy(u => u.Repository, StringComparer.Ordinal).ToList();
             var pending = plan.Units.Count - units.Count;
-            var sized = Size(units, inventory);
+            var sized = Size(units);
             phases.End("size");
 
             // The removals and the collection after them hold the collector's run lock: a scheduled collection (on the
@@ -172,7 +180,7 @@ public sealed partial class RetentionPass
     /// Each unit's size (its manifests and the blobs they reference, shared ones included) and the bytes of blobs that
     /// nothing else references once these units are gone (what garbage collection frees, its grace period aside).
     /// </summary>
-    private SizedPlan Size(List<RetentionUnit> units, RetentionInventory inventory)
+    private SizedPlan Size(List<RetentionUnit> units)
     {
         var gone = units.SelectMany(u => u.Manifests.Select(m => (u.Repository, m))).ToList();
         var blobSizes = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -186,7 +194,11 @@ public sealed partial class RetentionPass
             return size;
         }
 
-        var (blobBytes, unshared) = _db.Read(c => MetadataSql.BlobBytesOf(c, gone, BlobSize));
+        var (blobBytes, unshared, manifestBytes) = _db.Read(c =>
+        {
+            var (perManifest, notShared) = MetadataSql.BlobBytesOf(c, gone, BlobSize);
+            return (perManifest, notShared, MetadataSql.ManifestSizes(c, gone));
+        });
         var tags = new List<RetiredTag>();
         var manifests = new List<RetiredManifest>();
         var unitSizes = new List<long>(units.Count);
@@ -196,7 +208,8 @@ public sealed partial class RetentionPass
             long size = 0;
             foreach (var manifest in unit.Manifests)
             {
-                size += (inventory.Manifest(unit.Repository, manifest)?.Size ?? 0) + blobBytes[next++];
+                size += manifestBytes[next] + blobBytes[next];
+                next++;
             }
 
             unitSizes.Add(size);

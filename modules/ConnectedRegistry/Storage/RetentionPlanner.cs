@@ -61,9 +61,10 @@ public static class RetentionPlanner
                 var cutoff = nowMs - (long)untaggedAfter.TotalMilliseconds;
                 foreach (var manifest in inventory.ManifestsOf(repository))
                 {
-                    if (manifest.Created < cutoff && inventory.Pulls.GetValueOrDefault((repository, manifest.Digest), 0) < cutoff && graph.IsUntaggedRoot(repository, manifest))
+                    if (inventory.Created.TryGetValue((repository, manifest.Digest), out var created) && created < cutoff
+                        && inventory.Pulls.GetValueOrDefault((repository, manifest.Digest), 0) < cutoff && graph.IsUntaggedRoot(repository, manifest))
                     {
-                        candidates.Add(new Candidate(repository, null, manifest.Digest, manifest.Created));
+                        candidates.Add(new Candidate(repository, null, manifest.Digest, created));
                     }
                 }
             }
@@ -207,7 +208,8 @@ public static class RetentionPlanner
 
 public sealed record RetentionTag(string Repository, string Tag, string Digest, long Updated);
 
-public sealed record RetentionManifest(string Repository, string Digest, long Size, long Created, string? Subject);
+/// <summary>A manifest as a retention pass reads it: its key and its subject (its size and creation time are looked up where needed).</summary>
+public sealed record RetentionManifest(string Repository, string Digest, string? Subject);
 
 /// <summary>
 /// One thing a pass removes: a tag (<see cref="Tag"/> set; <see cref="Time"/> its push/sync time, which the removal
@@ -222,7 +224,7 @@ public sealed class RetentionPlan
     public List<RetentionUnit> Units { get; } = [];
 }
 
-/// <summary>What a pass decides from: the store's tags, manifests, index children and last pulls, and what sync holds.</summary>
+/// <summary>What a pass decides from: the store's tags, manifests (keys and subjects), index children, last pulls and untagged manifests' creation times, and what sync holds.</summary>
 public sealed class RetentionInventory
 {
     private readonly Dictionary<string, List<RetentionTag>> _tagsByRepository = new(StringComparer.Ordinal);
@@ -238,9 +240,11 @@ public sealed class RetentionInventory
         IReadOnlyList<RetentionManifest> manifests,
         IReadOnlyList<(string Repository, string Index, string Child)> indexChildren,
         IReadOnlyDictionary<(string Repository, string Digest), long> pulls,
-        PendingPushes pending)
+        PendingPushes pending,
+        IReadOnlyDictionary<(string Repository, string Digest), long> created)
     {
         Tags = tags;
+        Created = created;
         IndexChildren = indexChildren;
         Pulls = pulls;
         Pending = pending;
@@ -278,6 +282,9 @@ public sealed class RetentionInventory
     public IReadOnlyDictionary<(string Repository, string Digest), long> Pulls { get; }
 
     public PendingPushes Pending { get; }
+
+    /// <summary>When each manifest no tag points at was created (Unix ms): read only when a rule has <c>untaggedAfter</c>; a manifest not in it is not removed as untagged.</summary>
+    public IReadOnlyDictionary<(string Repository, string Digest), long> Created { get; }
 
     public IReadOnlyList<RetentionTag> TagsOf(string repository) => _tagsByRepository.GetValueOrDefault(repository) ?? [];
 
