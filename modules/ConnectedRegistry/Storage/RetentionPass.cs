@@ -132,12 +132,12 @@ public sealed partial class RetentionPass
     }
 
     /// <summary>Removes the pass's units batch by batch; what was removed (a unit whose tag moved meanwhile is left out).</summary>
-    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(List<RetentionUnit> plan, SizedPlan sized, PhaseClock phases, CancellationToken cancellationToken)
+    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(List<RetentionUnit> taken, SizedPlan sized, PhaseClock phases, CancellationToken cancellationToken)
     {
         // Pushes recorded since the inventory was read: their units are left alone.
         var pending = _holds?.PendingPushes() ?? PendingPushes.None;
         var pendingDigests = pending.Manifests.Select(m => (m.Repository, m.Digest.ToString())).ToHashSet();
-        var units = plan
+        var units = taken
             .Select((unit, i) => (Unit: unit, Size: sized.UnitSizes[i]))
             .Where(u => (u.Unit.Tag is null || !pending.Tags.Contains((u.Unit.Repository, u.Unit.Tag))) && !u.Unit.Manifests.Any(m => pendingDigests.Contains((u.Unit.Repository, m))))
             .ToList();
