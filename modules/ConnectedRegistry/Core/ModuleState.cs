@@ -155,6 +155,18 @@ public sealed class ModuleState
     /// <summary>The outcome of the last retention pass (reported as <c>storage.retention</c>).</summary>
     public void SetRetention(RetentionStatus retention) => Set(() => _retention = retention, () => _retention != retention);
 
+    /// <summary>The last retention pass alone (cheaper than <see cref="Snapshot"/> for a <see cref="Changed"/> handler).</summary>
+    public RetentionStatus? Retention
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _retention;
+            }
+        }
+    }
+
     /// <summary>The sync section alone (cheaper than <see cref="Snapshot"/> for a <see cref="Changed"/> handler).</summary>
     public SyncStatus Sync
     {
@@ -270,8 +282,11 @@ public sealed record OnDemandFetchStatus(string Reference, DateTimeOffset Time);
 
 /// <summary>One eviction of content fetched on demand: when it ended, how many manifests and blob bytes it removed.</summary>
 public sealed record EvictionStatus(DateTimeOffset Time, int Manifests, long Bytes);
-/// <summary>The last retention pass: when it ended, the tags and untagged manifests it removed, and the bytes garbage collection freed after it.</summary>
-public sealed record RetentionStatus(DateTimeOffset LastPassTime, int TagsRemoved, int ManifestsRemoved, long BytesFreed);
+/// <summary>
+/// The last retention pass: when it ended, the tags and untagged manifests it removed, the bytes garbage collection freed
+/// after it, and the removals the rules ask for that it left to the next passes (beyond <c>maxRemovalsPerPass</c>).
+/// </summary>
+public sealed record RetentionStatus(DateTimeOffset LastPassTime, int TagsRemoved, int ManifestsRemoved, long BytesFreed, int Pending = 0);
 
 public sealed record StorageStatus(long UsedBytes = 0, long FreeBytes = 0, long Blobs = 0, long Repositories = 0);
 

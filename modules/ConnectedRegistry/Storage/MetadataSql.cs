@@ -337,31 +337,78 @@ internal static class MetadataSql
     // ---- retention ---------------------------------------------------------------------------
 
     /// <summary>Every tag with its manifest and the time it was pushed or synced (Unix ms), for a retention pass.</summary>
-    public static List<(string Repository, string Tag, string Digest, long Updated)> RetentionTags(SqliteConnection c)
+    public static List<RetentionTag> RetentionTags(SqliteConnection c)
     {
         using var command = c.Command("SELECT repository, tag, digest, updated FROM tags");
         using var reader = command.ExecuteReader();
-        var list = new List<(string, string, string, long)>();
+        var list = new List<RetentionTag>();
         while (reader.Read())
         {
-            list.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+            list.Add(new RetentionTag(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
         }
 
         return list;
     }
 
-    /// <summary>Every manifest's size, creation time and subject (not its bytes), for a retention pass.</summary>
-    public static List<(string Repository, string Digest, long Size, long Created, string? Subject)> RetentionManifests(SqliteConnection c)
+    /// <summary>
+    /// Every manifest's key and subject, for a retention pass: from the key's covering index and the subject's index, so
+    /// the rows themselves (their bytes inline, over several pages for a large manifest) are not read. Sizes and creation
+    /// times are asked for the manifests that need them (<see cref="ManifestSizes"/>, <see cref="CreatedOf"/>).
+    /// </summary>
+    public static List<RetentionManifest> RetentionManifests(SqliteConnection c)
     {
-        using var command = c.Command("SELECT repository, digest, size, created, subject FROM manifests");
-        using var reader = command.ExecuteReader();
-        var list = new List<(string, string, long, long, string?)>();
-        while (reader.Read())
+        var subjects = new Dictionary<(string, string), string>();
+        using (var command = c.Command("SELECT repository, digest, subject FROM manifests WHERE subject IS NOT NULL"))
+        using (var reader = command.ExecuteReader())
         {
-            list.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+            while (reader.Read())
+            {
+                subjects[(reader.GetString(0), reader.GetString(1))] = reader.GetString(2);
+            }
+        }
+
+        using var keys = c.Command("SELECT repository, digest FROM manifests");
+        using var rows = keys.ExecuteReader();
+        var list = new List<RetentionManifest>();
+        while (rows.Read())
+        {
+            var (repository, digest) = (rows.GetString(0), rows.GetString(1));
+            list.Add(new RetentionManifest(repository, digest, subjects.Count == 0 ? null : subjects.GetValueOrDefault((repository, digest))));
         }
 
         return list;
+    }
+
+    /// <summary>When each of the given manifests was created (Unix ms), looked up by key (the list goes in as one JSON parameter); a manifest gone meanwhile is left out.</summary>
+    public static Dictionary<(string Repository, string Digest), long> CreatedOf(SqliteConnection c, IEnumerable<(string Repository, string Digest)> manifests)
+    {
+        using var command = c.Command(
+            "SELECT m.repository, m.digest, m.created FROM json_each($list) j JOIN manifests m ON m.repository = j.value->>0 AND m.digest = j.value->>1",
+            null, ("$list", JsonConvert.SerializeObject(manifests.Select(m => new[] { m.Repository, m.Digest }))));
+        using var reader = command.ExecuteReader();
+        var map = new Dictionary<(string, string), long>();
+        while (reader.Read())
+        {
+            map[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+        }
+
+        return map;
+    }
+
+    /// <summary>The size of each listed manifest's bytes, by position in the list (0 for one gone meanwhile), looked up by key.</summary>
+    public static long[] ManifestSizes(SqliteConnection c, IReadOnlyList<(string Repository, string Digest)> manifests)
+    {
+        var sizes = new long[manifests.Count];
+        using var command = c.Command(
+            "SELECT j.key, m.size FROM json_each($list) j JOIN manifests m ON m.repository = j.value->>0 AND m.digest = j.value->>1",
+            null, ("$list", JsonConvert.SerializeObject(manifests.Select(m => new[] { m.Repository, m.Digest }))));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            sizes[reader.GetInt64(0)] = reader.GetInt64(1);
+        }
+
+        return sizes;
     }
 
     /// <summary>Every index → child manifest reference (kind 1).</summary>

@@ -7,7 +7,9 @@ namespace ConnectedRegistry.Storage;
 /// <summary>
 /// One retention pass over the whole store (<see cref="RetentionPlanner"/> decides): the pulls noted in memory are
 /// written first (<see cref="PullRecorder.FlushAsync"/>), everything is read in a few queries, the plan is made in memory,
-/// and then, unless it is a dry run, the removals go through <see cref="MetadataDatabase"/>'s serialised write in
+/// and then, unless it is a dry run, the plan's first <c>maxRemovalsPerPass</c> units (the oldest) are sized, marked for
+/// sync down and removed (the rest is <see cref="RetentionResult.Pending"/>, for the passes that follow,
+/// <see cref="RetentionScheduler"/>). The removals go through <see cref="MetadataDatabase"/>'s serialised write in
 /// batches of <see cref="BatchSize"/>, each removal decided again inside the write (a tag pushed again meanwhile, a
 /// manifest a new tag or index now keeps, is left). Garbage collection then frees the blobs nothing references any
 /// more; the removals and that collection hold the collector's run lock (<see cref="GarbageCollector.ExclusiveAsync{T}"/>),
@@ -63,35 +65,63 @@ public sealed partial class RetentionPass
             phases.End("flush");
             var settings = _settings.Current;
             var now = _time.GetUtcNow();
-            var inventory = _db.Read(c => new RetentionInventory(
-                [.. MetadataSql.RetentionTags(c).Select(t => new RetentionTag(t.Repository, t.Tag, t.Digest, t.Updated))],
-                [.. MetadataSql.RetentionManifests(c).Select(m => new RetentionManifest(m.Repository, m.Digest, m.Size, m.Created, m.Subject))],
-                MetadataSql.IndexChildren(c),
-                MetadataSql.AllLastPulls(c),
-                _holds?.PendingPushes() ?? PendingPushes.None));
+            var inventory = _db.Read(c =>
+            {
+                var tags = MetadataSql.RetentionTags(c);
+                var manifests = MetadataSql.RetentionManifests(c);
+                // Creation times only where untaggedAfter asks (the manifests no tag points at), looked up by key.
+                var created = new Dictionary<(string Repository, string Digest), long>();
+                if (settings.Storage.Retention.Rules.Any(r => r.UntaggedAfter is not null))
+                {
+                    var tagged = tags.Select(t => (t.Repository, t.Digest)).ToHashSet();
+                    created = MetadataSql.CreatedOf(c, manifests.Select(m => (m.Repository, m.Digest)).Where(m => !tagged.Contains(m)));
+                }
+
+                return new RetentionInventory(tags, manifests, MetadataSql.IndexChildren(c), MetadataSql.AllLastPulls(c), _holds?.PendingPushes() ?? PendingPushes.None, created);
+            });
             phases.End("read");
             var plan = RetentionPlanner.Plan(inventory, settings, now);
             phases.End("plan");
-            var sized = Size(plan, inventory);
-            phases.End("size");
+            var bound = settings.Storage.Retention.MaxRemovalsPerPass;
             if (dryRun)
             {
+                // Everything the rules remove, with sizes, and how many passes of the bound that takes.
+                var all = Size(plan.Units);
+                phases.End("size");
                 Finish(phases);
-                return new RetentionResult(true, sized.Tags, sized.Manifests, sized.BytesToFree, null, Stopwatch.GetElapsedTime(started));
+                return new RetentionResult(true, all.Tags, all.Manifests, all.BytesToFree, null, Stopwatch.GetElapsedTime(started))
+                {
+                    MaxRemovalsPerPass = bound,
+                    Passes = (plan.Units.Count + bound - 1) / bound,
+                };
             }
+
+            // This pass takes the plan's first units (the oldest across all repositories); sizes and marks are only theirs.
+            // They are removed repository by repository, each repository's in the plan's order (a unit's manifests depend
+            // on the units of its repository before it, never on another repository's): in the plan's order a batch
+            // spreads over every repository's pages where releases came to all of them in turn, and removing 90,000 took
+            // 20.6 s of CPU instead of 2.9 s.
+            var units = (plan.Units.Count > bound ? plan.Units.GetRange(0, bound) : plan.Units).OrderBy(u => u.Repository, StringComparer.Ordinal).ToList();
+            var pending = plan.Units.Count - units.Count;
+            var sized = Size(units);
+            phases.End("size");
 
             // The removals and the collection after them hold the collector's run lock: a scheduled collection (on the
             // same schedule) cannot free the removed manifests' blobs in between, so bytesFreed is what this pass freed.
             var (tags, manifests, bytesFreed) = await _collector.ExclusiveAsync(async held =>
             {
-                var (removedTags, removedManifests) = await RemoveAsync(plan, sized, phases, cancellationToken);
+                var (removedTags, removedManifests) = await RemoveAsync(units, sized, phases, cancellationToken);
                 var freed = removedTags.Count + removedManifests.Count > 0 ? (await held.CollectAsync()).BytesFreed : 0;
                 phases.End("collect");
                 return (removedTags, removedManifests, freed);
             }, cancellationToken);
             Finish(phases);
 
-            var result = new RetentionResult(false, tags, manifests, sized.BytesToFree, bytesFreed, Stopwatch.GetElapsedTime(started));
+            var result = new RetentionResult(false, tags, manifests, sized.BytesToFree, bytesFreed, Stopwatch.GetElapsedTime(started))
+            {
+                MaxRemovalsPerPass = bound,
+                Pending = pending,
+            };
             Report(result);
             return result;
         }
@@ -101,13 +131,13 @@ public sealed partial class RetentionPass
         }
     }
 
-    /// <summary>Removes the plan's units batch by batch; what was removed (a unit whose tag moved meanwhile is left out).</summary>
-    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(RetentionPlan plan, SizedPlan sized, PhaseClock phases, CancellationToken cancellationToken)
+    /// <summary>Removes the pass's units batch by batch; what was removed (a unit whose tag moved meanwhile is left out).</summary>
+    private async Task<(List<RetiredTag> Tags, List<RetiredManifest> Manifests)> RemoveAsync(List<RetentionUnit> taken, SizedPlan sized, PhaseClock phases, CancellationToken cancellationToken)
     {
         // Pushes recorded since the inventory was read: their units are left alone.
         var pending = _holds?.PendingPushes() ?? PendingPushes.None;
         var pendingDigests = pending.Manifests.Select(m => (m.Repository, m.Digest.ToString())).ToHashSet();
-        var units = plan.Units
+        var units = taken
             .Select((unit, i) => (Unit: unit, Size: sized.UnitSizes[i]))
             .Where(u => (u.Unit.Tag is null || !pending.Tags.Contains((u.Unit.Repository, u.Unit.Tag))) && !u.Unit.Manifests.Any(m => pendingDigests.Contains((u.Unit.Repository, m))))
             .ToList();
@@ -148,11 +178,11 @@ public sealed partial class RetentionPass
 
     /// <summary>
     /// Each unit's size (its manifests and the blobs they reference, shared ones included) and the bytes of blobs that
-    /// nothing else references once the plan is done (what garbage collection frees, its grace period aside).
+    /// nothing else references once these units are gone (what garbage collection frees, its grace period aside).
     /// </summary>
-    private SizedPlan Size(RetentionPlan plan, RetentionInventory inventory)
+    private SizedPlan Size(List<RetentionUnit> units)
     {
-        var gone = plan.Units.SelectMany(u => u.Manifests.Select(m => (u.Repository, m))).ToList();
+        var gone = units.SelectMany(u => u.Manifests.Select(m => (u.Repository, m))).ToList();
         var blobSizes = new Dictionary<string, long>(StringComparer.Ordinal);
         long BlobSize(string blob)
         {
@@ -164,17 +194,22 @@ public sealed partial class RetentionPass
             return size;
         }
 
-        var (blobBytes, unshared) = _db.Read(c => MetadataSql.BlobBytesOf(c, gone, BlobSize));
+        var (blobBytes, unshared, manifestBytes) = _db.Read(c =>
+        {
+            var (perManifest, notShared) = MetadataSql.BlobBytesOf(c, gone, BlobSize);
+            return (perManifest, notShared, MetadataSql.ManifestSizes(c, gone));
+        });
         var tags = new List<RetiredTag>();
         var manifests = new List<RetiredManifest>();
-        var unitSizes = new List<long>(plan.Units.Count);
+        var unitSizes = new List<long>(units.Count);
         var next = 0; // gone lists every unit's manifests in plan order
-        foreach (var unit in plan.Units)
+        foreach (var unit in units)
         {
             long size = 0;
             foreach (var manifest in unit.Manifests)
             {
-                size += (inventory.Manifest(unit.Repository, manifest)?.Size ?? 0) + blobBytes[next++];
+                size += manifestBytes[next] + blobBytes[next];
+                next++;
             }
 
             unitSizes.Add(size);
@@ -228,19 +263,20 @@ public sealed partial class RetentionPass
 
     private void Report(RetentionResult result)
     {
-        Log.Passed(_logger, result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0, result.Duration.TotalMilliseconds);
-        _state.SetRetention(new RetentionStatus(_time.GetUtcNow(), result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0));
+        Log.Passed(_logger, result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0, result.Duration.TotalMilliseconds, result.Pending ?? 0);
+        _state.SetRetention(new RetentionStatus(_time.GetUtcNow(), result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0, result.Pending ?? 0));
         _metrics?.RetentionPassed(result.Tags.Count, result.Manifests.Count, result.BytesFreed ?? 0);
         if (result.Tags.Count + result.Manifests.Count > 0)
         {
             _events?.Publish(new RegistryEvent(EventTypes.TagsRetired, _time.GetUtcNow())
             {
-                Message = $"retention removed {result.Tags.Count} tag(s) and {result.Manifests.Count} untagged manifest(s); garbage collection freed {result.BytesFreed ?? 0} bytes",
+                Message = $"retention removed {result.Tags.Count} tag(s) and {result.Manifests.Count} untagged manifest(s); garbage collection freed {result.BytesFreed ?? 0} bytes" + (result.Pending > 0 ? $"; {result.Pending} removal(s) left to the next passes" : string.Empty),
                 Data = new Dictionary<string, object?>
                 {
                     ["tagsRemoved"] = result.Tags.Count,
                     ["manifestsRemoved"] = result.Manifests.Count,
                     ["bytesFreed"] = result.BytesFreed ?? 0,
+                    ["pending"] = result.Pending ?? 0,
                     ["repositories"] = result.Tags.Select(t => t.Repository).Concat(result.Manifests.Select(m => m.Repository))
                         .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Take(MaxEventRepositories).ToArray(),
                 },
@@ -255,8 +291,8 @@ public sealed partial class RetentionPass
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Retention removed {Tags} tags and {Manifests} untagged manifests; garbage collection then freed {Bytes} bytes ({Milliseconds} ms)")]
-        public static partial void Passed(ILogger logger, int tags, int manifests, long bytes, double milliseconds);
+        [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Retention removed {Tags} tags and {Manifests} untagged manifests; garbage collection then freed {Bytes} bytes ({Milliseconds} ms); {Pending} removals left to the next passes")]
+        public static partial void Passed(ILogger logger, int tags, int manifests, long bytes, double milliseconds, int pending);
 
         [LoggerMessage(EventId = 2112, Level = LogLevel.Debug, Message = "Retention pass phases: {Phases}")]
         public static partial void Phases(ILogger logger, string phases);
@@ -274,4 +310,14 @@ public sealed record RetiredManifest(string Repository, string Digest, long Size
 /// references once they are gone; <see cref="BytesFreed"/> what garbage collection freed after the pass (null for a dry
 /// run; less than <see cref="BytesToFree"/> while blobs are younger than its grace period).
 /// </summary>
-public sealed record RetentionResult(bool DryRun, IReadOnlyList<RetiredTag> Tags, IReadOnlyList<RetiredManifest> Manifests, long BytesToFree, long? BytesFreed, TimeSpan Duration);
+public sealed record RetentionResult(bool DryRun, IReadOnlyList<RetiredTag> Tags, IReadOnlyList<RetiredManifest> Manifests, long BytesToFree, long? BytesFreed, TimeSpan Duration)
+{
+    /// <summary>The bound in force (<c>storage.retention.maxRemovalsPerPass</c>).</summary>
+    public int MaxRemovalsPerPass { get; init; } = RetentionSettings.DefaultMaxRemovalsPerPass;
+
+    /// <summary>A pass: the removals the rules ask for beyond the bound, left to the next passes (null for a dry run).</summary>
+    public int? Pending { get; init; }
+
+    /// <summary>A dry run: how many passes of the bound remove everything it lists (null for a pass).</summary>
+    public int? Passes { get; init; }
+}

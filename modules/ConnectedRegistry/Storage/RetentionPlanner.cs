@@ -21,6 +21,8 @@ namespace ConnectedRegistry.Storage;
 /// stays; then the children of a removed index and the referrers of a removed manifest go when nothing else keeps them.</item>
 /// <item>Untagged manifests (no tag, in no index, subject gone or none) created and last pulled longer ago than the longest
 /// <c>untaggedAfter</c> of the applicable rules go, with their children as above.</item>
+/// <item>The plan lists them oldest first across all repositories (the time a tag was pushed or synced here, an untagged
+/// manifest's creation), so a pass bounded by <c>maxRemovalsPerPass</c> takes the plan's first units.</item>
 /// </list>
 /// </summary>
 public static class RetentionPlanner
@@ -34,8 +36,10 @@ public static class RetentionPlanner
             return plan;
         }
 
+        // What the rules remove, from every repository: the tags no rule keeps, and the untagged manifests old enough.
         var nowMs = now.ToUnixTimeMilliseconds();
         var graph = new Graph(inventory);
+        var candidates = new List<Candidate>();
         foreach (var repository in inventory.Repositories)
         {
             var applicable = rules.Covering(repository);
@@ -45,31 +49,56 @@ public static class RetentionPlanner
             }
 
             var tags = inventory.TagsOf(repository);
-            var retired = RetiredTags(inventory, repository, tags, rules, nowMs);
-            foreach (var tag in retired)
+            foreach (var tag in RetiredTags(inventory, repository, tags, rules, nowMs))
             {
-                var removed = graph.RemoveTag(repository, tag.Digest);
-                plan.Units.Add(new RetentionUnit(repository, tag.Tag, tag.Digest, tag.Updated, removed));
+                candidates.Add(new Candidate(repository, tag.Tag, tag.Digest, tag.Updated));
             }
 
             if (applicable.Select(r => r.UntaggedAfter).Max() is { } untaggedAfter)
             {
+                // Untagged now: removing tags never makes another manifest an untagged root that the walk from the
+                // removed tag does not take (it takes what it leaves unused), so these are all there are.
                 var cutoff = nowMs - (long)untaggedAfter.TotalMilliseconds;
                 foreach (var manifest in inventory.ManifestsOf(repository))
                 {
-                    if (manifest.Created < cutoff && inventory.Pulls.GetValueOrDefault((repository, manifest.Digest), 0) < cutoff && graph.IsUntaggedRoot(repository, manifest))
+                    if (inventory.Created.TryGetValue((repository, manifest.Digest), out var created) && created < cutoff
+                        && inventory.Pulls.GetValueOrDefault((repository, manifest.Digest), 0) < cutoff && graph.IsUntaggedRoot(repository, manifest))
                     {
-                        var removed = graph.TryRemove(repository, manifest.Digest);
-                        if (removed.Count > 0)
-                        {
-                            plan.Units.Add(new RetentionUnit(repository, null, manifest.Digest, manifest.Created, removed));
-                        }
+                        candidates.Add(new Candidate(repository, null, manifest.Digest, created));
                     }
                 }
             }
         }
 
+        // In the order they go: oldest first across all repositories (push/sync time of a tag, creation of an untagged
+        // manifest), then by repository and name. Each unit's manifests are those its removal leaves unused after the
+        // units before it, so any first N units of the plan are exactly what a pass bounded to N removes.
+        candidates.Sort(Candidate.Oldest);
+        foreach (var candidate in candidates)
+        {
+            if (candidate.Tag is not null)
+            {
+                plan.Units.Add(new RetentionUnit(candidate.Repository, candidate.Tag, candidate.Digest, candidate.Time, graph.RemoveTag(candidate.Repository, candidate.Digest)));
+            }
+            else if (graph.TryRemove(candidate.Repository, candidate.Digest) is { Count: > 0 } removed)
+            {
+                plan.Units.Add(new RetentionUnit(candidate.Repository, null, candidate.Digest, candidate.Time, removed));
+            }
+        }
+
         return plan;
+    }
+
+    /// <summary>A tag (or, <see cref="Tag"/> null, an untagged manifest) the rules remove, before the order is known.</summary>
+    private sealed record Candidate(string Repository, string? Tag, string Digest, long Time)
+    {
+        public static int Oldest(Candidate a, Candidate b)
+        {
+            var order = a.Time.CompareTo(b.Time);
+            order = order != 0 ? order : string.CompareOrdinal(a.Repository, b.Repository);
+            order = order != 0 ? order : string.CompareOrdinal(a.Tag, b.Tag);
+            return order != 0 ? order : string.CompareOrdinal(a.Digest, b.Digest);
+        }
     }
 
     private static List<RetentionTag> RetiredTags(RetentionInventory inventory, string repository, IReadOnlyList<RetentionTag> tags, RetentionRules rules, long nowMs)
@@ -179,20 +208,23 @@ public static class RetentionPlanner
 
 public sealed record RetentionTag(string Repository, string Tag, string Digest, long Updated);
 
-public sealed record RetentionManifest(string Repository, string Digest, long Size, long Created, string? Subject);
+/// <summary>A manifest as a retention pass reads it: its key and its subject (its size and creation time are looked up where needed).</summary>
+public sealed record RetentionManifest(string Repository, string Digest, string? Subject);
 
 /// <summary>
 /// One thing a pass removes: a tag (<see cref="Tag"/> set; <see cref="Time"/> its push/sync time, which the removal
-/// checks again) or an untagged manifest (<see cref="Tag"/> null), with the manifests that go with it, parents first.
+/// checks again) or an untagged manifest (<see cref="Tag"/> null; <see cref="Time"/> its creation), with the manifests
+/// that go with it, parents first.
 /// </summary>
 public sealed record RetentionUnit(string Repository, string? Tag, string Digest, long Time, IReadOnlyList<string> Manifests);
 
+/// <summary>What the rules remove, in the order a pass removes it (oldest first across all repositories).</summary>
 public sealed class RetentionPlan
 {
     public List<RetentionUnit> Units { get; } = [];
 }
 
-/// <summary>What a pass decides from: the store's tags, manifests, index children and last pulls, and what sync holds.</summary>
+/// <summary>What a pass decides from: the store's tags, manifests (keys and subjects), index children, last pulls and untagged manifests' creation times, and what sync holds.</summary>
 public sealed class RetentionInventory
 {
     private readonly Dictionary<string, List<RetentionTag>> _tagsByRepository = new(StringComparer.Ordinal);
@@ -208,9 +240,11 @@ public sealed class RetentionInventory
         IReadOnlyList<RetentionManifest> manifests,
         IReadOnlyList<(string Repository, string Index, string Child)> indexChildren,
         IReadOnlyDictionary<(string Repository, string Digest), long> pulls,
-        PendingPushes pending)
+        PendingPushes pending,
+        IReadOnlyDictionary<(string Repository, string Digest), long> created)
     {
         Tags = tags;
+        Created = created;
         IndexChildren = indexChildren;
         Pulls = pulls;
         Pending = pending;
@@ -248,6 +282,9 @@ public sealed class RetentionInventory
     public IReadOnlyDictionary<(string Repository, string Digest), long> Pulls { get; }
 
     public PendingPushes Pending { get; }
+
+    /// <summary>When each manifest no tag points at was created (Unix ms): read only when a rule has <c>untaggedAfter</c>; a manifest not in it is not removed as untagged.</summary>
+    public IReadOnlyDictionary<(string Repository, string Digest), long> Created { get; }
 
     public IReadOnlyList<RetentionTag> TagsOf(string repository) => _tagsByRepository.GetValueOrDefault(repository) ?? [];
 

@@ -7,14 +7,23 @@ public sealed record RetentionSchedulerOptions
 {
     /// <summary>After a sync pass a retention pass runs, but not sooner than this after the last one (continuous sync ends a pass every half minute or so).</summary>
     public TimeSpan AfterSyncInterval { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// After a pass that stopped at <c>maxRemovalsPerPass</c> with removals left, the next pass runs this long after it:
+    /// the lock is free meanwhile, so pushes, pulls, sync, on-demand fetch and collection go between passes.
+    /// </summary>
+    public TimeSpan BacklogDelay { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
 /// Runs <see cref="RetentionPass"/> while <c>storage.retention</c> has rules: on the garbage collection schedule
 /// (<c>garbageCollection.schedule</c>, cron UTC, also while scheduled collection is off: the pass runs its own collection
 /// after removing), and after each successful sync pass (what sync brought in is what pushes older tags out), at most
-/// once per <see cref="RetentionSchedulerOptions.AfterSyncInterval"/>. Time comes from the injected
-/// <see cref="TimeProvider"/>, so tests drive it.
+/// once per <see cref="RetentionSchedulerOptions.AfterSyncInterval"/>. A pass (scheduled, or the <c>retention</c> method's)
+/// that removed its <c>maxRemovalsPerPass</c> and left removals pending is followed by the next one
+/// <see cref="RetentionSchedulerOptions.BacklogDelay"/> after it, until the backlog is drained (a pass that removed nothing,
+/// or failed, is not followed up: the schedule tries again). Time comes from the injected <see cref="TimeProvider"/>, so
+/// tests drive it.
 /// </summary>
 public sealed partial class RetentionScheduler : BackgroundService
 {
@@ -29,6 +38,8 @@ public sealed partial class RetentionScheduler : BackgroundService
     private DateTimeOffset? _lastSyncSeen;
     private bool _syncPassPending;
     private DateTimeOffset? _lastPass;
+    private RetentionStatus? _lastRetentionSeen;
+    private bool _backlogBlocked;
 
     public RetentionScheduler(RetentionPass pass, IRegistrySettingsSource settings, ModuleState state, TimeProvider time, ILogger<RetentionScheduler> logger, RetentionSchedulerOptions? options = null)
     {
@@ -39,6 +50,7 @@ public sealed partial class RetentionScheduler : BackgroundService
         _logger = logger;
         _options = options ?? new RetentionSchedulerOptions();
         _lastSyncSeen = state.Sync.LastSyncTime;
+        _lastRetentionSeen = state.Retention;
         _settings.Changed += OnSettingsChanged;
         _state.Changed += OnStateChanged;
     }
@@ -113,6 +125,10 @@ public sealed partial class RetentionScheduler : BackgroundService
             catch (Exception ex)
             {
                 Log.Failed(_logger, ex); // the next occasion tries again
+                lock (_gate)
+                {
+                    _backlogBlocked = true; // not again and again at the backlog's pace: a pass that reports clears it
+                }
             }
         }
     }
@@ -132,27 +148,46 @@ public sealed partial class RetentionScheduler : BackgroundService
             if (_syncPassPending)
             {
                 var afterSync = _lastPass is { } last && last + _options.AfterSyncInterval > now ? last + _options.AfterSyncInterval : now;
-                return scheduled is { } s && s < afterSync ? s : afterSync;
+                scheduled = Earlier(scheduled, afterSync);
+            }
+
+            if (!_backlogBlocked && _lastRetentionSeen is { Pending: > 0 } backlog && backlog.TagsRemoved + backlog.ManifestsRemoved > 0)
+            {
+                scheduled = Earlier(scheduled, backlog.LastPassTime + _options.BacklogDelay);
             }
         }
 
         return scheduled;
     }
 
+    private static DateTimeOffset Earlier(DateTimeOffset? a, DateTimeOffset b) => a is { } x && x < b ? x : b;
+
     private void OnSettingsChanged(RegistrySettings settings) => Wake();
 
     private void OnStateChanged()
     {
         var last = _state.Sync.LastSyncTime;
+        var retention = _state.Retention;
         lock (_gate)
         {
-            if (last is null || last == _lastSyncSeen)
+            var synced = last is not null && last != _lastSyncSeen;
+            var passed = retention != _lastRetentionSeen;
+            if (!synced && !passed)
             {
                 return;
             }
 
-            _lastSyncSeen = last;
-            _syncPassPending = true;
+            if (synced)
+            {
+                _lastSyncSeen = last;
+                _syncPassPending = true;
+            }
+
+            if (passed)
+            {
+                _lastRetentionSeen = retention;
+                _backlogBlocked = false; // a pass reported (the scheduler's or the method's): follow its backlog if it left one
+            }
         }
 
         Wake();

@@ -4,8 +4,8 @@ using Newtonsoft.Json.Linq;
 namespace ConnectedRegistry.Twin;
 
 /// <summary>
-/// <c>storage.retention</c>: the rules of the retention pass (<see cref="RetentionSettings"/>), each member of each rule
-/// checked, every bad one its own reason.
+/// <c>storage.retention</c>: the rules of the retention pass and its bound (<see cref="RetentionSettings"/>), each member
+/// of each rule checked, every bad one its own reason.
 /// </summary>
 public static partial class DesiredPropertiesParser
 {
@@ -23,23 +23,45 @@ public static partial class DesiredPropertiesParser
 
     private static readonly string[] RetentionRuleMembers = ["repositories", "keepNewest", "keepPulledWithin", "keepTags", "untaggedAfter"];
 
+    /// <summary>
+    /// <c>storage.retention</c>: the list of rules, or an object <c>{rules, maxRemovalsPerPass}</c> (the list alone keeps
+    /// the default bound). An object with a rule's members is refused: a single rule written without its list would
+    /// otherwise apply as no rules at all.
+    /// </summary>
     private static RetentionSettings ParseRetention(JObject doc, List<string> errors, List<string> warnings)
     {
-        if (doc["storage"] is not JObject storage || BoundedArray(storage, "retention", "storage.retention", RetentionSettings.MaxRules, "retention rules", errors) is not { } array)
+        if (doc["storage"] is not JObject storage || storage["retention"] is not { Type: not JTokenType.Null } retention)
         {
             return new RetentionSettings();
         }
 
-        var rules = new List<RetentionRule>();
-        for (var i = 0; i < array.Count; i++)
+        var (owner, member, path) = (storage, "retention", "storage.retention");
+        var maxRemovals = RetentionSettings.DefaultMaxRemovalsPerPass;
+        if (retention is JObject form)
         {
-            if (RetentionRuleEntry(array[i], $"storage.retention[{i}]", errors, warnings) is { } rule)
+            if (RetentionRuleMembers.FirstOrDefault(form.ContainsKey) is { } ruleMember)
             {
-                rules.Add(rule);
+                errors.Add($"storage.retention has the rule member '{ruleMember}': it is a list of rules, or an object {{rules, maxRemovalsPerPass}} whose rules are that list");
+                return new RetentionSettings();
+            }
+
+            maxRemovals = Count(form, "maxRemovalsPerPass", "storage.retention.maxRemovalsPerPass", RetentionSettings.MaxMaxRemovalsPerPass, errors) ?? maxRemovals;
+            (owner, member, path) = (form, "rules", "storage.retention.rules");
+        }
+
+        var rules = new List<RetentionRule>();
+        if (BoundedArray(owner, member, path, RetentionSettings.MaxRules, "retention rules", errors) is { } array)
+        {
+            for (var i = 0; i < array.Count; i++)
+            {
+                if (RetentionRuleEntry(array[i], $"{path}[{i}]", errors, warnings) is { } rule)
+                {
+                    rules.Add(rule);
+                }
             }
         }
 
-        return new RetentionSettings { Rules = rules };
+        return new RetentionSettings { Rules = rules, MaxRemovalsPerPass = maxRemovals };
     }
 
     private static RetentionRule? RetentionRuleEntry(JToken token, string path, List<string> errors, List<string> warnings)

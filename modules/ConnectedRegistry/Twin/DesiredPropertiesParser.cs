@@ -50,7 +50,12 @@ public static partial class DesiredPropertiesParser
     private static readonly (string Path, string[] Known)[] NestedObjectMembers =
     [
         ("sync.bandwidth", ["limitMbps", "schedules"]),
+        ("storage.retention", ["rules", "maxRemovalsPerPass"]),
     ];
+
+    // Of those, the ones that may also be written as an array (storage.retention: the list of rules alone): the path
+    // itself is a member too.
+    private static readonly string[] ArrayOrObjectMembers = ["storage.retention"];
 
     private static readonly (string Member, string[] Known)[] MapEntryMembers =
     [
@@ -87,6 +92,11 @@ public static partial class DesiredPropertiesParser
                     var path = $"{top}.{member}";
                     if (NestedObjectMembers.FirstOrDefault(o => o.Path == path).Known is { } nested)
                     {
+                        if (ArrayOrObjectMembers.Contains(path, StringComparer.Ordinal))
+                        {
+                            paths.Add(path);
+                        }
+
                         paths.AddRange(nested.Select(n => $"{path}.{n}"));
                     }
                     else

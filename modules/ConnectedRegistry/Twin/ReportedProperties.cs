@@ -56,6 +56,7 @@ public static class ReportedProperties
                     ["tagsRemoved"] = retention.TagsRemoved,
                     ["manifestsRemoved"] = retention.ManifestsRemoved,
                     ["bytesFreed"] = retention.BytesFreed,
+                    ["pending"] = retention.Pending,
                 },
             },
             ["children"] = Children(state.Children.OrderBy(c => c.Key, StringComparer.Ordinal).Take(MaxChildren)),

@@ -53,6 +53,9 @@ public sealed class RetentionMethod(IServiceProvider services) : IDirectMethod
             ["bytesToFree"] = result.BytesToFree,
             ["bytesFreed"] = result.BytesFreed,
             ["durationMs"] = (long)result.Duration.TotalMilliseconds,
+            ["maxRemovalsPerPass"] = result.MaxRemovalsPerPass,
+            ["pending"] = result.Pending,
+            ["passes"] = result.Passes,
             ["tags"] = new JArray(result.Tags.Take(take).Select(t => new JObject
             {
                 ["repository"] = t.Repository, ["tag"] = t.Tag, ["digest"] = t.Digest, ["size"] = t.Size,

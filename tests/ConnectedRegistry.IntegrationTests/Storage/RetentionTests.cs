@@ -1,6 +1,7 @@
 using System.Net;
 using ConnectedRegistry.Core;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
+using ConnectedRegistry.Monitoring;
 using ConnectedRegistry.Oci;
 using ConnectedRegistry.Storage;
 using ConnectedRegistry.Sync;
@@ -172,6 +173,86 @@ public sealed class RetentionTests : IAsyncLifetime
         // A second pass finds nothing more to do.
         var again = await CallAsync(dryRun: false);
         Assert.Equal(0, again.Value<int>("tagsRemoved"));
+    }
+
+    /// <summary>
+    /// <c>maxRemovalsPerPass</c>: the dry run lists everything with the passes it takes; a pass removes exactly the bound,
+    /// the oldest first across the repositories (pushed interleaved, so each loses its oldest before any loses a newer
+    /// one), and reports the rest pending (method, reported property, event, metric); the scheduler follows with the next
+    /// pass a backlog delay later until nothing is pending, and no pass after that.
+    /// </summary>
+    [Fact]
+    public async Task A_pass_removes_at_most_maxRemovalsPerPass_oldest_first_across_repositories_and_the_next_passes_drain_the_rest()
+    {
+        foreach (var version in new[] { "v1", "v2", "v3", "v4" })
+        {
+            foreach (var repository in new[] { "bound/a", "bound/b", "bound/c" })
+            {
+                await PushAsync(repository, version);
+            }
+        }
+
+        Rules("""{ "rules": [{ "repositories": ["bound/*"], "keepNewest": 1 }], "maxRemovalsPerPass": 4 }""");
+        var dry = await CallAsync(dryRun: true);
+        Assert.Equal(9, dry.Value<int>("tagsRemoved"));
+        Assert.Equal(3, dry.Value<int>("passes"));
+        Assert.Equal(4, dry.Value<int>("maxRemovalsPerPass"));
+        Assert.Equal(JTokenType.Null, dry["pending"]!.Type);
+        Assert.Equal(["bound/a:v1", "bound/b:v1", "bound/c:v1", "bound/a:v2", "bound/b:v2", "bound/c:v2", "bound/a:v3", "bound/b:v3", "bound/c:v3"],
+            dry["tags"]!.Select(t => $"{t["repository"]}:{t["tag"]}")); // listed in the order the passes take them
+
+        _time.Advance(TimeSpan.FromSeconds(1)); // past the (zero) grace of the links made by the pushes
+        var state = Services.GetRequiredService<ModuleState>();
+        var statuses = new List<RetentionStatus>();
+        state.Changed += () =>
+        {
+            lock (statuses)
+            {
+                if (state.Retention is { } status && (statuses.Count == 0 || statuses[^1] != status))
+                {
+                    statuses.Add(status);
+                }
+            }
+        };
+        var first = await CallAsync(dryRun: false);
+        Assert.Equal(["bound/a:v1", "bound/a:v2", "bound/b:v1", "bound/c:v1"], Listed(first));
+        Assert.Equal(5, first.Value<int>("pending"));
+        Assert.Equal(JTokenType.Null, first["passes"]!.Type);
+        Assert.Equal(["v3", "v4"], Tags("bound/a"));
+        Assert.Equal(["v2", "v3", "v4"], Tags("bound/b"));
+        Assert.Equal(["v2", "v3", "v4"], Tags("bound/c"));
+
+        var reported = ReportedProperties.Build(state.Snapshot(), DesiredStatus.Initial)["storage"]!["retention"]!;
+        Assert.Equal(4, reported.Value<int>("tagsRemoved"));
+        Assert.Equal(5, reported.Value<int>("pending"));
+        using (var metrics = new MemoryStream())
+        {
+            await Services.GetRequiredService<PrometheusExporter>().WriteAsync(metrics, CancellationToken.None);
+            Assert.Contains("\nconnected_registry_retention_pending 5\n", System.Text.Encoding.UTF8.GetString(metrics.ToArray()), StringComparison.Ordinal);
+        }
+
+        await Poll.UntilAsync(() => File.Exists(_events) && File.ReadAllText(_events).Contains("\"TagsRetired\"", StringComparison.Ordinal), "the TagsRetired event written");
+        Assert.Equal(5, File.ReadAllLines(_events).Select(JObject.Parse).First(e => e.Value<string>("type") == EventTypes.TagsRetired).Value<int>("pending"));
+
+        // The scheduler follows: one pass per backlog delay (5 s), 4 and then the last 1, then none.
+        var scheduler = Services.GetRequiredService<RetentionScheduler>();
+        await Poll.UntilAsync(() => scheduler.NextRun is { } next && next <= _time.GetUtcNow() + TimeSpan.FromSeconds(5), "the follow-up pass planned");
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await Poll.UntilAsync(() => state.Retention?.Pending == 1, "the second pass");
+        Assert.Equal(["v4"], Tags("bound/a"));
+        Assert.Equal(["v4"], Tags("bound/b"));
+        Assert.Equal(["v3", "v4"], Tags("bound/c"));
+        await Poll.UntilAsync(() => scheduler.NextRun is { } next && next <= _time.GetUtcNow() + TimeSpan.FromSeconds(5), "the last pass planned");
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await Poll.UntilAsync(() => state.Retention?.Pending == 0, "the third pass");
+        Assert.Equal(["v4"], Tags("bound/c"));
+        await Poll.UntilAsync(() => scheduler.NextRun is { } next && next > _time.GetUtcNow() + TimeSpan.FromMinutes(1), "no pass planned soon once nothing is pending");
+        lock (statuses)
+        {
+            Assert.Equal([(4, 5), (4, 1), (1, 0)], statuses.Select(s => (s.TagsRemoved, s.Pending)));
+        }
+
+        StoreVerifier.Verify(_registry.DataRoot);
     }
 
     [Fact]

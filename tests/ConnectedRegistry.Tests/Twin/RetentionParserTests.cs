@@ -86,7 +86,8 @@ public class RetentionParserTests
     [Fact]
     public void Retention_must_be_a_list_of_at_most_100_rules_and_an_unknown_member_of_a_rule_is_a_warning()
     {
-        Assert.Equal(["storage.retention must be an array of retention rules"], Parse("""{ "repositories": ["a"], "keepNewest": 1 }""").Errors);
+        Assert.Equal(["storage.retention must be an array of retention rules"], Parse("\"keep\"").Errors);
+        Assert.Equal(["storage.retention has the rule member 'repositories': it is a list of rules, or an object {rules, maxRemovalsPerPass} whose rules are that list"], Parse("""{ "repositories": ["a"], "keepNewest": 1 }""").Errors);
         var many = "[" + string.Join(",", Enumerable.Repeat("""{ "repositories": ["a"], "keepNewest": 1 }""", 101)) + "]";
         Assert.Equal(["storage.retention has 101 entries; at most 100 are allowed"], Parse(many).Errors);
 
@@ -94,6 +95,71 @@ public class RetentionParserTests
         Assert.Empty(unknown.Errors);
         Assert.Equal(["storage.retention[0].keepOldest"], unknown.Warnings);
         Assert.Equal(1, unknown.Settings!.Storage.Retention.Rules[0].KeepNewest);
+    }
+
+    [Fact]
+    public void The_rules_may_come_in_an_object_with_maxRemovalsPerPass_and_the_list_alone_keeps_the_default_bound()
+    {
+        Assert.Equal(RetentionSettings.DefaultMaxRemovalsPerPass, Parse("""[{ "repositories": ["a"], "keepNewest": 1 }]""").Settings!.Storage.Retention.MaxRemovalsPerPass);
+        Assert.Equal(10_000, RetentionSettings.DefaultMaxRemovalsPerPass);
+
+        var both = Parse("""{ "rules": [{ "repositories": ["a"], "keepNewest": 1 }], "maxRemovalsPerPass": 250 }""");
+        Assert.Empty(both.Errors);
+        Assert.Empty(both.Warnings);
+        Assert.Equal(250, both.Settings!.Storage.Retention.MaxRemovalsPerPass);
+        Assert.Equal(1, Assert.Single(both.Settings.Storage.Retention.Rules).KeepNewest);
+
+        var boundOnly = Parse("""{ "maxRemovalsPerPass": 1000000 }""").Settings!.Storage.Retention;
+        Assert.Empty(boundOnly.Rules);
+        Assert.Equal(1_000_000, boundOnly.MaxRemovalsPerPass);
+
+        var unknown = Parse("""{ "rules": [], "maxRemovalsPerPas": 5 }""");
+        Assert.Empty(unknown.Errors);
+        Assert.Equal(["storage.retention.maxRemovalsPerPas"], unknown.Warnings);
+    }
+
+    [Fact]
+    public void A_bad_maxRemovalsPerPass_or_rule_in_the_object_is_rejected_with_its_path()
+    {
+        var result = Parse("""{ "rules": [{ "repositories": ["a"], "keepNewest": 0 }, 5], "maxRemovalsPerPass": 0 }""");
+        Assert.Null(result.Settings);
+        Assert.Equal(
+        [
+            "storage.retention.maxRemovalsPerPass '0' must be a whole number from 1 to 1000000",
+            "storage.retention.rules[0].keepNewest '0' must be a whole number from 1 to 100000",
+            "storage.retention.rules[1] must be an object",
+        ], result.Errors);
+
+        foreach (var bad in new[] { "1000001", "2.5", "\"100\"", "-1", "true" })
+        {
+            var refused = Parse($$"""{ "maxRemovalsPerPass": {{bad}} }""");
+            Assert.Equal([$"storage.retention.maxRemovalsPerPass '{bad}' must be a whole number from 1 to 1000000"], refused.Errors);
+        }
+
+        Assert.Equal(["storage.retention.rules must be an array of retention rules"], Parse("""{ "rules": { "repositories": ["a"] } }""").Errors);
+        Assert.Equal(["'storage.retention.MaxRemovalsPerPass' is not a member; did you mean 'storage.retention.maxRemovalsPerPass'? (member names are case-sensitive)"],
+            Parse("""{ "rules": [], "MaxRemovalsPerPass": 5 }""").Errors);
+    }
+
+    [Fact]
+    public void A_rejected_maxRemovalsPerPass_leaves_the_last_good_bound_running()
+    {
+        var store = new RegistrySettingsStore();
+        var pipeline = new DesiredPropertiesPipeline(store, NullLogger<DesiredPropertiesPipeline>.Instance, new LogLevelSwitch(), state: new ModuleState());
+        pipeline.ApplyFull(TwinJson.ParseObject("""{ "storage": { "retention": { "rules": [{ "repositories": ["factory/*"], "keepNewest": 5 }], "maxRemovalsPerPass": 300 } } }"""), 1);
+        var good = store.Current;
+        Assert.Equal(300, good.Storage.Retention.MaxRemovalsPerPass);
+
+        var status = pipeline.ApplyPatch(TwinJson.ParseObject("""{ "storage": { "retention": { "maxRemovalsPerPass": 0 } } }"""), 2);
+
+        Assert.Equal(400, status.Code);
+        Assert.Equal("rejected, the last good settings stay in force: storage.retention.maxRemovalsPerPass '0' must be a whole number from 1 to 1000000", status.Description);
+        Assert.Same(good, store.Current);
+
+        // A patch of the bound alone merges into the object: the rules stay.
+        Assert.Equal(200, pipeline.ApplyPatch(TwinJson.ParseObject("""{ "storage": { "retention": { "maxRemovalsPerPass": 50 } } }"""), 3).Code);
+        Assert.Equal(50, store.Current.Storage.Retention.MaxRemovalsPerPass);
+        Assert.Equal(5, Assert.Single(store.Current.Storage.Retention.Rules).KeepNewest);
     }
 
     [Fact]
