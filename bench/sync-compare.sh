@@ -15,6 +15,9 @@
 #      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], PORT_METRICS [PORT_OURS + 10: our
 #      /metrics, where the module's own duration of each pass is read], BASE [a fresh temporary folder,
 #      deleted at the end unless KEEP=1], LIMIT_S [900] (the whole run; every wait is bounded by it),
+#      LINK_ARGS [none: loopback; else options of the shared WAN-link emulator, e.g. '--rate-kbit 100000 --delay-ms 50',
+#      which skopeo and the module then both reach A through; WANLINK its path, default BENCH_DIR/../tools/wanlink.py;
+#      PORT_LINK its port, default PORT_OURS + 20],
 #      OURS_DLL [this clone, built] or OURS_BIN [a published executable of the module, e.g. the native AOT one: its
 #      first pass runs no JIT], OURS_ARGS [more arguments for our module, for example a Debug log with timestamps
 #      to profile a pass: '--Logging:LogLevel:ConnectedRegistry.Sync=Debug --Logging:Console:FormatterOptions:TimestampFormat=HH:mm:ss.ffff'
@@ -133,6 +136,18 @@ python3 "$BASE/proxy.py" "$PORT_PROXY" "$PORT_A" "$BASE/proxy-stats.json" "$LIMI
 PROXY_PID=$!
 PIDS+=("$PROXY_PID")
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT_PROXY/v2/" && break; sleep 0.1; done
+# LINK_ARGS: skopeo and the module both reach A through the shared WAN-link emulator (in front of the counting proxy)
+PARENT_PORT=$PORT_PROXY
+if [[ -n "${LINK_ARGS:-}" ]]; then
+  WANLINK="${WANLINK:-$BENCH_DIR/../tools/wanlink.py}"
+  [[ -f "$WANLINK" ]] || die "wanlink.py not found at $WANLINK (set WANLINK)"
+  PARENT_PORT="${PORT_LINK:-$((PORT_OURS + 20))}"
+  # shellcheck disable=SC2086
+  python3 "$WANLINK" --listen "$PARENT_PORT" --target "$PORT_PROXY" $LINK_ARGS --duration "$LIMIT_S" > "$BASE/link.log" 2>&1 &
+  PIDS+=("$!")
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$PARENT_PORT/v2/" && break; sleep 0.1; done
+  echo "== through the link: $LINK_ARGS" >&2
+fi
 
 # --- content: IMAGES images pushed into A as bench/img-NNN:v1 (directly, not through the proxy)
 python3 "$BENCH_DIR/make-images.py" --out "$BASE/layout" --seed "sync-compare" --images "$IMAGES" --layers "$LAYERS" \
@@ -151,7 +166,7 @@ echo "== A holds $IMAGES images: $LOGICAL bytes of content, $UNIQUE unique" >&2
 # --- (a) skopeo sync A (through the proxy) -> B, then again with nothing changed. The repository list is given
 # up front (skopeo cannot resolve a wildcard); all tags of each repository.
 {
-  echo "127.0.0.1:$PORT_PROXY:"
+  echo "127.0.0.1:$PARENT_PORT:"
   echo "  tls-verify: false"
   echo "  images:"
   while read -r r; do echo "    $r: []"; done <<<"$REPOS"
@@ -179,7 +194,7 @@ skopeo_sync skopeo-noop
 desired() { # DIR TTL REPOSITORIES(JSON list) : the desired document; the TTL only serves to make a change that wakes the scheduler
   cat > "$1/desired.json.tmp" <<JSON
 { "schemaVersion": "1.0", "name": "benchmirror", "mode": "ReadOnly", "anonymousPull": true,
-  "parent": { "endpoint": "http://127.0.0.1:$PORT_PROXY" },
+  "parent": { "endpoint": "http://127.0.0.1:$PARENT_PORT" },
   "sync": { "schedule": "* * * * *", "repositories": $3, "onDemand": false, "messageTtl": "$2" } }
 JSON
   mv "$1/desired.json.tmp" "$1/desired.json"
