@@ -10,6 +10,7 @@
 #   IMAGES=10 bench/sync-compare.sh       # a quick look
 #
 # env: IMAGES [50], LAYERS [5], LAYER_SIZE [1M], SHARED_FRACTION [0.2] (one of five layers shared),
+#      WARMUP_IMAGES [1] (the images of the warm-up pass of situation (b); more bring its code closer to fully optimised),
 #      BENCH_DIR (the shared harness, for make-images.py; default ../shared/bench beside the clone, or
 #      beside its parent folder for a worktree),
 #      PORT_A [5310], PORT_B [5311], PORT_PROXY [5312], PORT_OURS [5313], PORT_METRICS [PORT_OURS + 10: our
@@ -28,7 +29,7 @@ ROOT=$(pwd)
 if [[ -z "${BENCH_DIR:-}" ]]; then  # beside the clone, or beside the folder of worktrees
   BENCH_DIR="$ROOT/../shared/bench"; [[ -d "$BENCH_DIR" ]] || BENCH_DIR="$ROOT/../../shared/bench"
 fi
-IMAGES="${IMAGES:-50}"; LAYERS="${LAYERS:-5}"; LAYER_SIZE="${LAYER_SIZE:-1M}"; SHARED_FRACTION="${SHARED_FRACTION:-0.2}"
+IMAGES="${IMAGES:-50}"; WARMUP_IMAGES="${WARMUP_IMAGES:-1}"; LAYERS="${LAYERS:-5}"; LAYER_SIZE="${LAYER_SIZE:-1M}"; SHARED_FRACTION="${SHARED_FRACTION:-0.2}"
 PORT_A="${PORT_A:-5310}"; PORT_B="${PORT_B:-5311}"; PORT_PROXY="${PORT_PROXY:-5312}"; PORT_OURS="${PORT_OURS:-5313}"
 PORT_METRICS="${PORT_METRICS:-$((PORT_OURS + 10))}"
 LIMIT_S="${LIMIT_S:-900}"
@@ -156,10 +157,14 @@ UNIQUE=$(jq_ "$BASE/layout.json" unique_bytes); LOGICAL=$(jq_ "$BASE/layout.json
 seq 0 $((IMAGES - 1)) | timeout "$(left)" xargs -P 2 -I{} sh -c \
   'i=$(printf %03d "$1"); exec skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$2:img-$i" "docker://$3/bench/img-$i:v1"' \
   _ {} "$BASE/layout" "127.0.0.1:$PORT_A"
-# the warm-up image (another seed: no blob in common with the set), warm/img-000:v1
-python3 "$BENCH_DIR/make-images.py" --out "$BASE/warm-layout" --seed "sync-compare-warm" --images 1 --layers "$LAYERS" \
+# the warm-up images (another seed: no blob in common with the set), warm/img-NNN:v1
+python3 "$BENCH_DIR/make-images.py" --out "$BASE/warm-layout" --seed "sync-compare-warm" --images "$WARMUP_IMAGES" --layers "$LAYERS" \
   --layer-size "$LAYER_SIZE" --quiet
-skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$BASE/warm-layout:img-000" "docker://127.0.0.1:$PORT_A/warm/img-000:v1"
+for i in $(seq 0 $((WARMUP_IMAGES - 1))); do
+  i=$(printf %03d "$i")
+  skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$BASE/warm-layout:img-$i" "docker://127.0.0.1:$PORT_A/warm/img-$i:v1"
+done
+WARM_REPOS=$(for i in $(seq 0 $((WARMUP_IMAGES - 1))); do printf 'warm/img-%03d\n' "$i"; done)
 REPOS=$(for i in $(seq 0 $((IMAGES - 1))); do printf 'bench/img-%03d\n' "$i"; done)
 echo "== A holds $IMAGES images: $LOGICAL bytes of content, $UNIQUE unique" >&2
 
@@ -294,7 +299,8 @@ stop_ours
 start_ours "$BASE/warm" "$((PORT_OURS + 1))" "$((PORT_METRICS + 1))"
 proxy_stats "$BASE/discard.json"
 desired "$BASE/warm" P1D '["warm/*"]'
-wait_tags warm/img-000
+# shellcheck disable=SC2086
+wait_tags $WARM_REPOS
 proxy_quiet 2
 rm -f "$BASE/quiet.json"
 WARMUP_PASSES=$(passes | cut -d' ' -f2)
@@ -334,12 +340,12 @@ for situation, (ou, oun) in ours.items():
     row("  no-change sync: requests to A", skn["requests"], oun["requests"], "{:14d}")
     print(f"  ours: bytes read from A / unique blob bytes = {ou['down'] / unique:.4f}; CPU of our process: full {ou['cpu']} s, "
           f"no-change {oun['cpu']} s; passes: full {ou['passes']['count']}, no-change {oun['passes']['count']}")
-print(f"warm-up passes before (b): {warmup_passes}")
+print(f"warm-up passes before (b): {warmup_passes}, over {os.environ.get('WARMUP_IMAGES', '1')} image(s)")
 print("time: skopeo = the command's wall time; ours = from the desired change to every tag answering (full); the pass's own "
       "time = the duration of the module's passes in that phase, from its metrics (connected_registry_sync_pass_duration_seconds); "
       "desired change to last byte = as measured before (the desired file's 100 ms poll is part of it). "
       "Span = first to last byte exchanged with A.")
-summary = {"load_end": load_end, "skopeo_full_s": sk["time"], "skopeo_noop_s": skn["time"]}
+summary = {"load_end": load_end, "warmup_images": int(os.environ.get("WARMUP_IMAGES", "1")), "skopeo_full_s": sk["time"], "skopeo_noop_s": skn["time"]}
 for situation, (ou, oun) in ours.items():
     summary[situation] = {"full_s": ou["passes"]["seconds"], "full": ou["passes"]["seconds"] / sk["time"],
                           "noop_s": oun["passes"]["seconds"], "noop": oun["passes"]["seconds"] / skn["time"],
