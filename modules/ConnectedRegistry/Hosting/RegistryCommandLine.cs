@@ -49,7 +49,7 @@ public static partial class RegistryCommandLine
         new("--pull-flush-interval", "REGISTRY_PULL_FLUSH_INTERVAL", "TIMESPAN", "Manifest pulls noted in memory are written this often (and at a graceful stop). Default 00:00:10."),
         new("--record-pulls", "REGISTRY_RECORD_PULLS", "true|false", "Record each manifest's last pull time; false only to measure its cost. Default true."),
         new("--gc-grace", "REGISTRY_GC_GRACE", "TIMESPAN", "Garbage collection spares anything younger. Default 01:00:00."),
-        new("--sync-parallel-blobs", "SYNC_PARALLEL_BLOBS", "N", "Blobs sync downloads at the same time (1 to 64)."),
+        new("--sync-parallel-blobs", "SYNC_PARALLEL_BLOBS", "N", "Blobs sync downloads at the same time (1 to 64). Default 8, or 4 while a bandwidth cap is in force."),
         new("--parent-ca-file", "PARENT_CA_FILE", "FILE", "CA certificates (PEM) to trust for the parent registry, besides the system's and the edge trust bundle."),
         new("--environment", "ASPNETCORE_ENVIRONMENT", "NAME", "ASP.NET's environment name (appsettings.NAME.json). Default Production."),
     ];

@@ -4,7 +4,7 @@ namespace ConnectedRegistry.Sync;
 
 /// <summary>
 /// What one sync pass (or on-demand fetch) asks of <see cref="BlobDownloads"/>: never a blob that is stored already
-/// (in any repository); at most <see cref="SyncOptions.ParallelBlobs"/> downloads of its own at a time; its
+/// (in any repository); at most its number of blob slots of downloads of its own at a time (<see cref="SyncOptions.BlobSlots"/>); its
 /// <see cref="SyncOptions.BlobAttempts"/> for the downloads it starts; its meter counts the bytes of every download
 /// it waits for, its own or one another caller started (a pass and an on-demand GET of one blob share one download).
 /// </summary>
@@ -18,15 +18,20 @@ public sealed class BlobFetcher : IDisposable
     private readonly bool _ownsDownloads;
 
     /// <param name="downloads">The host's one <see cref="BlobDownloads"/>; without it the fetcher has its own.</param>
-    public BlobFetcher(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger, SyncPassMeter? meter = null, BlobDownloads? downloads = null)
+    /// <param name="slots">Downloads of its own at a time; null: the options' number for a capped link (<see cref="SyncOptions.BlobSlots"/>).</param>
+    public BlobFetcher(ISyncDestination local, SyncOptions options, TimeProvider time, ILogger logger, SyncPassMeter? meter = null, BlobDownloads? downloads = null, int? slots = null)
     {
         _local = local;
         _options = options;
         _meter = meter;
-        _slots = new SemaphoreSlim(Math.Max(1, options.ParallelBlobs));
+        Slots = Math.Max(1, slots ?? options.BlobSlots(capped: true));
+        _slots = new SemaphoreSlim(Slots);
         _ownsDownloads = downloads is null;
         _downloads = downloads ?? new BlobDownloads(local, options, time, logger);
     }
+
+    /// <summary>Downloads of its own at a time.</summary>
+    public int Slots { get; }
 
     /// <summary>
     /// Completes when <paramref name="blob"/> is stored (or was stored already); a download this call starts is

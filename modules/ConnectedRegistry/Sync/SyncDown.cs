@@ -6,7 +6,7 @@ namespace ConnectedRegistry.Sync;
 /// Sync down: makes the local registry hold what the parent holds for the repositories of the <see cref="SyncSet"/>.
 /// One pass resolves the set, then syncs several repositories at a time (<see cref="SyncOptions.ParallelRepositories"/>)
 /// through <see cref="TagSync"/>; their blobs share the pass's <see cref="BlobFetcher"/>
-/// (<see cref="SyncOptions.ParallelBlobs"/> at a time), whose downloads are the host's one <see cref="BlobDownloads"/>
+/// (<see cref="SyncOptions.BlobSlots"/> at a time: 8 without a bandwidth cap, 4 under one, unless given), whose downloads are the host's one <see cref="BlobDownloads"/>
 /// (one download per digest, shared with on-demand fetch). Progress goes into
 /// <see cref="ModuleState"/> through the pass's <see cref="SyncPassMeter"/>.
 /// </summary>
@@ -21,9 +21,12 @@ public sealed partial class SyncDown
 
     private readonly RegistryMetrics? _metrics;
     private readonly BlobDownloads _downloads;
+    private readonly LinkThrottle? _link;
 
-    public SyncDown(ISyncDestination local, TagSync tags, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, BlobDownloads downloads, RegistryMetrics? metrics = null)
+    /// <param name="link">The parent link's bandwidth cap, read when a pass starts to choose its blob slots (none: uncapped).</param>
+    public SyncDown(ISyncDestination local, TagSync tags, ModuleState module, SyncOptions options, TimeProvider time, ILogger<SyncDown> logger, BlobDownloads downloads, RegistryMetrics? metrics = null, LinkThrottle? link = null)
     {
+        _link = link;
         _downloads = downloads;
         _metrics = metrics;
         _local = local;
@@ -40,7 +43,8 @@ public sealed partial class SyncDown
         // The first failure that ends the pass (parent unreachable, disk error) stops the other repositories too.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var meter = new SyncPassMeter(_module, _options.ProgressInterval, _time, _metrics);
-        using var blobs = new BlobFetcher(_local, _options, _time, _logger, meter, _downloads);
+        // The slots are chosen once per pass: a cap that arrives mid-pass paces the bytes at once and the slots from the next pass.
+        using var blobs = new BlobFetcher(_local, _options, _time, _logger, meter, _downloads, _options.BlobSlots(capped: _link?.LimitBitsPerSecond is not null));
         var set = SyncSet.Of(settings);
         var pass = new SyncPass(parent, blobs, meter, settings.Mode, stop.Token) { Set = set };
         var repositories = await set.ResolveAsync(parent, _logger, cancellationToken);
