@@ -19,7 +19,8 @@ public sealed class LinkThrottle
     private readonly RegistryMetrics? _metrics;
     private readonly Lock _gate = new();
     private double? _bytesPerSecond;
-    private double _tokens;
+    private double _paid;     // bytes the clock has paid for since the start (at most _reserved + _capacity)
+    private double _reserved; // bytes handed out, in the order they were asked for
     private double _capacity;
     private long _stamp;
 
@@ -43,18 +44,32 @@ public sealed class LinkThrottle
     }
 
     /// <summary>
-    /// The receive buffer a new connection gets while capped: an eighth of a second of the cap, from 32 KiB to 4 MiB
-    /// (null without a cap: the kernel tunes it). The kernel doubles it; several connections in parallel fill a
-    /// satellite's round trip at the cap.
+    /// The receive buffer (<c>SO_RCVBUF</c>, which the kernel doubles) a connection starts with while capped: a
+    /// hundredth of a second of the cap, from 4 KiB to 1 MiB (null without a cap: the kernel tunes it). Every byte the
+    /// parent may send before the next paced read is in flight or in that buffer, so it is what can cross the link
+    /// faster than the cap when the parent refills a window its reader just emptied: with 4 connections at 4 Mbit/s,
+    /// an 8 KiB buffer (0.03 s of the cap) gave 1-second windows of up to 1.11 x, 4 KiB up to 1.07 x.
+    /// A connection whose reads starve grows it (<see cref="MaxReceiveBufferBytes"/>).
     /// </summary>
-    public int? ReceiveWindowBytes
+    public int? StartReceiveBufferBytes => Window(0.01, 4 * 1024, 1024 * 1024);
+
+    /// <summary>
+    /// The most a capped connection's receive buffer grows to when its reads starve (a long round trip): half a second
+    /// of the cap, from 64 KiB to 4 MiB, so the doubled buffer holds a satellite's round trip at the cap.
+    /// </summary>
+    public int? MaxReceiveBufferBytes => Window(0.5, 64 * 1024, 4 * 1024 * 1024);
+
+    /// <summary>
+    /// The receive buffer a capped connection is given before it connects: the window scale the kernel offers in the
+    /// SYN is fixed by it, so it is twice <see cref="MaxReceiveBufferBytes"/>; the buffer is lowered right after.
+    /// </summary>
+    public int? ConnectReceiveBufferBytes => Window(1.0, 128 * 1024, 4 * 1024 * 1024);
+
+    private int? Window(double seconds, int least, int most)
     {
-        get
+        lock (_gate)
         {
-            lock (_gate)
-            {
-                return _bytesPerSecond is { } rate ? (int)Math.Clamp(rate / 8, 32 * 1024, 4 * 1024 * 1024) : null;
-            }
+            return _bytesPerSecond is { } rate ? (int)Math.Clamp(rate * seconds, least, most) : null;
         }
     }
 
@@ -65,18 +80,24 @@ public sealed class LinkThrottle
         {
             Refill();
             _bytesPerSecond = bitsPerSecond is > 0 and var b ? b / 8 : null;
-            _capacity = _bytesPerSecond is { } rate ? Math.Max(rate / 20, 2.0 * ChunkBytes) : 0;
-            _tokens = Math.Min(_tokens, _capacity);
+            _capacity = _bytesPerSecond is { } rate ? Math.Max(rate / 50, ChunkBytes / 2.0) : 0;
+            _paid = _bytesPerSecond is null ? _reserved : Math.Min(_paid, _reserved + _capacity); // no cap: no debt kept
         }
     }
 
     /// <summary>Counts bytes that crossed a connection to the parent (<c>connected_registry_sync_link_bytes_total</c>).</summary>
     public void Carried(bool sent, int bytes) => _metrics?.SyncLinkBytes(sent, bytes);
 
-    /// <summary>Waits until <paramref name="bytes"/> (at most <see cref="ChunkBytes"/>) may cross the link.</summary>
+    /// <summary>
+    /// Waits until <paramref name="bytes"/> (at most <see cref="ChunkBytes"/>) may cross the link. Callers are served
+    /// in the order they asked: a transfer taking small pieces as they arrive does not starve one waiting for a
+    /// whole chunk (it did: a reader paying for 4 KiB segments kept the bucket below 16 KiB, and the other
+    /// connections' requests waited until that blob was done).
+    /// </summary>
     public async ValueTask AcquireAsync(int bytes, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes, ChunkBytes);
+        double? turn = null;
         while (true)
         {
             TimeSpan wait;
@@ -88,13 +109,15 @@ public sealed class LinkThrottle
                 }
 
                 Refill();
-                if (_tokens >= bytes)
+                turn ??= _reserved += bytes;
+                if (_paid >= turn)
                 {
-                    _tokens -= bytes;
                     return;
                 }
 
-                wait = TimeSpan.FromSeconds((bytes - _tokens) / rate);
+                // At least a millisecond: Task.Delay truncates to whole milliseconds, and a wait of 0 for the last
+                // fraction of a byte would spin.
+                wait = TimeSpan.FromSeconds(Math.Max((turn.Value - _paid) / rate, 0.001));
             }
 
             await Task.Delay(wait < MaxWaitSlice ? wait : MaxWaitSlice, _time, cancellationToken);
@@ -115,7 +138,7 @@ public sealed class LinkThrottle
         var now = _time.GetTimestamp();
         if (_bytesPerSecond is { } rate)
         {
-            _tokens = Math.Min(_capacity, _tokens + (_time.GetElapsedTime(_stamp, now).TotalSeconds * rate));
+            _paid = Math.Min(_reserved + _capacity, _paid + (_time.GetElapsedTime(_stamp, now).TotalSeconds * rate));
         }
 
         _stamp = now;

@@ -113,11 +113,20 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
         {
             DetectDeadPath(socket, options);
             var throttle = options.Throttle;
-            if (throttle?.ReceiveWindowBytes is { } window)
+            if (throttle?.ConnectReceiveBufferBytes is { } connectBuffer)
             {
-                // Capped: a fixed receive window sized to the cap (the kernel's tuning would grow it past what
-                // the cap paces), big enough for the cap over a satellite's round trip.
-                socket.ReceiveBufferSize = window;
+                // Capped: the receive buffer fixed before connect (the kernel's tuning would grow it past what the
+                // cap paces) and large enough that the window scale offered in the SYN lets it grow for a long round
+                // trip; the throttled stream lowers it at once.
+                socket.ReceiveBufferSize = connectBuffer;
+
+                // Small segments from the parent: the kernel opens a receive window in steps of a segment, and
+                // loopback's 64 KiB segments opened it 64 KiB at a time (no effect on a path with a smaller MTU).
+                if (OperatingSystem.IsLinux())
+                {
+                    const int TcpMaxSegment = 2; // <netinet/tcp.h>
+                    socket.SetRawSocketOption(6, TcpMaxSegment, BitConverter.GetBytes(ThrottledStream.SegmentBytes));
+                }
             }
 
             await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
@@ -127,9 +136,9 @@ public sealed partial class ParentRegistryClient : IParentRegistry, IDisposable
                 return stream;
             }
 
-            // The parent may send a whole receive window before the first read is paced: pay for it up front.
-            await throttle.AcquireAsync((long)socket.ReceiveBufferSize, cancellationToken);
-            return new ThrottledStream(stream, throttle);
+            var throttled = new ThrottledStream(stream, throttle, socket);
+            await throttled.StartAsync(cancellationToken);
+            return throttled;
         }
         catch
         {

@@ -29,6 +29,9 @@ public sealed class LinkEmulator : IAsyncDisposable
     private readonly Lock _dropGate = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly ConcurrentQueue<(TimeSpan At, long Bytes)> _samples = new();
+    private readonly ConcurrentQueue<(TimeSpan At, long Bytes)> _intoModule = new();
+    private readonly Lock _intoModuleGate = new();
+    private long _intoModuleClosed;
     private readonly Task _acceptLoop;
     private readonly Task _sampler;
     private long _sinceDrop;
@@ -100,12 +103,23 @@ public sealed class LinkEmulator : IAsyncDisposable
     public IReadOnlyList<(TimeSpan At, long Bytes)> Samples => [.. _samples];
 
     /// <summary>
+    /// (time since start, bytes in the module's sockets), every <see cref="SampleInterval"/>: the kernel's count of what
+    /// the module's side acknowledged on each connection (Linux <c>tcpi_bytes_acked</c> of the link's socket to the
+    /// module), the wire as the parent's TCP sees it, without the link's own chunk and send buffer in between.
+    /// Empty where the kernel does not tell.
+    /// </summary>
+    public IReadOnlyList<(TimeSpan At, long Bytes)> IntoModuleSamples => [.. _intoModule];
+
+    /// <summary>
     /// The highest average rate (bits per second) over any window of <paramref name="window"/> between two samples
     /// taken from <paramref name="from"/> on (a window of bytes that ends before <paramref name="from"/> is not looked at).
     /// </summary>
-    public double MaxWindowBitsPerSecond(TimeSpan window, TimeSpan from = default)
+    public double MaxWindowBitsPerSecond(TimeSpan window, TimeSpan from = default) => MaxWindowBitsPerSecond(Samples, window, from);
+
+    /// <summary>The same over <paramref name="series"/> (<see cref="Samples"/> or <see cref="IntoModuleSamples"/>).</summary>
+    public static double MaxWindowBitsPerSecond(IReadOnlyList<(TimeSpan At, long Bytes)> series, TimeSpan window, TimeSpan from = default)
     {
-        var samples = Samples.Where(s => s.At >= from).ToList();
+        var samples = series.Where(s => s.At >= from).ToList();
         var best = 0.0;
         var j = 0;
         for (var i = 0; i < samples.Count; i++)
@@ -176,7 +190,7 @@ public sealed class LinkEmulator : IAsyncDisposable
             socket.ReceiveBufferSize = 32 * 1024;
         }
 
-        var pipe = new Pipe(client, upstream);
+        var pipe = new Pipe(client, upstream, ClosedPipeAcked);
         _pipes[pipe] = 0;
         try
         {
@@ -186,8 +200,8 @@ public sealed class LinkEmulator : IAsyncDisposable
         }
         finally
         {
+            pipe.Close(reset: false); // leaves the link's list with its count kept (ClosedPipeAcked)
             _pipes.TryRemove(pipe, out _);
-            pipe.Close(reset: false);
         }
     }
 
@@ -339,10 +353,27 @@ public sealed class LinkEmulator : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
                 _samples.Enqueue((_clock.Elapsed, TotalBytes));
+                if (OperatingSystem.IsLinux())
+                {
+                    lock (_intoModuleGate)
+                    {
+                        _intoModule.Enqueue((_clock.Elapsed, _intoModuleClosed + _pipes.Keys.Sum(p => p.AckedByModule())));
+                    }
+                }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>A connection closing: what its module side acknowledged stays in the count.</summary>
+    private void ClosedPipeAcked(Pipe pipe)
+    {
+        lock (_intoModuleGate)
+        {
+            _intoModuleClosed += pipe.AckedByModule();
+            _pipes.TryRemove(pipe, out _);
         }
     }
 
@@ -373,9 +404,32 @@ public sealed class LinkEmulator : IAsyncDisposable
     }
 
     /// <summary>One connection through the link: the module's side and the parent's side.</summary>
-    private sealed class Pipe(Socket client, Socket upstream)
+    private sealed class Pipe(Socket client, Socket upstream, Action<Pipe> closing)
     {
+        private const int IpProtoTcp = 6, TcpInfo = 11, BytesAckedOffset = 120; // <netinet/tcp.h>, struct tcp_info
         private int _closed;
+        private long _acked;
+
+        /// <summary>Bytes the module's side acknowledged on this connection (the last count while it was open).</summary>
+        public long AckedByModule()
+        {
+            if (Volatile.Read(ref _closed) == 0 && OperatingSystem.IsLinux())
+            {
+                Span<byte> info = stackalloc byte[256];
+                try
+                {
+                    if (client.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= BytesAckedOffset + 8)
+                    {
+                        Volatile.Write(ref _acked, (long)System.Runtime.InteropServices.MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]));
+                    }
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                }
+            }
+
+            return Volatile.Read(ref _acked);
+        }
 
         /// <summary>Set (under the drop lock) when a drop was decided while this connection was open.</summary>
         public bool Doomed { get; set; }
@@ -384,10 +438,13 @@ public sealed class LinkEmulator : IAsyncDisposable
 
         public void Close(bool reset)
         {
+            AckedByModule();
             if (Interlocked.Exchange(ref _closed, 1) == 1)
             {
                 return;
             }
+
+            closing(this);
 
             Cancel.Cancel();
             if (reset)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ConnectedRegistry.IntegrationTests.Infrastructure;
 using ConnectedRegistry.IntegrationTests.Twin;
 using ConnectedRegistry.Core;
+using ConnectedRegistry.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Newtonsoft.Json.Linq;
 
@@ -15,8 +16,16 @@ public sealed class BandwidthLimitTests
 {
     private const double Mbit = 1_000_000;
 
+    /// <summary>
+    /// The worst 1-second window the issue allows is 1.1 x the cap, measured on a quiet machine (bench/wire-cap.sh); the
+    /// suite runs beside other work on 2 cores, where a stalled module catching up shows as a few percent more, so it
+    /// asserts 1.25 x. Before the receive windows were small and paid for before they opened, these tests saw 1.3 x
+    /// and more in 1-second windows (each connection's 64 KiB window arriving at once).
+    /// </summary>
+    private const double OneSecondTolerance = 1.25;
+
     [Fact]
-    public async Task A_4_Mbit_cap_holds_over_every_5_second_window_of_a_20_MB_sync_shared_by_parallel_blobs()
+    public async Task A_4_Mbit_cap_holds_on_the_wire_over_every_1_and_5_second_window_of_a_20_MB_sync_shared_by_parallel_blobs()
     {
         await using var h = await ThinLinkHarness.StartAsync();
         var layers = Enumerable.Range(0, 4).Select(_ => h.Layout.Layer(5_000_000)).ToArray(); // 4 blobs at once share the cap
@@ -31,12 +40,31 @@ public sealed class BandwidthLimitTests
 
         var floor = unique * 8 / (4 * Mbit);
         Assert.True(watch.Elapsed.TotalSeconds >= 0.95 * floor, $"{unique} bytes in {watch.Elapsed.TotalSeconds:0.0} s; the cap allows no less than {floor:0.0} s");
-        var worst = h.Link.MaxWindowBitsPerSecond(TimeSpan.FromSeconds(5));
-        Assert.True(worst <= 4.4 * Mbit, $"a 5-second window carried {worst / Mbit:0.00} Mbit/s; per second: {PerSecond(h.Link)}");
+        AssertOnTheWire(h.Link, 4 * Mbit, TimeSpan.Zero);
         Assert.True(h.Link.BytesFromParent >= unique, "the link carried the blobs");
         await Poll.UntilAsync(() => h.Reported()?["sync"]?["bandwidthLimitMbps"]?.Value<double?>() == 4, "the cap reported");
     }
 
+    [Fact]
+    public async Task A_cap_arriving_by_a_patch_after_an_uncapped_pass_holds_on_the_wire_over_the_connections_that_pass_opened()
+    {
+        await using var h = await ThinLinkHarness.StartAsync();
+        var before = await h.PushAsync("thin/before", h.Layout.Layer(8_000_000), h.Layout.Layer(8_000_000));
+        await h.DesireAsync(["thin/before", "thin/after"]);
+        await h.StartChildAsync();
+        await Poll.UntilAsync(() => h.HasTag("thin/before", before), "the uncapped pass done", TimeSpan.FromSeconds(60));
+
+        // The uncapped pass left its connections in the pool with the windows the kernel tuned for them.
+        await h.DesireAsync(["thin/before", "thin/after"], new JObject { ["limitMbps"] = 4 });
+        await Poll.UntilAsync(() => h.Reported()?["sync"]?["bandwidthLimitMbps"]?.Value<double?>() == 4, "the cap applied");
+        var layers = Enumerable.Range(0, 4).Select(_ => h.Layout.Layer(3_000_000)).ToArray();
+        var after = await h.PushAsync("thin/after", layers);
+        var from = h.Link.Elapsed;
+        h.Child!.App.Services.GetRequiredService<SyncScheduler>().SyncNow();
+        await Poll.UntilAsync(() => h.HasTag("thin/after", after), "the capped pass done", TimeSpan.FromSeconds(90));
+
+        AssertOnTheWire(h.Link, 4 * Mbit, from);
+    }
     [Fact]
     public async Task The_cap_changes_within_a_second_of_a_twin_patch()
     {
@@ -93,6 +121,28 @@ public sealed class BandwidthLimitTests
         // 2.22 (the second after the patch still draining at the old rate); the rate on the wire is issue 21's benchmark.
         Assert.True(rateAfter is >= 0.5 * Mbit and <= 2.5 * Mbit, $"{rateAfter / Mbit:0.00} Mbit/s from 1 s after the patch (applied at {before.TotalSeconds:0.0} s); per second: {PerSecond(h.Link)}");
         await Poll.UntilAsync(() => h.Reported()?["sync"] is JObject sync && sync["bandwidthLimitMbps"] is null or { Type: JTokenType.Null }, "no cap reported");
+    }
+
+    /// <summary>
+    /// What went into the module's sockets (the kernel's count on the link's side of each connection) from
+    /// <paramref name="from"/> on: no 1-second window above <see cref="OneSecondTolerance"/> x the cap and no 5-second
+    /// window above 1.1 x.
+    /// </summary>
+    private static void AssertOnTheWire(LinkEmulator link, double cap, TimeSpan from)
+    {
+        var wire = link.IntoModuleSamples;
+        Assert.True(wire.Count > 0 && wire[^1].Bytes > 0, "the kernel counted what the module's sockets received");
+        var second = LinkEmulator.MaxWindowBitsPerSecond(wire, TimeSpan.FromSeconds(1), from);
+        var five = LinkEmulator.MaxWindowBitsPerSecond(wire, TimeSpan.FromSeconds(5), from);
+        var detail = $"per second into the module's sockets: {PerSecond(wire, from)} (the link's own count: worst 1-s {link.MaxWindowBitsPerSecond(TimeSpan.FromSeconds(1), from) / cap:0.00} x)";
+        Assert.True(second <= OneSecondTolerance * cap, $"a 1-second window carried {second / cap:0.00} x the cap; {detail}");
+        Assert.True(five <= 1.1 * cap, $"a 5-second window carried {five / cap:0.00} x the cap; {detail}");
+    }
+
+    private static string PerSecond(IReadOnlyList<(TimeSpan At, long Bytes)> series, TimeSpan from)
+    {
+        var samples = series.Where(s => s.At >= from).Where((_, i) => i % 10 == 0).ToList();
+        return string.Join(" ", samples.Zip(samples.Skip(1), (a, b) => ((b.Bytes - a.Bytes) * 8 / (b.At - a.At).TotalSeconds / Mbit).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)));
     }
 
     private static string PerSecond(LinkEmulator link)

@@ -95,27 +95,54 @@ public sealed class BandwidthLimitTests : IAsyncDisposable
     public async Task The_bucket_lets_a_chunk_through_only_when_the_clock_has_paid_for_it()
     {
         var throttle = new LinkThrottle(_time);
-        throttle.SetLimit(8 * 16 * 1024); // 16 KiB/s: the bucket holds two chunks
-        await AdvanceAsync(TimeSpan.FromSeconds(10)); // fills to its capacity, no more
-        await throttle.AcquireAsync(LinkThrottle.ChunkBytes, default);
-        await throttle.AcquireAsync(LinkThrottle.ChunkBytes, default);
-
-        var third = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
-        Assert.False(third.IsCompleted); // it armed its wait on the fake clock before returning
-        for (var i = 0; i < 9 && !third.IsCompleted; i++)
+        throttle.SetLimit(8 * 16 * 1024); // 16 KiB/s: the bucket saves half a chunk, no more
+        await AdvanceAsync(TimeSpan.FromSeconds(10));
+        var first = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
+        Assert.False(first.IsCompleted); // it armed its wait on the fake clock before returning
+        for (var i = 0; i < 4 && !first.IsCompleted; i++)
         {
-            await AdvanceAsync(TimeSpan.FromMilliseconds(100), third);
+            await AdvanceAsync(TimeSpan.FromMilliseconds(100), first);
         }
 
-        Assert.False(third.IsCompleted); // 0.9 s pays for 0.9 of a chunk
-        await AdvanceAsync(TimeSpan.FromMilliseconds(150), third);
-        await third.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.False(first.IsCompleted); // half a chunk saved and 0.4 s paid: 0.9 of a chunk
+        await AdvanceAsync(TimeSpan.FromMilliseconds(150), first);
+        await first.WaitAsync(TimeSpan.FromSeconds(5));
 
         // Removing the cap releases a waiting transfer at its next look.
-        var fourth = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
+        var second = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
         throttle.SetLimit(null);
-        await AdvanceAsync(TimeSpan.FromMilliseconds(100), fourth);
-        await fourth.WaitAsync(TimeSpan.FromSeconds(5));
+        await AdvanceAsync(TimeSpan.FromMilliseconds(100), second);
+        await second.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_chunk_waiting_for_the_bucket_goes_before_small_pieces_asked_for_after_it()
+    {
+        var throttle = new LinkThrottle(_time);
+        throttle.SetLimit(8 * 16 * 1024); // 16 KiB/s
+        var chunk = throttle.AcquireAsync(LinkThrottle.ChunkBytes, default).AsTask();
+        var piece = throttle.AcquireAsync(1024, default).AsTask();
+        Assert.False(chunk.IsCompleted);
+        Assert.False(piece.IsCompleted);
+
+        // 1 KiB is paid long before 16 KiB, but the piece asked after the chunk: it waits for its turn behind it.
+        // (Served by who finds enough in the bucket first, a reader paying for 4 KiB segments kept a request's
+        // 16 KiB chunk waiting until its blob was done.)
+        for (var i = 0; i < 9; i++)
+        {
+            await AdvanceAsync(TimeSpan.FromMilliseconds(100), Task.WhenAny(chunk, piece));
+        }
+
+        Assert.False(chunk.IsCompleted);
+        Assert.False(piece.IsCompleted);
+        for (var i = 0; i < 20 && !(chunk.IsCompleted && piece.IsCompleted); i++)
+        {
+            await AdvanceAsync(TimeSpan.FromMilliseconds(100), chunk.IsCompleted ? piece : chunk);
+        }
+
+        await chunk.WaitAsync(TimeSpan.FromSeconds(5));
+        await piece.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(_time.GetUtcNow() - Monday6 >= TimeSpan.FromSeconds(1.0), "the piece went once the chunk and it were paid");
     }
 
     private async Task<LinkThrottle> StartLimiterAsync(BandwidthSettings bandwidth)
