@@ -23,6 +23,7 @@ public sealed class LinkThrottle
     private double _reserved; // bytes handed out, in the order they were asked for
     private double _capacity;
     private long _stamp;
+    private long _lateGrowth; // receive buffer the rate rule has given the open connections, in bytes
 
     public LinkThrottle(TimeProvider time, RegistryMetrics? metrics = null)
     {
@@ -65,11 +66,65 @@ public sealed class LinkThrottle
     /// </summary>
     public int? ConnectReceiveBufferBytes => Window(1.0, 128 * 1024, 4 * 1024 * 1024);
 
+    /// <summary>
+    /// The most receive buffer the rate rule (<see cref="ThrottledStream"/>: late readers) gives all connections
+    /// together, on top of what they started with: a tenth of a second of the cap (at least 16 KiB). Whatever the rule
+    /// opens is what a parent late in its turn sends at once when it catches up (the test link in the same starved
+    /// process as the module did: 1.37 x the cap in a second with half a second of the cap grown over 4 connections),
+    /// so it is bounded for the link, not per connection.
+    /// </summary>
+    public int? LateGrowthBudgetBytes => Window(LateGrowth.Seconds, LateGrowth.Least, LateGrowth.Most);
+
+    private static readonly (double Seconds, int Least, int Most) LateGrowth = (0.1, 16 * 1024, 4 * 1024 * 1024);
+
+    /// <summary>Takes up to <paramref name="bytes"/> of <see cref="LateGrowthBudgetBytes"/>; returns what it took (0: none left, or no cap).</summary>
+    public int TakeLateGrowth(int bytes)
+    {
+        lock (_gate)
+        {
+            if (_bytesPerSecond is not { } rate)
+            {
+                return 0;
+            }
+
+            var taken = (int)Math.Clamp(WindowOf(rate, LateGrowth.Seconds, LateGrowth.Least, LateGrowth.Most) - _lateGrowth, 0, bytes);
+            _lateGrowth += taken;
+            return taken;
+        }
+    }
+
+    /// <summary>Gives back what <see cref="TakeLateGrowth"/> took (the connection closed, idled or was re-sized for a new cap).</summary>
+    public void ReturnLateGrowth(int bytes)
+    {
+        lock (_gate)
+        {
+            _lateGrowth = Math.Max(0, _lateGrowth - bytes);
+        }
+    }
+
     private int? Window(double seconds, int least, int most)
     {
         lock (_gate)
         {
-            return _bytesPerSecond is { } rate ? (int)Math.Clamp(rate * seconds, least, most) : null;
+            return _bytesPerSecond is { } rate ? WindowOf(rate, seconds, least, most) : null;
+        }
+    }
+
+    private static int WindowOf(double bytesPerSecond, double seconds, int least, int most) => (int)Math.Clamp(bytesPerSecond * seconds, least, most);
+
+    /// <summary>
+    /// The bytes the bucket has let through under a cap so far (every caller's, in the order they asked); with the cap,
+    /// how close the link came to it over a span (<see cref="ThrottledStream"/>'s growth rule for late readers).
+    /// </summary>
+    public double Granted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                Refill();
+                return Math.Min(_paid, _reserved);
+            }
         }
     }
 

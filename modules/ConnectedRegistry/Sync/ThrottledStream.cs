@@ -16,7 +16,11 @@ namespace ConnectedRegistry.Sync;
 /// (<see cref="LinkThrottle.StartReceiveBufferBytes"/>). A read that finds the socket empty and waits for the parent
 /// with no request written since the last read is a window too small for the round trip: the buffer grows by half
 /// (the growth paid like a read, up to <see cref="LinkThrottle.MaxReceiveBufferBytes"/>). A window left open while
-/// the connection idled was paid for long ago: the next request pays for it again before it goes. A connection
+/// the connection idled was paid for long ago: the next request pays for it again before it goes. A reader that is
+/// itself late (a busy CPU wakes it, and the parent's side, tens of milliseconds late) finds data waiting, so that
+/// rule never sees it, yet each wake-up moves no more than the window: a connection that has read one response for
+/// <see cref="RateSpan"/> while the whole link carried less than <see cref="RateShortfall"/> of the cap (the bucket had
+/// tokens no one took) grows its buffer the same way. A connection
 /// opened before the cap gets the small buffer and pays for its open window at its first read under the cap; one
 /// that outlives the cap gets a large buffer back.
 /// </remarks>
@@ -36,6 +40,15 @@ public sealed class ThrottledStream : Stream
     /// <summary>A window left open longer than this was paid for too long ago to arrive now on top of the cap.</summary>
     private static readonly TimeSpan IdleRepay = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How long a connection reads one response before the link's rate over that span is judged.</summary>
+    private static readonly TimeSpan RateSpan = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// The share of the cap below which the link ran short over <see cref="RateSpan"/> while this connection was reading:
+    /// the bucket had tokens no reader took, so the readers (or the parent's side) woke later than the window lasts.
+    /// </summary>
+    private const double RateShortfall = 0.9;
+
     private readonly Stream _inner;
     private readonly Socket? _socket;
     private readonly LinkThrottle _throttle;
@@ -45,6 +58,9 @@ public sealed class ThrottledStream : Stream
     private long _lastPaid;
     private bool _wroteSinceRead;
     private bool _retired;
+    private int _lateGrowth; // of _buffer, what the rate rule took from the link's budget (LinkThrottle.TakeLateGrowth)
+    private long _spanStarted; // when this connection's current span of reading one response started (0: none)
+    private double _spanGranted; // the bucket's Granted then
 
     /// <summary>A connection: <paramref name="socket"/> (null: the stream is only paced, its receive window not tuned).</summary>
     public ThrottledStream(Stream inner, LinkThrottle throttle, Socket? socket = null)
@@ -110,6 +126,7 @@ public sealed class ThrottledStream : Stream
         }
 
         await TuneAsync(cancellationToken);
+        var answers = _wroteSinceRead; // the first read of a response: a new span for the rate rule
         var available = await WaitForDataAsync(cancellationToken);
         if (buffer.Length == 0)
         {
@@ -131,6 +148,8 @@ public sealed class ThrottledStream : Stream
             {
                 await _throttle.AcquireAsync((long)read, cancellationToken); // arrived after the socket looked empty
             }
+
+            await JudgeRateAsync(restart: answers, cancellationToken);
         }
 
         _lastPaid = Stopwatch.GetTimestamp();
@@ -153,7 +172,9 @@ public sealed class ThrottledStream : Stream
             Stopwatch.GetElapsedTime(_lastPaid) > IdleRepay)
         {
             // A request after the connection idled: the window it left open was paid for long ago and arrives at
-            // the link's speed with this request's answer.
+            // the link's speed with this request's answer. What the rate rule gave it goes back to the link (another
+            // connection may be the one reading late now).
+            ReturnLateGrowth(shrink: true);
             await _throttle.AcquireAsync((long)OpenWindow(), cancellationToken);
             _lastPaid = Stopwatch.GetTimestamp();
         }
@@ -189,6 +210,7 @@ public sealed class ThrottledStream : Stream
     {
         if (disposing)
         {
+            ReturnLateGrowth(shrink: false);
             _inner.Dispose();
             _tuning.Dispose();
         }
@@ -198,6 +220,7 @@ public sealed class ThrottledStream : Stream
 
     public override ValueTask DisposeAsync()
     {
+        ReturnLateGrowth(shrink: false);
         _tuning.Dispose();
         return _inner.DisposeAsync();
     }
@@ -223,6 +246,10 @@ public sealed class ThrottledStream : Stream
         if (available > 0 && !wroteBefore && !_wroteSinceRead && waited >= StarvedAfter && waited <= StarvedAtMost)
         {
             await GrowAsync(cancellationToken);
+        }
+        else if (waited > StarvedAtMost)
+        {
+            _spanStarted = 0; // the parent's own pause: not a shortfall of the window
         }
 
         return available;
@@ -271,6 +298,7 @@ public sealed class ThrottledStream : Stream
             if (cap is null)
             {
                 // Uncapped again: the buffer stays fixed (the kernel's tuning cannot be given back), but large.
+                ReturnLateGrowth(shrink: false);
                 SetBuffer(4 * 1024 * 1024);
                 _buffer = 0;
                 _tunedFor = null;
@@ -278,9 +306,11 @@ public sealed class ThrottledStream : Stream
             }
 
             var wasUncapped = _tunedFor is null;
+            ReturnLateGrowth(shrink: false);
             _buffer = _throttle.StartReceiveBufferBytes ?? _buffer;
             SetBuffer(_buffer);
             _tunedFor = cap;
+            _spanStarted = 0; // a span under another cap is not judged against this one
             if (wasUncapped)
             {
                 // The window offered so far (a new connection's SYN, or the kernel's tuning before the cap) can
@@ -295,7 +325,41 @@ public sealed class ThrottledStream : Stream
         }
     }
 
-    private async ValueTask GrowAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The rate rule, after each read of a response: once this connection has read for <see cref="RateSpan"/>, a link
+    /// that carried less than <see cref="RateShortfall"/> of the cap over that span grows this connection's buffer. A
+    /// connection waiting its turn at the bucket never triggers it (the link is at the cap then), and on a quiet machine
+    /// the readers keep up and nothing grows.
+    /// </summary>
+    private async ValueTask JudgeRateAsync(bool restart, CancellationToken cancellationToken)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var granted = _throttle.Granted;
+        if (restart || _spanStarted == 0)
+        {
+            (_spanStarted, _spanGranted) = (now, granted);
+            return;
+        }
+
+        var span = Stopwatch.GetElapsedTime(_spanStarted, now);
+        if (span < RateSpan)
+        {
+            return;
+        }
+
+        var carried = granted - _spanGranted;
+        (_spanStarted, _spanGranted) = (now, granted);
+        if (_throttle.LimitBitsPerSecond is { } cap && carried * 8 / span.TotalSeconds < RateShortfall * cap)
+        {
+            await GrowAsync(cancellationToken, late: true);
+        }
+    }
+
+    /// <summary>
+    /// Grows the receive buffer by half (at least half a chunk), up to <see cref="LinkThrottle.MaxReceiveBufferBytes"/>;
+    /// for the rate rule (<paramref name="late"/>) only as far as the link's <see cref="LinkThrottle.LateGrowthBudgetBytes"/> lets it.
+    /// </summary>
+    private async ValueTask GrowAsync(CancellationToken cancellationToken, bool late = false)
     {
         var most = _throttle.MaxReceiveBufferBytes ?? 0;
         if (_buffer >= most)
@@ -303,11 +367,42 @@ public sealed class ThrottledStream : Stream
             return;
         }
 
-        var grown = Math.Min(most, _buffer + Math.Max(_buffer / 2, LinkThrottle.ChunkBytes / 2));
-        var more = grown - _buffer;
+        var more = Math.Min(most, _buffer + Math.Max(_buffer / 2, LinkThrottle.ChunkBytes / 2)) - _buffer;
+        if (late)
+        {
+            more = _throttle.TakeLateGrowth(more);
+            _lateGrowth += more;
+            if (more == 0)
+            {
+                return;
+            }
+        }
+
+        var grown = _buffer + more;
         _buffer = grown;
         SetBuffer(grown);
         await _throttle.AcquireAsync(2L * more, cancellationToken); // the kernel doubles it: that much more may come at once
+    }
+
+    /// <summary>
+    /// Gives the rate rule's growth back to the link's budget; with <paramref name="shrink"/> the buffer drops by as
+    /// much (a connection idle in the pool, about to send a request: nothing of its window is in flight).
+    /// </summary>
+    private void ReturnLateGrowth(bool shrink)
+    {
+        if (_lateGrowth == 0)
+        {
+            return;
+        }
+
+        _throttle.ReturnLateGrowth(_lateGrowth);
+        if (shrink)
+        {
+            _buffer -= _lateGrowth;
+            SetBuffer(_buffer);
+        }
+
+        _lateGrowth = 0;
     }
 
     /// <summary>
