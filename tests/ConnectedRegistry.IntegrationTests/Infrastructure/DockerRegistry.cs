@@ -81,30 +81,47 @@ public sealed class DockerRegistry : IAsyncDisposable
         info.ArgumentList.Add("serve");
         info.ArgumentList.Add(_config);
         _process = Process.Start(info) ?? throw new InvalidOperationException("docker-registry did not start");
+        var said = new System.Collections.Concurrent.ConcurrentQueue<string>();
         _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && said.Count < 20)
+            {
+                said.Enqueue(line);
+            }
+        };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        using var http = new HttpClient();
-        await Poll.UntilAsync(
-            async () =>
-            {
-                if (_process.HasExited)
+        // Each probe bounded: a probe that hangs (something else answering on the port) must not outlast the wait.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        var process = _process;
+        try
+        {
+            await Poll.UntilAsync(
+                async () =>
                 {
-                    throw new InvalidOperationException("docker-registry exited before it came up");
-                }
+                    if (process.HasExited)
+                    {
+                        throw new InvalidOperationException($"docker-registry exited before it came up: {string.Join(" | ", said)}");
+                    }
 
-                try
-                {
-                    using var response = await http.GetAsync(new Uri(Endpoint, "v2/"));
-                    return response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized;
-                }
-                catch (HttpRequestException)
-                {
-                    return false;
-                }
-            },
-            "docker-registry answering /v2/");
+                    try
+                    {
+                        using var response = await http.GetAsync(new Uri(Endpoint, "v2/"));
+                        return response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized;
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                    {
+                        return false;
+                    }
+                },
+                "docker-registry answering /v2/",
+                TimeSpan.FromSeconds(60));
+        }
+        catch (Xunit.Sdk.XunitException e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message} at {Endpoint} (exited: {process.HasExited}; it said: {string.Join(" | ", said)})");
+        }
     }
 
     /// <summary>Kills the registry process (no graceful shutdown: connections break mid-transfer).</summary>
