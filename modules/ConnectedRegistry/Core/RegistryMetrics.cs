@@ -73,7 +73,7 @@ public sealed class RegistryMetrics : IDisposable
         Meter.CreateObservableGauge("connected_registry.storage.free", () => state.Snapshot().Storage.FreeBytes, "By", "Free bytes on the data volume");
         Meter.CreateObservableGauge("connected_registry.storage.blobs", () => state.Snapshot().Storage.Blobs, "{blob}", "Blobs stored");
         Meter.CreateObservableGauge("connected_registry.storage.repositories", () => state.Snapshot().Storage.Repositories, "{repository}", "Repositories stored");
-        Meter.CreateObservableGauge("connected_registry.retention.pending", () => (long)(state.Snapshot().Retention?.Pending ?? 0), "{removal}", "Removals the retention rules ask for that the last pass left to the next ones (beyond maxRemovalsPerPass)");
+        Meter.CreateObservableGauge("connected_registry.retention.pending", () => (long)(state.Retention?.Pending ?? 0), "{removal}", "Removals the retention rules ask for that the last pass left to the next ones (beyond maxRemovalsPerPass)");
         Meter.CreateObservableGauge("connected_registry.sync.pending_pushes", () => (long)state.Snapshot().Sync.PendingPushes, "{push}", "Local changes waiting to be pushed to the parent");
         Meter.CreateObservableGauge("connected_registry.sync.bandwidth_limit_bps", () => (long)((state.Snapshot().Sync.BandwidthLimitMbps ?? 0) * 1_000_000), "bit/s", "The sync.bandwidth cap in force, bits per second (0: none)");
         Meter.CreateObservableGauge("connected_registry.sync.last_success_timestamp", () => LastSuccess(state), "s", "Unix time of the last successful sync pass (0: none yet)");

@@ -382,14 +382,11 @@ internal static class MetadataSql
     /// <summary>When each of the given manifests was created (Unix ms), looked up by key (the list goes in as one JSON parameter); a manifest gone meanwhile is left out.</summary>
     public static Dictionary<(string Repository, string Digest), long> CreatedOf(SqliteConnection c, IEnumerable<(string Repository, string Digest)> manifests)
     {
-        using var command = c.Command(
-            "SELECT m.repository, m.digest, m.created FROM json_each($list) j JOIN manifests m ON m.repository = j.value->>0 AND m.digest = j.value->>1",
-            null, ("$list", JsonConvert.SerializeObject(manifests.Select(m => new[] { m.Repository, m.Digest }))));
-        using var reader = command.ExecuteReader();
+        var list = manifests.ToList();
         var map = new Dictionary<(string, string), long>();
-        while (reader.Read())
+        foreach (var (position, created) in ManifestColumnByKey(c, list, "created"))
         {
-            map[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+            map[list[position]] = created;
         }
 
         return map;
@@ -399,16 +396,28 @@ internal static class MetadataSql
     public static long[] ManifestSizes(SqliteConnection c, IReadOnlyList<(string Repository, string Digest)> manifests)
     {
         var sizes = new long[manifests.Count];
+        foreach (var (position, size) in ManifestColumnByKey(c, manifests, "size"))
+        {
+            sizes[position] = size;
+        }
+
+        return sizes;
+    }
+
+    /// <summary>
+    /// An integer column of each listed manifest that is still there, with its position in the list: one statement, the
+    /// list as one JSON parameter joined on the manifests' key.
+    /// </summary>
+    private static IEnumerable<(int Position, long Value)> ManifestColumnByKey(SqliteConnection c, IReadOnlyList<(string Repository, string Digest)> manifests, string column)
+    {
         using var command = c.Command(
-            "SELECT j.key, m.size FROM json_each($list) j JOIN manifests m ON m.repository = j.value->>0 AND m.digest = j.value->>1",
+            $"SELECT j.key, m.{column} FROM json_each($list) j JOIN manifests m ON m.repository = j.value->>0 AND m.digest = j.value->>1",
             null, ("$list", JsonConvert.SerializeObject(manifests.Select(m => new[] { m.Repository, m.Digest }))));
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            sizes[reader.GetInt64(0)] = reader.GetInt64(1);
+            yield return ((int)reader.GetInt64(0), reader.GetInt64(1));
         }
-
-        return sizes;
     }
 
     /// <summary>Every index → child manifest reference (kind 1).</summary>

@@ -81,10 +81,13 @@ public sealed class SyncPassMeter
 
     private static readonly AsyncLocal<RepositoryCounts?> Current = new();
 
+    /// <summary>The counts of the repository this flow syncs, when they are this meter's (another pass's meter may have joined the download).</summary>
+    private RepositoryCounts? Repository => Current.Value is { } counts && counts.Meter == this ? counts : null;
+
     public void ManifestStored()
     {
         Interlocked.Increment(ref _manifestsStored);
-        if (Current.Value is { } repository && repository.Meter == this)
+        if (Repository is { } repository)
         {
             Interlocked.Increment(ref repository.Manifests);
         }
@@ -103,7 +106,7 @@ public sealed class SyncPassMeter
     public void BlobFetched()
     {
         Interlocked.Increment(ref _blobsFetched);
-        if (Current.Value is { } repository && repository.Meter == this)
+        if (Repository is { } repository)
         {
             Interlocked.Increment(ref repository.Blobs);
         }
@@ -122,7 +125,7 @@ public sealed class SyncPassMeter
     {
         Interlocked.Add(ref _bytesDownloaded, bytes);
         Interlocked.Add(ref _bytesDone, bytes);
-        if (Current.Value is { } repository && repository.Meter == this)
+        if (Repository is { } repository)
         {
             Interlocked.Add(ref repository.Bytes, bytes);
         }
