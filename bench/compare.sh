@@ -6,8 +6,9 @@
 #   BIG_LAYER_MB=256 REPEAT=1 bench/compare.sh   # a quick look
 #
 # env: BENCH_DIR (the harness; default ../shared/bench beside the clone), PORT_ANCHOR [5300], PORT_METRICS [5302],
-#      PORT_OURS [5301], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_DLL [this clone,
-#      built] or OURS_BIN [a published executable of the module, e.g. the native AOT one], IDLE_S [60: seconds
+#      PORT_OURS [5301], BASE [a fresh temporary folder, deleted at the end unless KEEP=1], OURS_BUILD [aot: this
+#      clone published as the amd64 image ships it, one native executable; jit: built and run with dotnet], OURS_DLL
+#      [a built ConnectedRegistry.dll, run under the JIT] or OURS_BIN [a published executable of the module], IDLE_S [60: seconds
 #      without a request after the workload before the idle resident set is read], plus every size variable of the
 #      harness.
 set -euo pipefail
@@ -24,7 +25,7 @@ command -v docker-registry >/dev/null || { echo "apt-get install docker-registry
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-build_ours
+OURS_BUILD="${OURS_BUILD:-aot}" build_ours
 # A standalone site serves once a desired document applies (until then every answer is 503): the defaults.
 echo '{ "schemaVersion": "1.0" }' > "$BASE/desired.json"
 

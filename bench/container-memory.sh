@@ -6,8 +6,8 @@
 # limited run's throughput as a ratio of the unlimited one's (same run, same machine), and whether the engine
 # OOM-killed either container (.State.OOMKilled).
 #
-#   sudo bench/container-memory.sh                                          # Dockerfile.amd64, 256m
-#   sudo DOCKERFILE=modules/ConnectedRegistry/Dockerfile.amd64.aot bench/container-memory.sh   # the native AOT image
+#   sudo bench/container-memory.sh                                          # Dockerfile.amd64 (native AOT), 256m
+#   sudo DOCKERFILE=modules/ConnectedRegistry/Dockerfile.amd64.jit bench/container-memory.sh   # the JIT image
 #
 # env: DOCKERFILE [modules/ConnectedRegistry/Dockerfile.amd64], MEMORY [256m], PORT [5731], PORT_METRICS [5732],
 #      BENCH_DIR [../shared/bench beside the clone], PHASES [push,pull,small,parallel,latency], BASE, KEEP, plus every

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The module's image as a user meets it: build time of Dockerfile.amd64 (from the repository root, the stand-in base
+# The module's image as a user meets it (DOCKERFILE, default modules/ConnectedRegistry/Dockerfile.amd64, the native
+# one; .jit for the JIT one): build time of the Dockerfile (from the repository root, the stand-in base
 # images already in place, so a cold build of the application's layers), its size, the time from `docker run` to
 # /readyz 200 on a fresh bind folder (created by the engine, root's), that of `docker stop` (SIGTERM, exit code), and
 # the registry's resident memory idle in the container. Runs a private dockerd (root; vfs storage, no bridge) so the
@@ -12,7 +13,7 @@ RUNS="${RUNS:-5}"
 start_private_dockerd
 bash "$ROOT/scripts/stand-in-base-images.sh" "$BASE/base" >/dev/null
 t0=$(now)
-docker build -q --network host -f "$ROOT/modules/ConnectedRegistry/Dockerfile.amd64" -t connected-registry:bench "$ROOT" >/dev/null
+docker build -q --network host -f "$ROOT/${DOCKERFILE:-modules/ConnectedRegistry/Dockerfile.amd64}" -t connected-registry:bench "$ROOT" >/dev/null
 build_s=$(sub "$(now)" "$t0")
 size_mb=$(docker image inspect --format '{{.Size}}' connected-registry:bench | awk '{ printf "%.0f", $1 / 1e6 }')
 

@@ -90,13 +90,26 @@ start_distribution() { # NAME PORT: a docker-registry with its own storage, no a
   wait_up "$2" "$!" "$BASE/$1.log"
 }
 
-build_ours() { # sets OURS_DLL: this clone's module built in Release, or the OURS_DLL given; and OURS, the command that
-  # starts it: the OURS_BIN given (a published executable), else dotnet OURS_DLL
+build_ours() { # sets OURS, the command that starts the module: the OURS_BIN given (a published executable), else by
+  # OURS_BUILD: "aot" publishes this clone as the amd64 image builds it (native AOT, one executable: clang, or gcc with
+  # zlib's headers, must be installed) into modules/ConnectedRegistry/bin/bench-aot; "jit" (the default here) builds it
+  # in Release and runs dotnet OURS_DLL (or the OURS_DLL given). The scripts that measure what the image ships (compare.sh,
+  # sync-compare.sh) set OURS_BUILD=aot unless told otherwise.
   if [[ -n "${OURS_BIN:-}" ]]; then
     [[ -x "$OURS_BIN" ]] || die "OURS_BIN $OURS_BIN is not an executable"
     OURS=("$OURS_BIN")
     return 0
   fi
+  if [[ "${OURS_BUILD:-jit}" == aot && -z "${OURS_DLL:-}" ]]; then
+    local out="$ROOT/modules/ConnectedRegistry/bin/bench-aot" linker=()
+    command -v clang >/dev/null || linker=(-p:CppCompilerAndLinker=gcc)
+    echo "== publishing the native executable (native AOT, a few minutes)" >&2
+    dotnet publish "$ROOT/modules/ConnectedRegistry/ConnectedRegistry.csproj" -c Release -p:PublishProfile=aot "${linker[@]}" \
+      -o "$out" -nologo -v quiet >/dev/null || die "native AOT publish failed (OURS_BUILD=jit measures the JIT build)"
+    OURS=("$out/ConnectedRegistry")
+    return 0
+  fi
+  [[ "${OURS_BUILD:-jit}" == aot || "${OURS_BUILD:-jit}" == jit ]] || die "OURS_BUILD is aot or jit, not $OURS_BUILD"
   OURS=(dotnet "${OURS_DLL:-$ROOT/modules/ConnectedRegistry/bin/Release/net10.0/ConnectedRegistry.dll}")
   if [[ -n "${OURS_DLL:-}" ]]; then
     [[ -f "$OURS_DLL" ]] || die "OURS_DLL $OURS_DLL does not exist"

@@ -19,7 +19,8 @@
 #      LINK_ARGS [none: loopback; else options of the shared WAN-link emulator, e.g. '--rate-kbit 100000 --delay-ms 50',
 #      which skopeo and the module then both reach A through; WANLINK its path, default BENCH_DIR/../tools/wanlink.py;
 #      PORT_LINK its port, default PORT_OURS + 20],
-#      OURS_DLL [this clone, built] or OURS_BIN [a published executable of the module, e.g. the native AOT one: its
+#      OURS_BUILD [aot: this clone published as the amd64 image ships it, one native executable; jit: built and run
+#      with dotnet], OURS_DLL [a built ConnectedRegistry.dll, under the JIT] or OURS_BIN [a published executable of the module: its
 #      first pass runs no JIT], OURS_ARGS [more arguments for our module, for example a Debug log with timestamps
 #      to profile a pass: '--Logging:LogLevel:ConnectedRegistry.Sync=Debug --Logging:Console:FormatterOptions:TimestampFormat=HH:mm:ss.ffff'
 #      with KEEP=1, the logs are fresh.log and warm.log], RESULTS [a file the run appends its figures to as one JSON line].
@@ -128,7 +129,7 @@ jq_() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $IMAGES images x $LAYERS layers of $LAYER_SIZE, shared fraction $SHARED_FRACTION" >&2
 
-build_ours
+OURS_BUILD="${OURS_BUILD:-aot}" build_ours
 echo "== ours: ${OURS[*]}" >&2
 
 start_distribution a "$PORT_A"

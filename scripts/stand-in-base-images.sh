@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Makes stand-ins for the .NET base images the Dockerfiles name, for a machine that cannot reach their registry:
 #   mcr.microsoft.com/dotnet/runtime-deps:10.0   a minimal Debian bookworm (mmdebstrap) with what .NET needs at run
-#                                          time, user app (uid 1654): the base of the native AOT image (Dockerfile.amd64.aot)
+#                                          time, user app (uid 1654): the base of the amd64 image (Dockerfile.amd64, native AOT)
 #   mcr.microsoft.com/dotnet/aspnet:10.0   the same root file system + this machine's .NET runtime
 #                                          (Microsoft.NETCore.App and Microsoft.AspNetCore.App)
 #   mcr.microsoft.com/dotnet/sdk:10.0      the same root file system + this machine's whole .NET SDK, its NuGet
 #                                          configuration and its trust store (so a restore reaches the same feed)
 # with the environment the real images set (APP_UID, ASPNETCORE_HTTP_PORTS, DOTNET_RUNNING_IN_CONTAINER, ...), so that
-# modules/ConnectedRegistry/Dockerfile.amd64 builds unmodified. The images are imported into the Docker engine that
+# modules/ConnectedRegistry/Dockerfile.amd64 (and .jit) builds unmodified. The images are imported into the Docker engine that
 # DOCKER_HOST names (the tests' private dockerd); nothing is pulled.
 #
 # usage: DOCKER_HOST=unix:///path/docker.sock scripts/stand-in-base-images.sh WORKDIR

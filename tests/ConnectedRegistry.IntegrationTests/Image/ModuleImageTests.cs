@@ -1,4 +1,5 @@
 using System.Net;
+using Newtonsoft.Json.Linq;
 
 namespace ConnectedRegistry.IntegrationTests.Image;
 
@@ -33,6 +34,22 @@ public sealed class ModuleImageTests(ModuleImage image)
             Assert.Equal(1654u, EdgeAgentDeploymentTests.ProcessUid(pid));
             Assert.True(File.Exists(Path.Combine(hostData, "registry.db")));
             Assert.Equal(string.Empty, await Tools.RunAsync("find", [hostData, "!", "-uid", "1654"]));
+
+            // The commands the README gives for the image: the executable, and the JIT image's `dotnet ConnectedRegistry.dll`
+            // (operators' scripts), which the native image runs the same way; a .NET command it cannot run says why.
+            var answers = new List<JObject>();
+            foreach (var command in new[] { new[] { "/app/ConnectedRegistry" }, ["dotnet", "ConnectedRegistry.dll"] })
+            {
+                var status = JObject.Parse(await image.Docker.RunAsync(["exec", name, .. command, "call", "getStatus"]));
+                Assert.True(status["reported"] is JObject && status["settings"] is JObject, $"{string.Join(' ', command)} call getStatus: {status}");
+                answers.Add(status);
+            }
+
+            Assert.Equal(answers[0]["settings"]!.ToString(), answers[1]["settings"]!.ToString());
+
+            var (code, _, error) = await Tools.RunToExitAsync("docker", ["exec", name, "dotnet", "--info"], image.Docker.CliEnvironment);
+            Assert.Equal(127, code);
+            Assert.Contains("no .NET runtime", error, StringComparison.Ordinal);
         }
         finally
         {

@@ -254,10 +254,11 @@ public partial class DeploymentTemplateTests
     }
 
     [Theory]
-    [InlineData("Dockerfile.amd64", "mcr.microsoft.com/dotnet/aspnet:10.0", Jit)]
+    [InlineData("Dockerfile.amd64", "mcr.microsoft.com/dotnet/runtime-deps:10.0", Native)]
+    [InlineData("Dockerfile.amd64.aot", "mcr.microsoft.com/dotnet/runtime-deps:10.0", Native)]
+    [InlineData("Dockerfile.amd64.jit", "mcr.microsoft.com/dotnet/aspnet:10.0", Jit)]
     [InlineData("Dockerfile.amd64.debug", "mcr.microsoft.com/dotnet/aspnet:10.0", Jit)]
     [InlineData("Dockerfile.arm64v8", "mcr.microsoft.com/dotnet/aspnet:10.0-noble-arm64v8", Jit)]
-    [InlineData("Dockerfile.amd64.aot", "mcr.microsoft.com/dotnet/runtime-deps:10.0", Native)]
     public void The_dockerfiles_build_with_the_sdk_and_run_non_root_on_their_dotnet_base(string file, string runtime, string command)
     {
         var lines = File.ReadAllLines(Path.Combine(Root, "modules", "ConnectedRegistry", file)).Select(l => l.Trim()).ToList();
@@ -283,6 +284,17 @@ public partial class DeploymentTemplateTests
             // The native image is the module published with the AOT profile: no runtime in it to run a .dll.
             Assert.Contains(lines, l => l.Contains("-p:PublishProfile=aot", StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public void The_amd64_image_is_the_native_one_and_its_old_name_still_builds_it()
+    {
+        // Dockerfile.amd64.aot was the native image's name while it was the alternative; scripts that name it get the
+        // same file (a link), and module.json's amd64 platform builds it.
+        var folder = Path.Combine(Root, "modules", "ConnectedRegistry");
+        Assert.Equal(File.ReadAllText(Path.Combine(folder, "Dockerfile.amd64")), File.ReadAllText(Path.Combine(folder, "Dockerfile.amd64.aot")));
+        var platforms = JObject.Parse(File.ReadAllText(Path.Combine(folder, "module.json")))["image"]!["tag"]!["platforms"]!;
+        Assert.Equal("./Dockerfile.amd64", platforms["amd64"]!.Value<string>());
     }
 
     /// <summary>How each image starts the module: the .dll under the runtime, or the native executable.</summary>
