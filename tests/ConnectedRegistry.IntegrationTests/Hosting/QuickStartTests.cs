@@ -31,7 +31,7 @@ public sealed partial class QuickStartTests
             await using var registry = ModuleProcess.Start(registryArgs, workingDirectory: work);
             await registry.LineAsync("Registry listening on");
 
-            var script = DotnetRun().Replace(quickStart, $"dotnet '{Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll")}'")
+            var script = DotnetRun().Replace(quickStart, string.Join(' ', Tools.ModuleCommand([]).Args.Prepend(Tools.Module.File).Select(a => $"'{a}'")))
                 .Replace("127.0.0.1:5000", $"127.0.0.1:{port}", StringComparison.Ordinal);
             var (exit, output, error) = await Tools.RunToExitAsync("bash", ["-euo", "pipefail", "-c", script], limit: TimeSpan.FromMinutes(3), workingDirectory: work);
 

@@ -22,14 +22,14 @@ public sealed class ModuleProcess : IAsyncDisposable
     /// <param name="workingDirectory">Where it starts (the test process's own folder when null).</param>
     public static ModuleProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        var start = new ProcessStartInfo(Tools.DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var (file, all) = Tools.ModuleCommand(args);
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workingDirectory is not null)
         {
             start.WorkingDirectory = workingDirectory;
         }
 
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"));
-        foreach (var arg in args)
+        foreach (var arg in all)
         {
             start.ArgumentList.Add(arg);
         }
@@ -59,9 +59,9 @@ public sealed class ModuleProcess : IAsyncDisposable
     /// </summary>
     public static async Task<(int Code, string Output, string Error)> RunAsync(IEnumerable<string> args, TimeSpan? timeout = null)
     {
-        var start = new ProcessStartInfo(Tools.DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"));
-        foreach (var arg in args)
+        var (file, all) = Tools.ModuleCommand(args);
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in all)
         {
             start.ArgumentList.Add(arg);
         }

@@ -28,8 +28,7 @@ public sealed partial class RegistryProcess : IDisposable
     /// <param name="extraArgs">More command-line options (e.g. <c>--gc-grace 00:00:00</c>).</param>
     public static async Task<RegistryProcess> StartAsync(string dataRoot, IReadOnlyList<string>? extraArgs = null)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll");
-        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        var (host, leading) = Tools.Module;
         var start = new ProcessStartInfo(host)
         {
             RedirectStandardOutput = true,
@@ -38,7 +37,7 @@ public sealed partial class RegistryProcess : IDisposable
         };
         var desired = Path.Combine(dataRoot, "twin", "desired.json");
         RegistryInstance.WriteOpenDesired(desired); // an open registry; without a desired document it answers 503
-        foreach (var arg in new[] { dll, "--urls", "http://127.0.0.1:0", "--data", dataRoot, "--desired", desired, "--reported", Path.Combine(dataRoot, "twin", "reported.json") }.Concat(extraArgs ?? []))
+        foreach (var arg in leading.Concat(["--urls", "http://127.0.0.1:0", "--data", dataRoot, "--desired", desired, "--reported", Path.Combine(dataRoot, "twin", "reported.json")]).Concat(extraArgs ?? []))
         {
             start.ArgumentList.Add(arg);
         }

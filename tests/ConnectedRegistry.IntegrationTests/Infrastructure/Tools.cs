@@ -58,4 +58,18 @@ public static class Tools
 
     /// <summary>The .NET host that runs the module's own executable (<c>dotnet ConnectedRegistry.dll ...</c>).</summary>
     public static string DotnetHost => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+
+    /// <summary>
+    /// How the tests start the module as a process: <c>dotnet ConnectedRegistry.dll</c> (the build next to the test
+    /// assembly), or the executable <c>ECR_TEST_MODULE_BIN</c> names, such as the native one the amd64 image ships
+    /// (<c>dotnet publish modules/ConnectedRegistry -c Release -p:PublishProfile=aot</c>): the file to run and the
+    /// arguments that come before the module's own.
+    /// </summary>
+    public static (string File, string[] Leading) Module =>
+        Environment.GetEnvironmentVariable("ECR_TEST_MODULE_BIN") is { Length: > 0 } native
+            ? (native, [])
+            : (DotnetHost, [Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll")]);
+
+    /// <summary>The module's command line: <see cref="Module"/>'s file, then its leading arguments and <paramref name="args"/>.</summary>
+    public static (string File, string[] Args) ModuleCommand(IEnumerable<string> args) => (Module.File, [.. Module.Leading, .. args]);
 }

@@ -155,9 +155,9 @@ public sealed class HealthTests
     /// <summary>The built module's own executable, as the image's HEALTHCHECK runs it.</summary>
     private static async Task<int> RunHealthAsync(string metricsUrls)
     {
-        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        var (host, args) = Tools.ModuleCommand(["health", "--metrics-urls", metricsUrls, "--timeout", "10"]);
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), "health", "--metrics-urls", metricsUrls, "--timeout", "10" })
+        foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
