@@ -11,7 +11,7 @@ public class TokenCommandProcessTests
 {
     // no web host: the command returns by itself
     private static Task<(int Exit, string StandardOutput, string StandardError)> RunAsync(params string[] args) =>
-        Tools.RunToExitAsync(Tools.Module.File, [.. Tools.Module.Leading, .. args], limit: TimeSpan.FromSeconds(60));
+        Tools.RunModuleAsync(args, limit: TimeSpan.FromSeconds(60));
 
     [Fact]
     public async Task Output_of_the_executable_pasted_into_the_settings_signs_in_with_the_oauth_post()

@@ -109,8 +109,9 @@ public sealed class StandaloneSiteCommandTests
             File.SetUnixFileMode(work, (UnixFileMode)0b111_101_101); // the folders may be passed through; the socket may not
             File.SetUnixFileMode(data, (UnixFileMode)0b111_101_101);
 
-            var (exit, output, error) = await Tools.RunToExitAsync("setpriv", [$"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", Tools.Module.File,
-                .. Tools.Module.Leading, "call", "getStatus", "--data", data], new Dictionary<string, string> { ["DOTNET_CLI_HOME"] = "/tmp", ["HOME"] = "/tmp" });
+            var (module, moduleArgs) = Tools.ModuleCommand(["call", "getStatus", "--data", data]);
+            var (exit, output, error) = await Tools.RunToExitAsync("setpriv", [$"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", module, .. moduleArgs],
+                new Dictionary<string, string> { ["DOTNET_CLI_HOME"] = "/tmp", ["HOME"] = "/tmp" });
 
             Assert.Equal(1, exit);
             Assert.Empty(output);
@@ -126,7 +127,7 @@ public sealed class StandaloneSiteCommandTests
 
     private static async Task<(int Code, string Output, string Error)> CrAsync(string work, string[] args, IReadOnlyDictionary<string, string>? environment)
     {
-        var (exit, output, error) = await Tools.RunToExitAsync(Tools.Module.File, [.. Tools.Module.Leading, .. args], environment, TimeSpan.FromMinutes(2), work);
+        var (exit, output, error) = await Tools.RunModuleAsync(args, environment, TimeSpan.FromMinutes(2), work);
         return (exit, output, error);
     }
 }

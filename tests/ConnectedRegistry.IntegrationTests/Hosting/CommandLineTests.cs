@@ -97,5 +97,5 @@ public sealed class CommandLineTests
 
     /// <summary>The module's executable run in <paramref name="folder"/>; bounded, so a server that starts fails the test instead of hanging it.</summary>
     private static Task<(int Exit, string Output, string Error)> RunInAsync(string folder, string[] args) =>
-        Tools.RunToExitAsync(Tools.Module.File, [.. Tools.Module.Leading, .. args], limit: TimeSpan.FromSeconds(30), workingDirectory: folder);
+        Tools.RunModuleAsync(args, limit: TimeSpan.FromSeconds(30), workingDirectory: folder);
 }

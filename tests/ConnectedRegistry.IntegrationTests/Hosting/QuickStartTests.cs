@@ -31,7 +31,7 @@ public sealed partial class QuickStartTests
             await using var registry = ModuleProcess.Start(registryArgs, workingDirectory: work);
             await registry.LineAsync("Registry listening on");
 
-            var script = DotnetRun().Replace(quickStart, string.Join(' ', Tools.ModuleCommand([]).Args.Prepend(Tools.Module.File).Select(a => $"'{a}'")))
+            var script = DotnetRun().Replace(quickStart, ModuleCommandLine())
                 .Replace("127.0.0.1:5000", $"127.0.0.1:{port}", StringComparison.Ordinal);
             var (exit, output, error) = await Tools.RunToExitAsync("bash", ["-euo", "pipefail", "-c", script], limit: TimeSpan.FromMinutes(3), workingDirectory: work);
 
@@ -65,6 +65,13 @@ public sealed partial class QuickStartTests
         }
 
         throw new InvalidOperationException("the repository root was not found above the test assembly");
+    }
+
+    /// <summary>The built module's command (its arguments follow), quoted for the quick start's shell.</summary>
+    private static string ModuleCommandLine()
+    {
+        var (file, leading) = Tools.ModuleCommand([]);
+        return string.Join(' ', leading.Prepend(file).Select(a => $"'{a}'"));
     }
 
     [GeneratedRegex(@"dotnet run --project modules/ConnectedRegistry( -c Release)? --")]

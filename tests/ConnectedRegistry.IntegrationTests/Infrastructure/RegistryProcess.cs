@@ -28,16 +28,16 @@ public sealed partial class RegistryProcess : IDisposable
     /// <param name="extraArgs">More command-line options (e.g. <c>--gc-grace 00:00:00</c>).</param>
     public static async Task<RegistryProcess> StartAsync(string dataRoot, IReadOnlyList<string>? extraArgs = null)
     {
-        var (host, leading) = Tools.Module;
+        var desired = Path.Combine(dataRoot, "twin", "desired.json");
+        var (host, args) = Tools.ModuleCommand(new[] { "--urls", "http://127.0.0.1:0", "--data", dataRoot, "--desired", desired, "--reported", Path.Combine(dataRoot, "twin", "reported.json") }.Concat(extraArgs ?? []));
         var start = new ProcessStartInfo(host)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        var desired = Path.Combine(dataRoot, "twin", "desired.json");
         RegistryInstance.WriteOpenDesired(desired); // an open registry; without a desired document it answers 503
-        foreach (var arg in leading.Concat(["--urls", "http://127.0.0.1:0", "--data", dataRoot, "--desired", desired, "--reported", Path.Combine(dataRoot, "twin", "reported.json")]).Concat(extraArgs ?? []))
+        foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }

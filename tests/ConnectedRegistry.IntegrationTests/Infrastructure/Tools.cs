@@ -60,16 +60,19 @@ public static class Tools
     public static string DotnetHost => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
 
     /// <summary>
-    /// How the tests start the module as a process: <c>dotnet ConnectedRegistry.dll</c> (the build next to the test
-    /// assembly), or the executable <c>ECR_TEST_MODULE_BIN</c> names, such as the native one the amd64 image ships
-    /// (<c>dotnet publish modules/ConnectedRegistry -c Release -p:PublishProfile=aot</c>): the file to run and the
-    /// arguments that come before the module's own.
+    /// The command line that runs the module as a process with <paramref name="args"/>: <c>dotnet ConnectedRegistry.dll
+    /// ARGS</c> (the build next to the test assembly), or the executable <c>ECR_TEST_MODULE_BIN</c> names, such as the
+    /// native one the amd64 image ships (<c>dotnet publish modules/ConnectedRegistry -c Release -p:PublishProfile=aot</c>).
     /// </summary>
-    public static (string File, string[] Leading) Module =>
+    public static (string File, string[] Args) ModuleCommand(IEnumerable<string> args) =>
         Environment.GetEnvironmentVariable("ECR_TEST_MODULE_BIN") is { Length: > 0 } native
-            ? (native, [])
-            : (DotnetHost, [Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll")]);
+            ? (native, [.. args])
+            : (DotnetHost, [Path.Combine(AppContext.BaseDirectory, "ConnectedRegistry.dll"), .. args]);
 
-    /// <summary>The module's command line: <see cref="Module"/>'s file, then its leading arguments and <paramref name="args"/>.</summary>
-    public static (string File, string[] Args) ModuleCommand(IEnumerable<string> args) => (Module.File, [.. Module.Leading, .. args]);
+    /// <summary>Runs the module with <paramref name="args"/> to its end (see <see cref="RunToExitAsync"/>).</summary>
+    public static Task<(int Exit, string StandardOutput, string StandardError)> RunModuleAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? limit = null, string? workingDirectory = null)
+    {
+        var (file, all) = ModuleCommand(args);
+        return RunToExitAsync(file, all, environment, limit, workingDirectory);
+    }
 }

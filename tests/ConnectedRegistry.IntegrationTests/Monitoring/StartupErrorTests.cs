@@ -258,10 +258,10 @@ public sealed class StartupErrorTests
     /// </summary>
     private static async Task<string> StartFailsAsync(string data, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null, int? asUser = null)
     {
-        List<string> command = [.. Tools.Module.Leading, "--data", data, "--urls", "http://127.0.0.1:0", "--metrics-urls", "",
+        var (file, moduleArgs) = Tools.ModuleCommand(["--data", data, "--urls", "http://127.0.0.1:0", "--metrics-urls", "",
             "--desired", Path.Combine(Path.GetTempPath(), $"startup-desired-{Guid.NewGuid():N}.json"), "--reported", Path.Combine(Path.GetTempPath(), $"startup-reported-{Guid.NewGuid():N}.json"),
-            .. args ?? []];
-        var file = Tools.Module.File;
+            .. args ?? []]);
+        List<string> command = [.. moduleArgs];
         if (asUser is { } uid)
         {
             command.InsertRange(0, [$"--reuid={uid}", $"--regid={uid}", "--clear-groups", file]);
